@@ -1,0 +1,15 @@
+//! potok — a Kafka-compatible streaming engine.
+//!
+//! The crate is the one native engine every binding wraps. Its parts, bottom up:
+//!
+//! - [`record`]: the record batch v2 codec (magic 2, CRC32C, varints, headers, control batches) and the four
+//!   compression codecs, byte-compatible with what the Java client and librdkafka write.
+//! - [`storage`]: the partition log in Kafka's own on-disk format (segments, sparse offset and time indexes,
+//!   checkpoints, recovery, retention) over a narrow [`storage::Backend`] trait with a file backend (native) and
+//!   a memory backend (tests, wasm).
+//!
+//! Everything here is synchronous and sans-IO apart from the storage backends: time comes in as an argument
+//! (`now_ms`), never from a clock, so the same code runs natively, in virtual time and in wasm32.
+
+pub mod record;
+pub mod storage;

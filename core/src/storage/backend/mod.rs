@@ -1,0 +1,96 @@
+//! The narrow seam between the log and the place its bytes live.
+//!
+//! A backend offers directories of files with positional reads, appends, truncation, fsync and a mapped view
+//! for indexes. The log, its segments and indexes are written once against this trait; the file backend
+//! (native) and the memory backend (tests, wasm) pass one conformance suite (`core/tests/storage_conformance.rs`).
+//!
+//! Invariants every backend keeps: an append is visible to reads of the same file at once; writes through a
+//! mapping are visible to reads of the file at once (as a shared mmap is); `sync` makes a file's contents
+//! durable, `sync_dir` makes creations, renames and removals in a directory durable.
+
+mod memory;
+pub use memory::MemoryBackend;
+
+#[cfg(feature = "native")]
+mod file;
+#[cfg(feature = "native")]
+pub use file::FileBackend;
+
+use std::fmt::Debug;
+use std::io;
+use std::path::Path;
+
+/// A store of directories and files.
+pub trait Backend: Send + Sync + Debug {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Names of the files and directories directly inside `dir`, sorted.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    fn is_dir(&self, path: &Path) -> bool;
+    fn exists(&self, path: &Path) -> bool;
+    /// Opens a file for reading and writing; creates it (empty) when `create` is set and it is missing.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn BackendFile>>;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// An open file.
+pub trait BackendFile: Send + Sync + Debug {
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` from `pos`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()>;
+    /// Writes `data` at the end of the file.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Truncates or extends (with zeros) the file to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+    fn sync(&self) -> io::Result<()>;
+    /// Maps the file at its current length. The mapping stays valid until dropped; the caller does not change
+    /// the file's length while it holds one.
+    fn map(&mut self) -> io::Result<Box<dyn MappedFile>>;
+}
+
+/// A fixed-length read-write view of a file, as indexes use it.
+pub trait MappedFile: Send + Sync + Debug {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies `buf.len()` bytes from `pos`. The caller keeps `pos + buf.len() <= len()`.
+    fn read(&self, pos: usize, buf: &mut [u8]);
+    /// Copies `data` to `pos`. The caller keeps `pos + data.len() <= len()`.
+    fn write(&mut self, pos: usize, data: &[u8]);
+    /// Makes the mapped contents durable.
+    fn flush(&self) -> io::Result<()>;
+}
+
+/// Reads a whole (small) file, such as a checkpoint.
+pub fn read_whole(backend: &dyn Backend, path: &Path) -> io::Result<Vec<u8>> {
+    let file = backend.open(path, false)?;
+    let mut buf = vec![0u8; usize::try_from(file.len()).map_err(io::Error::other)?];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+/// Replaces a (small) file atomically and durably: write a temporary file, sync it, rename it over the old
+/// one and sync the directory, so a crash leaves either the old or the new contents.
+pub fn write_atomic(backend: &dyn Backend, path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = Path::new(&tmp_name);
+    {
+        let mut file = backend.open(tmp, true)?;
+        file.set_len(0)?;
+        file.append(contents)?;
+        file.sync()?;
+    }
+    backend.rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        backend.sync_dir(dir)?;
+    }
+    Ok(())
+}

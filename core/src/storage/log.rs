@@ -1,0 +1,534 @@
+//! A partition's log: an ordered run of segments, the last one active.
+//!
+//! Invariants: segments are contiguous (each starts where the previous ends); only the last (active) segment
+//! takes appends and has full-size indexes; `log_start_offset <= log_end_offset`; everything below
+//! `recovery_point` is fsynced; an append either writes every batch it was given or none.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::backend::Backend;
+use super::checkpoint::LeaderEpochCache;
+use super::segment::{self, AppendedBatch, Segment};
+use super::{LogConfig, StorageError};
+use crate::record::{self, Batches, RecordError, TimestampType};
+
+/// Who is appending, which decides what the log checks and rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: offsets and leader epoch are assigned here, control batches are refused.
+    Client,
+    /// The group or transaction coordinator (writes control batches and internal topics).
+    Coordinator,
+    /// A follower copying the leader: offsets and epochs are kept as they are.
+    Replication,
+}
+
+/// What the caller knows about the log from before this process started. The default (nothing known) makes
+/// open recover the whole log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Offset below which everything was flushed (from `recovery-point-offset-checkpoint`).
+    pub recovery_point: i64,
+    /// From `log-start-offset-checkpoint`.
+    pub log_start_offset: i64,
+    /// Whether the previous process shut down cleanly, so nothing past the recovery point needs checking.
+    pub had_clean_shutdown: bool,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    /// The timestamp stamped on the batches when the topic uses LogAppendTime.
+    pub log_append_time: Option<i64>,
+    pub batch_count: usize,
+    pub record_count: i64,
+    pub bytes: usize,
+    pub log_start_offset: i64,
+}
+
+/// The outcome of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Whole batches, exactly as stored.
+    pub records: Vec<u8>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+#[derive(Debug)]
+pub struct Log {
+    backend: Arc<dyn Backend>,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    recovery_point: i64,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    leader_epochs: LeaderEpochCache,
+}
+
+fn parse_segment_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(segment::LOG_SUFFIX)?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering what may be damaged: after an unclean shutdown every
+    /// segment from the one holding the recovery point on is re-validated, and any segment whose indexes fail
+    /// their sanity check gets them rebuilt. A torn or corrupt tail is truncated to the last valid batch and
+    /// the segments after it are removed.
+    pub fn open(
+        backend: Arc<dyn Backend>,
+        dir: &Path,
+        config: LogConfig,
+        options: OpenOptions,
+        now_ms: i64,
+    ) -> Result<Log, StorageError> {
+        backend.create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let names = backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        let mut bases: Vec<i64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+        bases.sort_unstable();
+        Self::remove_leftovers(backend.as_ref(), dir, &names, &bases)?;
+
+        let recover_from = if options.had_clean_shutdown {
+            i64::MAX
+        } else {
+            bases.iter().copied().filter(|&b| b <= options.recovery_point).max().unwrap_or(i64::MIN)
+        };
+        let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
+        let mut truncated_at: Option<i64> = None;
+        let last_base = bases.last().copied();
+        for &base in &bases {
+            if truncated_at.is_some() {
+                // Everything after a truncated segment is unreachable: the offsets no longer follow on.
+                let (seg, _) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
+                seg.delete(backend.as_ref())?;
+                continue;
+            }
+            let (mut seg, indexes_ok) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
+            if base >= recover_from || !indexes_ok {
+                let truncated = seg.recover()?;
+                if truncated > 0 {
+                    truncated_at = Some(seg.next_offset());
+                }
+                if Some(base) != last_base && truncated_at.is_none() {
+                    seg.seal()?;
+                }
+                seg.flush()?;
+            }
+            segments.insert(base, seg);
+        }
+
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let log_end_offset = segments.values().next_back().map_or(first_base, Segment::next_offset);
+        let log_start_offset = options.log_start_offset.max(first_base).clamp(0, log_end_offset.max(0));
+        if segments.is_empty() {
+            let seg = Segment::create(backend.as_ref(), dir, log_start_offset, &config, now_ms)?;
+            segments.insert(log_start_offset, seg);
+        } else if let Some((_, active)) = segments.iter_mut().next_back() {
+            active.reopen_for_append()?;
+        }
+        let mut leader_epochs = LeaderEpochCache::load(backend.as_ref(), dir)?;
+        leader_epochs.truncate_from_end(backend.as_ref(), log_end_offset)?;
+        leader_epochs.truncate_from_start(backend.as_ref(), log_start_offset)?;
+        Ok(Log {
+            backend,
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            // Recovered segments were flushed above and the rest were flushed before.
+            recovery_point: log_end_offset,
+            unflushed_messages: 0,
+            last_flush_ms: now_ms,
+            leader_epochs,
+        })
+    }
+
+    /// Removes files a crash can leave behind: index files without a log, temporary and deleted files.
+    fn remove_leftovers(
+        backend: &dyn Backend,
+        dir: &Path,
+        names: &[String],
+        bases: &[i64],
+    ) -> Result<(), StorageError> {
+        for name in names {
+            let orphan_index = [segment::INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX].iter().any(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|digits| digits.len() == 20)
+                    .and_then(|digits| digits.parse::<i64>().ok())
+                    .is_some_and(|base| !bases.contains(&base))
+            });
+            let leftover = [".tmp", ".deleted", ".cleaned"].iter().any(|s| name.ends_with(s));
+            if orphan_index || leftover {
+                let path = dir.join(name);
+                backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Applies new topic configs; they take effect from the next append, roll or retention pass.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// One past the last offset written.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.leader_epochs
+    }
+
+    fn active(&self) -> &Segment {
+        // A log always has at least one segment: open creates one and retention rolls before deleting them all.
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+
+    /// Appends one or more batches. Every batch is checked (framing, magic, CRC, record structure, size
+    /// limits) before anything is written, so a bad batch leaves the log untouched. For client and coordinator
+    /// appends, the batches get consecutive offsets from the log end, `leader_epoch`, and (for LogAppendTime
+    /// topics) `now_ms` as timestamp; the rest of each batch is stored byte for byte. Replicated batches must
+    /// already carry the next offsets.
+    pub fn append(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let mut spans = Vec::new();
+        let mut offset = self.log_end_offset();
+        let mut record_count = 0i64;
+        for batch in Batches::new(records) {
+            let batch = batch?;
+            if batch.len() > self.config.max_message_bytes as usize {
+                return Err(StorageError::MessageTooLarge { size: batch.len(), max: self.config.max_message_bytes });
+            }
+            let header = record::validate_batch(batch)?;
+            if origin == AppendOrigin::Client && header.is_control() {
+                return Err(RecordError::InvalidRecord("clients may not write control batches").into());
+            }
+            record::validate_records(batch, record::DecodeLimits::default())?;
+            if origin == AppendOrigin::Replication && header.base_offset != offset {
+                return Err(RecordError::InvalidRecord("replicated batch does not follow the log end offset").into());
+            }
+            let start = spans.last().map_or(0, |(_, end, _)| *end);
+            spans.push((start, start + batch.len(), header));
+            offset += i64::from(header.last_offset_delta) + 1;
+            record_count += i64::from(header.records_count);
+        }
+        let Some(&(_, total, _)) = spans.last() else {
+            return Err(RecordError::InvalidRecord("no record batches to append").into());
+        };
+        if total > self.config.segment_bytes as usize {
+            return Err(StorageError::RecordListTooLarge { size: total, max: self.config.segment_bytes });
+        }
+        let first_offset = self.log_end_offset();
+        let log_append_time = (self.config.message_timestamp_type == TimestampType::LogAppendTime
+            && origin != AppendOrigin::Replication)
+            .then_some(now_ms);
+
+        let mut appended = Vec::with_capacity(spans.len());
+        let mut next = first_offset;
+        let (mut max_timestamp, mut offset_of_max_timestamp) = (record::NO_TIMESTAMP, first_offset);
+        for (start, end, header) in &spans {
+            let batch = &mut records[*start..*end];
+            if origin != AppendOrigin::Replication {
+                record::set_base_offset(batch, next);
+                record::set_partition_leader_epoch(batch, leader_epoch);
+                if let Some(ts) = log_append_time {
+                    record::set_log_append_time(batch, ts);
+                }
+            }
+            let last_offset = next + i64::from(header.last_offset_delta);
+            let batch_max_timestamp = log_append_time.unwrap_or(header.max_timestamp);
+            if batch_max_timestamp > max_timestamp {
+                max_timestamp = batch_max_timestamp;
+                offset_of_max_timestamp = last_offset;
+            }
+            appended.push(AppendedBatch { last_offset, max_timestamp: batch_max_timestamp, size: end - start });
+            next = last_offset + 1;
+        }
+        let last_offset = next - 1;
+
+        self.maybe_roll(total, last_offset, now_ms)?;
+        self.active_mut().append(&records[..total], &appended)?;
+        let epoch = match origin {
+            AppendOrigin::Replication => spans.last().map_or(leader_epoch, |(_, _, h)| h.partition_leader_epoch),
+            _ => leader_epoch,
+        };
+        let backend = self.backend.clone();
+        self.leader_epochs.assign(backend.as_ref(), epoch, first_offset)?;
+        self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
+        self.maybe_flush(now_ms)?;
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp,
+            offset_of_max_timestamp,
+            log_append_time,
+            batch_count: spans.len(),
+            record_count,
+            bytes: total,
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// Rolls to a new segment if the active one cannot take `bytes` more, has aged past `segment.ms`, has a
+    /// full index, or would need relative offsets beyond what its index can hold.
+    fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<(), StorageError> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let full = active.size() + bytes as u64 > u64::from(self.config.segment_bytes);
+        let aged = active.age_ms(now_ms) > self.config.segment_ms;
+        let offset_overflow = last_offset - active.base_offset() > i64::from(i32::MAX);
+        if full || aged || offset_overflow || active.indexes_full() {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset. The sealed segment is flushed, as
+    /// Kafka flushes a segment once it rolls, so the recovery point moves up to the new segment.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let base = self.log_end_offset();
+        if self.active().base_offset() == base {
+            return Ok(());
+        }
+        let active = self.active_mut();
+        active.seal()?;
+        active.flush()?;
+        self.recovery_point = self.recovery_point.max(base);
+        let seg = Segment::create(self.backend.as_ref(), &self.dir, base, &self.config, now_ms)?;
+        self.segments.insert(base, seg);
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes` of them (but at least
+    /// one batch when `min_one_batch`), none starting at or beyond `max_offset` (the high watermark for
+    /// consumers). Like Kafka, one read returns batches from a single segment.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadInfo, StorageError> {
+        let log_end_offset = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        let from = self.segments.range(..=offset).next_back().map_or(offset, |(base, _)| *base);
+        let mut records = Vec::new();
+        for seg in self.segments.range(from..).map(|(_, s)| s) {
+            if let Some(bytes) = seg.read(offset, max_bytes, max_offset, min_one_batch)? {
+                records = bytes;
+                break;
+            }
+        }
+        Ok(ReadInfo { records, log_start_offset: self.log_start_offset, log_end_offset })
+    }
+
+    /// The first offset whose record timestamp is `>= timestamp`, with that timestamp (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp() < timestamp || seg.next_offset() <= self.log_start_offset {
+                continue;
+            }
+            if let Some(found) = seg.find_offset_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the offset of the batch holding it (ListOffsets MAX_TIMESTAMP).
+    pub fn max_timestamp_and_offset(&self) -> Option<(i64, i64)> {
+        self.segments
+            .values()
+            .filter(|s| s.max_timestamp() != record::NO_TIMESTAMP)
+            .map(|s| (s.max_timestamp(), s.offset_of_max_timestamp()))
+            .fold(None, |best: Option<(i64, i64)>, cur| match best {
+                Some(b) if b.0 >= cur.0 => Some(b),
+                _ => Some(cur),
+            })
+    }
+
+    /// Deletes whole segments that fall outside retention: below the log start offset, older than
+    /// `retention.ms`, or beyond `retention.bytes` (oldest first). Only segments wholly below
+    /// `high_watermark` go. If every segment goes, the log rolls first so it keeps an empty active segment.
+    /// Returns how many segments were deleted.
+    pub fn enforce_retention(&mut self, now_ms: i64, high_watermark: i64) -> Result<usize, StorageError> {
+        let log_start_offset = self.log_start_offset;
+        let mut deleted =
+            self.delete_oldest(high_watermark, now_ms, |_, next_base, _| next_base <= log_start_offset)?;
+        if self.config.retention_ms >= 0 {
+            let retention_ms = self.config.retention_ms;
+            deleted += self.delete_oldest(high_watermark, now_ms, |seg, _, _| {
+                seg.max_timestamp() != record::NO_TIMESTAMP && now_ms - seg.max_timestamp() > retention_ms
+            })?;
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut excess = self.size_in_bytes() as i64 - self.config.retention_bytes;
+            deleted += self.delete_oldest(high_watermark, now_ms, |seg, _, _| {
+                let fits = excess - seg.size() as i64 >= 0;
+                if fits {
+                    excess -= seg.size() as i64;
+                }
+                fits
+            })?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes segments from the oldest while `deletable(segment, next segment's base, is_active)` holds.
+    fn delete_oldest(
+        &mut self,
+        high_watermark: i64,
+        now_ms: i64,
+        mut deletable: impl FnMut(&Segment, i64, bool) -> bool,
+    ) -> Result<usize, StorageError> {
+        let mut doomed = Vec::new();
+        let count = self.segments.len();
+        for (i, (&base, seg)) in self.segments.iter().enumerate() {
+            let is_active = i + 1 == count;
+            let next_base = match self.segments.range((Bound::Excluded(base), Bound::Unbounded)).next() {
+                Some((&next, _)) => next,
+                None => seg.next_offset(),
+            };
+            if next_base > high_watermark || (is_active && seg.is_empty()) || !deletable(seg, next_base, is_active) {
+                break;
+            }
+            doomed.push(base);
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        if doomed.len() == count {
+            self.roll(now_ms)?;
+        }
+        for base in &doomed {
+            if let Some(seg) = self.segments.remove(base) {
+                seg.delete(self.backend.as_ref())?;
+            }
+        }
+        let first_base = self.segments.keys().next().copied().unwrap_or(self.log_start_offset);
+        if first_base > self.log_start_offset {
+            self.log_start_offset = first_base;
+            let backend = self.backend.clone();
+            self.leader_epochs.truncate_from_start(backend.as_ref(), first_base)?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Moves the log start offset up (DeleteRecords); segments wholly below it are deleted.
+    pub fn increment_log_start_offset(
+        &mut self,
+        new_start: i64,
+        high_watermark: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        if new_start > high_watermark.min(self.log_end_offset()) {
+            return Err(StorageError::OffsetOutOfRange {
+                offset: new_start,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        if new_start <= self.log_start_offset {
+            return Ok(());
+        }
+        self.log_start_offset = new_start;
+        let backend = self.backend.clone();
+        self.leader_epochs.truncate_from_start(backend.as_ref(), new_start)?;
+        self.delete_oldest(high_watermark, now_ms, |_, next_base, _| next_base <= new_start)?;
+        Ok(())
+    }
+
+    /// Flushes when `flush.messages` or `flush.ms` says so.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let by_count = self.unflushed_messages >= self.config.flush_messages;
+        let by_time = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms && self.unflushed_messages > 0;
+        if by_count || by_time {
+            self.flush(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs every segment from the recovery point on and moves the recovery point to the log end.
+    pub fn flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let from = self.segments.range(..=self.recovery_point).next_back().map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(from..).map(|(_, s)| s) {
+            seg.flush()?;
+        }
+        self.recovery_point = self.log_end_offset();
+        self.unflushed_messages = 0;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Flushes and seals the active segment, so the next open finds nothing to recover.
+    pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.flush(now_ms)?;
+        self.active_mut().seal()?;
+        self.active().flush()
+    }
+
+    /// Removes the log and its directory.
+    pub fn delete(self) -> Result<(), StorageError> {
+        let dir = self.dir.clone();
+        let backend = self.backend.clone();
+        drop(self);
+        backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))
+    }
+}

@@ -1,0 +1,213 @@
+//! The logs of one log directory (`log.dirs` entry) and the directory-level files Kafka keeps there:
+//! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
+//!
+//! Invariant: the clean-shutdown marker exists only between a [`LogManager::close`] that flushed and sealed
+//! every log and the next [`LogManager::open`], which removes it before touching any log.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::backend::Backend;
+use super::log::{Log, OpenOptions};
+use super::{checkpoint, LogConfig, StorageError};
+
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
+/// Kafka's limit on topic name length.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// A topic name and partition number, as they name a log directory (`<topic>-<partition>`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// Checks a topic name the way Kafka does: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+    pub fn validate_topic(topic: &str) -> Result<(), StorageError> {
+        let valid = !topic.is_empty()
+            && topic.len() <= MAX_TOPIC_NAME_LEN
+            && topic != "."
+            && topic != ".."
+            && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if valid {
+            Ok(())
+        } else {
+            Err(StorageError::InvalidTopicPartition(topic.to_string()))
+        }
+    }
+
+    pub fn new(topic: &str, partition: i32) -> Result<Self, StorageError> {
+        Self::validate_topic(topic)?;
+        if partition < 0 {
+            return Err(StorageError::InvalidTopicPartition(format!("{topic}-{partition}")));
+        }
+        Ok(TopicPartition { topic: topic.to_string(), partition })
+    }
+
+    /// Parses a log directory name, `None` for anything else (such as a deleted log's directory).
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        TopicPartition::new(topic, partition.parse().ok()?).ok()
+    }
+
+    pub fn dir_name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Owns every log under one directory.
+#[derive(Debug)]
+pub struct LogManager {
+    backend: Arc<dyn Backend>,
+    dir: PathBuf,
+    logs: BTreeMap<TopicPartition, Log>,
+    had_clean_shutdown: bool,
+}
+
+fn read_offsets(backend: &dyn Backend, path: &Path) -> Result<BTreeMap<TopicPartition, i64>, StorageError> {
+    let mut offsets = BTreeMap::new();
+    for fields in checkpoint::read(backend, path)?.unwrap_or_default() {
+        let parsed = match fields.as_slice() {
+            [topic, partition, offset] => {
+                partition.parse().ok().and_then(|p| TopicPartition::new(topic, p).ok()).zip(offset.parse::<i64>().ok())
+            }
+            _ => None,
+        };
+        let (tp, offset) = parsed.ok_or_else(|| StorageError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("bad entry {fields:?}"),
+        })?;
+        offsets.insert(tp, offset);
+    }
+    Ok(offsets)
+}
+
+impl LogManager {
+    /// Opens every partition log under `dir`, with the config `config_for` gives each topic. After an unclean
+    /// shutdown (no marker), logs are recovered from their checkpointed recovery points; an unreadable
+    /// checkpoint makes them recover from the start rather than fail.
+    pub fn open(
+        backend: Arc<dyn Backend>,
+        dir: &Path,
+        config_for: impl Fn(&str) -> LogConfig,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        backend.create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+        let had_clean_shutdown = backend.exists(&marker);
+        let recovery_points = read_offsets(backend.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT)).unwrap_or_default();
+        let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
+        let mut logs = BTreeMap::new();
+        for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+            let Some(tp) = TopicPartition::from_dir_name(&name) else { continue };
+            let path = dir.join(&name);
+            if !backend.is_dir(&path) {
+                continue;
+            }
+            let options = OpenOptions {
+                recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
+                log_start_offset: start_offsets.get(&tp).copied().unwrap_or(0),
+                // Without a recovery point for this log, its state is unknown: recover it whole.
+                had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
+            };
+            let log = Log::open(backend.clone(), &path, config_for(&tp.topic), options, now_ms)?;
+            logs.insert(tp, log);
+        }
+        if had_clean_shutdown {
+            backend.remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
+            backend.sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        }
+        Ok(LogManager { backend, dir: dir.to_path_buf(), logs, had_clean_shutdown })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the previous process closed this directory cleanly.
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.had_clean_shutdown
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<&Log> {
+        self.logs.get(tp)
+    }
+
+    pub fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut Log> {
+        self.logs.get_mut(tp)
+    }
+
+    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.logs.keys()
+    }
+
+    /// Creates an empty log for `tp`.
+    pub fn create(&mut self, tp: TopicPartition, config: LogConfig, now_ms: i64) -> Result<&mut Log, StorageError> {
+        if self.logs.contains_key(&tp) {
+            return Err(StorageError::AlreadyExists(tp.to_string()));
+        }
+        let log =
+            Log::open(self.backend.clone(), &self.dir.join(tp.dir_name()), config, OpenOptions::default(), now_ms)?;
+        Ok(self.logs.entry(tp).or_insert(log))
+    }
+
+    /// Removes the log of `tp` and its files.
+    pub fn delete(&mut self, tp: &TopicPartition) -> Result<bool, StorageError> {
+        match self.logs.remove(tp) {
+            Some(log) => log.delete().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Writes the recovery-point and log-start-offset checkpoints for every log.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
+        let recovery: Vec<String> = self.logs.iter().map(|(tp, l)| line(tp, l.recovery_point())).collect();
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+        let starts: Vec<String> = self.logs.iter().map(|(tp, l)| line(tp, l.log_start_offset())).collect();
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+    }
+
+    /// Flushes every log and runs retention, the periodic work a broker schedules.
+    pub fn tick(
+        &mut self,
+        now_ms: i64,
+        high_watermark: impl Fn(&TopicPartition, &Log) -> i64,
+    ) -> Result<(), StorageError> {
+        for (tp, log) in self.logs.iter_mut() {
+            log.maybe_flush(now_ms)?;
+            let hw = high_watermark(tp, log);
+            log.enforce_retention(now_ms, hw)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and seals every log, writes the checkpoints, then the clean-shutdown marker.
+    pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
+        for log in self.logs.values_mut() {
+            log.flush(now_ms)?;
+        }
+        self.checkpoint()?;
+        for (_, log) in std::mem::take(&mut self.logs) {
+            log.close(now_ms)?;
+        }
+        let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
+        let file = self.backend.open(&marker, true).map_err(|e| StorageError::io(&marker, e))?;
+        file.sync().map_err(|e| StorageError::io(&marker, e))?;
+        self.backend.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))
+    }
+}

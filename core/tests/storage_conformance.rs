@@ -1,0 +1,435 @@
+//! One suite, run against every storage backend: what a Kafka user relies on from a partition log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{batch, TestBackend};
+use potok::record::{self, Batches, Compression, DecodeLimits, TimestampType};
+use potok::storage::{AppendOrigin, Log, LogConfig, LogManager, OpenOptions, StorageError, TopicPartition};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn open(tb: &TestBackend, config: LogConfig) -> Log {
+    Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, OpenOptions::default(), NOW).expect("open log")
+}
+
+fn reopen_clean(tb: &TestBackend, config: LogConfig, log: Log) -> Log {
+    let recovery_point = log.recovery_point();
+    let log_start_offset = log.log_start_offset();
+    log.close(NOW).expect("close");
+    let options = OpenOptions { recovery_point, log_start_offset, had_clean_shutdown: true };
+    Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, options, NOW).expect("reopen")
+}
+
+fn append(log: &mut Log, mut bytes: Vec<u8>) -> Result<potok::storage::AppendInfo, StorageError> {
+    log.append(&mut bytes, 0, AppendOrigin::Client, NOW)
+}
+
+/// Every (offset, value) pair in a run of stored batches.
+fn offsets_and_values(bytes: &[u8]) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for b in Batches::new(bytes) {
+        let (_, records) = record::decode_records(b.expect("batch"), DecodeLimits::default()).expect("decode");
+        out.extend(records.into_iter().map(|r| (r.offset, r.value.expect("value").to_vec())));
+    }
+    out
+}
+
+fn read_all(log: &Log) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let read = log.read(offset, 1 << 20, i64::MAX, true).expect("read");
+        let last = Batches::new(&read.records)
+            .map(|b| record::BatchHeader::parse(b.expect("batch")).expect("header").next_offset())
+            .last()
+            .expect("a read below the log end returns a batch");
+        out.extend_from_slice(&read.records);
+        offset = last;
+    }
+    out
+}
+
+fn small_segments() -> LogConfig {
+    LogConfig { segment_bytes: 4000, index_interval_bytes: 500, ..LogConfig::default() }
+}
+
+fn appends_assign_offsets_and_read_back(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig::default());
+    let a = append(&mut log, batch(3, 10, NOW, Compression::None)).unwrap();
+    assert_eq!((a.first_offset, a.last_offset, a.record_count), (0, 2, 3));
+    let b = append(&mut log, batch(2, 10, NOW, Compression::Lz4)).unwrap();
+    assert_eq!((b.first_offset, b.last_offset), (3, 4));
+    assert_eq!(log.log_end_offset(), 5);
+    let all = log.read(0, 1 << 20, i64::MAX, false).unwrap();
+    let offsets: Vec<i64> = offsets_and_values(&all.records).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+    // A read from the middle of a batch starts with the whole batch holding the offset.
+    let mid = log.read(4, 1 << 20, i64::MAX, false).unwrap();
+    let offsets: Vec<i64> = offsets_and_values(&mid.records).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(offsets, vec![3, 4]);
+    // Stored bytes are the producer's bytes with only the offset and epoch rewritten.
+    let mut expected = batch(3, 10, NOW, Compression::None);
+    record::set_base_offset(&mut expected, 0);
+    record::set_partition_leader_epoch(&mut expected, 0);
+    assert_eq!(&all.records[..expected.len()], &expected[..]);
+}
+
+fn reads_respect_limits_and_range(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig::default());
+    let one = batch(5, 100, NOW, Compression::None);
+    let size = one.len();
+    for _ in 0..4 {
+        append(&mut log, one.clone()).unwrap();
+    }
+    assert_eq!(log.read(0, size * 2 + 10, i64::MAX, false).unwrap().records.len(), size * 2);
+    assert!(log.read(0, 10, i64::MAX, false).unwrap().records.is_empty());
+    assert_eq!(log.read(0, 10, i64::MAX, true).unwrap().records.len(), size, "min one batch");
+    assert_eq!(log.read(0, 1 << 20, 10, false).unwrap().records.len(), size * 2, "bounded by max offset");
+    assert!(log.read(20, 1 << 20, i64::MAX, false).unwrap().records.is_empty(), "at the log end");
+    assert!(matches!(log.read(21, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(log.read(-1, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
+}
+
+fn segments_roll_with_kafka_names_and_trimmed_indexes(tb: TestBackend) {
+    let config = small_segments();
+    let mut log = open(&tb, config.clone());
+    for _ in 0..10 {
+        append(&mut log, batch(4, 200, NOW, Compression::None)).unwrap();
+    }
+    assert!(log.segment_count() >= 3, "segments: {}", log.segment_count());
+    let names = tb.backend.list_dir(&tb.dir.join("topic-0")).unwrap();
+    assert!(names.contains(&"00000000000000000000.log".to_string()), "{names:?}");
+    assert!(names.contains(&"00000000000000000000.index".to_string()));
+    assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
+    assert!(names.contains(&"leader-epoch-checkpoint".to_string()));
+    let second = log.segment_base_offsets()[1];
+    assert!(names.contains(&format!("{second:020}.log")), "{names:?}");
+    // Sealed segments' indexes are trimmed to their entries; the active one stays preallocated.
+    let sealed_index = tb.backend.open(&tb.dir.join("topic-0/00000000000000000000.index"), false).unwrap();
+    assert_eq!(sealed_index.len() % 8, 0);
+    assert!(sealed_index.len() < 1024, "sealed index not trimmed: {}", sealed_index.len());
+    let active = log.segment_base_offsets().last().copied().unwrap();
+    let active_index = tb.backend.open(&tb.dir.join(format!("topic-0/{active:020}.index")), false).unwrap();
+    assert_eq!(active_index.len(), u64::from(config.segment_index_bytes));
+    // Every segment stays within segment.bytes and the log reads back whole.
+    for base in log.segment_base_offsets() {
+        let f = tb.backend.open(&tb.dir.join(format!("topic-0/{base:020}.log")), false).unwrap();
+        assert!(f.len() <= u64::from(config.segment_bytes));
+    }
+    assert_eq!(offsets_and_values(&read_all(&log)).len(), 40);
+}
+
+fn segments_roll_by_time(tb: TestBackend) {
+    let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
+    let mut log = open(&tb, config);
+    let mut b = batch(1, 10, NOW, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+    let mut b = batch(1, 10, NOW, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW + 500).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    let mut b = batch(1, 10, NOW, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW + 1001).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+}
+
+fn offset_index_is_sparse_and_lookups_work(tb: TestBackend) {
+    let config = LogConfig { index_interval_bytes: 4096, ..LogConfig::default() };
+    let mut log = open(&tb, config.clone());
+    for i in 0..200 {
+        append(&mut log, batch(1, 1000, NOW + i, Compression::None)).unwrap();
+    }
+    log.close(NOW).unwrap();
+    let index = tb.backend.open(&tb.dir.join("topic-0/00000000000000000000.index"), false).unwrap();
+    let entries = index.len() / 8;
+    let options = OpenOptions { recovery_point: 200, log_start_offset: 0, had_clean_shutdown: true };
+    let log = Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, options, NOW).unwrap();
+    // About one entry per 4096 bytes of ~1.1 KB batches: one every 4 or 5 batches.
+    assert!((35..=55).contains(&entries), "entries: {entries}");
+    for offset in [0, 1, 57, 123, 199] {
+        let read = log.read(offset, 1, i64::MAX, true).unwrap();
+        assert_eq!(offsets_and_values(&read.records)[0].0, offset);
+    }
+}
+
+fn lookup_by_timestamp(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig { index_interval_bytes: 100, ..LogConfig::default() });
+    for i in 0..50 {
+        append(&mut log, batch(2, 50, NOW + i * 10, Compression::Gzip)).unwrap();
+    }
+    // Batch i holds offsets 2i, 2i+1 with timestamps NOW + 10i and NOW + 10i + 1.
+    assert_eq!(log.offset_for_timestamp(NOW).unwrap(), Some((0, NOW)));
+    assert_eq!(log.offset_for_timestamp(NOW + 101).unwrap(), Some((21, NOW + 101)));
+    assert_eq!(log.offset_for_timestamp(NOW + 102).unwrap(), Some((22, NOW + 110)));
+    assert_eq!(log.offset_for_timestamp(NOW + 10_000).unwrap(), None);
+    assert_eq!(log.max_timestamp_and_offset(), Some((NOW + 491, 99)));
+}
+
+fn retention_by_size_and_time(tb: TestBackend) {
+    let config = LogConfig { retention_bytes: 8000, ..small_segments() };
+    let mut log = open(&tb, config);
+    for i in 0..20 {
+        let mut b = batch(4, 200, NOW + i * 1000, Compression::None);
+        log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+    }
+    let before = log.segment_count();
+    let hw = log.log_end_offset();
+    let deleted = log.enforce_retention(NOW, hw).unwrap();
+    assert!(deleted > 0 && log.segment_count() == before - deleted);
+    assert!(log.size_in_bytes() <= 8000 + 4000);
+    assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
+    assert!(matches!(log.read(0, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
+
+    // Time: everything is older than a 1 ms retention; the log rolls and keeps an empty active segment.
+    let mut config = log.config().clone();
+    config.retention_bytes = -1;
+    config.retention_ms = 1;
+    log.set_config(config);
+    log.enforce_retention(NOW + 10_000_000, hw).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), hw);
+    assert_eq!(log.log_end_offset(), hw);
+    assert!(log.read(hw, 100, i64::MAX, false).unwrap().records.is_empty());
+    append(&mut log, batch(1, 10, NOW, Compression::None)).unwrap();
+    assert_eq!(log.log_end_offset(), hw + 1);
+}
+
+fn retention_waits_for_high_watermark(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig { retention_ms: 1, ..small_segments() });
+    for _ in 0..10 {
+        append(&mut log, batch(4, 200, NOW, Compression::None)).unwrap();
+    }
+    assert_eq!(log.enforce_retention(NOW + 1_000_000, 0).unwrap(), 0);
+}
+
+fn delete_records_moves_log_start(tb: TestBackend) {
+    let mut log = open(&tb, small_segments());
+    for _ in 0..10 {
+        append(&mut log, batch(4, 200, NOW, Compression::None)).unwrap();
+    }
+    let hw = log.log_end_offset();
+    log.increment_log_start_offset(17, hw, NOW).unwrap();
+    assert_eq!(log.log_start_offset(), 17);
+    assert!(log.segment_base_offsets()[0] <= 17);
+    assert!(matches!(log.read(16, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(log.increment_log_start_offset(hw + 1, hw, NOW).is_err());
+}
+
+fn bad_batches_are_refused_and_nothing_is_written(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig { max_message_bytes: 2000, ..LogConfig::default() });
+    append(&mut log, batch(1, 10, NOW, Compression::None)).unwrap();
+    let size_before = log.size_in_bytes();
+    let good = batch(2, 10, NOW, Compression::None);
+
+    let mut bad_crc = good.clone();
+    let n = bad_crc.len();
+    bad_crc[n - 1] ^= 0xff;
+    let mut bad_magic = good.clone();
+    bad_magic[16] = 1;
+    let overrun = good[..good.len() - 5].to_vec();
+    let too_large = batch(1, 3000, NOW, Compression::None);
+    let control = record::BatchBuilder::control_marker(record::ControlType::Commit, 0, 1, 0, NOW).build().unwrap();
+    let mut lying_count = good.clone();
+    lying_count[57..61].copy_from_slice(&5i32.to_be_bytes());
+    lying_count[23..27].copy_from_slice(&4i32.to_be_bytes());
+    let crc = crc32c::crc32c(&lying_count[21..]);
+    lying_count[17..21].copy_from_slice(&crc.to_be_bytes());
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad crc", bad_crc),
+        ("bad magic", bad_magic),
+        ("length overrun", overrun),
+        ("too large", too_large),
+        ("control batch from a client", control),
+        ("record count lies", lying_count),
+    ];
+    assert!(append(&mut log, Vec::new()).is_err(), "an empty append");
+    for (what, bad) in cases {
+        // A valid batch followed by a bad one: the valid one must not be written either.
+        let mut mixed = good.clone();
+        mixed.extend_from_slice(&bad);
+        let err = append(&mut log, mixed).expect_err(what);
+        if what == "too large" {
+            assert!(matches!(err, StorageError::MessageTooLarge { .. }), "{what}: {err}");
+        }
+        assert_eq!(log.log_end_offset(), 1, "{what}");
+        assert_eq!(log.size_in_bytes(), size_before, "{what}");
+    }
+}
+
+fn append_larger_than_a_segment_is_refused(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig { segment_bytes: 1000, ..LogConfig::default() });
+    let err = append(&mut log, batch(1, 2000, NOW, Compression::None)).unwrap_err();
+    assert!(matches!(err, StorageError::RecordListTooLarge { .. }), "{err}");
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+fn log_append_time_rewrites_timestamps(tb: TestBackend) {
+    let config = LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..LogConfig::default() };
+    let mut log = open(&tb, config);
+    let mut b = batch(3, 10, 5, Compression::Snappy);
+    let info = log.append(&mut b, 0, AppendOrigin::Client, NOW + 7).unwrap();
+    assert_eq!(info.log_append_time, Some(NOW + 7));
+    let read = log.read(0, 1 << 20, i64::MAX, false).unwrap();
+    let (h, records) = record::decode_records(&read.records, DecodeLimits::default()).unwrap();
+    assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+    assert!(records.iter().all(|r| r.timestamp == NOW + 7));
+}
+
+fn leader_epochs_are_checkpointed(tb: TestBackend) {
+    let config = LogConfig::default();
+    let mut log = open(&tb, config.clone());
+    let mut b = batch(2, 10, NOW, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+    let mut b = batch(2, 10, NOW, Compression::None);
+    log.append(&mut b, 3, AppendOrigin::Client, NOW).unwrap();
+    let text =
+        potok::storage::backend::read_whole(tb.backend.as_ref(), &tb.dir.join("topic-0/leader-epoch-checkpoint"))
+            .unwrap();
+    assert_eq!(String::from_utf8(text).unwrap(), "0\n2\n0 0\n3 2\n");
+    let read = log.read(2, 1 << 20, i64::MAX, false).unwrap();
+    assert_eq!(record::BatchHeader::parse(&read.records).unwrap().partition_leader_epoch, 3);
+    let log = reopen_clean(&tb, config, log);
+    assert_eq!(log.leader_epochs().end_offset_for(0, log.log_end_offset()), Some((0, 2)));
+    assert_eq!(log.leader_epochs().end_offset_for(3, log.log_end_offset()), Some((3, 4)));
+}
+
+fn clean_reopen_keeps_everything(tb: TestBackend) {
+    let config = small_segments();
+    let mut log = open(&tb, config.clone());
+    for i in 0..30 {
+        append(&mut log, batch(3, 100, NOW + i, Compression::Zstd)).unwrap();
+    }
+    let before = read_all(&log);
+    let (leo, segments) = (log.log_end_offset(), log.segment_base_offsets());
+    let mut log = reopen_clean(&tb, config, log);
+    assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(log.segment_base_offsets(), segments);
+    assert_eq!(read_all(&log), before);
+    // Batch i holds offsets 3i..3i+2 stamped NOW+i..NOW+i+2, so NOW+15 is first reached at offset 41.
+    assert_eq!(log.offset_for_timestamp(NOW + 15).unwrap(), Some((41, NOW + 15)));
+    // The reopened active segment takes appends again.
+    append(&mut log, batch(1, 10, NOW, Compression::None)).unwrap();
+    assert_eq!(log.log_end_offset(), leo + 1);
+}
+
+fn unclean_reopen_recovers(tb: TestBackend) {
+    let config = small_segments();
+    let mut log = open(&tb, config.clone());
+    for _ in 0..30 {
+        append(&mut log, batch(3, 100, NOW, Compression::None)).unwrap();
+    }
+    let before = read_all(&log);
+    drop(log); // no close: indexes untrimmed, nothing flushed
+    let log = Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, OpenOptions::default(), NOW).unwrap();
+    assert_eq!(log.log_end_offset(), 90);
+    assert_eq!(read_all(&log), before);
+}
+
+fn damaged_indexes_are_rebuilt(tb: TestBackend) {
+    let config = LogConfig { index_interval_bytes: 100, ..LogConfig::default() };
+    let mut log = open(&tb, config.clone());
+    for _ in 0..20 {
+        append(&mut log, batch(2, 100, NOW, Compression::None)).unwrap();
+    }
+    let before = read_all(&log);
+    log.close(NOW).unwrap();
+    let dir = tb.dir.join("topic-0");
+    tb.backend.remove_file(&dir.join("00000000000000000000.timeindex")).unwrap();
+    let mut index = tb.backend.open(&dir.join("00000000000000000000.index"), false).unwrap();
+    index.set_len(13).unwrap(); // not a whole number of entries
+    drop(index);
+    let options = OpenOptions { recovery_point: 40, log_start_offset: 0, had_clean_shutdown: true };
+    let log = Log::open(tb.backend.clone(), &dir, config, options, NOW).unwrap();
+    assert_eq!(read_all(&log), before);
+    assert_eq!(log.offset_for_timestamp(NOW + 1).unwrap(), Some((1, NOW + 1)));
+    for offset in 0..40 {
+        assert_eq!(offsets_and_values(&log.read(offset, 1, i64::MAX, true).unwrap().records)[0].0, offset / 2 * 2);
+    }
+}
+
+fn flush_messages_moves_recovery_point(tb: TestBackend) {
+    let mut log = open(&tb, LogConfig { flush_messages: 5, ..LogConfig::default() });
+    append(&mut log, batch(3, 10, NOW, Compression::None)).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    append(&mut log, batch(3, 10, NOW, Compression::None)).unwrap();
+    assert_eq!(log.recovery_point(), 6);
+    let other = TestBackend { dir: tb.dir.join("other"), ..tb };
+    let mut log = open(&other, LogConfig { flush_ms: 100, ..LogConfig::default() });
+    let mut b = batch(1, 10, NOW, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.maybe_flush(NOW + 100).unwrap();
+    assert_eq!(log.recovery_point(), 1);
+}
+
+fn manager_checkpoints_and_clean_shutdown(tb: TestBackend) {
+    let mut mgr = LogManager::open(tb.backend.clone(), &tb.dir, |_| small_segments(), NOW).unwrap();
+    assert!(!mgr.had_clean_shutdown());
+    for p in 0..3 {
+        let log = mgr.create(TopicPartition::new("orders", p).unwrap(), small_segments(), NOW).unwrap();
+        for _ in 0..=p {
+            let mut b = batch(2, 10, NOW, Compression::None);
+            log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        }
+    }
+    assert!(mgr.create(TopicPartition::new("orders", 0).unwrap(), small_segments(), NOW).is_err());
+    mgr.close(NOW).unwrap();
+    let checkpoint =
+        potok::storage::backend::read_whole(tb.backend.as_ref(), &tb.dir.join("recovery-point-offset-checkpoint"))
+            .unwrap();
+    assert_eq!(String::from_utf8(checkpoint).unwrap(), "0\n3\norders 0 2\norders 1 4\norders 2 6\n");
+    assert!(tb.backend.exists(&tb.dir.join(".kafka_cleanshutdown")));
+    let mut mgr = LogManager::open(tb.backend.clone(), &tb.dir, |_| small_segments(), NOW).unwrap();
+    assert!(mgr.had_clean_shutdown());
+    assert!(!tb.backend.exists(&tb.dir.join(".kafka_cleanshutdown")));
+    let tp = TopicPartition::new("orders", 2).unwrap();
+    assert_eq!(mgr.get(&tp).unwrap().log_end_offset(), 6);
+    assert!(mgr.delete(&tp).unwrap());
+    assert!(!tb.backend.exists(&tb.dir.join("orders-2")));
+    assert_eq!(mgr.partitions().count(), 2);
+}
+
+fn topic_names_are_checked(_tb: TestBackend) {
+    assert!(TopicPartition::new("ok.name_1-x", 0).is_ok());
+    for bad in ["", ".", "..", "has space", "slash/y", &"x".repeat(250)] {
+        assert!(TopicPartition::new(bad, 0).is_err(), "{bad:?}");
+    }
+    assert!(TopicPartition::new("t", -1).is_err());
+    assert_eq!(TopicPartition::from_dir_name("my-topic-12"), Some(TopicPartition::new("my-topic", 12).unwrap()));
+    assert_eq!(TopicPartition::from_dir_name("my-topic-x"), None);
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $name() { super::$name(super::common::memory_backend()) })*
+        }
+        mod file {
+            $(#[test] fn $name() { super::$name(super::common::file_backend()) })*
+        }
+    };
+}
+
+conformance!(
+    appends_assign_offsets_and_read_back,
+    reads_respect_limits_and_range,
+    segments_roll_with_kafka_names_and_trimmed_indexes,
+    segments_roll_by_time,
+    offset_index_is_sparse_and_lookups_work,
+    lookup_by_timestamp,
+    retention_by_size_and_time,
+    retention_waits_for_high_watermark,
+    delete_records_moves_log_start,
+    bad_batches_are_refused_and_nothing_is_written,
+    append_larger_than_a_segment_is_refused,
+    log_append_time_rewrites_timestamps,
+    leader_epochs_are_checkpointed,
+    clean_reopen_keeps_everything,
+    unclean_reopen_recovers,
+    damaged_indexes_are_rebuilt,
+    flush_messages_moves_recovery_point,
+    manager_checkpoints_and_clean_shutdown,
+    topic_names_are_checked,
+);
