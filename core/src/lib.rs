@@ -11,5 +11,10 @@
 //! Everything here is synchronous and sans-IO apart from the storage backends: time comes in as an argument
 //! (`now_ms`), never from a clock, so the same code runs natively, in virtual time and in wasm32.
 
+pub mod broker;
+pub mod controller;
+#[cfg(feature = "native")]
+pub mod net;
+pub mod protocol;
 pub mod record;
 pub mod storage;

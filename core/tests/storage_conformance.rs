@@ -371,7 +371,7 @@ fn manager_checkpoints_and_clean_shutdown(tb: TestBackend) {
         let log = mgr.create(TopicPartition::new("orders", p).unwrap(), small_segments(), NOW).unwrap();
         for _ in 0..=p {
             let mut b = batch(2, 10, NOW, Compression::None);
-            log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+            potok::storage::lock(&log).append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
         }
     }
     assert!(mgr.create(TopicPartition::new("orders", 0).unwrap(), small_segments(), NOW).is_err());
@@ -385,7 +385,7 @@ fn manager_checkpoints_and_clean_shutdown(tb: TestBackend) {
     assert!(mgr.had_clean_shutdown());
     assert!(!tb.backend.exists(&tb.dir.join(".kafka_cleanshutdown")));
     let tp = TopicPartition::new("orders", 2).unwrap();
-    assert_eq!(mgr.get(&tp).unwrap().log_end_offset(), 6);
+    assert_eq!(potok::storage::lock(&mgr.get(&tp).unwrap()).log_end_offset(), 6);
     assert!(mgr.delete(&tp).unwrap());
     assert!(!tb.backend.exists(&tb.dir.join("orders-2")));
     assert_eq!(mgr.partitions().count(), 2);

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::backend::Backend;
 use super::log::{Log, OpenOptions};
@@ -69,12 +69,24 @@ impl fmt::Display for TopicPartition {
     }
 }
 
+/// A log shared between the manager (checkpoints, retention) and the request handlers that append and read.
+pub type SharedLog = Arc<Mutex<Log>>;
+
+/// Locks a shared log. A panic while holding the lock cannot leave the log half-written (appends validate
+/// before writing), so a poisoned lock is taken over rather than propagated.
+pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Names in a log directory that are not partition logs of user or internal topics.
+const RESERVED_DIR_PREFIX: &str = "__cluster_metadata";
+
 /// Owns every log under one directory.
 #[derive(Debug)]
 pub struct LogManager {
     backend: Arc<dyn Backend>,
     dir: PathBuf,
-    logs: BTreeMap<TopicPartition, Log>,
+    logs: BTreeMap<TopicPartition, SharedLog>,
     had_clean_shutdown: bool,
 }
 
@@ -113,6 +125,9 @@ impl LogManager {
         let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
         let mut logs = BTreeMap::new();
         for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+            if name.starts_with(RESERVED_DIR_PREFIX) {
+                continue;
+            }
             let Some(tp) = TopicPartition::from_dir_name(&name) else { continue };
             let path = dir.join(&name);
             if !backend.is_dir(&path) {
@@ -125,7 +140,7 @@ impl LogManager {
                 had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
             };
             let log = Log::open(backend.clone(), &path, config_for(&tp.topic), options, now_ms)?;
-            logs.insert(tp, log);
+            logs.insert(tp, Arc::new(Mutex::new(log)));
         }
         if had_clean_shutdown {
             backend.remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
@@ -143,12 +158,12 @@ impl LogManager {
         self.had_clean_shutdown
     }
 
-    pub fn get(&self, tp: &TopicPartition) -> Option<&Log> {
-        self.logs.get(tp)
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
     }
 
-    pub fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut Log> {
-        self.logs.get_mut(tp)
+    pub fn get(&self, tp: &TopicPartition) -> Option<SharedLog> {
+        self.logs.get(tp).cloned()
     }
 
     pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
@@ -156,54 +171,80 @@ impl LogManager {
     }
 
     /// Creates an empty log for `tp`.
-    pub fn create(&mut self, tp: TopicPartition, config: LogConfig, now_ms: i64) -> Result<&mut Log, StorageError> {
+    pub fn create(&mut self, tp: TopicPartition, config: LogConfig, now_ms: i64) -> Result<SharedLog, StorageError> {
         if self.logs.contains_key(&tp) {
             return Err(StorageError::AlreadyExists(tp.to_string()));
         }
         let log =
             Log::open(self.backend.clone(), &self.dir.join(tp.dir_name()), config, OpenOptions::default(), now_ms)?;
-        Ok(self.logs.entry(tp).or_insert(log))
+        let log = Arc::new(Mutex::new(log));
+        self.logs.insert(tp, log.clone());
+        Ok(log)
     }
 
     /// Removes the log of `tp` and its files.
     pub fn delete(&mut self, tp: &TopicPartition) -> Result<bool, StorageError> {
-        match self.logs.remove(tp) {
-            Some(log) => log.delete().map(|()| true),
-            None => Ok(false),
-        }
+        let Some(shared) = self.logs.remove(tp) else {
+            return Ok(false);
+        };
+        // Handlers may still hold the Arc for a moment; the files go now and the handle is left empty-handed.
+        let dir = lock(&shared).dir().to_path_buf();
+        self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        Ok(true)
     }
 
     /// Writes the recovery-point and log-start-offset checkpoints for every log.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
-        let recovery: Vec<String> = self.logs.iter().map(|(tp, l)| line(tp, l.recovery_point())).collect();
+        let offsets: Vec<(i64, i64)> = self
+            .logs
+            .values()
+            .map(|l| {
+                let l = lock(l);
+                (l.recovery_point(), l.log_start_offset())
+            })
+            .collect();
+        let recovery: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.0)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        let starts: Vec<String> = self.logs.iter().map(|(tp, l)| line(tp, l.log_start_offset())).collect();
+        let starts: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.1)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
     }
 
     /// Flushes every log and runs retention, the periodic work a broker schedules.
+    /// Flushes logs whose `flush.messages` / `flush.ms` say so and, with `retention`, deletes segments outside
+    /// retention (only below each log's high watermark).
     pub fn tick(
-        &mut self,
+        &self,
         now_ms: i64,
+        retention: bool,
         high_watermark: impl Fn(&TopicPartition, &Log) -> i64,
     ) -> Result<(), StorageError> {
-        for (tp, log) in self.logs.iter_mut() {
+        for (tp, log) in &self.logs {
+            let mut log = lock(log);
             log.maybe_flush(now_ms)?;
-            let hw = high_watermark(tp, log);
-            log.enforce_retention(now_ms, hw)?;
+            if retention {
+                let hw = high_watermark(tp, &log);
+                log.enforce_retention(now_ms, hw)?;
+            }
         }
         Ok(())
     }
 
     /// Flushes and seals every log, writes the checkpoints, then the clean-shutdown marker.
     pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
-        for log in self.logs.values_mut() {
-            log.flush(now_ms)?;
+        for log in self.logs.values() {
+            lock(log).flush(now_ms)?;
         }
         self.checkpoint()?;
-        for (_, log) in std::mem::take(&mut self.logs) {
-            log.close(now_ms)?;
+        for (_, shared) in std::mem::take(&mut self.logs) {
+            // The last holder closes the log; anyone else still holding it only reads a flushed, sealed log.
+            match Arc::try_unwrap(shared) {
+                Ok(log) => log.into_inner().unwrap_or_else(PoisonError::into_inner).close(now_ms)?,
+                Err(shared) => {
+                    let mut log = lock(&shared);
+                    log.flush(now_ms)?;
+                }
+            }
         }
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         let file = self.backend.open(&marker, true).map_err(|e| StorageError::io(&marker, e))?;

@@ -30,7 +30,7 @@ pub use backend::FileBackend;
 pub use backend::{Backend, BackendFile, MappedFile, MemoryBackend};
 pub use config::{LogConfig, LOG_CONFIG_KEYS};
 pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo};
-pub use manager::{LogManager, TopicPartition};
+pub use manager::{lock, LogManager, SharedLog, TopicPartition, MAX_TOPIC_NAME_LEN};
 
 use crate::record::RecordError;
 

@@ -1,0 +1,287 @@
+//! Broker configuration with Kafka's `server.properties` keys and defaults.
+//!
+//! Keys potok interprets are typed fields; keys Kafka users commonly carry in a `server.properties` that have
+//! no meaning for a single potok broker (thread counts, socket buffers, controller quorum settings) are
+//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::storage::LogConfig;
+
+/// A bad configuration: names the key and says why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid config {key}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// A listener, as `listeners` and `advertised.listeners` carry it (`NAME://host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    fn parse(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+        let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
+        let mut out = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, rest) = item.split_once("://").ok_or_else(|| bad("expected NAME://host:port"))?;
+            let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("expected NAME://host:port"))?;
+            let port: u16 = port.parse().map_err(|_| bad("port is not a number between 0 and 65535"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            out.push(Listener { name: name.to_string(), host: host.to_string(), port });
+        }
+        if out.is_empty() {
+            return Err(bad("no listener given"));
+        }
+        Ok(out)
+    }
+}
+
+/// The broker's settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id` (`broker.id` is accepted as its old name).
+    pub node_id: i32,
+    /// `listeners`: where the broker binds. Port 0 picks a free port.
+    pub listeners: Vec<Listener>,
+    /// `advertised.listeners`: what clients are told; defaults to `listeners` (with the bound port).
+    pub advertised_listeners: Option<Vec<Listener>>,
+    /// `log.dirs` (or `log.dir`); `None` means a fresh temporary directory, removed on shutdown.
+    pub log_dir: Option<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    /// `socket.request.max.bytes`: the largest request frame accepted.
+    pub socket_request_max_bytes: usize,
+    pub group_initial_rebalance_delay_ms: i64,
+    pub log_retention_check_interval_ms: i64,
+    /// `queued.max.requests` bounds the requests one connection may pipeline before the broker stops reading.
+    pub queued_max_requests: usize,
+    /// `max.connections`: the most client connections served at once.
+    pub max_connections: usize,
+    /// The defaults for topic configs (`log.segment.bytes`, `log.retention.ms`, `message.max.bytes`, ...).
+    pub log: LogConfig,
+    pub min_insync_replicas: i32,
+    /// `log.cleanup.policy`.
+    pub cleanup_policy: String,
+    /// Every key set explicitly (file and overrides), for DescribeConfigs.
+    pub explicit: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            listeners: vec![Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 }],
+            advertised_listeners: None,
+            log_dir: None,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            // A development broker: no delay before the first rebalance (Kafka's default is 3000).
+            group_initial_rebalance_delay_ms: 0,
+            log_retention_check_interval_ms: 300_000,
+            queued_max_requests: 500,
+            max_connections: 10_000,
+            log: LogConfig::default(),
+            min_insync_replicas: 1,
+            cleanup_policy: "delete".into(),
+            explicit: BTreeMap::new(),
+        }
+    }
+}
+
+/// Keys Kafka's own sample configs carry that a single potok broker accepts without acting on.
+const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "log.cleaner.enable",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "broker.rack",
+    "cluster.id",
+];
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError {
+        key: key.into(),
+        value: value.into(),
+        reason: "not a number".into(),
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError { key: key.into(), value: value.into(), reason: "must be true or false".into() }),
+    }
+}
+
+impl BrokerConfig {
+    /// Parses a `server.properties` text (`key=value` lines, `#` and `!` comments, `\` continuations).
+    pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut out = Vec::new();
+        let mut pending = String::new();
+        for raw in text.lines() {
+            let line = raw.trim_start();
+            if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+                continue;
+            }
+            if let Some(stripped) = line.strip_suffix('\\') {
+                pending.push_str(stripped);
+                continue;
+            }
+            pending.push_str(line);
+            let entry = std::mem::take(&mut pending);
+            let split = entry.find(['=', ':']).ok_or_else(|| ConfigError {
+                key: entry.clone(),
+                value: String::new(),
+                reason: "expected key=value".into(),
+            })?;
+            out.push((entry[..split].trim().to_string(), entry[split + 1..].trim().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Applies one `key=value`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
+        let log_key = |log: &mut LogConfig, topic_key: &str, v: &str| -> Result<(), ConfigError> {
+            log.set(topic_key, v).map(|_| ()).map_err(|e| ConfigError {
+                key: key.into(),
+                value: value.into(),
+                reason: e.to_string(),
+            })
+        };
+        match key {
+            "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
+            "listeners" => self.listeners = Listener::parse(key, value)?,
+            "advertised.listeners" => self.advertised_listeners = Some(Listener::parse(key, value)?),
+            "log.dirs" | "log.dir" => {
+                let first = value.split(',').map(str::trim).find(|s| !s.is_empty()).ok_or_else(|| bad("empty"))?;
+                if value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+                    return Err(bad("potok supports one log directory"));
+                }
+                self.log_dir = Some(PathBuf::from(first));
+            }
+            "num.partitions" => {
+                self.num_partitions = parse_num(key, value)?;
+                if self.num_partitions < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "default.replication.factor" => self.default_replication_factor = parse_num(key, value)?,
+            "auto.create.topics.enable" => self.auto_create_topics_enable = parse_bool(key, value)?,
+            "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, value)?,
+            "socket.request.max.bytes" => {
+                let v: i64 = parse_num(key, value)?;
+                if !(1..=i64::from(i32::MAX)).contains(&v) {
+                    return Err(bad("must be between 1 and 2147483647"));
+                }
+                self.socket_request_max_bytes = v as usize;
+            }
+            "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms = parse_num(key, value)?,
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms = parse_num(key, value)?;
+                if self.log_retention_check_interval_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "queued.max.requests" => self.queued_max_requests = parse_num(key, value)?,
+            "max.connections" => self.max_connections = parse_num(key, value)?,
+            "min.insync.replicas" => self.min_insync_replicas = parse_num(key, value)?,
+            "log.cleanup.policy" => self.cleanup_policy = value.to_string(),
+            "log.segment.bytes" => log_key(&mut self.log, "segment.bytes", value)?,
+            "log.roll.ms" => log_key(&mut self.log, "segment.ms", value)?,
+            "log.roll.hours" => log_key(&mut self.log, "segment.ms", &hours_to_ms(key, value)?)?,
+            "log.index.size.max.bytes" => log_key(&mut self.log, "segment.index.bytes", value)?,
+            "log.index.interval.bytes" => log_key(&mut self.log, "index.interval.bytes", value)?,
+            "log.retention.ms" => log_key(&mut self.log, "retention.ms", value)?,
+            "log.retention.minutes" => {
+                let minutes: i64 = parse_num(key, value)?;
+                log_key(&mut self.log, "retention.ms", &(if minutes < 0 { -1 } else { minutes * 60_000 }).to_string())?
+            }
+            "log.retention.hours" => log_key(&mut self.log, "retention.ms", &hours_to_ms(key, value)?)?,
+            "log.retention.bytes" => log_key(&mut self.log, "retention.bytes", value)?,
+            "message.max.bytes" => log_key(&mut self.log, "max.message.bytes", value)?,
+            "log.flush.interval.messages" => log_key(&mut self.log, "flush.messages", value)?,
+            "log.flush.interval.ms" => log_key(&mut self.log, "flush.ms", value)?,
+            "log.message.timestamp.type" => log_key(&mut self.log, "message.timestamp.type", value)?,
+            k if ACCEPTED_WITHOUT_EFFECT.contains(&k) => {}
+            _ => return Err(bad("unknown config key")),
+        }
+        self.explicit.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// The listeners clients are told about, with `bound_port` standing in for a configured port 0.
+    pub fn advertised(&self, bound_port: u16) -> Listener {
+        let listener = self.advertised_listeners.as_ref().unwrap_or(&self.listeners)[0].clone();
+        let host =
+            if listener.host.is_empty() || listener.host == "0.0.0.0" { "127.0.0.1".into() } else { listener.host };
+        Listener { port: if listener.port == 0 { bound_port } else { listener.port }, host, ..listener }
+    }
+}
+
+fn hours_to_ms(key: &str, value: &str) -> Result<String, ConfigError> {
+    let hours: i64 = parse_num(key, value)?;
+    Ok((if hours < 0 { -1 } else { hours * 3_600_000 }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_kafka_server_properties() {
+        let text = "# comment\nnode.id=3\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs=/tmp/x\n\
+                    num.network.threads=3\nlog.retention.hours=168\nlog.segment.bytes=\\\n1000000\n";
+        let mut c = BrokerConfig::default();
+        for (k, v) in BrokerConfig::parse_properties(text).unwrap() {
+            c.set(&k, &v).unwrap();
+        }
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.listeners[0].port, 0);
+        assert_eq!(c.log.retention_ms, 168 * 3_600_000);
+        assert_eq!(c.log.segment_bytes, 1_000_000);
+        assert_eq!(c.advertised(5555).port, 5555);
+    }
+
+    #[test]
+    fn unknown_and_malformed_keys_name_the_key() {
+        let mut c = BrokerConfig::default();
+        let e = c.set("log.retention.hourz", "1").unwrap_err();
+        assert_eq!(e.key, "log.retention.hourz");
+        assert!(c.set("num.partitions", "many").unwrap_err().to_string().contains("num.partitions"));
+        assert!(c.set("listeners", "127.0.0.1:9092").is_err());
+        assert!(c.set("socket.request.max.bytes", "0").is_err());
+        assert!(c.set("log.segment.bytes", "-5").is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! Fetch: whole stored batches from each requested partition, served as the bytes on disk (no re-encoding),
+//! bounded by the request's `max_bytes` and each partition's `partition_max_bytes` (but at least one batch
+//! from the first partition that has data, so a consumer always makes progress), and never beyond the high
+//! watermark (read_uncommitted) or the last stable offset (read_committed).
+//!
+//! Fetch sessions (KIP-227) are optional for a broker: potok answers every fetch in full and gives out session
+//! id 0, which tells clients that no session was created, so they keep sending full requests.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use super::{storage_error_code, Broker};
+use crate::storage;
+
+fn partition_error(index: i32, error: ResponseError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(error.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(None)
+}
+
+pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+    if request.session_id != 0 {
+        let response = FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return (response, 0);
+    }
+    if request.session_epoch > 0 {
+        let response = FetchResponse::default().with_error_code(ResponseError::InvalidFetchSessionEpoch.code());
+        return (response, 0);
+    }
+    let read_committed = request.isolation_level == 1;
+    let mut remaining = request.max_bytes.max(0) as usize;
+    let mut total = 0usize;
+    let image = broker.metadata();
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let by_id = version >= 13;
+        let found = if by_id { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.topic.0.as_str()) };
+        let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let index = p.partition;
+            let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&index)) else {
+                partitions.push(partition_error(index, unknown));
+                continue;
+            };
+            let leader_epoch = t.partitions[index as usize].leader_epoch;
+            if p.current_leader_epoch >= 0 && p.current_leader_epoch != leader_epoch {
+                let error = if p.current_leader_epoch > leader_epoch {
+                    ResponseError::UnknownLeaderEpoch
+                } else {
+                    ResponseError::FencedLeaderEpoch
+                };
+                partitions.push(partition_error(index, error));
+                continue;
+            }
+            let Some(log) = broker.log(&t.name, index) else {
+                partitions.push(partition_error(index, unknown));
+                continue;
+            };
+            let log = storage::lock(&log);
+            // One replica: everything appended is committed, and without transactions stable too.
+            let high_watermark = log.log_end_offset();
+            let last_stable_offset = high_watermark;
+            let max_offset = if read_committed { last_stable_offset } else { high_watermark };
+            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+            let result = log.read(p.fetch_offset, limit, max_offset, total == 0);
+            let data = PartitionData::default()
+                .with_partition_index(index)
+                .with_high_watermark(high_watermark)
+                .with_last_stable_offset(last_stable_offset)
+                .with_log_start_offset(log.log_start_offset())
+                .with_aborted_transactions(read_committed.then(Vec::new));
+            drop(log);
+            match result {
+                Ok(read) => {
+                    total += read.records.len();
+                    remaining = remaining.saturating_sub(read.records.len());
+                    partitions.push(data.with_records(Some(read.records.into())));
+                }
+                Err(e) => partitions.push(data.with_error_code(storage_error_code(&e).code()).with_records(None)),
+            }
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    if version < 5 {
+        // The log start offset is in the response from version 5.
+        for p in responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.log_start_offset = -1;
+        }
+    }
+    (FetchResponse::default().with_responses(responses), total)
+}

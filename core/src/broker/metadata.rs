@@ -1,0 +1,110 @@
+//! Metadata: brokers, cluster id, controller, and topics with their partitions, leaders, replicas and ISR.
+//! Asking for a topic that does not exist creates it when `auto.create.topics.enable` and the request allow.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use uuid::Uuid;
+
+use super::{check_topic_name, str_bytes, Broker};
+use crate::controller::TopicImage;
+
+fn topic_response(topic: &TopicImage, version: i16) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
+                .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
+                .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
+        })
+        .collect();
+    let mut t = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(&topic.name))))
+        .with_is_internal(version >= 1 && topic.is_internal())
+        .with_partitions(partitions);
+    if version >= 10 {
+        t = t.with_topic_id(topic.id);
+    }
+    t
+}
+
+fn error_topic(name: Option<String>, id: Uuid, error: ResponseError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name.map(|n| TopicName(str_bytes(n))))
+        .with_topic_id(id)
+        .with_error_code(error.code())
+}
+
+pub(super) fn handle(broker: &Broker, request: MetadataRequest, version: i16, now_ms: i64) -> MetadataResponse {
+    let advertised = broker.advertised();
+    let node = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.node_id()))
+        .with_host(str_bytes(&advertised.host))
+        .with_port(i32::from(advertised.port));
+    // Version 0 has no way to say "all topics" except an empty list; later versions use null.
+    let requested = match request.topics {
+        Some(list) if !(version == 0 && list.is_empty()) => Some(list),
+        _ => None,
+    };
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            let image = broker.metadata();
+            topics.extend(image.topics.values().map(|t| topic_response(t, version)));
+        }
+        Some(list) => {
+            for wanted in list {
+                let image = broker.metadata();
+                let name = wanted.name.map(|n| n.0.to_string());
+                let found = match &name {
+                    Some(n) => image.topics.get(n),
+                    None => image.topic_by_id(&wanted.topic_id),
+                };
+                if let Some(t) = found {
+                    topics.push(topic_response(t, version));
+                    continue;
+                }
+                let Some(name) = name else {
+                    topics.push(error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId));
+                    continue;
+                };
+                if check_topic_name(&name).is_err() {
+                    topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::InvalidTopicException));
+                    continue;
+                }
+                if !(allow_auto_create && broker.config().auto_create_topics_enable) {
+                    topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition));
+                    continue;
+                }
+                let partitions = broker.config().num_partitions;
+                match broker.create_topic(&name, partitions, BTreeMap::new(), now_ms) {
+                    Ok(_) => match broker.metadata().topics.get(&name) {
+                        Some(t) => topics.push(topic_response(t, version)),
+                        None => {
+                            topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition))
+                        }
+                    },
+                    // Another connection created it at the same moment.
+                    Err(_) if broker.metadata().topics.contains_key(&name) => {
+                        topics.push(topic_response(&broker.metadata().topics[&name], version))
+                    }
+                    Err(_) => topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownServerError)),
+                }
+            }
+        }
+    }
+    MetadataResponse::default()
+        .with_brokers(vec![node])
+        .with_cluster_id((version >= 2).then(|| str_bytes(broker.cluster_id())))
+        .with_controller_id(BrokerId(if version >= 1 { broker.node_id() } else { -1 }))
+        .with_topics(topics)
+}

@@ -1,0 +1,132 @@
+//! Produce: append producers' batches to partition logs, byte for byte (offsets and leader epoch assigned
+//! here), and answer with each partition's base offset. acks=0 gets no response; acks=-1 waits for the ISR,
+//! which on a single broker is the leader itself, so it is refused outright when `min.insync.replicas`
+//! cannot be met.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::{storage_error_code, str_bytes, topic_config, Broker};
+use crate::record::{self, Batches, TimestampType};
+use crate::storage::{self, AppendOrigin};
+
+fn partition_error(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(str_bytes))
+}
+
+/// Checks CreateTime timestamps against `message.timestamp.before.max.ms` / `after.max.ms`, batch by batch.
+fn check_timestamps(records: &[u8], before_max_ms: i64, after_max_ms: i64, now_ms: i64) -> Result<(), String> {
+    for batch in Batches::new(records).flatten() {
+        let Ok(h) = record::BatchHeader::parse(batch) else { continue };
+        if h.timestamp_type() != TimestampType::CreateTime || h.is_control() {
+            continue;
+        }
+        if h.max_timestamp > now_ms.saturating_add(after_max_ms) {
+            return Err(format!(
+                "Timestamp {} of a record is more than message.timestamp.after.max.ms ({after_max_ms}) ahead of the broker's time {now_ms}",
+                h.max_timestamp
+            ));
+        }
+        if h.base_timestamp >= 0 && h.base_timestamp < now_ms.saturating_sub(before_max_ms) {
+            return Err(format!(
+                "Timestamp {} of a record is more than message.timestamp.before.max.ms ({before_max_ms}) behind the broker's time {now_ms}",
+                h.base_timestamp
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now_ms: i64) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let image = broker.metadata();
+        let by_id = version >= 13;
+        let found = if by_id { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.name.0.as_str()) };
+        let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let index = data.index;
+            if !(-1..=1).contains(&acks) {
+                partitions.push(partition_error(index, ResponseError::InvalidRequiredAcks, None));
+                continue;
+            }
+            let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&index)) else {
+                partitions.push(partition_error(index, unknown, None));
+                continue;
+            };
+            if t.is_internal() {
+                let msg = format!("Cannot append to internal topic {}", t.name);
+                partitions.push(partition_error(index, ResponseError::InvalidTopicException, Some(msg)));
+                continue;
+            }
+            let isr = t.partitions[index as usize].isr.len() as i32;
+            let min_isr = broker.min_insync_replicas(t, &image);
+            if acks == -1 && isr < min_isr {
+                let msg = format!(
+                    "The size of the current ISR {isr} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{index}",
+                    t.name
+                );
+                partitions.push(partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)));
+                continue;
+            }
+            let Some(log) = broker.log(&t.name, index) else {
+                partitions.push(partition_error(index, ResponseError::UnknownTopicOrPartition, None));
+                continue;
+            };
+            let Some(records) = data.records else {
+                partitions.push(partition_error(index, ResponseError::InvalidRecord, Some("no records".into())));
+                continue;
+            };
+            let value = |name: &str| {
+                topic_config::value_of(name, &t.configs, broker.config(), &image.broker_configs)
+                    .parse()
+                    .unwrap_or(i64::MAX)
+            };
+            let (before_max, after_max) =
+                (value("message.timestamp.before.max.ms"), value("message.timestamp.after.max.ms"));
+            if let Err(msg) = check_timestamps(&records, before_max, after_max, now_ms) {
+                partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
+                continue;
+            }
+            let leader_epoch = t.partitions[index as usize].leader_epoch;
+            let mut bytes = records.to_vec();
+            let result = storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Client, now_ms);
+            partitions.push(match result {
+                Ok(info) => PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(info.first_offset)
+                    .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
+                    .with_log_start_offset(info.log_start_offset),
+                Err(e) => partition_error(index, storage_error_code(&e), Some(e.to_string())),
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    for topic in &mut responses {
+        for p in &mut topic.partition_responses {
+            // Fields the request's version does not carry must stay at their defaults.
+            if version < 5 {
+                p.log_start_offset = -1;
+            }
+            if version < 8 {
+                p.error_message = None;
+                p.record_errors.clear();
+            }
+        }
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}

@@ -1,0 +1,289 @@
+//! Cluster metadata as a log of records applied to an image: topics (with their ids, partitions, replica
+//! assignment and configs) and broker-level config overrides.
+//!
+//! The records are appended to the `__cluster_metadata-0` log in the first log directory before they are
+//! applied, and replayed in order on start-up, so metadata survives restarts the way the log does. A
+//! single broker is a cluster of one: it leads every partition, is the only replica and the whole ISR. The
+//! multi-broker controller quorum will replicate this same record log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
+
+/// The metadata log's directory name inside the log directory.
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+/// Topics whose names start like this are internal (`__consumer_offsets`, `__transaction_state`).
+pub const INTERNAL_TOPIC_PREFIX: &str = "__";
+
+/// One change to the cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MetadataRecord {
+    /// A topic was created with `partitions` partitions led by `leader`.
+    Topic {
+        name: String,
+        id: Uuid,
+        partitions: i32,
+        leader: i32,
+        configs: BTreeMap<String, String>,
+    },
+    /// Partitions were added up to `count`.
+    Partitions {
+        name: String,
+        count: i32,
+    },
+    /// The topic's config overrides were replaced.
+    TopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// The broker-level dynamic config overrides were replaced.
+    BrokerConfigs {
+        configs: BTreeMap<String, String>,
+    },
+    RemoveTopic {
+        name: String,
+    },
+}
+
+/// A partition as the metadata sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// A topic as the metadata sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionImage>,
+    /// Config overrides set on the topic (not the defaults).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicImage {
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with(INTERNAL_TOPIC_PREFIX)
+    }
+}
+
+/// The current state of the cluster metadata.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    pub topics: BTreeMap<String, TopicImage>,
+    pub topic_ids: HashMap<Uuid, String>,
+    pub broker_configs: BTreeMap<String, String>,
+}
+
+impl MetadataImage {
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Topic { name, id, partitions, leader, configs } => {
+                let partitions = (0..*partitions).map(|p| partition(p, *leader)).collect();
+                self.topic_ids.insert(*id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage { name: name.clone(), id: *id, partitions, configs: configs.clone() },
+                );
+            }
+            MetadataRecord::Partitions { name, count } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    let leader = topic.partitions.first().map_or(0, |p| p.leader);
+                    let current = topic.partitions.len() as i32;
+                    topic.partitions.extend((current..*count).map(|p| partition(p, leader)));
+                }
+            }
+            MetadataRecord::TopicConfigs { name, configs } => {
+                if let Some(topic) = self.topics.get_mut(name) {
+                    topic.configs = configs.clone();
+                }
+            }
+            MetadataRecord::BrokerConfigs { configs } => self.broker_configs = configs.clone(),
+            MetadataRecord::RemoveTopic { name } => {
+                if let Some(topic) = self.topics.remove(name) {
+                    self.topic_ids.remove(&topic.id);
+                }
+            }
+        }
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+        self.topic_ids.get(id).and_then(|name| self.topics.get(name))
+    }
+}
+
+fn partition(p: i32, leader: i32) -> PartitionImage {
+    PartitionImage { partition: p, leader, leader_epoch: 0, replicas: vec![leader], isr: vec![leader] }
+}
+
+/// Why metadata could not be loaded or written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("metadata record at offset {offset} is unreadable: {reason}")]
+    BadRecord { offset: i64, reason: String },
+}
+
+/// The metadata log and the image it produces.
+#[derive(Debug)]
+pub struct MetadataStore {
+    log: Log,
+    image: MetadataImage,
+}
+
+impl MetadataStore {
+    /// Opens the metadata log under `log_dir` and replays it into an image.
+    pub fn open(backend: Arc<dyn Backend>, log_dir: &Path, now_ms: i64) -> Result<Self, MetadataError> {
+        // The metadata log is small and must never lose a record: keep it forever, fsync every append.
+        let config = LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() };
+        let log = Log::open(backend, &log_dir.join(METADATA_LOG_DIR), config, OpenOptions::default(), now_ms)?;
+        let mut image = MetadataImage::default();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let read = log.read(offset, 1 << 20, i64::MAX, true)?;
+            for batch in Batches::new(&read.records) {
+                let batch = batch.map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
+                let (header, records) = record::decode_records(batch, DecodeLimits::default())
+                    .map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
+                for r in records {
+                    let value = r.value.unwrap_or_default();
+                    let rec: MetadataRecord = serde_json::from_slice(&value)
+                        .map_err(|e| MetadataError::BadRecord { offset: r.offset, reason: e.to_string() })?;
+                    image.apply(&rec);
+                }
+                offset = header.next_offset();
+            }
+        }
+        Ok(MetadataStore { log, image })
+    }
+
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    /// Durably appends `records` as one batch, then applies them.
+    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        let mut batch = BatchBuilder::new(Compression::None);
+        for rec in records {
+            let value =
+                serde_json::to_vec(rec).map_err(|e| MetadataError::BadRecord { offset: -1, reason: e.to_string() })?;
+            batch.append(now_ms, None, Some(&value), &[]);
+        }
+        let mut bytes = batch.build().map_err(StorageError::from)?;
+        self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        for rec in records {
+            self.image.apply(rec);
+        }
+        Ok(())
+    }
+
+    pub fn close(self, now_ms: i64) -> Result<(), StorageError> {
+        self.log.close(now_ms)
+    }
+}
+
+/// Deterministic ids from a seed (the runtime passes entropy in; nothing here reads a clock or the OS).
+#[derive(Debug, Clone)]
+pub struct IdGenerator {
+    state: u64,
+}
+
+impl IdGenerator {
+    pub fn new(seed: u64) -> Self {
+        IdGenerator { state: seed }
+    }
+
+    /// splitmix64.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A random (version 4) UUID, never the nil or the reserved "metadata topic" id.
+    pub fn uuid(&mut self) -> Uuid {
+        loop {
+            let bytes = ((u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())).to_be_bytes();
+            let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+            if id.as_u64_pair() != (0, 0) && id.as_u64_pair() != (0, 1) {
+                return id;
+            }
+        }
+    }
+}
+
+/// Kafka's text form of a UUID (topic ids, cluster ids): URL-safe base64 without padding.
+pub fn uuid_to_base64(id: &Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryBackend;
+
+    #[test]
+    fn records_replay_into_the_same_image() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let mut store = MetadataStore::open(backend.clone(), Path::new("/d"), 0).unwrap();
+        let mut ids = IdGenerator::new(7);
+        let id = ids.uuid();
+        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        store.commit(&[MetadataRecord::Topic { name: "a".into(), id, partitions: 2, leader: 1, configs }], 0).unwrap();
+        store.commit(&[MetadataRecord::Partitions { name: "a".into(), count: 5 }], 0).unwrap();
+        store
+            .commit(
+                &[MetadataRecord::Topic {
+                    name: "b".into(),
+                    id: ids.uuid(),
+                    partitions: 1,
+                    leader: 1,
+                    configs: BTreeMap::new(),
+                }],
+                0,
+            )
+            .unwrap();
+        store.commit(&[MetadataRecord::RemoveTopic { name: "b".into() }], 0).unwrap();
+        let before = store.image().clone();
+        drop(store);
+        let store = MetadataStore::open(backend, Path::new("/d"), 0).unwrap();
+        assert_eq!(store.image().topics, before.topics);
+        assert_eq!(store.image().topics["a"].partitions.len(), 5);
+        assert_eq!(store.image().topic_by_id(&id).unwrap().name, "a");
+    }
+
+    #[test]
+    fn uuids_print_like_kafka() {
+        let id = Uuid::from_u128(0);
+        assert_eq!(uuid_to_base64(&id), "AAAAAAAAAAAAAAAAAAAAAA");
+        let id = Uuid::from_u128(u128::MAX);
+        assert_eq!(uuid_to_base64(&id), "_____________________w");
+        let mut g = IdGenerator::new(1);
+        assert_ne!(g.uuid(), g.uuid());
+    }
+}

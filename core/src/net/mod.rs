@@ -1,0 +1,324 @@
+//! The network runtime (feature `native`): a tokio TCP server that reads Kafka frames, hands decoded
+//! requests to the [`Broker`], long-polls Fetch, and writes responses in request order, plus the periodic
+//! flush/retention/checkpoint ticker and clean shutdown. Everything that reads a clock, waits or touches a
+//! socket lives here; the broker itself is synchronous.
+//!
+//! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
+//! no reordering. A malformed frame or an unsupported request closes that connection only.
+
+pub mod alloc;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::protocol::{self, versions, ProtocolError};
+use crate::storage::{Backend, FileBackend};
+
+/// The wall clock in milliseconds since the epoch: the only clock the broker sees.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Shared {
+    broker: Arc<Broker>,
+    /// Woken after every append, so waiting fetches look again.
+    appended: Notify,
+    max_frame: usize,
+}
+
+fn seed() -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Binds the first listener and opens the broker's log directory (a fresh temporary one when `log.dirs` is
+/// not set). Returns the listener, the broker, and the temporary directory to remove after shutdown.
+pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Option<PathBuf>), ServerError> {
+    let listener = &config.listeners[0];
+    let address = format!("{}:{}", listener.host, listener.port);
+    let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
+    let port = tcp.local_addr()?.port();
+    let seed = seed();
+    let (log_dir, ephemeral) = match &config.log_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!("potok-{}-{:x}", std::process::id(), seed & 0xffff_ffff));
+            (dir.clone(), Some(dir))
+        }
+    };
+    let advertised = config.advertised(port);
+    let backend: Arc<dyn Backend> = Arc::new(FileBackend);
+    let broker = Broker::open(config, backend, &log_dir, advertised, seed, now_ms())?;
+    Ok((tcp, Arc::new(broker), ephemeral))
+}
+
+/// Serves `broker` on `listener` until `shutdown` resolves, then closes every connection and shuts the broker
+/// down cleanly (flush, checkpoints, clean-shutdown marker).
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let config = broker.config().clone();
+    let shared = Arc::new(Shared { broker, appended: Notify::new(), max_frame: config.socket_request_max_bytes });
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(ticker(shared.clone(), config.log_retention_check_interval_ms, stop_rx.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    // Over max.connections: close at once, as Kafka does.
+                    drop(stream);
+                    continue;
+                };
+                let shared = shared.clone();
+                let stop = stop_rx.clone();
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = serve_connection(shared, stream, stop).await {
+                        // Kafka logs and closes a connection that sends something it cannot read; so does potok.
+                        eprintln!("potok: closed connection from {peer}: {e}");
+                    }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Connections finish the request they are on; give them a moment, then cut the rest.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let broker = match Arc::try_unwrap(shared) {
+        Ok(shared) => shared.broker,
+        Err(_) => return Ok(()),
+    };
+    match Arc::try_unwrap(broker) {
+        Ok(broker) => broker.shutdown(now_ms())?,
+        Err(broker) => broker.tick(now_ms(), false, true).map_err(BrokerError::from)?,
+    }
+    Ok(())
+}
+
+async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch::Receiver<bool>) {
+    let mut last_retention = now_ms();
+    let mut last_checkpoint = now_ms();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let now = now_ms();
+        let retention = now - last_retention >= retention_interval_ms;
+        let checkpoint = now - last_checkpoint >= 60_000;
+        if let Err(e) = shared.broker.tick(now, retention, checkpoint) {
+            eprintln!("potok: periodic flush/retention failed: {e}");
+        }
+        if retention {
+            last_retention = now;
+        }
+        if checkpoint {
+            last_checkpoint = now;
+        }
+    }
+}
+
+/// Reads one frame: `Ok(None)` at a clean end of stream.
+async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<BytesMut>, ProtocolError> {
+    let mut size = [0u8; 4];
+    match stream.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(ProtocolError::Malformed { what: "frame", message: e.to_string() }),
+    }
+    // check_frame refuses a negative or oversized length; with only the prefix buffered it reports "incomplete".
+    protocol::check_frame(&size, max_frame)?;
+    let size = i32::from_be_bytes(size) as usize;
+    // The size was checked against socket.request.max.bytes before this allocation.
+    let mut frame = BytesMut::zeroed(size);
+    stream
+        .read_exact(&mut frame)
+        .await
+        .map_err(|e| ProtocolError::Malformed { what: "frame", message: e.to_string() })?;
+    Ok(Some(frame))
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ProtocolError> {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            frame = read_frame(&mut stream, shared.max_frame) => frame,
+        };
+        let Some(frame) = frame? else { return Ok(()) };
+        let Some(response) = respond(&shared, frame.freeze(), &mut stop).await? else { continue };
+        if stream.write_all(&response).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Handles one request frame; `Ok(None)` when no response is due (acks=0).
+async fn respond(
+    shared: &Shared,
+    frame: bytes::Bytes,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<BytesMut>, ProtocolError> {
+    let (key, version) = protocol::peek_api(&frame)?;
+    if key == ApiKey::ApiVersions as i16 && versions::supported(ApiKey::ApiVersions).is_some_and(|r| version > r.max) {
+        // A client newer than potok: answer in version 0 with the versions it can pick from.
+        let correlation_id = frame.get(4..8).map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let body = ResponseKind::ApiVersions(versions::api_versions_fallback());
+        return protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(Some);
+    }
+    let request = protocol::decode_request(frame)?;
+    let api_key = request.api_key;
+    let correlation_id = request.header.correlation_id;
+    let body = match request.body {
+        RequestKind::Fetch(fetch) => ResponseKind::Fetch(long_poll_fetch(shared, &fetch, version, stop).await),
+        RequestKind::Produce(_) => {
+            let response = shared.broker.handle(request, now_ms());
+            shared.appended.notify_waiters();
+            match response {
+                Some(body) => body,
+                None => return Ok(None),
+            }
+        }
+        _ => match shared.broker.handle(request, now_ms()) {
+            Some(body) => body,
+            None => return Ok(None),
+        },
+    };
+    protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
+}
+
+/// Answers a Fetch once it has `min_bytes` of records, a partition error, or `max_wait_ms` has passed.
+async fn long_poll_fetch(
+    shared: &Shared,
+    request: &kafka_protocol::messages::FetchRequest,
+    version: i16,
+    stop: &mut watch::Receiver<bool>,
+) -> kafka_protocol::messages::FetchResponse {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    loop {
+        let notified = shared.appended.notified();
+        tokio::pin!(notified);
+        // Registered before looking, so an append between the look and the wait still wakes us.
+        notified.as_mut().enable();
+        let (response, bytes) = shared.broker.fetch(request, version);
+        let has_error = response.error_code != 0
+            || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
+        if bytes >= request.min_bytes.max(0) as usize || has_error || tokio::time::Instant::now() >= deadline {
+            return response;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = stop.changed() => return response,
+        }
+    }
+}
+
+/// A broker running in its own threads, for embedding (tests, bindings) and for the CLI.
+#[derive(Debug)]
+pub struct RunningBroker {
+    address: SocketAddr,
+    log_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
+}
+
+impl RunningBroker {
+    /// Starts a broker: binds, loads the log directory, and serves until [`RunningBroker::stop`].
+    pub fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("potok-broker")
+            .enable_all()
+            .build()?;
+        let (tcp, broker, ephemeral) = runtime.block_on(bind(config))?;
+        let address = tcp.local_addr()?;
+        let log_dir = broker.log_dir().to_path_buf();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("potok-broker-main".into()).spawn(move || {
+            let result = runtime.block_on(serve(tcp, broker, async {
+                let _ = stop_rx.await;
+            }));
+            if let Some(dir) = ephemeral {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            result
+        })?;
+        Ok(RunningBroker { address, log_dir, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// The address the broker listens on (the bound port when the config asked for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `host:port`, as `bootstrap.servers` wants it.
+    pub fn bootstrap_servers(&self) -> String {
+        self.address.to_string()
+    }
+
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// Stops serving, flushes and closes the logs; waits for it.
+    pub fn stop(mut self) -> Result<(), ServerError> {
+        self.stop_inner()
+    }
+
+    /// Waits until the broker stops (after [`RunningBroker::stop`] from elsewhere, or a fatal error).
+    fn stop_inner(&mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServerError::Io(std::io::Error::other("broker thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningBroker {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}

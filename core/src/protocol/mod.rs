@@ -1,0 +1,123 @@
+//! The Kafka wire protocol: size-prefixed frames carrying a request header and body, answered by a response
+//! header and body. Message schemas come from the `kafka-protocol` crate (generated from Kafka's own JSON
+//! specs); this module adds framing with a size limit enforced before allocating, version negotiation, and
+//! the decode/encode boundary the broker and the client share.
+
+pub mod versions;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+/// Why a frame could not be turned into a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    #[error("frame of {size} bytes exceeds the maximum of {max} bytes")]
+    FrameTooLarge { size: i64, max: usize },
+    #[error("negative frame size {0}")]
+    NegativeFrameSize(i32),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported version {version} of API {api:?}")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {what}: {message}")]
+    Malformed { what: &'static str, message: String },
+}
+
+/// Whether `buf` starts with a whole frame: `Ok(Some(n))` when the first `4 + n` bytes are one, `Ok(None)` when
+/// more bytes are needed. A declared size above `max_size` is an error before anything is allocated.
+pub fn check_frame(buf: &[u8], max_size: usize) -> Result<Option<usize>, ProtocolError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if size < 0 {
+        return Err(ProtocolError::NegativeFrameSize(size));
+    }
+    let size = size as usize;
+    if size > max_size {
+        return Err(ProtocolError::FrameTooLarge { size: size as i64, max: max_size });
+    }
+    Ok((buf.len() >= 4 + size).then_some(size))
+}
+
+/// A decoded request, with what is needed to answer it.
+#[derive(Debug)]
+pub struct Request {
+    pub api_key: ApiKey,
+    pub header: RequestHeader,
+    pub body: RequestKind,
+}
+
+/// The first four bytes of a request body: API key and version (readable even when the version is not).
+pub fn peek_api(frame: &[u8]) -> Result<(i16, i16), ProtocolError> {
+    if frame.len() < 4 {
+        return Err(ProtocolError::Malformed { what: "request header", message: "shorter than 4 bytes".into() });
+    }
+    Ok((i16::from_be_bytes([frame[0], frame[1]]), i16::from_be_bytes([frame[2], frame[3]])))
+}
+
+/// Decodes a request frame (without its size prefix). Versions outside what potok supports are refused here
+/// (ApiVersions callers handle that case themselves, see [`versions::api_versions_fallback`]).
+pub fn decode_request(mut frame: Bytes) -> Result<Request, ProtocolError> {
+    let (key, version) = peek_api(&frame)?;
+    let api_key = ApiKey::try_from(key).map_err(|_| ProtocolError::UnknownApiKey(key))?;
+    if !versions::supported(api_key).is_some_and(|r| r.min <= version && version <= r.max) {
+        return Err(ProtocolError::UnsupportedVersion { api: api_key, version });
+    }
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| ProtocolError::Malformed { what: "request header", message: e.to_string() })?;
+    let body = RequestKind::decode(api_key, &mut frame, version)
+        .map_err(|e| ProtocolError::Malformed { what: "request body", message: e.to_string() })?;
+    if frame.has_remaining() {
+        return Err(ProtocolError::Malformed {
+            what: "request body",
+            message: format!("{} bytes left over after the {api_key:?} request", frame.remaining()),
+        });
+    }
+    Ok(Request { api_key, header, body })
+}
+
+/// Encodes a response frame, size prefix included.
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<BytesMut, ProtocolError> {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let malformed = |e: anyhow::Error| ProtocolError::Malformed { what: "response", message: e.to_string() };
+    header.encode(&mut buf, api_key.response_header_version(version)).map_err(malformed)?;
+    body.encode(&mut buf, version).map_err(malformed)?;
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_checked_before_allocation() {
+        assert!(check_frame(&[0, 0], 100).unwrap().is_none());
+        assert_eq!(check_frame(&[0, 0, 0, 2, 9, 9], 100).unwrap(), Some(2));
+        assert!(check_frame(&[0, 0, 0, 3, 9, 9], 100).unwrap().is_none());
+        assert!(matches!(check_frame(&[0x7f, 0xff, 0xff, 0xff], 100), Err(ProtocolError::FrameTooLarge { .. })));
+        assert!(matches!(check_frame(&[0xff, 0xff, 0xff, 0xff], 100), Err(ProtocolError::NegativeFrameSize(-1))));
+    }
+
+    #[test]
+    fn garbage_requests_are_errors() {
+        assert!(decode_request(Bytes::from_static(&[0, 3])).is_err());
+        assert!(matches!(
+            decode_request(Bytes::from_static(&[0x7f, 0x00, 0, 0, 0, 0, 0, 1])),
+            Err(ProtocolError::UnknownApiKey(0x7f00))
+        ));
+        // Metadata v12 with a header that claims a 300-byte client id in a 10-byte frame.
+        assert!(decode_request(Bytes::from_static(&[0, 3, 0, 12, 0, 0, 0, 1, 1, 44])).is_err());
+    }
+}
