@@ -124,14 +124,20 @@ fn segments_roll_with_kafka_names_and_trimmed_indexes(tb: TestBackend) {
 fn segments_roll_by_time(tb: TestBackend) {
     let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
     let mut log = open(&tb, config);
+    // Kafka measures a segment's age from its first batch's timestamp to the incoming batch's timestamp.
     let mut b = batch(1, 10, NOW, Compression::None);
     log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
-    let mut b = batch(1, 10, NOW, Compression::None);
+    let mut b = batch(1, 10, NOW + 500, Compression::None);
     log.append(&mut b, 0, AppendOrigin::Client, NOW + 500).unwrap();
     assert_eq!(log.segment_count(), 1);
-    let mut b = batch(1, 10, NOW, Compression::None);
+    // Old data replayed much later does not roll a segment per batch...
+    let mut b = batch(1, 10, NOW + 600, Compression::None);
+    log.append(&mut b, 0, AppendOrigin::Client, NOW + 10_000_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    // ...but a batch stamped more than segment.ms after the first one does.
+    let mut b = batch(1, 10, NOW + 1001, Compression::None);
     log.append(&mut b, 0, AppendOrigin::Client, NOW + 1001).unwrap();
-    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+    assert_eq!(log.segment_base_offsets(), vec![0, 3]);
 }
 
 fn offset_index_is_sparse_and_lookups_work(tb: TestBackend) {

@@ -59,7 +59,7 @@ pub(super) fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16)
                     let found = match p.timestamp {
                         LATEST => Ok(Some((-1, log.log_end_offset()))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((-1, log.log_start_offset()))),
-                        MAX_TIMESTAMP => Ok(log.max_timestamp_and_offset()),
+                        MAX_TIMESTAMP => log.max_timestamp_record(),
                         // No tiered storage: nothing is uploaded or pending.
                         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Ok(Some((-1, -1))),
                         ts if ts < 0 => return response.with_error_code(ResponseError::InvalidRequest.code()),

@@ -10,7 +10,10 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
-use super::{check_topic_name, str_bytes, Broker};
+use super::{
+    check_topic_name, str_bytes, Broker, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
+    TOPIC_AUTHORIZED_OPERATIONS,
+};
 use crate::controller::TopicImage;
 
 fn topic_response(topic: &TopicImage, version: i16) -> MetadataResponseTopic {
@@ -102,7 +105,18 @@ pub(super) fn handle(broker: &Broker, request: MetadataRequest, version: i16, no
             }
         }
     }
+    if version >= 8 && request.include_topic_authorized_operations {
+        for t in topics.iter_mut() {
+            t.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
+        }
+    }
+    let cluster_operations = if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+        CLUSTER_AUTHORIZED_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
     MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(vec![node])
         .with_cluster_id((version >= 2).then(|| str_bytes(broker.cluster_id())))
         .with_controller_id(BrokerId(if version >= 1 { broker.node_id() } else { -1 }))

@@ -5,7 +5,7 @@
 
 pub mod versions;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -70,12 +70,8 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, ProtocolError> {
         .map_err(|e| ProtocolError::Malformed { what: "request header", message: e.to_string() })?;
     let body = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| ProtocolError::Malformed { what: "request body", message: e.to_string() })?;
-    if frame.has_remaining() {
-        return Err(ProtocolError::Malformed {
-            what: "request body",
-            message: format!("{} bytes left over after the {api_key:?} request", frame.remaining()),
-        });
-    }
+    // Bytes after the body are ignored, as Apache Kafka ignores them: librdkafka, for one, sends Metadata
+    // requests with trailing bytes that Kafka accepts.
     Ok(Request { api_key, header, body })
 }
 

@@ -295,7 +295,7 @@ impl Log {
         }
         let last_offset = next - 1;
 
-        self.maybe_roll(total, last_offset, now_ms)?;
+        self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
         self.active_mut().append(&records[..total], &appended)?;
         let epoch = match origin {
             AppendOrigin::Replication => spans.last().map_or(leader_epoch, |(_, _, h)| h.partition_leader_epoch),
@@ -320,13 +320,19 @@ impl Log {
 
     /// Rolls to a new segment if the active one cannot take `bytes` more, has aged past `segment.ms`, has a
     /// full index, or would need relative offsets beyond what its index can hold.
-    fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<(), StorageError> {
+    fn maybe_roll(
+        &mut self,
+        bytes: usize,
+        last_offset: i64,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         let active = self.active();
         if active.is_empty() {
             return Ok(());
         }
         let full = active.size() + bytes as u64 > u64::from(self.config.segment_bytes);
-        let aged = active.age_ms(now_ms) > self.config.segment_ms;
+        let aged = active.age_ms(now_ms, max_timestamp) > self.config.segment_ms;
         let offset_overflow = last_offset - active.base_offset() > i64::from(i32::MAX);
         if full || aged || offset_overflow || active.indexes_full() {
             self.roll(now_ms)?;
@@ -402,6 +408,25 @@ impl Log {
                 Some(b) if b.0 >= cur.0 => Some(b),
                 _ => Some(cur),
             })
+    }
+
+    /// The record with the largest timestamp (the first such record if several share it), as (timestamp,
+    /// offset): what ListOffsets answers for MAX_TIMESTAMP since Kafka 3.8.
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let Some((timestamp, batch_offset)) = self.max_timestamp_and_offset() else {
+            return Ok(None);
+        };
+        if batch_offset < self.log_start_offset {
+            return Ok(None);
+        }
+        let read = self.read(batch_offset, 1, i64::MAX, true)?;
+        for batch in Batches::new(&read.records) {
+            let (_, records) = record::decode_records(batch?, record::DecodeLimits::default())?;
+            if let Some(r) = records.iter().find(|r| r.timestamp == timestamp) {
+                return Ok(Some((timestamp, r.offset)));
+            }
+        }
+        Ok(Some((timestamp, batch_offset)))
     }
 
     /// Deletes whole segments that fall outside retention: below the log start offset, older than

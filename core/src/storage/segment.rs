@@ -169,9 +169,14 @@ impl Segment {
         self.offset_index.is_full() || self.time_index.is_full()
     }
 
-    /// How long the segment has been collecting data, for `segment.ms`.
-    pub fn age_ms(&self, now_ms: i64) -> i64 {
-        now_ms.saturating_sub(self.rolling_base_ms.unwrap_or(self.created_ms))
+    /// How long the segment has been collecting data, for `segment.ms`, as Kafka measures it: from the first
+    /// batch's max timestamp to the incoming batch's max timestamp (so replaying old data does not roll a
+    /// segment per batch), or from the segment's creation by the clock when the first batch had no timestamp.
+    pub fn age_ms(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.rolling_base_ms {
+            Some(base) if base >= 0 => incoming_max_timestamp.saturating_sub(base),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
     }
 
     /// The header of the batch at `pos`, or `None` at (or within a torn header at) the end of the file.
@@ -226,7 +231,8 @@ impl Segment {
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` (at least one batch when
-    /// `min_one_batch`), none of them starting at or after `max_offset`.
+    /// `min_one_batch`), none of them starting at or after `max_offset`. One positional read fetches the
+    /// candidate bytes; batch boundaries are then found in memory.
     pub fn read(
         &self,
         offset: i64,
@@ -237,25 +243,24 @@ impl Segment {
         let Some((start, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
-        if first.base_offset >= max_offset {
+        let first_size = first.size_in_bytes();
+        if first.base_offset >= max_offset || (first_size > max_bytes && !min_one_batch) {
             return Ok(Some(Vec::new()));
         }
-        let mut end = start;
-        let mut next = Some(first);
-        while let Some(h) = next {
-            if h.base_offset >= max_offset {
-                break;
-            }
-            let size = h.size_in_bytes() as u64;
-            let taken = end - start;
-            if taken + size > max_bytes as u64 && !(taken == 0 && min_one_batch) {
+        // The first batch is whole on disk (recovery guarantees it), so this never reads past the file's end.
+        let want = max_bytes.max(first_size).min((self.size() - start) as usize);
+        let mut buf = vec![0u8; want];
+        self.log.read_exact_at(&mut buf, start).map_err(|e| StorageError::io(&self.log_path, e))?;
+        let mut end = 0;
+        while buf.len() - end >= RECORD_BATCH_OVERHEAD {
+            let h = BatchHeader::parse(&buf[end..])?;
+            let size = h.size_in_bytes();
+            if h.base_offset >= max_offset || size > buf.len() - end {
                 break;
             }
             end += size;
-            next = self.header_at(end)?;
         }
-        let mut buf = vec![0u8; (end - start) as usize];
-        self.log.read_exact_at(&mut buf, start).map_err(|e| StorageError::io(&self.log_path, e))?;
+        buf.truncate(end);
         Ok(Some(buf))
     }
 

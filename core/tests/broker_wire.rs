@@ -1,0 +1,269 @@
+//! The broker over real TCP with hand-built requests: framing limits, malformed input, version fallback,
+//! acks=0, long-poll fetch, and a restart that keeps topics and data. Real client libraries are exercised by
+//! tests/clients (run by scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    RequestKind, ResponseHeader, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use potok::broker::BrokerConfig;
+use potok::net::RunningBroker;
+use potok::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+
+// The broker's own guard against lying array counts, as the potok binary installs it.
+#[global_allocator]
+static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
+
+fn start(dir: Option<&std::path::Path>) -> RunningBroker {
+    let mut config = BrokerConfig::default();
+    config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
+    config.set("socket.request.max.bytes", "1048576").unwrap();
+    if let Some(dir) = dir {
+        config.set("log.dirs", dir.to_str().unwrap()).unwrap();
+    }
+    RunningBroker::start(config).unwrap()
+}
+
+fn connect(broker: &RunningBroker) -> TcpStream {
+    let s = TcpStream::connect(broker.address()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn send(stream: &mut TcpStream, api: ApiKey, version: i16, correlation_id: i32, body: RequestKind) {
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+    header.encode(&mut buf, api.request_header_version(version)).unwrap();
+    body.encode(&mut buf, version).unwrap();
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    stream.write_all(&buf).unwrap();
+}
+
+fn receive(stream: &mut TcpStream, api: ApiKey, version: i16) -> (i32, ResponseKind) {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).unwrap();
+    let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut frame).unwrap();
+    let mut bytes = Bytes::from(frame);
+    let header = ResponseHeader::decode(&mut bytes, api.response_header_version(version)).unwrap();
+    (header.correlation_id, ResponseKind::decode(api, &mut bytes, version).unwrap())
+}
+
+fn call(stream: &mut TcpStream, api: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
+    send(stream, api, version, 7, body);
+    let (correlation_id, response) = receive(stream, api, version);
+    assert_eq!(correlation_id, 7);
+    response
+}
+
+/// True if the peer closed the connection (read returns 0 or an error other than a timeout).
+fn closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(stream.read(&mut buf), Ok(0) | Err(_))
+}
+
+fn api_versions_works(broker: &RunningBroker) {
+    let mut s = connect(broker);
+    let ResponseKind::ApiVersions(r) = call(&mut s, ApiKey::ApiVersions, 3, ApiVersionsRequest::default().into())
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(r.error_code, 0);
+    assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16 && k.min_version == 3));
+}
+
+fn create_topic(s: &mut TcpStream, name: &str, partitions: i32) {
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.into())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    let req = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(5000);
+    let ResponseKind::CreateTopics(r) = call(s, ApiKey::CreateTopics, 7, req.into()) else { panic!() };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+}
+
+fn produce(s: &mut TcpStream, topic: &str, acks: i16, values: &[&str]) -> Option<i64> {
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    for v in values {
+        b.append(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
+    }
+    let data = PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(b.build().unwrap())));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_string(topic.into())))
+        .with_partition_data(vec![data]);
+    let req = ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![topic]);
+    if acks == 0 {
+        send(s, ApiKey::Produce, 9, 7, req.into());
+        return None;
+    }
+    let ResponseKind::Produce(r) = call(s, ApiKey::Produce, 9, req.into()) else { panic!() };
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0);
+    Some(p.base_offset)
+}
+
+fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    let partition =
+        FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(1 << 20);
+    let topic = FetchTopic::default()
+        .with_topic(TopicName(StrBytes::from_string(topic.into())))
+        .with_partitions(vec![partition]);
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![topic])
+}
+
+fn fetch_values(s: &mut TcpStream, topic: &str, offset: i64, max_wait_ms: i32) -> Vec<String> {
+    let ResponseKind::Fetch(r) = call(s, ApiKey::Fetch, 12, fetch_request(topic, offset, max_wait_ms).into()) else {
+        panic!()
+    };
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    let records = p.records.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for batch in Batches::new(&records) {
+        let (_, recs) = record::decode_records(batch.unwrap(), DecodeLimits::default()).unwrap();
+        out.extend(recs.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn oversized_and_malformed_frames_close_only_their_connection() {
+    let broker = start(None);
+    let mut keep = connect(&broker);
+    call(&mut keep, ApiKey::ApiVersions, 3, ApiVersionsRequest::default().into());
+
+    let mut s = connect(&broker);
+    s.write_all(&(2_000_000i32).to_be_bytes()).unwrap(); // over socket.request.max.bytes, nothing else sent
+    assert!(closed(&mut s), "oversized frame");
+
+    let mut s = connect(&broker);
+    s.write_all(&(-5i32).to_be_bytes()).unwrap();
+    assert!(closed(&mut s), "negative frame size");
+
+    let mut s = connect(&broker);
+    s.write_all(&[0, 0, 0, 6, 0x7f, 0x7f, 0, 0, 0, 1]).unwrap(); // unknown API key
+    assert!(closed(&mut s), "unknown api key");
+
+    let mut s = connect(&broker);
+    s.write_all(&[0, 0, 0, 8, 0, 0, 0, 99, 0, 0, 0, 1]).unwrap(); // Produce v99
+    assert!(closed(&mut s), "unsupported version");
+
+    // Metadata v0 claiming two billion topics in a 12-byte frame: an allocation bomb for a naive decoder.
+    let mut s = connect(&broker);
+    let mut frame = vec![0, 0, 0, 12, 0, 3, 0, 0, 0, 0, 0, 1, 0, 0];
+    frame.extend_from_slice(&0x7fff_ff00i32.to_be_bytes());
+    s.write_all(&frame).unwrap();
+    assert!(closed(&mut s), "lying array count");
+
+    // The broker still serves the connection it had and new ones.
+    call(&mut keep, ApiKey::Metadata, 12, MetadataRequest::default().into());
+    api_versions_works(&broker);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn api_versions_newer_than_supported_falls_back_to_v0() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    buf.put_i16(ApiKey::ApiVersions as i16);
+    buf.put_i16(99);
+    buf.put_i32(42);
+    buf.put_i16(-1);
+    buf.put_u8(0);
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    s.write_all(&buf).unwrap();
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).unwrap();
+    let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut frame).unwrap();
+    let mut bytes = Bytes::from(frame);
+    assert_eq!(bytes.get_i32(), 42);
+    let r = kafka_protocol::messages::ApiVersionsResponse::decode(&mut bytes, 0).unwrap();
+    assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+    assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Fetch as i16));
+    broker.stop().unwrap();
+}
+
+#[test]
+fn acks_zero_writes_without_answering() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    create_topic(&mut s, "quiet", 1);
+    produce(&mut s, "quiet", 0, &["a", "b"]);
+    // The next response on this connection is the Metadata answer: nothing was sent for the produce.
+    call(&mut s, ApiKey::Metadata, 12, MetadataRequest::default().into());
+    assert_eq!(fetch_values(&mut s, "quiet", 0, 0), vec!["a", "b"]);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn fetch_waits_for_data_then_returns_it() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    create_topic(&mut s, "waiting", 1);
+    let address = broker.address();
+    let producer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut p = TcpStream::connect(address).unwrap();
+        p.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        produce(&mut p, "waiting", 1, &["late"]);
+    });
+    // A 20 s wait that must end early because data arrives.
+    assert_eq!(fetch_values(&mut s, "waiting", 0, 20_000), vec!["late"]);
+    producer.join().unwrap();
+    broker.stop().unwrap();
+}
+
+#[test]
+fn restart_keeps_topics_offsets_and_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = start(Some(tmp.path()));
+    let mut s = connect(&broker);
+    create_topic(&mut s, "durable", 2);
+    assert_eq!(produce(&mut s, "durable", -1, &["one", "two"]), Some(0));
+    assert_eq!(produce(&mut s, "durable", 1, &["three"]), Some(2));
+    drop(s);
+    broker.stop().unwrap();
+    assert!(tmp.path().join(".kafka_cleanshutdown").exists());
+    assert!(tmp.path().join("meta.properties").exists());
+    assert!(tmp.path().join("durable-0/partition.metadata").exists());
+    assert!(tmp.path().join("recovery-point-offset-checkpoint").exists());
+
+    let broker = start(Some(tmp.path()));
+    let mut s = connect(&broker);
+    let ResponseKind::Metadata(m) =
+        call(&mut s, ApiKey::Metadata, 12, MetadataRequest::default().with_topics(None).into())
+    else {
+        panic!()
+    };
+    let topic = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "durable")).unwrap();
+    assert_eq!(topic.partitions.len(), 2);
+    assert_eq!(fetch_values(&mut s, "durable", 0, 0), vec!["one", "two", "three"]);
+    assert_eq!(produce(&mut s, "durable", 1, &["four"]), Some(3));
+    broker.stop().unwrap();
+}
