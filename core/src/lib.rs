@@ -13,6 +13,7 @@
 
 pub mod broker;
 pub mod controller;
+pub mod coordinator;
 #[cfg(feature = "native")]
 pub mod net;
 pub mod protocol;

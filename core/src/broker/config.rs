@@ -62,6 +62,14 @@ pub struct BrokerConfig {
     /// `socket.request.max.bytes`: the largest request frame accepted.
     pub socket_request_max_bytes: usize,
     pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: i32,
+    pub offsets_retention_minutes: i64,
+    pub offset_metadata_max_bytes: i32,
     pub log_retention_check_interval_ms: i64,
     /// `queued.max.requests` bounds the requests one connection may pipeline before the broker stops reading.
     pub queued_max_requests: usize,
@@ -90,6 +98,13 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: 100 * 1024 * 1024,
             // A development broker: no delay before the first rebalance (Kafka's default is 3000).
             group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offsets_retention_minutes: 7 * 24 * 60,
+            offset_metadata_max_bytes: 4096,
             log_retention_check_interval_ms: 300_000,
             queued_max_requests: 500,
             max_connections: 10_000,
@@ -116,7 +131,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
@@ -208,6 +222,18 @@ impl BrokerConfig {
                 self.socket_request_max_bytes = v as usize;
             }
             "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms = parse_num(key, value)?,
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = parse_num(key, value)?,
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = parse_num(key, value)?,
+            "group.max.size" => self.group_max_size = parse_num(key, value)?,
+            "offsets.topic.num.partitions" => {
+                self.offsets_topic_num_partitions = parse_num(key, value)?;
+                if self.offsets_topic_num_partitions < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "offsets.topic.segment.bytes" => self.offsets_topic_segment_bytes = parse_num(key, value)?,
+            "offsets.retention.minutes" => self.offsets_retention_minutes = parse_num(key, value)?,
+            "offset.metadata.max.bytes" => self.offset_metadata_max_bytes = parse_num(key, value)?,
             "log.retention.check.interval.ms" => {
                 self.log_retention_check_interval_ms = parse_num(key, value)?;
                 if self.log_retention_check_interval_ms < 1 {

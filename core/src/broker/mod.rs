@@ -11,23 +11,35 @@
 mod alter_configs;
 mod api_versions;
 pub mod config;
+mod coordinator_io;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod incremental_alter_configs;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
@@ -35,6 +47,9 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 pub use config::{BrokerConfig, ConfigError, Listener};
+pub use coordinator_io::OFFSETS_TOPIC;
+
+use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
 
 use crate::controller::{self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::protocol::Request;
@@ -69,6 +84,30 @@ pub struct Broker {
     backend: Arc<dyn Backend>,
     log_dir: PathBuf,
     state: RwLock<State>,
+    /// Taken before `state` or any log when both are needed, never after.
+    groups: Mutex<GroupCoordinator>,
+}
+
+/// Who sent a request and how to find its answer if it is parked.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// Identifies a parked JoinGroup or SyncGroup in [`Broker::take_completions`].
+    pub token: Token,
+    pub client_id: String,
+    /// The peer address as Kafka shows it (`/127.0.0.1`).
+    pub client_host: String,
+}
+
+/// What became of a request. (Nearly every request ends in `Respond`, so boxing it would only add an
+/// allocation per request.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    Respond(ResponseKind),
+    /// No response is due (Produce with acks=0).
+    NoResponse,
+    /// The answer comes later from [`Broker::take_completions`] under the request's token.
+    Parked,
 }
 
 impl std::fmt::Debug for Broker {
@@ -104,6 +143,15 @@ impl Broker {
             },
             now_ms,
         )?;
+        let group_config = GroupConfig {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            offset_metadata_max_bytes: config.offset_metadata_max_bytes.max(0) as usize,
+            max_size: config.group_max_size.max(1) as usize,
+        };
+        let groups = Mutex::new(GroupCoordinator::new(group_config, ids.next_u64()));
         let broker = Broker {
             config,
             advertised,
@@ -111,8 +159,10 @@ impl Broker {
             backend,
             log_dir: log_dir.to_path_buf(),
             state: RwLock::new(State { metadata, logs, ids }),
+            groups,
         };
         broker.reconcile_logs(now_ms)?;
+        broker.load_groups(now_ms)?;
         Ok(broker)
     }
 
@@ -229,14 +279,19 @@ impl Broker {
         self.read().logs.get(&tp)
     }
 
-    /// Handles one request. `None` means no response is sent (Produce with acks=0). Fetch is answered at once
-    /// here; the network layer uses [`Broker::fetch`] to wait for data.
-    pub fn handle(&self, request: Request, now_ms: i64) -> Option<ResponseKind> {
+    /// Handles one request. Fetch is answered at once here; the network layer uses [`Broker::fetch`] to wait
+    /// for data. JoinGroup and SyncGroup are parked until their group is ready.
+    pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let version = request.header.request_api_version;
-        Some(match request.body {
+        Outcome::Respond(match request.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, version)),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version, now_ms)),
-            RequestKind::Produce(r) => return produce::handle(self, r, version, now_ms).map(ResponseKind::Produce),
+            RequestKind::Produce(r) => {
+                return match produce::handle(self, r, version, now_ms) {
+                    Some(response) => Outcome::Respond(ResponseKind::Produce(response)),
+                    None => Outcome::NoResponse,
+                }
+            }
             RequestKind::Fetch(r) => ResponseKind::Fetch(self.fetch(&r, version).0),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version, now_ms)),
@@ -258,9 +313,49 @@ impl Broker {
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
+            RequestKind::FindCoordinator(r) => {
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, now_ms))
+            }
+            RequestKind::JoinGroup(r) => {
+                join_group::handle(self, r, version, ctx, now_ms);
+                return Outcome::Parked;
+            }
+            RequestKind::SyncGroup(r) => {
+                sync_group::handle(self, r, version, ctx, now_ms);
+                return Outcome::Parked;
+            }
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r, now_ms)),
+            RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, version, now_ms)),
+            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, now_ms)),
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, version)),
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r, version)),
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r, version)),
+            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r, now_ms)),
+            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r, now_ms)),
             // decode_request refuses APIs potok does not advertise, so nothing else reaches here.
-            _ => return None,
+            _ => return Outcome::NoResponse,
         })
+    }
+
+    /// Answers to parked requests, by token.
+    pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
+        self.groups()
+            .take_completions()
+            .into_iter()
+            .map(|(token, c)| match c {
+                Completion::Join(r) => (token, ResponseKind::JoinGroup(r)),
+                Completion::Sync(r) => (token, ResponseKind::SyncGroup(r)),
+            })
+            .collect()
+    }
+
+    /// Group housekeeping: session expiry, rebalance deadlines, offset retention.
+    pub fn group_tick(&self, now_ms: i64) {
+        let mut groups = self.groups();
+        groups.tick(now_ms);
+        if let Err(e) = self.persist_group_writes(&mut groups, now_ms) {
+            eprintln!("potok: writing group state to {OFFSETS_TOPIC} failed: {e:?}");
+        }
     }
 
     /// Answers a Fetch with what is available now, and the number of record bytes in it (the network layer

@@ -8,20 +8,22 @@
 
 pub mod alloc;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
 use crate::protocol::{self, versions, ProtocolError};
 use crate::storage::{Backend, FileBackend};
 
@@ -47,7 +49,30 @@ struct Shared {
     /// Woken after every append, so waiting fetches look again.
     appended: Notify,
     max_frame: usize,
+    /// Parked JoinGroup / SyncGroup requests waiting for their answer, by token.
+    waiters: Mutex<HashMap<u64, oneshot::Sender<ResponseKind>>>,
+    next_token: AtomicU64,
 }
+
+impl Shared {
+    /// Hands the broker's answers to parked requests to the connections waiting for them.
+    fn deliver_completions(&self) {
+        let completions = self.broker.take_completions();
+        if completions.is_empty() {
+            return;
+        }
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        for (token, response) in completions {
+            if let Some(tx) = waiters.remove(&token) {
+                let _ = tx.send(response);
+            }
+        }
+    }
+}
+
+/// The longest a parked JoinGroup or SyncGroup waits before its connection gives up on it (Kafka's largest
+/// `group.max.session.timeout.ms`-bounded rebalance plus margin); the coordinator normally answers far sooner.
+const PARKED_REQUEST_MAX: Duration = Duration::from_secs(35 * 60);
 
 fn seed() -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -83,7 +108,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let config = broker.config().clone();
-    let shared = Arc::new(Shared { broker, appended: Notify::new(), max_frame: config.socket_request_max_bytes });
+    let shared = Arc::new(Shared {
+        broker,
+        appended: Notify::new(),
+        max_frame: config.socket_request_max_bytes,
+        waiters: Mutex::new(HashMap::new()),
+        next_token: AtomicU64::new(1),
+    });
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -103,7 +134,7 @@ pub async fn serve(
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = serve_connection(shared, stream, stop).await {
+                    if let Err(e) = serve_connection(shared, stream, peer, stop).await {
                         // Kafka logs and closes a connection that sends something it cannot read; so does potok.
                         eprintln!("potok: closed connection from {peer}: {e}");
                     }
@@ -135,9 +166,12 @@ async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            // Group sessions and rebalance deadlines are checked at this granularity.
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         let now = now_ms();
+        shared.broker.group_tick(now);
+        shared.deliver_completions();
         let retention = now - last_retention >= retention_interval_ms;
         let checkpoint = now - last_checkpoint >= 60_000;
         if let Err(e) = shared.broker.tick(now, retention, checkpoint) {
@@ -175,16 +209,18 @@ async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<B
 async fn serve_connection(
     shared: Arc<Shared>,
     mut stream: TcpStream,
+    peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ProtocolError> {
     let _ = stream.set_nodelay(true);
+    let client_host = format!("/{}", peer.ip());
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => return Ok(()),
             frame = read_frame(&mut stream, shared.max_frame) => frame,
         };
         let Some(frame) = frame? else { return Ok(()) };
-        let Some(response) = respond(&shared, frame.freeze(), &mut stop).await? else { continue };
+        let Some(response) = respond(&shared, frame.freeze(), &client_host, &mut stop).await? else { continue };
         if stream.write_all(&response).await.is_err() {
             return Ok(());
         }
@@ -195,6 +231,7 @@ async fn serve_connection(
 async fn respond(
     shared: &Shared,
     frame: bytes::Bytes,
+    client_host: &str,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<BytesMut>, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
@@ -207,21 +244,48 @@ async fn respond(
     let request = protocol::decode_request(frame)?;
     let api_key = request.api_key;
     let correlation_id = request.header.correlation_id;
-    let body = match request.body {
-        RequestKind::Fetch(fetch) => ResponseKind::Fetch(long_poll_fetch(shared, &fetch, version, stop).await),
-        RequestKind::Produce(_) => {
-            let response = shared.broker.handle(request, now_ms());
-            shared.appended.notify_waiters();
-            match response {
+    if let RequestKind::Fetch(fetch) = &request.body {
+        let body = ResponseKind::Fetch(long_poll_fetch(shared, fetch, version, stop).await);
+        return protocol::encode_response(api_key, version, correlation_id, &body).map(Some);
+    }
+    let is_produce = matches!(request.body, RequestKind::Produce(_));
+    let ctx = RequestContext {
+        token: shared.next_token.fetch_add(1, Ordering::Relaxed),
+        client_id: request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        client_host: client_host.to_string(),
+    };
+    // Registered before the broker sees the request, so an answer decided during the call finds its waiter.
+    let (tx, rx) = oneshot::channel();
+    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).insert(ctx.token, tx);
+    let outcome = shared.broker.handle(request, &ctx, now_ms());
+    if is_produce {
+        shared.appended.notify_waiters();
+    }
+    shared.deliver_completions();
+    let body = match outcome {
+        Outcome::Respond(body) => body,
+        Outcome::NoResponse => {
+            shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
+            return Ok(None);
+        }
+        Outcome::Parked => {
+            let waited = tokio::select! {
+                r = rx => r.ok(),
+                _ = tokio::time::sleep(PARKED_REQUEST_MAX) => None,
+                _ = stop.changed() => None,
+            };
+            match waited {
                 Some(body) => body,
-                None => return Ok(None),
+                None => {
+                    return Err(ProtocolError::Malformed {
+                        what: "group request",
+                        message: "no answer before shutdown or timeout".into(),
+                    })
+                }
             }
         }
-        _ => match shared.broker.handle(request, now_ms()) {
-            Some(body) => body,
-            None => return Ok(None),
-        },
     };
+    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
     protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
 }
 

@@ -23,13 +23,60 @@ const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::CreatePartitions, 0),
     (ApiKey::IncrementalAlterConfigs, 0),
     (ApiKey::DescribeCluster, 0),
+    (ApiKey::FindCoordinator, 0),
+    (ApiKey::JoinGroup, 0),
+    (ApiKey::SyncGroup, 0),
+    (ApiKey::Heartbeat, 0),
+    (ApiKey::LeaveGroup, 0),
+    (ApiKey::OffsetCommit, 2),
+    (ApiKey::OffsetFetch, 1),
+    (ApiKey::ListGroups, 0),
+    (ApiKey::DescribeGroups, 0),
+    (ApiKey::DeleteGroups, 0),
+    (ApiKey::OffsetDelete, 0),
 ];
+
+/// The versions the crate can decode for a request type. (`ApiKey::valid_versions` can run ahead of the
+/// request schema: the crate knows OffsetFetch responses up to v10 but requests only up to v9.)
+fn request_versions(api: ApiKey) -> VersionRange {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::Message;
+    match api {
+        ApiKey::Produce => ProduceRequest::VERSIONS,
+        ApiKey::Fetch => FetchRequest::VERSIONS,
+        ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+        ApiKey::Metadata => MetadataRequest::VERSIONS,
+        ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+        ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+        ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+        ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+        ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+        ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+        ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+        ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+        ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+        ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+        ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+        ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+        ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
+        ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
+        ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
+        ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
+        ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
+        ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+        ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
+        ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+        ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+        other => other.valid_versions(),
+    }
+}
 
 /// The version range potok serves for `api`, or `None` if it does not implement it.
 pub fn supported(api: ApiKey) -> Option<VersionRange> {
     let &(_, min) = IMPLEMENTED.iter().find(|(k, _)| *k == api)?;
-    let range = api.valid_versions();
-    (range.min.max(min) <= range.max).then_some(VersionRange { min: range.min.max(min), max: range.max })
+    let (keys, request) = (api.valid_versions(), request_versions(api));
+    let (min, max) = (keys.min.max(request.min).max(min), keys.max.min(request.max));
+    (min <= max).then_some(VersionRange { min, max })
 }
 
 /// The ApiVersions response body listing every supported API.

@@ -1,0 +1,97 @@
+//! OffsetFetch: a group's committed offsets, for named partitions or all of them (v2+), for one group or
+//! several (v8+). A partition with no commit answers offset -1.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::{str_bytes, Broker};
+use crate::coordinator::group::GroupCoordinator;
+
+/// (topic, [(partition, offset, leader epoch, metadata)]) for a group.
+type Fetched = Vec<(String, Vec<(i32, i64, i32, String)>)>;
+
+fn fetch(groups: &GroupCoordinator, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    let group = groups.group(group_id);
+    let wanted = wanted.unwrap_or_else(|| {
+        let mut all: Vec<(String, Vec<i32>)> = Vec::new();
+        for (topic, partition) in group.map(|g| g.offsets.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            match all.iter_mut().find(|(t, _)| *t == topic) {
+                Some((_, ps)) => ps.push(partition),
+                None => all.push((topic, vec![partition])),
+            }
+        }
+        all
+    });
+    wanted
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let rows = partitions
+                .into_iter()
+                .map(|p| match groups.committed(group_id, &topic, p) {
+                    Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
+                    None => (p, -1, -1, String::new()),
+                })
+                .collect();
+            (topic, rows)
+        })
+        .collect()
+}
+
+pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    let groups = broker.groups();
+    let epoch = |e: i32| if version >= 5 { e } else { -1 };
+    if version >= 8 {
+        let results = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let group_id = g.group_id.0.to_string();
+                let wanted =
+                    g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+                let topics = fetch(&groups, &group_id, wanted)
+                    .into_iter()
+                    .map(|(topic, rows)| {
+                        OffsetFetchResponseTopics::default().with_name(TopicName(str_bytes(topic))).with_partitions(
+                            rows.into_iter()
+                                .map(|(p, offset, e, metadata)| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(e)
+                                        .with_metadata(Some(str_bytes(metadata)))
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                let error = if group_id.is_empty() { ResponseError::InvalidGroupId.code() } else { 0 };
+                OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_topics(topics).with_error_code(error)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(results);
+    }
+    let group_id = request.group_id.0.to_string();
+    let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let topics = fetch(&groups, &group_id, wanted)
+        .into_iter()
+        .map(|(topic, rows)| {
+            OffsetFetchResponseTopic::default().with_name(TopicName(str_bytes(topic))).with_partitions(
+                rows.into_iter()
+                    .map(|(p, offset, e, metadata)| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(epoch(e))
+                            .with_metadata(Some(str_bytes(metadata)))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let error = if version >= 2 && group_id.is_empty() { ResponseError::InvalidGroupId.code() } else { 0 };
+    OffsetFetchResponse::default().with_topics(topics).with_error_code(error)
+}
