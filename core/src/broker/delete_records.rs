@@ -22,7 +22,7 @@ pub(super) fn handle(broker: &Broker, request: DeleteRecordsRequest, now_ms: i64
                     let response = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&p.partition_index)) else {
+                    let Some(t) = found.filter(|t| t.partition(p.partition_index).is_some()) else {
                         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let Some(log) = broker.log(&t.name, p.partition_index) else {

@@ -10,7 +10,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::{storage_error_code, Broker};
+use super::{check_leader_epoch, storage_error_code, Broker};
 use crate::storage;
 
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
@@ -44,17 +44,11 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let index = p.partition;
-            let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&index)) else {
+            let Some((t, partition)) = found.and_then(|t| t.partition(index).map(|p| (t, p))) else {
                 partitions.push(partition_error(index, unknown));
                 continue;
             };
-            let leader_epoch = t.partitions[index as usize].leader_epoch;
-            if p.current_leader_epoch >= 0 && p.current_leader_epoch != leader_epoch {
-                let error = if p.current_leader_epoch > leader_epoch {
-                    ResponseError::UnknownLeaderEpoch
-                } else {
-                    ResponseError::FencedLeaderEpoch
-                };
+            if let Err(error) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
                 partitions.push(partition_error(index, error));
                 continue;
             }

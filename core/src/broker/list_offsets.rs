@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{storage_error_code, Broker};
+use super::{check_leader_epoch, storage_error_code, Broker};
 use crate::storage;
 
 /// Special timestamps a ListOffsets request may carry.
@@ -32,16 +32,10 @@ pub(super) fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16)
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&index)) else {
+                    let Some((t, partition)) = found.and_then(|t| t.partition(index).map(|p| (t, p))) else {
                         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let leader_epoch = t.partitions[index as usize].leader_epoch;
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != leader_epoch {
-                        let error = if p.current_leader_epoch > leader_epoch {
-                            ResponseError::UnknownLeaderEpoch
-                        } else {
-                            ResponseError::FencedLeaderEpoch
-                        };
+                    if let Err(error) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
                         return response.with_error_code(error.code());
                     }
                     let Some(log) = broker.log(&t.name, index) else {

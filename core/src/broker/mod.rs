@@ -268,8 +268,8 @@ impl Broker {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A copy of the metadata image.
-    pub fn metadata(&self) -> MetadataImage {
+    /// The current metadata image (a shared handle: cheap to take on every request).
+    pub fn metadata(&self) -> Arc<MetadataImage> {
         self.read().metadata.image().clone()
     }
 
@@ -478,6 +478,16 @@ pub(crate) const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 /// The value Kafka sends when authorized operations were not asked for.
 pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// The error for a request that names a leader epoch other than the partition's current one (-1 names none):
+/// a client ahead of this broker gets UNKNOWN_LEADER_EPOCH, one behind gets FENCED_LEADER_EPOCH.
+pub(crate) fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
+    match requested {
+        r if r < 0 || r == current => Ok(()),
+        r if r > current => Err(ResponseError::UnknownLeaderEpoch),
+        _ => Err(ResponseError::FencedLeaderEpoch),
+    }
+}
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

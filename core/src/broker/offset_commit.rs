@@ -28,10 +28,7 @@ pub(super) fn handle(broker: &Broker, request: OffsetCommitRequest, now_ms: i64)
             .partitions
             .iter()
             .map(|p| {
-                let known = image
-                    .topics
-                    .get(&topic)
-                    .is_some_and(|i| (0..i.partitions.len() as i32).contains(&p.partition_index));
+                let known = image.topics.get(&topic).is_some_and(|i| i.partition(p.partition_index).is_some());
                 let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
                 let error = if let Some(e) = group_error {
                     Some(e)

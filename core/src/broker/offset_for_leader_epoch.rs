@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::Broker;
+use super::{check_leader_epoch, Broker};
 use crate::storage;
 
 pub(super) fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
@@ -21,16 +21,10 @@ pub(super) fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> O
                 .map(|p| {
                     let response =
                         EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
-                    let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&p.partition)) else {
+                    let Some((t, partition)) = found.and_then(|t| t.partition(p.partition).map(|x| (t, x))) else {
                         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let current = t.partitions[p.partition as usize].leader_epoch;
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != current {
-                        let error = if p.current_leader_epoch > current {
-                            ResponseError::UnknownLeaderEpoch
-                        } else {
-                            ResponseError::FencedLeaderEpoch
-                        };
+                    if let Err(error) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
                         return response.with_error_code(error.code());
                     }
                     let Some(log) = broker.log(&t.name, p.partition) else {

@@ -59,7 +59,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRequiredAcks, None));
                 continue;
             }
-            let Some(t) = found.filter(|t| (0..t.partitions.len() as i32).contains(&index)) else {
+            let Some((t, partition)) = found.and_then(|t| t.partition(index).map(|p| (t, p))) else {
                 partitions.push(partition_error(index, unknown, None));
                 continue;
             };
@@ -68,7 +68,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidTopicException, Some(msg)));
                 continue;
             }
-            let isr = t.partitions[index as usize].isr.len() as i32;
+            let isr = partition.isr.len() as i32;
             let min_isr = broker.min_insync_replicas(t, &image);
             if acks == -1 && isr < min_isr {
                 let msg = format!(
@@ -97,7 +97,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
                 continue;
             }
-            let leader_epoch = t.partitions[index as usize].leader_epoch;
+            let leader_epoch = partition.leader_epoch;
             let mut bytes = records.to_vec();
             let result = storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Client, now_ms);
             partitions.push(match result {

@@ -18,8 +18,8 @@ use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, Storage
 
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
-/// Topics whose names start like this are internal (`__consumer_offsets`, `__transaction_state`).
-pub const INTERNAL_TOPIC_PREFIX: &str = "__";
+/// The internal topics: clients may read them but not write them, and Metadata flags them.
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
 
 /// One change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +73,13 @@ pub struct TopicImage {
 }
 
 impl TopicImage {
+    /// The partition with this index, if the topic has it.
+    pub fn partition(&self, index: i32) -> Option<&PartitionImage> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with(INTERNAL_TOPIC_PREFIX)
+        INTERNAL_TOPICS.contains(&self.name.as_str())
     }
 }
 
@@ -140,7 +145,8 @@ pub enum MetadataError {
 #[derive(Debug)]
 pub struct MetadataStore {
     log: Log,
-    image: MetadataImage,
+    /// Shared copy-on-write: readers take a cheap handle, a commit copies only if a reader still holds one.
+    image: Arc<MetadataImage>,
 }
 
 impl MetadataStore {
@@ -166,10 +172,10 @@ impl MetadataStore {
                 offset = header.next_offset();
             }
         }
-        Ok(MetadataStore { log, image })
+        Ok(MetadataStore { log, image: Arc::new(image) })
     }
 
-    pub fn image(&self) -> &MetadataImage {
+    pub fn image(&self) -> &Arc<MetadataImage> {
         &self.image
     }
 
@@ -184,7 +190,7 @@ impl MetadataStore {
         let mut bytes = batch.build().map_err(StorageError::from)?;
         self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
         for rec in records {
-            self.image.apply(rec);
+            Arc::make_mut(&mut self.image).apply(rec);
         }
         Ok(())
     }
