@@ -21,7 +21,7 @@ pub(super) fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i
             } else {
                 AUTHORIZED_OPERATIONS_OMITTED
             };
-            let Some(g) = groups.group(id.0.as_str()) else {
+            let Some(g) = groups.group(id.0.as_str()).filter(|g| g.consumer.is_none()) else {
                 let d =
                     DescribedGroup::default().with_group_id(id).with_group_state(str_bytes(GroupState::Dead.name()));
                 return if version >= 6 {

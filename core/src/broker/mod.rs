@@ -11,6 +11,8 @@
 mod alter_configs;
 mod api_versions;
 pub mod config;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod coordinator_io;
 mod create_partitions;
 mod create_topics;
@@ -332,6 +334,12 @@ impl Broker {
             RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r, version)),
             RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r, now_ms)),
             RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r, now_ms)),
+            RequestKind::ConsumerGroupHeartbeat(r) => {
+                ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(self, r, version, ctx, now_ms))
+            }
+            RequestKind::ConsumerGroupDescribe(r) => {
+                ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(self, r, version))
+            }
             // decode_request refuses APIs potok does not advertise, so nothing else reaches here.
             _ => return Outcome::NoResponse,
         })

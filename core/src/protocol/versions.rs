@@ -34,6 +34,8 @@ const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeGroups, 0),
     (ApiKey::DeleteGroups, 0),
     (ApiKey::OffsetDelete, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0),
+    (ApiKey::ConsumerGroupDescribe, 0),
 ];
 
 /// The versions the crate can decode for a request type. (`ApiKey::valid_versions` can run ahead of the
@@ -67,6 +69,8 @@ fn request_versions(api: ApiKey) -> VersionRange {
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
         ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
         ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+        ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
+        ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
         other => other.valid_versions(),
     }
 }

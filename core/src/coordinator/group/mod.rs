@@ -23,6 +23,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::offsets_schema::{self as schema, GroupValue, OffsetValue, OffsetsKey, StoredMember};
 
+mod consumer;
+pub use consumer::{ConsumerMember, ConsumerState, TopicAssignment};
+
 /// Identifies a parked request so its answer can find its way back.
 pub type Token = u64;
 
@@ -133,6 +136,8 @@ pub struct Group {
     sync_deadline_ms: i64,
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
     state_timestamp_ms: i64,
+    /// Set while the group uses the consumer protocol (KIP-848) instead of the classic one.
+    pub consumer: Option<ConsumerState>,
 }
 
 impl Group {
@@ -151,6 +156,7 @@ impl Group {
             sync_deadline_ms: 0,
             offsets: BTreeMap::new(),
             state_timestamp_ms: now_ms,
+            consumer: None,
         }
     }
 
@@ -226,8 +232,33 @@ impl Group {
         }
     }
 
+    /// Whether the group has no members under either protocol.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
+    }
+
+    /// The state name ListGroups and DescribeGroups report.
+    pub fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(c) => c.state_name(),
+            None => self.state.name(),
+        }
+    }
+
+    /// "classic" or "consumer".
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+
     /// Whether any member subscribes to `topic` (consumer groups only).
     pub fn subscribes_to(&self, topic: &str) -> bool {
+        if let Some(c) = &self.consumer {
+            return c.members.values().any(|m| m.subscribed_topics.contains(topic));
+        }
         let Some(protocol) = self.protocol.as_deref() else { return false };
         self.protocol_type.as_deref() == Some("consumer")
             && self
@@ -346,6 +377,11 @@ impl GroupCoordinator {
         let protocol_type = req.protocol_type.to_string();
         let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
         let group = self.groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id, now_ms));
+        if group.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
+            return reply(self, join_error(ResponseError::InconsistentGroupProtocol, &member_id));
+        }
+        // An empty consumer-protocol group turns classic when a classic member joins.
+        group.consumer = None;
         if protocols.is_empty() || protocol_type.is_empty() {
             return reply(self, join_error(ResponseError::InconsistentGroupProtocol, &member_id));
         }
@@ -720,6 +756,7 @@ impl GroupCoordinator {
     /// Expires sessions and pending members, completes rebalances whose time is up, and drops offsets past
     /// retention in empty groups.
     pub fn tick(&mut self, now_ms: i64) {
+        self.consumer_tick(now_ms);
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             let Some(g) = self.groups.get_mut(&id) else { continue };
@@ -752,7 +789,7 @@ impl GroupCoordinator {
     fn expire_offsets(&mut self, group_id: &str, now_ms: i64) {
         let retention = self.config.offsets_retention_ms;
         let Some(g) = self.groups.get_mut(group_id) else { return };
-        if g.state != GroupState::Empty {
+        if g.state != GroupState::Empty || !g.is_empty() {
             return;
         }
         let expired: Vec<(String, i32)> = g
@@ -790,6 +827,9 @@ impl GroupCoordinator {
             // A group that does not exist yet takes commits from consumers that manage no membership.
             return if generation < 0 && member_id.is_empty() { Ok(()) } else { Err(ResponseError::IllegalGeneration) };
         };
+        if let Some(cg) = &g.consumer {
+            return Self::validate_consumer_commit(cg, generation, member_id);
+        }
         if generation < 0 && g.state == GroupState::Empty {
             return Ok(());
         }
@@ -831,7 +871,7 @@ impl GroupCoordinator {
     /// Deletes empty groups with their offsets.
     pub fn delete_group(&mut self, group_id: &str) -> Result<(), ResponseError> {
         let g = self.groups.get(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-        if g.state != GroupState::Empty && g.state != GroupState::Dead {
+        if !g.is_empty() {
             return Err(ResponseError::NonEmptyGroup);
         }
         let g = self.groups.remove(group_id).ok_or(ResponseError::GroupIdNotFound)?;
@@ -855,7 +895,7 @@ impl GroupCoordinator {
         let g = self.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
         let mut results = Vec::with_capacity(partitions.len());
         for (topic, partition) in partitions {
-            if g.state != GroupState::Empty && g.subscribes_to(topic) {
+            if !g.is_empty() && g.subscribes_to(topic) {
                 results.push(Some(ResponseError::GroupSubscribedToTopic));
                 continue;
             }
