@@ -24,7 +24,7 @@ scripts/kafka.sh install >/dev/null
 step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments)"
 cargo test --workspace --locked -- --include-ignored
 
-step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs)"
+step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java)"
 scripts/install-test-deps.sh >/dev/null
 data="$(mktemp -d)"
 "$CARGO_TARGET_DIR/debug/potok" broker --override listeners=PLAINTEXT://127.0.0.1:0 \
@@ -40,6 +40,8 @@ done
 [[ -n "$address" ]] || { cat "$data/broker.out"; echo "potok broker did not start" >&2; exit 1; }
 clients_rc=0
 scripts/client-tests.sh "$address" || clients_rc=$?
+echo "== Kafka's Java client (perf tools) against potok"
+scripts/java-client-check.sh "$address" || clients_rc=$?
 # SIGTERM must shut the broker down cleanly: exit 0 and the clean-shutdown marker written.
 kill -TERM "$broker_pid"
 broker_rc=0

@@ -189,20 +189,18 @@ async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch
 /// Reads one frame: `Ok(None)` at a clean end of stream.
 async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<BytesMut>, ProtocolError> {
     let mut size = [0u8; 4];
-    match stream.read_exact(&mut size).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(ProtocolError::Malformed { what: "frame", message: e.to_string() }),
+    // A peer that hangs up (EOF, reset) between requests has simply left: not an error worth reporting.
+    if stream.read_exact(&mut size).await.is_err() {
+        return Ok(None);
     }
     // check_frame refuses a negative or oversized length; with only the prefix buffered it reports "incomplete".
     protocol::check_frame(&size, max_frame)?;
     let size = i32::from_be_bytes(size) as usize;
     // The size was checked against socket.request.max.bytes before this allocation.
     let mut frame = BytesMut::zeroed(size);
-    stream
-        .read_exact(&mut frame)
-        .await
-        .map_err(|e| ProtocolError::Malformed { what: "frame", message: e.to_string() })?;
+    if stream.read_exact(&mut frame).await.is_err() {
+        return Ok(None);
+    }
     Ok(Some(frame))
 }
 
