@@ -223,3 +223,22 @@ fn members_joining_together_during_the_initial_delay_settle_in_one_generation() 
     assert_eq!(done.len(), 2);
     assert!(done.values().all(|r| r.error_code == 0 && r.generation_id == 1));
 }
+
+#[test]
+fn offsets_of_an_empty_group_expire_after_retention() {
+    let config = GroupConfig { offsets_retention_ms: 1_000, ..GroupConfig::default() };
+    let mut c = GroupCoordinator::new(config, 4);
+    let value = OffsetValue { offset: 7, leader_epoch: -1, metadata: String::new(), commit_timestamp: 100 };
+    assert_eq!(c.validate_commit("lonely", -1, "", None), Ok(()));
+    c.commit("lonely", vec![("t".into(), 0, value)], 100);
+    c.take_writes();
+    c.tick(1_000);
+    assert!(c.committed("lonely", "t", 0).is_some(), "kept within retention");
+    c.tick(1_200);
+    assert!(c.committed("lonely", "t", 0).is_none());
+    let writes = c.take_writes();
+    assert!(
+        writes.iter().any(|w| w.key == schema::offset_key("lonely", "t", 0) && w.value.is_none()),
+        "tombstone written"
+    );
+}
