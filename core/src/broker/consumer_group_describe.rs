@@ -5,6 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName};
 
+use super::describe_groups::GROUP_AUTHORIZED_OPERATIONS;
 use super::{str_bytes, Broker, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::controller::MetadataImage;
 use crate::coordinator::group::TopicAssignment;
@@ -77,7 +78,11 @@ pub(super) fn handle(
                 .with_assignment_epoch(cg.assignment_epoch)
                 .with_assignor_name(str_bytes(&cg.assignor))
                 .with_members(members)
-                .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+                .with_authorized_operations(if request.include_authorized_operations {
+                    GROUP_AUTHORIZED_OPERATIONS
+                } else {
+                    AUTHORIZED_OPERATIONS_OMITTED
+                })
         })
         .collect();
     ConsumerGroupDescribeResponse::default().with_groups(described)

@@ -7,8 +7,9 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use super::{str_bytes, Broker, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::coordinator::group::GroupState;
 
-/// READ, DESCRIBE and DELETE, the operations a group resource supports, as a bit set.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS, the operations a group resource supports in
+/// Kafka 4 (group configs came with KIP-848), as a bit set.
+pub(super) const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub(super) fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let groups = broker.groups();
@@ -22,8 +23,10 @@ pub(super) fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i
                 AUTHORIZED_OPERATIONS_OMITTED
             };
             let Some(g) = groups.group(id.0.as_str()).filter(|g| g.consumer.is_none()) else {
-                let d =
-                    DescribedGroup::default().with_group_id(id).with_group_state(str_bytes(GroupState::Dead.name()));
+                let d = DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_group_state(str_bytes(GroupState::Dead.name()))
+                    .with_authorized_operations(operations);
                 return if version >= 6 {
                     d.with_error_code(ResponseError::GroupIdNotFound.code())
                         .with_error_message(Some(str_bytes("Group not found.")))
