@@ -1,9 +1,10 @@
 """Shared fixtures for the client suites (kcat, kafka-python, confluent-kafka).
 
 The broker under test is at $POTOK_BOOTSTRAP (default 127.0.0.1:9092): Apache Kafka to validate the
-tests, potok's broker to test potok. Every test makes its own uniquely named topics, so the suite
-is re-runnable on the same broker. No test uses a consumer group: consumers assign() partitions
-and start from explicit offsets, and never commit.
+tests, potok's broker to test potok. Every test makes its own uniquely named topics (and consumer
+groups), so the suite is re-runnable on the same broker. Outside the test_groups_*.py files no
+test uses a consumer group: consumers assign() partitions, start from explicit offsets, and never
+commit.
 """
 
 import os
@@ -24,6 +25,12 @@ def new_topic_name(hint="t"):
     """A fresh, valid topic name: potok-<hint>-<random>."""
     hint = re.sub(r"[^a-zA-Z0-9._-]+", "-", hint).strip("-")[:60] or "t"
     return f"potok-{hint}-{uuid.uuid4().hex[:12]}"
+
+
+def new_group_name(hint="g"):
+    """A fresh consumer group id: potok-grp-<hint>-<random>."""
+    hint = re.sub(r"[^a-zA-Z0-9._-]+", "-", hint).strip("-")[:60] or "g"
+    return f"potok-grp-{hint}-{uuid.uuid4().hex[:12]}"
 
 
 def admin_client():
@@ -111,6 +118,12 @@ def bootstrap():
 def unique_topic(request):
     """A fresh topic name (not created) derived from the test's name."""
     return new_topic_name(request.node.name.removeprefix("test_"))
+
+
+@pytest.fixture
+def unique_group(request):
+    """A fresh consumer group id derived from the test's name."""
+    return new_group_name(request.node.name.removeprefix("test_"))
 
 
 @pytest.fixture
