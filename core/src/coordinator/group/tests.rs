@@ -242,3 +242,35 @@ fn offsets_of_an_empty_group_expire_after_retention() {
         "tombstone written"
     );
 }
+
+#[test]
+fn a_static_member_restarting_fences_its_old_incarnation() {
+    let mut c = GroupCoordinator::new(GroupConfig::default(), 5);
+    let mut req = join_req("", &["range"]);
+    req.group_instance_id = Some(s("instance-1"));
+    // Static members get a member id at once (no MEMBER_ID_REQUIRED round).
+    c.join_group(1, &req, 9, &client(), 0);
+    let first = joins(&mut c).remove(&1).unwrap();
+    assert_eq!((first.error_code, first.generation_id), (0, 1));
+    let old_id = first.member_id.to_string();
+    // A static member must name its instance in SyncGroup; without it, it is fenced.
+    c.sync_group(20, &sync_req(&old_id, 1, &[(&old_id, "mine")]), 5, 1);
+    assert_eq!(syncs(&mut c).remove(&20).unwrap().error_code, ResponseError::FencedInstanceId.code());
+    let sync = sync_req(&old_id, 1, &[(&old_id, "mine")]).with_group_instance_id(Some(s("instance-1")));
+    c.sync_group(2, &sync, 5, 1);
+    assert_eq!(syncs(&mut c).remove(&2).unwrap().assignment, Bytes::from("mine"));
+    // The same instance comes back with no member id (a restart): it replaces the old member.
+    c.join_group(3, &req, 9, &client(), 10);
+    let second = joins(&mut c).remove(&3).unwrap();
+    assert_eq!(second.error_code, 0);
+    let new_id = second.member_id.to_string();
+    assert_ne!(new_id, old_id);
+    let g = c.group(G).unwrap();
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(g.member(&new_id).unwrap().assignment, Bytes::from("mine"), "the assignment carries over");
+    assert_eq!(hb(&mut c, &old_id, second.generation_id, 11), ResponseError::UnknownMemberId.code());
+    // Leaving by instance id works without the member id.
+    let (err, results) = c.leave_group(G, &[(String::new(), Some("instance-1".into()))], 12);
+    assert_eq!((err, results), (None, vec![None]));
+    assert!(c.group(G).unwrap().members.is_empty());
+}
