@@ -267,3 +267,58 @@ fn restart_keeps_topics_offsets_and_data() {
     assert_eq!(produce(&mut s, "durable", 1, &["four"]), Some(3));
     broker.stop().unwrap();
 }
+
+fn produce_batch(s: &mut TcpStream, topic: &str, batch: Vec<u8>) -> (i16, i64) {
+    let data = PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(batch)));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_string(topic.into())))
+        .with_partition_data(vec![data]);
+    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![topic]);
+    let ResponseKind::Produce(r) = call(s, ApiKey::Produce, 9, req.into()) else { panic!() };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, values: &[&str]) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None).producer(producer_id, epoch, sequence, false);
+    for v in values {
+        b.append(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn idempotent_retries_are_written_once_and_gaps_refused() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    create_topic(&mut s, "exactly", 1);
+    let req = kafka_protocol::messages::InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000);
+    let ResponseKind::InitProducerId(r) = call(&mut s, ApiKey::InitProducerId, 4, req.into()) else { panic!() };
+    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    let pid = r.producer_id.0;
+    assert!(pid >= 0);
+
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 0, 0, &["a", "b"])), (0, 0));
+    // The same batch again (a retry after a lost response) is acknowledged with its original offset.
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 0, 0, &["a", "b"])), (0, 0));
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 0, 2, &["c"])), (0, 2));
+    // A gap in the sequence is refused: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 0, 9, &["x"])).0, 45);
+    // A new epoch starts at 0; the old epoch is then refused: INVALID_PRODUCER_EPOCH.
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 1, 0, &["d"])), (0, 3));
+    assert_eq!(produce_batch(&mut s, "exactly", idempotent_batch(pid, 0, 3, &["y"])).0, 47);
+    // Two batches in one partition's data are refused (INVALID_RECORD), as Kafka does from Produce v3.
+    let mut two = idempotent_batch(pid, 1, 1, &["e"]);
+    two.extend(idempotent_batch(pid, 1, 2, &["f"]));
+    assert_eq!(produce_batch(&mut s, "exactly", two).0, 87);
+    assert_eq!(fetch_values(&mut s, "exactly", 0, 0), vec!["a", "b", "c", "d"]);
+    // A second producer gets another id.
+    let req = kafka_protocol::messages::InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000);
+    let ResponseKind::InitProducerId(r) = call(&mut s, ApiKey::InitProducerId, 4, req.into()) else { panic!() };
+    assert_ne!(r.producer_id.0, pid);
+    broker.stop().unwrap();
+}

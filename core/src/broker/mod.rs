@@ -26,6 +26,7 @@ mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -88,6 +89,8 @@ pub struct Broker {
     state: RwLock<State>,
     /// Taken before `state` or any log when both are needed, never after.
     groups: Mutex<GroupCoordinator>,
+    /// The next producer id to hand out and the end of the reserved block.
+    producer_ids: Mutex<(i64, i64)>,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -162,6 +165,7 @@ impl Broker {
             log_dir: log_dir.to_path_buf(),
             state: RwLock::new(State { metadata, logs, ids }),
             groups,
+            producer_ids: Mutex::new((0, 0)),
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;
@@ -315,6 +319,7 @@ impl Broker {
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r, now_ms)),
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, now_ms))
             }
@@ -414,6 +419,7 @@ impl Broker {
                         self.apply_log_configs(&state, topic, &image.broker_configs);
                     }
                 }
+                MetadataRecord::ProducerIds { .. } => {}
                 MetadataRecord::RemoveTopic { name } => {
                     let doomed: Vec<TopicPartition> =
                         state.logs.partitions().filter(|tp| &tp.topic == name).cloned().collect();
@@ -450,6 +456,21 @@ impl Broker {
         Ok(id)
     }
 
+    /// A producer id never handed out before, also across restarts: ids are reserved in blocks recorded in the
+    /// metadata log, as Kafka's controller hands out blocks of producer ids.
+    fn allocate_producer_id(&self, now_ms: i64) -> Result<i64, BrokerError> {
+        const BLOCK: i64 = 1000;
+        let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.0 >= ids.1 {
+            let start = self.metadata().next_producer_id;
+            self.commit_metadata(&[MetadataRecord::ProducerIds { next: start + BLOCK }], now_ms)?;
+            *ids = (start, start + BLOCK);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
     fn min_insync_replicas(&self, topic: &TopicImage, image: &MetadataImage) -> i32 {
         topic_config::value_of("min.insync.replicas", &topic.configs, &self.config, &image.broker_configs)
             .parse()
@@ -472,6 +493,8 @@ pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
         StorageError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         StorageError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         StorageError::Io { .. } | StorageError::Corrupt { .. } => ResponseError::KafkaStorageError,
+        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
     }
 }
 

@@ -86,6 +86,14 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRecord, Some("no records".into())));
                 continue;
             };
+            // Since version 3 a partition's data is exactly one batch, which is what makes a retried batch
+            // recognisable as a whole.
+            let batches = Batches::new(&records).count();
+            if batches != 1 {
+                let msg = format!("Produce requests with version {version} must contain exactly one record batch per partition, not {batches}");
+                partitions.push(partition_error(index, ResponseError::InvalidRecord, Some(msg)));
+                continue;
+            }
             let value = |name: &str| {
                 topic_config::value_of(name, &t.configs, broker.config(), &image.broker_configs)
                     .parse()

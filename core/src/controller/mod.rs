@@ -50,6 +50,10 @@ pub enum MetadataRecord {
     RemoveTopic {
         name: String,
     },
+    /// Producer ids below `next` have been handed out (or reserved in a block).
+    ProducerIds {
+        next: i64,
+    },
 }
 
 /// A partition as the metadata sees it.
@@ -89,6 +93,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicImage>,
     pub topic_ids: HashMap<Uuid, String>,
     pub broker_configs: BTreeMap<String, String>,
+    /// The first producer id never reserved.
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -115,6 +121,7 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::BrokerConfigs { configs } => self.broker_configs = configs.clone(),
+            MetadataRecord::ProducerIds { next } => self.next_producer_id = self.next_producer_id.max(*next),
             MetadataRecord::RemoveTopic { name } => {
                 if let Some(topic) = self.topics.remove(name) {
                     self.topic_ids.remove(&topic.id);

@@ -79,6 +79,22 @@ fn seed() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 32)
 }
 
+/// Creates a fresh, empty directory under the system temp dir for a broker without `log.dirs`. Brokers started
+/// in the same process at the same moment get different directories (a counter, and creation that fails
+/// rather than reuse an existing directory).
+fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("potok-{}-{n}-{:x}", std::process::id(), seed & 0xffff_ffff));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Binds the first listener and opens the broker's log directory (a fresh temporary one when `log.dirs` is
 /// not set). Returns the listener, the broker, and the temporary directory to remove after shutdown.
 pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Option<PathBuf>), ServerError> {
@@ -90,7 +106,7 @@ pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Opt
     let (log_dir, ephemeral) = match &config.log_dir {
         Some(dir) => (dir.clone(), None),
         None => {
-            let dir = std::env::temp_dir().join(format!("potok-{}-{:x}", std::process::id(), seed & 0xffff_ffff));
+            let dir = ephemeral_dir(seed)?;
             (dir.clone(), Some(dir))
         }
     };

@@ -34,6 +34,7 @@ const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeGroups, 0),
     (ApiKey::DeleteGroups, 0),
     (ApiKey::OffsetDelete, 0),
+    (ApiKey::InitProducerId, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0),
     (ApiKey::ConsumerGroupDescribe, 0),
 ];
@@ -69,6 +70,7 @@ fn request_versions(api: ApiKey) -> VersionRange {
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
         ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
         ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+        ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
         ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
         ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
         other => other.valid_versions(),

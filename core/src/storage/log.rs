@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::backend::Backend;
 use super::checkpoint::LeaderEpochCache;
+use super::producer_state::{last_seq, next_seq, ProducerState, SequenceCheck};
 use super::segment::{self, AppendedBatch, Segment};
 use super::{LogConfig, StorageError};
 use crate::record::{self, Batches, RecordError, TimestampType};
@@ -51,6 +52,8 @@ pub struct AppendInfo {
     pub record_count: i64,
     pub bytes: usize,
     pub log_start_offset: i64,
+    /// The batch was a retry of one already in the log: nothing was written and the offsets are the original's.
+    pub duplicate: bool,
 }
 
 /// The outcome of a read.
@@ -73,6 +76,7 @@ pub struct Log {
     unflushed_messages: i64,
     last_flush_ms: i64,
     leader_epochs: LeaderEpochCache,
+    producers: ProducerState,
 }
 
 fn parse_segment_name(name: &str) -> Option<i64> {
@@ -139,7 +143,7 @@ impl Log {
         let mut leader_epochs = LeaderEpochCache::load(backend.as_ref(), dir)?;
         leader_epochs.truncate_from_end(backend.as_ref(), log_end_offset)?;
         leader_epochs.truncate_from_start(backend.as_ref(), log_start_offset)?;
-        Ok(Log {
+        let mut log = Log {
             backend,
             dir: dir.to_path_buf(),
             config,
@@ -150,7 +154,31 @@ impl Log {
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             leader_epochs,
-        })
+            producers: ProducerState::default(),
+        };
+        log.rebuild_producer_state()?;
+        Ok(log)
+    }
+
+    /// Rebuilds idempotent-producer state from the batch headers of the active segment. (Kafka also keeps
+    /// `.snapshot` files so producers whose last batch is in an older segment are remembered too; potok does
+    /// not write them yet, so such a producer's next batch must start a new epoch or sequence 0.)
+    fn rebuild_producer_state(&mut self) -> Result<(), StorageError> {
+        let active = self.active().base_offset().max(self.log_start_offset);
+        let mut offset = active;
+        while offset < self.log_end_offset() {
+            let read = self.read(offset, 1 << 20, i64::MAX, true)?;
+            if read.records.is_empty() {
+                break;
+            }
+            for batch in Batches::new(&read.records) {
+                let h = record::BatchHeader::parse(batch?)?;
+                let timestamp = if h.timestamp_type() == TimestampType::LogAppendTime { h.max_timestamp } else { -1 };
+                self.producers.update(&h, h.base_offset, timestamp);
+                offset = h.next_offset();
+            }
+        }
+        Ok(())
     }
 
     /// Removes files a crash can leave behind: index files without a log, temporary and deleted files.
@@ -264,6 +292,66 @@ impl Log {
         let Some(&(_, total, _)) = spans.last() else {
             return Err(RecordError::InvalidRecord("no record batches to append").into());
         };
+        if origin == AppendOrigin::Client {
+            // Later batches of the same producer in this append follow the earlier ones, which are not in the
+            // producer state yet.
+            let mut pending: std::collections::HashMap<i64, (i16, i32)> = std::collections::HashMap::new();
+            for (_, _, h) in &spans {
+                if !h.has_producer_id() {
+                    continue;
+                }
+                let check = match pending.get(&h.producer_id) {
+                    Some(&(epoch, last)) if epoch == h.producer_epoch => {
+                        if h.base_sequence == next_seq(last) {
+                            SequenceCheck::Accept
+                        } else {
+                            SequenceCheck::OutOfOrder
+                        }
+                    }
+                    _ => self.producers.check(h),
+                };
+                if h.base_sequence >= 0 {
+                    pending.insert(h.producer_id, (h.producer_epoch, last_seq(h)));
+                }
+                match check {
+                    SequenceCheck::Accept => {}
+                    SequenceCheck::StaleEpoch => {
+                        return Err(StorageError::InvalidProducerEpoch {
+                            producer_id: h.producer_id,
+                            epoch: h.producer_epoch,
+                        })
+                    }
+                    SequenceCheck::OutOfOrder => {
+                        return Err(StorageError::OutOfOrderSequence {
+                            producer_id: h.producer_id,
+                            sequence: h.base_sequence,
+                        })
+                    }
+                    // A retried batch: Kafka answers with the original offsets and writes nothing. Produce sends
+                    // one batch per partition, so the duplicate is the whole append.
+                    SequenceCheck::Duplicate(b) if spans.len() == 1 => {
+                        return Ok(AppendInfo {
+                            first_offset: b.first_offset,
+                            last_offset: b.last_offset,
+                            max_timestamp: h.max_timestamp,
+                            offset_of_max_timestamp: b.last_offset,
+                            log_append_time: (b.timestamp >= 0).then_some(b.timestamp),
+                            batch_count: 1,
+                            record_count: i64::from(h.records_count),
+                            bytes: 0,
+                            log_start_offset: self.log_start_offset,
+                            duplicate: true,
+                        });
+                    }
+                    SequenceCheck::Duplicate(_) => {
+                        return Err(StorageError::OutOfOrderSequence {
+                            producer_id: h.producer_id,
+                            sequence: h.base_sequence,
+                        })
+                    }
+                }
+            }
+        }
         if total > self.config.segment_bytes as usize {
             return Err(StorageError::RecordListTooLarge { size: total, max: self.config.segment_bytes });
         }
@@ -297,6 +385,11 @@ impl Log {
 
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
         self.active_mut().append(&records[..total], &appended)?;
+        let mut first = first_offset;
+        for (_, _, h) in &spans {
+            self.producers.update(h, first, log_append_time.unwrap_or(-1));
+            first += i64::from(h.last_offset_delta) + 1;
+        }
         let epoch = match origin {
             AppendOrigin::Replication => spans.last().map_or(leader_epoch, |(_, _, h)| h.partition_leader_epoch),
             _ => leader_epoch,
@@ -315,6 +408,7 @@ impl Log {
             record_count,
             bytes: total,
             log_start_offset: self.log_start_offset,
+            duplicate: false,
         })
     }
 

@@ -20,6 +20,7 @@ mod config;
 pub mod index;
 mod log;
 mod manager;
+pub mod producer_state;
 pub mod segment;
 
 use std::io;
@@ -56,6 +57,10 @@ pub enum StorageError {
     InvalidTopicPartition(String),
     #[error("log for {0} already exists")]
     AlreadyExists(String),
+    #[error("producer {producer_id} sent epoch {epoch}, older than the partition's")]
+    InvalidProducerEpoch { producer_id: i64, epoch: i16 },
+    #[error("producer {producer_id} sent sequence {sequence} out of order")]
+    OutOfOrderSequence { producer_id: i64, sequence: i32 },
 }
 
 impl StorageError {
