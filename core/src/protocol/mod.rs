@@ -82,7 +82,13 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> Result<BytesMut, ProtocolError> {
-    let mut buf = BytesMut::with_capacity(64);
+    // Fetch responses carry the record bytes: size the buffer once instead of growing it by doubling (which
+    // copied a multi-megabyte response several times over).
+    let capacity = match body {
+        ResponseKind::Fetch(f) => f.compute_size(version).unwrap_or(0) + 64,
+        _ => 256,
+    };
+    let mut buf = BytesMut::with_capacity(capacity);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let malformed = |e: anyhow::Error| ProtocolError::Malformed { what: "response", message: e.to_string() };
