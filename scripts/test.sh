@@ -27,26 +27,16 @@ cargo test --workspace --locked -- --include-ignored
 step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java)"
 scripts/install-test-deps.sh >/dev/null
 data="$(mktemp -d)"
-"$CARGO_TARGET_DIR/debug/potok" broker --override listeners=PLAINTEXT://127.0.0.1:0 \
-    --override "log.dirs=$data/logs" >"$data/broker.out" 2>&1 &
-broker_pid=$!
-trap 'kill "$broker_pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-address=""
-for _ in $(seq 300); do # 30 s
-    address="$(grep -o '127\.0\.0\.1:[0-9]*' "$data/broker.out" | head -n 1 || true)"
-    [[ -n "$address" ]] || ! kill -0 "$broker_pid" 2>/dev/null && break
-    sleep 0.1
-done
-[[ -n "$address" ]] || { cat "$data/broker.out"; echo "potok broker did not start" >&2; exit 1; }
+source scripts/potok-broker.sh
+trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; rm -rf "$data"' EXIT
+potok_start "$CARGO_TARGET_DIR/debug/potok" "$data"
 clients_rc=0
-scripts/client-tests.sh "$address" || clients_rc=$?
+scripts/client-tests.sh "$POTOK_ADDRESS" || clients_rc=$?
 echo "== Kafka's Java client (perf tools) against potok"
-scripts/java-client-check.sh "$address" || clients_rc=$?
+scripts/java-client-check.sh "$POTOK_ADDRESS" || clients_rc=$?
 # SIGTERM must shut the broker down cleanly: exit 0 and the clean-shutdown marker written.
-kill -TERM "$broker_pid"
 broker_rc=0
-timeout 30 tail --pid="$broker_pid" -f /dev/null || { echo "potok broker did not stop in 30 s" >&2; exit 1; }
-wait "$broker_pid" || broker_rc=$?
+potok_stop || broker_rc=$?
 echo "-- potok broker log"
 cat "$data/broker.out"
 [[ "$broker_rc" == 0 && -f "$data/logs/.kafka_cleanshutdown" ]] || { echo "potok broker did not shut down cleanly (rc=$broker_rc)" >&2; exit 1; }
