@@ -1,44 +1,23 @@
 // kafkajs 2.2.4 consumer groups (the classic protocol: JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
 // OffsetCommit/OffsetFetch) against the broker at $POTOK_BOOTSTRAP (default 127.0.0.1:9092): two
 // consumers split a topic with consumer.run({ eachMessage }) and read each record once with its
-// headers; kafkajs's auto-commits show in admin.fetchOffsets; admin.describeGroups / listGroups /
+// headers; kafkajs's auto-commits show in ctx.admin.fetchOffsets; ctx.admin.describeGroups / listGroups /
 // deleteGroups; a later member resumes from the committed offsets.
 //
 // Records are produced only once the group has settled (both members own partitions, none twice),
 // so that no rebalance happens while they are read and "exactly once" is a fair expectation.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 
-const { Kafka, logLevel, Partitioners, AssignerProtocol } = kafkajs;
+import { BOOTSTRAP, OP_TIMEOUT, TEST_TIMEOUT, connectedClients } from './common.mjs';
 
-const BOOTSTRAP = process.env.POTOK_BOOTSTRAP || '127.0.0.1:9092';
-const TEST_TIMEOUT = 60_000;
-const OP_TIMEOUT = 30_000;
+const { AssignerProtocol } = kafkajs;
 
-const kafka = new Kafka({
-  clientId: 'potok-node-group-test',
-  brokers: [BOOTSTRAP],
-  logLevel: logLevel.NOTHING,
-  connectionTimeout: 10_000,
-  requestTimeout: OP_TIMEOUT,
-  retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2_000 },
-});
-let admin;
-let producer;
-
-before(async () => {
-  admin = kafka.admin();
-  await admin.connect();
-  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-  await producer.connect();
-}, { timeout: TEST_TIMEOUT });
-
-after(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
-}, { timeout: TEST_TIMEOUT });
+const ctx = connectedClients('potok-node-group-test');
+const { kafka } = ctx;
+// The admin and producer are connected in a `before` hook: read them through ctx inside tests.
 
 function suffix() {
   return randomUUID().replaceAll('-', '').slice(0, 12);
@@ -47,7 +26,7 @@ function suffix() {
 async function createTopic(hint, numPartitions) {
   const topic = `potok-node-${hint}-${suffix()}`;
   assert.equal(
-    await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true, timeout: OP_TIMEOUT }),
+    await ctx.admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true, timeout: OP_TIMEOUT }),
     true,
   );
   return topic;
@@ -103,18 +82,18 @@ function settled(members, partitions) {
 }
 
 async function endOffsets(topic) {
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await ctx.admin.fetchTopicOffsets(topic);
   return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
 }
 
 async function committedOffsets(groupId, topic) {
-  const [res] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const [res] = await ctx.admin.fetchOffsets({ groupId, topics: [topic] });
   assert.equal(res.topic, topic);
   return Object.fromEntries(res.partitions.map((p) => [p.partition, p.offset]));
 }
 
 async function describeGroup(groupId) {
-  const { groups } = await admin.describeGroups([groupId]);
+  const { groups } = await ctx.admin.describeGroups([groupId]);
   assert.equal(groups.length, 1);
   assert.equal(groups[0].groupId, groupId);
   assert.equal(groups[0].errorCode, 0);
@@ -144,7 +123,7 @@ test('two consumers split the partitions, read each record once with headers; of
       value: `v${i}`,
       headers: { i: String(i), dup: ['x', 'y'], bin: Buffer.from([0, 1, 255]) },
     }));
-    await producer.send({ topic, acks: -1, messages });
+    await ctx.producer.send({ topic, acks: -1, messages });
     await waitFor(() => seen.size >= n, `${n} records`);
     await sleep(500); // a duplicate would show by now
     assert.deepEqual(dups, []);
@@ -180,7 +159,7 @@ test('two consumers split the partitions, read each record once with headers; of
     });
     assert.deepEqual(described.map(String).sort(), owned.map(String).sort());
 
-    const { groups } = await admin.listGroups();
+    const { groups } = await ctx.admin.listGroups();
     assert.deepEqual(groups.find((x) => x.groupId === groupId), { groupId, protocolType: 'consumer' });
   } finally {
     await stopAll(members);
@@ -194,7 +173,7 @@ test('two consumers split the partitions, read each record once with headers; of
 test('a new member resumes from committed offsets; deleteGroups on an active and an empty group', { timeout: TEST_TIMEOUT }, async () => {
   const topic = await createTopic('grpresume', 2);
   const groupId = `potok-node-grp-${suffix()}`;
-  await producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+  await ctx.producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
 
   let seen = new Map();
   let dups = [];
@@ -206,7 +185,7 @@ test('a new member resumes from committed offsets; deleteGroups on an active and
     await waitFor(async () => JSON.stringify(await committedOffsets(groupId, topic)) === JSON.stringify(ends), 'committed offsets');
 
     // An active group cannot be deleted.
-    await assert.rejects(admin.deleteGroups([groupId]), (e) => {
+    await assert.rejects(ctx.admin.deleteGroups([groupId]), (e) => {
       assert.equal(e.name, 'KafkaJSDeleteGroupsError');
       assert.deepEqual(e.groups.map((x) => [x.groupId, x.error.type]), [[groupId, 'NON_EMPTY_GROUP']]);
       return true;
@@ -216,7 +195,7 @@ test('a new member resumes from committed offsets; deleteGroups on an active and
   }
   assert.deepEqual(dups, []);
 
-  await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${20 + i}`, value: `v${20 + i}` })) });
+  await ctx.producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${20 + i}`, value: `v${20 + i}` })) });
   seen = new Map();
   dups = [];
   members = [];
@@ -232,8 +211,8 @@ test('a new member resumes from committed offsets; deleteGroups on an active and
   }
 
   await waitFor(async () => (await describeGroup(groupId)).state === 'Empty', 'the group to be Empty');
-  const res = await admin.deleteGroups([groupId]);
+  const res = await ctx.admin.deleteGroups([groupId]);
   assert.deepEqual(res.map((x) => [x.groupId, x.errorCode]), [[groupId, 0]]);
-  const { groups } = await admin.listGroups();
+  const { groups } = await ctx.admin.listGroups();
   assert.ok(!groups.some((x) => x.groupId === groupId));
 });

@@ -2,42 +2,20 @@
 // produce with acks -1 / 1, headers (repeated keys), gzip, offsets. kafkajs can only consume in a
 // consumer group, which these suites never use, so what was written is read back with kcat
 // (librdkafka's legacy consumer: explicit partition and offset, no group).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
 
-const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
+import { BOOTSTRAP, OP_TIMEOUT, TEST_TIMEOUT, connectedClients } from './common.mjs';
+
+const { CompressionTypes } = kafkajs;
 const execFileP = promisify(execFile);
 
-const BOOTSTRAP = process.env.POTOK_BOOTSTRAP || '127.0.0.1:9092';
-const TEST_TIMEOUT = 60_000;
-const OP_TIMEOUT = 30_000;
-
-const kafka = new Kafka({
-  clientId: 'potok-node-test',
-  brokers: [BOOTSTRAP],
-  logLevel: logLevel.NOTHING,
-  connectionTimeout: 10_000,
-  requestTimeout: OP_TIMEOUT,
-  retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2_000 },
-});
-let admin;
-let producer;
-
-before(async () => {
-  admin = kafka.admin();
-  await admin.connect();
-  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-  await producer.connect();
-}, { timeout: TEST_TIMEOUT });
-
-after(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
-}, { timeout: TEST_TIMEOUT });
+const ctx = connectedClients('potok-node-test');
+// The admin and producer are connected in a `before` hook: read them through ctx inside tests.
 
 function topicName(hint) {
   return `potok-node-${hint}-${randomUUID().replaceAll('-', '').slice(0, 12)}`;
@@ -45,7 +23,7 @@ function topicName(hint) {
 
 async function createTopic(hint, numPartitions = 1, configEntries = []) {
   const topic = topicName(hint);
-  const created = await admin.createTopics({
+  const created = await ctx.admin.createTopics({
     topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
     waitForLeaders: true,
     timeout: OP_TIMEOUT,
@@ -66,14 +44,14 @@ async function kcatRead(topic, partition, format) {
 
 test('createTopics, listTopics, fetchTopicMetadata', { timeout: TEST_TIMEOUT }, async () => {
   const topic = await createTopic('meta', 3);
-  assert.ok((await admin.listTopics()).includes(topic));
+  assert.ok((await ctx.admin.listTopics()).includes(topic));
 
-  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  const { topics } = await ctx.admin.fetchTopicMetadata({ topics: [topic] });
   assert.equal(topics.length, 1);
   assert.equal(topics[0].name, topic);
   const parts = [...topics[0].partitions].sort((a, b) => a.partitionId - b.partitionId);
   assert.deepEqual(parts.map((p) => p.partitionId), [0, 1, 2]);
-  const cluster = await admin.describeCluster();
+  const cluster = await ctx.admin.describeCluster();
   assert.equal(cluster.brokers.length, 1);
   const [broker] = cluster.brokers;
   assert.equal(`${broker.host}:${broker.port}`, BOOTSTRAP);
@@ -90,7 +68,7 @@ test('createTopics, listTopics, fetchTopicMetadata', { timeout: TEST_TIMEOUT }, 
 for (const acks of [-1, 1]) {
   test(`send with acks=${acks}: keys, headers (repeated key), base offsets`, { timeout: TEST_TIMEOUT }, async () => {
     const topic = await createTopic(`acks${acks < 0 ? 'all' : acks}`, 2);
-    const first = await producer.send({
+    const first = await ctx.producer.send({
       topic,
       acks,
       timeout: OP_TIMEOUT,
@@ -110,7 +88,7 @@ for (const acks of [-1, 1]) {
     assert.equal(byPartition[1].baseOffset, '0');
 
     // A second send appends: the base offset is the previous high watermark.
-    const second = await producer.send({
+    const second = await ctx.producer.send({
       topic,
       acks,
       messages: [{ key: 'k3', value: 'v3', partition: 0, headers: { dup: ['p', 'q'] } }],
@@ -125,7 +103,7 @@ for (const acks of [-1, 1]) {
     ]);
     assert.deepEqual(await kcatRead(topic, 1, '%o|%k|%s|%h\n'), ['0|k2|v2|']);
 
-    const offsets = (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition);
+    const offsets = (await ctx.admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition);
     assert.deepEqual(
       offsets.map(({ partition, offset, high, low }) => ({ partition, offset, high, low })),
       [
@@ -147,7 +125,7 @@ test('sendBatch with gzip across topics, timestamps', { timeout: TEST_TIMEOUT },
     timestamp: String(ts + i),
     headers: { i: String(i) },
   }));
-  const res = await producer.sendBatch({
+  const res = await ctx.producer.sendBatch({
     acks: -1,
     compression: CompressionTypes.GZIP,
     topicMessages: [
@@ -167,18 +145,18 @@ test('sendBatch with gzip across topics, timestamps', { timeout: TEST_TIMEOUT },
   assert.equal((await kcatRead(t2, 0, '%o\n')).length, 5);
 
   // ListOffsets by timestamp: the first offset whose timestamp is >= the one asked for.
-  const [byTs] = await admin.fetchTopicOffsetsByTimestamp(t1, ts + 10);
+  const [byTs] = await ctx.admin.fetchTopicOffsetsByTimestamp(t1, ts + 10);
   assert.deepEqual(byTs, { partition: 0, offset: '10' });
 });
 
 test('createTopics on an existing topic: false / TOPIC_ALREADY_EXISTS', { timeout: TEST_TIMEOUT }, async () => {
   const topic = await createTopic('exists');
   // kafkajs turns "every topic already exists" into a false result...
-  assert.equal(await admin.createTopics({ topics: [{ topic }], timeout: OP_TIMEOUT }), false);
+  assert.equal(await ctx.admin.createTopics({ topics: [{ topic }], timeout: OP_TIMEOUT }), false);
   // ...and otherwise reports each topic's error.
   const other = topicName('rf3');
   await assert.rejects(
-    admin.createTopics({ topics: [{ topic }, { topic: other, replicationFactor: 3 }], timeout: OP_TIMEOUT }),
+    ctx.admin.createTopics({ topics: [{ topic }, { topic: other, replicationFactor: 3 }], timeout: OP_TIMEOUT }),
     (e) => {
       assert.equal(e.name, 'KafkaJSAggregateError');
       const types = Object.fromEntries(e.errors.map((x) => [x.topic, x.type]));
@@ -186,18 +164,18 @@ test('createTopics on an existing topic: false / TOPIC_ALREADY_EXISTS', { timeou
       return true;
     },
   );
-  assert.ok(!(await admin.listTopics()).includes(other));
+  assert.ok(!(await ctx.admin.listTopics()).includes(other));
 });
 
 test('deleteTopics removes the topic from metadata', { timeout: TEST_TIMEOUT }, async () => {
   const topic = await createTopic('delete', 2);
-  await admin.deleteTopics({ topics: [topic], timeout: OP_TIMEOUT });
+  await ctx.admin.deleteTopics({ topics: [topic], timeout: OP_TIMEOUT });
   const deadline = Date.now() + OP_TIMEOUT;
-  while ((await admin.listTopics()).includes(topic) && Date.now() < deadline) {
+  while ((await ctx.admin.listTopics()).includes(topic) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(!(await admin.listTopics()).includes(topic));
-  await assert.rejects(admin.fetchTopicMetadata({ topics: [topic] }), (e) => {
+  assert.ok(!(await ctx.admin.listTopics()).includes(topic));
+  await assert.rejects(ctx.admin.fetchTopicMetadata({ topics: [topic] }), (e) => {
     assert.equal(e.type, 'UNKNOWN_TOPIC_OR_PARTITION');
     return true;
   });
