@@ -495,6 +495,8 @@ pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
         StorageError::Io { .. } | StorageError::Corrupt { .. } => ResponseError::KafkaStorageError,
         StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        StorageError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
     }
 }
 
