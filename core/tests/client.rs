@@ -377,3 +377,126 @@ fn wakeup_interrupts_poll_and_pause_stops_delivery() {
     assert_eq!(err, ClientError::Wakeup);
     waker.join().unwrap();
 }
+
+fn read_all(topics: &[String], isolation: &str, want: usize) -> Vec<ConsumerRecord> {
+    let group = unique("txn-reader");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("isolation.level", isolation),
+    ]))
+    .unwrap();
+    consumer.subscribe(topics).unwrap();
+    let mut out = poll_until(&consumer, want, Duration::from_secs(20));
+    // Anything beyond `want` would be a bug: look a little longer for it.
+    out.extend(consumer.poll(Duration::from_millis(500)).unwrap());
+    out
+}
+
+#[test]
+fn transactions_commit_and_abort_as_the_course_says() {
+    // CURRICULUM.md §3: T1 sends keys 1-2 to two topics and commits, T2 does the same and aborts.
+    let topics = [unique("hello-producer-1"), unique("hello-producer-2")];
+    for t in &topics {
+        create_topic(t, 5);
+    }
+    let producer = Producer::new(&conf(&[("transactional.id", &unique("Hello-Producer-Trans"))])).unwrap();
+    producer.init_transactions(None).unwrap();
+    for (txn, commit) in [("T1", true), ("T2", false)] {
+        producer.begin_transaction().unwrap();
+        for key in 1..=2 {
+            for t in &topics {
+                producer.send(ProducerRecord::new(t, format!("{txn}-{key}")).key(key.to_string())).unwrap();
+            }
+        }
+        if commit {
+            producer.commit_transaction(None).unwrap();
+        } else {
+            producer.abort_transaction(None).unwrap();
+        }
+    }
+    let committed = read_all(&topics, "read_committed", 4);
+    let mut values: Vec<String> =
+        committed.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    values.sort();
+    assert_eq!(values, vec!["T1-1", "T1-1", "T1-2", "T1-2"]);
+    let uncommitted = read_all(&topics, "read_uncommitted", 8);
+    assert_eq!(uncommitted.len(), 8, "read_uncommitted sees both transactions' records, no markers");
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let topic = unique("fenced");
+    create_topic(&topic, 1);
+    let id = unique("fencing-id");
+    let first = Producer::new(&conf(&[("transactional.id", &id)])).unwrap();
+    first.init_transactions(None).unwrap();
+    first.begin_transaction().unwrap();
+    first.send(ProducerRecord::new(&topic, "from-first")).unwrap();
+    first.flush(None).unwrap();
+    let second = Producer::new(&conf(&[("transactional.id", &id)])).unwrap();
+    second.init_transactions(None).unwrap();
+    let err = first.commit_transaction(None).unwrap_err();
+    assert!(
+        matches!(err.code(), Some(90) | Some(47)) || matches!(err, ClientError::IllegalState(_)),
+        "PRODUCER_FENCED or INVALID_PRODUCER_EPOCH expected, got {err}"
+    );
+    second.begin_transaction().unwrap();
+    second.send(ProducerRecord::new(&topic, "from-second")).unwrap();
+    second.commit_transaction(None).unwrap();
+    let values: Vec<String> = read_all(std::slice::from_ref(&topic), "read_committed", 1)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(values, vec!["from-second"]);
+}
+
+#[test]
+fn consume_transform_produce_writes_each_output_once_and_commits_the_input() {
+    let (input, output) = (unique("ctp-in"), unique("ctp-out"));
+    create_topic(&input, 2);
+    create_topic(&output, 2);
+    produce_values(&input, (0..50).map(|i| i.to_string()));
+    let group = unique("ctp-group");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("isolation.level", "read_committed"),
+    ]))
+    .unwrap();
+    consumer.subscribe(std::slice::from_ref(&input)).unwrap();
+    let producer = Producer::new(&conf(&[("transactional.id", &unique("ctp"))])).unwrap();
+    producer.init_transactions(None).unwrap();
+    let mut seen = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen < 50 && std::time::Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_millis(200)).unwrap();
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction().unwrap();
+        let mut offsets = std::collections::BTreeMap::new();
+        for r in &records {
+            let doubled = String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap().parse::<i64>().unwrap() * 2;
+            producer.send(ProducerRecord::new(&output, doubled.to_string())).unwrap();
+            offsets.insert(
+                TopicPartition::new(&r.topic, r.partition),
+                potok::client::OffsetAndMetadata::new(r.offset + 1),
+            );
+        }
+        producer.send_offsets_to_transaction(&offsets, &consumer.group_metadata().unwrap(), None).unwrap();
+        producer.commit_transaction(None).unwrap();
+        seen += records.len();
+    }
+    assert_eq!(seen, 50);
+    let mut outputs: Vec<i64> = read_all(std::slice::from_ref(&output), "read_committed", 50)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap().parse().unwrap())
+        .collect();
+    outputs.sort();
+    assert_eq!(outputs, (0..50).map(|i| i * 2).collect::<Vec<i64>>());
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(&input, p)).collect();
+    let committed = consumer.committed(&tps, None).unwrap();
+    assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), 50);
+}
