@@ -4,6 +4,10 @@
 //! The IO-free parts (config, partitioners, assignors, the record accumulator) build everywhere; the parts that
 //! talk to brokers need the `native` feature (tokio). Public calls are blocking and thread-safe; each runs its
 //! network work on one shared client runtime ([`runtime`]).
+//!
+//! [`partitioner`] hashes keys with murmur2 exactly as the Java client does and runs the sticky built-in
+//! partitioner for keyless records; [`assignor`] computes consumer-group assignments byte- and
+//! result-compatible with the Java client and librdkafka, so potok consumers can share a group with them.
 
 pub mod assignor;
 pub mod config;
