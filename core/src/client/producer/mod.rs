@@ -358,11 +358,15 @@ impl Producer {
         }
         transactions::check_can_send(inner)?;
         let deadline = Instant::now() + inner.config.max_block;
-        let topic = match inner.cluster.metadata().topics.get(&record.topic) {
-            Some(t) if !t.partitions.is_empty() => t.clone(),
+        // The metadata snapshot is borrowed, not copied: this runs once per record.
+        let metadata = inner.cluster.metadata();
+        let fetched;
+        let topic = match metadata.topics.get(&record.topic) {
+            Some(t) if !t.partitions.is_empty() => t,
             _ => {
                 let (cluster, name) = (inner.cluster.clone(), record.topic.clone());
-                runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??
+                fetched = runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??;
+                &fetched
             }
         };
         let partition_count = topic.partitions.len() as i32;
