@@ -41,6 +41,8 @@ trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; rm -rf "$data"
 potok_start "$CARGO_TARGET_DIR/debug/potok" "$data"
 clients_rc=0
 scripts/client-tests.sh "$POTOK_ADDRESS" || clients_rc=$?
+echo "== potok's Kafka-style CLI (topics, console tools, consumer-groups, perf tests) against potok"
+scripts/cli-check.sh "$POTOK_ADDRESS" "$CARGO_TARGET_DIR/debug/potok" || clients_rc=$?
 echo "== Kafka's Java client (perf tools) against potok"
 scripts/java-client-check.sh "$POTOK_ADDRESS" || clients_rc=$?
 # SIGTERM must shut the broker down cleanly: exit 0 and the clean-shutdown marker written.

@@ -1,8 +1,16 @@
 //! `potok`: the broker and Kafka-style tools. Subcommands and flags mirror Kafka's scripts so a course's
-//! command translates one to one (`kafka-dump-log` becomes `potok dump-log`).
+//! command translates one to one (`kafka-dump-log` becomes `potok dump-log`, `kafka-topics.sh` becomes
+//! `potok topics`). The client tools are thin layers over potok's own clients (`potok::client`).
 
 mod broker;
+mod console_consumer;
+mod console_producer;
+mod consumer_groups;
+mod consumer_perf;
 mod dump_log;
+mod producer_perf;
+mod props;
+mod topics;
 
 use clap::{Parser, Subcommand};
 
@@ -23,11 +31,36 @@ enum Command {
     Broker(broker::Args),
     /// Print the batches and records of log segment files, like kafka-dump-log.
     DumpLog(dump_log::Args),
+    /// Create, list, describe, alter and delete topics, like kafka-topics.
+    Topics(topics::Args),
+    /// Send lines from stdin as records, like kafka-console-producer.
+    ConsoleProducer(console_producer::Args),
+    /// Print records to stdout, like kafka-console-consumer.
+    ConsoleConsumer(console_consumer::Args),
+    /// List, describe, delete consumer groups and reset their offsets, like kafka-consumer-groups.
+    ConsumerGroups(consumer_groups::Args),
+    /// Measure producer throughput and latency, like kafka-producer-perf-test.
+    ProducerPerfTest(producer_perf::Args),
+    /// Measure consumer throughput, like kafka-consumer-perf-test.
+    ConsumerPerfTest(consumer_perf::Args),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Broker(args) => broker::run(args),
-        Command::DumpLog(args) => dump_log::run(args),
+fn main() {
+    let command = Cli::parse().command;
+    // kafka-topics words its errors itself ("Error while executing topic command : ..."); the other tools
+    // print "Error: ..." as Kafka's do. Either way the exit status is 1.
+    let (result, prefix) = match command {
+        Command::Broker(args) => (broker::run(args), "Error: "),
+        Command::DumpLog(args) => (dump_log::run(args), "Error: "),
+        Command::Topics(args) => (topics::run(args), ""),
+        Command::ConsoleProducer(args) => (console_producer::run(args), "Error: "),
+        Command::ConsoleConsumer(args) => (console_consumer::run(args), "Error: "),
+        Command::ConsumerGroups(args) => (consumer_groups::run(args), "Error: "),
+        Command::ProducerPerfTest(args) => (producer_perf::run(args), "Error: "),
+        Command::ConsumerPerfTest(args) => (consumer_perf::run(args), "Error: "),
+    };
+    if let Err(e) = result {
+        eprintln!("{prefix}{e:#}");
+        std::process::exit(1);
     }
 }

@@ -87,8 +87,12 @@ pub(super) fn handle(broker: &Broker, request: DescribeConfigsRequest, version: 
                 Ok(_) if r.resource_type == RESOURCE_BROKER => broker_entries(broker, version),
                 Ok(_) => return result.with_error_code(ResponseError::InvalidRequest.code()),
             };
-            let wanted: Option<Vec<String>> =
-                r.configuration_keys.map(|keys| keys.iter().map(|k| k.to_string()).collect());
+            // A null or empty key list both mean every config, as in Kafka's ConfigHelper (kafka-python and
+            // kafka-protocol based clients send an empty list).
+            let wanted: Option<Vec<String>> = r
+                .configuration_keys
+                .filter(|keys| !keys.is_empty())
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect());
             let configs = entries
                 .into_iter()
                 .filter(|(name, _)| wanted.as_ref().is_none_or(|w| w.contains(name)))

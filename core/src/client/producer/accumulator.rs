@@ -128,7 +128,7 @@ pub struct Appended {
     pub appended_bytes: usize,
     /// The last batch is full or more than one batch is queued (Kafka's `allBatchesFull`).
     pub all_batches_full: bool,
-    /// The sender should look now (a batch filled up or a new one started behind a full one).
+    /// The sender should look now (a batch filled up, or a new one started and its linger clock runs).
     pub wake_sender: bool,
 }
 
@@ -188,9 +188,10 @@ impl Accumulator {
                     builder.estimated_size() + builder.record_size(timestamp, key, value, headers) <= batch_size
                 })
         });
+        // A new batch always wakes the sender: it may be sleeping past this batch's linger deadline.
         let mut wake_sender = false;
         if !fits {
-            wake_sender = !queue.batches.is_empty();
+            wake_sender = true;
             queue.batches.push_back(ProducerBatch {
                 tp: tp.clone(),
                 builder: Some(BatchBuilder::new(compression)),

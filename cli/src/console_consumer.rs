@@ -1,0 +1,285 @@
+//! `potok console-consumer`: kafka-console-consumer. Subscribes (in `--group`, or a generated
+//! `console-consumer-N` group) or, with `--partition`, reads one partition from `--offset`; prints each record
+//! as Kafka's DefaultMessageFormatter does (`print.timestamp`, `print.partition`, `print.offset`,
+//! `print.headers`, `print.key`, `print.value`, `key.separator`, ...), and at the end writes "Processed a total
+//! of N messages" on stderr, also after Ctrl-C, `--max-messages` or `--timeout-ms` without a record.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use potok::client::consumer::{Consumer, ConsumerRecord};
+use potok::client::{ClientError, TopicPartition};
+use potok::record::TimestampType;
+
+use crate::props;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The broker(s) to connect to (host:port,...).
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap_server: String,
+    /// The topic to consume.
+    #[arg(long)]
+    topic: String,
+    /// Without a committed offset, start from the earliest record rather than the end.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Read this partition only (from the end unless --offset or --from-beginning).
+    #[arg(long)]
+    partition: Option<i32>,
+    /// With --partition: earliest, latest or an offset.
+    #[arg(long)]
+    offset: Option<String>,
+    /// The consumer group.
+    #[arg(long)]
+    group: Option<String>,
+    /// Exit after this many records.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Exit when no record arrived for this long.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// read_uncommitted or read_committed.
+    #[arg(long)]
+    isolation_level: Option<String>,
+    /// Formatter properties: print.key=true, print.partition, print.offset, print.timestamp, key.separator...
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// A consumer config (repeatable); wins over --consumer.config.
+    #[arg(long = "consumer-property", value_name = "KEY=VALUE")]
+    consumer_properties: Vec<String>,
+    /// A consumer config file.
+    #[arg(long = "consumer.config", value_name = "FILE")]
+    consumer_config: Option<PathBuf>,
+}
+
+/// Kafka's DefaultMessageFormatter settings.
+#[derive(Debug)]
+struct Formatter {
+    timestamp: bool,
+    key: bool,
+    offset: bool,
+    partition: bool,
+    headers: bool,
+    value: bool,
+    key_separator: Vec<u8>,
+    line_separator: Vec<u8>,
+    headers_separator: Vec<u8>,
+    null_literal: Vec<u8>,
+}
+
+impl Formatter {
+    fn new(properties: &[(String, String)]) -> Formatter {
+        let mut f = Formatter {
+            timestamp: false,
+            key: false,
+            offset: false,
+            partition: false,
+            headers: false,
+            value: true,
+            key_separator: b"\t".to_vec(),
+            line_separator: b"\n".to_vec(),
+            headers_separator: b",".to_vec(),
+            null_literal: b"null".to_vec(),
+        };
+        for (key, value) in properties {
+            let on = value.eq_ignore_ascii_case("true");
+            match key.as_str() {
+                "print.timestamp" => f.timestamp = on,
+                "print.key" => f.key = on,
+                "print.offset" => f.offset = on,
+                "print.partition" => f.partition = on,
+                "print.headers" => f.headers = on,
+                "print.value" => f.value = on,
+                "key.separator" => f.key_separator = value.as_bytes().to_vec(),
+                "line.separator" => f.line_separator = value.as_bytes().to_vec(),
+                "headers.separator" => f.headers_separator = value.as_bytes().to_vec(),
+                "null.literal" => f.null_literal = value.as_bytes().to_vec(),
+                // Kafka's formatter ignores what it does not know (deserializer classes and their settings).
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn write(&self, out: &mut impl Write, r: &ConsumerRecord) -> std::io::Result<()> {
+        if self.timestamp {
+            match r.timestamp_type {
+                _ if r.timestamp < 0 => write!(out, "NO_TIMESTAMP")?,
+                TimestampType::CreateTime => write!(out, "CreateTime:{}", r.timestamp)?,
+                TimestampType::LogAppendTime => write!(out, "LogAppendTime:{}", r.timestamp)?,
+            }
+            out.write_all(&self.key_separator)?;
+        }
+        if self.partition {
+            write!(out, "Partition:{}", r.partition)?;
+            out.write_all(&self.key_separator)?;
+        }
+        if self.offset {
+            write!(out, "Offset:{}", r.offset)?;
+            out.write_all(&self.key_separator)?;
+        }
+        if self.headers {
+            if r.headers.is_empty() {
+                write!(out, "NO_HEADERS")?;
+            }
+            for (i, (key, value)) in r.headers.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(&self.headers_separator)?;
+                }
+                write!(out, "{key}:")?;
+                out.write_all(value.as_deref().unwrap_or(&self.null_literal))?;
+            }
+            out.write_all(&self.key_separator)?;
+        }
+        if self.key {
+            out.write_all(r.key.as_deref().unwrap_or(&self.null_literal))?;
+            out.write_all(&self.key_separator)?;
+        }
+        if self.value {
+            out.write_all(r.value.as_deref().unwrap_or(&self.null_literal))?;
+        }
+        out.write_all(&self.line_separator)
+    }
+}
+
+/// Where a `--partition` read starts.
+#[derive(Debug, Clone, Copy)]
+enum StartAt {
+    Earliest,
+    Latest,
+    Offset(i64),
+}
+
+fn start_at(args: &Args) -> anyhow::Result<StartAt> {
+    Ok(match args.offset.as_deref() {
+        None if args.from_beginning => StartAt::Earliest,
+        None | Some("latest") => StartAt::Latest,
+        Some("earliest") => StartAt::Earliest,
+        Some(n) => match n.parse::<i64>() {
+            Ok(offset) if offset >= 0 => StartAt::Offset(offset),
+            _ => bail!("The provided offset value '{n}' is incorrect. Valid values are 'earliest', 'latest', or a non-negative long."),
+        },
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.offset.is_some() && args.partition.is_none() {
+        bail!("The partition is required when offset is specified.");
+    }
+    if args.offset.is_some() && args.from_beginning {
+        bail!("Options from-beginning and offset cannot be specified together.");
+    }
+    if args.group.is_some() && args.partition.is_some() {
+        bail!("Options group and partition cannot be specified together.");
+    }
+    let start = start_at(&args)?;
+    let formatter = Formatter::new(&props::key_values(&args.properties, "--property")?);
+    let user = props::client_config(
+        None,
+        args.consumer_config.as_deref(),
+        props::key_values(&args.consumer_properties, "--consumer-property")?,
+    )?;
+    let group_passed = args.group.is_some() || user.iter().any(|(k, _)| k == "group.id");
+    let mut config: props::Pairs = vec![
+        ("bootstrap.servers".into(), args.bootstrap_server.clone()),
+        ("auto.offset.reset".into(), if args.from_beginning { "earliest" } else { "latest" }.into()),
+        ("client.id".into(), "console-consumer".into()),
+    ];
+    if !group_passed {
+        config.push(("group.id".into(), format!("console-consumer-{}", props::random_suffix(100_000))));
+        // A generated group is never reused, so committing its offsets would only leave litter behind.
+        config.push(("enable.auto.commit".into(), "false".into()));
+    }
+    config.extend(user);
+    if let Some(group) = &args.group {
+        config.push(("group.id".into(), group.clone()));
+    }
+    if let Some(level) = &args.isolation_level {
+        config.push(("isolation.level".into(), level.clone()));
+    }
+    let consumer = Arc::new(Consumer::new(&config)?);
+    match args.partition {
+        Some(partition) => {
+            let tp = TopicPartition::new(args.topic.clone(), partition);
+            consumer.assign(std::slice::from_ref(&tp))?;
+            match start {
+                StartAt::Earliest => consumer.seek_to_beginning(std::slice::from_ref(&tp))?,
+                StartAt::Latest => consumer.seek_to_end(std::slice::from_ref(&tp))?,
+                StartAt::Offset(offset) => consumer.seek(&tp, offset)?,
+            }
+        }
+        None => consumer.subscribe(std::slice::from_ref(&args.topic))?,
+    }
+    let stopping = Arc::new(AtomicBool::new(false));
+    {
+        let (consumer, stopping) = (consumer.clone(), stopping.clone());
+        props::on_interrupt(move || {
+            stopping.store(true, Ordering::Release);
+            consumer.wakeup();
+        })?;
+    }
+    let mut processed = 0u64;
+    let result = consume(&args, &consumer, &formatter, &stopping, &mut processed);
+    let _ = consumer.close(Some(Duration::from_secs(5)));
+    eprintln!("Processed a total of {processed} messages");
+    result
+}
+
+fn consume(
+    args: &Args,
+    consumer: &Consumer,
+    formatter: &Formatter,
+    stopping: &AtomicBool,
+    processed: &mut u64,
+) -> anyhow::Result<()> {
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut last_record = Instant::now();
+    while !stopping.load(Ordering::Acquire) {
+        if args.max_messages.is_some_and(|max| *processed >= max) {
+            break;
+        }
+        let wait = timeout.map_or(Duration::from_millis(1000), |t| {
+            t.saturating_sub(last_record.elapsed()).min(Duration::from_millis(1000))
+        });
+        let records = match consumer.poll(wait) {
+            Ok(records) => records,
+            Err(ClientError::Wakeup) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if records.is_empty() {
+            if timeout.is_some_and(|t| last_record.elapsed() >= t) {
+                // Kafka logs the timeout as an error but exits normally after its summary.
+                eprintln!(
+                    "[potok console-consumer] no message for {} ms, exiting",
+                    timeout.map_or(0, |t| t.as_millis())
+                );
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        for record in &records {
+            if args.max_messages.is_some_and(|max| *processed >= max) {
+                break;
+            }
+            match formatter.write(&mut out, record) {
+                Ok(()) => *processed += 1,
+                Err(e) if props::is_broken_pipe(&e) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match out.flush() {
+            Ok(()) => {}
+            Err(e) if props::is_broken_pipe(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
