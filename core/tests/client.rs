@@ -500,3 +500,69 @@ fn consume_transform_produce_writes_each_output_once_and_commits_the_input() {
     let committed = consumer.committed(&tps, None).unwrap();
     assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), 50);
 }
+
+#[derive(Debug)]
+struct KeyModulo;
+
+impl potok::client::partitioner::Partitioner for KeyModulo {
+    fn partition(
+        &self,
+        _topic: &str,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        cluster: &potok::client::partitioner::TopicPartitions<'_>,
+    ) -> Result<i32, potok::client::partitioner::PartitionerError> {
+        let key = i32::from_be_bytes(key.unwrap_or(&[0; 4]).try_into().unwrap_or([0; 4]));
+        Ok(key.rem_euclid(cluster.partition_count))
+    }
+}
+
+#[test]
+fn a_user_partitioner_places_records() {
+    // CURRICULUM.md §2: a custom partitioner on 2 partitions, key % 2: odd keys in p1, even keys in p0.
+    let topic = unique("custom-partitioner");
+    create_topic(&topic, 2);
+    let producer = Producer::with_partitioner(&conf(&[]), Some(Box::new(KeyModulo))).unwrap();
+    for key in 1..=6i32 {
+        let md =
+            producer.send(ProducerRecord::new(&topic, "v").key(key.to_be_bytes().to_vec())).unwrap().wait().unwrap();
+        assert_eq!(md.partition, key % 2, "key {key}");
+    }
+    let round_robin = Producer::with_partitioner(
+        &conf(&[]),
+        Some(Box::new(potok::client::partitioner::RoundRobinPartitioner::new())),
+    )
+    .unwrap();
+    let partitions: Vec<i32> = (0..4)
+        .map(|_| round_robin.send(ProducerRecord::new(&topic, "v").key("same")).unwrap().wait().unwrap().partition)
+        .collect();
+    assert_eq!(partitions.iter().filter(|&&p| p == 0).count(), 2, "{partitions:?}");
+}
+
+#[test]
+fn max_block_ms_fires_when_the_buffer_stays_full() {
+    // The broker goes away after the producer learnt the leader, so nothing drains the buffer: once
+    // buffer.memory is taken, send blocks for max.block.ms and then fails.
+    let mut config = BrokerConfig::default();
+    config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
+    let broker = RunningBroker::start(config).unwrap();
+    let producer = Producer::new(&[
+        ("bootstrap.servers".to_string(), broker.bootstrap_servers()),
+        ("buffer.memory".to_string(), "4096".to_string()),
+        ("batch.size".to_string(), "1024".to_string()),
+        ("max.block.ms".to_string(), "700".to_string()),
+    ])
+    .unwrap();
+    producer.send(ProducerRecord::new("full", "first")).unwrap().wait().unwrap();
+    broker.stop().unwrap();
+    let started = std::time::Instant::now();
+    let err = loop {
+        match producer.send(ProducerRecord::new("full", vec![0u8; 500])) {
+            Ok(_) => assert!(started.elapsed() < Duration::from_secs(10), "the buffer never filled"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    producer.close(Some(Duration::ZERO)).unwrap_err();
+}
