@@ -10,6 +10,7 @@
 #   scripts/kafka.sh classpath                 print the classpath
 #   scripts/kafka.sh dump-log-segments FILE... kafka.tools.DumpLogSegments --deep-iteration --print-data-log;
 #                                              exits 1 on a CRC mismatch, a torn tail or a decode error
+#                                              (KAFKA_DUMP_ARGS adds options, e.g. --transaction-log-decoder)
 #   scripts/kafka.sh start DATA_DIR PORT       format + start a single-node KRaft broker/controller
 #   scripts/kafka.sh stop DATA_DIR             stop it (TERM, then KILL after 20 s)
 # As a library (`source scripts/kafka.sh`): the same as functions kafka_install, kafka_classpath,
@@ -90,7 +91,7 @@ kafka_dump_log_segments() {
     tmp="$(mktemp -d)"
     for f in "$@"; do
         [[ -f "$f" ]] || { echo "kafka.sh: no such file: $f" >&2; rm -rf "$tmp"; return 1; }
-        if [[ "$(basename "$f")" =~ ^[0-9]+\.(log|index|timeindex)$ ]]; then
+        if [[ "$(basename "$f")" =~ ^[0-9]+\.(log|index|timeindex|txnindex|snapshot)$ ]]; then
             files+=("$f")
         else
             mkdir "$tmp/$i" && cp "$f" "$tmp/$i/00000000000000000000.log"
@@ -98,8 +99,10 @@ kafka_dump_log_segments() {
             i=$((i + 1))
         fi
     done
+    local extra=()
+    read -r -a extra <<<"${KAFKA_DUMP_ARGS:-}"
     local IFS=,
-    kafka_java kafka.tools.DumpLogSegments --deep-iteration --print-data-log --files "${files[*]}" \
+    kafka_java kafka.tools.DumpLogSegments --deep-iteration --print-data-log "${extra[@]}" --files "${files[*]}" \
         >"$tmp/dump.txt" || rc=$?
     cat "$tmp/dump.txt"
     # DumpLogSegments exits 0 on a CRC mismatch or a torn tail; those are failures here.

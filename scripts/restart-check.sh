@@ -2,7 +2,9 @@
 # scripts/restart-check.sh POTOK_BINARY — consumer groups across a clean broker restart: committed offsets
 # (with metadata), group listings and group deletion survive, and a new member resumes from the committed
 # offsets (tests/clients/restart_check.py, phase 1 before and phase 2 after a SIGTERM and restart on the same
-# log.dirs).
+# log.dirs). Then transactions across restarts: tests/clients/txn_restart_check.py runs its own broker on a fixed
+# port and keeps one transactional producer alive through a clean stop, a kill -9 and another clean stop in the
+# middle of transactions, which then commit, abort, or are fenced as they should.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/potok-broker.sh
@@ -19,3 +21,5 @@ for phase in phase1 phase2; do
         { cat "$data/broker.out"; exit 1; }
     potok_stop || { echo "restart-check: broker exited badly" >&2; exit 1; }
 done
+
+timeout 200 "$venv/bin/python" tests/clients/txn_restart_check.py "$potok"

@@ -53,7 +53,7 @@ cat "$data/broker.out"
 [[ "$broker_rc" == 0 && -f "$data/logs/.kafka_cleanshutdown" ]] || { echo "potok broker did not shut down cleanly (rc=$broker_rc)" >&2; exit 1; }
 ((clients_rc == 0)) || exit "$clients_rc"
 
-step "consumer groups and committed offsets survive a broker restart"
+step "consumer groups, committed offsets and transactions survive broker restarts"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "kill -9 under load loses no acknowledged record"

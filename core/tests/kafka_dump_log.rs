@@ -63,3 +63,78 @@ fn kafka_dump_log_segments_reads_potok_files() {
     let time_entries = stdout.lines().filter(|l| l.starts_with("timestamp:")).count();
     assert!(time_entries > 10, "the time index has entries:\n{stdout}");
 }
+
+/// Kafka's DumpLogSegments reads potok's transaction files: a segment's `.txnindex` (aborted transactions), a
+/// producer state `.snapshot`, and `__transaction_state` records through its transaction log decoder.
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn kafka_dump_log_segments_reads_potok_transaction_files() {
+    use potok::coordinator::transaction::{TxnMetadata, TxnState};
+    use potok::coordinator::txn_log_schema;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("orders-0");
+    let mut log = Log::open(Arc::new(FileBackend), &dir, LogConfig::default(), OpenOptions::default(), 0).unwrap();
+    let now = 1_700_000_000_000;
+    for pid in [42, 43] {
+        let mut txn = BatchBuilder::new(Compression::None).producer(pid, 5, 0, true);
+        txn.append(now, Some(b"k"), Some(b"v"), &[]);
+        log.append(&mut txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
+    }
+    let mut open_txn = BatchBuilder::new(Compression::None).producer(44, 0, 0, true);
+    open_txn.append(now, Some(b"k"), Some(b"still open"), &[]);
+    log.append(&mut open_txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
+    for (pid, control) in [(42, ControlType::Commit), (43, ControlType::Abort)] {
+        let mut marker = BatchBuilder::control_marker(control, 7, pid, 5, now).build().unwrap();
+        log.append(&mut marker, 1, AppendOrigin::Coordinator, now).unwrap();
+    }
+    let end = log.log_end_offset();
+    log.close(now).unwrap();
+    let txnindex = dir.join("00000000000000000000.txnindex");
+    let snapshot = dir.join(format!("{end:020}.snapshot"));
+    let out = dump(&[&txnindex, &snapshot], "");
+    // The abort of producer 43 (offsets 1 to 4) while producer 44's transaction, from offset 2, was open.
+    assert!(out.contains("producerId: 43") && out.contains("firstOffset: 1"), "{out}");
+    assert!(out.contains("lastOffset: 4") && out.contains("lastStableOffset: 2"), "{out}");
+    for pid in [42, 43, 44] {
+        assert!(out.contains(&format!("producerId: {pid}")), "snapshot entry for {pid}:\n{out}");
+    }
+    assert!(out.contains("currentTxnFirstOffset: OptionalLong[2]"), "producer 44's open transaction:\n{out}");
+    assert!(out.contains("coordinatorEpoch: 7"), "{out}");
+
+    let state_dir = tmp.path().join("__transaction_state-3");
+    let mut state =
+        Log::open(Arc::new(FileBackend), &state_dir, LogConfig::default(), OpenOptions::default(), 0).unwrap();
+    let mut m = TxnMetadata::new("tx-dump", 1000, 60_000, now);
+    m.producer_epoch = 2;
+    m.state = TxnState::Ongoing;
+    m.partitions.insert(("orders".into(), 0));
+    m.start_ms = now;
+    let mut batch = BatchBuilder::new(Compression::None);
+    batch.append(now, Some(&txn_log_schema::key("tx-dump")), Some(&txn_log_schema::value(&m)), &[]);
+    state.append(&mut batch.build().unwrap(), 0, AppendOrigin::Coordinator, now).unwrap();
+    state.close(now).unwrap();
+    let out = dump(&[&state_dir.join("00000000000000000000.log")], "--transaction-log-decoder");
+    assert!(out.contains(r#"key: {"type":"0","data":{"transactionalId":"tx-dump"}}"#), "{out}");
+    let value = r#"{"producerId":1000,"producerEpoch":2,"transactionTimeoutMs":60000,"transactionStatus":1,"transactionPartitions":[{"topic":"orders","partitionIds":[0]}]"#;
+    assert!(out.contains(value), "{out}");
+}
+
+fn dump(files: &[&Path], extra: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("dump-log-segments")
+        .args(files)
+        .env("KAFKA_DUMP_ARGS", extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    let lower = stdout.to_lowercase();
+    for bad in ["mismatch", "isvalid: false", "corrupt", "exception"] {
+        assert!(!lower.contains(bad), "DumpLogSegments reported {bad:?}:\n{stdout}");
+    }
+    stdout
+}
