@@ -42,6 +42,12 @@ cat "$data/broker.out"
 [[ "$broker_rc" == 0 && -f "$data/logs/.kafka_cleanshutdown" ]] || { echo "potok broker did not shut down cleanly (rc=$broker_rc)" >&2; exit 1; }
 ((clients_rc == 0)) || exit "$clients_rc"
 
+step "Node package (bindings-node): addon build, native.d.ts staleness, index.d.ts types, node:test suites"
+scripts/install-test-deps.sh >/dev/null
+# npm test builds the addon once (debug, into $CARGO_TARGET_DIR), fails when the committed native.d.ts differs
+# from what napi generates, type-checks index.d.ts, then runs bindings-node/__test__ with node --test.
+(cd bindings-node && timeout -k 10 1200 npm test)
+
 step "consumer groups and committed offsets survive a broker restart"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
