@@ -24,7 +24,7 @@ export declare class Broker {
 
 /** Fields every potok error carries. */
 export interface PotokErrorFields {
-  code?: number
+  code?: number | null
   type?: string
   retriable?: boolean
   cause?: unknown
@@ -33,9 +33,9 @@ export interface PotokErrorFields {
 /** The base of every error potok throws. */
 export declare class PotokError extends Error {
   constructor(message: string, fields?: PotokErrorFields)
-  /** Kafka's numeric error code (-1, UNKNOWN_SERVER_ERROR, when the failure has no Kafka code of its own). */
-  readonly code: number
-  /** Kafka's upper-case error name, e.g. `UNKNOWN_TOPIC_OR_PARTITION`. */
+  /** Kafka's numeric error code, or null when Kafka has none for the failure (a closed client, bad state). */
+  readonly code: number | null
+  /** Kafka's upper-case error name, e.g. `UNKNOWN_TOPIC_OR_PARTITION`, or the client's (`ILLEGAL_STATE`). */
   readonly type: string
   /** Whether trying again may succeed. */
   readonly retriable: boolean

@@ -86,7 +86,14 @@ test('numbers, booleans and arrays are written as Kafka text', { timeout: TIMEOU
 test('start() twice is a StateError; a port in use is a BrokerError', { timeout: TIMEOUT }, async () => {
   const broker = await new Broker().start();
   try {
-    await assert.rejects(broker.start(), (e) => e instanceof StateError && e.retriable === false && /already started/.test(e.message));
+    await assert.rejects(broker.start(), (e) => {
+      assert.ok(e instanceof StateError, `${e}`);
+      assert.equal(e.code, null);
+      assert.equal(e.type, 'ILLEGAL_STATE');
+      assert.equal(e.retriable, false);
+      assert.match(e.message, /already started/);
+      return true;
+    });
     const taken = broker.bootstrapServers;
     const clash = new Broker({ listeners: `PLAINTEXT://${taken}` });
     await assert.rejects(clash.start(), (e) => {

@@ -1,6 +1,7 @@
 'use strict';
-// The errors potok throws. Every one is a PotokError carrying Kafka's numeric error `code`, its upper-case
-// name as `type` (e.g. UNKNOWN_TOPIC_OR_PARTITION) and `retriable`, as kafkajs's KafkaJSProtocolError does;
+// The errors potok throws. Every one is a PotokError carrying Kafka's numeric error `code` (null when Kafka has
+// no code for the failure, e.g. a closed client), its upper-case name as `type` (e.g. UNKNOWN_TOPIC_OR_PARTITION,
+// or the client's own name such as ILLEGAL_STATE) and `retriable`, as kafkajs's KafkaJSProtocolError does;
 // the subclass says where it came from. The native addon throws plain Errors tagged with `potokKind` and
 // those fields; `translate` turns them into these classes, so no caller ever sees an untyped native error.
 
@@ -12,9 +13,8 @@ class PotokError extends Error {
   constructor(message, fields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
     this.name = new.target.name;
-    // Kafka's UNKNOWN_SERVER_ERROR is what Kafka itself reports for a failure with no code of its own.
-    this.code = fields.code ?? -1;
-    this.type = fields.type ?? 'UNKNOWN_SERVER_ERROR';
+    this.code = fields.code ?? null;
+    this.type = fields.type ?? 'UNKNOWN';
     this.retriable = fields.retriable ?? false;
   }
 }

@@ -1,5 +1,6 @@
 //! Errors as JavaScript sees them: every failure becomes a JS `Error` carrying `potokKind` (which error class
-//! the JavaScript layer gives it), `code` (Kafka's numeric error code), `type` (Kafka's upper-case error name),
+//! the JavaScript layer gives it), `code` (Kafka's numeric error code, null when Kafka has none for it), `type`
+//! (Kafka's upper-case error name, or the client's name for a client-side failure such as `ILLEGAL_STATE`),
 //! `retriable`, and for configuration errors `key`. The JavaScript layer (`lib/errors.js`) turns these into
 //! instances of its Error subclasses; here they are only data.
 
@@ -9,16 +10,18 @@ use potok::broker::ConfigError;
 use potok::net::ServerError;
 
 /// Kafka's error codes and names for the failures the broker half can report (from Kafka's `Errors` enum).
-const UNKNOWN_SERVER_ERROR: (i16, &str) = (-1, "UNKNOWN_SERVER_ERROR");
-const INVALID_CONFIG: (i16, &str) = (40, "INVALID_CONFIG");
-const KAFKA_STORAGE_ERROR: (i16, &str) = (56, "KAFKA_STORAGE_ERROR");
+const UNKNOWN_SERVER_ERROR: (Option<i16>, &str) = (Some(-1), "UNKNOWN_SERVER_ERROR");
+const INVALID_CONFIG: (Option<i16>, &str) = (Some(40), "INVALID_CONFIG");
+const KAFKA_STORAGE_ERROR: (Option<i16>, &str) = (Some(56), "KAFKA_STORAGE_ERROR");
+/// Not one of Kafka's errors: the name core's client uses for a call made in the wrong state.
+const ILLEGAL_STATE: (Option<i16>, &str) = (None, "ILLEGAL_STATE");
 
 /// A failure on its way to JavaScript.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     /// The JavaScript class: `ConfigError`, `BrokerError`, `KafkaProtocolError`, `TimeoutError`, ...
     pub kind: &'static str,
-    pub code: i16,
+    pub code: Option<i16>,
     pub name: String,
     pub retriable: bool,
     pub message: String,
@@ -27,13 +30,13 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn new(kind: &'static str, (code, name): (i16, &str), retriable: bool, message: String) -> Failure {
+    fn new(kind: &'static str, (code, name): (Option<i16>, &str), retriable: bool, message: String) -> Failure {
         Failure { kind, code, name: name.to_string(), retriable, message, key: None }
     }
 
     /// A state error of the binding itself (starting a broker twice, using a closed client).
     pub fn state(message: impl Into<String>) -> Failure {
-        Failure::new("StateError", UNKNOWN_SERVER_ERROR, false, message.into())
+        Failure::new("StateError", ILLEGAL_STATE, false, message.into())
     }
 
     /// The JS error for this failure. Should building the object itself fail (out of memory in V8), a plain
@@ -49,7 +52,7 @@ impl Failure {
     fn build(self, env: &Env) -> napi::Result<napi::Error> {
         let mut object = env.create_error(napi::Error::new(Status::GenericFailure, self.message))?;
         object.set_named_property("potokKind", self.kind)?;
-        object.set_named_property("code", i32::from(self.code))?;
+        object.set_named_property("code", self.code.map(i32::from))?;
         object.set_named_property("type", self.name)?;
         object.set_named_property("retriable", self.retriable)?;
         if let Some(key) = self.key {
