@@ -42,6 +42,13 @@ class ProtocolError extends PotokError {}
 /** A record could not be serialized or deserialized. */
 class SerializationError extends PotokError {}
 
+/** An argument that cannot be used (an empty topic, a negative partition, a value that is not bytes). */
+class ArgumentError extends PotokError {
+  constructor(message, fields = {}) {
+    super(message, { type: 'INVALID_ARGUMENT', ...fields });
+  }
+}
+
 /** The client was already closed (disconnected), or closed while the operation waited. */
 class ClosedError extends PotokError {}
 
@@ -59,6 +66,7 @@ const classes = {
   ConnectionError,
   ProtocolError,
   SerializationError,
+  ArgumentError,
   ClosedError,
   StateError,
   BrokerError,

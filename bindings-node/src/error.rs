@@ -7,6 +7,7 @@
 use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, Status};
 use potok::broker::ConfigError;
+use potok::client::ClientError;
 use potok::net::ServerError;
 
 /// Kafka's error codes and names for the failures the broker half can report (from Kafka's `Errors` enum).
@@ -84,4 +85,37 @@ impl From<ServerError> for Failure {
             other => Failure::new("BrokerError", UNKNOWN_SERVER_ERROR, false, other.to_string()),
         }
     }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        let kind = match &e {
+            ClientError::Kafka { .. } => "KafkaProtocolError",
+            ClientError::Timeout(_) => "TimeoutError",
+            ClientError::Config { .. } => "ConfigError",
+            ClientError::Io(_) => "ConnectionError",
+            ClientError::Protocol(_) => "ProtocolError",
+            ClientError::Closed => "ClosedError",
+            ClientError::Serialization(_) => "SerializationError",
+            ClientError::InvalidArgument(_) => "ArgumentError",
+            // A wakeup only interrupts a consumer's poll, which the binding absorbs; anything else is a call
+            // made in the wrong state.
+            _ => "StateError",
+        };
+        // INVALID_CONFIG is Kafka's error 40 even though core reports a client-side config error without a code.
+        let code = match &e {
+            ClientError::Config { .. } => INVALID_CONFIG.0,
+            _ => e.code(),
+        };
+        let key = match &e {
+            ClientError::Config { key, .. } => Some(key.clone()),
+            _ => None,
+        };
+        Failure { kind, code, name: e.name(), retriable: e.is_retriable(), message: e.to_string(), key }
+    }
+}
+
+/// An argument JavaScript passed that the binding cannot convert (a malformed packed batch).
+pub(crate) fn invalid_argument(message: impl Into<String>) -> Failure {
+    ClientError::InvalidArgument(message.into()).into()
 }
