@@ -40,6 +40,32 @@ export declare class NativeBroker {
   get logDir(): string | null
 }
 
+/** Kafka's consumer (`bootstrap.servers`, `group.id`, `auto.offset.reset`, `enable.auto.commit`, ...). */
+export declare class NativeConsumer {
+  constructor(config: Array<ConfigEntry>)
+  /** Subscribes to topics (a name starting with `^` is a regular expression). */
+  subscribe(topics: Array<string>): Promise<void>
+  /** Reads these partitions without a group subscription. */
+  assign(specs: Array<TopicPartitionSpec>): Promise<void>
+  /** Fetches records, resolving as soon as some arrive, or empty after `timeout_ms` or a `wakeup()`. */
+  poll(timeoutMs: number): Promise<PolledRecords>
+  /** Interrupts a poll in progress (or the next one), from the JavaScript thread without waiting. */
+  wakeup(): void
+  /** Commits the given offsets (the next offset to read), or every assigned partition's position when null. */
+  commit(offsets?: Array<PartitionOffset> | undefined | null): Promise<void>
+  /** The group's committed offsets for these partitions (-1 where none). */
+  committed(specs: Array<TopicPartitionSpec>): Promise<Array<PartitionOffset>>
+  seek(topic: string, partition: number, offset: number): Promise<void>
+  pause(specs: Array<TopicPartitionSpec>): Promise<void>
+  resume(specs: Array<TopicPartitionSpec>): Promise<void>
+  /** The partitions currently paused. */
+  paused(): Array<TopicPartitionSpec>
+  /** The partitions currently assigned. */
+  assignment(): Array<TopicPartitionSpec>
+  /** Commits (with auto commit on), leaves the group and closes connections. */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+}
+
 /** Kafka's producer (`bootstrap.servers`, `acks`, `linger.ms`, `enable.idempotence`, `transactional.id`, ...). */
 export declare class NativeProducer {
   constructor(config: Array<ConfigEntry>)
@@ -170,6 +196,15 @@ export interface PartitionOffset {
   timestamp: number
   metadata?: string
   error?: ErrorInfo
+}
+
+/** The records of one poll, packed (see the module docs). */
+export interface PolledRecords {
+  topics: Array<string>
+  layout: Int32Array
+  offsets: Float64Array
+  timestamps: Float64Array
+  data: Buffer
 }
 
 /** Where each record of one send was written, in the order given (`offsets` -1 with `acks=0`). */

@@ -8,12 +8,14 @@
 
 mod admin;
 mod broker;
+mod consumer;
 mod error;
 mod producer;
 mod worker;
 
 pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
+pub use consumer::NativeConsumer;
 pub use producer::NativeProducer;
 
 /// The embedded broker decodes frames from untrusted peers; like the `potok` binary, the addon keeps a lying

@@ -1170,8 +1170,7 @@ async fn fetch_from(
                 .as_ref()
                 .map(|a| a.iter().map(|x| (x.producer_id.0, x.first_offset)).collect())
                 .unwrap_or_default();
-            let (recs, next) =
-                decode_partition(&tp, &records, *offset, config.isolation_level, &aborted)?;
+            let (recs, next) = decode_partition(&tp, &records, *offset, config.isolation_level, &aborted)?;
             decoded.push((tp, recs, next, p.high_watermark));
         }
     }
@@ -1266,7 +1265,8 @@ fn decode_partition(
             continue;
         }
         // CRCs are always checked (check.crcs=false is accepted, but skipping the check buys little here).
-        let (header, records) = record::decode_records(batch, DecodeLimits::default()).map_err(|e| ClientError::Protocol(format!("corrupt batch for {tp}: {e}")))?;
+        let (header, records) = record::decode_records(batch, DecodeLimits::default())
+            .map_err(|e| ClientError::Protocol(format!("corrupt batch for {tp}: {e}")))?;
         let leader_epoch = (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
         for r in records {
             if r.offset < fetch_offset {
