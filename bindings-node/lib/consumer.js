@@ -323,8 +323,7 @@ class Consumer {
       partition,
       offset: Number(offset),
       timestamp: -1,
-      metadata: metadata ?? null,
-      error: null,
+      metadata: metadata ?? undefined,
     }));
     this._interrupt();
     await awaitNative(n.commit(list));

@@ -280,7 +280,7 @@ class Transaction {
     const offsets = [];
     for (const { topic, partitions } of topics) {
       for (const { partition, offset } of partitions) {
-        offsets.push({ topic, partition, offset: Number(offset), timestamp: -1, metadata: null, error: null });
+        offsets.push({ topic, partition, offset: Number(offset), timestamp: -1 });
       }
     }
     await awaitNative(this._producer.sendOffsetsToTransaction(consumerGroupId, offsets));
@@ -463,7 +463,7 @@ class Admin {
 
   /** kafkajs's setOffsets({ groupId, topic, partitions: [{ partition, offset }] }) (the group must be empty). */
   async setOffsets({ groupId, topic, partitions }) {
-    const offsets = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1, metadata: null, error: null }));
+    const offsets = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1 }));
     const error = firstError(await awaitNative(this._admin().alterConsumerGroupOffsets(groupId, offsets)));
     if (error) {
       throw error;
@@ -517,7 +517,7 @@ class Admin {
 
   /** kafkajs's deleteTopicRecords({ topic, partitions: [{ partition, offset }] }) (offset -1: the end). */
   async deleteTopicRecords({ topic, partitions }) {
-    const before = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1, metadata: null, error: null }));
+    const before = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1 }));
     const error = firstError(await awaitNative(this._admin().deleteRecords(before)));
     if (error) {
       throw error;
