@@ -61,3 +61,201 @@ export declare class ClosedError extends PotokError {}
 export declare class StateError extends PotokError {}
 /** The embedded broker failed to start or stop. */
 export declare class BrokerError extends PotokError {}
+
+/** An argument that cannot be used (an empty topic, a negative partition, a value that is not bytes). */
+export declare class ArgumentError extends PotokError {}
+
+/** kafkajs's compression codes. */
+export declare const CompressionTypes: { readonly None: 0; readonly GZIP: 1; readonly Snappy: 2; readonly LZ4: 3; readonly ZSTD: 4 }
+export type Compression = 0 | 1 | 2 | 3 | 4 | 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+export type Bytes = Buffer | Uint8Array | string | null
+
+export interface KafkaOptions {
+  clientId?: string
+  brokers: string[] | string
+  connectionTimeout?: number
+  requestTimeout?: number
+  retry?: { initialRetryTime?: number; maxRetryTime?: number }
+  /** Further Kafka client config keys, verbatim. */
+  config?: KafkaConfig
+}
+
+export interface Message {
+  key?: Bytes
+  value: Bytes
+  headers?: Record<string, Bytes | Bytes[]>
+  partition?: number
+  timestamp?: string | number
+}
+
+export interface RecordMetadata {
+  topicName: string
+  partition: number
+  errorCode: number
+  baseOffset: string
+  logAppendTime: string
+  logStartOffset: string
+}
+
+export interface ProducerRecord {
+  topic: string
+  messages: Message[]
+  acks?: -1 | 0 | 1
+  compression?: Compression
+}
+
+export interface ProducerBatch {
+  topicMessages: Array<{ topic: string; messages: Message[] }>
+  acks?: -1 | 0 | 1
+  compression?: Compression
+}
+
+export interface ProducerOptions {
+  idempotent?: boolean
+  transactionalId?: string
+  transactionTimeout?: number
+  maxInFlightRequests?: number
+  compression?: Compression
+  acks?: -1 | 0 | 1
+  lingerMs?: number
+  batchSize?: number
+  config?: KafkaConfig
+}
+
+export interface TopicPartitionOffset {
+  topic: string
+  partition: number
+  offset: string
+  metadata?: string | null
+}
+
+export declare class Transaction {
+  send(record: ProducerRecord): Promise<RecordMetadata[]>
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+  sendOffsets(offsets: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+  isActive(): boolean
+}
+
+export declare class Producer {
+  connect(): Promise<void>
+  send(record: ProducerRecord): Promise<RecordMetadata[]>
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+  flush(timeoutMs?: number): Promise<void>
+  partitionsFor(topic: string): Promise<import('./native').PartitionInfo[]>
+  transaction(): Promise<Transaction>
+  disconnect(): Promise<void>
+}
+
+export interface KafkaMessage {
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, Buffer | null | Array<Buffer | null>>
+  timestamp: string
+  offset: string
+  attributes: number
+  size: number
+}
+
+export interface EachMessagePayload {
+  topic: string
+  partition: number
+  message: KafkaMessage
+  heartbeat(): Promise<void>
+  pause(): () => Promise<void>
+}
+
+export interface Batch {
+  topic: string
+  partition: number
+  messages: KafkaMessage[]
+  highWatermark: string
+  isEmpty(): boolean
+  firstOffset(): string | null
+  lastOffset(): string | null
+}
+
+export interface EachBatchPayload {
+  batch: Batch
+  resolveOffset(offset: string): void
+  heartbeat(): Promise<void>
+  pause(): () => Promise<void>
+  commitOffsetsIfNecessary(): Promise<void>
+  uncommittedOffsets(): { topics: unknown[] }
+  isRunning(): boolean
+  isStale(): boolean
+}
+
+export interface ConsumerOptions {
+  groupId: string
+  sessionTimeout?: number
+  rebalanceTimeout?: number
+  heartbeatInterval?: number
+  maxBytesPerPartition?: number
+  minBytes?: number
+  maxBytes?: number
+  maxWaitTimeInMs?: number
+  readUncommitted?: boolean
+  allowAutoTopicCreation?: boolean
+  config?: KafkaConfig
+}
+
+export interface ConsumerRunConfig {
+  eachMessage?: (payload: EachMessagePayload) => Promise<void>
+  eachBatch?: (payload: EachBatchPayload) => Promise<void>
+  autoCommit?: boolean
+  autoCommitInterval?: number
+  eachBatchAutoResolve?: boolean
+  partitionsConsumedConcurrently?: number
+}
+
+export type TopicPartitions = Array<{ topic: string; partitions?: number[] }>
+
+export declare class Consumer {
+  connect(): Promise<void>
+  subscribe(subscription: { topics?: Array<string | RegExp>; topic?: string | RegExp; fromBeginning?: boolean }): Promise<void>
+  run(config: ConsumerRunConfig): Promise<void>
+  commitOffsets(offsets: TopicPartitionOffset[]): Promise<void>
+  seek(target: { topic: string; partition: number; offset: string }): Promise<void>
+  pause(topics: TopicPartitions): Promise<void>
+  resume(topics: TopicPartitions): Promise<void>
+  paused(): Array<{ topic: string; partitions: number[] }>
+  assignment(): import('./native').TopicPartitionSpec[]
+  stop(): Promise<void>
+  disconnect(): Promise<void>
+}
+
+export declare class Admin {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  createTopics(options: {
+    topics: Array<{ topic: string; numPartitions?: number; replicationFactor?: number; configEntries?: Array<{ name: string; value: string }> }>
+    validateOnly?: boolean
+    timeout?: number
+  }): Promise<boolean>
+  deleteTopics(options: { topics: string[]; timeout?: number }): Promise<void>
+  listTopics(): Promise<string[]>
+  fetchTopicMetadata(options?: { topics?: string[] }): Promise<{
+    topics: Array<{ name: string; partitions: Array<{ partitionErrorCode: number; partitionId: number; leader: number; replicas: number[]; isr: number[]; offlineReplicas: number[] }> }>
+  }>
+  describeCluster(): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number; clusterId: string | null | undefined }>
+  createPartitions(options: { topicPartitions: Array<{ topic: string; count: number }>; validateOnly?: boolean; timeout?: number }): Promise<boolean>
+  fetchTopicOffsets(topic: string): Promise<Array<{ partition: number; offset: string; high: string; low: string }>>
+  fetchTopicOffsetsByTimestamp(topic: string, timestamp?: number): Promise<Array<{ partition: number; offset: string }>>
+  fetchOffsets(options: { groupId: string; topics?: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>>
+  setOffsets(options: { groupId: string; topic: string; partitions: Array<{ partition: number; offset: string }> }): Promise<void>
+  resetOffsets(options: { groupId: string; topic: string; earliest?: boolean }): Promise<void>
+  listGroups(): Promise<{ groups: Array<{ groupId: string; protocolType: string }> }>
+  describeGroups(groupIds: string[]): Promise<{ groups: unknown[] }>
+  deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; errorCode: number }>>
+  deleteTopicRecords(options: { topic: string; partitions: Array<{ partition: number; offset: string }> }): Promise<void>
+}
+
+/** The kafkajs-shaped entry point: `new Kafka({ clientId, brokers })`. */
+export declare class Kafka {
+  constructor(options: KafkaOptions)
+  producer(options?: ProducerOptions): Producer
+  consumer(options: ConsumerOptions): Consumer
+  admin(options?: { config?: KafkaConfig }): Admin
+}

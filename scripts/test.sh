@@ -44,9 +44,16 @@ cat "$data/broker.out"
 
 step "Node package (bindings-node): addon build, native.d.ts staleness, index.d.ts types, node:test suites"
 scripts/install-test-deps.sh >/dev/null
+# The client suite also runs against Apache Kafka 4.1.1 (scripts/kafka.sh), on a port of its own.
+kafka_dir="$(mktemp -d)"
+trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1; rm -rf "$data" "$kafka_dir"' EXIT
+scripts/kafka.sh start "$kafka_dir" 19192
 # npm test builds the addon once (debug, into $CARGO_TARGET_DIR), fails when the committed native.d.ts differs
 # from what napi generates, type-checks index.d.ts, then runs bindings-node/__test__ with node --test.
-(cd bindings-node && timeout -k 10 1200 npm test)
+node_rc=0
+(cd bindings-node && POTOK_KAFKA_BOOTSTRAP=127.0.0.1:19192 timeout -k 10 1200 npm test) || node_rc=$?
+scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1 || true
+((node_rc == 0)) || exit "$node_rc"
 
 step "consumer groups and committed offsets survive a broker restart"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
