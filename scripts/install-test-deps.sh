@@ -5,7 +5,7 @@
 #     (pip runs only when the requirements' hash differs from the venv's stamp);
 #   * tests/clients/node/node_modules via `npm ci` (only when missing, or when package.json or
 #     package-lock.json changed since: a stamp inside node_modules holds their hash);
-#   * bindings-node/node_modules (@napi-rs/cli, typescript, kafkajs) the same way, with install scripts off:
+#   * bindings-node/node_modules (@napi-rs/cli, typescript, @types/node, kafkajs) the same way, with install scripts off:
 #     the test step builds the addon itself (debug, scripts/test.sh).
 # Idempotent; takes well under 3 s when everything is already in place. Prints the venv path last.
 set -euo pipefail
