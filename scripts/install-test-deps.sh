@@ -4,7 +4,9 @@
 #   * a Python venv at ${POTOK_CACHE:-$HOME/.cache/potok}/venv with tests/clients/requirements.txt
 #     (pip runs only when the requirements' hash differs from the venv's stamp);
 #   * tests/clients/node/node_modules via `npm ci` (only when missing, or when package.json or
-#     package-lock.json changed since: a stamp inside node_modules holds their hash).
+#     package-lock.json changed since: a stamp inside node_modules holds their hash);
+#   * bindings-node/node_modules (@napi-rs/cli, typescript, @types/node, kafkajs) the same way, with install scripts off:
+#     the test step builds the addon itself (debug, scripts/test.sh).
 # Idempotent; takes well under 3 s when everything is already in place. Prints the venv path last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,12 +63,14 @@ fi
 
 # --- Node modules -------------------------------------------------------------------------------
 command -v npm >/dev/null 2>&1 || { log "npm not found"; exit 1; }
-node_stamp="$NODE_DIR/node_modules/.potok-lock.sha256"
-want_node="$(cat "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$want_node" ]]; then
-    log "npm ci in $NODE_DIR"
-    (cd "$NODE_DIR" && timeout 900 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
-    echo "$want_node" >"$node_stamp"
-fi
+for dir in "$NODE_DIR" bindings-node; do
+    node_stamp="$dir/node_modules/.potok-lock.sha256"
+    want_node="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$want_node" ]]; then
+        log "npm ci in $dir"
+        (cd "$dir" && timeout 900 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+        echo "$want_node" >"$node_stamp"
+    fi
+done
 
 echo "$VENV"

@@ -53,6 +53,14 @@ cat "$data/broker.out"
 [[ "$broker_rc" == 0 && -f "$data/logs/.kafka_cleanshutdown" ]] || { echo "potok broker did not shut down cleanly (rc=$broker_rc)" >&2; exit 1; }
 ((clients_rc == 0)) || exit "$clients_rc"
 
+step "Node package (bindings-node): addon build, native.d.ts staleness, index.d.ts types, node:test suites"
+# npm test builds the addon once (debug, into $CARGO_TARGET_DIR), fails when the committed native.d.ts differs
+# from what napi generates, type-checks index.d.ts, then runs bindings-node/__test__ with node --test; the client
+# suite also runs against the Apache Kafka started above ($POTOK_KAFKA_BOOTSTRAP).
+node_rc=0
+(cd bindings-node && timeout -k 10 1200 npm test) || node_rc=$?
+((node_rc == 0)) || exit "$node_rc"
+
 step "consumer groups, committed offsets and transactions survive broker restarts"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 

@@ -1,0 +1,40 @@
+// Compiled by `tsc -p tsconfig.json` in `npm test` (never run): the public declarations must agree with the
+// generated native.d.ts and describe the API the tests exercise.
+import { Broker, CompressionTypes, ConfigError, Kafka, PotokError } from '..'
+
+async function embedded(): Promise<string | null> {
+  const broker: Broker = await new Broker({ 'num.partitions': 3, 'auto.create.topics.enable': false }).start()
+  const address: string | null = broker.bootstrapServers
+  await broker.stop()
+  return address
+}
+
+function describe(e: unknown): string {
+  if (e instanceof ConfigError) {
+    return `${e.key ?? ''} ${e.code} ${e.type} ${e.retriable}`
+  }
+  return e instanceof PotokError ? e.type : String(e)
+}
+
+export { embedded, describe }
+
+async function client(bootstrap: string): Promise<number> {
+  const kafka = new Kafka({ clientId: 'types', brokers: [bootstrap] })
+  const producer = kafka.producer({ idempotent: true })
+  await producer.connect()
+  const sent = await producer.send({ topic: 't', compression: CompressionTypes.GZIP, messages: [{ key: 'k', value: Buffer.from('v'), headers: { h: ['a', 'b'] } }] })
+  const consumer = kafka.consumer({ groupId: 'g' })
+  await consumer.subscribe({ topics: ['t', /^t-.*/], fromBeginning: true })
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const offset: string = message.offset
+      void [partition, offset, message.value?.toString()]
+    },
+  })
+  const admin = kafka.admin()
+  const created: boolean = await admin.createTopics({ topics: [{ topic: 't', numPartitions: 3 }] })
+  void created
+  return sent[0].partition
+}
+
+export { client }
