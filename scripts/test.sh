@@ -42,6 +42,9 @@ cat "$data/broker.out"
 [[ "$broker_rc" == 0 && -f "$data/logs/.kafka_cleanshutdown" ]] || { echo "potok broker did not shut down cleanly (rc=$broker_rc)" >&2; exit 1; }
 ((clients_rc == 0)) || exit "$clients_rc"
 
+step "Python package (bindings-python)"
+scripts/python-tests.sh
+
 step "consumer groups and committed offsets survive a broker restart"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 

@@ -1,0 +1,90 @@
+"""potok: a Kafka-compatible streaming engine for Python.
+
+``potok.Broker()`` starts a Kafka-compatible broker inside this process in milliseconds, on a real TCP port
+that any Kafka client (confluent-kafka, kafka-python, the Java client, ...) can use. The errors potok raises
+are the typed exceptions in :mod:`potok.errors`, re-exported here.
+"""
+
+from . import errors
+from ._broker import Broker
+from ._native import version as _native_version
+from .errors import (
+    KafkaError,
+    ConcurrentTransactionsError,
+    CoordinatorNotAvailableError,
+    CorruptRecordError,
+    GroupAuthorizationFailedError,
+    GroupIdNotFoundError,
+    IllegalGenerationError,
+    InvalidConfigError,
+    InvalidPartitionsError,
+    InvalidProducerEpochError,
+    InvalidReplicationFactorError,
+    InvalidRequestError,
+    InvalidTopicError,
+    InvalidTxnStateError,
+    KafkaClosedError,
+    KafkaConfigError,
+    KafkaConnectionError,
+    KafkaException,
+    KafkaStateError,
+    KafkaTimeoutError,
+    NonEmptyGroupError,
+    NotCoordinatorError,
+    NotLeaderOrFollowerError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    ProducerFencedError,
+    RebalanceInProgressError,
+    RecordTooLargeError,
+    RequestTimedOutError,
+    SerializationError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownMemberIdError,
+    UnknownTopicOrPartitionError,
+    exception_for,
+)
+
+__version__: str = _native_version()
+
+__all__ = [
+    "Broker",
+    "errors",
+    "__version__",
+    "KafkaError",
+    "ConcurrentTransactionsError",
+    "CoordinatorNotAvailableError",
+    "CorruptRecordError",
+    "GroupAuthorizationFailedError",
+    "GroupIdNotFoundError",
+    "IllegalGenerationError",
+    "InvalidConfigError",
+    "InvalidPartitionsError",
+    "InvalidProducerEpochError",
+    "InvalidReplicationFactorError",
+    "InvalidRequestError",
+    "InvalidTopicError",
+    "InvalidTxnStateError",
+    "KafkaClosedError",
+    "KafkaConfigError",
+    "KafkaConnectionError",
+    "KafkaException",
+    "KafkaStateError",
+    "KafkaTimeoutError",
+    "NonEmptyGroupError",
+    "NotCoordinatorError",
+    "NotLeaderOrFollowerError",
+    "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
+    "ProducerFencedError",
+    "RebalanceInProgressError",
+    "RecordTooLargeError",
+    "RequestTimedOutError",
+    "SerializationError",
+    "TopicAlreadyExistsError",
+    "TopicAuthorizationFailedError",
+    "UnknownMemberIdError",
+    "UnknownTopicOrPartitionError",
+    "exception_for",
+]
