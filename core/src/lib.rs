@@ -12,6 +12,7 @@
 //! (`now_ms`), never from a clock, so the same code runs natively, in virtual time and in wasm32.
 
 pub mod broker;
+pub mod client;
 pub mod controller;
 pub mod coordinator;
 #[cfg(feature = "native")]

@@ -7,6 +7,7 @@
 //! no reordering. A malformed frame or an unsupported request closes that connection only.
 
 pub mod alloc;
+pub mod client;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -70,6 +70,14 @@ impl BatchBuilder {
         self
     }
 
+    /// Sets the producer fields of a batch being built (the producer learns its sequence only when it sends).
+    pub fn set_producer(&mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32, transactional: bool) {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.base_sequence = base_sequence;
+        self.transactional = transactional;
+    }
+
     /// A control batch holding one transaction marker, as the transaction coordinator has the broker write.
     pub fn control_marker(
         control_type: ControlType,

@@ -1,0 +1,965 @@
+//! The admin client: topics, partitions, configs, groups, offsets and records, as Kafka's `Admin` offers them.
+//! Every call is blocking, retries retriable whole-request failures (a broken connection, a coordinator that
+//! moved) until its timeout (`default.api.timeout.ms` unless given), and returns per-item results.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Buf;
+use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+use crate::client::cluster::{BrokerInfo, Cluster, Metadata, TopicMetadata};
+use crate::client::config::{ClientKind, CommonConfig, Properties};
+use crate::client::error::{ClientError, Result};
+use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
+
+pub(crate) fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+pub(crate) fn topic_name(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+fn kafka_error(code: i16, message: &Option<StrBytes>) -> Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(ClientError::from_code(code, message.as_ref().map(|m| m.to_string())))
+    }
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker's `num.partitions`.
+    pub num_partitions: i32,
+    /// -1: the broker's `default.replication.factor`.
+    pub replication_factor: i16,
+    pub configs: Vec<(String, String)>,
+    /// Explicit replica assignment: partition index and broker ids (then both counts must be -1).
+    pub replica_assignment: Vec<(i32, Vec<i32>)>,
+}
+
+impl NewTopic {
+    pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i16) -> NewTopic {
+        NewTopic { name: name.into(), num_partitions, replication_factor, ..Default::default() }
+    }
+}
+
+/// The kind of resource a config belongs to (Kafka's `ConfigResource.Type` codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceType {
+    Topic = 2,
+    Broker = 4,
+    BrokerLogger = 8,
+    Group = 32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfigResource {
+    pub resource_type: ResourceType,
+    pub name: String,
+}
+
+/// One config value as the broker describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    /// Kafka's `ConfigSource` code: 1 topic, 4 static broker, 5 default, 2/3 dynamic broker...
+    pub source: i8,
+    pub is_default: bool,
+    pub read_only: bool,
+    pub sensitive: bool,
+}
+
+/// An incremental config change (`kafka-configs --alter --add-config/--delete-config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterOp {
+    Set = 0,
+    Delete = 1,
+    Append = 2,
+    Subtract = 3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterConfigOp {
+    pub name: String,
+    pub value: Option<String>,
+    pub op: AlterOp,
+}
+
+/// A group as ListGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: String,
+    pub group_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub host: String,
+    /// The partitions assigned to the member (decoded for consumer groups).
+    pub assignment: Vec<TopicPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    /// The assignor in use (`range`, ...).
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+    pub coordinator: i32,
+}
+
+/// Which offset ListOffsets looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    MaxTimestamp,
+    /// The first offset whose timestamp is at or after this one.
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    fn wire(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::MaxTimestamp => -3,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// A ListOffsets answer: `offset` -1 when no record matches a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListOffsetsInfo {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: Option<i32>,
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    #[default]
+    ReadUncommitted = 0,
+    ReadCommitted = 1,
+}
+
+/// The cluster as DescribeCluster/Metadata report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDescription {
+    pub cluster_id: Option<String>,
+    pub controller_id: i32,
+    pub brokers: Vec<BrokerInfo>,
+}
+
+/// Decodes a consumer group member's assignment bytes (ConsumerProtocolAssignment with its version prefix).
+pub fn decode_assignment(bytes: &[u8]) -> Vec<TopicPartition> {
+    let mut buf = bytes;
+    if buf.remaining() < 2 {
+        return Vec::new();
+    }
+    let version = buf.get_i16();
+    ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3))
+        .map(|a| {
+            a.assigned_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.topic.0.to_string(), p)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+static ADMIN_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Kafka's admin client.
+#[derive(Clone)]
+pub struct Admin {
+    cluster: Arc<Cluster>,
+    default_timeout: Duration,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").field("client_id", &self.cluster.config.client_id).finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// An admin client from Kafka config pairs (`bootstrap.servers` required).
+    pub fn new(config: &[(String, String)]) -> Result<Admin> {
+        let props = Properties::parse(ClientKind::Admin, config)?;
+        let id = ADMIN_IDS.fetch_add(1, Ordering::Relaxed);
+        let common = CommonConfig::from_properties(&props, format!("adminclient-{id}"))?;
+        Ok(Admin { cluster: Cluster::new(common), default_timeout: props.ms("default.api.timeout.ms") })
+    }
+
+    /// The shared cluster view (for the CLI, which mixes admin calls and metadata).
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    fn deadline(&self, timeout: Option<Duration>) -> (Instant, Duration) {
+        let t = timeout.unwrap_or(self.default_timeout);
+        (Instant::now() + t, t)
+    }
+
+    /// Runs `attempt` on the client runtime, retrying retriable failures with backoff until the deadline.
+    fn run<T, F, Fut>(&self, timeout: Option<Duration>, attempt: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Cluster>, Instant) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send,
+    {
+        let (deadline, _) = self.deadline(timeout);
+        let cluster = self.cluster.clone();
+        runtime::block_on(async move {
+            let mut backoff = cluster.config.retry_backoff.max(Duration::from_millis(10));
+            loop {
+                let result = tokio::time::timeout_at(deadline.into(), attempt(cluster.clone(), deadline)).await;
+                match result {
+                    Err(_) => return Err(ClientError::Timeout("admin call".into())),
+                    Ok(Err(e)) if e.is_retriable() && Instant::now() + backoff < deadline => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(cluster.config.retry_backoff_max);
+                    }
+                    Ok(result) => return result,
+                }
+            }
+        })?
+    }
+
+    /// Creates topics; one result per topic (TOPIC_ALREADY_EXISTS, INVALID_REPLICATION_FACTOR, ...).
+    pub fn create_topics(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(String, Result<()>)>> {
+        let topics = topics.to_vec();
+        let timeout_ms = self.deadline(timeout).1.as_millis().min(i32::MAX as u128) as i32;
+        self.run(timeout, move |cluster, _| {
+            let topics = topics.clone();
+            async move {
+                let response = cluster
+                    .call(None, |_| {
+                        CreateTopicsRequest::default()
+                            .with_timeout_ms(timeout_ms)
+                            .with_validate_only(validate_only)
+                            .with_topics(
+                                topics
+                                    .iter()
+                                    .map(|t| {
+                                        create_topics_request::CreatableTopic::default()
+                                            .with_name(topic_name(&t.name))
+                                            .with_num_partitions(t.num_partitions)
+                                            .with_replication_factor(t.replication_factor)
+                                            .with_assignments(
+                                                t.replica_assignment
+                                                    .iter()
+                                                    .map(|(p, ids)| {
+                                                        create_topics_request::CreatableReplicaAssignment::default()
+                                                            .with_partition_index(*p)
+                                                            .with_broker_ids(ids.iter().map(|&i| BrokerId(i)).collect())
+                                                    })
+                                                    .collect(),
+                                            )
+                                            .with_configs(
+                                                t.configs
+                                                    .iter()
+                                                    .map(|(k, v)| {
+                                                        create_topics_request::CreatableTopicConfig::default()
+                                                            .with_name(sb(k))
+                                                            .with_value(Some(sb(v)))
+                                                    })
+                                                    .collect(),
+                                            )
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .await?;
+                Ok(topics
+                    .iter()
+                    .map(|t| {
+                        let result = response.topics.iter().find(|r| r.name.0.as_str() == t.name).map_or_else(
+                            || Err(ClientError::Protocol(format!("no result for topic {}", t.name))),
+                            |r| kafka_error(r.error_code, &r.error_message),
+                        );
+                        (t.name.clone(), result)
+                    })
+                    .collect())
+            }
+        })
+    }
+
+    /// Deletes topics by name.
+    pub fn delete_topics(&self, names: &[String], timeout: Option<Duration>) -> Result<Vec<(String, Result<()>)>> {
+        let names = names.to_vec();
+        let timeout_ms = self.deadline(timeout).1.as_millis().min(i32::MAX as u128) as i32;
+        self.run(timeout, move |cluster, _| {
+            let names = names.clone();
+            async move {
+                let response = cluster
+                    .call(None, |version| {
+                        let request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
+                        if version >= 6 {
+                            request.with_topics(
+                                names
+                                    .iter()
+                                    .map(|n| {
+                                        delete_topics_request::DeleteTopicState::default()
+                                            .with_name(Some(topic_name(n)))
+                                    })
+                                    .collect(),
+                            )
+                        } else {
+                            request.with_topic_names(names.iter().map(|n| topic_name(n)).collect())
+                        }
+                    })
+                    .await?;
+                Ok(names
+                    .iter()
+                    .map(|n| {
+                        let r = response.responses.iter().find(|r| r.name.as_ref().is_some_and(|x| x.0.as_str() == n));
+                        let result = r.map_or_else(
+                            || Err(ClientError::Protocol(format!("no result for topic {n}"))),
+                            |r| kafka_error(r.error_code, &r.error_message),
+                        );
+                        (n.clone(), result)
+                    })
+                    .collect())
+            }
+        })
+    }
+
+    /// Full cluster metadata (every topic).
+    pub fn metadata(&self, timeout: Option<Duration>) -> Result<Arc<Metadata>> {
+        self.run(timeout, |cluster, _| async move { cluster.refresh(None, false).await })
+    }
+
+    /// Topic names, sorted; internal topics only when asked.
+    pub fn list_topics(&self, include_internal: bool, timeout: Option<Duration>) -> Result<Vec<String>> {
+        let metadata = self.metadata(timeout)?;
+        let mut names: Vec<String> =
+            metadata.topics.values().filter(|t| include_internal || !t.is_internal).map(|t| t.name.clone()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Partitions, leaders, replicas and ISR of each topic.
+    pub fn describe_topics(
+        &self,
+        names: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(String, Result<TopicMetadata>)>> {
+        let names = names.to_vec();
+        let wanted = names.clone();
+        let metadata = self.run(timeout, move |cluster, _| {
+            let wanted = wanted.clone();
+            async move { cluster.refresh(Some(&wanted), false).await }
+        })?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let result = match metadata.topics.get(&n) {
+                    Some(t) => Ok(t.clone()),
+                    None => Err(ClientError::from_code(metadata.topic_errors.get(&n).copied().unwrap_or(3), None)),
+                };
+                (n, result)
+            })
+            .collect())
+    }
+
+    /// The cluster id, controller and brokers.
+    pub fn describe_cluster(&self, timeout: Option<Duration>) -> Result<ClusterDescription> {
+        let metadata = self.metadata(timeout)?;
+        Ok(ClusterDescription {
+            cluster_id: metadata.cluster_id.clone(),
+            controller_id: metadata.controller_id,
+            brokers: metadata.brokers.values().cloned().collect(),
+        })
+    }
+
+    /// Raises topics' partition counts to the given totals.
+    pub fn create_partitions(
+        &self,
+        totals: &[(String, i32)],
+        validate_only: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(String, Result<()>)>> {
+        let totals = totals.to_vec();
+        let timeout_ms = self.deadline(timeout).1.as_millis().min(i32::MAX as u128) as i32;
+        self.run(timeout, move |cluster, _| {
+            let totals = totals.clone();
+            async move {
+                let response = cluster
+                    .call(None, |_| {
+                        CreatePartitionsRequest::default()
+                            .with_timeout_ms(timeout_ms)
+                            .with_validate_only(validate_only)
+                            .with_topics(
+                                totals
+                                    .iter()
+                                    .map(|(n, c)| {
+                                        create_partitions_request::CreatePartitionsTopic::default()
+                                            .with_name(topic_name(n))
+                                            .with_count(*c)
+                                            .with_assignments(None)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .await?;
+                Ok(totals
+                    .iter()
+                    .map(|(n, _)| {
+                        let result = response.results.iter().find(|r| r.name.0.as_str() == n).map_or_else(
+                            || Err(ClientError::Protocol(format!("no result for topic {n}"))),
+                            |r| kafka_error(r.error_code, &r.error_message),
+                        );
+                        (n.clone(), result)
+                    })
+                    .collect())
+            }
+        })
+    }
+
+    /// Every config of each resource, with its source.
+    pub fn describe_configs(
+        &self,
+        resources: &[ConfigResource],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(ConfigResource, Result<Vec<ConfigEntry>>)>> {
+        let resources = resources.to_vec();
+        self.run(timeout, move |cluster, _| {
+            let resources = resources.clone();
+            async move {
+                let response = cluster
+                    .call(None, |_| {
+                        DescribeConfigsRequest::default().with_resources(
+                            resources
+                                .iter()
+                                .map(|r| {
+                                    describe_configs_request::DescribeConfigsResource::default()
+                                        .with_resource_type(r.resource_type as i8)
+                                        .with_resource_name(sb(&r.name))
+                                })
+                                .collect(),
+                        )
+                    })
+                    .await?;
+                Ok(resources
+                    .iter()
+                    .map(|r| {
+                        let found = response
+                            .results
+                            .iter()
+                            .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
+                        let result = match found {
+                            None => Err(ClientError::Protocol(format!("no result for {}", r.name))),
+                            Some(x) => kafka_error(x.error_code, &x.error_message).map(|_| {
+                                x.configs
+                                    .iter()
+                                    .map(|c| ConfigEntry {
+                                        name: c.name.to_string(),
+                                        value: c.value.as_ref().map(|v| v.to_string()),
+                                        source: c.config_source,
+                                        is_default: c.config_source == 5,
+                                        read_only: c.read_only,
+                                        sensitive: c.is_sensitive,
+                                    })
+                                    .collect()
+                            }),
+                        };
+                        (r.clone(), result)
+                    })
+                    .collect())
+            }
+        })
+    }
+
+    /// Applies incremental config changes (set, delete, append, subtract) per resource.
+    pub fn incremental_alter_configs(
+        &self,
+        changes: &[(ConfigResource, Vec<AlterConfigOp>)],
+        validate_only: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(ConfigResource, Result<()>)>> {
+        let changes = changes.to_vec();
+        self.run(timeout, move |cluster, _| {
+            let changes = changes.clone();
+            async move {
+                let response = cluster
+                    .call(None, |_| {
+                        IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(
+                            changes
+                                .iter()
+                                .map(|(r, ops)| {
+                                    incremental_alter_configs_request::AlterConfigsResource::default()
+                                        .with_resource_type(r.resource_type as i8)
+                                        .with_resource_name(sb(&r.name))
+                                        .with_configs(
+                                            ops.iter()
+                                                .map(|o| {
+                                                    incremental_alter_configs_request::AlterableConfig::default()
+                                                        .with_name(sb(&o.name))
+                                                        .with_config_operation(o.op as i8)
+                                                        .with_value(o.value.as_deref().map(sb))
+                                                })
+                                                .collect(),
+                                        )
+                                })
+                                .collect(),
+                        )
+                    })
+                    .await?;
+                Ok(changes
+                    .iter()
+                    .map(|(r, _)| {
+                        let found = response
+                            .responses
+                            .iter()
+                            .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
+                        let result = found.map_or_else(
+                            || Err(ClientError::Protocol(format!("no result for {}", r.name))),
+                            |x| kafka_error(x.error_code, &x.error_message),
+                        );
+                        (r.clone(), result)
+                    })
+                    .collect())
+            }
+        })
+    }
+
+    /// Every group on every broker.
+    pub fn list_groups(&self, timeout: Option<Duration>) -> Result<Vec<GroupListing>> {
+        self.run(timeout, |cluster, _| async move {
+            let metadata = cluster.refresh(None, false).await?;
+            let mut groups = Vec::new();
+            for &node in metadata.brokers.keys() {
+                let response = cluster.call(Some(node), |_| ListGroupsRequest::default()).await?;
+                ClientError::check(response.error_code)?;
+                groups.extend(response.groups.iter().map(|g| GroupListing {
+                    group_id: g.group_id.0.to_string(),
+                    protocol_type: g.protocol_type.to_string(),
+                    state: g.group_state.to_string(),
+                    group_type: g.group_type.to_string(),
+                }));
+            }
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            Ok(groups)
+        })
+    }
+
+    /// State, assignor and members (with their assignments) of each group.
+    pub fn describe_groups(
+        &self,
+        group_ids: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(String, Result<GroupDescription>)>> {
+        let mut out = Vec::new();
+        for group in group_ids {
+            let g = group.clone();
+            let result = self.run(timeout, move |cluster, deadline| {
+                let g = g.clone();
+                async move {
+                    let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
+                    let response = cluster
+                        .call(Some(coordinator), |_| {
+                            DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(&g))])
+                        })
+                        .await?;
+                    let d = response
+                        .groups
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
+                    kafka_error(d.error_code, &d.error_message)?;
+                    Ok(GroupDescription {
+                        group_id: d.group_id.0.to_string(),
+                        state: d.group_state.to_string(),
+                        protocol_type: d.protocol_type.to_string(),
+                        protocol: d.protocol_data.to_string(),
+                        coordinator,
+                        members: d
+                            .members
+                            .iter()
+                            .map(|m| MemberDescription {
+                                member_id: m.member_id.to_string(),
+                                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+                                client_id: m.client_id.to_string(),
+                                host: m.client_host.to_string(),
+                                assignment: if d.protocol_type.as_str() == "consumer" {
+                                    decode_assignment(&m.member_assignment)
+                                } else {
+                                    Vec::new()
+                                },
+                            })
+                            .collect(),
+                    })
+                }
+            });
+            out.push((group.clone(), result));
+        }
+        Ok(out)
+    }
+
+    /// A group's committed offsets (all partitions, or the ones given).
+    pub fn list_consumer_group_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<&[TopicPartition]>,
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        let g = group_id.to_string();
+        let partitions = partitions.map(|p| p.to_vec());
+        self.run(timeout, move |cluster, deadline| {
+            let (g, partitions) = (g.clone(), partitions.clone());
+            async move {
+                let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
+                fetch_offsets(&cluster, coordinator, &g, partitions.as_deref(), false).await
+            }
+        })
+    }
+
+    /// Sets a group's committed offsets (the group must have no active members, as in Kafka).
+    pub fn alter_consumer_group_offsets(
+        &self,
+        group_id: &str,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        let g = group_id.to_string();
+        let offsets = offsets.clone();
+        self.run(timeout, move |cluster, deadline| {
+            let (g, offsets) = (g.clone(), offsets.clone());
+            async move {
+                let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
+                commit_offsets(&cluster, coordinator, &g, -1, "", None, &offsets).await
+            }
+        })
+    }
+
+    /// Deletes groups (they must be empty).
+    pub fn delete_groups(&self, group_ids: &[String], timeout: Option<Duration>) -> Result<Vec<(String, Result<()>)>> {
+        let mut out = Vec::new();
+        for group in group_ids {
+            let g = group.clone();
+            let result = self.run(timeout, move |cluster, deadline| {
+                let g = g.clone();
+                async move {
+                    let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
+                    let response = cluster
+                        .call(Some(coordinator), |_| {
+                            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(&g))])
+                        })
+                        .await?;
+                    let code = response.results.first().map_or(0, |r| r.error_code);
+                    ClientError::check(code)
+                }
+            });
+            out.push((group.clone(), result));
+        }
+        Ok(out)
+    }
+
+    /// Offsets by spec for each partition (asked of each partition's leader).
+    pub fn list_offsets(
+        &self,
+        specs: &[(TopicPartition, OffsetSpec)],
+        isolation_level: IsolationLevel,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(TopicPartition, Result<ListOffsetsInfo>)>> {
+        let specs = specs.to_vec();
+        self.run(timeout, move |cluster, deadline| {
+            let specs = specs.clone();
+            async move { list_offsets(&cluster, &specs, isolation_level, deadline).await }
+        })
+    }
+
+    /// Moves each partition's log start offset up to the given offset (-1: the high watermark).
+    pub fn delete_records(
+        &self,
+        before: &[(TopicPartition, i64)],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(TopicPartition, Result<i64>)>> {
+        let before = before.to_vec();
+        let timeout_ms = self.deadline(timeout).1.as_millis().min(i32::MAX as u128) as i32;
+        self.run(timeout, move |cluster, deadline| {
+            let before = before.clone();
+            async move {
+                let by_leader =
+                    group_by_leader(&cluster, before.iter().map(|(tp, o)| (tp.clone(), *o)), deadline).await?;
+                let mut out = Vec::new();
+                for (leader, items) in by_leader {
+                    let items = match leader {
+                        Err(e) => {
+                            out.extend(items.into_iter().map(|(tp, _)| (tp, Err(e.clone()))));
+                            continue;
+                        }
+                        Ok(_) => items,
+                    };
+                    let response = cluster
+                        .call(leader.ok(), |_| {
+                            DeleteRecordsRequest::default().with_timeout_ms(timeout_ms).with_topics(
+                                by_topic(&items)
+                                    .into_iter()
+                                    .map(|(t, ps)| {
+                                        delete_records_request::DeleteRecordsTopic::default()
+                                            .with_name(topic_name(&t))
+                                            .with_partitions(
+                                                ps.iter()
+                                                    .map(|(p, o)| {
+                                                        delete_records_request::DeleteRecordsPartition::default()
+                                                            .with_partition_index(*p)
+                                                            .with_offset(*o)
+                                                    })
+                                                    .collect(),
+                                            )
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .await?;
+                    for (tp, _) in items {
+                        let r = response
+                            .topics
+                            .iter()
+                            .filter(|t| t.name.0.as_str() == tp.topic)
+                            .flat_map(|t| t.partitions.iter())
+                            .find(|p| p.partition_index == tp.partition);
+                        let result = r.map_or_else(
+                            || Err(ClientError::Protocol(format!("no result for {tp}"))),
+                            |p| ClientError::check(p.error_code).map(|_| p.low_watermark),
+                        );
+                        out.push((tp, result));
+                    }
+                }
+                Ok(out)
+            }
+        })
+    }
+}
+
+/// Items grouped by topic, partitions in order.
+pub(crate) fn by_topic<T: Clone>(items: &[(TopicPartition, T)]) -> BTreeMap<String, Vec<(i32, T)>> {
+    let mut out: BTreeMap<String, Vec<(i32, T)>> = BTreeMap::new();
+    for (tp, v) in items {
+        out.entry(tp.topic.clone()).or_default().push((tp.partition, v.clone()));
+    }
+    out
+}
+
+type ByLeader<T> = Vec<(Result<i32>, Vec<(TopicPartition, T)>)>;
+
+/// Groups items by the partition's leader (an error where the topic or partition is unknown).
+pub(crate) async fn group_by_leader<T>(
+    cluster: &Cluster,
+    items: impl Iterator<Item = (TopicPartition, T)>,
+    deadline: Instant,
+) -> Result<ByLeader<T>> {
+    // Keyed by the leader, or by the error code for partitions without one.
+    let mut groups: BTreeMap<std::result::Result<i32, i16>, Vec<(TopicPartition, T)>> = BTreeMap::new();
+    for (tp, v) in items {
+        let leader = match cluster.topic(&tp.topic, false, deadline).await {
+            Err(ClientError::Timeout(_)) => Err(3),
+            Err(e) => return Err(e),
+            Ok(t) => match t.partition(tp.partition) {
+                Some(p) if p.leader >= 0 => Ok(p.leader),
+                Some(_) => Err(5),
+                None => Err(3),
+            },
+        };
+        groups.entry(leader).or_default().push((tp, v));
+    }
+    Ok(groups.into_iter().map(|(k, v)| (k.map_err(|code| ClientError::from_code(code, None)), v)).collect())
+}
+
+/// ListOffsets for many partitions, one request per leader.
+pub(crate) async fn list_offsets(
+    cluster: &Cluster,
+    specs: &[(TopicPartition, OffsetSpec)],
+    isolation_level: IsolationLevel,
+    deadline: Instant,
+) -> Result<Vec<(TopicPartition, Result<ListOffsetsInfo>)>> {
+    let by_leader = group_by_leader(cluster, specs.iter().cloned(), deadline).await?;
+    let mut out = Vec::new();
+    for (leader, items) in by_leader {
+        let leader = match leader {
+            Err(e) => {
+                out.extend(items.into_iter().map(|(tp, _)| (tp, Err(e.clone()))));
+                continue;
+            }
+            Ok(l) => l,
+        };
+        let response = cluster
+            .call(Some(leader), |_| {
+                ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_isolation_level(isolation_level as i8)
+                    .with_topics(
+                        by_topic(&items)
+                            .into_iter()
+                            .map(|(t, ps)| {
+                                list_offsets_request::ListOffsetsTopic::default()
+                                    .with_name(topic_name(&t))
+                                    .with_partitions(
+                                        ps.iter()
+                                            .map(|(p, spec)| {
+                                                list_offsets_request::ListOffsetsPartition::default()
+                                                    .with_partition_index(*p)
+                                                    .with_current_leader_epoch(-1)
+                                                    .with_timestamp(spec.wire())
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .await?;
+        for (tp, _) in items {
+            let r = response
+                .topics
+                .iter()
+                .filter(|t| t.name.0.as_str() == tp.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.partition);
+            let result = r.map_or_else(
+                || Err(ClientError::Protocol(format!("no result for {tp}"))),
+                |p| {
+                    ClientError::check(p.error_code).map(|_| ListOffsetsInfo {
+                        offset: p.offset,
+                        timestamp: p.timestamp,
+                        leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                    })
+                },
+            );
+            out.push((tp, result));
+        }
+    }
+    Ok(out)
+}
+
+/// OffsetFetch for one group (all partitions when `partitions` is None). Partitions without a committed offset
+/// are left out.
+pub(crate) async fn fetch_offsets(
+    cluster: &Cluster,
+    coordinator: i32,
+    group_id: &str,
+    partitions: Option<&[TopicPartition]>,
+    require_stable: bool,
+) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+    let items: Option<Vec<(TopicPartition, ())>> = partitions.map(|ps| ps.iter().map(|tp| (tp.clone(), ())).collect());
+    let response = cluster
+        .call(Some(coordinator), |version| {
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(sb(group_id)))
+                .with_require_stable(require_stable && version >= 7)
+                .with_topics(items.as_ref().map(|items| {
+                    by_topic(items)
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            offset_fetch_request::OffsetFetchRequestTopic::default()
+                                .with_name(topic_name(&t))
+                                .with_partition_indexes(ps.iter().map(|(p, _)| *p).collect())
+                        })
+                        .collect()
+                }))
+        })
+        .await?;
+    ClientError::check(response.error_code)?;
+    let mut out = BTreeMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            ClientError::check(p.error_code)?;
+            if p.committed_offset >= 0 {
+                out.insert(
+                    TopicPartition::new(t.name.0.to_string(), p.partition_index),
+                    OffsetAndMetadata {
+                        offset: p.committed_offset,
+                        leader_epoch: (p.committed_leader_epoch >= 0).then_some(p.committed_leader_epoch),
+                        metadata: p.metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// OffsetCommit for one group, with a generation (or -1 and an empty member id for a standalone commit).
+pub(crate) async fn commit_offsets(
+    cluster: &Cluster,
+    coordinator: i32,
+    group_id: &str,
+    generation_id: i32,
+    member_id: &str,
+    group_instance_id: Option<&str>,
+    offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+) -> Result<Vec<(TopicPartition, Result<()>)>> {
+    let items: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let response = cluster
+        .call(Some(coordinator), |_| {
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(sb(group_id)))
+                .with_generation_id_or_member_epoch(generation_id)
+                .with_member_id(sb(member_id))
+                .with_group_instance_id(group_instance_id.map(sb))
+                .with_topics(
+                    by_topic(&items)
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            offset_commit_request::OffsetCommitRequestTopic::default()
+                                .with_name(topic_name(&t))
+                                .with_partitions(
+                                    ps.iter()
+                                        .map(|(p, o)| {
+                                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                                .with_partition_index(*p)
+                                                .with_committed_offset(o.offset)
+                                                .with_committed_leader_epoch(o.leader_epoch.unwrap_or(-1))
+                                                .with_committed_metadata(Some(sb(&o.metadata)))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                )
+        })
+        .await?;
+    Ok(items
+        .into_iter()
+        .map(|(tp, _)| {
+            let r = response
+                .topics
+                .iter()
+                .filter(|t| t.name.0.as_str() == tp.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.partition);
+            let result = r.map_or_else(
+                || Err(ClientError::Protocol(format!("no result for {tp}"))),
+                |p| ClientError::check(p.error_code),
+            );
+            (tp, result)
+        })
+        .collect())
+}

@@ -1,0 +1,421 @@
+//! What a client knows of the cluster: its brokers and topic metadata (refreshed on demand and when stale),
+//! and a pool of connections, one per broker. Every request a client sends goes through [`Cluster::call`], which
+//! picks the version both sides support, applies `request.timeout.ms`, and drops a connection that failed or timed
+//! out (as Kafka's clients do) so the next call dials again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
+use kafka_protocol::protocol::{Request, StrBytes};
+
+use crate::client::config::CommonConfig;
+use crate::client::error::{ClientError, Result};
+use crate::net::client::Connection;
+
+/// The versions of each API the client speaks: (lowest, highest). Request fields are set for the lowest and
+/// gated on the version where a later version adds or drops one.
+pub(crate) fn client_versions(api: ApiKey) -> (i16, i16) {
+    match api {
+        ApiKey::Metadata => (4, 12),
+        ApiKey::Produce => (3, 12),
+        ApiKey::Fetch => (4, 12),
+        ApiKey::ListOffsets => (2, 9),
+        ApiKey::FindCoordinator => (1, 6),
+        ApiKey::JoinGroup => (5, 9),
+        ApiKey::SyncGroup => (3, 5),
+        ApiKey::Heartbeat => (3, 4),
+        ApiKey::LeaveGroup => (3, 5),
+        ApiKey::OffsetCommit => (7, 9),
+        ApiKey::OffsetFetch => (2, 7),
+        ApiKey::ListGroups => (0, 5),
+        ApiKey::DescribeGroups => (1, 5),
+        ApiKey::DeleteGroups => (0, 2),
+        ApiKey::CreateTopics => (2, 7),
+        ApiKey::DeleteTopics => (1, 6),
+        ApiKey::CreatePartitions => (0, 3),
+        ApiKey::DescribeConfigs => (1, 4),
+        ApiKey::IncrementalAlterConfigs => (0, 1),
+        ApiKey::DescribeCluster => (0, 1),
+        ApiKey::DeleteRecords => (0, 2),
+        ApiKey::InitProducerId => (0, 4),
+        ApiKey::AddPartitionsToTxn => (0, 3),
+        ApiKey::AddOffsetsToTxn => (0, 3),
+        ApiKey::TxnOffsetCommit => (0, 3),
+        ApiKey::EndTxn => (0, 3),
+        ApiKey::OffsetDelete => (0, 0),
+        _ => (0, 0),
+    }
+}
+
+/// One broker as the cluster describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// One partition's replicas and leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMetadata {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub offline_replicas: Vec<i32>,
+    pub error_code: i16,
+}
+
+/// A topic's partitions (sorted by partition index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub topic_id: uuid::Uuid,
+    pub is_internal: bool,
+    pub error_code: i16,
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+impl TopicMetadata {
+    pub fn partition(&self, partition: i32) -> Option<&PartitionMetadata> {
+        self.partitions.iter().find(|p| p.partition == partition)
+    }
+}
+
+/// A snapshot of cluster metadata.
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    pub cluster_id: Option<String>,
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: HashMap<String, TopicMetadata>,
+    /// Topics a refresh reported an error for (e.g. UNKNOWN_TOPIC_OR_PARTITION), with the code.
+    pub topic_errors: HashMap<String, i16>,
+}
+
+impl Metadata {
+    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
+        let leader = self.topics.get(topic)?.partition(partition)?.leader;
+        (leader >= 0).then_some(leader)
+    }
+}
+
+/// Brokers, metadata and connections shared by one client.
+#[derive(Debug)]
+pub struct Cluster {
+    pub config: CommonConfig,
+    connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    metadata: Mutex<(Arc<Metadata>, Option<Instant>)>,
+    refreshing: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+}
+
+impl Cluster {
+    pub fn new(config: CommonConfig) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            config,
+            connections: Default::default(),
+            metadata: Mutex::new((Arc::default(), None)),
+            refreshing: Default::default(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The latest metadata snapshot (possibly empty before the first refresh).
+    pub fn metadata(&self) -> Arc<Metadata> {
+        self.metadata.lock().unwrap_or_else(PoisonError::into_inner).0.clone()
+    }
+
+    fn metadata_age(&self) -> Option<Duration> {
+        self.metadata.lock().unwrap_or_else(PoisonError::into_inner).1.map(|t| t.elapsed())
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        Ok(())
+    }
+
+    async fn dial(&self, address: &str) -> Result<Arc<Connection>> {
+        let mut connections = self.connections.lock().await;
+        if let Some(c) = connections.get(address) {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let c = Connection::connect(
+            address,
+            &self.config.client_id,
+            self.config.max_response_bytes,
+            self.config.connection_setup_timeout,
+        )
+        .await?;
+        connections.insert(address.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// A connection to a broker by node id (learnt from metadata).
+    pub async fn connection(&self, node_id: i32) -> Result<Arc<Connection>> {
+        self.check_open()?;
+        let broker = self.metadata().brokers.get(&node_id).cloned();
+        let broker = match broker {
+            Some(b) => b,
+            None => {
+                self.refresh(None, false).await?;
+                self.metadata()
+                    .brokers
+                    .get(&node_id)
+                    .cloned()
+                    .ok_or_else(|| ClientError::Io(format!("broker {node_id} is not in the cluster metadata")))?
+            }
+        };
+        self.dial(&format!("{}:{}", broker.host, broker.port)).await
+    }
+
+    /// A connection to any reachable broker: a live one, else the known brokers, else the bootstrap servers.
+    pub async fn any_connection(&self) -> Result<Arc<Connection>> {
+        self.check_open()?;
+        if let Some(c) = self.connections.lock().await.values().find(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let mut addresses: Vec<String> =
+            self.metadata().brokers.values().map(|b| format!("{}:{}", b.host, b.port)).collect();
+        addresses.extend(self.config.bootstrap_servers.iter().cloned());
+        let mut last = ClientError::Io("no bootstrap servers".into());
+        for address in addresses {
+            match self.dial(&address).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn forget(&self, connection: &Arc<Connection>) {
+        let mut connections = self.connections.lock().await;
+        if connections.get(connection.address()).is_some_and(|c| Arc::ptr_eq(c, connection)) {
+            connections.remove(connection.address());
+        }
+    }
+
+    /// Sends a request built for the negotiated version to a broker (`None`: any broker) and waits for the
+    /// response, at most `request.timeout.ms`.
+    pub async fn call<R: Request>(&self, node: Option<i32>, build: impl FnOnce(i16) -> R) -> Result<R::Response> {
+        let connection = match node {
+            Some(n) => self.connection(n).await?,
+            None => self.any_connection().await?,
+        };
+        self.call_on(&connection, build).await
+    }
+
+    /// Like [`Cluster::call`] on a given connection.
+    pub async fn call_on<R: Request>(
+        &self,
+        connection: &Arc<Connection>,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response> {
+        let api = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol(format!("API key {}", R::KEY)))?;
+        let (min, max) = client_versions(api);
+        let version = connection.version(api, min, max)?;
+        let request = build(version);
+        match tokio::time::timeout(self.config.request_timeout, connection.send(&request, version)).await {
+            Err(_) => {
+                self.forget(connection).await;
+                Err(ClientError::Timeout(format!("{api:?} request to {}", connection.address())))
+            }
+            Ok(Err(e)) => {
+                if matches!(e, ClientError::Io(_)) {
+                    self.forget(connection).await;
+                }
+                Err(e)
+            }
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// Refreshes metadata for `topics` (`None`: every topic), merging the answer into the snapshot. Concurrent
+    /// refreshes are coalesced: a caller that waited for another's refresh does not send its own.
+    pub async fn refresh(&self, topics: Option<&[String]>, allow_auto_create: bool) -> Result<Arc<Metadata>> {
+        let started = Instant::now();
+        let _guard = self.refreshing.lock().await;
+        let coalesced = self.metadata_age().is_some_and(|age| age < started.elapsed());
+        if coalesced {
+            let metadata = self.metadata();
+            if topics.is_none_or(|ts| ts.iter().all(|t| metadata.topics.contains_key(t))) {
+                return Ok(metadata);
+            }
+        }
+        let connection = self.any_connection().await?;
+        let response = self
+            .call_on(&connection, |_version| {
+                MetadataRequest::default()
+                    .with_topics(topics.map(|ts| {
+                        ts.iter()
+                            .map(|t| {
+                                MetadataRequestTopic::default()
+                                    .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                            })
+                            .collect()
+                    }))
+                    .with_allow_auto_topic_creation(allow_auto_create)
+            })
+            .await?;
+        let mut current = (*self.metadata()).clone();
+        current.cluster_id = response.cluster_id.map(|s| s.to_string());
+        current.controller_id = response.controller_id.0;
+        current.brokers = response
+            .brokers
+            .iter()
+            .map(|b| {
+                (
+                    b.node_id.0,
+                    BrokerInfo {
+                        node_id: b.node_id.0,
+                        host: b.host.to_string(),
+                        port: b.port,
+                        rack: b.rack.as_ref().map(|r| r.to_string()),
+                    },
+                )
+            })
+            .collect();
+        if topics.is_none() {
+            current.topics.clear();
+            current.topic_errors.clear();
+        }
+        for t in &response.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            if t.error_code != 0 && t.partitions.is_empty() {
+                current.topics.remove(&name);
+                current.topic_errors.insert(name, t.error_code);
+                continue;
+            }
+            current.topic_errors.remove(&name);
+            let mut partitions: Vec<PartitionMetadata> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionMetadata {
+                    partition: p.partition_index,
+                    leader: p.leader_id.0,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.iter().map(|n| n.0).collect(),
+                    isr: p.isr_nodes.iter().map(|n| n.0).collect(),
+                    offline_replicas: p.offline_replicas.iter().map(|n| n.0).collect(),
+                    error_code: p.error_code,
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            current.topics.insert(
+                name.clone(),
+                TopicMetadata {
+                    name,
+                    topic_id: t.topic_id,
+                    is_internal: t.is_internal,
+                    error_code: t.error_code,
+                    partitions,
+                },
+            );
+        }
+        let snapshot = Arc::new(current);
+        *self.metadata.lock().unwrap_or_else(PoisonError::into_inner) = (snapshot.clone(), Some(Instant::now()));
+        Ok(snapshot)
+    }
+
+    /// Metadata for one topic, refreshing (and waiting for auto-creation) until it has partitions with
+    /// leaders or `deadline` passes. A topic that stays unknown fails with UNKNOWN_TOPIC_OR_PARTITION after the
+    /// deadline (the caller's `max.block.ms` or API timeout).
+    pub async fn topic(&self, topic: &str, allow_auto_create: bool, deadline: Instant) -> Result<TopicMetadata> {
+        let mut backoff = self.config.retry_backoff.max(Duration::from_millis(10));
+        let mut stale = self.metadata_age().is_none_or(|age| age > self.config.metadata_max_age);
+        loop {
+            if !stale {
+                if let Some(t) = self.metadata().topics.get(topic) {
+                    if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) {
+                        return Ok(t.clone());
+                    }
+                }
+            }
+            let last_error = match self.refresh(Some(&[topic.to_string()]), allow_auto_create).await {
+                Ok(m) => match m.topics.get(topic) {
+                    Some(t) if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
+                        return Ok(t.clone())
+                    }
+                    _ => m.topic_errors.get(topic).map(|&c| ClientError::from_code(c, None)),
+                },
+                Err(e) if e.is_retriable() => Some(e),
+                Err(e) => return Err(e),
+            };
+            if let Some(e) = &last_error {
+                if !e.is_retriable() {
+                    return Err(e.clone());
+                }
+            }
+            stale = true;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(match last_error {
+                    Some(ClientError::Kafka { .. }) | None => ClientError::Timeout(format!(
+                        "topic {topic} not present in metadata (UNKNOWN_TOPIC_OR_PARTITION) before the deadline"
+                    )),
+                    Some(e) => ClientError::Timeout(format!("metadata for {topic}: {e}")),
+                });
+            }
+            tokio::time::sleep(backoff.min(deadline - now)).await;
+            backoff = (backoff * 2).min(self.config.retry_backoff_max);
+        }
+    }
+
+    /// Finds the coordinator of a group (`key_type` 0) or transactional id (`key_type` 1), returning its node id.
+    pub async fn find_coordinator(&self, key_type: i8, key: &str, deadline: Instant) -> Result<i32> {
+        use kafka_protocol::messages::FindCoordinatorRequest;
+        let mut backoff = self.config.retry_backoff.max(Duration::from_millis(10));
+        loop {
+            let result = self
+                .call(None, |version| {
+                    let request = FindCoordinatorRequest::default().with_key_type(key_type);
+                    if version >= 4 {
+                        request.with_coordinator_keys(vec![StrBytes::from_string(key.to_string())])
+                    } else {
+                        request.with_key(StrBytes::from_string(key.to_string()))
+                    }
+                })
+                .await
+                .and_then(|r| {
+                    let (code, message, node, host, port) = match r.coordinators.first() {
+                        Some(c) => (c.error_code, c.error_message.clone(), c.node_id.0, c.host.to_string(), c.port),
+                        None => (r.error_code, r.error_message.clone(), r.node_id.0, r.host.to_string(), r.port),
+                    };
+                    if code != 0 {
+                        return Err(ClientError::from_code(code, message.map(|m| m.to_string())));
+                    }
+                    Ok((node, host, port))
+                });
+            match result {
+                Ok((node, host, port)) => {
+                    let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !guard.0.brokers.contains_key(&node) {
+                        let mut m = (*guard.0).clone();
+                        m.brokers.insert(node, BrokerInfo { node_id: node, host, port, rack: None });
+                        guard.0 = Arc::new(m);
+                    }
+                    return Ok(node);
+                }
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+                    backoff = (backoff * 2).min(self.config.retry_backoff_max);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! potok's own Kafka clients: producer, consumer and admin. They speak the Kafka protocol, so they work against a
+//! potok broker and against Apache Kafka alike; config keys, defaults and semantics are Kafka's.
+//!
+//! The IO-free parts (config, partitioners, assignors, the record accumulator) build everywhere; the parts that
+//! talk to brokers need the `native` feature (tokio). Public calls are blocking and thread-safe; each runs its
+//! network work on one shared client runtime ([`runtime`]).
+
+pub mod config;
+pub mod error;
+pub mod partitioner;
+
+#[cfg(feature = "native")]
+pub mod admin;
+#[cfg(feature = "native")]
+pub mod cluster;
+#[cfg(feature = "native")]
+pub mod producer;
+#[cfg(feature = "native")]
+pub mod runtime;
+
+pub use error::{ClientError, Result};
+
+/// A topic name and partition index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A committed offset: the next offset to read, the leader epoch of the last record read, and free-form metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetAndMetadata {
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    pub fn new(offset: i64) -> OffsetAndMetadata {
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+}

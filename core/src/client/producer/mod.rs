@@ -1,0 +1,528 @@
+//! Kafka's producer: `send` appends a record to the accumulator (blocking up to `max.block.ms` for metadata
+//! or `buffer.memory`), a background sender drains ready batches to partition leaders, retries what failed
+//! with a retriable error until `delivery.timeout.ms`, and completes each record's future or callback with its
+//! topic, partition, offset and timestamp. Idempotence (the default) numbers batches per partition so retries
+//! are written once; with `transactional.id` the producer runs Kafka's transactional protocol.
+
+mod accumulator;
+mod sender;
+mod transactions;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+
+use crate::client::cluster::Cluster;
+use crate::client::config::{ClientKind, CommonConfig, Properties};
+use crate::client::error::{ClientError, Result};
+use crate::client::partitioner::{
+    Appended as PartitionerAppended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
+};
+use crate::client::{runtime, TopicPartition};
+use crate::record::{Compression, Header};
+
+use accumulator::{Accumulator, AccumulatorConfig, Thunk};
+pub use transactions::ConsumerGroupMetadata;
+
+/// A record to send. `partition` and `timestamp` are chosen by the producer when `None`.
+#[derive(Debug, Clone, Default)]
+pub struct ProducerRecord {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+impl ProducerRecord {
+    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> ProducerRecord {
+        ProducerRecord { topic: topic.into(), value: Some(value.into()), ..Default::default() }
+    }
+
+    pub fn key(mut self, key: impl Into<Bytes>) -> ProducerRecord {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn partition(mut self, partition: i32) -> ProducerRecord {
+        self.partition = Some(partition);
+        self
+    }
+
+    pub fn timestamp(mut self, timestamp: i64) -> ProducerRecord {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> ProducerRecord {
+        self.headers.push((key.into(), value));
+        self
+    }
+}
+
+/// Where a record was written. `offset` is -1 with `acks=0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// The outcome of one `send`: a future (awaitable from any executor) that can also be waited on or given a
+/// callback.
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<Result<RecordMetadata>>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
+impl DeliveryFuture {
+    /// Blocks until the record is acknowledged or failed.
+    pub fn wait(self) -> Result<RecordMetadata> {
+        runtime::block_on(self)?
+    }
+
+    /// Runs `callback` with the outcome, on a client IO thread.
+    pub fn on_complete(self, callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static) {
+        runtime::handle().spawn(async move { callback(self.await) });
+    }
+}
+
+/// The producer's settings, validated as Kafka validates them.
+#[derive(Debug, Clone)]
+pub(crate) struct ProducerConfig {
+    pub acks: i16,
+    pub idempotent: bool,
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub buffer_memory: usize,
+    pub max_block: Duration,
+    pub retries: u32,
+    pub delivery_timeout: Duration,
+    pub max_in_flight: usize,
+    pub compression: Compression,
+    pub max_request_size: usize,
+    pub transactional_id: Option<String>,
+    pub transaction_timeout_ms: i32,
+    pub ignore_keys: bool,
+}
+
+impl ProducerConfig {
+    fn from_properties(props: &Properties) -> Result<ProducerConfig> {
+        let acks: i16 = match props.str("acks").unwrap_or("all") {
+            "all" | "-1" => -1,
+            "0" => 0,
+            _ => 1,
+        };
+        let transactional_id = props.str("transactional.id").filter(|s| !s.is_empty()).map(str::to_string);
+        let retries = props.non_negative("retries")? as u32;
+        let max_in_flight = props.i64("max.in.flight.requests.per.connection");
+        if max_in_flight < 1 {
+            return Err(ClientError::config("max.in.flight.requests.per.connection", "must be at least 1"));
+        }
+        // Kafka 3.0+: idempotence is on by default, but only silently; if the user set a conflicting acks,
+        // retries or max.in.flight without asking for idempotence, it is turned off instead of failing.
+        let conflict = if acks != -1 {
+            Some(("acks", "must be all (-1) for an idempotent producer"))
+        } else if retries == 0 {
+            Some(("retries", "must be greater than 0 for an idempotent producer"))
+        } else if max_in_flight > 5 {
+            Some(("max.in.flight.requests.per.connection", "must be at most 5 for an idempotent producer"))
+        } else {
+            None
+        };
+        let mut idempotent = props.bool("enable.idempotence");
+        if let Some((key, why)) = conflict {
+            if (props.is_explicit("enable.idempotence") && idempotent) || transactional_id.is_some() {
+                return Err(ClientError::config(key, why));
+            }
+            idempotent = false;
+        }
+        if transactional_id.is_some() && !idempotent {
+            return Err(ClientError::config("enable.idempotence", "must be true when transactional.id is set"));
+        }
+        let linger = props.ms("linger.ms");
+        let request_timeout = props.ms("request.timeout.ms");
+        let delivery_timeout = props.ms("delivery.timeout.ms");
+        if delivery_timeout < linger + request_timeout {
+            return Err(ClientError::config(
+                "delivery.timeout.ms",
+                "should be equal to or larger than linger.ms + request.timeout.ms",
+            ));
+        }
+        let compression = match props.str("compression.type").unwrap_or("none") {
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            _ => Compression::None,
+        };
+        Ok(ProducerConfig {
+            acks,
+            idempotent,
+            batch_size: props.non_negative("batch.size")? as usize,
+            linger,
+            buffer_memory: props.non_negative("buffer.memory")? as usize,
+            max_block: props.ms("max.block.ms"),
+            retries,
+            delivery_timeout,
+            max_in_flight: max_in_flight as usize,
+            compression,
+            max_request_size: props.non_negative("max.request.size")? as usize,
+            transactional_id,
+            transaction_timeout_ms: props.i32("transaction.timeout.ms"),
+            ignore_keys: props.bool("partitioner.ignore.keys"),
+        })
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// State shared by the producer's handles and its sender task.
+pub(crate) struct Inner {
+    pub cluster: Arc<Cluster>,
+    pub config: ProducerConfig,
+    pub common: CommonConfig,
+    partitioner: Box<dyn Partitioner>,
+    pub accumulator: Mutex<Accumulator>,
+    /// Signalled whenever batches complete (flush and close wait on it).
+    pub completed: Condvar,
+    memory_used: Mutex<usize>,
+    memory_freed: Condvar,
+    pub wake: Notify,
+    /// Flushes in progress: while non-zero every batch is ready regardless of linger.
+    pub flushing: AtomicU64,
+    pub closing: AtomicBool,
+    pub sender_done: AtomicBool,
+    pub producer_id: Mutex<(i64, i16)>,
+    pub txn: Mutex<transactions::TxnState>,
+}
+
+impl Inner {
+    pub fn release(&self, bytes: usize) {
+        let mut used = lock(&self.memory_used);
+        *used = used.saturating_sub(bytes);
+        self.memory_freed.notify_all();
+    }
+
+    /// Takes `bytes` of `buffer.memory`, waiting until `deadline` for others to free it.
+    fn reserve(&self, bytes: usize, deadline: Instant) -> Result<()> {
+        let mut used = lock(&self.memory_used);
+        loop {
+            if *used + bytes <= self.config.buffer_memory {
+                *used += bytes;
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout(format!(
+                    "failed to allocate {bytes} bytes within the configured max blocking time {} ms",
+                    self.config.max_block.as_millis()
+                )));
+            }
+            used = self.memory_freed.wait_timeout(used, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last handle is gone: let the sender deliver what is queued, then stop.
+        self.inner.closing.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+}
+
+static PRODUCER_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Kafka's producer. Cloning gives another handle to the same producer (it is thread-safe).
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("client_id", &self.inner().common.client_id).finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// A producer from Kafka config pairs, with Kafka's default partitioner.
+    pub fn new(config: &[(String, String)]) -> Result<Producer> {
+        Producer::with_partitioner(config, None)
+    }
+
+    /// A producer with a user-supplied partitioner (Kafka's `partitioner.class`).
+    pub fn with_partitioner(
+        config: &[(String, String)],
+        partitioner: Option<Box<dyn Partitioner>>,
+    ) -> Result<Producer> {
+        let props = Properties::parse(ClientKind::Producer, config)?;
+        let producer_config = ProducerConfig::from_properties(&props)?;
+        let id = PRODUCER_IDS.fetch_add(1, Ordering::Relaxed);
+        let default_id = match &producer_config.transactional_id {
+            Some(t) => format!("producer-{t}"),
+            None => format!("producer-{id}"),
+        };
+        let common = CommonConfig::from_properties(&props, default_id)?;
+        let partitioner = partitioner.unwrap_or_else(|| {
+            Box::new(DefaultPartitioner::new(DefaultPartitionerConfig {
+                batch_size: producer_config.batch_size,
+                ignore_keys: producer_config.ignore_keys,
+                seed: (std::process::id() as u64) << 32 ^ id ^ crate::net::now_ms() as u64,
+            }))
+        });
+        let accumulator = Accumulator::new(AccumulatorConfig {
+            batch_size: producer_config.batch_size,
+            linger: producer_config.linger,
+            compression: producer_config.compression,
+            max_in_flight: if producer_config.idempotent {
+                producer_config.max_in_flight.min(5)
+            } else {
+                producer_config.max_in_flight
+            },
+            delivery_timeout: producer_config.delivery_timeout,
+            retry_backoff: common.retry_backoff,
+            retry_backoff_max: common.retry_backoff_max,
+            idempotent: producer_config.idempotent,
+        });
+        let inner = Arc::new(Inner {
+            cluster: Cluster::new(common.clone()),
+            txn: Mutex::new(transactions::TxnState::new(producer_config.transactional_id.is_some())),
+            config: producer_config,
+            common,
+            partitioner,
+            accumulator: Mutex::new(accumulator),
+            completed: Condvar::new(),
+            memory_used: Mutex::new(0),
+            memory_freed: Condvar::new(),
+            wake: Notify::new(),
+            flushing: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            sender_done: AtomicBool::new(false),
+            producer_id: Mutex::new((-1, -1)),
+        });
+        runtime::handle().spawn(sender::run(inner.clone()));
+        Ok(Producer { handle: Arc::new(Handle { inner }) })
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// Sends a record; the returned future completes when the broker acknowledged it (or it failed).
+    pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let (tx, rx) = oneshot::channel();
+        self.append(record, Thunk::Channel(tx))?;
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// Sends a record and runs `callback` with the outcome on a client IO thread (keep it short).
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.append(record, Thunk::Callback(Box::new(callback)))
+    }
+
+    fn append(&self, record: ProducerRecord, thunk: Thunk) -> Result<()> {
+        let inner = self.inner();
+        if inner.closing.load(Ordering::Acquire) {
+            return Err(ClientError::IllegalState("cannot send after the producer is closed".into()));
+        }
+        if record.topic.is_empty() {
+            return Err(ClientError::InvalidArgument("topic must not be empty".into()));
+        }
+        transactions::check_can_send(inner)?;
+        let deadline = Instant::now() + inner.config.max_block;
+        let topic = match inner.cluster.metadata().topics.get(&record.topic) {
+            Some(t) if !t.partitions.is_empty() => t.clone(),
+            _ => {
+                let (cluster, name) = (inner.cluster.clone(), record.topic.clone());
+                runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??
+            }
+        };
+        let partition_count = topic.partitions.len() as i32;
+        let headers: Vec<Header> =
+            record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
+        let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
+        if size > inner.config.max_request_size {
+            return Err(ClientError::from_code(
+                10,
+                Some(format!(
+                    "the message is {size} bytes when serialized which is larger than {}, which is the value of the max.request.size configuration",
+                    inner.config.max_request_size
+                )),
+            ));
+        }
+        if size > inner.config.buffer_memory {
+            return Err(ClientError::from_code(
+                10,
+                Some(format!(
+                    "the message is {size} bytes when serialized which is larger than the total memory buffer you have configured with the buffer.memory configuration"
+                )),
+            ));
+        }
+        let partition = match record.partition {
+            Some(p) if p < 0 || p >= partition_count => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
+                    record.topic
+                )))
+            }
+            Some(p) => p,
+            None => {
+                let available: Vec<i32> =
+                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
+                inner
+                    .partitioner
+                    .partition(
+                        &record.topic,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &TopicPartitions { partition_count, available: &available },
+                    )
+                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))?
+            }
+        };
+        inner.reserve(size, deadline)?;
+        let timestamp = record.timestamp.unwrap_or_else(crate::net::now_ms);
+        let tp = TopicPartition::new(record.topic.clone(), partition);
+        let appended = lock(&inner.accumulator).append(
+            &tp,
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &headers,
+            size,
+            thunk,
+            Instant::now(),
+        );
+        if record.partition.is_none() {
+            inner.partitioner.on_append(&PartitionerAppended {
+                topic: &tp.topic,
+                partition,
+                key_present: record.key.is_some(),
+                appended_bytes: appended.appended_bytes,
+                all_batches_full: appended.all_batches_full,
+            });
+        }
+        if appended.wake_sender || inner.config.linger.is_zero() {
+            inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sends everything queued now and waits until every record sent before the call is complete.
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<()> {
+        let inner = self.inner();
+        inner.flushing.fetch_add(1, Ordering::AcqRel);
+        inner.wake.notify_one();
+        let result = wait_idle(inner, timeout);
+        inner.flushing.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    /// Delivers what is queued (within `timeout`; `None`: wait as long as it takes), then stops the sender.
+    /// Records still queued when the timeout passes fail.
+    pub fn close(&self, timeout: Option<Duration>) -> Result<()> {
+        let inner = self.inner();
+        inner.closing.store(true, Ordering::Release);
+        inner.wake.notify_one();
+        let result = wait_idle(inner, timeout);
+        if result.is_err() {
+            for batch in lock(&inner.accumulator).take_all() {
+                inner.release(batch.reserved_bytes);
+                batch.fail(&ClientError::Closed);
+            }
+            inner.wake.notify_one();
+        }
+        inner.cluster.close();
+        result
+    }
+
+    /// The partitions of a topic (waiting up to `max.block.ms` for metadata).
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<crate::client::cluster::PartitionMetadata>> {
+        let inner = self.inner();
+        let (cluster, name, deadline) =
+            (inner.cluster.clone(), topic.to_string(), Instant::now() + inner.config.max_block);
+        Ok(runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??.partitions)
+    }
+
+    /// Registers the producer's transactional id and fences older producers with the same id.
+    pub fn init_transactions(&self, timeout: Option<Duration>) -> Result<()> {
+        transactions::init(self.inner(), timeout.unwrap_or(self.inner().config.max_block))
+    }
+
+    pub fn begin_transaction(&self) -> Result<()> {
+        transactions::begin(self.inner())
+    }
+
+    /// Adds a consumer group's offsets to the transaction (consume-transform-produce).
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &std::collections::BTreeMap<TopicPartition, crate::client::OffsetAndMetadata>,
+        group: &ConsumerGroupMetadata,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        transactions::send_offsets(self.inner(), offsets, group, timeout.unwrap_or(self.inner().config.max_block))
+    }
+
+    pub fn commit_transaction(&self, timeout: Option<Duration>) -> Result<()> {
+        self.flush(timeout)?;
+        transactions::end(self.inner(), true, timeout.unwrap_or(self.inner().config.max_block))
+    }
+
+    pub fn abort_transaction(&self, timeout: Option<Duration>) -> Result<()> {
+        // Records sent in the transaction are delivered (and then aborted by the markers), so no batch is left
+        // to leak into the next transaction.
+        let _ = self.flush(timeout);
+        transactions::end(self.inner(), false, timeout.unwrap_or(self.inner().config.max_block))
+    }
+}
+
+/// Waits until the accumulator holds no incomplete batch (or the sender stopped), at most `timeout`.
+fn wait_idle(inner: &Inner, timeout: Option<Duration>) -> Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut acc = lock(&inner.accumulator);
+    while acc.incomplete_batches() > 0 && !inner.sender_done.load(Ordering::Acquire) {
+        let wait = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(ClientError::Timeout(format!(
+                        "{} batch(es) still incomplete after the timeout",
+                        acc.incomplete_batches()
+                    )));
+                }
+                (d - now).min(Duration::from_millis(100))
+            }
+            None => Duration::from_millis(100),
+        };
+        acc = inner.completed.wait_timeout(acc, wait).unwrap_or_else(PoisonError::into_inner).0;
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The client transport: one TCP connection to one broker. Requests are pipelined; a reader task matches
+//! responses to requests by correlation id, so any number of callers can share the connection. The versions
+//! the broker supports are learnt once, with ApiVersions, when the connection opens.
+//!
+//! Reading and writing run in separate tasks: a caller writing a large Produce request must never stop the
+//! connection from draining a large Fetch response, or both ends could block on full socket buffers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::error::{ClientError, Result};
+use crate::protocol::check_frame;
+
+/// How many requests may wait for the writer task before senders wait themselves.
+const WRITE_QUEUE_MAX: usize = 256;
+
+type Reply = oneshot::Sender<Result<Bytes>>;
+
+struct Outgoing {
+    frame: BytesMut,
+    correlation_id: i32,
+    reply: Option<Reply>,
+}
+
+/// A connection to one broker.
+pub struct Connection {
+    address: String,
+    client_id: StrBytes,
+    tx: mpsc::Sender<Outgoing>,
+    /// Supported version range per API key, from the broker's ApiVersions answer.
+    versions: HashMap<i16, (i16, i16)>,
+    next_correlation_id: AtomicI32,
+    closed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects and negotiates versions. `max_response_bytes` bounds every response frame (a larger size
+    /// prefix closes the connection before anything is allocated).
+    pub async fn connect(
+        address: &str,
+        client_id: &str,
+        max_response_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Arc<Connection>> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| ClientError::Timeout(format!("connecting to {address}")))?
+            .map_err(|e| ClientError::Io(format!("connecting to {address}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(WRITE_QUEUE_MAX);
+        let pending: Arc<Mutex<HashMap<i32, Reply>>> = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+
+        let fail_all = {
+            let pending = pending.clone();
+            let closed = closed.clone();
+            move |why: String| {
+                closed.store(true, Ordering::Release);
+                let waiting: Vec<Reply> =
+                    pending.lock().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, r)| r).collect();
+                for reply in waiting {
+                    let _ = reply.send(Err(ClientError::Io(why.clone())));
+                }
+            }
+        };
+
+        let writer_pending = pending.clone();
+        let writer_fail = fail_all.clone();
+        let writer_address = address.to_string();
+        tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                if let Some(reply) = out.reply {
+                    writer_pending.lock().unwrap_or_else(PoisonError::into_inner).insert(out.correlation_id, reply);
+                }
+                if let Err(e) = writer.write_all(&out.frame).await {
+                    writer_fail(format!("writing to {writer_address}: {e}"));
+                    return;
+                }
+            }
+            // Every handle to the connection is gone: close the socket.
+            let _ = writer.shutdown().await;
+        });
+
+        let reader_address = address.to_string();
+        tokio::spawn(async move {
+            let why = loop {
+                let mut size = [0u8; 4];
+                if let Err(e) = reader.read_exact(&mut size).await {
+                    break format!("connection to {reader_address} closed: {e}");
+                }
+                let length = match check_frame(&[size[0], size[1], size[2], size[3]], max_response_bytes) {
+                    Ok(_) => i32::from_be_bytes(size) as usize,
+                    Err(e) => break format!("bad response frame from {reader_address}: {e}"),
+                };
+                if length < 4 {
+                    break format!("response frame of {length} bytes from {reader_address}");
+                }
+                let mut frame = BytesMut::zeroed(length);
+                if let Err(e) = reader.read_exact(&mut frame).await {
+                    break format!("connection to {reader_address} closed: {e}");
+                }
+                let correlation_id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+                let reply = pending.lock().unwrap_or_else(PoisonError::into_inner).remove(&correlation_id);
+                // A reply nobody waits for any more (the caller timed out) is dropped.
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(frame.freeze()));
+                }
+            };
+            fail_all(why);
+        });
+
+        let mut connection = Connection {
+            address: address.to_string(),
+            client_id: StrBytes::from_string(client_id.to_string()),
+            tx,
+            versions: HashMap::new(),
+            next_correlation_id: AtomicI32::new(0),
+            closed,
+        };
+        let versions = tokio::time::timeout(timeout, connection.api_versions())
+            .await
+            .map_err(|_| ClientError::Timeout(format!("ApiVersions from {address}")))??;
+        connection.versions = versions;
+        Ok(Arc::new(connection))
+    }
+
+    /// Asks for the broker's versions with ApiVersions v3, falling back to v0 when the broker answers in the v0
+    /// format (what a broker does for a version it does not know).
+    async fn api_versions(&self) -> Result<HashMap<i16, (i16, i16)>> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("potok"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let frame = self.round_trip(&request, 3, true).await?.ok_or(ClientError::Closed)?;
+        let decode = |version: i16| -> Option<ApiVersionsResponse> {
+            let mut body = frame.clone();
+            ResponseHeader::decode(&mut body, ApiVersionsResponse::header_version(version)).ok()?;
+            ApiVersionsResponse::decode(&mut body, version).ok()
+        };
+        let response = match decode(3) {
+            Some(r) if r.error_code == 0 => r,
+            _ => decode(0).ok_or_else(|| ClientError::Protocol(format!("bad ApiVersions from {}", self.address)))?,
+        };
+        ClientError::check(response.error_code)?;
+        Ok(response.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect())
+    }
+
+    /// The broker's address as dialled.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the connection broke (every later call fails; the pool dials a new one).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The highest version of `api` both sides support within `[min, max]`.
+    pub fn version(&self, api: ApiKey, min: i16, max: i16) -> Result<i16> {
+        let (broker_min, broker_max) = self
+            .versions
+            .get(&(api as i16))
+            .copied()
+            .ok_or_else(|| ClientError::Protocol(format!("broker {} does not support {api:?}", self.address)))?;
+        let version = broker_max.min(max);
+        if version < min.max(broker_min) {
+            return Err(ClientError::Protocol(format!(
+                "broker {} supports {api:?} v{broker_min}-{broker_max}, the client v{min}-{max}",
+                self.address
+            )));
+        }
+        Ok(version)
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn send<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
+        let mut frame = self.round_trip(request, version, true).await?.ok_or(ClientError::Closed)?;
+        ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+            .and_then(|_| R::Response::decode(&mut frame, version))
+            .map_err(|e| ClientError::Protocol(format!("bad {:?} v{version} response: {e}", api_name::<R>())))
+    }
+
+    /// Sends a request the broker does not answer (Produce with acks=0).
+    pub async fn send_oneway<R: Request>(&self, request: &R, version: i16) -> Result<()> {
+        self.round_trip(request, version, false).await.map(|_| ())
+    }
+
+    async fn round_trip<R: Request>(&self, request: &R, version: i16, expect_reply: bool) -> Result<Option<Bytes>> {
+        if self.is_closed() {
+            return Err(ClientError::Io(format!("connection to {} is closed", self.address)));
+        }
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let header_version = R::header_version(version);
+        let encode_error = |e: anyhow::Error| ClientError::Protocol(format!("encoding {}: {e}", api_name::<R>()));
+        let size = header.compute_size(header_version).map_err(encode_error)?
+            + request.compute_size(version).map_err(encode_error)?;
+        let mut frame = BytesMut::with_capacity(4 + size);
+        frame.put_i32(size as i32);
+        header.encode(&mut frame, header_version).map_err(encode_error)?;
+        request.encode(&mut frame, version).map_err(encode_error)?;
+        let (reply, response) = if expect_reply {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.tx
+            .send(Outgoing { frame, correlation_id, reply })
+            .await
+            .map_err(|_| ClientError::Io(format!("connection to {} is closed", self.address)))?;
+        match response {
+            None => Ok(None),
+            Some(rx) => match rx.await {
+                Ok(result) => result.map(Some),
+                Err(_) => Err(ClientError::Io(format!("connection to {} closed", self.address))),
+            },
+        }
+    }
+}
+
+fn api_name<R: Request>() -> String {
+    ApiKey::try_from(R::KEY).map_or_else(|_| format!("API {}", R::KEY), |k| format!("{k:?}"))
+}
