@@ -7,8 +7,11 @@
 //! Blocking work (starting and stopping a broker, every client call) runs with the GIL released, so other
 //! Python threads keep running while the engine waits on the network or the disk.
 
+mod admin;
 mod broker;
+mod convert;
 mod errors;
+mod producer;
 
 use pyo3::prelude::*;
 
@@ -27,5 +30,8 @@ fn version() -> &'static str {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_class::<broker::EmbeddedBroker>()?;
+    m.add_class::<producer::Producer>()?;
+    m.add_class::<producer::GroupMetadata>()?;
+    m.add_class::<admin::Admin>()?;
     Ok(())
 }

@@ -1,21 +1,36 @@
 """potok: a Kafka-compatible streaming engine for Python.
 
 ``potok.Broker()`` starts a Kafka-compatible broker inside this process in milliseconds, on a real TCP port
-that any Kafka client (confluent-kafka, kafka-python, the Java client, ...) can use. The errors potok raises
-are the typed exceptions in :mod:`potok.errors`, re-exported here.
+that any Kafka client (confluent-kafka, kafka-python, the Java client, ...) can use. ``potok.Producer``,
+``potok.Consumer`` and ``potok.AdminClient`` are Kafka clients with confluent-kafka's API, run by the same
+native engine; they work against the embedded broker and against Apache Kafka. The errors potok raises are
+the typed exceptions in :mod:`potok.errors`, re-exported here.
 """
 
-from . import errors
+from . import admin, errors
 from ._broker import Broker
 from ._native import version as _native_version
+from ._producer import Producer
+from ._types import (
+    Message,
+    TopicPartition,
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_STORED,
+    OFFSET_INVALID,
+    TIMESTAMP_NOT_AVAILABLE,
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+)
+from .admin import AdminClient
 from .errors import (
-    KafkaError,
     ConcurrentTransactionsError,
     CoordinatorNotAvailableError,
     CorruptRecordError,
     GroupAuthorizationFailedError,
     GroupIdNotFoundError,
     IllegalGenerationError,
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidPartitionsError,
     InvalidProducerEpochError,
@@ -26,9 +41,12 @@ from .errors import (
     KafkaClosedError,
     KafkaConfigError,
     KafkaConnectionError,
+    KafkaError,
     KafkaException,
+    KafkaProtocolError,
     KafkaStateError,
     KafkaTimeoutError,
+    KafkaWakeupError,
     NonEmptyGroupError,
     NotCoordinatorError,
     NotLeaderOrFollowerError,
@@ -49,16 +67,28 @@ from .errors import (
 __version__: str = _native_version()
 
 __all__ = [
+    "AdminClient",
     "Broker",
+    "Producer",
+    "admin",
     "errors",
     "__version__",
-    "KafkaError",
+    "Message",
+    "TopicPartition",
+    "OFFSET_BEGINNING",
+    "OFFSET_END",
+    "OFFSET_STORED",
+    "OFFSET_INVALID",
+    "TIMESTAMP_NOT_AVAILABLE",
+    "TIMESTAMP_CREATE_TIME",
+    "TIMESTAMP_LOG_APPEND_TIME",
     "ConcurrentTransactionsError",
     "CoordinatorNotAvailableError",
     "CorruptRecordError",
     "GroupAuthorizationFailedError",
     "GroupIdNotFoundError",
     "IllegalGenerationError",
+    "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidPartitionsError",
     "InvalidProducerEpochError",
@@ -69,9 +99,12 @@ __all__ = [
     "KafkaClosedError",
     "KafkaConfigError",
     "KafkaConnectionError",
+    "KafkaError",
     "KafkaException",
+    "KafkaProtocolError",
     "KafkaStateError",
     "KafkaTimeoutError",
+    "KafkaWakeupError",
     "NonEmptyGroupError",
     "NotCoordinatorError",
     "NotLeaderOrFollowerError",

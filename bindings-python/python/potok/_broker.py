@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Dict, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Type, Union
 
 from . import _native
+
+if TYPE_CHECKING:
+    from .admin import AdminClient
 
 ConfigValue = Union[str, int, float, bool]
 
@@ -48,6 +51,7 @@ class Broker:
         for key, value in overrides.items():
             pairs[key.replace("_", ".")] = _kafka_value(value)
         self._config = pairs
+        self._admin: Optional["AdminClient"] = None
         self._native = _native.EmbeddedBroker(list(pairs.items()))
 
     @property
@@ -84,8 +88,29 @@ class Broker:
             conf[key.replace("_", ".")] = value
         return conf
 
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        config: Optional[Mapping[str, str]] = None,
+        timeout: float = 30.0,
+    ) -> str:
+        """Creates a topic (through potok's AdminClient) and returns its name; raises
+        ``potok.TopicAlreadyExistsError`` if it exists."""
+        from .admin import AdminClient, NewTopic
+
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        topic = NewTopic(name, partitions, replication_factor, config=config)
+        self._admin.create_topics([topic], request_timeout=timeout)[name].result(timeout)
+        return name
+
     def stop(self) -> None:
         """Stops the broker cleanly (flushes its logs) and waits for it; a second call does nothing."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         self._native.stop()
 
     def __enter__(self) -> "Broker":

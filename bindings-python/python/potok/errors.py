@@ -29,6 +29,7 @@ class KafkaError:
     _TIMED_OUT = -185
     _INVALID_ARG = -186
     _STATE = -172
+    _INTR = -141
     _VALUE_SERIALIZATION = -161
     _KEY_SERIALIZATION = -162
     # Kafka's protocol codes, under confluent-kafka's names (which abbreviate a few of Kafka's).
@@ -119,6 +120,7 @@ _NAMES: Dict[int, str] = {
     -186: "_INVALID_ARG",
     -185: "_TIMED_OUT",
     -172: "_STATE",
+    -141: "_INTR",
     -162: "_KEY_SERIALIZATION",
     -161: "_VALUE_SERIALIZATION",
 }
@@ -209,6 +211,23 @@ class SerializationError(KafkaException, ValueError):
 @_register(KafkaError._STATE, "_STATE")
 class KafkaStateError(KafkaException):
     """The call is not allowed in the client's current state (e.g. commit outside a transaction)."""
+
+
+@_register(KafkaError._BAD_MSG, "_BAD_MSG")
+class KafkaProtocolError(KafkaException):
+    """A broker sent something the client cannot parse, or supports no usable version of an API."""
+
+
+@_register(KafkaError._INTR, "_INTR")
+class KafkaWakeupError(KafkaException):
+    """``Consumer.wakeup()`` interrupted a blocking call."""
+
+
+class InvalidArgumentError(KafkaException, ValueError):
+    """An argument is invalid (an empty topic name, a partition the topic does not have, ...)."""
+
+    default_code = KafkaError._INVALID_ARG
+    default_name = "_INVALID_ARG"
 
 
 # Errors with Kafka protocol codes (names as in Kafka's `Errors` enum; retriable as Kafka classifies them).
@@ -347,9 +366,25 @@ def exception_for(error: KafkaError) -> KafkaException:
     return _BY_CODE.get(error.code(), KafkaException)(error)
 
 
-def _from_native(code: int, name: str, message: str, retriable: bool) -> KafkaException:
-    # Called by potok._native to raise an engine error as the matching typed exception.
-    return exception_for(KafkaError(code, name, message, retriable))
+# The classes of client-side errors, by the kind potok._native names (it decides by the engine's error variant).
+_BY_KIND: Dict[str, Type[KafkaException]] = {
+    "timeout": KafkaTimeoutError,
+    "config": KafkaConfigError,
+    "connection": KafkaConnectionError,
+    "protocol": KafkaProtocolError,
+    "closed": KafkaClosedError,
+    "wakeup": KafkaWakeupError,
+    "serialization": SerializationError,
+    "invalid_argument": InvalidArgumentError,
+    "state": KafkaStateError,
+}
+
+
+def _from_native(kind: str, code: int, name: str, message: str, retriable: bool) -> KafkaException:
+    # Called by potok._native to build an engine error as the matching typed exception; an empty kind means
+    # a Kafka error, classified by its protocol code.
+    cls = _BY_KIND.get(kind) or _BY_CODE.get(code, KafkaException)
+    return cls(KafkaError(code, name, message, retriable))
 
 
 __all__ = [
@@ -371,6 +406,9 @@ __all__ = [
     "KafkaConfigError",
     "KafkaConnectionError",
     "KafkaException",
+    "KafkaProtocolError",
+    "KafkaWakeupError",
+    "InvalidArgumentError",
     "KafkaStateError",
     "KafkaTimeoutError",
     "NonEmptyGroupError",

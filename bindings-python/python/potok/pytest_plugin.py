@@ -5,9 +5,9 @@ Fixtures:
 * ``potok_broker`` (session scope): one embedded :class:`potok.Broker` for the whole test run, started on
   first use in milliseconds and stopped cleanly at the end. Point any Kafka client at
   ``potok_broker.bootstrap_servers``.
-* ``potok_new_topic``: a factory ``potok_new_topic(prefix="topic") -> str`` of fresh, unique topic names on
-  ``potok_broker`` (created by the broker on first use), so tests sharing the session broker never see each
-  other's records.
+* ``potok_new_topic``: a factory ``potok_new_topic(prefix="topic", partitions=1, config=None) -> str`` that
+  creates a fresh, uniquely named topic on ``potok_broker`` and returns its name, so tests sharing the
+  session broker never see each other's records.
 
 ``potok`` is imported only when a fixture is used, so installing the package never breaks a test run that
 does not use it.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Optional
 
 import pytest
 
@@ -44,7 +44,11 @@ def potok_broker() -> Iterator["Broker"]:
 def potok_new_topic(potok_broker: "Broker", request: pytest.FixtureRequest) -> Callable[..., str]:
     """A factory of fresh topics on ``potok_broker``: ``potok_new_topic(partitions=3)`` returns a new name."""
 
-    def new_topic(prefix: str = "topic") -> str:
-        return _fresh_name(prefix, request.node.name)
+    def new_topic(
+        prefix: str = "topic",
+        partitions: int = 1,
+        config: Optional[Mapping[str, str]] = None,
+    ) -> str:
+        return potok_broker.create_topic(_fresh_name(prefix, request.node.name), partitions, config=config)
 
     return new_topic
