@@ -24,11 +24,20 @@ scripts/kafka.sh install >/dev/null
 step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments)"
 cargo test --workspace --locked -- --include-ignored
 
+step "potok's own clients against Apache Kafka 4.1.1 (core/tests/client.rs; the cargo tests above ran it on potok)"
+kafka_dir="$(mktemp -d)"
+kafka_port="${POTOK_TEST_KAFKA_PORT:-39590}"
+scripts/kafka.sh start "$kafka_dir" "$kafka_port" >"$kafka_dir/start.log" 2>&1 || { cat "$kafka_dir/start.log"; exit 1; }
+export POTOK_KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
+stop_kafka() { scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1 || true; rm -rf "$kafka_dir"; }
+trap stop_kafka EXIT
+POTOK_TEST_BOOTSTRAP="$POTOK_KAFKA_BOOTSTRAP" cargo test -p potok-core --locked --test client
+
 step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java)"
 scripts/install-test-deps.sh >/dev/null
 data="$(mktemp -d)"
 source scripts/potok-broker.sh
-trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; rm -rf "$data"' EXIT
+trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; rm -rf "$data"; stop_kafka' EXIT
 potok_start "$CARGO_TARGET_DIR/debug/potok" "$data"
 clients_rc=0
 scripts/client-tests.sh "$POTOK_ADDRESS" || clients_rc=$?

@@ -64,8 +64,18 @@ fn admin_creates_describes_and_deletes_topics() {
     assert_eq!(results[0].1, Ok(()));
     let again = admin.create_topics(&[NewTopic::new(&name, 3, 1)], false, None).unwrap();
     assert!(matches!(&again[0].1, Err(ClientError::Kafka { code: 36, .. })), "{:?}", again[0].1);
-    let described = admin.describe_topics(std::slice::from_ref(&name), None).unwrap();
-    let topic = described[0].1.as_ref().unwrap();
+    // Kafka propagates a new topic to its brokers' metadata asynchronously: look until it shows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let topic = loop {
+        let described = admin.describe_topics(std::slice::from_ref(&name), None).unwrap();
+        match &described[0].1 {
+            Ok(t) => break t.clone(),
+            Err(e) if e.is_retriable() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     assert_eq!(topic.partitions.len(), 3);
     assert!(topic.partitions.iter().all(|p| p.leader >= 0 && p.isr.contains(&p.leader)));
     assert!(admin.list_topics(false, None).unwrap().contains(&name));
@@ -106,10 +116,10 @@ fn keyed_records_land_where_the_java_client_puts_them() {
     let strings = unique("twitter");
     create_topic(&strings, 3);
     let producer = Producer::new(&conf(&[])).unwrap();
-    let expected_ints = [(1, 0), (2, 3), (3, 1), (4, 3), (5, 4)];
+    let expected_ints: [(i32, i32); 5] = [(1, 0), (2, 3), (3, 1), (4, 3), (5, 4)];
     for (key, partition) in expected_ints {
         let md = producer
-            .send(ProducerRecord::new(&ints, "Simple Message").key((key as i32).to_be_bytes().to_vec()))
+            .send(ProducerRecord::new(&ints, "Simple Message").key(key.to_be_bytes().to_vec()))
             .unwrap()
             .wait()
             .unwrap();
@@ -167,4 +177,326 @@ fn delivery_timeout_ms_fires_when_no_broker_answers() {
     assert!(matches!(err, ClientError::Timeout(_)), "{err}");
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(10), "{waited:?}");
+}
+
+use potok::client::consumer::{Consumer, ConsumerRecord, RebalanceListener};
+use std::sync::{Arc, Mutex};
+
+fn poll_until(consumer: &Consumer, want: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < want && std::time::Instant::now() < deadline {
+        out.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+    }
+    out
+}
+
+fn produce_values(topic: &str, values: impl IntoIterator<Item = String>) {
+    let producer = Producer::new(&conf(&[])).unwrap();
+    let futures: Vec<_> = values.into_iter().map(|v| producer.send(ProducerRecord::new(topic, v)).unwrap()).collect();
+    for f in futures {
+        f.wait().unwrap();
+    }
+}
+
+#[test]
+fn group_consumer_reads_what_was_produced_and_commits() {
+    // The curriculum's Python exercise: 100 names produced, a group consumer reads them.
+    let topic = unique("names");
+    create_topic(&topic, 3);
+    produce_values(&topic, (0..100).map(|i| format!("name-{i}")));
+    let group = unique("names-consumer-group");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ]))
+    .unwrap();
+    consumer.subscribe(std::slice::from_ref(&topic)).unwrap();
+    let records = poll_until(&consumer, 100, Duration::from_secs(30));
+    assert_eq!(records.len(), 100);
+    let mut values: Vec<String> =
+        records.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..100).map(|i| format!("name-{i}")).collect();
+    expected.sort();
+    assert_eq!(values, expected);
+    assert_eq!(consumer.assignment().len(), 3);
+    consumer.commit_sync(None, None).unwrap();
+    let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(&topic, p)).collect();
+    let committed = consumer.committed(&tps, None).unwrap();
+    let total: i64 = committed.values().map(|o| o.offset).sum();
+    assert_eq!(total, 100);
+    for tp in &tps {
+        assert_eq!(consumer.position(tp, None).unwrap(), committed[tp].offset);
+    }
+    consumer.close(None).unwrap();
+    // The group's offsets as the admin client sees them.
+    let offsets = admin().list_consumer_group_offsets(&group, None, None).unwrap();
+    assert_eq!(offsets.values().map(|o| o.offset).sum::<i64>(), 100);
+}
+
+#[test]
+fn assign_and_seek_without_a_group() {
+    let topic = unique("numbers");
+    create_topic(&topic, 1);
+    produce_values(&topic, (0..30).map(|i| i.to_string()));
+    let consumer = Consumer::new(&conf(&[("max.poll.records", "5")])).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    consumer.seek(&tp, 15).unwrap();
+    let records = poll_until(&consumer, 5, Duration::from_secs(10));
+    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![15, 16, 17, 18, 19]);
+    assert_eq!(consumer.position(&tp, None).unwrap(), 20);
+    consumer.seek_to_beginning(&[]).unwrap();
+    assert_eq!(poll_until(&consumer, 1, Duration::from_secs(10))[0].offset, 0);
+    consumer.seek_to_end(&[]).unwrap();
+    assert_eq!(consumer.position(&tp, None).unwrap(), 30);
+    assert_eq!(consumer.end_offsets(std::slice::from_ref(&tp), None).unwrap()[&tp], 30);
+    assert!(consumer.commit_sync(None, None).is_err(), "commits need a group.id");
+}
+
+#[test]
+fn keys_headers_and_timestamps_round_trip() {
+    let topic = unique("headers");
+    create_topic(&topic, 1);
+    let producer = Producer::new(&conf(&[("compression.type", "lz4")])).unwrap();
+    let md = producer
+        .send(
+            ProducerRecord::new(&topic, "v")
+                .key("k")
+                .timestamp(1_700_000_000_000)
+                .header("h", Some("1".into()))
+                .header("h", None)
+                .header("h", Some("2".into())),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(md.timestamp, 1_700_000_000_000);
+    let consumer = Consumer::new(&conf(&[])).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    consumer.seek_to_beginning(&[]).unwrap();
+    let r = &poll_until(&consumer, 1, Duration::from_secs(10))[0];
+    assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(r.timestamp, 1_700_000_000_000);
+    assert_eq!(
+        r.headers,
+        vec![("h".to_string(), Some("1".into())), ("h".to_string(), None), ("h".to_string(), Some("2".into()))]
+    );
+    let found = consumer.offsets_for_times(&[(tp.clone(), 1_600_000_000_000)], None).unwrap();
+    assert_eq!(found[&tp].map(|i| i.offset), Some(0));
+    let none = consumer.offsets_for_times(&[(tp.clone(), 1_800_000_000_000)], None).unwrap();
+    assert_eq!(none[&tp], None);
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl RebalanceListener for Recorder {
+    fn on_partitions_revoked(&mut self, partitions: &[TopicPartition]) {
+        self.0.lock().unwrap().push(format!("revoked {}", partitions.len()));
+    }
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+        self.0.lock().unwrap().push(format!("assigned {}", partitions.len()));
+    }
+}
+
+fn two_members_share_partitions(strategy: &str) {
+    let topic = unique(&format!("group-{strategy}"));
+    create_topic(&topic, 4);
+    let group = unique("g");
+    let settings =
+        [("group.id", group.as_str()), ("partition.assignment.strategy", strategy), ("auto.offset.reset", "earliest")];
+    let first = Arc::new(Consumer::new(&conf(&settings)).unwrap());
+    let events = Recorder::default();
+    first.set_rebalance_listener(Box::new(events.clone()));
+    first.subscribe(std::slice::from_ref(&topic)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while first.assignment().len() < 4 && std::time::Instant::now() < deadline {
+        first.poll(Duration::from_millis(100)).unwrap();
+    }
+    assert_eq!(first.assignment().len(), 4);
+    let second = Arc::new(Consumer::new(&conf(&settings)).unwrap());
+    second.subscribe(std::slice::from_ref(&topic)).unwrap();
+    let (a, b) = (first.clone(), second.clone());
+    let poller = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline && !(a.assignment().len() == 2 && b.assignment().len() == 2) {
+            a.poll(Duration::from_millis(100)).unwrap();
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline && !(first.assignment().len() == 2 && second.assignment().len() == 2) {
+        second.poll(Duration::from_millis(100)).unwrap();
+    }
+    poller.join().unwrap();
+    assert_eq!((first.assignment().len(), second.assignment().len()), (2, 2), "{strategy}");
+    let mut all: Vec<TopicPartition> = first.assignment();
+    all.extend(second.assignment());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 4);
+    let log = events.0.lock().unwrap().clone();
+    assert!(log.first().is_some_and(|e| e == "assigned 4"), "{log:?}");
+    assert!(log.iter().any(|e| e == "revoked 4" || e == "revoked 2"), "{log:?}");
+    first.close(None).unwrap();
+    second.close(None).unwrap();
+}
+
+#[test]
+fn range_group_rebalances_between_two_members() {
+    two_members_share_partitions("range");
+}
+
+#[test]
+fn cooperative_sticky_group_rebalances_incrementally() {
+    two_members_share_partitions("cooperative-sticky");
+}
+
+#[test]
+fn wakeup_interrupts_poll_and_pause_stops_delivery() {
+    let topic = unique("wakeup");
+    create_topic(&topic, 1);
+    produce_values(&topic, (0..3).map(|i| i.to_string()));
+    let consumer = Arc::new(Consumer::new(&conf(&[])).unwrap());
+    let tp = TopicPartition::new(&topic, 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    consumer.seek_to_beginning(&[]).unwrap();
+    consumer.pause(std::slice::from_ref(&tp)).unwrap();
+    assert!(consumer.poll(Duration::from_millis(300)).unwrap().is_empty());
+    consumer.resume(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(poll_until(&consumer, 3, Duration::from_secs(10)).len(), 3);
+    let c = consumer.clone();
+    let waker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        c.wakeup();
+    });
+    let err = consumer.poll(Duration::from_secs(20)).unwrap_err();
+    assert_eq!(err, ClientError::Wakeup);
+    waker.join().unwrap();
+}
+
+fn read_all(topics: &[String], isolation: &str, want: usize) -> Vec<ConsumerRecord> {
+    let group = unique("txn-reader");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("isolation.level", isolation),
+    ]))
+    .unwrap();
+    consumer.subscribe(topics).unwrap();
+    let mut out = poll_until(&consumer, want, Duration::from_secs(20));
+    // Anything beyond `want` would be a bug: look a little longer for it.
+    out.extend(consumer.poll(Duration::from_millis(500)).unwrap());
+    out
+}
+
+#[test]
+fn transactions_commit_and_abort_as_the_course_says() {
+    // CURRICULUM.md §3: T1 sends keys 1-2 to two topics and commits, T2 does the same and aborts.
+    let topics = [unique("hello-producer-1"), unique("hello-producer-2")];
+    for t in &topics {
+        create_topic(t, 5);
+    }
+    let producer = Producer::new(&conf(&[("transactional.id", &unique("Hello-Producer-Trans"))])).unwrap();
+    producer.init_transactions(None).unwrap();
+    for (txn, commit) in [("T1", true), ("T2", false)] {
+        producer.begin_transaction().unwrap();
+        for key in 1..=2 {
+            for t in &topics {
+                producer.send(ProducerRecord::new(t, format!("{txn}-{key}")).key(key.to_string())).unwrap();
+            }
+        }
+        if commit {
+            producer.commit_transaction(None).unwrap();
+        } else {
+            producer.abort_transaction(None).unwrap();
+        }
+    }
+    let committed = read_all(&topics, "read_committed", 4);
+    let mut values: Vec<String> =
+        committed.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    values.sort();
+    assert_eq!(values, vec!["T1-1", "T1-1", "T1-2", "T1-2"]);
+    let uncommitted = read_all(&topics, "read_uncommitted", 8);
+    assert_eq!(uncommitted.len(), 8, "read_uncommitted sees both transactions' records, no markers");
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let topic = unique("fenced");
+    create_topic(&topic, 1);
+    let id = unique("fencing-id");
+    let first = Producer::new(&conf(&[("transactional.id", &id)])).unwrap();
+    first.init_transactions(None).unwrap();
+    first.begin_transaction().unwrap();
+    first.send(ProducerRecord::new(&topic, "from-first")).unwrap();
+    first.flush(None).unwrap();
+    let second = Producer::new(&conf(&[("transactional.id", &id)])).unwrap();
+    second.init_transactions(None).unwrap();
+    let err = first.commit_transaction(None).unwrap_err();
+    assert!(
+        matches!(err.code(), Some(90) | Some(47)) || matches!(err, ClientError::IllegalState(_)),
+        "PRODUCER_FENCED or INVALID_PRODUCER_EPOCH expected, got {err}"
+    );
+    second.begin_transaction().unwrap();
+    second.send(ProducerRecord::new(&topic, "from-second")).unwrap();
+    second.commit_transaction(None).unwrap();
+    let values: Vec<String> = read_all(std::slice::from_ref(&topic), "read_committed", 1)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(values, vec!["from-second"]);
+}
+
+#[test]
+fn consume_transform_produce_writes_each_output_once_and_commits_the_input() {
+    let (input, output) = (unique("ctp-in"), unique("ctp-out"));
+    create_topic(&input, 2);
+    create_topic(&output, 2);
+    produce_values(&input, (0..50).map(|i| i.to_string()));
+    let group = unique("ctp-group");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("isolation.level", "read_committed"),
+    ]))
+    .unwrap();
+    consumer.subscribe(std::slice::from_ref(&input)).unwrap();
+    let producer = Producer::new(&conf(&[("transactional.id", &unique("ctp"))])).unwrap();
+    producer.init_transactions(None).unwrap();
+    let mut seen = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen < 50 && std::time::Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_millis(200)).unwrap();
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction().unwrap();
+        let mut offsets = std::collections::BTreeMap::new();
+        for r in &records {
+            let doubled = String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap().parse::<i64>().unwrap() * 2;
+            producer.send(ProducerRecord::new(&output, doubled.to_string())).unwrap();
+            offsets.insert(
+                TopicPartition::new(&r.topic, r.partition),
+                potok::client::OffsetAndMetadata::new(r.offset + 1),
+            );
+        }
+        producer.send_offsets_to_transaction(&offsets, &consumer.group_metadata().unwrap(), None).unwrap();
+        producer.commit_transaction(None).unwrap();
+        seen += records.len();
+    }
+    assert_eq!(seen, 50);
+    let mut outputs: Vec<i64> = read_all(std::slice::from_ref(&output), "read_committed", 50)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap().parse().unwrap())
+        .collect();
+    outputs.sort();
+    assert_eq!(outputs, (0..50).map(|i| i * 2).collect::<Vec<i64>>());
+    let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(&input, p)).collect();
+    let committed = consumer.committed(&tps, None).unwrap();
+    assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), 50);
 }

@@ -70,6 +70,21 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: i32,
     pub offsets_retention_minutes: i64,
     pub offset_metadata_max_bytes: i32,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state` when it is created.
+    pub transaction_state_log_num_partitions: i32,
+    pub transaction_state_log_segment_bytes: i32,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a producer may ask for.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: how long an idle transactional id is remembered.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often timed-out transactions are
+    /// looked for (and unfinished markers retried).
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i64,
+    /// `transaction.partition.verification.enable`: check with the coordinator that a partition is in the
+    /// transaction before a producer's first transactional write to it.
+    pub transaction_partition_verification_enable: bool,
     pub log_retention_check_interval_ms: i64,
     /// `queued.max.requests` bounds the requests one connection may pipeline before the broker stops reading.
     pub queued_max_requests: usize,
@@ -105,6 +120,13 @@ impl Default for BrokerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_minutes: 7 * 24 * 60,
             offset_metadata_max_bytes: 4096,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_segment_bytes: 100 * 1024 * 1024,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
+            transaction_partition_verification_enable: true,
             log_retention_check_interval_ms: 300_000,
             queued_max_requests: 500,
             max_connections: 10_000,
@@ -133,6 +155,7 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    "transaction.state.log.load.buffer.size",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
     "log.cleaner.enable",
@@ -234,6 +257,45 @@ impl BrokerConfig {
             "offsets.topic.segment.bytes" => self.offsets_topic_segment_bytes = parse_num(key, value)?,
             "offsets.retention.minutes" => self.offsets_retention_minutes = parse_num(key, value)?,
             "offset.metadata.max.bytes" => self.offset_metadata_max_bytes = parse_num(key, value)?,
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions = parse_num(key, value)?;
+                if self.transaction_state_log_num_partitions < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transaction.state.log.segment.bytes" => {
+                self.transaction_state_log_segment_bytes = parse_num(key, value)?;
+                if self.transaction_state_log_segment_bytes < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transaction.max.timeout.ms" => {
+                self.transaction_max_timeout_ms = parse_num(key, value)?;
+                if self.transaction_max_timeout_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transactional.id.expiration.ms" => {
+                self.transactional_id_expiration_ms = parse_num(key, value)?;
+                if self.transactional_id_expiration_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms = parse_num(key, value)?;
+                if self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                self.transaction_remove_expired_transaction_cleanup_interval_ms = parse_num(key, value)?;
+                if self.transaction_remove_expired_transaction_cleanup_interval_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "transaction.partition.verification.enable" => {
+                self.transaction_partition_verification_enable = parse_bool(key, value)?
+            }
             "log.retention.check.interval.ms" => {
                 self.log_retention_check_interval_ms = parse_num(key, value)?;
                 if self.log_retention_check_interval_ms < 1 {

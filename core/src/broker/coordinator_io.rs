@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use super::{Broker, BrokerError};
 use crate::controller::MetadataRecord;
 use crate::coordinator::group::{self, GroupCoordinator, Write};
-use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+use crate::record::{self, BatchBuilder, Batches, Compression, ControlType, DecodeLimits};
 use crate::storage::{self, AppendOrigin};
 
 /// The internal topic holding committed offsets and group metadata.
@@ -45,7 +45,7 @@ impl Broker {
         }
     }
 
-    fn offsets_partitions(&self) -> i32 {
+    pub(super) fn offsets_partitions(&self) -> i32 {
         self.metadata()
             .topics
             .get(OFFSETS_TOPIC)
@@ -78,7 +78,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Replays `__consumer_offsets` into the group coordinator.
+    /// Replays `__consumer_offsets` into the group coordinator, transactional offset commits included: they
+    /// stay pending until their transaction's marker.
     pub(super) fn load_groups(&self, now_ms: i64) -> Result<(), BrokerError> {
         let partitions = match self.metadata().topics.get(OFFSETS_TOPIC) {
             Some(t) => t.partitions.len() as i32,
@@ -100,12 +101,27 @@ impl Broker {
                         .map_err(crate::storage::StorageError::from)?;
                     offset = header.next_offset();
                     if header.is_control() {
+                        // A transaction marker makes a producer's offset commits visible (commit) or drops them.
+                        if let Ok(marker) = record::end_txn_marker(batch) {
+                            let commit = match marker.control_type {
+                                ControlType::Commit => true,
+                                ControlType::Abort => false,
+                                ControlType::Unknown(_) => continue,
+                            };
+                            groups.complete_txn_offsets(header.producer_id, commit, partition, partitions, now_ms);
+                        }
                         continue;
                     }
+                    let transactional = header.is_transactional() && header.has_producer_id();
                     for r in records {
                         let Some(key) = r.key else { continue };
+                        let loaded = if transactional {
+                            groups.load_txn(header.producer_id, &key, r.value.as_deref())
+                        } else {
+                            groups.load(&key, r.value.as_deref(), now_ms)
+                        };
                         // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
-                        if let Err(e) = groups.load(&key, r.value.as_deref(), now_ms) {
+                        if let Err(e) = loaded {
                             eprintln!("potok: skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
                         }
                     }

@@ -7,10 +7,11 @@
 //! id 0, which tells clients that no session was created, so they keep sending full requests.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::{check_leader_epoch, storage_error_code, Broker};
+use crate::record::{BatchHeader, Batches};
 use crate::storage;
 
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
@@ -57,18 +58,40 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
                 continue;
             };
             let log = storage::lock(&log);
-            // One replica: everything appended is committed, and without transactions stable too.
+            // One replica: everything appended is committed. Records of open transactions are not stable yet.
             let high_watermark = log.log_end_offset();
-            let last_stable_offset = high_watermark;
+            let last_stable_offset = log.last_stable_offset();
             let max_offset = if read_committed { last_stable_offset } else { high_watermark };
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             let result = log.read(p.fetch_offset, limit, max_offset, total == 0);
+            // A read_committed consumer is told which producers' records in the fetched range were aborted, so
+            // it can drop them (Kafka reads this from the segments' .txnindex).
+            let aborted = match (&result, read_committed) {
+                (Ok(read), true) => {
+                    let upper_bound = Batches::new(&read.records)
+                        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+                        .last()
+                        .map(|h| h.next_offset());
+                    let txns = upper_bound.map(|u| log.collect_aborted_txns(p.fetch_offset, u)).unwrap_or_default();
+                    Some(
+                        txns.into_iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect(),
+                    )
+                }
+                (_, true) => Some(Vec::new()),
+                (_, false) => None,
+            };
             let data = PartitionData::default()
                 .with_partition_index(index)
                 .with_high_watermark(high_watermark)
                 .with_last_stable_offset(last_stable_offset)
                 .with_log_start_offset(log.log_start_offset())
-                .with_aborted_transactions(read_committed.then(Vec::new));
+                .with_aborted_transactions(aborted);
             drop(log);
             match result {
                 Ok(read) => {

@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every group (and, later, every transactional id). Creates
-//! `__consumer_offsets` on the first group lookup, as Kafka does.
+//! FindCoordinator: this broker coordinates every group and every transactional id. Creates
+//! `__consumer_offsets` on the first group lookup and `__transaction_state` on the first transactional one, as
+//! Kafka does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -31,7 +32,9 @@ pub(super) fn handle(
             TRANSACTION if key.is_empty() => {
                 Err((ResponseError::InvalidRequest, "The transactional id must not be empty".into()))
             }
-            TRANSACTION => Ok(()),
+            TRANSACTION => {
+                broker.ensure_txn_topic(now_ms).map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
+            }
             other => Err((ResponseError::InvalidRequest, format!("Unknown coordinator type {other}"))),
         }
     };

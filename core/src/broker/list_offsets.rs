@@ -15,8 +15,12 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
+/// `isolation_level` of a read_committed consumer.
+const READ_COMMITTED: i8 = 1;
+
 pub(super) fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let image = broker.metadata();
+    let isolation_level = request.isolation_level;
     let topics = request
         .topics
         .into_iter()
@@ -50,14 +54,19 @@ pub(super) fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16)
                             .find(|e| e.start_offset <= offset)
                             .map_or(-1, |e| e.epoch)
                     };
+                    // A read_committed consumer sees up to the last stable offset, not past open transactions.
+                    let last_fetchable =
+                        if isolation_level == READ_COMMITTED { log.last_stable_offset() } else { log.log_end_offset() };
                     let found = match p.timestamp {
-                        LATEST => Ok(Some((-1, log.log_end_offset()))),
+                        LATEST => Ok(Some((-1, last_fetchable))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((-1, log.log_start_offset()))),
                         MAX_TIMESTAMP => log.max_timestamp_record(),
                         // No tiered storage: nothing is uploaded or pending.
                         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Ok(Some((-1, -1))),
                         ts if ts < 0 => return response.with_error_code(ResponseError::InvalidRequest.code()),
-                        ts => log.offset_for_timestamp(ts).map(|o| o.map(|(offset, ts)| (ts, offset))),
+                        ts => log
+                            .offset_for_timestamp(ts)
+                            .map(|o| o.filter(|(offset, _)| *offset < last_fetchable).map(|(offset, ts)| (ts, offset))),
                     };
                     match found {
                         Ok(Some((ts, offset))) => {

@@ -8,6 +8,8 @@
 //! Locking: `state` (metadata and the set of logs) is a read-write lock taken briefly; each partition log has
 //! its own mutex, so appends to different partitions run in parallel.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 pub mod config;
@@ -22,6 +24,8 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -31,6 +35,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -39,6 +44,8 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 pub mod topic_config;
+mod txn_io;
+mod txn_offset_commit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,8 +58,10 @@ use uuid::Uuid;
 
 pub use config::{BrokerConfig, ConfigError, Listener};
 pub use coordinator_io::OFFSETS_TOPIC;
+pub use txn_io::TRANSACTION_STATE_TOPIC;
 
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
+use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
 
 use crate::controller::{self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::protocol::Request;
@@ -87,6 +96,8 @@ pub struct Broker {
     backend: Arc<dyn Backend>,
     log_dir: PathBuf,
     state: RwLock<State>,
+    /// Taken before `groups`, `state` or any log when several are needed, never after.
+    txns: Mutex<TransactionCoordinator>,
     /// Taken before `state` or any log when both are needed, never after.
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
@@ -157,6 +168,12 @@ impl Broker {
             max_size: config.group_max_size.max(1) as usize,
         };
         let groups = Mutex::new(GroupCoordinator::new(group_config, ids.next_u64()));
+        let txns = Mutex::new(TransactionCoordinator::new(TxnConfig {
+            max_timeout_ms: config.transaction_max_timeout_ms,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
+        }));
         let broker = Broker {
             config,
             advertised,
@@ -164,11 +181,13 @@ impl Broker {
             backend,
             log_dir: log_dir.to_path_buf(),
             state: RwLock::new(State { metadata, logs, ids }),
+            txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;
+        broker.load_transactions(now_ms)?;
         Ok(broker)
     }
 
@@ -319,7 +338,25 @@ impl Broker {
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
-            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r, now_ms)),
+            RequestKind::InitProducerId(r) => {
+                ResponseKind::InitProducerId(init_producer_id::handle(self, r, version, now_ms))
+            }
+            RequestKind::AddPartitionsToTxn(r) => {
+                ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(self, r, version, now_ms))
+            }
+            RequestKind::AddOffsetsToTxn(r) => {
+                ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(self, r, version, now_ms))
+            }
+            RequestKind::TxnOffsetCommit(r) => {
+                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version, now_ms))
+            }
+            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version, now_ms)),
+            RequestKind::DescribeTransactions(r) => {
+                ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
+            }
+            RequestKind::ListTransactions(r) => {
+                ResponseKind::ListTransactions(list_transactions::handle(self, r, now_ms))
+            }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, now_ms))
             }
@@ -495,6 +532,8 @@ pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
         StorageError::Io { .. } | StorageError::Corrupt { .. } => ResponseError::KafkaStorageError,
         StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        StorageError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
     }
 }
 

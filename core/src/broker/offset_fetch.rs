@@ -11,10 +11,17 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::{str_bytes, Broker};
 use crate::coordinator::group::GroupCoordinator;
 
-/// (topic, [(partition, offset, leader epoch, metadata)]) for a group.
-type Fetched = Vec<(String, Vec<(i32, i64, i32, String)>)>;
+/// (topic, [(partition, offset, leader epoch, metadata, error code)]) for a group.
+type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
-fn fetch(groups: &GroupCoordinator, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+/// With `require_stable` (v7+, what a read_committed consumer asks), a partition for which a transaction has
+/// committed an offset that is not yet visible answers UNSTABLE_OFFSET_COMMIT, which the client retries.
+fn fetch(
+    groups: &GroupCoordinator,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Fetched {
     let group = groups.group(group_id);
     let wanted = wanted.unwrap_or_else(|| {
         let mut all: Vec<(String, Vec<i32>)> = Vec::new();
@@ -31,9 +38,14 @@ fn fetch(groups: &GroupCoordinator, group_id: &str, wanted: Option<Vec<(String, 
         .map(|(topic, partitions)| {
             let rows = partitions
                 .into_iter()
-                .map(|p| match groups.committed(group_id, &topic, p) {
-                    Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
-                    None => (p, -1, -1, String::new()),
+                .map(|p| {
+                    if require_stable && groups.has_pending_txn_offset(group_id, &topic, p) {
+                        return (p, -1, -1, String::new(), ResponseError::UnstableOffsetCommit.code());
+                    }
+                    match groups.committed(group_id, &topic, p) {
+                        Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone(), 0),
+                        None => (p, -1, -1, String::new(), 0),
+                    }
                 })
                 .collect();
             (topic, rows)
@@ -52,14 +64,15 @@ pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16)
                 let group_id = g.group_id.0.to_string();
                 let wanted =
                     g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
-                let topics = fetch(&groups, &group_id, wanted)
+                let topics = fetch(&groups, &group_id, wanted, request.require_stable)
                     .into_iter()
                     .map(|(topic, rows)| {
                         OffsetFetchResponseTopics::default().with_name(TopicName(str_bytes(topic))).with_partitions(
                             rows.into_iter()
-                                .map(|(p, offset, e, metadata)| {
+                                .map(|(p, offset, e, metadata, error)| {
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(p)
+                                        .with_error_code(error)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(e)
                                         .with_metadata(Some(str_bytes(metadata)))
@@ -76,14 +89,15 @@ pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16)
     }
     let group_id = request.group_id.0.to_string();
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
-    let topics = fetch(&groups, &group_id, wanted)
+    let topics = fetch(&groups, &group_id, wanted, version >= 7 && request.require_stable)
         .into_iter()
         .map(|(topic, rows)| {
             OffsetFetchResponseTopic::default().with_name(TopicName(str_bytes(topic))).with_partitions(
                 rows.into_iter()
-                    .map(|(p, offset, e, metadata)| {
+                    .map(|(p, offset, e, metadata, error)| {
                         OffsetFetchResponsePartition::default()
                             .with_partition_index(p)
+                            .with_error_code(error)
                             .with_committed_offset(offset)
                             .with_committed_leader_epoch(epoch(e))
                             .with_metadata(Some(str_bytes(metadata)))

@@ -2,6 +2,11 @@
 //! here), and answer with each partition's base offset. acks=0 gets no response; acks=-1 waits for the ISR,
 //! which on a single broker is the leader itself, so it is refused outright when `min.insync.replicas`
 //! cannot be met.
+//!
+//! Transactional batches need the request's transactional id, and (with
+//! `transaction.partition.verification.enable`, Kafka's default) a producer's first transactional batch in a
+//! partition is accepted only if the coordinator has the partition in the producer's open transaction: a late
+//! batch cannot open a transaction nobody will end.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -44,8 +49,22 @@ fn check_timestamps(records: &[u8], before_max_ms: i64, after_max_ms: i64, now_m
     Ok(())
 }
 
+/// The header of a partition's batch if it is transactional.
+fn transactional_header(records: Option<&bytes::Bytes>) -> Option<record::BatchHeader> {
+    let records = records?;
+    let batch = Batches::new(records).next()?.ok()?;
+    record::BatchHeader::parse(batch).ok().filter(|h| h.is_transactional() && h.has_producer_id())
+}
+
 pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now_ms: i64) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let transactional = request
+        .topic_data
+        .iter()
+        .any(|t| t.partition_data.iter().any(|p| transactional_header(p.records.as_ref()).is_some()));
+    let transactional_id = request.transactional_id.as_ref().map(|t| t.0.to_string()).filter(|t| !t.is_empty());
+    // Held for the whole request so no transaction ends between a partition's check and its append.
+    let txns = (transactional && broker.config().transaction_partition_verification_enable).then(|| broker.txns());
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let image = broker.metadata();
@@ -63,6 +82,12 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, unknown, None));
                 continue;
             };
+            let txn_header = transactional_header(data.records.as_ref());
+            if txn_header.is_some() && transactional_id.is_none() {
+                // What Kafka answers a transactional write without a transactional id it may write for.
+                partitions.push(partition_error(index, ResponseError::TransactionalIdAuthorizationFailed, None));
+                continue;
+            }
             if t.is_internal() {
                 let msg = format!("Cannot append to internal topic {}", t.name);
                 partitions.push(partition_error(index, ResponseError::InvalidTopicException, Some(msg)));
@@ -106,8 +131,28 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 continue;
             }
             let leader_epoch = partition.leader_epoch;
+            let mut log = storage::lock(&log);
+            if let (Some(txns), Some(h), Some(id)) = (&txns, txn_header, &transactional_id) {
+                if !log.has_ongoing_txn(h.producer_id) {
+                    let tp = (t.name.clone(), index);
+                    if let Err(e) = txns.verify_partition(id, h.producer_id, h.producer_epoch, &tp) {
+                        // A verification that could not finish is an error older producers retry without
+                        // refreshing metadata, as Kafka chose it.
+                        let e = if e == ResponseError::ConcurrentTransactions {
+                            ResponseError::NotEnoughReplicas
+                        } else {
+                            e
+                        };
+                        let msg = (e == ResponseError::InvalidTxnState)
+                            .then(|| "Partition was not added to the transaction".to_string());
+                        partitions.push(partition_error(index, e, msg));
+                        continue;
+                    }
+                }
+            }
             let mut bytes = records.to_vec();
-            let result = storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Client, now_ms);
+            let result = log.append(&mut bytes, leader_epoch, AppendOrigin::Client, now_ms);
+            drop(log);
             partitions.push(match result {
                 Ok(info) => PartitionProduceResponse::default()
                     .with_index(index)

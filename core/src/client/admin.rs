@@ -461,6 +461,7 @@ impl Admin {
                                     describe_configs_request::DescribeConfigsResource::default()
                                         .with_resource_type(r.resource_type as i8)
                                         .with_resource_name(sb(&r.name))
+                                        .with_configuration_keys(None)
                                 })
                                 .collect(),
                         )

@@ -219,17 +219,38 @@ impl Cluster {
         self.call_on(&connection, build).await
     }
 
+    /// Like [`Cluster::call`] with a timeout other than `request.timeout.ms` (JoinGroup waits for a whole
+    /// rebalance).
+    pub async fn call_with_timeout<R: Request>(
+        &self,
+        node: i32,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response> {
+        let connection = self.connection(node).await?;
+        self.call_on_with_timeout(&connection, timeout, build).await
+    }
+
     /// Like [`Cluster::call`] on a given connection.
     pub async fn call_on<R: Request>(
         &self,
         connection: &Arc<Connection>,
         build: impl FnOnce(i16) -> R,
     ) -> Result<R::Response> {
+        self.call_on_with_timeout(connection, self.config.request_timeout, build).await
+    }
+
+    async fn call_on_with_timeout<R: Request>(
+        &self,
+        connection: &Arc<Connection>,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<R::Response> {
         let api = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol(format!("API key {}", R::KEY)))?;
         let (min, max) = client_versions(api);
         let version = connection.version(api, min, max)?;
         let request = build(version);
-        match tokio::time::timeout(self.config.request_timeout, connection.send(&request, version)).await {
+        match tokio::time::timeout(timeout, connection.send(&request, version)).await {
             Err(_) => {
                 self.forget(connection).await;
                 Err(ClientError::Timeout(format!("{api:?} request to {}", connection.address())))

@@ -5,6 +5,7 @@
 //! talk to brokers need the `native` feature (tokio). Public calls are blocking and thread-safe; each runs its
 //! network work on one shared client runtime ([`runtime`]).
 
+pub mod assignor;
 pub mod config;
 pub mod error;
 pub mod partitioner;
@@ -13,6 +14,8 @@ pub mod partitioner;
 pub mod admin;
 #[cfg(feature = "native")]
 pub mod cluster;
+#[cfg(feature = "native")]
+pub mod consumer;
 #[cfg(feature = "native")]
 pub mod producer;
 #[cfg(feature = "native")]

@@ -1,5 +1,6 @@
 //! Coordinators: the group coordinator (classic consumer-group protocol and committed offsets, persisted in
-//! `__consumer_offsets` with Kafka's record schemas). The transaction coordinator joins it later.
+//! `__consumer_offsets` with Kafka's record schemas) and the transaction coordinator (transactional ids and
+//! their transactions, persisted in `__transaction_state` with Kafka's record schemas).
 //!
 //! Coordinators are sans-IO state machines: they take requests and the time, answer at once or park the
 //! request (a JoinGroup waits for the rebalance, a SyncGroup for the leader's assignment) and hand the parked
@@ -8,3 +9,5 @@
 
 pub mod group;
 pub mod offsets_schema;
+pub mod transaction;
+pub mod txn_log_schema;

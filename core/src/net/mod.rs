@@ -188,6 +188,7 @@ async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch
         }
         let now = now_ms();
         shared.broker.group_tick(now);
+        shared.broker.txn_tick(now);
         shared.deliver_completions();
         let retention = now - last_retention >= retention_interval_ms;
         let checkpoint = now - last_checkpoint >= 60_000;

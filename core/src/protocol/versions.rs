@@ -8,6 +8,9 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 use kafka_protocol::protocol::VersionRange;
 
 /// The APIs the broker implements, with the lowest version it serves. Everything else is not advertised.
+/// EndTxn and TxnOffsetCommit stop below version 5, which means transaction.version 2 (an epoch bump per
+/// transaction, partitions added implicitly): potok's coordinator speaks transaction.version 1, which is what
+/// clients use when the broker does not finalize the transaction.version feature.
 const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::Produce, 3),
     (ApiKey::Fetch, 4),
@@ -35,6 +38,12 @@ const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::DeleteGroups, 0),
     (ApiKey::OffsetDelete, 0),
     (ApiKey::InitProducerId, 0),
+    (ApiKey::AddPartitionsToTxn, 0),
+    (ApiKey::AddOffsetsToTxn, 0),
+    (ApiKey::EndTxn, 0),
+    (ApiKey::TxnOffsetCommit, 0),
+    (ApiKey::DescribeTransactions, 0),
+    (ApiKey::ListTransactions, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0),
     (ApiKey::ConsumerGroupDescribe, 0),
 ];
@@ -71,9 +80,23 @@ fn request_versions(api: ApiKey) -> VersionRange {
         ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
         ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
         ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+        ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+        ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+        ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+        ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+        ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+        ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
         ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
         ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
         other => other.valid_versions(),
+    }
+}
+
+/// The highest version potok serves where that is below what the crate can decode.
+fn max_version(api: ApiKey) -> i16 {
+    match api {
+        ApiKey::EndTxn | ApiKey::TxnOffsetCommit => 4,
+        _ => i16::MAX,
     }
 }
 
@@ -81,7 +104,7 @@ fn request_versions(api: ApiKey) -> VersionRange {
 pub fn supported(api: ApiKey) -> Option<VersionRange> {
     let &(_, min) = IMPLEMENTED.iter().find(|(k, _)| *k == api)?;
     let (keys, request) = (api.valid_versions(), request_versions(api));
-    let (min, max) = (keys.min.max(request.min).max(min), keys.max.min(request.max));
+    let (min, max) = (keys.min.max(request.min).max(min), keys.max.min(request.max).min(max_version(api)));
     (min <= max).then_some(VersionRange { min, max })
 }
 

@@ -330,6 +330,35 @@ impl ControlType {
     }
 }
 
+/// What a transaction marker (the one record of a commit or abort control batch) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndTxnMarker {
+    pub control_type: ControlType,
+    /// The epoch of the transaction coordinator that wrote the marker.
+    pub coordinator_epoch: i32,
+}
+
+/// Reads the transaction marker of a control batch: the key is (version i16, type i16), the value
+/// (version i16, coordinator epoch i32), as Kafka's `EndTransactionMarker` lays them out.
+pub fn end_txn_marker(batch: &[u8]) -> Result<EndTxnMarker, RecordError> {
+    let (header, records) = decode_records(batch, DecodeLimits::default())?;
+    if !header.is_control() {
+        return Err(RecordError::InvalidRecord("not a control batch"));
+    }
+    let record = records.first().ok_or(RecordError::InvalidRecord("control batch holds no record"))?;
+    let key = record.key.as_deref().ok_or(RecordError::InvalidRecord("control record without a key"))?;
+    let control_type = ControlType::from_key(key)?;
+    let value = record.value.as_deref().unwrap_or_default();
+    let coordinator_epoch = match control_type {
+        ControlType::Abort | ControlType::Commit if value.len() >= 6 => be_i32(value, 2),
+        ControlType::Abort | ControlType::Commit => {
+            return Err(RecordError::InvalidRecord("transaction marker value shorter than 6 bytes"))
+        }
+        ControlType::Unknown(_) => -1,
+    };
+    Ok(EndTxnMarker { control_type, coordinator_epoch })
+}
+
 /// Limits that bound the memory a decode may use, whatever the input claims.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {

@@ -2,7 +2,14 @@
 //!
 //! Invariants: segments are contiguous (each starts where the previous ends); only the last (active) segment
 //! takes appends and has full-size indexes; `log_start_offset <= log_end_offset`; everything below
-//! `recovery_point` is fsynced; an append either writes every batch it was given or none.
+//! `recovery_point` is fsynced; an append either writes every batch it was given or none; the producer state
+//! describes the log up to its end offset, and the transaction index of each segment lists the transactions
+//! aborted by markers in that segment.
+//!
+//! Producer state survives restarts through Kafka's `<offset>.snapshot` files: one is written when a segment
+//! rolls (at the new segment's base offset) and on a clean close (at the log end offset). Opening loads the
+//! latest snapshot at or below the log end offset and replays the batches after it, rebuilding the transaction
+//! index entries of the markers it replays.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -10,11 +17,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::backend::Backend;
+use super::backend::{read_whole, write_atomic};
 use super::checkpoint::LeaderEpochCache;
-use super::producer_state::{last_seq, next_seq, ProducerState, SequenceCheck};
+use super::producer_state::{last_seq, next_seq, CompletedTxn, MarkerCheck, ProducerState, SequenceCheck};
 use super::segment::{self, AppendedBatch, Segment};
+use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
-use crate::record::{self, Batches, RecordError, TimestampType};
+use crate::record::{self, Batches, ControlType, EndTxnMarker, RecordError, TimestampType};
+
+/// The suffix of producer state snapshot files, named by the offset they describe the log up to.
+pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
+/// A snapshot larger than this is not a producer snapshot potok wrote (it would hold millions of producers).
+const SNAPSHOT_MAX_BYTES: u64 = 256 << 20;
 
 /// Who is appending, which decides what the log checks and rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +93,13 @@ pub struct Log {
     producers: ProducerState,
 }
 
-fn parse_segment_name(name: &str) -> Option<i64> {
-    let digits = name.strip_suffix(segment::LOG_SUFFIX)?;
+fn parse_offset_name(name: &str, suffix: &str) -> Option<i64> {
+    let digits = name.strip_suffix(suffix)?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+fn parse_segment_name(name: &str) -> Option<i64> {
+    parse_offset_name(name, segment::LOG_SUFFIX)
 }
 
 impl Log {
@@ -160,25 +178,170 @@ impl Log {
         Ok(log)
     }
 
-    /// Rebuilds idempotent-producer state from the batch headers of the active segment. (Kafka also keeps
-    /// `.snapshot` files so producers whose last batch is in an older segment are remembered too; potok does
-    /// not write them yet, so such a producer's next batch must start a new epoch or sequence 0.)
+    /// Offsets of the snapshot files in the log directory, ascending.
+    fn snapshot_offsets(&self) -> Result<Vec<i64>, StorageError> {
+        let names = self.backend.list_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        let mut offsets: Vec<i64> = names.iter().filter_map(|n| parse_offset_name(n, SNAPSHOT_SUFFIX)).collect();
+        offsets.sort_unstable();
+        Ok(offsets)
+    }
+
+    fn snapshot_path(&self, offset: i64) -> PathBuf {
+        self.dir.join(segment::file_name(offset, SNAPSHOT_SUFFIX))
+    }
+
+    fn remove_snapshot(&self, offset: i64) -> Result<(), StorageError> {
+        let path = self.snapshot_path(offset);
+        match self.backend.remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io(&path, e)),
+        }
+    }
+
+    /// Writes the producer state as of the log end offset to `<log end offset>.snapshot`.
+    pub fn write_snapshot(&self) -> Result<(), StorageError> {
+        let path = self.snapshot_path(self.log_end_offset());
+        write_atomic(self.backend.as_ref(), &path, &self.producers.to_snapshot())
+            .map_err(|e| StorageError::io(&path, e))
+    }
+
+    /// Loads the latest usable snapshot (removing those past the log end, which a truncation made stale, and
+    /// unreadable ones) and replays the batches after it. Without a snapshot the whole log is replayed.
     fn rebuild_producer_state(&mut self) -> Result<(), StorageError> {
-        let active = self.active().base_offset().max(self.log_start_offset);
-        let mut offset = active;
-        while offset < self.log_end_offset() {
+        let log_end_offset = self.log_end_offset();
+        let mut start = self.log_start_offset;
+        for offset in self.snapshot_offsets()?.into_iter().rev() {
+            if offset > log_end_offset || offset < self.log_start_offset {
+                self.remove_snapshot(offset)?;
+                continue;
+            }
+            let path = self.snapshot_path(offset);
+            let loaded = self
+                .backend
+                .open(&path, false)
+                .map(|f| f.len())
+                .and_then(|len| {
+                    if len > SNAPSHOT_MAX_BYTES {
+                        Err(std::io::Error::other("snapshot too large"))
+                    } else {
+                        read_whole(self.backend.as_ref(), &path)
+                    }
+                })
+                .ok()
+                .and_then(|bytes| ProducerState::from_snapshot(&bytes).ok());
+            match loaded {
+                Some(state) => {
+                    self.producers = state;
+                    start = offset;
+                    break;
+                }
+                // Kafka deletes a snapshot it cannot read and falls back to an older one.
+                None => self.remove_snapshot(offset)?,
+            }
+        }
+        for seg in self.segments.values_mut() {
+            seg.truncate_txn_index_from(start)?;
+        }
+        let mut offset = start;
+        while offset < log_end_offset {
             let read = self.read(offset, 1 << 20, i64::MAX, true)?;
             if read.records.is_empty() {
                 break;
             }
             for batch in Batches::new(&read.records) {
-                let h = record::BatchHeader::parse(batch?)?;
-                let timestamp = if h.timestamp_type() == TimestampType::LogAppendTime { h.max_timestamp } else { -1 };
-                self.producers.update(&h, h.base_offset, timestamp);
+                let batch = batch?;
+                let h = record::BatchHeader::parse(batch)?;
                 offset = h.next_offset();
+                if h.last_offset() < start {
+                    continue;
+                }
+                if h.is_control() && h.has_producer_id() {
+                    // A marker potok cannot read was still accepted when it was written; skip it rather than fail.
+                    if let Ok(marker) = record::end_txn_marker(batch) {
+                        self.apply_marker(&h, marker, h.base_offset, h.max_timestamp)?;
+                    }
+                } else {
+                    self.producers.update(&h, h.base_offset, h.max_timestamp);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Applies a marker written at `offset` to the producer state and, for an abort, to the transaction index.
+    fn apply_marker(
+        &mut self,
+        h: &record::BatchHeader,
+        marker: EndTxnMarker,
+        offset: i64,
+        timestamp: i64,
+    ) -> Result<Option<CompletedTxn>, StorageError> {
+        let aborted = match marker.control_type {
+            ControlType::Abort => true,
+            ControlType::Commit => false,
+            ControlType::Unknown(_) => return Ok(None),
+        };
+        let completed = self.producers.update_marker(
+            h.producer_id,
+            h.producer_epoch,
+            marker.coordinator_epoch,
+            aborted,
+            offset,
+            timestamp,
+        );
+        if let Some(txn) = completed.filter(|t| t.aborted) {
+            // The last stable offset once this transaction is closed: the first offset of the earliest other open
+            // transaction, or just past the marker.
+            let last_stable_offset = self.producers.first_unstable_offset().unwrap_or(offset + 1);
+            let backend = self.backend.clone();
+            if let Some((_, seg)) = self.segments.range_mut(..=offset).next_back() {
+                seg.append_aborted_txn(
+                    backend.as_ref(),
+                    AbortedTxn {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        last_offset: txn.last_offset,
+                        last_stable_offset,
+                    },
+                )?;
+            }
+        }
+        Ok(completed)
+    }
+
+    /// The last stable offset: no record at or past it belongs to a transaction that is still open. (With one
+    /// replica the high watermark is the log end offset, which bounds it.)
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers.first_unstable_offset().unwrap_or_else(|| self.log_end_offset()).min(self.log_end_offset())
+    }
+
+    /// Whether `producer_id` has an open transaction in this partition.
+    pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
+        self.producers.has_ongoing_txn(producer_id)
+    }
+
+    pub fn producer_state(&self) -> &ProducerState {
+        &self.producers
+    }
+
+    /// Forgets idle producers (`producer.id.expiration.ms`), as Kafka does, so the state stays bounded.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.producers.remove_expired(now_ms, expiration_ms);
+    }
+
+    /// The aborted transactions a read_committed fetch from `fetch_offset` needs for records below
+    /// `upper_bound_offset`, searching the segment holding `fetch_offset` and those after it until an entry's
+    /// last stable offset shows nothing later can overlap.
+    pub fn collect_aborted_txns(&self, fetch_offset: i64, upper_bound_offset: i64) -> Vec<AbortedTxn> {
+        let from = self.segments.range(..=fetch_offset).next_back().map_or(i64::MIN, |(base, _)| *base);
+        let mut out = Vec::new();
+        for seg in self.segments.range(from..).map(|(_, s)| s) {
+            if seg.txn_index().collect(fetch_offset, upper_bound_offset, &mut out) {
+                break;
+            }
+        }
+        out
     }
 
     /// Removes files a crash can leave behind: index files without a log, temporary and deleted files.
@@ -189,12 +352,13 @@ impl Log {
         bases: &[i64],
     ) -> Result<(), StorageError> {
         for name in names {
-            let orphan_index = [segment::INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX].iter().any(|suffix| {
-                name.strip_suffix(suffix)
-                    .filter(|digits| digits.len() == 20)
-                    .and_then(|digits| digits.parse::<i64>().ok())
-                    .is_some_and(|base| !bases.contains(&base))
-            });
+            let orphan_index =
+                [segment::INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX].iter().any(|suffix| {
+                    name.strip_suffix(suffix)
+                        .filter(|digits| digits.len() == 20)
+                        .and_then(|digits| digits.parse::<i64>().ok())
+                        .is_some_and(|base| !bases.contains(&base))
+                });
             let leftover = [".tmp", ".deleted", ".cleaned"].iter().any(|s| name.ends_with(s));
             if orphan_index || leftover {
                 let path = dir.join(name);
@@ -269,6 +433,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         let mut spans = Vec::new();
+        let mut markers: Vec<Option<EndTxnMarker>> = Vec::new();
         let mut offset = self.log_end_offset();
         let mut record_count = 0i64;
         for batch in Batches::new(records) {
@@ -281,6 +446,34 @@ impl Log {
                 return Err(RecordError::InvalidRecord("clients may not write control batches").into());
             }
             record::validate_records(batch, record::DecodeLimits::default())?;
+            let marker = if header.is_control() && header.has_producer_id() {
+                let marker = record::end_txn_marker(batch)?;
+                if origin == AppendOrigin::Coordinator {
+                    match self.producers.check_marker(
+                        header.producer_id,
+                        header.producer_epoch,
+                        marker.coordinator_epoch,
+                    ) {
+                        MarkerCheck::Accept => {}
+                        MarkerCheck::StaleEpoch => {
+                            return Err(StorageError::InvalidProducerEpoch {
+                                producer_id: header.producer_id,
+                                epoch: header.producer_epoch,
+                            })
+                        }
+                        MarkerCheck::StaleCoordinator => {
+                            return Err(StorageError::TransactionCoordinatorFenced {
+                                producer_id: header.producer_id,
+                                coordinator_epoch: marker.coordinator_epoch,
+                            })
+                        }
+                    }
+                }
+                Some(marker)
+            } else {
+                None
+            };
+            markers.push(marker);
             if origin == AppendOrigin::Replication && header.base_offset != offset {
                 return Err(RecordError::InvalidRecord("replicated batch does not follow the log end offset").into());
             }
@@ -327,6 +520,9 @@ impl Log {
                             sequence: h.base_sequence,
                         })
                     }
+                    SequenceCheck::InvalidTxnState => {
+                        return Err(StorageError::InvalidTxnState { producer_id: h.producer_id })
+                    }
                     // A retried batch: Kafka answers with the original offsets and writes nothing. Produce sends
                     // one batch per partition, so the duplicate is the whole append.
                     SequenceCheck::Duplicate(b) if spans.len() == 1 => {
@@ -335,7 +531,8 @@ impl Log {
                             last_offset: b.last_offset,
                             max_timestamp: h.max_timestamp,
                             offset_of_max_timestamp: b.last_offset,
-                            log_append_time: (b.timestamp >= 0).then_some(b.timestamp),
+                            log_append_time: (self.config.message_timestamp_type == TimestampType::LogAppendTime)
+                                .then_some(b.timestamp),
                             batch_count: 1,
                             record_count: i64::from(h.records_count),
                             bytes: 0,
@@ -386,8 +583,14 @@ impl Log {
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
         self.active_mut().append(&records[..total], &appended)?;
         let mut first = first_offset;
-        for (_, _, h) in &spans {
-            self.producers.update(h, first, log_append_time.unwrap_or(-1));
+        for ((_, _, h), marker) in spans.iter().zip(&markers) {
+            let timestamp = log_append_time.unwrap_or(h.max_timestamp);
+            match marker {
+                Some(marker) => {
+                    self.apply_marker(h, *marker, first, timestamp)?;
+                }
+                None => self.producers.update(h, first, timestamp),
+            }
             first += i64::from(h.last_offset_delta) + 1;
         }
         let epoch = match origin {
@@ -447,7 +650,8 @@ impl Log {
         self.recovery_point = self.recovery_point.max(base);
         let seg = Segment::create(self.backend.as_ref(), &self.dir, base, &self.config, now_ms)?;
         self.segments.insert(base, seg);
-        Ok(())
+        // Kafka snapshots producer state at every new segment, so a restart replays at most the active segment.
+        self.write_snapshot()
     }
 
     /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes` of them (but at least
@@ -587,6 +791,12 @@ impl Log {
             let backend = self.backend.clone();
             self.leader_epochs.truncate_from_start(backend.as_ref(), first_base)?;
         }
+        // Snapshots of deleted segments can no longer be replayed from.
+        for offset in self.snapshot_offsets()? {
+            if offset < first_base {
+                self.remove_snapshot(offset)?;
+            }
+        }
         Ok(doomed.len())
     }
 
@@ -639,6 +849,7 @@ impl Log {
     /// Flushes and seals the active segment, so the next open finds nothing to recover.
     pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
         self.flush(now_ms)?;
+        self.write_snapshot()?;
         self.active_mut().seal()?;
         self.active().flush()
     }

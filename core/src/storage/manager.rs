@@ -16,6 +16,8 @@ use super::{checkpoint, LogConfig, StorageError};
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
+/// Kafka's `producer.id.expiration.ms` default: producer state idle this long is dropped at a retention pass.
+const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 /// Kafka's limit on topic name length.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -225,6 +227,7 @@ impl LogManager {
             if retention {
                 let hw = high_watermark(tp, &log);
                 log.enforce_retention(now_ms, hw)?;
+                log.remove_expired_producers(now_ms, PRODUCER_ID_EXPIRATION_MS);
             }
         }
         Ok(())

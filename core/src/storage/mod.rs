@@ -1,14 +1,16 @@
 //! The partition log in Kafka's own on-disk format.
 //!
 //! Under `<log.dirs>/<topic>-<partition>/` a log is a run of segments named by their 20-digit base offset
-//! (`00000000000000000000.log`, `.index`, `.timeindex`) plus `leader-epoch-checkpoint`; the log directory
+//! (`00000000000000000000.log`, `.index`, `.timeindex`, `.txnindex` once a transaction aborted there), producer
+//! state snapshots (`<offset>.snapshot`) and `leader-epoch-checkpoint`; the log directory
 //! holds `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and the clean-shutdown marker.
 //! Apache Kafka's `DumpLogSegments` reads these files (a test proves it).
 //!
 //! - [`Log`] appends validated batches byte for byte (rewriting only base offset, leader epoch and, for
 //!   LogAppendTime, the timestamp), reads whole batches, looks up offsets by timestamp, rolls segments by
 //!   size, time and index fullness, enforces retention by time and size, flushes by `flush.messages` /
-//!   `flush.ms`, and recovers a torn or corrupt tail on open.
+//!   `flush.ms`, and recovers a torn or corrupt tail on open. It keeps producer state (idempotence and open
+//!   transactions), the last stable offset and the aborted-transaction index a read_committed fetch needs.
 //! - [`LogManager`] owns the logs of one log directory and its checkpoint files.
 //! - [`Backend`] is the narrow file seam: [`FileBackend`] (native, mmap'd indexes) and [`MemoryBackend`].
 //!
@@ -22,6 +24,7 @@ mod log;
 mod manager;
 pub mod producer_state;
 pub mod segment;
+pub mod txn_index;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,10 @@ pub enum StorageError {
     InvalidProducerEpoch { producer_id: i64, epoch: i16 },
     #[error("producer {producer_id} sent sequence {sequence} out of order")]
     OutOfOrderSequence { producer_id: i64, sequence: i32 },
+    #[error("producer {producer_id} wrote a non-transactional batch while its transaction is open")]
+    InvalidTxnState { producer_id: i64 },
+    #[error("transaction marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than the partition's")]
+    TransactionCoordinatorFenced { producer_id: i64, coordinator_epoch: i32 },
 }
 
 impl StorageError {

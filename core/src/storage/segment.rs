@@ -1,4 +1,5 @@
-//! One segment of a partition log: `<base offset>.log` with its `.index` and `.timeindex`.
+//! One segment of a partition log: `<base offset>.log` with its `.index`, `.timeindex` and (once it has an
+//! aborted transaction) `.txnindex`.
 //!
 //! Invariants: the `.log` holds whole, CRC-valid v2 batches with contiguous offsets starting at the segment's
 //! base offset (a torn tail exists only until recovery truncates it); every index entry points at the start
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::backend::{Backend, BackendFile};
 use super::index::{OffsetIndex, TimeIndex};
+use super::txn_index::{AbortedTxn, TransactionIndex, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
 use crate::record::{self, BatchHeader, DecodeLimits, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
@@ -35,6 +37,7 @@ pub struct Segment {
     log: Box<dyn BackendFile>,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index: TransactionIndex,
     bytes_since_last_index_entry: u64,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
@@ -55,7 +58,7 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
             let path = dir.join(file_name(base_offset, suffix));
             if backend.exists(&path) {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
@@ -98,12 +101,14 @@ impl Segment {
         let time_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
         let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
             .map_err(|e| StorageError::io(&time_path, e))?;
+        let txn_index = TransactionIndex::open(backend, dir.join(file_name(base_offset, TXN_INDEX_SUFFIX)))?;
         Ok(Segment {
             base_offset,
             log_path,
             log,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_last_index_entry: 0,
             max_timestamp: record::NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
@@ -163,6 +168,20 @@ impl Segment {
 
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp
+    }
+
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+
+    /// Records an aborted transaction whose marker is in this segment.
+    pub fn append_aborted_txn(&mut self, backend: &dyn Backend, txn: AbortedTxn) -> Result<(), StorageError> {
+        self.txn_index.append(backend, txn)
+    }
+
+    /// Drops transaction index entries whose marker is at or after `offset` (they are about to be replayed).
+    pub fn truncate_txn_index_from(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.txn_index.truncate_from(offset)
     }
 
     pub fn indexes_full(&self) -> bool {
@@ -369,13 +388,18 @@ impl Segment {
     pub fn flush(&self) -> Result<(), StorageError> {
         self.log.sync().map_err(|e| StorageError::io(&self.log_path, e))?;
         self.offset_index.flush().map_err(|e| StorageError::io(self.offset_index.path(), e))?;
-        self.time_index.flush().map_err(|e| StorageError::io(self.time_index.path(), e))
+        self.time_index.flush().map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.txn_index.flush()
     }
 
     /// Removes the segment's files.
     pub fn delete(self, backend: &dyn Backend) -> Result<(), StorageError> {
-        let paths =
-            [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
+        ];
         drop(self);
         for path in paths {
             match backend.remove_file(&path) {

@@ -104,6 +104,12 @@ fn transactional_id(inner: &Inner) -> Result<String> {
     inner.config.transactional_id.clone().ok_or_else(|| ClientError::IllegalState("transactional.id is not set".into()))
 }
 
+/// Retriable in the transactional protocol: Kafka's producer retries CONCURRENT_TRANSACTIONS (the coordinator
+/// is still completing the previous transaction) although the error is not flagged retriable.
+fn txn_retriable(e: &ClientError) -> bool {
+    e.is_retriable() || e.code() == Some(51)
+}
+
 /// Runs `attempt` against the transaction coordinator until it succeeds, fails for good or `timeout` passes.
 /// NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE send the next attempt to a freshly found coordinator.
 async fn with_coordinator<T, F, Fut>(inner: &Inner, timeout: Duration, attempt: F) -> Result<T>
@@ -126,7 +132,7 @@ where
         };
         match attempt(coordinator).await {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
+            Err(e) if txn_retriable(&e) && Instant::now() + backoff < deadline => {
                 if matches!(e.code(), Some(14..=16)) || matches!(e, ClientError::Io(_)) {
                     lock(&inner.txn).coordinator = None;
                 }
@@ -249,8 +255,18 @@ pub(super) async fn add_partitions(inner: &Inner) {
             txn.added.extend(pending);
             txn.started = true;
         }
-        Err(e) if e.is_retriable() => {}
-        Err(e) => txn.set_abortable(e),
+        Err(e) if txn_retriable(&e) => {}
+        Err(e) => {
+            // The batches of partitions that could not join the transaction can never be sent: fail them now,
+            // as Kafka's producer does, so flush and abort do not wait for them.
+            txn.set_abortable(e.clone());
+            drop(txn);
+            for batch in lock(&inner.accumulator).take_all() {
+                inner.release(batch.reserved_bytes);
+                batch.fail(&e);
+            }
+            inner.completed.notify_all();
+        }
     }
 }
 
@@ -345,7 +361,7 @@ pub(super) fn send_offsets(
                 });
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
+                Err(e) if txn_retriable(&e) && Instant::now() + backoff < deadline => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(inner.common.retry_backoff_max);
                 }

@@ -284,6 +284,9 @@ pub struct GroupCoordinator {
     writes: Vec<Write>,
     member_counter: u64,
     seed: u64,
+    /// Offsets committed inside transactions (TxnOffsetCommit) that their commit marker has not yet made
+    /// visible: producer id -> (group, topic, partition) -> offset. An abort marker drops them.
+    pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, String, i32), OffsetValue>>,
 }
 
 fn s(v: &str) -> StrBytes {
@@ -861,6 +864,62 @@ impl GroupCoordinator {
             });
             g.offsets.insert((topic, partition), value);
         }
+    }
+
+    /// Remembers offsets a transaction committed (already written to `__consumer_offsets` as a transactional
+    /// batch); they take effect with the transaction's commit marker.
+    pub fn add_txn_offsets(&mut self, producer_id: i64, group_id: &str, offsets: Vec<(String, i32, OffsetValue)>) {
+        let pending = self.pending_txn_offsets.entry(producer_id).or_default();
+        for (topic, partition, value) in offsets {
+            pending.insert((group_id.to_string(), topic, partition), value);
+        }
+    }
+
+    /// Applies a transaction marker written to `__consumer_offsets` partition `offsets_partition` (of
+    /// `partition_count`): on commit the producer's pending offsets for groups in that partition become the
+    /// committed ones, on abort they are dropped.
+    pub fn complete_txn_offsets(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        offsets_partition: i32,
+        partition_count: i32,
+        now_ms: i64,
+    ) {
+        let Some(pending) = self.pending_txn_offsets.get_mut(&producer_id) else { return };
+        let mine: Vec<(String, String, i32)> = pending
+            .keys()
+            .filter(|(group, _, _)| partition_for(group, partition_count) == offsets_partition)
+            .cloned()
+            .collect();
+        for key in mine {
+            let Some(value) = pending.remove(&key) else { continue };
+            if commit {
+                let (group, topic, partition) = key;
+                let g = self.groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                g.offsets.insert((topic, partition), value);
+            }
+        }
+        if pending.is_empty() {
+            self.pending_txn_offsets.remove(&producer_id);
+        }
+    }
+
+    /// Whether a transaction has committed an offset for this partition that is not yet visible (an
+    /// OffsetFetch asking for stable offsets gets UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let key = (group_id.to_string(), topic.to_string(), partition);
+        self.pending_txn_offsets.values().any(|p| p.contains_key(&key))
+    }
+
+    /// Replays one record of a transactional batch of `__consumer_offsets` (on start-up): an offset commit
+    /// pending until the batch's transaction marker.
+    pub fn load_txn(&mut self, producer_id: i64, key: &[u8], value: Option<&[u8]>) -> Result<(), schema::SchemaError> {
+        if let (OffsetsKey::Offset { group, topic, partition }, Some(v)) = (schema::decode_key(key)?, value) {
+            let value = schema::decode_offset_value(v)?;
+            self.pending_txn_offsets.entry(producer_id).or_default().insert((group, topic, partition), value);
+        }
+        Ok(())
     }
 
     /// The committed offset of a partition.
