@@ -9,6 +9,7 @@
 
 mod admin;
 mod broker;
+mod consumer;
 mod convert;
 mod errors;
 mod producer;
@@ -32,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<broker::EmbeddedBroker>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;
+    m.add_class::<consumer::Consumer>()?;
     m.add_class::<admin::Admin>()?;
     Ok(())
 }

@@ -193,11 +193,6 @@ def test_fresh_topic_helper_creates_partitions(potok_broker, potok_new_topic, ad
     assert len(admin.list_topics(topic, timeout=OP_TIMEOUT).topics[topic].partitions) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core's Admin::describe_configs sends an empty configuration_keys list (not null), "
-    "so Kafka brokers and potok answer with no entries; remove this mark when core sends null",
-)
 def test_admin_describe_configs(potok_broker, admin):
     topic = potok_broker.create_topic(fresh("cfg"), config={"retention.ms": "3600000"})
     resource = ConfigResource("topic", topic)

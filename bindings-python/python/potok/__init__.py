@@ -10,6 +10,7 @@ the typed exceptions in :mod:`potok.errors`, re-exported here.
 from . import admin, errors
 from ._broker import Broker
 from ._native import version as _native_version
+from ._consumer import Consumer
 from ._producer import Producer
 from ._types import (
     Message,
@@ -69,6 +70,7 @@ __version__: str = _native_version()
 __all__ = [
     "AdminClient",
     "Broker",
+    "Consumer",
     "Producer",
     "admin",
     "errors",
