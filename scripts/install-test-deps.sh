@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/install-test-deps.sh — installs what the client test suite (scripts/client-tests.sh) needs:
 #   * kcat, from Debian's packages (only when it is missing);
-#   * a Python venv at ${POTOK_CACHE:-$HOME/.cache/potok}/venv with tests/clients/requirements.txt
+#   * a Python venv at ${POTOK_CACHE:-$HOME/.cache/potok}/venv with tests/clients/requirements.txt and the
+#     Python package's build and check tools, bindings-python/requirements-dev.txt (maturin, mypy)
 #     (pip runs only when the requirements' hash differs from the venv's stamp);
 #   * tests/clients/node/node_modules via `npm ci` (only when missing, or when package.json or
 #     package-lock.json changed since: a stamp inside node_modules holds their hash);
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 CACHE="${POTOK_CACHE:-$HOME/.cache/potok}"
 VENV="$CACHE/venv"
 REQS="tests/clients/requirements.txt"
+DEV_REQS="bindings-python/requirements-dev.txt"
 NODE_DIR="tests/clients/node"
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
@@ -43,7 +45,7 @@ command -v "$python" >/dev/null 2>&1 || { log "$python not found"; exit 1; }
 # The stamp covers the requirements and the interpreter the venv was made from.
 want_stamp="$(
     {
-        cat "$REQS"
+        cat "$REQS" "$DEV_REQS"
         "$python" -c 'import sys; print(sys.version)'
     } | sha256sum | cut -d' ' -f1
 )"
@@ -57,7 +59,7 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$stamp_file" || "$(cat "$stamp_file")" !=
         "$python" -m venv "$VENV"
     fi
     rm -f "$stamp_file"
-    timeout 900 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --timeout 120 -r "$REQS"
+    timeout 900 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --timeout 120 -r "$REQS" -r "$DEV_REQS"
     echo "$want_stamp" >"$stamp_file"
 fi
 

@@ -61,6 +61,9 @@ node_rc=0
 (cd bindings-node && timeout -k 10 1200 npm test) || node_rc=$?
 ((node_rc == 0)) || exit "$node_rc"
 
+step "Python package (bindings-python)"
+scripts/python-tests.sh
+
 step "consumer groups, committed offsets and transactions survive broker restarts"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 

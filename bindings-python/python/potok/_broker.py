@@ -1,0 +1,131 @@
+"""The embedded broker: :class:`Broker` starts a potok broker inside this process."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Type, Union
+
+from . import _native
+
+if TYPE_CHECKING:
+    from .admin import AdminClient
+
+ConfigValue = Union[str, int, float, bool]
+
+
+def _kafka_value(value: ConfigValue) -> str:
+    # Kafka's properties are strings; Python's booleans must read as Kafka's `true`/`false`.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Broker:
+    """A potok broker running in this process, on a real TCP listener any Kafka client can use.
+
+    ``config`` takes Kafka's ``server.properties`` keys (``{"num.partitions": 3}``); keyword arguments are the
+    same keys with dots written as underscores (``num_partitions=3``) and win over ``config``. By default the
+    broker listens on ``127.0.0.1`` on a free port and keeps its data in a temporary directory removed on stop;
+    ``log_dirs`` keeps the data in that directory instead (and the broker reopens it on the next start).
+
+    The broker runs until :meth:`stop`, the end of a ``with`` block, or garbage collection::
+
+        with potok.Broker() as broker:
+            producer = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap_servers})
+    """
+
+    def __init__(
+        self,
+        config: Optional[Mapping[str, ConfigValue]] = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_dirs: Optional[str] = None,
+        **overrides: ConfigValue,
+    ) -> None:
+        pairs: Dict[str, str] = {"listeners": f"PLAINTEXT://{host}:{int(port)}"}
+        if log_dirs is not None:
+            pairs["log.dirs"] = str(log_dirs)
+        for key, value in (config or {}).items():
+            pairs[str(key)] = _kafka_value(value)
+        for key, value in overrides.items():
+            pairs[key.replace("_", ".")] = _kafka_value(value)
+        self._config = pairs
+        self._admin: Optional["AdminClient"] = None
+        self._native = _native.EmbeddedBroker(list(pairs.items()))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port``, for a client's ``bootstrap.servers``."""
+        return self._native.bootstrap_servers
+
+    @property
+    def host(self) -> str:
+        return self._native.host
+
+    @property
+    def port(self) -> int:
+        return self._native.port
+
+    @property
+    def log_dir(self) -> str:
+        """The directory holding the broker's data."""
+        return self._native.log_dir
+
+    @property
+    def running(self) -> bool:
+        return self._native.running
+
+    @property
+    def config(self) -> Dict[str, str]:
+        """The Kafka config pairs the broker was started with."""
+        return dict(self._config)
+
+    def client_config(self, **extra: ConfigValue) -> Dict[str, Any]:
+        """A client config dict pointing at this broker, plus ``extra`` (underscores read as dots)."""
+        conf: Dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        for key, value in extra.items():
+            conf[key.replace("_", ".")] = value
+        return conf
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        config: Optional[Mapping[str, str]] = None,
+        timeout: float = 30.0,
+    ) -> str:
+        """Creates a topic (through potok's AdminClient) and returns its name; raises
+        ``potok.TopicAlreadyExistsError`` if it exists."""
+        from .admin import AdminClient, NewTopic
+
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        topic = NewTopic(name, partitions, replication_factor, config=config)
+        self._admin.create_topics([topic], request_timeout=timeout)[name].result(timeout)
+        return name
+
+    def stop(self) -> None:
+        """Stops the broker cleanly (flushes its logs) and waits for it; a second call does nothing."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        self._native.stop()
+
+    def __enter__(self) -> "Broker":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<potok.Broker {self.bootstrap_servers} {state}>"
+
+

@@ -1,0 +1,480 @@
+//! `Consumer`: potok's Kafka consumer (`potok::client::consumer`) for Python, with confluent-kafka's semantics.
+//!
+//! The engine's `poll` returns up to `max.poll.records` records at once, while confluent-kafka's `poll()` hands
+//! out one message and `consume(n)` at most `n`. The rest wait here, in a buffer. Because the engine advances a
+//! partition's position past every record it returned, a buffered record is not yet "consumed" from the
+//! application's point of view: commits, `position()` and pauses therefore use the first buffered offset of a
+//! partition when there is one, and the engine's position otherwise. For the same reason automatic commits are
+//! done here (the engine's own are turned off), so they never commit records the application has not seen.
+//!
+//! Rebalance callbacks run inside the engine's `poll`, on the thread calling it, with no engine lock held; the
+//! listener re-takes the GIL to call Python. An exception raised by a callback is kept and raised from `poll()`
+//! once the engine returns, as confluent-kafka does.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use potok::client::consumer::{Consumer as EngineConsumer, ConsumerRecord, RebalanceListener};
+use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
+use potok::record::TimestampType;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+
+use crate::convert::{self, blocking};
+use crate::errors;
+use crate::producer::GroupMetadata;
+
+/// The most records one `consume()` call may ask for (librdkafka's limit as well).
+const CONSUME_MAX: usize = 1_000_000;
+
+/// State shared by the consumer and its rebalance listener.
+#[derive(Debug, Default)]
+struct Shared {
+    buffer: Mutex<VecDeque<ConsumerRecord>>,
+    /// An exception raised by a Python rebalance callback, raised again from `poll()`.
+    callback_error: Mutex<Option<PyErr>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Drops buffered records of these partitions (all when `None`), returning the first offset dropped for each.
+    fn drop_buffered(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, i64> {
+        let mut first = BTreeMap::new();
+        lock(&self.buffer).retain(|r| {
+            let tp = TopicPartition::new(r.topic.clone(), r.partition);
+            if only.is_some_and(|o| !o.contains(&tp)) {
+                return true;
+            }
+            first.entry(tp).or_insert(r.offset);
+            false
+        });
+        first
+    }
+
+    fn first_buffered(&self) -> BTreeMap<TopicPartition, i64> {
+        let mut first = BTreeMap::new();
+        for r in lock(&self.buffer).iter() {
+            first.entry(TopicPartition::new(r.topic.clone(), r.partition)).or_insert(r.offset);
+        }
+        first
+    }
+}
+
+/// The offsets the application has consumed up to: the first buffered offset of a partition, else the engine's
+/// position (partitions without a known position are left out).
+fn consumed_offsets(
+    engine: &EngineConsumer,
+    shared: &Shared,
+    only: Option<&[TopicPartition]>,
+) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+    let first = shared.first_buffered();
+    engine
+        .assignment()
+        .into_iter()
+        .filter(|tp| only.is_none_or(|o| o.contains(tp)))
+        .filter_map(|tp| {
+            let offset = match first.get(&tp) {
+                Some(offset) => *offset,
+                None => engine.position(&tp, Some(Duration::ZERO)).ok()?,
+            };
+            Some((tp, OffsetAndMetadata::new(offset)))
+        })
+        .collect()
+}
+
+/// Calls the Python dispatcher `callback(kind, [(topic, partition), ...])` around rebalances.
+struct Listener {
+    callback: Py<PyAny>,
+    engine: Weak<EngineConsumer>,
+    shared: Arc<Shared>,
+    auto_commit: bool,
+}
+
+impl Listener {
+    fn call(&self, kind: &str, partitions: &[TopicPartition]) {
+        let items: Vec<(String, i32)> = partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+        Python::attach(|py| {
+            if let Err(e) = self.callback.call1(py, (kind, items)) {
+                let mut slot = lock(&self.shared.callback_error);
+                if slot.is_none() {
+                    *slot = Some(e);
+                }
+            }
+        });
+    }
+}
+
+impl RebalanceListener for Listener {
+    fn on_partitions_revoked(&mut self, partitions: &[TopicPartition]) {
+        // As Kafka's consumer does before a rebalance: commit what was consumed, then tell the application.
+        if self.auto_commit {
+            if let Some(engine) = self.engine.upgrade() {
+                let offsets = consumed_offsets(&engine, &self.shared, Some(partitions));
+                if !offsets.is_empty() {
+                    let _ = engine.commit_sync(Some(&offsets), None);
+                }
+            }
+        }
+        self.call("revoke", partitions);
+        self.shared.drop_buffered(Some(partitions));
+    }
+
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
+        self.call("assign", partitions);
+    }
+
+    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
+        self.call("lost", partitions);
+        self.shared.drop_buffered(Some(partitions));
+    }
+}
+
+/// A Kafka consumer configured by Kafka config pairs.
+#[pyclass(module = "potok._native", frozen)]
+#[derive(Debug)]
+pub struct Consumer {
+    inner: Arc<EngineConsumer>,
+    shared: Arc<Shared>,
+    auto_commit: Option<Duration>,
+    next_auto_commit: Mutex<Instant>,
+}
+
+type Record<'py> = Bound<'py, PyTuple>;
+
+/// `(topic, partition, offset, metadata)`, as offsets cross the boundary.
+type OffsetItem = (String, i32, i64, Option<String>);
+
+fn record_tuple<'py>(py: Python<'py>, r: ConsumerRecord) -> PyResult<Record<'py>> {
+    let bytes = |b: Option<bytes::Bytes>| b.map(|b| PyBytes::new(py, &b));
+    let timestamp_type = match r.timestamp_type {
+        TimestampType::CreateTime => 1,
+        TimestampType::LogAppendTime => 2,
+    };
+    let timestamp_type = if r.timestamp < 0 { 0 } else { timestamp_type };
+    let headers: Vec<(String, Option<Bound<'py, PyBytes>>)> =
+        r.headers.into_iter().map(|(k, v)| (k, bytes(v))).collect();
+    (r.topic, r.partition, r.offset, r.timestamp, timestamp_type, bytes(r.key), bytes(r.value), headers, r.leader_epoch)
+        .into_pyobject(py)
+}
+
+impl Consumer {
+    fn take(&self, max: usize) -> Vec<ConsumerRecord> {
+        let mut buffer = lock(&self.shared.buffer);
+        let n = buffer.len().min(max);
+        buffer.drain(..n).collect()
+    }
+
+    fn raise_callback_error(&self) -> PyResult<()> {
+        match lock(&self.shared.callback_error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn maybe_auto_commit(&self) {
+        let Some(interval) = self.auto_commit else { return };
+        let now = Instant::now();
+        {
+            let mut next = lock(&self.next_auto_commit);
+            if *next > now {
+                return;
+            }
+            *next = now + interval;
+        }
+        let offsets = consumed_offsets(&self.inner, &self.shared, None);
+        if !offsets.is_empty() {
+            // Fire and forget, as Kafka's auto commit: a failed commit is retried at the next interval.
+            self.inner.commit_async(Some(offsets), None);
+        }
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// `config` are Kafka config pairs; `enable.auto.commit` and `auto.commit.interval.ms` are handled here.
+    #[new]
+    fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
+        let mut auto_commit = true;
+        let mut interval = Duration::from_millis(5000);
+        let mut engine_config = Vec::with_capacity(config.len() + 1);
+        for (key, value) in config {
+            match key.as_str() {
+                "enable.auto.commit" => {
+                    auto_commit = match value.trim().to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(errors::config_error(py, &format!("enable.auto.commit: bad value {value:?}"))),
+                    }
+                }
+                "auto.commit.interval.ms" => {
+                    let ms: u64 = value.trim().parse().map_err(|_| {
+                        errors::config_error(py, &format!("auto.commit.interval.ms: bad value {value:?}"))
+                    })?;
+                    interval = Duration::from_millis(ms.clamp(1, 86_400_000));
+                }
+                _ => engine_config.push((key, value)),
+            }
+        }
+        engine_config.push(("enable.auto.commit".into(), "false".into()));
+        let inner = blocking(py, || EngineConsumer::new(&engine_config))?;
+        Ok(Consumer {
+            inner: Arc::new(inner),
+            shared: Arc::default(),
+            auto_commit: auto_commit.then_some(interval),
+            next_auto_commit: Mutex::new(Instant::now() + interval),
+        })
+    }
+
+    /// Subscribes to topics (a name starting with `^` is a regex); `listener(kind, partitions)` is called
+    /// from `poll()` with kind "assign", "revoke" or "lost".
+    #[pyo3(signature = (topics, listener=None))]
+    fn subscribe(&self, py: Python<'_>, topics: Vec<String>, listener: Option<Py<PyAny>>) -> PyResult<()> {
+        if let Some(callback) = listener {
+            self.inner.set_rebalance_listener(Box::new(Listener {
+                callback,
+                engine: Arc::downgrade(&self.inner),
+                shared: self.shared.clone(),
+                auto_commit: self.auto_commit.is_some(),
+            }));
+        }
+        blocking(py, || self.inner.subscribe(&topics))
+    }
+
+    fn unsubscribe(&self, py: Python<'_>) -> PyResult<()> {
+        let result = blocking(py, || self.inner.unsubscribe());
+        self.shared.drop_buffered(None);
+        result
+    }
+
+    /// Assigns partitions by hand; `(topic, partition, offset)` with offset None keeps the committed or
+    /// reset position, a negative offset is one of -2 (beginning) and -1 (end).
+    fn assign(&self, py: Python<'_>, partitions: Vec<(String, i32, Option<i64>)>) -> PyResult<()> {
+        let tps: Vec<TopicPartition> = partitions.iter().map(|(t, p, _)| TopicPartition::new(t.clone(), *p)).collect();
+        blocking(py, || self.inner.assign(&tps))?;
+        let current = self.inner.assignment();
+        lock(&self.shared.buffer)
+            .retain(|r| current.iter().any(|tp| tp.topic == r.topic && tp.partition == r.partition));
+        for (tp, (_, _, offset)) in tps.iter().zip(&partitions) {
+            self.seek_one(py, tp, *offset)?;
+        }
+        Ok(())
+    }
+
+    fn assignment(&self) -> Vec<(String, i32)> {
+        self.inner.assignment().into_iter().map(|tp| (tp.topic, tp.partition)).collect()
+    }
+
+    /// Waits up to `timeout` seconds (None: forever) and returns at most `max` records as tuples
+    /// `(topic, partition, offset, timestamp, timestamp_type, key, value, headers, leader_epoch)`.
+    #[pyo3(signature = (max, timeout=None))]
+    fn poll<'py>(&self, py: Python<'py>, max: usize, timeout: Option<f64>) -> PyResult<Vec<Record<'py>>> {
+        if max == 0 || max > CONSUME_MAX {
+            return Err(errors::client_error(
+                py,
+                &ClientError::InvalidArgument(format!("num_messages must be between 1 and {CONSUME_MAX}")),
+            ));
+        }
+        self.maybe_auto_commit();
+        let mut records = self.take(max);
+        if records.is_empty() {
+            let timeout = convert::timeout(timeout);
+            let deadline = timeout.map(|t| Instant::now() + t);
+            loop {
+                // An unbounded poll waits in slices so Ctrl-C (checked between them) can interrupt it.
+                let slice = match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()),
+                    None => Duration::from_millis(200),
+                };
+                let polled = py.detach(|| self.inner.poll(slice));
+                self.raise_callback_error()?;
+                let polled = polled.map_err(|e| errors::client_error(py, &e))?;
+                lock(&self.shared.buffer).extend(polled);
+                records = self.take(max);
+                if !records.is_empty() || deadline.is_some() {
+                    break;
+                }
+                py.check_signals()?;
+            }
+        }
+        records.into_iter().map(|r| record_tuple(py, r)).collect()
+    }
+
+    /// Commits `offsets` (`(topic, partition, offset, metadata)`; None: what has been consumed). Returns the
+    /// committed offsets (for the synchronous form).
+    #[pyo3(signature = (offsets=None, asynchronous=true))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        offsets: Option<Vec<OffsetItem>>,
+        asynchronous: bool,
+    ) -> PyResult<Vec<(String, i32, i64)>> {
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = match offsets {
+            Some(list) => list
+                .into_iter()
+                .map(|(topic, partition, offset, metadata)| {
+                    let mut value = OffsetAndMetadata::new(offset);
+                    value.metadata = metadata.unwrap_or_default();
+                    (TopicPartition::new(topic, partition), value)
+                })
+                .collect(),
+            None => py.detach(|| consumed_offsets(&self.inner, &self.shared, None)),
+        };
+        let committed = offsets.iter().map(|(tp, o)| (tp.topic.clone(), tp.partition, o.offset)).collect();
+        if offsets.is_empty() {
+            return Err(errors::client_error(
+                py,
+                &ClientError::Kafka {
+                    code: -168,
+                    name: "_NO_OFFSET".into(),
+                    message: Some("no offset to commit".into()),
+                },
+            ));
+        }
+        if asynchronous {
+            self.inner.commit_async(Some(offsets), None);
+        } else {
+            blocking(py, || self.inner.commit_sync(Some(&offsets), None))?;
+        }
+        Ok(committed)
+    }
+
+    /// The group's committed offsets: `(topic, partition, offset or -1001, metadata)`.
+    #[pyo3(signature = (partitions, timeout=None))]
+    fn committed(
+        &self,
+        py: Python<'_>,
+        partitions: Vec<(String, i32)>,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<OffsetItem>> {
+        let tps = convert::topic_partitions(partitions);
+        let found = blocking(py, || self.inner.committed(&tps, convert::timeout(timeout)))?;
+        Ok(tps
+            .into_iter()
+            .map(|tp| match found.get(&tp) {
+                Some(o) => (tp.topic, tp.partition, o.offset, Some(o.metadata.clone())),
+                None => (tp.topic, tp.partition, -1001, None),
+            })
+            .collect())
+    }
+
+    /// The next offset the application will read per partition (-1001 when not known yet).
+    fn position(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> Vec<(String, i32, i64)> {
+        let first = self.shared.first_buffered();
+        let tps = convert::topic_partitions(partitions);
+        tps.into_iter()
+            .map(|tp| {
+                let offset = match first.get(&tp) {
+                    Some(o) => *o,
+                    None => py.detach(|| self.inner.position(&tp, Some(Duration::ZERO))).unwrap_or(-1001),
+                };
+                (tp.topic, tp.partition, offset)
+            })
+            .collect()
+    }
+
+    /// Moves a partition's position: an offset, or -2 (beginning) / -1 (end).
+    fn seek(&self, py: Python<'_>, topic: String, partition: i32, offset: i64) -> PyResult<()> {
+        self.seek_one(py, &TopicPartition::new(topic, partition), Some(offset))
+    }
+
+    fn pause(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
+        let tps = convert::topic_partitions(partitions);
+        blocking(py, || self.inner.pause(&tps))?;
+        // Records already buffered for a paused partition must not be handed out: rewind to the first of them.
+        for (tp, offset) in self.shared.drop_buffered(Some(&tps)) {
+            blocking(py, || self.inner.seek(&tp, offset))?;
+        }
+        Ok(())
+    }
+
+    fn resume(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
+        let tps = convert::topic_partitions(partitions);
+        blocking(py, || self.inner.resume(&tps))
+    }
+
+    /// `(low, high)` offsets of a partition, asked of its leader.
+    #[pyo3(signature = (topic, partition, timeout=None))]
+    fn watermark_offsets(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        partition: i32,
+        timeout: Option<f64>,
+    ) -> PyResult<(i64, i64)> {
+        let tps = vec![TopicPartition::new(topic, partition)];
+        let timeout = convert::timeout(timeout);
+        let low = blocking(py, || self.inner.beginning_offsets(&tps, timeout))?;
+        let high = blocking(py, || self.inner.end_offsets(&tps, timeout))?;
+        Ok((low.get(&tps[0]).copied().unwrap_or(-1001), high.get(&tps[0]).copied().unwrap_or(-1001)))
+    }
+
+    /// For each `(topic, partition, timestamp)`, the first offset at or after the timestamp (-1: none).
+    #[pyo3(signature = (specs, timeout=None))]
+    fn offsets_for_times(
+        &self,
+        py: Python<'_>,
+        specs: Vec<(String, i32, i64)>,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<(String, i32, i64)>> {
+        let specs: Vec<(TopicPartition, i64)> =
+            specs.into_iter().map(|(t, p, ts)| (TopicPartition::new(t, p), ts)).collect();
+        let found = blocking(py, || self.inner.offsets_for_times(&specs, convert::timeout(timeout)))?;
+        Ok(specs
+            .into_iter()
+            .map(|(tp, _)| {
+                let offset = found.get(&tp).and_then(|i| i.as_ref()).map_or(-1, |i| i.offset);
+                (tp.topic, tp.partition, offset)
+            })
+            .collect())
+    }
+
+    /// The consumer's group membership, for `Producer.send_offsets_to_transaction`.
+    fn group_metadata(&self, py: Python<'_>) -> PyResult<GroupMetadata> {
+        match self.inner.group_metadata() {
+            Some(inner) => Ok(GroupMetadata { inner }),
+            None => {
+                Err(errors::client_error(py, &ClientError::InvalidArgument("this consumer has no group.id".into())))
+            }
+        }
+    }
+
+    /// Commits what was consumed (with auto commit on), leaves the group and closes connections.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.auto_commit.is_some() {
+            let offsets = py.detach(|| consumed_offsets(&self.inner, &self.shared, None));
+            if !offsets.is_empty() {
+                let _ = py.detach(|| self.inner.commit_sync(Some(&offsets), Some(Duration::from_secs(5))));
+            }
+        }
+        self.shared.drop_buffered(None);
+        let result = blocking(py, || self.inner.close(None));
+        self.raise_callback_error()?;
+        result
+    }
+
+    /// Interrupts a blocking `poll()` from another thread.
+    fn wakeup(&self) {
+        self.inner.wakeup();
+    }
+}
+
+impl Consumer {
+    fn seek_one(&self, py: Python<'_>, tp: &TopicPartition, offset: Option<i64>) -> PyResult<()> {
+        let Some(offset) = offset else { return Ok(()) };
+        let tps = std::slice::from_ref(tp);
+        let result = match offset {
+            -2 => py.detach(|| self.inner.seek_to_beginning(tps)),
+            -1 => py.detach(|| self.inner.seek_to_end(tps)),
+            // OFFSET_STORED and OFFSET_INVALID: keep the committed (or reset) position.
+            -1000 | -1001 => Ok(()),
+            offset => py.detach(|| self.inner.seek(tp, offset)),
+        };
+        result.map_err(|e| errors::client_error(py, &e))?;
+        self.shared.drop_buffered(Some(tps));
+        Ok(())
+    }
+}

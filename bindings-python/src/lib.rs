@@ -1,0 +1,39 @@
+//! `potok._native`: the private native module behind the Python package `potok`.
+//!
+//! It holds conversions, GIL handling and typed errors only: every broker and client behaviour lives in
+//! `potok-core`. The public, documented surface is the pure-Python package in `python/potok/`, which wraps
+//! these classes; `python/potok/_native.pyi` describes this module and a test checks it against the build.
+//!
+//! Blocking work (starting and stopping a broker, every client call) runs with the GIL released, so other
+//! Python threads keep running while the engine waits on the network or the disk.
+
+mod admin;
+mod broker;
+mod consumer;
+mod convert;
+mod errors;
+mod producer;
+
+use pyo3::prelude::*;
+
+// The embedded broker decodes frames from untrusted peers inside the host process; a lying length prefix must
+// not abort the Python interpreter (see the allocator's docs).
+#[global_allocator]
+static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
+
+/// The native engine's version (the Cargo package version).
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_class::<broker::EmbeddedBroker>()?;
+    m.add_class::<producer::Producer>()?;
+    m.add_class::<producer::GroupMetadata>()?;
+    m.add_class::<consumer::Consumer>()?;
+    m.add_class::<admin::Admin>()?;
+    Ok(())
+}

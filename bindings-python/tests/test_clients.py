@@ -1,0 +1,200 @@
+"""potok's own Producer and AdminClient (confluent-kafka's API, potok's engine) against the embedded broker,
+checked with confluent-kafka as an independent reader."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer as ConfluentConsumer
+from confluent_kafka import TopicPartition as ConfluentTopicPartition
+from conftest import OP_TIMEOUT, fresh
+
+import potok
+from potok.admin import ConfigResource, NewPartitions, NewTopic, OffsetSpec
+
+
+@pytest.fixture
+def admin(potok_broker):
+    client = potok.AdminClient({"bootstrap.servers": potok_broker.bootstrap_servers})
+    yield client
+    client.close()
+
+
+def read_with_confluent(bootstrap, topic, partition, count):
+    consumer = ConfluentConsumer({"bootstrap.servers": bootstrap, "group.id": fresh("g"), "enable.auto.commit": False})
+    try:
+        consumer.assign([ConfluentTopicPartition(topic, partition, 0)])
+        messages = consumer.consume(count, timeout=OP_TIMEOUT)
+        assert all(m.error() is None for m in messages)
+        return messages
+    finally:
+        consumer.close()
+
+
+def test_produce_with_delivery_callbacks_on_the_calling_thread(potok_broker, potok_new_topic):
+    topic = potok_new_topic("cb", partitions=3)
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers, "linger.ms": 2})
+    reports = []
+    caller = threading.get_ident()
+
+    def on_delivery(err, msg):
+        reports.append((err, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), threading.get_ident()))
+
+    for i in range(30):
+        producer.produce(topic, value=f"v{i}", key=f"k{i % 5}", headers={"n": str(i)}, on_delivery=on_delivery)
+    assert len(producer) <= 30
+    assert producer.flush(OP_TIMEOUT) == 0
+    assert len(producer) == 0
+    assert len(reports) == 30
+    assert all(r[0] is None and r[1] == topic for r in reports)
+    assert {r[6] for r in reports} == {caller}
+    # The same key always lands in the same partition, and offsets per partition are 0..n-1.
+    by_key = {}
+    for _, _, partition, _, key, _, _ in reports:
+        by_key.setdefault(key, set()).add(partition)
+    assert all(len(p) == 1 for p in by_key.values())
+    for partition in range(3):
+        offsets = sorted(r[3] for r in reports if r[2] == partition)
+        assert offsets == list(range(len(offsets)))
+    # An independent client reads exactly what potok wrote, headers and all.
+    first = [r for r in reports if r[2] == reports[0][2]]
+    messages = read_with_confluent(potok_broker.bootstrap_servers, topic, reports[0][2], len(first))
+    assert [m.value() for m in messages] == [r[5] for r in sorted(first, key=lambda r: r[3])]
+    assert all(m.headers()[0][0] == "n" for m in messages)
+
+
+def test_poll_serves_reports_and_explicit_partition_and_timestamp(potok_broker, potok_new_topic):
+    topic = potok_new_topic("poll", partitions=2)
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
+    got = []
+    producer.produce(topic, b"x", partition=1, timestamp=1_600_000_000_000, on_delivery=lambda e, m: got.append(m))
+    deadline = time.monotonic() + OP_TIMEOUT
+    while not got and time.monotonic() < deadline:
+        producer.poll(0.1)
+    assert got and got[0].partition() == 1 and got[0].error() is None
+    (message,) = read_with_confluent(potok_broker.bootstrap_servers, topic, 1, 1)
+    assert message.timestamp() == (1, 1_600_000_000_000)
+
+
+def test_default_callback_from_config_and_failed_delivery(potok_broker):
+    errors = []
+    producer = potok.Producer(
+        {"bootstrap.servers": potok_broker.bootstrap_servers, "on_delivery": lambda e, m: errors.append(e)}
+    )
+    producer.produce(fresh("auto"), b"ok")
+    producer.flush(OP_TIMEOUT)
+    assert errors == [None]
+
+
+def test_producer_errors_are_typed(potok_broker, potok_new_topic):
+    with pytest.raises(potok.KafkaConfigError) as info:
+        potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers, "no.such.key": "1"})
+    assert "no.such.key" in str(info.value)
+    with pytest.raises(potok.KafkaConfigError):
+        potok.Producer({"linger.ms": 1})  # bootstrap.servers is required
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
+    topic = potok_new_topic("one", partitions=1)
+    with pytest.raises(potok.InvalidArgumentError):
+        producer.produce(topic, b"x", partition=5)
+    with pytest.raises(TypeError):
+        producer.produce(topic, 12345)
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers, "max.request.size": 1000})
+    with pytest.raises(potok.RecordTooLargeError) as too_large:
+        producer.produce(topic, b"x" * 2000)
+    assert too_large.value.code == 10 and not too_large.value.retriable
+
+
+def test_flush_releases_the_gil(potok_broker, potok_new_topic):
+    # While flush blocks in the engine, another Python thread keeps running.
+    topic = potok_new_topic("gil")
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers, "linger.ms": 200})
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        producer.produce(topic, b"x")
+        before = len(ticks)
+        producer._native.poll(0.3)  # blocks 0.3 s without the GIL: no report is pending
+        assert len(ticks) - before > 10
+    finally:
+        stop.set()
+        thread.join(5)
+    assert producer.flush(OP_TIMEOUT) == 0
+
+
+def test_admin_topics_partitions_configs_offsets(potok_broker, admin):
+    name = fresh("adm")
+    futures = admin.create_topics([NewTopic(name, 2, 1, config={"retention.ms": "3600000"})])
+    assert futures[name].result(OP_TIMEOUT) is None
+    with pytest.raises(potok.TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(name, 2, 1)])[name].result(OP_TIMEOUT)
+    with pytest.raises(potok.InvalidReplicationFactorError):
+        admin.create_topics([NewTopic(fresh("rf3"), 1, 3)]).popitem()[1].result(OP_TIMEOUT)
+
+    metadata = admin.list_topics(timeout=OP_TIMEOUT)
+    assert sorted(metadata.topics[name].partitions) == [0, 1]
+    assert len(metadata.brokers) == 1
+
+    admin.create_partitions([NewPartitions(name, 4)])[name].result(OP_TIMEOUT)
+    assert len(admin.list_topics(name, timeout=OP_TIMEOUT).topics[name].partitions) == 4
+
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
+    for i in range(5):
+        producer.produce(name, b"r%d" % i, partition=0)
+    assert producer.flush(OP_TIMEOUT) == 0
+    tp = potok.TopicPartition(name, 0)
+    assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(OP_TIMEOUT).offset == 5
+    deleted = admin.delete_records([potok.TopicPartition(name, 0, 2)])
+    assert next(iter(deleted.values())).result(OP_TIMEOUT).low_watermark == 2
+    assert admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(OP_TIMEOUT).offset == 2
+
+    assert admin.delete_topics([name])[name].result(OP_TIMEOUT) is None
+    with pytest.raises(potok.UnknownTopicOrPartitionError):
+        admin.delete_topics([name])[name].result(OP_TIMEOUT)
+
+
+def test_admin_groups(potok_broker, admin, potok_new_topic):
+    topic = potok_new_topic("grp")
+    group = fresh("grp")
+    producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
+    producer.produce(topic, b"x")
+    producer.flush(OP_TIMEOUT)
+    consumer = ConfluentConsumer(
+        {"bootstrap.servers": potok_broker.bootstrap_servers, "group.id": group, "auto.offset.reset": "earliest"}
+    )
+    try:
+        consumer.subscribe([topic])
+        message = consumer.poll(OP_TIMEOUT)
+        assert message is not None and message.error() is None
+        consumer.commit(message, asynchronous=False)
+        listed = admin.list_consumer_groups().result(OP_TIMEOUT)
+        assert group in {g.group_id for g in listed.valid}
+        description = admin.describe_consumer_groups([group])[group].result(OP_TIMEOUT)
+        assert description.state.lower() == "stable" and len(description.members) == 1
+        assert [(tp.topic, tp.partition) for tp in description.members[0].assignment] == [(topic, 0)]
+        offsets = admin.list_consumer_group_offsets(group).result(OP_TIMEOUT)
+        assert [(tp.topic, tp.partition, tp.offset) for tp in offsets] == [(topic, 0, 1)]
+    finally:
+        consumer.close()
+    assert admin.delete_consumer_groups([group])[group].result(OP_TIMEOUT) is None
+
+
+def test_fresh_topic_helper_creates_partitions(potok_broker, potok_new_topic, admin):
+    topic = potok_new_topic("parts", partitions=4, config={"cleanup.policy": "delete"})
+    assert len(admin.list_topics(topic, timeout=OP_TIMEOUT).topics[topic].partitions) == 4
+
+
+def test_admin_describe_configs(potok_broker, admin):
+    topic = potok_broker.create_topic(fresh("cfg"), config={"retention.ms": "3600000"})
+    resource = ConfigResource("topic", topic)
+    configs = admin.describe_configs([resource])[resource].result(OP_TIMEOUT)
+    assert configs["retention.ms"].value == "3600000"
