@@ -780,11 +780,18 @@ pub(crate) async fn group_by_leader<T>(
 ) -> Result<ByLeader<T>> {
     // Keyed by the leader, or by the error code for partitions without one.
     let mut groups: BTreeMap<std::result::Result<i32, i16>, Vec<(TopicPartition, T)>> = BTreeMap::new();
+    let _ = deadline;
+    let mut refreshed: Vec<String> = Vec::new();
     for (tp, v) in items {
-        let leader = match cluster.topic(&tp.topic, false, deadline).await {
-            Err(ClientError::Timeout(_)) => Err(3),
-            Err(e) => return Err(e),
-            Ok(t) => match t.partition(tp.partition) {
+        // One refresh for a topic the snapshot lacks; a topic still unknown then fails fast, as in Kafka.
+        let mut metadata = cluster.metadata();
+        if metadata.leader_for(&tp.topic, tp.partition).is_none() && !refreshed.contains(&tp.topic) {
+            refreshed.push(tp.topic.clone());
+            metadata = cluster.refresh(Some(std::slice::from_ref(&tp.topic)), false).await?;
+        }
+        let leader = match metadata.topics.get(&tp.topic) {
+            None => Err(3),
+            Some(t) => match t.partition(tp.partition) {
                 Some(p) if p.leader >= 0 => Ok(p.leader),
                 Some(_) => Err(5),
                 None => Err(3),
@@ -795,8 +802,44 @@ pub(crate) async fn group_by_leader<T>(
     Ok(groups.into_iter().map(|(k, v)| (k.map_err(|code| ClientError::from_code(code, None)), v)).collect())
 }
 
-/// ListOffsets for many partitions, one request per leader.
+/// ListOffsets for many partitions, one request per leader. Partitions answered with a retriable error (a
+/// leader that moved, a topic still being created) are asked again after a metadata refresh until `deadline`,
+/// as Kafka's admin client does.
 pub(crate) async fn list_offsets(
+    cluster: &Cluster,
+    specs: &[(TopicPartition, OffsetSpec)],
+    isolation_level: IsolationLevel,
+    deadline: Instant,
+) -> Result<Vec<(TopicPartition, Result<ListOffsetsInfo>)>> {
+    let mut results: BTreeMap<TopicPartition, Result<ListOffsetsInfo>> = BTreeMap::new();
+    let mut pending: Vec<(TopicPartition, OffsetSpec)> = specs.to_vec();
+    let mut backoff = cluster.config.retry_backoff.max(Duration::from_millis(10));
+    loop {
+        let answers = list_offsets_once(cluster, &pending, isolation_level, deadline).await?;
+        let mut retry = Vec::new();
+        for (tp, result) in answers {
+            // UNKNOWN_TOPIC_OR_PARTITION from metadata is final here; a leader in motion is worth waiting for.
+            let retriable = matches!(&result, Err(e) if e.is_retriable() && e.code() != Some(3));
+            if retriable && Instant::now() + backoff < deadline {
+                if let Some(spec) = pending.iter().find(|(p, _)| *p == tp).map(|(_, s)| *s) {
+                    retry.push((tp.clone(), spec));
+                }
+            }
+            results.insert(tp, result);
+        }
+        if retry.is_empty() {
+            break;
+        }
+        let topics: Vec<String> = retry.iter().map(|(tp, _)| tp.topic.clone()).collect();
+        tokio::time::sleep(backoff).await;
+        let _ = cluster.refresh(Some(&topics), false).await;
+        backoff = (backoff * 2).min(cluster.config.retry_backoff_max);
+        pending = retry;
+    }
+    Ok(specs.iter().filter_map(|(tp, _)| results.remove_entry(tp)).collect())
+}
+
+async fn list_offsets_once(
     cluster: &Cluster,
     specs: &[(TopicPartition, OffsetSpec)],
     isolation_level: IsolationLevel,
