@@ -31,7 +31,7 @@ scripts/kafka.sh start "$kafka_dir" "$kafka_port" >"$kafka_dir/start.log" 2>&1 |
 export POTOK_KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
 stop_kafka() { scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1 || true; rm -rf "$kafka_dir"; }
 trap stop_kafka EXIT
-POTOK_TEST_BOOTSTRAP="$POTOK_KAFKA_BOOTSTRAP" cargo test -p potok-core --locked --test client
+POTOK_TEST_BOOTSTRAP="$POTOK_KAFKA_BOOTSTRAP" cargo test --workspace --locked --test client
 
 step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java)"
 scripts/install-test-deps.sh >/dev/null
