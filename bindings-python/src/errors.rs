@@ -19,7 +19,10 @@ mod local {
     pub const INVALID_ARG: i32 = -186;
     pub const TIMED_OUT: i32 = -185;
     pub const STATE: i32 = -172;
+    pub const KEY_SERIALIZATION: i32 = -162;
     pub const VALUE_SERIALIZATION: i32 = -161;
+    pub const KEY_DESERIALIZATION: i32 = -160;
+    pub const VALUE_DESERIALIZATION: i32 = -159;
     pub const INTR: i32 = -141;
 }
 
@@ -85,6 +88,29 @@ pub fn client_exception<'py>(py: Python<'py>, error: &ClientError) -> PyResult<B
 /// A configuration key that is unknown or has a bad value (`potok.errors.KafkaConfigError`).
 pub fn config_error(py: Python<'_>, message: &str) -> PyErr {
     raise(py, "config", local::INVALID_ARG, "_INVALID_ARG", message, false)
+}
+
+/// An argument the binding cannot use (`potok.errors.InvalidArgumentError`), e.g. a schema that does not parse.
+pub fn invalid_argument(py: Python<'_>, message: &str) -> PyErr {
+    raise(py, "invalid_argument", local::INVALID_ARG, "_INVALID_ARG", message, false)
+}
+
+/// A value that could not be serialized or deserialized (`potok.errors.SerializationError`), with librdkafka's
+/// code for the key or value side and the JSON Pointers of the failing fields as `field_paths`.
+pub fn serialization_error(py: Python<'_>, message: &str, paths: Vec<String>, key: bool, deserializing: bool) -> PyErr {
+    let (code, name) = match (key, deserializing) {
+        (true, false) => (local::KEY_SERIALIZATION, "_KEY_SERIALIZATION"),
+        (false, false) => (local::VALUE_SERIALIZATION, "_VALUE_SERIALIZATION"),
+        (true, true) => (local::KEY_DESERIALIZATION, "_KEY_DESERIALIZATION"),
+        (false, true) => (local::VALUE_DESERIALIZATION, "_VALUE_DESERIALIZATION"),
+    };
+    let built = exception(py, "serialization", code, name, message, false).and_then(|exception| {
+        exception.setattr("field_paths", pyo3::types::PyTuple::new(py, paths)?).map(|()| exception)
+    });
+    match built {
+        Ok(exception) => PyErr::from_value(exception),
+        Err(_) => PyRuntimeError::new_err(format!("{name} ({code}): {message}")),
+    }
 }
 
 /// The embedded broker could not start or stop.

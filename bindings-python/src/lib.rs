@@ -13,6 +13,7 @@ mod consumer;
 mod convert;
 mod errors;
 mod producer;
+mod serde;
 
 use pyo3::prelude::*;
 
@@ -35,5 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::GroupMetadata>()?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<admin::Admin>()?;
+    m.add_class::<serde::Serializer>()?;
+    m.add_class::<serde::Deserializer>()?;
     Ok(())
 }

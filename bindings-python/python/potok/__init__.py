@@ -4,10 +4,11 @@
 that any Kafka client (confluent-kafka, kafka-python, the Java client, ...) can use. ``potok.Producer``,
 ``potok.Consumer`` and ``potok.AdminClient`` are Kafka clients with confluent-kafka's API, run by the same
 native engine; they work against the embedded broker and against Apache Kafka. The errors potok raises are
-the typed exceptions in :mod:`potok.errors`, re-exported here.
+the typed exceptions in :mod:`potok.errors`, re-exported here. :mod:`potok.serialization` has the
+serializers (string, integer, double, JSON with JSON Schema validation, Avro) as confluent-kafka's callables.
 """
 
-from . import admin, errors
+from . import admin, errors, serialization
 from ._broker import Broker
 from ._native import version as _native_version
 from ._consumer import Consumer
@@ -74,6 +75,7 @@ __all__ = [
     "Producer",
     "admin",
     "errors",
+    "serialization",
     "__version__",
     "Message",
     "TopicPartition",

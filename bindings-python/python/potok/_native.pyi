@@ -1,8 +1,8 @@
 # Stubs of the private native module potok._native (bindings-python/src). tests/test_package.py checks them
 # against the built module with mypy's stubtest.
-from typing import Callable, List, Optional, Sequence, Tuple, final
+from typing import Any, Callable, List, Optional, Sequence, Tuple, final
 
-__all__ = ["Admin", "Consumer", "EmbeddedBroker", "GroupMetadata", "Producer", "version"]
+__all__ = ["Admin", "Consumer", "Deserializer", "EmbeddedBroker", "GroupMetadata", "Producer", "Serializer", "version"]
 
 _Item = Tuple[object, Optional[object], Optional[BaseException]]
 _Record = Tuple[str, int, int, int, int, Optional[bytes], Optional[bytes], List[Tuple[str, Optional[bytes]]], Optional[int]]
@@ -115,3 +115,15 @@ class Consumer:
     def group_metadata(self) -> GroupMetadata: ...
     def close(self) -> None: ...
     def wakeup(self) -> None: ...
+
+@final
+class Serializer:
+    def __new__(cls, kind: str, schema: Optional[str] = None, schema_id: Optional[int] = None) -> Serializer: ...
+    def serialize(self, topic: str, value: object, key: bool = False) -> Optional[bytes]: ...
+
+@final
+class Deserializer:
+    def __new__(
+        cls, kind: str, schema: Optional[str] = None, framed: bool = False, schema_id: Optional[int] = None
+    ) -> Deserializer: ...
+    def deserialize(self, topic: str, data: Optional[bytes], key: bool = False) -> Any: ...

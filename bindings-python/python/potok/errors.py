@@ -14,7 +14,7 @@ As in confluent-kafka, ``exc.args[0]`` is a :class:`KafkaError` value with ``cod
 from __future__ import annotations
 
 import builtins
-from typing import Callable, Dict, Optional, Type, TypeVar
+from typing import Callable, Dict, Optional, Tuple, Type, TypeVar
 
 
 class KafkaError:
@@ -32,6 +32,8 @@ class KafkaError:
     _INTR = -141
     _VALUE_SERIALIZATION = -161
     _KEY_SERIALIZATION = -162
+    _KEY_DESERIALIZATION = -160
+    _VALUE_DESERIALIZATION = -159
     # Kafka's protocol codes, under confluent-kafka's names (which abbreviate a few of Kafka's).
     NO_ERROR = 0
     OFFSET_OUT_OF_RANGE = 1
@@ -123,6 +125,8 @@ _NAMES: Dict[int, str] = {
     -141: "_INTR",
     -162: "_KEY_SERIALIZATION",
     -161: "_VALUE_SERIALIZATION",
+    -160: "_KEY_DESERIALIZATION",
+    -159: "_VALUE_DESERIALIZATION",
 }
 
 
@@ -205,7 +209,14 @@ class KafkaClosedError(KafkaException):
 
 @_register(KafkaError._VALUE_SERIALIZATION, "_VALUE_SERIALIZATION")
 class SerializationError(KafkaException, ValueError):
-    """A value could not be serialized or deserialized (the message names the failing field)."""
+    """A value could not be serialized or deserialized (the message names the failing field).
+
+    ``code`` tells the side: ``_KEY_SERIALIZATION``, ``_VALUE_SERIALIZATION``, ``_KEY_DESERIALIZATION`` or
+    ``_VALUE_DESERIALIZATION``. ``field_paths`` holds the JSON Pointers of the failing fields (e.g.
+    ``"/DeliveryAddress/PinCode"``; ``""`` is the whole value) when the failure is about fields.
+    """
+
+    field_paths: Tuple[str, ...] = ()
 
 
 @_register(KafkaError._STATE, "_STATE")
