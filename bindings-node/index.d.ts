@@ -53,8 +53,12 @@ export declare class TimeoutError extends PotokError {}
 export declare class ConnectionError extends PotokError {}
 /** A broker sent something that does not follow Kafka's protocol. */
 export declare class ProtocolError extends PotokError {}
-/** A record could not be serialized or deserialized. */
-export declare class SerializationError extends PotokError {}
+/** A value could not be serialized or deserialized, or a schema could not be used. */
+export declare class SerializationError extends PotokError {
+  constructor(message: string, fields?: PotokErrorFields & { paths?: string[] })
+  /** JSON Pointers of the failing fields (e.g. `/InvoiceLineItems/1/ItemQty`); empty when no field is to blame. */
+  readonly paths: string[]
+}
 /** The client was closed. */
 export declare class ClosedError extends PotokError {}
 /** A call that does not fit the object's state (e.g. starting a broker twice). */
@@ -258,4 +262,39 @@ export declare class Kafka {
   producer(options?: ProducerOptions): Producer
   consumer(options: ConsumerOptions): Consumer
   admin(options?: { config?: KafkaConfig }): Admin
+}
+
+/** A serializer for record keys or values, run by potok's native engine; null stays null both ways. */
+export interface Serializer<T> {
+  readonly name: 'string' | 'integer' | 'json' | 'jsonSchema' | 'avro'
+  /** The value's bytes, for a `Message`'s `key` or `value`; throws SerializationError when it cannot be written. */
+  serialize(value: null | undefined): null
+  serialize(value: T): Buffer
+  /** The value of consumed bytes (`message.key`, `message.value`); throws SerializationError when unreadable. */
+  deserialize(data: null | undefined): null
+  deserialize(data: Buffer | Uint8Array): T
+  deserialize(data: Buffer | Uint8Array | null | undefined): T | null
+}
+
+/** Options of the schema serializers. */
+export interface SchemaSerializerOptions {
+  /** Frames payloads in the Confluent wire format (magic byte 0, this 4-byte schema id). */
+  schemaId?: number
+}
+
+/** What JSON can hold. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** Kafka-compatible serializers, implemented by potok's native engine. */
+export declare const serializers: {
+  /** Kafka's StringSerializer: UTF-8. */
+  readonly string: Serializer<string>
+  /** Kafka's IntegerSerializer: a 32-bit integer as four big-endian bytes. */
+  readonly integer: Serializer<number>
+  /** connect-json's JsonSerializer: compact JSON text of any JSON-able value. */
+  readonly json: Serializer<any>
+  /** JSON Schema: validated when written and read; failures name the fields in `SerializationError.paths`. */
+  jsonSchema<T = any>(schema: object | string, options?: SchemaSerializerOptions): Serializer<T>
+  /** Avro binary for a schema given as an object or its JSON text. */
+  avro<T = any>(schema: object | string, options?: SchemaSerializerOptions): Serializer<T>
 }

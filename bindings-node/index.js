@@ -3,12 +3,14 @@
 // backed by potok's native engine. See README.md ("Node.js") and index.d.ts.
 const { Broker } = require('./lib/broker');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
+const { serializers } = require('./lib/serializers');
 const errors = require('./lib/errors');
 
 module.exports = {
   Broker,
   Kafka,
   CompressionTypes,
+  serializers,
   PotokError: errors.PotokError,
   KafkaProtocolError: errors.KafkaProtocolError,
   ConfigError: errors.ConfigError,

@@ -23,6 +23,19 @@ export declare class NativeAdmin {
   deleteRecords(before: Array<PartitionOffset>): Promise<Array<PartitionOffset>>
 }
 
+/**
+ * An Avro serializer for one schema (given as its JSON text), writing Avro binary as Java's does; with a schema
+ * id, framed in the Confluent wire format (and reading only values framed with that id).
+ */
+export declare class NativeAvroSerde {
+  /** Parses the schema; an invalid schema (or a default that does not fit its field) is an error here. */
+  constructor(schema: string, schemaId?: number | undefined | null)
+  /** Encodes the value (JSON text, Avro's JSON conventions for unions and bytes) as Avro binary. */
+  serialize(json: string): Buffer
+  /** Decodes Avro binary; returns the value's JSON text. */
+  deserialize(data: Buffer): string
+}
+
 /** A broker in this process, on 127.0.0.1 and a free port unless the config's `listeners` says otherwise. */
 export declare class NativeBroker {
   /** Checks the config at once, so a bad key is reported where the broker is made, not at `start()`. */
@@ -64,6 +77,19 @@ export declare class NativeConsumer {
   assignment(): Array<TopicPartitionSpec>
   /** Commits (with auto commit on), leaves the group and closes connections. */
   close(timeoutMs?: number | undefined | null): Promise<void>
+}
+
+/**
+ * A JSON Schema serializer: values are validated before they are written (and after they are read), and a
+ * failure names every failing field. With a schema id, payloads are framed in the Confluent wire format.
+ */
+export declare class NativeJsonSchemaSerde {
+  /** Compiles the schema (JSON text); an unusable schema is an error here, not at the first value. */
+  constructor(schema: string, schemaId?: number | undefined | null)
+  /** Validates the value (JSON text) and writes it as compact JSON. */
+  serialize(json: string): Buffer
+  /** Reads and validates a value; returns its JSON text. */
+  deserialize(data: Buffer): string
 }
 
 /** Kafka's producer (`bootstrap.servers`, `acks`, `linger.ms`, `enable.idempotence`, `transactional.id`, ...). */
@@ -109,6 +135,15 @@ export interface ConfigEntry {
   name: string
   value: string
 }
+
+/** Kafka's `IntegerDeserializer`: exactly four bytes, big-endian. */
+export declare function deserializeInteger(data: Buffer): number
+
+/** Kafka's `connect-json` `JsonDeserializer`; returns the value's JSON text. */
+export declare function deserializeJson(data: Buffer): string
+
+/** Kafka's `StringDeserializer`: UTF-8, malformed sequences read as U+FFFD (as Java's decoder does). */
+export declare function deserializeString(data: Buffer): string
 
 /** The data of a typed error, for per-item results (the JavaScript layer makes it a PotokError subclass). */
 export interface ErrorInfo {
@@ -213,6 +248,18 @@ export interface SendResult {
   offsets: Float64Array
   timestamps: Float64Array
 }
+
+/**
+ * Kafka's `IntegerSerializer`: four bytes, big-endian. A JavaScript number must be an integer in Java's `int`
+ * range; anything else would be silently changed by the conversion, so it is refused.
+ */
+export declare function serializeInteger(value: number): Buffer
+
+/** Kafka's `connect-json` `JsonSerializer`: the value (given as JSON text) as compact JSON. */
+export declare function serializeJson(json: string): Buffer
+
+/** Kafka's `StringSerializer`: UTF-8. */
+export declare function serializeString(value: string): Buffer
 
 export interface TopicDescription {
   name: string

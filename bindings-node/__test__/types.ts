@@ -1,6 +1,6 @@
 // Compiled by `tsc -p tsconfig.json` in `npm test` (never run): the public declarations must agree with the
 // generated native.d.ts and describe the API the tests exercise.
-import { Broker, CompressionTypes, ConfigError, Kafka, PotokError } from '..'
+import { Broker, CompressionTypes, ConfigError, Kafka, PotokError, SerializationError, Serializer, serializers } from '..'
 
 async function embedded(): Promise<string | null> {
   const broker: Broker = await new Broker({ 'num.partitions': 3, 'auto.create.topics.enable': false }).start()
@@ -38,3 +38,31 @@ async function client(bootstrap: string): Promise<number> {
 }
 
 export { client }
+
+interface Invoice {
+  InvoiceNumber: string
+  TotalAmount: number
+}
+
+async function serialized(bootstrap: string, avroSchema: object): Promise<Invoice | null> {
+  const avro: Serializer<Invoice> = serializers.avro<Invoice>(avroSchema, { schemaId: 1 })
+  const key: Buffer = serializers.string.serialize('STR7188')
+  const one: Buffer = serializers.integer.serialize(1)
+  const none: null = serializers.json.serialize(null)
+  const producer = new Kafka({ brokers: bootstrap }).producer()
+  await producer.send({ topic: 'pos', messages: [{ key, value: avro.serialize({ InvoiceNumber: '1', TotalAmount: 2 }) }] })
+  try {
+    serializers.jsonSchema({ type: 'object' }).serialize([])
+  } catch (e) {
+    if (e instanceof SerializationError) {
+      const paths: string[] = e.paths
+      void paths
+    }
+  }
+  const n: number = serializers.integer.deserialize(one)
+  void [n, none]
+  const read: Buffer | null = key
+  return avro.deserialize(read)
+}
+
+export { serialized }

@@ -39,8 +39,16 @@ class ConnectionError extends PotokError {}
 /** A broker sent something that does not follow Kafka's protocol. */
 class ProtocolError extends PotokError {}
 
-/** A record could not be serialized or deserialized. */
-class SerializationError extends PotokError {}
+/**
+ * A value could not be serialized or deserialized, or a schema could not be used. `paths` holds the JSON
+ * Pointers of the failing fields (e.g. `/InvoiceLineItems/1/ItemQty`), empty when no field is to blame.
+ */
+class SerializationError extends PotokError {
+  constructor(message, fields = {}) {
+    super(message, { type: 'SERIALIZATION_ERROR', ...fields });
+    this.paths = Array.isArray(fields.paths) ? [...fields.paths] : [];
+  }
+}
 
 /** An argument that cannot be used (an empty topic, a negative partition, a value that is not bytes). */
 class ArgumentError extends PotokError {
@@ -78,7 +86,13 @@ function translate(error) {
     return error;
   }
   const Class = Object.hasOwn(classes, error.potokKind) ? classes[error.potokKind] : PotokError;
-  const typed = new Class(error.message, { code: error.code, type: error.type, retriable: error.retriable, key: error.key });
+  const typed = new Class(error.message, {
+    code: error.code,
+    type: error.type,
+    retriable: error.retriable,
+    key: error.key,
+    paths: error.paths,
+  });
   return typed;
 }
 

@@ -1,7 +1,8 @@
 //! Errors as JavaScript sees them: every failure becomes a JS `Error` carrying `potokKind` (which error class
 //! the JavaScript layer gives it), `code` (Kafka's numeric error code, null when Kafka has none for it), `type`
 //! (Kafka's upper-case error name, or the client's name for a client-side failure such as `ILLEGAL_STATE`),
-//! `retriable`, and for configuration errors `key`. The JavaScript layer (`lib/errors.js`) turns these into
+//! `retriable`, for configuration errors `key`, and for serialization errors `paths` (the JSON Pointers of the
+//! failing fields). The JavaScript layer (`lib/errors.js`) turns these into
 //! instances of its Error subclasses; here they are only data.
 
 use napi::bindgen_prelude::{JsObjectValue, JsValue};
@@ -14,6 +15,8 @@ use potok::net::ServerError;
 const UNKNOWN_SERVER_ERROR: (Option<i16>, &str) = (Some(-1), "UNKNOWN_SERVER_ERROR");
 const INVALID_CONFIG: (Option<i16>, &str) = (Some(40), "INVALID_CONFIG");
 const KAFKA_STORAGE_ERROR: (Option<i16>, &str) = (Some(56), "KAFKA_STORAGE_ERROR");
+/// Not one of Kafka's errors: the name core's client gives a value it could not (de)serialize.
+const SERIALIZATION_ERROR: (Option<i16>, &str) = (None, "SERIALIZATION_ERROR");
 /// Not one of Kafka's errors: the name core's client uses for a call made in the wrong state.
 const ILLEGAL_STATE: (Option<i16>, &str) = (None, "ILLEGAL_STATE");
 
@@ -28,11 +31,13 @@ pub(crate) struct Failure {
     pub message: String,
     /// The offending config key, for configuration errors.
     pub key: Option<String>,
+    /// The JSON Pointers of the failing fields, for serialization errors.
+    pub paths: Option<Vec<String>>,
 }
 
 impl Failure {
     fn new(kind: &'static str, (code, name): (Option<i16>, &str), retriable: bool, message: String) -> Failure {
-        Failure { kind, code, name: name.to_string(), retriable, message, key: None }
+        Failure { kind, code, name: name.to_string(), retriable, message, key: None, paths: None }
     }
 
     /// A state error of the binding itself (starting a broker twice, using a closed client).
@@ -58,6 +63,9 @@ impl Failure {
         object.set_named_property("retriable", self.retriable)?;
         if let Some(key) = self.key {
             object.set_named_property("key", key)?;
+        }
+        if let Some(paths) = self.paths {
+            object.set_named_property("paths", paths)?;
         }
         Ok(napi::Error::from(object.to_unknown()))
     }
@@ -111,8 +119,14 @@ impl From<ClientError> for Failure {
             ClientError::Config { key, .. } => Some(key.clone()),
             _ => None,
         };
-        Failure { kind, code, name: e.name(), retriable: e.is_retriable(), message: e.to_string(), key }
+        Failure { kind, code, name: e.name(), retriable: e.is_retriable(), message: e.to_string(), key, paths: None }
     }
+}
+
+/// Kafka's `SerializationException` (it has no error code): a value that could not be written or read, or a
+/// schema that cannot be used. `paths` names the failing fields when the error is about particular ones.
+pub(crate) fn serialization(message: String, paths: Vec<String>) -> Failure {
+    Failure { paths: Some(paths), ..Failure::new("SerializationError", SERIALIZATION_ERROR, false, message) }
 }
 
 /// An argument JavaScript passed that the binding cannot convert (a malformed packed batch).

@@ -11,12 +11,17 @@ mod broker;
 mod consumer;
 mod error;
 mod producer;
+mod serializers;
 mod worker;
 
 pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
 pub use consumer::NativeConsumer;
 pub use producer::NativeProducer;
+pub use serializers::{
+    deserialize_integer, deserialize_json, deserialize_string, serialize_integer, serialize_json, serialize_string,
+    NativeAvroSerde, NativeJsonSchemaSerde,
+};
 
 /// The embedded broker decodes frames from untrusted peers; like the `potok` binary, the addon keeps a lying
 /// array count in a request from aborting the whole Node process (see `potok::net::alloc`).
