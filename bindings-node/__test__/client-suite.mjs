@@ -25,7 +25,7 @@ async function eventually(fn, ms = 10_000) {
   }
 }
 
-export function clientSuite(name, bootstrap, { transactions = true } = {}) {
+export function clientSuite(name, bootstrap) {
   describe(name, () => {
     let kafka;
     let admin;
@@ -257,8 +257,7 @@ export function clientSuite(name, bootstrap, { transactions = true } = {}) {
       assert.deepEqual(batches.slice(1).flat(), ['b2', 'b3']);
     });
 
-    const skipTransactions = transactions ? false : 'the potok broker does not implement transactions yet';
-    test('transactions: committed records are read by read_committed consumers, aborted ones are not', { timeout: TIMEOUT, skip: skipTransactions }, async () => {
+    test('transactions: committed records are read by read_committed consumers, aborted ones are not', { timeout: TIMEOUT }, async () => {
       const topic = topicName('txn');
       await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
       const txProducer = kafka.producer({ transactionalId: topicName('tx'), idempotent: true });

@@ -17,4 +17,4 @@ after(async () => {
 }, { timeout: TIMEOUT });
 
 // The potok broker answers transactional requests with UNSUPPORTED_VERSION until it implements them.
-clientSuite('potok client against the embedded Broker', () => broker.bootstrapServers, { transactions: false });
+clientSuite('potok client against the embedded Broker', () => broker.bootstrapServers);
