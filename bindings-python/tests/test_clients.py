@@ -198,3 +198,44 @@ def test_admin_describe_configs(potok_broker, admin):
     resource = ConfigResource("topic", topic)
     configs = admin.describe_configs([resource])[resource].result(OP_TIMEOUT)
     assert configs["retention.ms"].value == "3600000"
+
+
+def test_retries_after_lost_produce_responses_are_written_once(potok_broker, potok_new_topic):
+    """Issue 6's proxy test with potok's own producer: a proxy drops the responses to two Produce requests after
+    the broker wrote their batches (and cuts the connection); the idempotent producer resends them with the same
+    sequence numbers, and the broker acknowledges the retries without writing anything twice."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "clients" / "python"))
+    from dropping_proxy import DroppingProxy
+
+    topic = potok_new_topic("lost-responses", partitions=1)
+    proxy = DroppingProxy(potok_broker.bootstrap_servers, drop_produce={2, 4})
+    delivered = []
+    try:
+        producer = potok.Producer(
+            {"bootstrap.servers": proxy.address, "linger.ms": 0, "retry.backoff.ms": 50, "reconnect.backoff.ms": 50}
+        )
+        for round_ in range(6):
+            for i in range(20):
+                producer.produce(
+                    topic,
+                    value=str(round_ * 20 + i).encode(),
+                    on_delivery=lambda err, msg: delivered.append((err, msg.offset())),
+                )
+            assert producer.flush(OP_TIMEOUT) == 0
+        assert proxy.dropped == 2, "the proxy dropped two responses"
+    finally:
+        proxy.close()
+    assert [err for err, _ in delivered if err is not None] == []
+    offsets = sorted(offset for _, offset in delivered)
+    # A retried batch acknowledged as a duplicate may come back without its offsets (-1), as Kafka's producer
+    # reports DUPLICATE_SEQUENCE_NUMBER; every other record has its own offset.
+    assert [o for o in offsets if o >= 0] == sorted(set(o for o in offsets if o >= 0))
+    consumer = potok.Consumer({"bootstrap.servers": potok_broker.bootstrap_servers, "group.id": fresh("lost")})
+    try:
+        low, high = consumer.get_watermark_offsets(potok.TopicPartition(topic, 0), timeout=OP_TIMEOUT)
+        assert (low, high) == (0, 120), "no batch was written twice"
+    finally:
+        consumer.close()

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::{Request, StrBytes};
 
 use crate::client::config::CommonConfig;
 use crate::client::error::{ClientError, Result};
-use crate::net::client::Connection;
+use crate::net::client::{Connection, PendingResponse};
 
 /// The versions of each API the client speaks: (lowest, highest). Request fields are set for the lowest and
 /// gated on the version where a later version adds or drops one.
@@ -103,6 +103,21 @@ impl Metadata {
     pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
         let leader = self.topics.get(topic)?.partition(partition)?.leader;
         (leader >= 0).then_some(leader)
+    }
+}
+
+/// A request written to a broker whose response is still to come.
+#[derive(Debug)]
+pub struct Submitted {
+    connection: Arc<Connection>,
+    version: i16,
+    pending: PendingResponse,
+    api: ApiKey,
+}
+
+impl Submitted {
+    pub fn version(&self) -> i16 {
+        self.version
     }
 }
 
@@ -217,6 +232,41 @@ impl Cluster {
             None => self.any_connection().await?,
         };
         self.call_on(&connection, build).await
+    }
+
+    /// Writes a request to a broker without waiting for the answer (see [`Connection::submit`]: calls from one
+    /// task reach the broker in call order). [`Cluster::finish`] waits for the response.
+    pub async fn submit<R: Request>(&self, node: i32, build: impl FnOnce(i16) -> R) -> Result<Submitted> {
+        let connection = self.connection(node).await?;
+        let api = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol(format!("API key {}", R::KEY)))?;
+        let (min, max) = client_versions(api);
+        let version = connection.version(api, min, max)?;
+        let request = build(version);
+        match connection.submit(&request, version).await {
+            Ok(pending) => Ok(Submitted { connection, version, pending, api }),
+            Err(e) => {
+                self.forget(&connection).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the response to a submitted request, at most `request.timeout.ms`.
+    pub async fn finish<R: Request>(&self, submitted: Submitted) -> Result<R::Response> {
+        let Submitted { connection, version, pending, api } = submitted;
+        match tokio::time::timeout(self.config.request_timeout, pending.wait::<R>(version)).await {
+            Err(_) => {
+                self.forget(&connection).await;
+                Err(ClientError::Timeout(format!("{api:?} request to {}", connection.address())))
+            }
+            Ok(Err(e)) => {
+                if matches!(e, ClientError::Io(_)) {
+                    self.forget(&connection).await;
+                }
+                Err(e)
+            }
+            Ok(Ok(response)) => Ok(response),
+        }
     }
 
     /// Like [`Cluster::call`] with a timeout other than `request.timeout.ms` (JoinGroup waits for a whole

@@ -189,18 +189,35 @@ impl Connection {
 
     /// Sends a request and waits for its response.
     pub async fn send<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
-        let mut frame = self.round_trip(request, version, true).await?.ok_or(ClientError::Closed)?;
-        ResponseHeader::decode(&mut frame, R::Response::header_version(version))
-            .and_then(|_| R::Response::decode(&mut frame, version))
-            .map_err(|e| ClientError::Protocol(format!("bad {:?} v{version} response: {e}", api_name::<R>())))
+        self.submit(request, version).await?.wait::<R>(version).await
+    }
+
+    /// Queues a request for writing and returns without waiting for the answer. Requests submitted one after
+    /// another from one task are written in that order, which a producer pipelining batches of one partition
+    /// relies on (the broker checks their sequence numbers in arrival order).
+    pub async fn submit<R: Request>(&self, request: &R, version: i16) -> Result<PendingResponse> {
+        let rx = self.enqueue(request, version, true).await?.ok_or(ClientError::Closed)?;
+        Ok(PendingResponse { rx, address: self.address.clone() })
     }
 
     /// Sends a request the broker does not answer (Produce with acks=0).
     pub async fn send_oneway<R: Request>(&self, request: &R, version: i16) -> Result<()> {
-        self.round_trip(request, version, false).await.map(|_| ())
+        self.enqueue(request, version, false).await.map(|_| ())
     }
 
     async fn round_trip<R: Request>(&self, request: &R, version: i16, expect_reply: bool) -> Result<Option<Bytes>> {
+        match self.enqueue(request, version, expect_reply).await? {
+            None => Ok(None),
+            Some(rx) => PendingResponse { rx, address: self.address.clone() }.frame().await.map(Some),
+        }
+    }
+
+    async fn enqueue<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        expect_reply: bool,
+    ) -> Result<Option<oneshot::Receiver<Result<Bytes>>>> {
         if self.is_closed() {
             return Err(ClientError::Io(format!("connection to {} is closed", self.address)));
         }
@@ -228,13 +245,31 @@ impl Connection {
             .send(Outgoing { frame, correlation_id, reply })
             .await
             .map_err(|_| ClientError::Io(format!("connection to {} is closed", self.address)))?;
-        match response {
-            None => Ok(None),
-            Some(rx) => match rx.await {
-                Ok(result) => result.map(Some),
-                Err(_) => Err(ClientError::Io(format!("connection to {} closed", self.address))),
-            },
+        Ok(response)
+    }
+}
+
+/// A request on its way; its response arrives through [`PendingResponse::wait`].
+#[derive(Debug)]
+pub struct PendingResponse {
+    rx: oneshot::Receiver<Result<Bytes>>,
+    address: String,
+}
+
+impl PendingResponse {
+    async fn frame(self) -> Result<Bytes> {
+        match self.rx.await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Io(format!("connection to {} closed", self.address))),
         }
+    }
+
+    /// Waits for the response and decodes it.
+    pub async fn wait<R: Request>(self, version: i16) -> Result<R::Response> {
+        let mut frame = self.frame().await?;
+        ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+            .and_then(|_| R::Response::decode(&mut frame, version))
+            .map_err(|e| ClientError::Protocol(format!("bad {:?} v{version} response: {e}", api_name::<R>())))
     }
 }
 

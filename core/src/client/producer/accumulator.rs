@@ -105,6 +105,9 @@ impl ProducerBatch {
 struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
     in_flight: usize,
+    /// Base sequences of the batches in flight (idempotence), to tell an out-of-order answer caused by an
+    /// earlier batch's failure from a real gap.
+    in_flight_sequences: std::collections::BTreeSet<i32>,
     next_sequence: i32,
     /// A batch of this partition waits for a retry: nothing later may overtake it.
     retrying: bool,
@@ -264,15 +267,19 @@ impl Accumulator {
                 queue.next_sequence = queue.next_sequence.checked_add(count).unwrap_or(count - 1);
             }
             queue.in_flight += 1;
+            if batch.base_sequence >= 0 {
+                queue.in_flight_sequences.insert(batch.base_sequence);
+            }
             drained.batches.push(batch);
         }
         drained
     }
 
     /// A sent batch succeeded (or failed for good): it leaves the accumulator.
-    pub fn done(&mut self, tp: &TopicPartition) {
+    pub fn done(&mut self, tp: &TopicPartition, base_sequence: i32) {
         self.incomplete_batches = self.incomplete_batches.saturating_sub(1);
         if let Some(queue) = self.queues.get_mut(tp) {
+            queue.in_flight_sequences.remove(&base_sequence);
             queue.in_flight = queue.in_flight.saturating_sub(1);
             if queue.in_flight == 0 && queue.batches.front().is_none_or(|b| b.attempts == 0) {
                 queue.retrying = false;
@@ -286,6 +293,7 @@ impl Accumulator {
         let exp = self.config.retry_backoff.saturating_mul(1 << batch.attempts.min(10).saturating_sub(1));
         batch.retry_at = Some(now + exp.min(self.config.retry_backoff_max));
         let queue = self.queues.entry(batch.tp.clone()).or_default();
+        queue.in_flight_sequences.remove(&batch.base_sequence);
         queue.in_flight = queue.in_flight.saturating_sub(1);
         queue.retrying = true;
         let position = if batch.base_sequence >= 0 {
@@ -298,6 +306,15 @@ impl Accumulator {
             0
         };
         queue.batches.insert(position, batch);
+    }
+
+    /// Whether a batch with a lower sequence than `base_sequence` is still in flight or waiting for a retry: then
+    /// an OUT_OF_ORDER_SEQUENCE_NUMBER answer only means that batch has not reached the broker yet.
+    pub fn has_earlier_unresolved(&self, tp: &TopicPartition, base_sequence: i32) -> bool {
+        self.queues.get(tp).is_some_and(|q| {
+            q.in_flight_sequences.range(..base_sequence).next().is_some()
+                || q.batches.iter().any(|b| b.attempts > 0 && b.base_sequence >= 0 && b.base_sequence < base_sequence)
+        })
     }
 
     /// Whether a batch of the partition waits for a retry.

@@ -92,13 +92,13 @@ pub(super) async fn run(inner: Arc<Inner>) {
             for batch in batches {
                 let batch_size = batch.reserved_bytes;
                 if !request.is_empty() && size + batch_size > inner.config.max_request_size {
-                    tokio::spawn(produce(inner.clone(), leader, std::mem::take(&mut request)));
+                    produce(&inner, leader, std::mem::take(&mut request)).await;
                     size = 0;
                 }
                 size += batch_size;
                 request.push(batch);
             }
-            tokio::spawn(produce(inner.clone(), leader, request));
+            produce(&inner, leader, request).await;
         }
         let mut wake_at = now + IDLE_WAIT_MAX;
         if let Some(t) = drained.next_ready {
@@ -141,7 +141,10 @@ async fn init_producer_id(inner: &Inner) -> Result<()> {
 }
 
 /// Sends one Produce request with at most one batch per partition and handles the answer.
-async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>) {
+/// Writes the request from the sender task itself, so requests to one broker leave in drain order (batches of a
+/// partition must reach the broker in sequence order), then hands the wait for the answer to a task of its own.
+async fn produce(inner: &Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>) {
+    let inner = inner.clone();
     let (producer_id, producer_epoch) = *lock(&inner.producer_id);
     let transactional = inner.config.transactional_id.is_some();
     let mut encoded = Vec::with_capacity(batches.len());
@@ -155,7 +158,7 @@ async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>
             }
             Err(e) => {
                 let error = ClientError::Serialization(format!("encoding a batch for {}: {e}", batch.tp));
-                lock(&inner.accumulator).done(&batch.tp);
+                lock(&inner.accumulator).done(&batch.tp, batch.base_sequence);
                 finish_failed(&inner, batch, &error);
             }
         }
@@ -205,12 +208,29 @@ async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>
         inner.wake.notify_one();
         return;
     }
-    let result = inner.cluster.call(Some(leader), build).await;
+    let submitted = match inner.cluster.submit(leader, build).await {
+        Ok(s) => s,
+        Err(e) => {
+            let now = Instant::now();
+            for batch in sendable {
+                handle_failure(&inner, batch, e.clone(), now);
+            }
+            inner.wake.notify_one();
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let result = inner.cluster.finish::<ProduceRequest>(submitted).await;
+        complete(&inner, sendable, result);
+    });
+}
+
+fn complete(inner: &Inner, sendable: Vec<ProducerBatch>, result: Result<kafka_protocol::messages::ProduceResponse>) {
     let now = Instant::now();
     match result {
         Err(e) => {
             for batch in sendable {
-                handle_failure(&inner, batch, e.clone(), now);
+                handle_failure(inner, batch, e.clone(), now);
             }
         }
         Ok(response) => {
@@ -224,11 +244,11 @@ async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>
                 match answer {
                     None => {
                         let e = ClientError::Protocol(format!("no Produce result for {}", batch.tp));
-                        handle_failure(&inner, batch, e, now)
+                        handle_failure(inner, batch, e, now)
                     }
-                    Some(p) if p.error_code == 0 => finish_ok(&inner, batch, p.base_offset, p.log_append_time_ms),
+                    Some(p) if p.error_code == 0 => finish_ok(inner, batch, p.base_offset, p.log_append_time_ms),
                     // DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch; it was written once.
-                    Some(p) if p.error_code == 46 => finish_ok(&inner, batch, -1, -1),
+                    Some(p) if p.error_code == 46 => finish_ok(inner, batch, -1, -1),
                     Some(p) => {
                         let message = p.error_message.as_ref().map(|m| m.to_string()).or_else(|| {
                             p.record_errors
@@ -236,7 +256,7 @@ async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>
                                 .and_then(|r| r.batch_index_error_message.as_ref())
                                 .map(|m| m.to_string())
                         });
-                        handle_failure(&inner, batch, ClientError::from_code(p.error_code, message), now)
+                        handle_failure(inner, batch, ClientError::from_code(p.error_code, message), now)
                     }
                 }
             }
@@ -246,9 +266,9 @@ async fn produce(inner: Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>
 }
 
 fn finish_ok(inner: &Inner, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
-    let (tp, bytes) = (batch.tp.clone(), batch.reserved_bytes);
+    let (tp, bytes, sequence) = (batch.tp.clone(), batch.reserved_bytes, batch.base_sequence);
     batch.complete(base_offset, log_append_time);
-    lock(&inner.accumulator).done(&tp);
+    lock(&inner.accumulator).done(&tp, sequence);
     inner.release(bytes);
     inner.completed.notify_all();
 }
@@ -267,7 +287,8 @@ fn finish_failed(inner: &Inner, batch: ProducerBatch, error: &ClientError) {
 fn handle_failure(inner: &Inner, batch: ProducerBatch, error: ClientError, now: Instant) {
     let mut acc = lock(&inner.accumulator);
     // An out-of-order sequence behind a batch that is being retried is expected: resend it after that one.
-    let out_of_order_behind_retry = error.code() == Some(45) && acc.is_retrying(&batch.tp);
+    let out_of_order_behind_retry = error.code() == Some(45)
+        && (acc.is_retrying(&batch.tp) || acc.has_earlier_unresolved(&batch.tp, batch.base_sequence));
     let retriable = error.is_retriable() || out_of_order_behind_retry;
     if retriable && batch.attempts < inner.config.retries && acc.within_delivery_timeout(&batch, now) {
         if error.needs_metadata_refresh() {
@@ -280,7 +301,7 @@ fn handle_failure(inner: &Inner, batch: ProducerBatch, error: ClientError, now: 
         acc.reenqueue(batch, now);
         return;
     }
-    acc.done(&batch.tp);
+    acc.done(&batch.tp, batch.base_sequence);
     if inner.config.idempotent && inner.config.transactional_id.is_none() && batch.base_sequence >= 0 {
         // The partition's sequence now has a gap the broker will refuse: start over with a new producer id,
         // as Kafka's producer bumps its epoch.
