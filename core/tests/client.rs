@@ -566,3 +566,33 @@ fn max_block_ms_fires_when_the_buffer_stays_full() {
     assert!(started.elapsed() >= Duration::from_millis(700));
     producer.close(Some(Duration::ZERO)).unwrap_err();
 }
+
+#[test]
+fn poll_at_most_hands_out_records_one_by_one_and_commits_only_those() {
+    let topic = unique("one-by-one");
+    create_topic(&topic, 1);
+    produce_values(&topic, (0..10).map(|i| i.to_string()));
+    let group = unique("one-by-one");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &group),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ]))
+    .unwrap();
+    consumer.subscribe(std::slice::from_ref(&topic)).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        let records = consumer.poll_at_most(Duration::from_millis(200), 1).unwrap();
+        assert!(records.len() <= 1);
+        seen.extend(records.into_iter().map(|r| r.offset));
+    }
+    assert_eq!(seen, vec![0, 1, 2]);
+    // Records fetched but not handed out are not consumed: the position and the commit stop at 3.
+    assert_eq!(consumer.position(&tp, None).unwrap(), 3);
+    consumer.commit_sync(None, None).unwrap();
+    assert_eq!(consumer.committed(std::slice::from_ref(&tp), None).unwrap()[&tp].offset, 3);
+    let rest = poll_until(&consumer, 7, Duration::from_secs(10));
+    assert_eq!(rest.first().map(|r| r.offset), Some(3));
+}

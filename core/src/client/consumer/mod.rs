@@ -394,8 +394,18 @@ impl Consumer {
         Ok(())
     }
 
-    /// Fetches records: returns as soon as some are available, or empty after `timeout`.
+    /// Fetches records: returns as soon as some are available (at most `max.poll.records`), or empty after
+    /// `timeout`.
     pub fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.poll_at_most(timeout, self.inner.config.max_poll_records)
+    }
+
+    /// Like [`Consumer::poll`], returning at most `max_records` (and at most `max.poll.records`): records fetched
+    /// beyond that stay buffered in the consumer, not counted as consumed (positions, commits and auto commit
+    /// only cover what was returned). A host API that hands out one message per call (confluent-kafka's
+    /// `poll()`) uses this with 1.
+    pub fn poll_at_most(&self, timeout: Duration, max_records: usize) -> Result<Vec<ConsumerRecord>> {
+        let max_records = max_records.clamp(1, self.inner.config.max_poll_records);
         self.check_open()?;
         let deadline = Instant::now() + timeout;
         if self.inner.config.group.is_some() {
@@ -413,7 +423,7 @@ impl Consumer {
             }
             self.maybe_auto_commit();
             self.update_positions(deadline)?;
-            let records = self.take_buffered();
+            let records = self.take_buffered(max_records);
             if !records.is_empty() {
                 return Ok(records);
             }
@@ -687,10 +697,9 @@ impl Consumer {
         runtime::block_on(async move { admin::list_offsets(&cluster, &specs, isolation, deadline).await })?
     }
 
-    /// Takes up to `max.poll.records` buffered records, advancing positions.
-    fn take_buffered(&self) -> Vec<ConsumerRecord> {
+    /// Takes up to `max` buffered records, advancing positions.
+    fn take_buffered(&self, max: usize) -> Vec<ConsumerRecord> {
         let mut state = lock(&self.inner.state);
-        let max = self.inner.config.max_poll_records;
         let mut out = Vec::new();
         let mut i = 0;
         while out.len() < max && i < state.buffered.len() {
