@@ -1,18 +1,17 @@
 //! `Consumer`: potok's Kafka consumer (`potok::client::consumer`) for Python, with confluent-kafka's semantics.
 //!
-//! The engine's `poll` returns up to `max.poll.records` records at once, while confluent-kafka's `poll()` hands
-//! out one message and `consume(n)` at most `n`. The rest wait here, in a buffer. Because the engine advances a
-//! partition's position past every record it returned, a buffered record is not yet "consumed" from the
-//! application's point of view: commits, `position()` and pauses therefore use the first buffered offset of a
-//! partition when there is one, and the engine's position otherwise. For the same reason automatic commits are
-//! done here (the engine's own are turned off), so they never commit records the application has not seen.
+//! confluent-kafka's `poll()` hands out one message and `consume(n)` at most `n`; both map onto the engine's
+//! `poll_at_most`, which keeps records fetched beyond that inside the engine and does not count them as
+//! consumed. Positions, commits without explicit offsets, automatic commits (`enable.auto.commit` and
+//! `auto.commit.interval.ms` go to the engine unchanged), pauses and seeks are therefore all the engine's own;
+//! this module only converts values, releases the GIL and maps errors.
 //!
 //! Rebalance callbacks run inside the engine's `poll`, on the thread calling it, with no engine lock held; the
 //! listener re-takes the GIL to call Python. An exception raised by a callback is kept and raised from `poll()`
 //! once the engine returns, as confluent-kafka does.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use potok::client::consumer::{Consumer as EngineConsumer, ConsumerRecord, RebalanceListener};
@@ -28,70 +27,18 @@ use crate::producer::GroupMetadata;
 /// The most records one `consume()` call may ask for (librdkafka's limit as well).
 const CONSUME_MAX: usize = 1_000_000;
 
-/// State shared by the consumer and its rebalance listener.
-#[derive(Debug, Default)]
-struct Shared {
-    buffer: Mutex<VecDeque<ConsumerRecord>>,
-    /// An exception raised by a Python rebalance callback, raised again from `poll()`.
-    callback_error: Mutex<Option<PyErr>>,
-}
+/// Where a Python rebalance callback's exception waits until `poll()` raises it.
+type CallbackError = Arc<Mutex<Option<PyErr>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
-    /// Drops buffered records of these partitions (all when `None`), returning the first offset dropped for each.
-    fn drop_buffered(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, i64> {
-        let mut first = BTreeMap::new();
-        lock(&self.buffer).retain(|r| {
-            let tp = TopicPartition::new(r.topic.clone(), r.partition);
-            if only.is_some_and(|o| !o.contains(&tp)) {
-                return true;
-            }
-            first.entry(tp).or_insert(r.offset);
-            false
-        });
-        first
-    }
-
-    fn first_buffered(&self) -> BTreeMap<TopicPartition, i64> {
-        let mut first = BTreeMap::new();
-        for r in lock(&self.buffer).iter() {
-            first.entry(TopicPartition::new(r.topic.clone(), r.partition)).or_insert(r.offset);
-        }
-        first
-    }
-}
-
-/// The offsets the application has consumed up to: the first buffered offset of a partition, else the engine's
-/// position (partitions without a known position are left out).
-fn consumed_offsets(
-    engine: &EngineConsumer,
-    shared: &Shared,
-    only: Option<&[TopicPartition]>,
-) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
-    let first = shared.first_buffered();
-    engine
-        .assignment()
-        .into_iter()
-        .filter(|tp| only.is_none_or(|o| o.contains(tp)))
-        .filter_map(|tp| {
-            let offset = match first.get(&tp) {
-                Some(offset) => *offset,
-                None => engine.position(&tp, Some(Duration::ZERO)).ok()?,
-            };
-            Some((tp, OffsetAndMetadata::new(offset)))
-        })
-        .collect()
-}
-
-/// Calls the Python dispatcher `callback(kind, [(topic, partition), ...])` around rebalances.
+/// Calls the Python dispatcher `callback(kind, [(topic, partition), ...])` around rebalances. Committing before
+/// a revocation (with auto commit on) and dropping a revoked partition's fetched records are the engine's job.
 struct Listener {
     callback: Py<PyAny>,
-    engine: Weak<EngineConsumer>,
-    shared: Arc<Shared>,
-    auto_commit: bool,
+    error: CallbackError,
 }
 
 impl Listener {
@@ -99,7 +46,7 @@ impl Listener {
         let items: Vec<(String, i32)> = partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
         Python::attach(|py| {
             if let Err(e) = self.callback.call1(py, (kind, items)) {
-                let mut slot = lock(&self.shared.callback_error);
+                let mut slot = lock(&self.error);
                 if slot.is_none() {
                     *slot = Some(e);
                 }
@@ -110,17 +57,7 @@ impl Listener {
 
 impl RebalanceListener for Listener {
     fn on_partitions_revoked(&mut self, partitions: &[TopicPartition]) {
-        // As Kafka's consumer does before a rebalance: commit what was consumed, then tell the application.
-        if self.auto_commit {
-            if let Some(engine) = self.engine.upgrade() {
-                let offsets = consumed_offsets(&engine, &self.shared, Some(partitions));
-                if !offsets.is_empty() {
-                    let _ = engine.commit_sync(Some(&offsets), None);
-                }
-            }
-        }
         self.call("revoke", partitions);
-        self.shared.drop_buffered(Some(partitions));
     }
 
     fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
@@ -129,7 +66,6 @@ impl RebalanceListener for Listener {
 
     fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
         self.call("lost", partitions);
-        self.shared.drop_buffered(Some(partitions));
     }
 }
 
@@ -137,10 +73,8 @@ impl RebalanceListener for Listener {
 #[pyclass(module = "potok._native", frozen)]
 #[derive(Debug)]
 pub struct Consumer {
-    inner: Arc<EngineConsumer>,
-    shared: Arc<Shared>,
-    auto_commit: Option<Duration>,
-    next_auto_commit: Mutex<Instant>,
+    inner: EngineConsumer,
+    callback_error: CallbackError,
 }
 
 type Record<'py> = Bound<'py, PyTuple>;
@@ -162,71 +96,21 @@ fn record_tuple<'py>(py: Python<'py>, r: ConsumerRecord) -> PyResult<Record<'py>
 }
 
 impl Consumer {
-    fn take(&self, max: usize) -> Vec<ConsumerRecord> {
-        let mut buffer = lock(&self.shared.buffer);
-        let n = buffer.len().min(max);
-        buffer.drain(..n).collect()
-    }
-
     fn raise_callback_error(&self) -> PyResult<()> {
-        match lock(&self.shared.callback_error).take() {
+        match lock(&self.callback_error).take() {
             Some(e) => Err(e),
             None => Ok(()),
-        }
-    }
-
-    fn maybe_auto_commit(&self) {
-        let Some(interval) = self.auto_commit else { return };
-        let now = Instant::now();
-        {
-            let mut next = lock(&self.next_auto_commit);
-            if *next > now {
-                return;
-            }
-            *next = now + interval;
-        }
-        let offsets = consumed_offsets(&self.inner, &self.shared, None);
-        if !offsets.is_empty() {
-            // Fire and forget, as Kafka's auto commit: a failed commit is retried at the next interval.
-            self.inner.commit_async(Some(offsets), None);
         }
     }
 }
 
 #[pymethods]
 impl Consumer {
-    /// `config` are Kafka config pairs; `enable.auto.commit` and `auto.commit.interval.ms` are handled here.
+    /// `config` are Kafka config pairs, handed to the engine as they are.
     #[new]
     fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
-        let mut auto_commit = true;
-        let mut interval = Duration::from_millis(5000);
-        let mut engine_config = Vec::with_capacity(config.len() + 1);
-        for (key, value) in config {
-            match key.as_str() {
-                "enable.auto.commit" => {
-                    auto_commit = match value.trim().to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(errors::config_error(py, &format!("enable.auto.commit: bad value {value:?}"))),
-                    }
-                }
-                "auto.commit.interval.ms" => {
-                    let ms: u64 = value.trim().parse().map_err(|_| {
-                        errors::config_error(py, &format!("auto.commit.interval.ms: bad value {value:?}"))
-                    })?;
-                    interval = Duration::from_millis(ms.clamp(1, 86_400_000));
-                }
-                _ => engine_config.push((key, value)),
-            }
-        }
-        engine_config.push(("enable.auto.commit".into(), "false".into()));
-        let inner = blocking(py, || EngineConsumer::new(&engine_config))?;
-        Ok(Consumer {
-            inner: Arc::new(inner),
-            shared: Arc::default(),
-            auto_commit: auto_commit.then_some(interval),
-            next_auto_commit: Mutex::new(Instant::now() + interval),
-        })
+        let inner = blocking(py, || EngineConsumer::new(&config))?;
+        Ok(Consumer { inner, callback_error: CallbackError::default() })
     }
 
     /// Subscribes to topics (a name starting with `^` is a regex); `listener(kind, partitions)` is called
@@ -234,20 +118,13 @@ impl Consumer {
     #[pyo3(signature = (topics, listener=None))]
     fn subscribe(&self, py: Python<'_>, topics: Vec<String>, listener: Option<Py<PyAny>>) -> PyResult<()> {
         if let Some(callback) = listener {
-            self.inner.set_rebalance_listener(Box::new(Listener {
-                callback,
-                engine: Arc::downgrade(&self.inner),
-                shared: self.shared.clone(),
-                auto_commit: self.auto_commit.is_some(),
-            }));
+            self.inner.set_rebalance_listener(Box::new(Listener { callback, error: self.callback_error.clone() }));
         }
         blocking(py, || self.inner.subscribe(&topics))
     }
 
     fn unsubscribe(&self, py: Python<'_>) -> PyResult<()> {
-        let result = blocking(py, || self.inner.unsubscribe());
-        self.shared.drop_buffered(None);
-        result
+        blocking(py, || self.inner.unsubscribe())
     }
 
     /// Assigns partitions by hand; `(topic, partition, offset)` with offset None keeps the committed or
@@ -255,9 +132,6 @@ impl Consumer {
     fn assign(&self, py: Python<'_>, partitions: Vec<(String, i32, Option<i64>)>) -> PyResult<()> {
         let tps: Vec<TopicPartition> = partitions.iter().map(|(t, p, _)| TopicPartition::new(t.clone(), *p)).collect();
         blocking(py, || self.inner.assign(&tps))?;
-        let current = self.inner.assignment();
-        lock(&self.shared.buffer)
-            .retain(|r| current.iter().any(|tp| tp.topic == r.topic && tp.partition == r.partition));
         for (tp, (_, _, offset)) in tps.iter().zip(&partitions) {
             self.seek_one(py, tp, *offset)?;
         }
@@ -278,28 +152,22 @@ impl Consumer {
                 &ClientError::InvalidArgument(format!("num_messages must be between 1 and {CONSUME_MAX}")),
             ));
         }
-        self.maybe_auto_commit();
-        let mut records = self.take(max);
-        if records.is_empty() {
-            let timeout = convert::timeout(timeout);
-            let deadline = timeout.map(|t| Instant::now() + t);
-            loop {
-                // An unbounded poll waits in slices so Ctrl-C (checked between them) can interrupt it.
-                let slice = match deadline {
-                    Some(d) => d.saturating_duration_since(Instant::now()),
-                    None => Duration::from_millis(200),
-                };
-                let polled = py.detach(|| self.inner.poll(slice));
-                self.raise_callback_error()?;
-                let polled = polled.map_err(|e| errors::client_error(py, &e))?;
-                lock(&self.shared.buffer).extend(polled);
-                records = self.take(max);
-                if !records.is_empty() || deadline.is_some() {
-                    break;
-                }
-                py.check_signals()?;
+        let timeout = convert::timeout(timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let records = loop {
+            // An unbounded poll waits in slices so Ctrl-C (checked between them) can interrupt it.
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(200),
+            };
+            let polled = py.detach(|| self.inner.poll_at_most(slice, max));
+            self.raise_callback_error()?;
+            let polled = polled.map_err(|e| errors::client_error(py, &e))?;
+            if !polled.is_empty() || deadline.is_some() {
+                break polled;
             }
-        }
+            py.check_signals()?;
+        };
         records.into_iter().map(|r| record_tuple(py, r)).collect()
     }
 
@@ -321,7 +189,7 @@ impl Consumer {
                     (TopicPartition::new(topic, partition), value)
                 })
                 .collect(),
-            None => py.detach(|| consumed_offsets(&self.inner, &self.shared, None)),
+            None => self.inner.offsets_to_commit(),
         };
         let committed = offsets.iter().map(|(tp, o)| (tp.topic.clone(), tp.partition, o.offset)).collect();
         if offsets.is_empty() {
@@ -363,14 +231,10 @@ impl Consumer {
 
     /// The next offset the application will read per partition (-1001 when not known yet).
     fn position(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> Vec<(String, i32, i64)> {
-        let first = self.shared.first_buffered();
-        let tps = convert::topic_partitions(partitions);
-        tps.into_iter()
+        convert::topic_partitions(partitions)
+            .into_iter()
             .map(|tp| {
-                let offset = match first.get(&tp) {
-                    Some(o) => *o,
-                    None => py.detach(|| self.inner.position(&tp, Some(Duration::ZERO))).unwrap_or(-1001),
-                };
+                let offset = py.detach(|| self.inner.position(&tp, Some(Duration::ZERO))).unwrap_or(-1001);
                 (tp.topic, tp.partition, offset)
             })
             .collect()
@@ -383,12 +247,7 @@ impl Consumer {
 
     fn pause(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
         let tps = convert::topic_partitions(partitions);
-        blocking(py, || self.inner.pause(&tps))?;
-        // Records already buffered for a paused partition must not be handed out: rewind to the first of them.
-        for (tp, offset) in self.shared.drop_buffered(Some(&tps)) {
-            blocking(py, || self.inner.seek(&tp, offset))?;
-        }
-        Ok(())
+        blocking(py, || self.inner.pause(&tps))
     }
 
     fn resume(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
@@ -444,13 +303,6 @@ impl Consumer {
 
     /// Commits what was consumed (with auto commit on), leaves the group and closes connections.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        if self.auto_commit.is_some() {
-            let offsets = py.detach(|| consumed_offsets(&self.inner, &self.shared, None));
-            if !offsets.is_empty() {
-                let _ = py.detach(|| self.inner.commit_sync(Some(&offsets), Some(Duration::from_secs(5))));
-            }
-        }
-        self.shared.drop_buffered(None);
         let result = blocking(py, || self.inner.close(None));
         self.raise_callback_error()?;
         result
@@ -473,8 +325,6 @@ impl Consumer {
             -1000 | -1001 => Ok(()),
             offset => py.detach(|| self.inner.seek(tp, offset)),
         };
-        result.map_err(|e| errors::client_error(py, &e))?;
-        self.shared.drop_buffered(Some(tps));
-        Ok(())
+        result.map_err(|e| errors::client_error(py, &e))
     }
 }

@@ -591,6 +591,7 @@ fn poll_at_most_hands_out_records_one_by_one_and_commits_only_those() {
     assert_eq!(seen, vec![0, 1, 2]);
     // Records fetched but not handed out are not consumed: the position and the commit stop at 3.
     assert_eq!(consumer.position(&tp, None).unwrap(), 3);
+    assert_eq!(consumer.offsets_to_commit().get(&tp).map(|o| o.offset), Some(3));
     consumer.commit_sync(None, None).unwrap();
     assert_eq!(consumer.committed(std::slice::from_ref(&tp), None).unwrap()[&tp].offset, 3);
     let rest = poll_until(&consumer, 7, Duration::from_secs(10));

@@ -754,6 +754,13 @@ impl Consumer {
         self.commit_sync(Some(&offsets), None)
     }
 
+    /// What `commit_sync(None)` would commit now: the position of every assigned partition that has one, i.e.
+    /// the offset after the last record handed out. A host API whose commit returns the offsets it wrote (as
+    /// confluent-kafka's does) reads them here.
+    pub fn offsets_to_commit(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        self.positions_to_commit(None)
+    }
+
     fn positions_to_commit(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
         let state = lock(&self.inner.state);
         state
@@ -975,7 +982,9 @@ impl Consumer {
             return Ok(());
         }
         let joined = lock(&self.inner.membership).joined;
-        if self.inner.config.auto_commit.is_some() && joined {
+        // As Kafka's consumer does on close: commit what was consumed whenever auto commit is on, for a manual
+        // assignment (no membership, commits still go to `group.id`) as well as for a group member.
+        if self.inner.config.auto_commit.is_some() {
             let _ = self.commit_sync(None, timeout.or(Some(Duration::from_secs(5))));
         }
         let assigned: Vec<TopicPartition> = lock(&self.inner.state).assignment.keys().cloned().collect();
