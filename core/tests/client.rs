@@ -597,3 +597,23 @@ fn poll_at_most_hands_out_records_one_by_one_and_commits_only_those() {
     let rest = poll_until(&consumer, 7, Duration::from_secs(10));
     assert_eq!(rest.first().map(|r| r.offset), Some(3));
 }
+
+#[test]
+fn a_subscription_to_a_topic_created_later_picks_it_up() {
+    let topic = unique("later");
+    let consumer = Consumer::new(&conf(&[
+        ("group.id", &unique("later")),
+        ("auto.offset.reset", "earliest"),
+        ("allow.auto.create.topics", "false"),
+    ]))
+    .unwrap();
+    consumer.subscribe(std::slice::from_ref(&topic)).unwrap();
+    for _ in 0..5 {
+        assert!(consumer.poll(Duration::from_millis(100)).unwrap().is_empty());
+    }
+    create_topic(&topic, 2);
+    produce_values(&topic, (0..4).map(|i| i.to_string()));
+    let records = poll_until(&consumer, 4, Duration::from_secs(30));
+    assert_eq!(records.len(), 4);
+    assert_eq!(consumer.assignment().len(), 2);
+}

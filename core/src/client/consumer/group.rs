@@ -201,7 +201,7 @@ async fn join_once(
         let mut all_topics: Vec<String> = subscriptions.iter().flat_map(|(_, s)| s.topics.iter().cloned()).collect();
         all_topics.sort();
         all_topics.dedup();
-        let metadata = inner.cluster.refresh(Some(&all_topics), false).await?;
+        let metadata = inner.cluster.refresh(Some(&all_topics), inner.config.allow_auto_create_topics).await?;
         let partitions_per_topic: BTreeMap<String, i32> = all_topics
             .iter()
             .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len() as i32)))

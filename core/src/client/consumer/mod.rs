@@ -202,6 +202,10 @@ struct State {
     /// Topics the pattern matched at the last check.
     matched_topics: Vec<String>,
     pattern_checked: Option<Instant>,
+    /// Partition counts of the subscribed topics when the current assignment was made (absent: topic unknown).
+    joined_partition_counts: BTreeMap<String, usize>,
+    /// When the subscribed topics' metadata was last compared with `joined_partition_counts`.
+    topics_checked: Option<Instant>,
     next_auto_commit: Option<Instant>,
 }
 
@@ -464,7 +468,12 @@ impl Consumer {
         let (pattern, checked) = {
             let state = lock(&self.inner.state);
             match state.subscription.as_ref().map(|s| &s.0) {
-                Some(Subscription::Topics(t)) => return Ok(t.clone()),
+                Some(Subscription::Topics(t)) => {
+                    let topics = t.clone();
+                    drop(state);
+                    self.check_subscribed_metadata(&topics)?;
+                    return Ok(topics);
+                }
                 Some(Subscription::Pattern(p)) => (p.clone(), state.pattern_checked),
                 _ => return Ok(Vec::new()),
             }
@@ -489,6 +498,45 @@ impl Consumer {
         }
         state.pattern_checked = Some(Instant::now());
         Ok(matched)
+    }
+
+    /// Looks for subscribed topics that appeared or changed partition count since the assignment was made, and
+    /// asks for a rebalance when one did (Kafka's consumer does the same from its metadata updates). Topics
+    /// still unknown are looked up every `retry.backoff.ms`-ish (auto-creating them when allowed, as Kafka's
+    /// consumer does); known ones every `metadata.max.age.ms`.
+    fn check_subscribed_metadata(&self, topics: &[String]) -> Result<()> {
+        if !lock(&self.inner.membership).joined {
+            return Ok(());
+        }
+        let (counts, checked) = {
+            let state = lock(&self.inner.state);
+            (state.joined_partition_counts.clone(), state.topics_checked)
+        };
+        let some_unknown = topics.iter().any(|t| !counts.contains_key(t));
+        let interval = if some_unknown {
+            self.inner.cluster.config.retry_backoff.max(Duration::from_millis(200))
+        } else {
+            self.inner.cluster.config.metadata_max_age
+        };
+        if checked.is_some_and(|t| t.elapsed() < interval) {
+            return Ok(());
+        }
+        let (cluster, wanted) = (self.inner.cluster.clone(), topics.to_vec());
+        let auto_create = self.inner.config.allow_auto_create_topics;
+        let metadata = runtime::block_on(async move { cluster.refresh(Some(&wanted), auto_create).await })?;
+        let mut state = lock(&self.inner.state);
+        state.topics_checked = Some(Instant::now());
+        if let Ok(metadata) = metadata {
+            let now: BTreeMap<String, usize> = topics
+                .iter()
+                .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len())))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            if now != counts {
+                lock(&self.inner.membership).rejoin_needed = true;
+            }
+        }
+        Ok(())
     }
 
     /// Runs the group protocol as far as it can before `deadline`: starts a join when needed, applies a finished
@@ -586,6 +634,27 @@ impl Consumer {
             if let Some(interval) = self.inner.config.auto_commit {
                 state.next_auto_commit = Some(Instant::now() + interval);
             }
+            let subscribed: Vec<String> = match state.subscription.as_ref().map(|s| &s.0) {
+                Some(Subscription::Topics(t)) => t.clone(),
+                _ => Vec::new(),
+            };
+            let mut metadata = self.inner.cluster.metadata();
+            if subscribed.iter().any(|t| !metadata.topics.contains_key(t)) {
+                // Only the leader looked the topics up; a follower does now, so it does not mistake its own
+                // missing metadata for a change and rebalance again.
+                drop(state);
+                let (cluster, wanted) = (self.inner.cluster.clone(), subscribed.clone());
+                if let Ok(Ok(m)) = runtime::block_on(async move { cluster.refresh(Some(&wanted), false).await }) {
+                    metadata = m;
+                }
+                state = lock(&self.inner.state);
+            }
+            state.joined_partition_counts = subscribed
+                .iter()
+                .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len())))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            state.topics_checked = Some(Instant::now());
         }
         {
             let mut m = lock(&self.inner.membership);
@@ -982,9 +1051,12 @@ impl Consumer {
             return Ok(());
         }
         let joined = lock(&self.inner.membership).joined;
-        // As Kafka's consumer does on close: commit what was consumed whenever auto commit is on, for a manual
-        // assignment (no membership, commits still go to `group.id`) as well as for a group member.
-        if self.inner.config.auto_commit.is_some() {
+        // As Kafka's consumer does on close: commit what was consumed when auto commit is on, for a group member
+        // and for a manual assignment (no membership; commits still go to `group.id`). A member caught in the
+        // middle of a rebalance has no generation to commit with and skips it, as Kafka's does.
+        let manual =
+            matches!(lock(&self.inner.state).subscription.as_ref().map(|s| &s.0), Some(Subscription::Assigned));
+        if self.inner.config.auto_commit.is_some() && (joined || manual) {
             let _ = self.commit_sync(None, timeout.or(Some(Duration::from_secs(5))));
         }
         let assigned: Vec<TopicPartition> = lock(&self.inner.state).assignment.keys().cloned().collect();
