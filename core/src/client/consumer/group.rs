@@ -60,6 +60,9 @@ pub(crate) struct JoinOutcome {
     pub member_id: String,
     pub protocol: String,
     pub assignment: Vec<TopicPartition>,
+    /// For the leader: the partition counts the assignment was computed from (topics with partitions only).
+    /// A later difference in metadata means the group must rebalance, as Kafka's leader decides.
+    pub assigned_with: Option<BTreeMap<String, usize>>,
 }
 
 /// The rebalance protocol the configured assignors share (cooperative only if all support it).
@@ -185,6 +188,7 @@ async fn join_once(
         m.member_id = member_id.clone();
         m.generation = generation;
     }
+    let mut assigned_with = None;
     let assignments = if response.leader.as_str() == member_id && !response.skip_assignment {
         let assignor = group
             .assignors
@@ -206,6 +210,8 @@ async fn join_once(
             .iter()
             .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len() as i32)))
             .collect();
+        assigned_with =
+            Some(partitions_per_topic.iter().filter(|(_, &n)| n > 0).map(|(t, &n)| (t.clone(), n as usize)).collect());
         let result = assignor
             .assign(&partitions_per_topic, &subscriptions)
             .map_err(|e| ClientError::Protocol(format!("assignor {protocol}: {e}")))?;
@@ -245,7 +251,7 @@ async fn join_once(
             .map_err(|e| ClientError::Protocol(format!("decoding the assignment: {e}")))?
             .partitions
     };
-    Ok(JoinOutcome { generation, member_id, protocol, assignment })
+    Ok(JoinOutcome { generation, member_id, protocol, assignment, assigned_with })
 }
 
 /// Heartbeats for one generation until it ends, the consumer closes, or polls stop for `max.poll.interval.ms`.

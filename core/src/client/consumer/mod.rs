@@ -202,8 +202,9 @@ struct State {
     /// Topics the pattern matched at the last check.
     matched_topics: Vec<String>,
     pattern_checked: Option<Instant>,
-    /// Partition counts of the subscribed topics when the current assignment was made (absent: topic unknown).
-    joined_partition_counts: BTreeMap<String, usize>,
+    /// As the leader: partition counts of the topics the current assignment was computed from (absent: topic
+    /// unknown). `None` for a follower.
+    joined_partition_counts: Option<BTreeMap<String, usize>>,
     /// When the subscribed topics' metadata was last compared with `joined_partition_counts`.
     topics_checked: Option<Instant>,
     next_auto_commit: Option<Instant>,
@@ -510,8 +511,13 @@ impl Consumer {
         }
         let (counts, checked) = {
             let state = lock(&self.inner.state);
-            (state.joined_partition_counts.clone(), state.topics_checked)
+            match &state.joined_partition_counts {
+                Some(counts) => (counts.clone(), state.topics_checked),
+                None => return Ok(()),
+            }
         };
+        // The leader's counts cover every member's topics; this member watches its own.
+        let counts: BTreeMap<String, usize> = counts.into_iter().filter(|(t, _)| topics.contains(t)).collect();
         let some_unknown = topics.iter().any(|t| !counts.contains_key(t));
         let interval = if some_unknown {
             self.inner.cluster.config.retry_backoff.max(Duration::from_millis(200))
@@ -634,26 +640,8 @@ impl Consumer {
             if let Some(interval) = self.inner.config.auto_commit {
                 state.next_auto_commit = Some(Instant::now() + interval);
             }
-            let subscribed: Vec<String> = match state.subscription.as_ref().map(|s| &s.0) {
-                Some(Subscription::Topics(t)) => t.clone(),
-                _ => Vec::new(),
-            };
-            let mut metadata = self.inner.cluster.metadata();
-            if subscribed.iter().any(|t| !metadata.topics.contains_key(t)) {
-                // Only the leader looked the topics up; a follower does now, so it does not mistake its own
-                // missing metadata for a change and rebalance again.
-                drop(state);
-                let (cluster, wanted) = (self.inner.cluster.clone(), subscribed.clone());
-                if let Ok(Ok(m)) = runtime::block_on(async move { cluster.refresh(Some(&wanted), false).await }) {
-                    metadata = m;
-                }
-                state = lock(&self.inner.state);
-            }
-            state.joined_partition_counts = subscribed
-                .iter()
-                .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len())))
-                .filter(|(_, n)| *n > 0)
-                .collect();
+            // Only the leader knows what the assignment was computed from; followers rely on it, as in Kafka.
+            state.joined_partition_counts = outcome.assigned_with.clone();
             state.topics_checked = Some(Instant::now());
         }
         {
