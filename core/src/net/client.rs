@@ -82,11 +82,22 @@ impl Connection {
 
         let writer_pending = pending.clone();
         let writer_fail = fail_all.clone();
+        let writer_closed = closed.clone();
         let writer_address = address.to_string();
         tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
                 if let Some(reply) = out.reply {
-                    writer_pending.lock().unwrap_or_else(PoisonError::into_inner).insert(out.correlation_id, reply);
+                    // Checked under the lock `fail_all` drains with: a request registered after the reader gave up
+                    // would otherwise wait for its timeout, since a write to a socket the peer closed can succeed.
+                    let mut pending = writer_pending.lock().unwrap_or_else(PoisonError::into_inner);
+                    if writer_closed.load(Ordering::Acquire) {
+                        drop(pending);
+                        let _ = reply.send(Err(ClientError::Io(format!("connection to {writer_address} closed"))));
+                        continue;
+                    }
+                    pending.insert(out.correlation_id, reply);
+                } else if writer_closed.load(Ordering::Acquire) {
+                    continue;
                 }
                 if let Err(e) = writer.write_all(&out.frame).await {
                     writer_fail(format!("writing to {writer_address}: {e}"));
