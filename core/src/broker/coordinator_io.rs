@@ -22,25 +22,38 @@ impl Broker {
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka does this on the first FindCoordinator).
     pub(super) fn ensure_offsets_topic(&self, now_ms: i64) -> Result<(), BrokerError> {
-        if self.metadata().topics.contains_key(OFFSETS_TOPIC) {
+        self.ensure_internal_topic(
+            OFFSETS_TOPIC,
+            self.config.offsets_topic_num_partitions,
+            "producer",
+            self.config.offsets_topic_segment_bytes,
+            now_ms,
+        )
+    }
+
+    /// Creates a coordinator's internal topic if it does not exist yet, with one replica (a single broker can
+    /// satisfy nothing more) and Kafka's settings for such topics; compaction is recorded but not yet applied
+    /// by potok. A concurrent creation of the same topic counts as success.
+    pub(super) fn ensure_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        compression_type: &str,
+        segment_bytes: impl ToString,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
+        if self.metadata().topics.contains_key(name) {
             return Ok(());
         }
-        // Kafka's settings for the topic; compaction is recorded but not yet applied by potok.
         let configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
-            ("compression.type".to_string(), "producer".to_string()),
-            ("segment.bytes".to_string(), self.config.offsets_topic_segment_bytes.to_string()),
+            ("compression.type".to_string(), compression_type.to_string()),
+            ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
         let id = self.write().ids.uuid();
-        let record = MetadataRecord::Topic {
-            name: OFFSETS_TOPIC.into(),
-            id,
-            partitions: self.config.offsets_topic_num_partitions,
-            leader: self.config.node_id,
-            configs,
-        };
+        let record = MetadataRecord::Topic { name: name.into(), id, partitions, leader: self.config.node_id, configs };
         match self.commit_metadata(&[record], now_ms) {
-            Err(_) if self.metadata().topics.contains_key(OFFSETS_TOPIC) => Ok(()),
+            Err(_) if self.metadata().topics.contains_key(name) => Ok(()),
             other => other,
         }
     }

@@ -6,13 +6,11 @@
 //! Lock order: the transaction coordinator is taken before the group coordinator, the broker state and any
 //! log, never after them.
 
-use std::collections::BTreeMap;
 use std::sync::MutexGuard;
 
 use kafka_protocol::error::ResponseError;
 
 use super::{Broker, BrokerError, OFFSETS_TOPIC};
-use crate::controller::MetadataRecord;
 use crate::coordinator::group;
 use crate::coordinator::transaction::{TransactionCoordinator, TxnMetadata, TxnState};
 use crate::coordinator::txn_log_schema;
@@ -28,29 +26,15 @@ impl Broker {
     }
 
     /// Creates `__transaction_state` if it does not exist yet (Kafka does this on the first transactional
-    /// FindCoordinator), with one replica: a single broker can satisfy nothing more.
+    /// FindCoordinator).
     pub(super) fn ensure_txn_topic(&self, now_ms: i64) -> Result<(), BrokerError> {
-        if self.metadata().topics.contains_key(TRANSACTION_STATE_TOPIC) {
-            return Ok(());
-        }
-        // Kafka's settings for the topic; compaction is recorded but not yet applied by potok.
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("compression.type".to_string(), "uncompressed".to_string()),
-            ("segment.bytes".to_string(), self.config.transaction_state_log_segment_bytes.to_string()),
-        ]);
-        let id = self.write().ids.uuid();
-        let record = MetadataRecord::Topic {
-            name: TRANSACTION_STATE_TOPIC.into(),
-            id,
-            partitions: self.config.transaction_state_log_num_partitions,
-            leader: self.config.node_id,
-            configs,
-        };
-        match self.commit_metadata(&[record], now_ms) {
-            Err(_) if self.metadata().topics.contains_key(TRANSACTION_STATE_TOPIC) => Ok(()),
-            other => other,
-        }
+        self.ensure_internal_topic(
+            TRANSACTION_STATE_TOPIC,
+            self.config.transaction_state_log_num_partitions,
+            "uncompressed",
+            self.config.transaction_state_log_segment_bytes,
+            now_ms,
+        )
     }
 
     /// The `__transaction_state` partition that holds a transactional id, with its leader epoch (which is the
