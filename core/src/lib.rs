@@ -21,6 +21,7 @@ pub mod controller;
 pub mod coordinator;
 #[cfg(feature = "native")]
 pub mod net;
+pub mod partition;
 pub mod protocol;
 pub mod record;
 pub mod serde;

@@ -63,10 +63,13 @@ pub use txn_io::TRANSACTION_STATE_TOPIC;
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
 
-use crate::controller::{self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::controller::{
+    self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
+};
+use crate::partition::{Partition, PartitionError, ReplicaManager};
 use crate::protocol::Request;
 use crate::record::RecordError;
-use crate::storage::{self, Backend, LogManager, SharedLog, StorageError, TopicPartition};
+use crate::storage::{self, Backend, LogManager, StorageError, TopicPartition};
 
 /// Why the broker could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +87,7 @@ pub enum BrokerError {
 
 struct State {
     metadata: MetadataStore,
-    logs: LogManager,
+    replicas: ReplicaManager,
     ids: IdGenerator,
 }
 
@@ -159,6 +162,7 @@ impl Broker {
             },
             now_ms,
         )?;
+        let replicas = ReplicaManager::new(logs, config.node_id);
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -180,7 +184,7 @@ impl Broker {
             cluster_id,
             backend,
             log_dir: log_dir.to_path_buf(),
-            state: RwLock::new(State { metadata, logs, ids }),
+            state: RwLock::new(State { metadata, replicas, ids }),
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
@@ -196,11 +200,11 @@ impl Broker {
     fn reconcile_logs(&self, now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
         let image = state.metadata.image().clone();
-        let existing: Vec<TopicPartition> = state.logs.partitions().cloned().collect();
+        let existing: Vec<TopicPartition> = state.replicas.partitions().map(|(tp, _)| tp.clone()).collect();
         for tp in existing {
             let known = image.topics.get(&tp.topic).is_some_and(|t| (tp.partition as usize) < t.partitions.len());
             if !known {
-                state.logs.delete(&tp)?;
+                state.replicas.delete(&tp)?;
             }
         }
         for topic in image.topics.values() {
@@ -219,16 +223,30 @@ impl Broker {
         let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
         for p in &topic.partitions {
             let tp = TopicPartition::new(&topic.name, p.partition)?;
-            if state.logs.get(&tp).is_none() {
-                state.logs.create(tp.clone(), config.clone(), now_ms)?;
-                // Kafka keeps the topic id beside each partition's segments.
-                let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                    .map_err(|e| StorageError::io(&path, e))?;
-            }
+            let partition = match state.replicas.get(&tp) {
+                Some(partition) => partition,
+                None => {
+                    let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
+                    // Kafka keeps the topic id beside each partition's segments.
+                    let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
+                    let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
+                    storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
+                        .map_err(|e| StorageError::io(&path, e))?;
+                    partition
+                }
+            };
+            self.apply_leadership(&partition, p, now_ms);
         }
         Ok(())
+    }
+
+    /// Makes a replica lead or follow as the metadata says.
+    fn apply_leadership(&self, partition: &Partition, p: &PartitionImage, now_ms: i64) {
+        if p.leader == self.config.node_id {
+            partition.make_leader(p.leader_epoch, p.partition_epoch, p.replicas.clone(), p.isr.clone(), now_ms);
+        } else {
+            partition.make_follower(p.leader, p.leader_epoch, p.partition_epoch, p.replicas.clone(), p.isr.clone());
+        }
     }
 
     fn load_or_write_meta_properties(
@@ -298,10 +316,10 @@ impl Broker {
         self.read().metadata.image().clone()
     }
 
-    /// The log of a partition, if the broker hosts it.
-    pub fn log(&self, topic: &str, partition: i32) -> Option<SharedLog> {
+    /// The replica of a partition, if the broker hosts it.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let tp = TopicPartition { topic: topic.to_string(), partition };
-        self.read().logs.get(&tp)
+        self.read().replicas.get(&tp)
     }
 
     /// Handles one request. Fetch is answered at once here; the network layer uses [`Broker::fetch`] to wait
@@ -418,10 +436,9 @@ impl Broker {
     /// `checkpoint`, write the recovery-point and log-start-offset checkpoints.
     pub fn tick(&self, now_ms: i64, retention: bool, checkpoint: bool) -> Result<(), StorageError> {
         let state = self.read();
-        // Every append is acknowledged only once the single replica has it: the high watermark is the log end.
-        state.logs.tick(now_ms, retention, |_, log| log.log_end_offset())?;
+        state.replicas.tick(now_ms, retention)?;
         if checkpoint {
-            state.logs.checkpoint()?;
+            state.replicas.checkpoint()?;
         }
         Ok(())
     }
@@ -430,7 +447,7 @@ impl Broker {
     pub fn shutdown(self, now_ms: i64) -> Result<(), BrokerError> {
         let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         state.metadata.close(now_ms)?;
-        state.logs.close(now_ms)?;
+        state.replicas.close(now_ms)?;
         Ok(())
     }
 
@@ -459,9 +476,9 @@ impl Broker {
                 MetadataRecord::ProducerIds { .. } => {}
                 MetadataRecord::RemoveTopic { name } => {
                     let doomed: Vec<TopicPartition> =
-                        state.logs.partitions().filter(|tp| &tp.topic == name).cloned().collect();
+                        state.replicas.partitions().map(|(tp, _)| tp).filter(|tp| &tp.topic == name).cloned().collect();
                     for tp in doomed {
-                        state.logs.delete(&tp)?;
+                        state.replicas.delete(&tp)?;
                     }
                 }
             }
@@ -472,8 +489,10 @@ impl Broker {
     fn apply_log_configs(&self, state: &State, topic: &TopicImage, broker_configs: &BTreeMap<String, String>) {
         let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
         for p in &topic.partitions {
-            if let Some(log) = state.logs.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition }) {
-                storage::lock(&log).set_config(config.clone());
+            if let Some(partition) =
+                state.replicas.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition })
+            {
+                partition.log().set_config(config.clone());
             }
         }
     }
@@ -530,10 +549,22 @@ pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
         StorageError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         StorageError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         StorageError::Io { .. } | StorageError::Corrupt { .. } => ResponseError::KafkaStorageError,
-        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-        StorageError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
-        StorageError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
+    }
+}
+
+/// The Kafka error code for a replica's refusal at the request boundary.
+pub(crate) fn partition_error_code(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::Storage(e) => storage_error_code(e),
+        PartitionError::NotLeaderOrFollower(_) => ResponseError::NotLeaderOrFollower,
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+        PartitionError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        PartitionError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        PartitionError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
+        PartitionError::Refused { error, .. } => *error,
     }
 }
 
@@ -548,16 +579,6 @@ pub(crate) const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 /// The value Kafka sends when authorized operations were not asked for.
 pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// The error for a request that names a leader epoch other than the partition's current one (-1 names none):
-/// a client ahead of this broker gets UNKNOWN_LEADER_EPOCH, one behind gets FENCED_LEADER_EPOCH.
-pub(crate) fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
-    match requested {
-        r if r < 0 || r == current => Ok(()),
-        r if r > current => Err(ResponseError::UnknownLeaderEpoch),
-        _ => Err(ResponseError::FencedLeaderEpoch),
-    }
-}
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

@@ -368,6 +368,25 @@ impl Segment {
         Ok((crc == h.crc).then_some(h))
     }
 
+    /// Cuts the segment before the batch holding `offset` (so every offset from that batch's base on is gone),
+    /// with its indexes, and reloads the tail state. Returns the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
+        let Some((position, batch)) = self.find_batch(offset)? else {
+            return Ok(0);
+        };
+        let size = self.size();
+        self.offset_index.truncate_to(batch.base_offset);
+        self.time_index.truncate_to(batch.base_offset);
+        self.log.set_len(position).map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.bytes_since_last_index_entry = 0;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = record::NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.rolling_base_ms = None;
+        self.load_tail_state()?;
+        Ok(size - position)
+    }
+
     /// Writes the final time index entry and trims both indexes to their entries: the segment will take no
     /// more appends (it rolled, or the log is closing).
     pub fn seal(&mut self) -> Result<(), StorageError> {
