@@ -65,9 +65,9 @@ impl Broker {
             .map_or(self.config.offsets_topic_num_partitions, |t| t.partitions.len() as i32)
     }
 
-    /// Appends the coordinator's pending records, one batch per `__consumer_offsets` partition.
-    pub(super) fn persist_group_writes(&self, groups: &mut GroupCoordinator, now_ms: i64) -> Result<(), ResponseError> {
-        let writes = groups.take_writes();
+    /// Stores group records, one batch per `__consumer_offsets` partition, failing with the error Kafka's group
+    /// coordinator answers when a write fails.
+    pub(super) fn store_group_writes(&self, writes: Vec<Write>, now_ms: i64) -> Result<(), ResponseError> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -86,6 +86,30 @@ impl Broker {
             self.append_internal(OFFSETS_TOPIC, partition, &mut bytes, now_ms)?;
         }
         Ok(())
+    }
+
+    /// Makes a change to some groups under the coordinator's lock and stores the records it queued; when they
+    /// cannot be stored, the groups are put back as they were (with the answers the change decided
+    /// withdrawn) and `failed` decides the outcome. This is apply-after-persist for group state: nothing a
+    /// failed write stood for stays behind.
+    pub(super) fn change_groups<'a, R>(
+        &self,
+        group_ids: impl IntoIterator<Item = &'a str>,
+        now_ms: i64,
+        change: impl FnOnce(&mut GroupCoordinator) -> R,
+        failed: impl FnOnce(&mut GroupCoordinator, R, ResponseError) -> R,
+    ) -> R {
+        let mut groups = self.groups();
+        let snapshot = groups.snapshot(group_ids);
+        let outcome = change(&mut groups);
+        let writes = groups.take_writes();
+        match self.store_group_writes(writes, now_ms) {
+            Ok(()) => outcome,
+            Err(e) => {
+                groups.rollback(snapshot);
+                failed(&mut groups, outcome, e)
+            }
+        }
     }
 
     /// Appends a coordinator's batch to a partition of an internal topic this broker leads, with acks=all

@@ -419,10 +419,16 @@ impl Broker {
 
     /// Group housekeeping: session expiry, rebalance deadlines, offset retention.
     pub fn group_tick(&self, now_ms: i64) {
-        let mut groups = self.groups();
-        groups.tick(now_ms);
-        if let Err(e) = self.persist_group_writes(&mut groups, now_ms) {
-            eprintln!("potok: writing group state to {OFFSETS_TOPIC} failed: {e:?}");
+        self.groups().consumer_tick(now_ms);
+        let ids = self.groups().group_ids();
+        for id in ids {
+            // A group whose expiry or rebalance could not be stored stays as it was; the next tick tries again.
+            self.change_groups(
+                [id.as_str()],
+                now_ms,
+                |groups| groups.tick_group(&id, now_ms),
+                |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
+            );
         }
     }
 
@@ -605,3 +611,6 @@ pub(crate) fn check_topic_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
