@@ -12,6 +12,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::{partition_error_code, Broker};
 use crate::partition::Isolation;
+use crate::storage::TopicPartition;
 
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
     PartitionData::default()
@@ -21,6 +22,53 @@ fn partition_error(index: i32, error: ResponseError) -> PartitionData {
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(None)
+}
+
+/// The partitions a Fetch reads, by name (topic ids resolved), for the purgatory to watch.
+pub(super) fn partitions(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicPartition> {
+    let image = broker.metadata();
+    request
+        .topics
+        .iter()
+        .filter_map(|topic| {
+            let name = if version >= 13 {
+                image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())?
+            } else {
+                topic.topic.0.to_string()
+            };
+            Some(topic.partitions.iter().map(move |p| TopicPartition { topic: name.clone(), partition: p.partition }))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Whether a waiting Fetch can be answered now: its partitions hold `min_bytes` it may read (counted from the
+/// indexes, without reading), or one of them would answer with an error (unknown, moved, out of range, a
+/// different leader epoch), as Kafka's DelayedFetch decides.
+pub(super) fn satisfied(broker: &Broker, request: &FetchRequest, version: i16) -> bool {
+    let isolation = if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let image = broker.metadata();
+    let mut accumulated = 0u64;
+    for topic in &request.topics {
+        let found =
+            if version >= 13 { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.topic.0.as_str()) };
+        for p in &topic.partitions {
+            let Some(replica) = found
+                .filter(|t| t.partition(p.partition).is_some())
+                .and_then(|t| broker.partition(&t.name, p.partition))
+            else {
+                return true;
+            };
+            if replica.check_leader_epoch(p.current_leader_epoch).is_err() {
+                return true;
+            }
+            match replica.bytes_available(p.fetch_offset, isolation) {
+                Ok(bytes) => accumulated += bytes.min(p.partition_max_bytes.max(0) as u64),
+                Err(_) => return true,
+            }
+        }
+    }
+    accumulated >= request.min_bytes.max(0) as u64
 }
 
 pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {

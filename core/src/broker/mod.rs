@@ -42,6 +42,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod purgatory;
 mod sync_group;
 pub mod topic_config;
 mod txn_io;
@@ -52,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
+use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -62,6 +63,7 @@ pub use txn_io::TRANSACTION_STATE_TOPIC;
 
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
+use purgatory::{DelayedOp, Purgatory};
 
 use crate::controller::{
     self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
@@ -105,6 +107,28 @@ pub struct Broker {
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
     producer_ids: Mutex<(i64, i64)>,
+    /// Requests waiting for an event or their deadline. While it is held, `state`'s read lock and partitions'
+    /// locks may be taken (to check whether a waiting request can be answered), so it is never taken while
+    /// holding either.
+    purgatory: Mutex<Purgatory>,
+    /// Answers to parked requests that the purgatory decided, for [`Broker::take_completions`].
+    completions: Mutex<Vec<(Token, ResponseKind)>>,
+    /// When the periodic work is next due.
+    schedule: Mutex<Schedule>,
+}
+
+/// How often group sessions, rebalance deadlines and transaction timeouts are checked.
+const GROUP_TICK_MS: i64 = 100;
+/// How often the recovery-point, log-start-offset and high-watermark checkpoints are written (Kafka's
+/// `log.flush.offset.checkpoint.interval.ms` default).
+const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
+/// When each kind of periodic work is next due.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    housekeeping_ms: i64,
+    retention_ms: i64,
+    checkpoint_ms: i64,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -178,6 +202,7 @@ impl Broker {
             abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
         }));
+        let retention_check_interval_ms = config.log_retention_check_interval_ms;
         let broker = Broker {
             config,
             advertised,
@@ -188,6 +213,13 @@ impl Broker {
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            purgatory: Mutex::new(Purgatory::default()),
+            completions: Mutex::new(Vec::new()),
+            schedule: Mutex::new(Schedule {
+                housekeeping_ms: now_ms,
+                retention_ms: now_ms + retention_check_interval_ms,
+                checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
+            }),
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;
@@ -322,9 +354,15 @@ impl Broker {
         self.read().replicas.get(&tp)
     }
 
-    /// Handles one request. Fetch is answered at once here; the network layer uses [`Broker::fetch`] to wait
-    /// for data. JoinGroup and SyncGroup are parked until their group is ready.
+    /// Handles one request. A Fetch that must wait for data, and JoinGroup and SyncGroup until their group is
+    /// ready, are parked: their answers come from [`Broker::take_completions`] under the request's token.
     pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
+        let outcome = self.dispatch(request, ctx, now_ms);
+        self.complete_delayed();
+        outcome
+    }
+
+    fn dispatch(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let version = request.header.request_api_version;
         Outcome::Respond(match request.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, version)),
@@ -335,7 +373,7 @@ impl Broker {
                     None => Outcome::NoResponse,
                 }
             }
-            RequestKind::Fetch(r) => ResponseKind::Fetch(self.fetch(&r, version).0),
+            RequestKind::Fetch(r) => return self.fetch_or_park(r, version, ctx.token, now_ms),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version, now_ms)),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version, now_ms)),
@@ -407,18 +445,110 @@ impl Broker {
 
     /// Answers to parked requests, by token.
     pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
-        self.groups()
+        let mut done: Vec<(Token, ResponseKind)> = self
+            .groups()
             .take_completions()
             .into_iter()
             .map(|(token, c)| match c {
                 Completion::Join(r) => (token, ResponseKind::JoinGroup(r)),
                 Completion::Sync(r) => (token, ResponseKind::SyncGroup(r)),
             })
-            .collect()
+            .collect();
+        done.append(&mut self.completions.lock().unwrap_or_else(PoisonError::into_inner));
+        done
+    }
+
+    /// Forgets a parked request whose connection closed.
+    pub fn cancel(&self, token: Token) {
+        self.purgatory().remove(token);
+    }
+
+    fn purgatory(&self) -> std::sync::MutexGuard<'_, Purgatory> {
+        self.purgatory.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Answers a Fetch at once when it has `min_bytes` of records, an error, or may not wait; otherwise parks it
+    /// until the partitions it reads change enough or `max_wait_ms` passes (Kafka's DelayedFetch).
+    fn fetch_or_park(&self, request: FetchRequest, version: i16, token: Token, now_ms: i64) -> Outcome {
+        let (response, bytes) = fetch::handle(self, &request, version);
+        let has_error = response.error_code != 0
+            || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
+        if request.max_wait_ms <= 0 || bytes >= request.min_bytes.max(0) as usize || has_error {
+            return Outcome::Respond(ResponseKind::Fetch(response));
+        }
+        let watched = fetch::partitions(self, &request, version);
+        let deadline_ms = now_ms.saturating_add(i64::from(request.max_wait_ms));
+        self.purgatory().park(token, DelayedOp::Fetch { request, version }, watched, deadline_ms);
+        // Data that arrived between the read above and the parking completes it now rather than at the deadline.
+        self.try_complete(token, false);
+        Outcome::Parked
+    }
+
+    /// Completes the waiting requests that the partitions changed since the last look may satisfy.
+    fn complete_delayed(&self) {
+        let changed = self.read().replicas.take_changed();
+        if changed.is_empty() {
+            return;
+        }
+        let candidates = self.purgatory().watching(&changed);
+        for token in candidates {
+            self.try_complete(token, false);
+        }
+    }
+
+    /// Answers a waiting request if it can be answered now (or, with `force`, regardless: its time is up).
+    fn try_complete(&self, token: Token, force: bool) {
+        let ready = match self.purgatory().get(token) {
+            Some(DelayedOp::Fetch { request, version }) => force || fetch::satisfied(self, request, *version),
+            None => return,
+        };
+        if !ready {
+            return;
+        }
+        // Whoever removes the operation answers it, so it is answered once.
+        let Some(op) = self.purgatory().remove(token) else { return };
+        let response = match op {
+            DelayedOp::Fetch { request, version } => ResponseKind::Fetch(fetch::handle(self, &request, version).0),
+        };
+        self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
+    }
+
+    /// The broker's time-driven work: expires waiting requests, group and transaction housekeeping (every
+    /// [`GROUP_TICK_MS`]), flushes, retention (every `log.retention.check.interval.ms`) and checkpoints. Returns
+    /// the time by which it wants to be called again; calling it earlier is harmless.
+    pub fn poll(&self, now_ms: i64) -> i64 {
+        let expired = self.purgatory().expired(now_ms);
+        for token in expired {
+            self.try_complete(token, true);
+        }
+        let mut schedule = *self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
+        if now_ms >= schedule.housekeeping_ms {
+            self.group_tick(now_ms);
+            self.txn_tick(now_ms);
+            schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
+        }
+        let retention = now_ms >= schedule.retention_ms;
+        let checkpoint = now_ms >= schedule.checkpoint_ms;
+        if let Err(e) = self.tick(now_ms, retention, checkpoint) {
+            eprintln!("potok: periodic flush/retention failed: {e}");
+        }
+        if retention {
+            schedule.retention_ms = now_ms + self.config.log_retention_check_interval_ms;
+        }
+        if checkpoint {
+            schedule.checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
+        }
+        *self.schedule.lock().unwrap_or_else(PoisonError::into_inner) = schedule;
+        self.complete_delayed();
+        let mut next = schedule.housekeeping_ms.min(schedule.retention_ms).min(schedule.checkpoint_ms);
+        if let Some(deadline) = self.purgatory().next_deadline_ms() {
+            next = next.min(deadline);
+        }
+        next
     }
 
     /// Group housekeeping: session expiry, rebalance deadlines, offset retention.
-    pub fn group_tick(&self, now_ms: i64) {
+    fn group_tick(&self, now_ms: i64) {
         self.groups().consumer_tick(now_ms);
         let ids = self.groups().group_ids();
         for id in ids {
@@ -430,12 +560,6 @@ impl Broker {
                 |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
             );
         }
-    }
-
-    /// Answers a Fetch with what is available now, and the number of record bytes in it (the network layer
-    /// compares that with `min_bytes` to decide whether to wait).
-    pub fn fetch(&self, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
-        fetch::handle(self, request, version)
     }
 
     /// Periodic work: flush by `flush.ms`; with `retention`, delete segments outside retention; with

@@ -140,7 +140,7 @@ impl Broker {
 
     /// Transaction housekeeping: aborts transactions past their timeout (fencing their producer), retries
     /// unfinished markers, and forgets transactional ids idle past `transactional.id.expiration.ms`.
-    pub fn txn_tick(&self, now_ms: i64) {
+    pub(super) fn txn_tick(&self, now_ms: i64) {
         let mut txns = self.txns();
         if txns.abort_check_due(now_ms) {
             for id in txns.timed_out(now_ms) {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::Partition;
+use super::{ChangedPartitions, Partition};
 use crate::storage::{LogConfig, LogManager, StorageError, TopicPartition};
 
 /// Every replica of one broker.
@@ -14,16 +14,26 @@ pub struct ReplicaManager {
     local_id: i32,
     logs: LogManager,
     partitions: BTreeMap<TopicPartition, Arc<Partition>>,
+    changed: Arc<ChangedPartitions>,
 }
 
 impl ReplicaManager {
     /// Wraps the logs `logs` opened: each becomes a replica that leads nothing yet.
     pub fn new(logs: LogManager, local_id: i32) -> Self {
+        let changed = Arc::new(ChangedPartitions::default());
         let partitions = logs
             .partitions()
-            .filter_map(|tp| logs.get(tp).map(|log| (tp.clone(), Arc::new(Partition::new(tp.clone(), log, local_id)))))
+            .filter_map(|tp| {
+                let log = logs.get(tp)?;
+                Some((tp.clone(), Arc::new(Partition::new(tp.clone(), log, local_id, changed.clone()))))
+            })
             .collect();
-        ReplicaManager { local_id, logs, partitions }
+        ReplicaManager { local_id, logs, partitions, changed }
+    }
+
+    /// The partitions whose readable state changed since the last call.
+    pub fn take_changed(&self) -> std::collections::BTreeSet<TopicPartition> {
+        self.changed.take()
     }
 
     pub fn logs(&self) -> &LogManager {
@@ -46,7 +56,7 @@ impl ReplicaManager {
         now_ms: i64,
     ) -> Result<Arc<Partition>, StorageError> {
         let log = self.logs.create(tp.clone(), config, now_ms)?;
-        let partition = Arc::new(Partition::new(tp.clone(), log, self.local_id));
+        let partition = Arc::new(Partition::new(tp.clone(), log, self.local_id, self.changed.clone()));
         self.partitions.insert(tp, partition.clone());
         Ok(partition)
     }
@@ -54,12 +64,16 @@ impl ReplicaManager {
     /// Removes the replica of `tp` and its log's files.
     pub fn delete(&mut self, tp: &TopicPartition) -> Result<bool, StorageError> {
         self.partitions.remove(tp);
+        self.changed.mark(tp);
         self.logs.delete(tp)
     }
 
-    /// Flush, retention and producer expiry; returns the partitions whose log start offset moved.
-    pub fn tick(&self, now_ms: i64, retention: bool) -> Result<Vec<TopicPartition>, StorageError> {
-        self.logs.tick(now_ms, retention)
+    /// Flush, retention and producer expiry.
+    pub fn tick(&self, now_ms: i64, retention: bool) -> Result<(), StorageError> {
+        for tp in self.logs.tick(now_ms, retention)? {
+            self.changed.mark(&tp);
+        }
+        Ok(())
     }
 
     /// Writes the log directory's checkpoints.

@@ -15,8 +15,8 @@
 mod manager;
 mod producer;
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kafka_protocol::error::ResponseError;
 
@@ -114,6 +114,25 @@ pub struct FetchedData {
 /// The answer to a ListOffsets lookup: (timestamp, offset, leader epoch of that offset).
 pub type OffsetAndEpoch = (i64, i64, i32);
 
+/// Partitions whose readable state (log start or end, high watermark, last stable offset, leadership) changed
+/// since the broker last looked: the events that complete waiting fetches.
+#[derive(Debug, Default)]
+pub struct ChangedPartitions(Mutex<BTreeSet<TopicPartition>>);
+
+impl ChangedPartitions {
+    pub fn mark(&self, tp: &TopicPartition) {
+        let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !set.contains(tp) {
+            set.insert(tp.clone());
+        }
+    }
+
+    /// The partitions marked since the last call.
+    pub fn take(&self) -> BTreeSet<TopicPartition> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// A replica of one partition. Shared between the request handlers, the broker's periodic work and (later)
 /// the replica fetchers.
 #[derive(Debug)]
@@ -121,11 +140,13 @@ pub struct Partition {
     tp: TopicPartition,
     log: SharedLog,
     state: Mutex<ReplicaState>,
+    changed: Arc<ChangedPartitions>,
 }
 
 impl Partition {
-    /// A replica of `tp` over `log`, leading nothing until the metadata says otherwise.
-    pub fn new(tp: TopicPartition, log: SharedLog, local_id: i32) -> Self {
+    /// A replica of `tp` over `log`, leading nothing until the metadata says otherwise. Changes readers can see
+    /// are reported to `changed`.
+    pub fn new(tp: TopicPartition, log: SharedLog, local_id: i32, changed: Arc<ChangedPartitions>) -> Self {
         let state = ReplicaState {
             local_id,
             leader: NO_LEADER,
@@ -135,7 +156,7 @@ impl Partition {
             isr: Vec::new(),
             followers: BTreeMap::new(),
         };
-        Partition { tp, log, state: Mutex::new(state) }
+        Partition { tp, log, state: Mutex::new(state), changed }
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -197,6 +218,7 @@ impl Partition {
         state.isr = isr;
         let mut log = self.log();
         Self::maybe_increment_high_watermark(&state, &mut log);
+        self.changed.mark(&self.tp);
         new_epoch
     }
 
@@ -217,6 +239,7 @@ impl Partition {
         state.replicas = replicas;
         state.isr = isr;
         state.followers.clear();
+        self.changed.mark(&self.tp);
         changed
     }
 
@@ -262,6 +285,7 @@ impl Partition {
         }
         let info = log.append_validated(records, &validated, state.leader_epoch, origin, now_ms)?;
         Self::maybe_increment_high_watermark(&state, &mut log);
+        self.changed.mark(&self.tp);
         Ok(info)
     }
 
@@ -401,7 +425,32 @@ impl Partition {
             .into());
         }
         log.increment_log_start_offset(offset, now_ms)?;
+        self.changed.mark(&self.tp);
         Ok(log.log_start_offset())
+    }
+
+    /// How many bytes a read from `fetch_offset` with `isolation` could return now, found without reading; an
+    /// error when the read would fail (this replica does not lead, or the offset is out of range). What a waiting
+    /// fetch checks on every change.
+    pub fn bytes_available(&self, fetch_offset: i64, isolation: Isolation) -> Result<u64, PartitionError> {
+        if !self.is_leader() {
+            return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));
+        }
+        let log = self.log();
+        if fetch_offset < log.log_start_offset() || fetch_offset > log.log_end_offset() {
+            return Err(StorageError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: log.log_end_offset(),
+            }
+            .into());
+        }
+        let bound = match isolation {
+            Isolation::ReadUncommitted => log.high_watermark(),
+            Isolation::ReadCommitted => log.last_stable_offset(),
+            Isolation::LogEnd => log.log_end_offset(),
+        };
+        Ok(log.bytes_between(fetch_offset, bound)?)
     }
 
     /// OffsetForLeaderEpoch: the end offset of `epoch` in this replica's log, as (epoch found, end offset).

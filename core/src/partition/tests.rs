@@ -12,7 +12,7 @@ const NOW: i64 = 1_700_000_000_000;
 fn replica(local_id: i32) -> Partition {
     let backend: Arc<dyn crate::storage::Backend> = Arc::new(MemoryBackend::new());
     let log = Log::open(backend, Path::new("/d/t-0"), LogConfig::default(), OpenOptions::default(), NOW).unwrap();
-    Partition::new(TopicPartition::new("t", 0).unwrap(), Arc::new(Mutex::new(log)), local_id)
+    Partition::new(TopicPartition::new("t", 0).unwrap(), Arc::new(Mutex::new(log)), local_id, Arc::default())
 }
 
 fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool) -> Vec<u8> {

@@ -709,6 +709,25 @@ impl Log {
         Ok(ReadInfo { records, log_start_offset: self.log_start_offset, log_end_offset })
     }
 
+    /// The bytes a read from `from` bounded by `to` could return (whole batches from the one holding `from` to
+    /// the one holding `to`), found from the indexes without reading records: what a waiting fetch checks.
+    pub fn bytes_between(&self, from: i64, to: i64) -> Result<u64, StorageError> {
+        if to <= from {
+            return Ok(0);
+        }
+        let first = self.segments.range(..=from).next_back().map_or(i64::MIN, |(base, _)| *base);
+        let mut total = 0u64;
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            if seg.base_offset() >= to {
+                break;
+            }
+            let start = if seg.base_offset() <= from { seg.position_of(from)?.unwrap_or(seg.size()) } else { 0 };
+            let end = if seg.next_offset() > to { seg.position_of(to)?.unwrap_or(seg.size()) } else { seg.size() };
+            total += end.saturating_sub(start);
+        }
+        Ok(total)
+    }
+
     /// The first offset whose record timestamp is `>= timestamp`, with that timestamp (ListOffsets by time).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
         for seg in self.segments.values() {

@@ -249,6 +249,11 @@ impl Segment {
         Ok(None)
     }
 
+    /// The file position of the batch holding `offset` (or of the first batch after it), `None` past the end.
+    pub fn position_of(&self, offset: i64) -> Result<Option<u64>, StorageError> {
+        Ok(self.find_batch(offset)?.map(|(position, _)| position))
+    }
+
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` (at least one batch when
     /// `min_one_batch`), none of them starting at or after `max_offset`. One positional read fetches the
     /// candidate bytes; batch boundaries are then found in memory.
