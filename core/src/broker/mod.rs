@@ -1,12 +1,19 @@
-//! The broker: Kafka requests in, responses out, over the metadata image and the partition logs.
+//! The broker: Kafka requests in, responses out, over the metadata image and the partitions' replicas.
 //!
 //! One file per Kafka API turns a decoded request into calls on the state below and builds the response.
-//! Handlers are synchronous and take the time as `now_ms`; the network layer (`net`) owns sockets, clocks and
-//! the waiting a long-polling Fetch does. A single broker is a cluster of one: it leads every partition and is
-//! its only in-sync replica, so the high watermark is the log end offset once an append returns.
+//! Handlers are synchronous and take the time as `now_ms`. A request that must wait — a long-polling Fetch, a
+//! JoinGroup or SyncGroup until its group is ready — is parked: the purgatory (or the group coordinator)
+//! completes it on an event or at its deadline, and [`Broker::take_completions`] hands the answers out.
+//! [`Broker::poll`] runs the time-driven work and says when it is next due; the network layer (`net`) only
+//! calls it and moves bytes.
 //!
-//! Locking: `state` (metadata and the set of logs) is a read-write lock taken briefly; each partition log has
-//! its own mutex, so appends to different partitions run in parallel.
+//! Coordinator state is applied after its records are stored (apply after persist): a failed write leaves
+//! nothing behind and the client gets the error.
+//!
+//! Locking: `state` (metadata and the set of replicas) is a read-write lock taken briefly; each partition has
+//! its own locks, so appends to different partitions run in parallel. The transaction coordinator is taken
+//! before the group coordinator, which is taken before `state` or any partition; the purgatory is taken
+//! before `state`'s read lock and partitions, never while holding them.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -584,23 +591,30 @@ impl Broker {
     /// Applies metadata records and creates or removes logs to match.
     fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
-        state.metadata.commit(records, now_ms)?;
+        state.metadata.propose(records, now_ms)?;
+        self.publish_metadata(&mut state, records, now_ms)
+    }
+
+    /// Applies committed metadata records to the image and makes the broker follow it: logs created and
+    /// removed, leadership taken or given up, configs applied (Kafka's metadata publisher).
+    fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
+        state.metadata.apply(records);
         let image = state.metadata.image().clone();
         for rec in records {
             match rec {
                 MetadataRecord::Topic { name, .. } | MetadataRecord::Partitions { name, .. } => {
                     if let Some(topic) = image.topics.get(name) {
-                        self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
+                        self.ensure_logs(state, topic, &image.broker_configs, now_ms)?;
                     }
                 }
                 MetadataRecord::TopicConfigs { name, .. } => {
                     if let Some(topic) = image.topics.get(name) {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
+                        self.apply_log_configs(state, topic, &image.broker_configs);
                     }
                 }
                 MetadataRecord::BrokerConfigs { .. } => {
                     for topic in image.topics.values() {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
+                        self.apply_log_configs(state, topic, &image.broker_configs);
                     }
                 }
                 MetadataRecord::ProducerIds { .. } => {}

@@ -193,8 +193,9 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Durably appends `records` as one batch, then applies them.
-    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+    /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
+    /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored).
+    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
         let mut batch = BatchBuilder::new(Compression::None);
         for rec in records {
             let value =
@@ -203,9 +204,21 @@ impl MetadataStore {
         }
         let mut bytes = batch.build().map_err(StorageError::from)?;
         self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        self.log.set_high_watermark(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// Applies committed records to the image, in log order.
+    pub fn apply(&mut self, records: &[MetadataRecord]) {
         for rec in records {
             Arc::make_mut(&mut self.image).apply(rec);
         }
+    }
+
+    /// Proposes and applies `records` (a cluster of one commits what it stores).
+    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        self.propose(records, now_ms)?;
+        self.apply(records);
         Ok(())
     }
 
