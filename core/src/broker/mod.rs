@@ -64,7 +64,7 @@ use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-pub use config::{BrokerConfig, ConfigError, Listener};
+pub use config::{BrokerConfig, ConfigError, Listener, ProcessRoles, Voter};
 pub use coordinator_io::OFFSETS_TOPIC;
 pub use txn_io::TRANSACTION_STATE_TOPIC;
 

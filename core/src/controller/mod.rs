@@ -13,6 +13,8 @@
 
 pub mod image;
 mod legacy;
+pub mod partition_change;
+pub mod placement;
 pub mod records;
 
 use std::collections::BTreeMap;
@@ -258,6 +260,19 @@ impl IdGenerator {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// Shuffles `items` (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
     }
 
     /// A random (version 4) UUID, never the nil or the reserved "metadata topic" id.
