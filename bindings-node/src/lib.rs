@@ -23,11 +23,6 @@ pub use serializers::{
     NativeAvroSerde, NativeJsonSchemaSerde,
 };
 
-/// The embedded broker decodes frames from untrusted peers; like the `potok` binary, the addon keeps a lying
-/// array count in a request from aborting the whole Node process (see `potok::net::alloc`).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 /// One Kafka config entry (`name` is Kafka's key, e.g. `num.partitions`), in the order the user gave them.
 #[napi_derive::napi(object)]
 #[derive(Debug, Clone)]

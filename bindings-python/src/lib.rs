@@ -17,11 +17,6 @@ mod serde;
 
 use pyo3::prelude::*;
 
-// The embedded broker decodes frames from untrusted peers inside the host process; a lying length prefix must
-// not abort the Python interpreter (see the allocator's docs).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 /// The native engine's version (the Cargo package version).
 #[pyfunction]
 fn version() -> &'static str {

@@ -14,10 +14,6 @@ mod topics;
 
 use clap::{Parser, Subcommand};
 
-// Keeps a request with a lying array count from aborting the broker (see the allocator's docs).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 #[derive(Debug, Parser)]
 #[command(name = "potok", version, about = "A Kafka-compatible streaming engine")]
 struct Cli {

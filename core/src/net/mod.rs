@@ -6,7 +6,6 @@
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
 //! no reordering. A malformed frame or an unsupported request closes that connection only.
 
-pub mod alloc;
 pub mod client;
 
 use std::collections::HashMap;
