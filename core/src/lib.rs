@@ -19,6 +19,7 @@ pub mod broker;
 pub mod client;
 pub mod controller;
 pub mod coordinator;
+pub mod host;
 #[cfg(feature = "native")]
 pub mod net;
 pub mod protocol;

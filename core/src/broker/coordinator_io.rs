@@ -135,7 +135,7 @@ impl Broker {
                         };
                         // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
                         if let Err(e) = loaded {
-                            eprintln!("potok: skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
+                            tracing::warn!("skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
                         }
                     }
                 }

@@ -404,7 +404,7 @@ impl Broker {
         let mut groups = self.groups();
         groups.tick(now_ms);
         if let Err(e) = self.persist_group_writes(&mut groups, now_ms) {
-            eprintln!("potok: writing group state to {OFFSETS_TOPIC} failed: {e:?}");
+            tracing::error!("writing group state to {OFFSETS_TOPIC} failed: {e:?}");
         }
     }
 

@@ -63,8 +63,8 @@ impl Broker {
         batch.append(now_ms, Some(&key), value.as_deref(), &[]);
         let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
         storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Coordinator, now_ms).map_err(|e| {
-            eprintln!(
-                "potok: writing {} to {TRANSACTION_STATE_TOPIC}-{partition} failed: {e}",
+            tracing::error!(
+                "writing {} to {TRANSACTION_STATE_TOPIC}-{partition} failed: {e}",
                 metadata.transactional_id
             );
             ResponseError::CoordinatorNotAvailable
@@ -79,7 +79,7 @@ impl Broker {
     pub(super) fn complete_transactions(&self, txns: &mut TransactionCoordinator, now_ms: i64) {
         for m in txns.pending_completion() {
             if let Err(e) = self.write_markers(&m, now_ms) {
-                eprintln!("potok: writing the transaction markers of {} failed: {e}", m.transactional_id);
+                tracing::error!("writing the transaction markers of {} failed: {e}", m.transactional_id);
                 continue;
             }
             if let Some(done) = txns.complete(&m.transactional_id, now_ms) {
@@ -150,8 +150,8 @@ impl Broker {
                         match loaded {
                             Ok((id, value)) => txns.load(id, value),
                             Err(e) => {
-                                eprintln!(
-                                    "potok: skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}",
+                                tracing::warn!(
+                                    "skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}",
                                     r.offset
                                 )
                             }

@@ -152,7 +152,7 @@ pub async fn serve(
                     let _permit = permit;
                     if let Err(e) = serve_connection(shared, stream, peer, stop).await {
                         // Kafka logs and closes a connection that sends something it cannot read; so does potok.
-                        eprintln!("potok: closed connection from {peer}: {e}");
+                        tracing::warn!("closed connection from {peer}: {e}");
                     }
                 });
             }
@@ -192,7 +192,7 @@ async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch
         let retention = now - last_retention >= retention_interval_ms;
         let checkpoint = now - last_checkpoint >= 60_000;
         if let Err(e) = shared.broker.tick(now, retention, checkpoint) {
-            eprintln!("potok: periodic flush/retention failed: {e}");
+            tracing::error!("periodic flush/retention failed: {e}");
         }
         if retention {
             last_retention = now;
@@ -361,6 +361,7 @@ impl RunningBroker {
             }
             result
         })?;
+        tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
         Ok(RunningBroker { address, log_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
@@ -388,11 +389,16 @@ impl RunningBroker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.thread.take().map(|t| t.join()) {
+        let result = match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(ServerError::Io(std::io::Error::other("broker thread panicked"))),
-            None => Ok(()),
+            None => return Ok(()),
+        };
+        match &result {
+            Ok(()) => tracing::info!("potok broker on {} shut down", self.address),
+            Err(e) => tracing::error!("potok broker on {} stopped with an error: {e}", self.address),
         }
+        result
     }
 }
 
