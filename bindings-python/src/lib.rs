@@ -12,6 +12,7 @@ mod broker;
 mod consumer;
 mod convert;
 mod errors;
+mod log;
 mod producer;
 mod serde;
 
@@ -26,6 +27,7 @@ fn version() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(log::forward_logs, m)?)?;
     m.add_class::<broker::EmbeddedBroker>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;
