@@ -10,6 +10,7 @@ mod admin;
 mod broker;
 mod consumer;
 mod error;
+mod log;
 mod producer;
 mod serializers;
 mod worker;
@@ -17,6 +18,7 @@ mod worker;
 pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
 pub use consumer::NativeConsumer;
+pub use log::{set_logger, LogEntry};
 pub use producer::NativeProducer;
 pub use serializers::{
     deserialize_integer, deserialize_json, deserialize_string, serialize_integer, serialize_json, serialize_string,
