@@ -46,7 +46,7 @@ impl NativeBroker {
     #[napi(constructor)]
     pub fn new(env: Env, config: Vec<ConfigEntry>) -> napi::Result<NativeBroker> {
         let pairs: Vec<(&str, &str)> = config.iter().map(|e| (e.name.as_str(), e.value.as_str())).collect();
-        let broker_config = embedded_config(&pairs).map_err(|e| Failure(e).into_js(&env))?;
+        let broker_config = embedded_config(&pairs).map_err(|e| Failure::from(e).into_js(&env))?;
         Ok(NativeBroker { config: broker_config, state: Arc::new(Mutex::new(State::Stopped)) })
     }
 

@@ -10,9 +10,9 @@ use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, Status};
 use potok::host::{ErrorKind, HostError};
 
-/// A failure on its way to JavaScript.
+/// A failure on its way to JavaScript (boxed: results carrying it stay small).
 #[derive(Debug, Clone)]
-pub(crate) struct Failure(pub HostError);
+pub(crate) struct Failure(pub Box<HostError>);
 
 /// The JavaScript class (`lib/errors.js`) for each kind.
 pub(crate) fn class(kind: ErrorKind) -> &'static str {
@@ -35,7 +35,7 @@ pub(crate) fn class(kind: ErrorKind) -> &'static str {
 impl Failure {
     /// A state error of the binding itself (starting a broker twice, using a closed client).
     pub fn state(message: impl Into<String>) -> Failure {
-        Failure(HostError::state(message))
+        Failure(Box::new(HostError::state(message)))
     }
 
     /// The JS error for this failure. Should building the object itself fail (out of memory in V8), a plain
@@ -49,7 +49,7 @@ impl Failure {
     }
 
     fn build(self, env: &Env) -> napi::Result<napi::Error> {
-        let e = self.0;
+        let e = *self.0;
         let mut object = env.create_error(napi::Error::new(Status::GenericFailure, e.message))?;
         object.set_named_property("potokKind", class(e.kind))?;
         object.set_named_property("code", e.code.map(i32::from))?;
@@ -74,7 +74,7 @@ macro_rules! classified {
     ($($error:ty),*) => {$(
         impl From<$error> for Failure {
             fn from(e: $error) -> Failure {
-                Failure(e.into())
+                Failure(Box::new(e.into()))
             }
         }
     )*};
@@ -85,11 +85,11 @@ classified!(HostError, potok::client::ClientError, potok::net::ServerError, poto
 /// Kafka's `SerializationException` (it has no error code): a value that could not be written or read, or a
 /// schema that cannot be used. `paths` names the failing fields when the error is about particular ones.
 pub(crate) fn serialization(message: String, paths: Vec<String>) -> Failure {
-    Failure(HostError::serialization(message, paths, Default::default()))
+    Failure(Box::new(HostError::serialization(message, paths, Default::default())))
 }
 
 /// An argument JavaScript passed that the binding cannot convert (a malformed packed batch, an offset that is
 /// not an integer).
 pub(crate) fn invalid_argument(message: impl Into<String>) -> Failure {
-    Failure(HostError::invalid_argument(message))
+    Failure(Box::new(HostError::invalid_argument(message)))
 }

@@ -24,7 +24,7 @@ fn failure(env: &Env, e: HostError) -> napi::Error {
         ErrorKind::Serialization => e,
         _ => HostError::serialization(e.message, e.paths, Default::default()),
     };
-    Failure(e).into_js(env)
+    Failure::from(e).into_js(env)
 }
 
 fn named(env: &Env, name: &str, schema: Option<&str>, schema_id: Option<i32>) -> napi::Result<NamedSerde> {

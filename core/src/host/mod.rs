@@ -9,6 +9,10 @@
 //! - [`records`]: the flat record layout a batch crosses the boundary in, with 64-bit offsets.
 //! - [`log`]: the engine's `tracing` events as plain records for a host's logger.
 
+// A HostError is plain data a binding reads field by field (kind, codes, names, key, paths); boxing it would
+// only add an allocation at the boundary it exists for.
+#![allow(clippy::result_large_err)]
+
 #[cfg(feature = "native")]
 pub mod broker;
 pub mod error;
