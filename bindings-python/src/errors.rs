@@ -11,6 +11,13 @@ use potok::host::{ErrorKind, HostError, SerdeSide};
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 
+/// Kafka's name and retriable flag for a protocol error code, from core's one table (`potok.errors` takes the
+/// retriable defaults of its exception classes from here).
+#[pyfunction]
+pub fn kafka_error_info(code: i16) -> (String, bool) {
+    potok::host::error::kafka_error(code)
+}
+
 /// The exception instance for one classified error.
 pub fn exception<'py>(py: Python<'py>, error: &HostError) -> PyResult<Bound<'py, PyAny>> {
     // Kafka errors are classified by their code on the Python side; an empty kind says so.

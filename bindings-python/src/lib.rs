@@ -28,6 +28,7 @@ fn version() -> &'static str {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(log::forward_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::kafka_error_info, m)?)?;
     m.add_class::<broker::EmbeddedBroker>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;

@@ -279,6 +279,13 @@ impl From<crate::net::ServerError> for HostError {
     }
 }
 
+/// Kafka's name for an error code and whether Kafka classifies it as retriable (`RetriableException`), for
+/// hosts that build errors themselves (a Python exception class's defaults).
+pub fn kafka_error(code: i16) -> (String, bool) {
+    let error = ClientError::from_code(code, None);
+    (error.name(), error.is_retriable())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
