@@ -30,6 +30,7 @@ pub mod coordinator;
 pub mod host;
 #[cfg(feature = "native")]
 pub mod net;
+pub mod partition;
 pub mod protocol;
 pub mod record;
 pub mod serde;
