@@ -7,7 +7,7 @@ use std::sync::MutexGuard;
 use kafka_protocol::error::ResponseError;
 
 use super::{Broker, BrokerError};
-use crate::controller::MetadataRecord;
+use crate::controller;
 use crate::coordinator::group::{self, GroupCoordinator, Write};
 use crate::record::{self, BatchBuilder, Compression, ControlType, DecodeLimits};
 use crate::storage::{AppendInfo, AppendOrigin, StorageError};
@@ -51,8 +51,8 @@ impl Broker {
             ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
         let id = self.write().ids.uuid();
-        let record = MetadataRecord::Topic { name: name.into(), id, partitions, leader: self.config.node_id, configs };
-        match self.commit_metadata(&[record], now_ms) {
+        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
+        match self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms) {
             Err(_) if self.metadata().topics.contains_key(name) => Ok(()),
             other => other,
         }

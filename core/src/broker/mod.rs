@@ -1,12 +1,19 @@
-//! The broker: Kafka requests in, responses out, over the metadata image and the partition logs.
+//! The broker: Kafka requests in, responses out, over the metadata image and the partitions' replicas.
 //!
 //! One file per Kafka API turns a decoded request into calls on the state below and builds the response.
-//! Handlers are synchronous and take the time as `now_ms`; the network layer (`net`) owns sockets, clocks and
-//! the waiting a long-polling Fetch does. A single broker is a cluster of one: it leads every partition and is
-//! its only in-sync replica, so the high watermark is the log end offset once an append returns.
+//! Handlers are synchronous and take the time as `now_ms`. A request that must wait — a long-polling Fetch, a
+//! JoinGroup or SyncGroup until its group is ready — is parked: the purgatory (or the group coordinator)
+//! completes it on an event or at its deadline, and [`Broker::take_completions`] hands the answers out.
+//! [`Broker::poll`] runs the time-driven work and says when it is next due; the network layer (`net`) only
+//! calls it and moves bytes.
 //!
-//! Locking: `state` (metadata and the set of logs) is a read-write lock taken briefly; each partition log has
-//! its own mutex, so appends to different partitions run in parallel.
+//! Coordinator state is applied after its records are stored (apply after persist): a failed write leaves
+//! nothing behind and the client gets the error.
+//!
+//! Locking: `state` (metadata and the set of replicas) is a read-write lock taken briefly; each partition has
+//! its own locks, so appends to different partitions run in parallel. The transaction coordinator is taken
+//! before the group coordinator, which is taken before `state` or any partition; the purgatory is taken
+//! before `state`'s read lock and partitions, never while holding them.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -227,47 +234,80 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Makes the logs match the metadata: a log for every partition, none for deleted topics (a crash can
-    /// fall between the metadata record and the file work).
+    /// Makes the replicas match the metadata at start-up: a log for every partition this broker hosts, none
+    /// for partitions it does not (a crash can fall between a metadata record and the file work).
     fn reconcile_logs(&self, now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
         let image = state.metadata.image().clone();
+        let node_id = self.config.node_id;
         let existing: Vec<TopicPartition> = state.replicas.partitions().map(|(tp, _)| tp.clone()).collect();
         for tp in existing {
-            let known = image.topics.get(&tp.topic).is_some_and(|t| (tp.partition as usize) < t.partitions.len());
-            if !known {
+            let hosted = image
+                .topics
+                .get(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                .is_some_and(|p| p.replicas.contains(&node_id));
+            if !hosted {
                 state.replicas.delete(&tp)?;
             }
         }
-        for topic in image.topics.values() {
-            self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
-        }
+        self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
         Ok(())
     }
 
-    fn ensure_logs(
+    /// Makes the replicas follow a change of the metadata image (Kafka's broker metadata publisher): logs are
+    /// created for partitions this broker now hosts and removed for those it no longer hosts or whose topic
+    /// is gone; replicas lead or follow as their partition says; changed configs reach the logs.
+    fn follow_image(
         &self,
         state: &mut State,
-        topic: &TopicImage,
-        broker_configs: &BTreeMap<String, String>,
+        before: &MetadataImage,
+        after: &MetadataImage,
         now_ms: i64,
     ) -> Result<(), StorageError> {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            let tp = TopicPartition::new(&topic.name, p.partition)?;
-            let partition = match state.replicas.get(&tp) {
-                Some(partition) => partition,
-                None => {
-                    let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
-                    // Kafka keeps the topic id beside each partition's segments.
-                    let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                    let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                    storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                        .map_err(|e| StorageError::io(&path, e))?;
-                    partition
+        let node_id = self.config.node_id;
+        let hosted = |t: &TopicImage, p: &PartitionImage| p.replicas.contains(&node_id) && !t.name.is_empty();
+        for old in before.topics.values() {
+            let new = after.topics.get(&old.name).filter(|t| t.id == old.id);
+            for p in old.partitions.iter().filter(|p| hosted(old, p)) {
+                let still = new.and_then(|t| t.partition(p.partition)).is_some_and(|np| np.replicas.contains(&node_id));
+                if !still {
+                    state.replicas.delete(&TopicPartition { topic: old.name.clone(), partition: p.partition })?;
                 }
-            };
-            self.apply_leadership(&partition, p, now_ms);
+            }
+        }
+        let broker_configs_changed = before.broker_configs != after.broker_configs;
+        for topic in after.topics.values() {
+            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
+            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
+                let old_p = old.and_then(|o| o.partition(p.partition));
+                if old_p == Some(p) && !configs_changed {
+                    continue;
+                }
+                let tp = TopicPartition::new(&topic.name, p.partition)?;
+                let partition = match state.replicas.get(&tp) {
+                    Some(partition) => {
+                        if configs_changed {
+                            partition.log().set_config(config.clone());
+                        }
+                        partition
+                    }
+                    None => {
+                        let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
+                        // Kafka keeps the topic id beside each partition's segments.
+                        let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
+                        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
+                        storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
+                            .map_err(|e| StorageError::io(&path, e))?;
+                        partition
+                    }
+                };
+                if old_p != Some(p) {
+                    self.apply_leadership(&partition, p, now_ms);
+                }
+            }
         }
         Ok(())
     }
@@ -584,47 +624,17 @@ impl Broker {
     /// Applies metadata records and creates or removes logs to match.
     fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
-        state.metadata.commit(records, now_ms)?;
-        let image = state.metadata.image().clone();
-        for rec in records {
-            match rec {
-                MetadataRecord::Topic { name, .. } | MetadataRecord::Partitions { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
-                    }
-                }
-                MetadataRecord::TopicConfigs { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::BrokerConfigs { .. } => {
-                    for topic in image.topics.values() {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::ProducerIds { .. } => {}
-                MetadataRecord::RemoveTopic { name } => {
-                    let doomed: Vec<TopicPartition> =
-                        state.replicas.partitions().map(|(tp, _)| tp).filter(|tp| &tp.topic == name).cloned().collect();
-                    for tp in doomed {
-                        state.replicas.delete(&tp)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        state.metadata.propose(records, now_ms)?;
+        self.publish_metadata(&mut state, records, now_ms)
     }
 
-    fn apply_log_configs(&self, state: &State, topic: &TopicImage, broker_configs: &BTreeMap<String, String>) {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            if let Some(partition) =
-                state.replicas.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition })
-            {
-                partition.log().set_config(config.clone());
-            }
-        }
+    /// Applies committed metadata records to the image and makes the broker follow it.
+    fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
+        let before = state.metadata.image().clone();
+        state.metadata.apply(records);
+        let after = state.metadata.image().clone();
+        self.follow_image(state, &before, &after, now_ms)?;
+        Ok(())
     }
 
     /// Creates a topic (used by CreateTopics and by auto-creation).
@@ -636,9 +646,8 @@ impl Broker {
         now_ms: i64,
     ) -> Result<Uuid, BrokerError> {
         let id = self.write().ids.uuid();
-        let record =
-            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
-        self.commit_metadata(&[record], now_ms)?;
+        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
+        self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms)?;
         Ok(id)
     }
 
@@ -649,7 +658,12 @@ impl Broker {
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
         if ids.0 >= ids.1 {
             let start = self.metadata().next_producer_id;
-            self.commit_metadata(&[MetadataRecord::ProducerIds { next: start + BLOCK }], now_ms)?;
+            let record = MetadataRecord::ProducerIds {
+                broker_id: self.config.node_id,
+                broker_epoch: -1,
+                next_producer_id: start + BLOCK,
+            };
+            self.commit_metadata(&[record], now_ms)?;
             *ids = (start, start + BLOCK);
         }
         let id = ids.0;
