@@ -570,7 +570,7 @@ impl Broker {
         let retention = now_ms >= schedule.retention_ms;
         let checkpoint = now_ms >= schedule.checkpoint_ms;
         if let Err(e) = self.tick(now_ms, retention, checkpoint) {
-            eprintln!("potok: periodic flush/retention failed: {e}");
+            tracing::error!("periodic flush/retention failed: {e}");
         }
         if retention {
             schedule.retention_ms = now_ms + self.config.log_retention_check_interval_ms;
@@ -597,7 +597,7 @@ impl Broker {
                 [id.as_str()],
                 now_ms,
                 |groups| groups.tick_group(&id, now_ms),
-                |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
+                |_, (), e| tracing::error!("writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
             );
         }
     }

@@ -164,13 +164,13 @@ impl MetadataStore {
                 if value.first() == Some(&b'{') {
                     legacy = true;
                     if let Err(e) = legacy::apply(&mut image, &value) {
-                        eprintln!("potok: skipping unreadable metadata record at offset {}: {e}", r.offset);
+                        tracing::warn!("skipping unreadable metadata record at offset {}: {e}", r.offset);
                     }
                     continue;
                 }
                 match MetadataRecord::decode(&value) {
                     Ok(rec) => image.apply(&rec),
-                    Err(e) => eprintln!("potok: skipping unreadable metadata record at offset {}: {e}", r.offset),
+                    Err(e) => tracing::warn!("skipping unreadable metadata record at offset {}: {e}", r.offset),
                 }
             }
             Ok(())
@@ -201,7 +201,7 @@ impl MetadataStore {
         backend.rename(&migrating, &dir).map_err(|e| StorageError::io(&migrating, e))?;
         backend.sync_dir(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
         backend.remove_dir_all(&legacy).map_err(|e| StorageError::io(&legacy, e))?;
-        eprintln!("potok: migrated the metadata log in {} to Kafka's record schemas", log_dir.display());
+        tracing::info!("migrated the metadata log in {} to Kafka's record schemas", log_dir.display());
         Ok(())
     }
 
