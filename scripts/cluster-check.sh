@@ -87,6 +87,9 @@ brokers_seen() { # brokers_seen PORT COUNT
     timeout 10 kcat -b "127.0.0.1:$1" -m 5 -L 2>/dev/null | grep -q "^ $2 brokers:"
 }
 
+quorum() { timeout 60 "$KAFKA_JAVA_HOME/bin/java" -cp "$(kafka_classpath)" \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=error org.apache.kafka.tools.MetadataQuorumCommand "$@"; }
+
 topics() { timeout 60 "$KAFKA_JAVA_HOME/bin/java" -cp "$(kafka_classpath)" \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=error org.apache.kafka.tools.TopicCommand "$@"; }
 
@@ -103,6 +106,12 @@ echo "$describe"
 [[ "$(grep -cE 'Partition: [0-4]	Leader: [1-3]	Replicas: [1-3],[1-3],[1-3]	Isr: [1-3],[1-3],[1-3]' <<<"$describe")" == 5 ]] ||
     fail "kafka-topics --describe did not show 5 partitions with 3 replicas in sync"
 timeout 120 "$venv/bin/python" tests/clients/cluster_check.py three "$bootstrap" || fail "kafka-python (three nodes)"
+# kafka-metadata-quorum, through a broker and straight at a controller.
+status="$(quorum --bootstrap-server "127.0.0.1:${ports[0]}" describe --status)" || fail "kafka-metadata-quorum --status"
+echo "$status"
+grep -qE '^LeaderId: +[1-3]$' <<<"$status" || fail "kafka-metadata-quorum shows no leader"
+[[ "$(grep '^CurrentVoters:' <<<"$status" | grep -o '"id": [1-3]' | wc -l)" == 3 ]] || fail "three voters expected"
+quorum --bootstrap-controller "127.0.0.1:${ports[4]}" describe --replication || fail "kafka-metadata-quorum --replication"
 
 kill -9 "${PIDS[1]}"
 wait "${PIDS[1]}" 2>/dev/null || true
@@ -110,6 +119,9 @@ PIDS[1]=""
 timeout 120 "$venv/bin/python" tests/clients/cluster_check.py two "127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}" 1 ||
     fail "kafka-python (node 1 killed)"
 topics --bootstrap-server "127.0.0.1:${ports[2]}" --describe --topic invoice
+leader_moved() { quorum --bootstrap-server "127.0.0.1:${ports[1]}" describe --status | grep -qE '^LeaderId: +[23]$'; }
+wait_for 60 "a quorum leader other than node 1" leader_moved
+echo "the metadata quorum has a leader among the live nodes"
 
 start_node 1
 wait_for 90 "node 1 back in kcat -L" brokers_seen "${ports[2]}" 3

@@ -27,7 +27,9 @@ def wait(what, check, timeout=60):
 
 def main():
     phase, bootstrap = sys.argv[1], sys.argv[2]
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=20000)
+    # kafka-python asks the controller named in Metadata at once; right after a node dies, Kafka may still name
+    # it (it names a random broker), so the client is built again until that works.
+    admin = wait("an admin client", lambda: KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=20000))
     if phase == "three":
         cluster = wait("three brokers", lambda: (c := admin.describe_cluster()) and len(c["brokers"]) == 3 and c)
         print("brokers:", sorted(b["node_id"] for b in cluster["brokers"]))

@@ -27,6 +27,7 @@ mod delete_records;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_quorum;
 mod describe_transactions;
 mod end_txn;
 mod fetch;
@@ -505,6 +506,13 @@ impl Broker {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
 
+            RequestKind::DescribeQuorum(r) => {
+                if self.is_cluster_member() {
+                    self.forward_remote(RequestKind::DescribeQuorum(r), version, ctx.token);
+                    return Outcome::Parked;
+                }
+                ResponseKind::DescribeQuorum(describe_quorum::handle(self, now_ms))
+            }
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }

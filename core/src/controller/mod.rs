@@ -41,6 +41,8 @@ pub use records::{MetadataRecord, PartitionChange, PartitionRecord};
 use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
 
+/// The metadata topic's name (its one partition is the metadata log).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 /// Where a migration writes the new log before swapping it in.

@@ -100,6 +100,17 @@ impl LogStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The Kafka offset just past entry `index` (where the log ends once it holds that entry); 0 for none.
+    pub fn offset_after(&self, index: Option<u64>) -> i64 {
+        let inner = self.lock();
+        let Some(index) = index else { return 0 };
+        let pos = index.saturating_sub(inner.first_index) as usize;
+        match inner.entries.get(pos + 1) {
+            Some(next) => next.base_offset,
+            None => inner.log.log_end_offset(),
+        }
+    }
 }
 
 impl Inner {

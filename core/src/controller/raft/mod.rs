@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{DescribeQuorumResponse, RequestKind, ResponseKind};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft, ServerState};
 use serde::{Deserialize, Serialize};
@@ -93,6 +93,8 @@ struct Active {
 pub struct ControllerNode {
     id: u64,
     raft: Raft<TypeConfig>,
+    log: log_store::LogStore,
+    voters: BTreeMap<u64, BasicNode>,
     image: watch::Receiver<Arc<MetadataImage>>,
     active: tokio::sync::Mutex<Active>,
 }
@@ -115,6 +117,7 @@ impl ControllerNode {
     ) -> Result<Arc<ControllerNode>, QuorumError> {
         let id = config.node_id as u64;
         let voters = voter_nodes(config);
+        let all_voters = voters.clone();
         let log = log_store::LogStore::open(backend, metadata_dir, voters.clone(), now_ms)?;
         let (state_machine, image) = state_machine::StateMachine::new(voters.clone());
         let raft_config = openraft::Config {
@@ -130,7 +133,7 @@ impl ControllerNode {
         }
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log, state_machine)
+        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log.clone(), state_machine)
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         if !raft.is_initialized().await.map_err(|e| QuorumError::Raft(e.to_string()))? {
@@ -143,6 +146,8 @@ impl ControllerNode {
         Ok(Arc::new(ControllerNode {
             id,
             raft,
+            log,
+            voters: all_voters,
             image,
             active: tokio::sync::Mutex::new(Active { controller, term: None }),
         }))
@@ -199,12 +204,72 @@ impl ControllerNode {
         version: i16,
         now_ms: i64,
     ) -> Result<(ResponseKind, Option<u64>), CallError> {
+        if let RequestKind::DescribeQuorum(_) = request {
+            return self.describe_quorum(now_ms).map(|r| (ResponseKind::DescribeQuorum(r), None));
+        }
         let mut active = self.lead(now_ms).await?;
         let image = self.image.borrow().clone();
         let ControllerResult { records, response } = active.controller.handle(&image, request, version, now_ms);
         let index = if records.is_empty() { None } else { Some(self.write(&records).await?) };
         drop(active);
         Ok((response, index))
+    }
+
+    /// The quorum as its leader sees it (DescribeQuorum, behind `kafka-metadata-quorum describe`): leader,
+    /// epoch, high watermark and each voter's log end offset, in Kafka offsets of `__cluster_metadata-0`.
+    fn describe_quorum(&self, now_ms: i64) -> Result<DescribeQuorumResponse, CallError> {
+        use kafka_protocol::messages::describe_quorum_response::{
+            Listener, Node, PartitionData, ReplicaState, TopicData,
+        };
+        use kafka_protocol::messages::{BrokerId, TopicName};
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return Err(CallError::NotController { leader: metrics.current_leader.map(|l| l as i32) });
+        }
+        let matched = metrics.replication.clone().unwrap_or_default();
+        let voters = self
+            .voters
+            .keys()
+            .map(|id| {
+                let end = if *id == self.id {
+                    Some(self.log.offset_after(metrics.last_log_index))
+                } else {
+                    matched.get(id).map(|m| self.log.offset_after(m.map(|l| l.index)))
+                };
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(*id as i32))
+                    .with_log_end_offset(end.unwrap_or(-1))
+                    // The leader hears from a voter whenever it replicates to it; openraft keeps no fetch times,
+                    // so a voter that has acknowledged entries shows as heard from now.
+                    .with_last_fetch_timestamp(if end.is_some() { now_ms } else { -1 })
+                    .with_last_caught_up_timestamp(if end.is_some() { now_ms } else { -1 })
+            })
+            .collect();
+        let high_watermark = self.log.offset_after(metrics.last_applied.map(|l| l.index));
+        let partition = PartitionData::default()
+            .with_partition_index(0)
+            .with_leader_id(BrokerId(self.id as i32))
+            .with_leader_epoch(metrics.current_term as i32)
+            .with_high_watermark(high_watermark)
+            .with_current_voters(voters);
+        let nodes = self
+            .voters
+            .iter()
+            .map(|(id, node)| {
+                let (host, port) = node.addr.rsplit_once(':').unwrap_or((&node.addr, "0"));
+                Node::default().with_node_id(BrokerId(*id as i32)).with_listeners(vec![Listener::default()
+                    .with_name(kafka_protocol::protocol::StrBytes::from_static_str("CONTROLLER"))
+                    .with_host(kafka_protocol::protocol::StrBytes::from_string(host.to_string()))
+                    .with_port(port.parse().unwrap_or(0))])
+            })
+            .collect();
+        Ok(DescribeQuorumResponse::default()
+            .with_topics(vec![TopicData::default()
+                .with_topic_name(TopicName(kafka_protocol::protocol::StrBytes::from_static_str(
+                    crate::controller::METADATA_TOPIC,
+                )))
+                .with_partitions(vec![partition])])
+            .with_nodes(nodes))
     }
 
     /// Waits (at most `timeout`) until this node has applied the log up to `index`, so its broker answers

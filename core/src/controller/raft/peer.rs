@@ -325,6 +325,7 @@ fn api_key_of(request: &RequestKind) -> ApiKey {
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
         RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
         RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
+        RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
         _ => ApiKey::ApiVersions,
     }
 }
