@@ -9,6 +9,7 @@
 
 mod admin;
 mod broker;
+mod cluster;
 mod consumer;
 mod convert;
 mod errors;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(log::forward_logs, m)?)?;
     m.add_function(wrap_pyfunction!(errors::kafka_error_info, m)?)?;
     m.add_class::<broker::EmbeddedBroker>()?;
+    m.add_class::<cluster::EmbeddedCluster>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;
     m.add_class::<consumer::Consumer>()?;

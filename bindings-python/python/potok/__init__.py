@@ -9,7 +9,7 @@ serializers (string, integer, double, JSON with JSON Schema validation, Avro) as
 """
 
 from . import admin, errors, serialization
-from ._broker import Broker
+from ._broker import Broker, Cluster
 from . import _native
 from ._native import version as _native_version
 from ._consumer import Consumer
@@ -83,6 +83,7 @@ _native.forward_logs("INFO")
 __all__ = [
     "AdminClient",
     "Broker",
+    "Cluster",
     "Consumer",
     "Producer",
     "admin",

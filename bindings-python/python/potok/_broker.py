@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Type, Union
 
 from . import _native
 
@@ -129,3 +129,64 @@ class Broker:
         return f"<potok.Broker {self.bootstrap_servers} {state}>"
 
 
+
+
+class Cluster:
+    """A cluster of ``brokers`` potok nodes in this process, each a broker and a voter of the controller quorum
+    (as nodes started from Kafka's KRaft ``server.properties`` with ``process.roles=broker,controller``), on
+    127.0.0.1 with data in a temporary directory removed on stop. ``config`` and keyword arguments are Kafka's
+    ``server.properties`` keys applied to every node, as for :class:`Broker`.
+
+    Nodes are numbered 1 to ``brokers``; :meth:`stop_broker` stops one as SIGTERM does (its leaderships move
+    first), :meth:`kill_broker` as SIGKILL does, :meth:`start_broker` brings it back on the same address::
+
+        with potok.Cluster(brokers=3) as cluster:
+            admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    """
+
+    def __init__(
+        self, brokers: int = 3, config: Optional[Mapping[str, ConfigValue]] = None, **overrides: ConfigValue
+    ) -> None:
+        pairs: Dict[str, str] = {}
+        for key, value in (config or {}).items():
+            pairs[str(key)] = _kafka_value(value)
+        for key, value in overrides.items():
+            pairs[key.replace("_", ".")] = _kafka_value(value)
+        self._native = _native.EmbeddedCluster(int(brokers), list(pairs.items()))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port,...`` of every running node."""
+        return self._native.bootstrap_servers
+
+    @property
+    def running(self) -> List[int]:
+        """The ids of the nodes running now."""
+        return self._native.running
+
+    def stop_broker(self, broker_id: int) -> None:
+        self._native.stop_broker(broker_id)
+
+    def kill_broker(self, broker_id: int) -> None:
+        self._native.kill_broker(broker_id)
+
+    def start_broker(self, broker_id: int) -> None:
+        self._native.start_broker(broker_id)
+
+    def stop(self) -> None:
+        """Stops every node and removes the data; a second call does nothing."""
+        self._native.stop()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<potok.Cluster {self.bootstrap_servers}>"

@@ -1,0 +1,68 @@
+//! `EmbeddedCluster`: N potok nodes (broker and controller each) inside the Python process
+//! (`potok::host::cluster`).
+
+use std::sync::{Mutex, PoisonError};
+
+use potok::host::cluster::EmbeddedCluster as Cluster;
+use potok::host::HostError;
+use pyo3::prelude::*;
+
+use crate::errors;
+
+#[pyclass(module = "potok._native", frozen)]
+#[derive(Debug)]
+pub struct EmbeddedCluster {
+    cluster: Mutex<Option<Cluster>>,
+}
+
+impl EmbeddedCluster {
+    fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&mut Cluster) -> Result<T, HostError> + Send) -> PyResult<T>
+    where
+        T: Send,
+    {
+        let mut guard = self.cluster.lock().unwrap_or_else(PoisonError::into_inner);
+        let cluster = guard.as_mut().ok_or_else(|| errors::raise(py, &HostError::state("the cluster is stopped")))?;
+        py.detach(|| f(cluster)).map_err(|e| errors::raise(py, &e))
+    }
+}
+
+#[pymethods]
+impl EmbeddedCluster {
+    /// Starts `brokers` nodes with Kafka config pairs applied to each; returns once all accept connections.
+    #[new]
+    fn new(py: Python<'_>, brokers: usize, config: Vec<(String, String)>) -> PyResult<Self> {
+        let cluster = py.detach(|| Cluster::start(brokers, &config)).map_err(|e| errors::raise(py, &e))?;
+        Ok(EmbeddedCluster { cluster: Mutex::new(Some(cluster)) })
+    }
+
+    #[getter]
+    fn bootstrap_servers(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |c| Ok(c.bootstrap_servers()))
+    }
+
+    #[getter]
+    fn running(&self, py: Python<'_>) -> PyResult<Vec<i32>> {
+        self.with(py, |c| Ok(c.running()))
+    }
+
+    fn stop_broker(&self, py: Python<'_>, id: i32) -> PyResult<()> {
+        self.with(py, |c| c.stop_broker(id))
+    }
+
+    fn kill_broker(&self, py: Python<'_>, id: i32) -> PyResult<()> {
+        self.with(py, |c| c.kill_broker(id))
+    }
+
+    fn start_broker(&self, py: Python<'_>, id: i32) -> PyResult<()> {
+        self.with(py, |c| c.start_broker(id))
+    }
+
+    /// Stops every node and removes the cluster's data; does nothing when already stopped.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let cluster = self.cluster.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match cluster {
+            Some(cluster) => py.detach(|| cluster.stop()).map_err(|e| errors::raise(py, &e)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+"""The embedded cluster: three nodes in this process, seen through confluent-kafka's admin client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import potok
+
+
+def wait_for(what, check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except KafkaException as e:  # a cluster still electing or registering answers partially
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
+
+
+def brokers(bootstrap: str):
+    return sorted(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers)
+
+
+def test_three_nodes_place_replicas_and_survive_a_killed_node():
+    with potok.Cluster(brokers=3) as cluster:
+        assert len(cluster.bootstrap_servers.split(",")) == 3
+        assert cluster.running == [1, 2, 3]
+        wait_for("three brokers", lambda: brokers(cluster.bootstrap_servers) == [1, 2, 3])
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        admin.create_topics([NewTopic("invoice", 3, 3)])["invoice"].result(30)
+        topic = wait_for("invoice", lambda: admin.list_topics("invoice", timeout=10).topics["invoice"].partitions)
+        assert sorted(p.leader for p in topic.values()) == [1, 2, 3], "one partition led by each broker"
+        assert all(sorted(p.replicas) == [1, 2, 3] for p in topic.values())
+
+        cluster.kill_broker(2)
+        assert cluster.running == [1, 3]
+        wait_for("broker 2 fenced", lambda: brokers(cluster.bootstrap_servers) == [1, 3])
+        wait_for(
+            "leaders off broker 2",
+            lambda: all(p.leader in (1, 3) for p in admin.list_topics("invoice", timeout=10).topics["invoice"].partitions.values()),
+        )
+        cluster.start_broker(2)
+        wait_for("broker 2 back", lambda: brokers(cluster.bootstrap_servers) == [1, 2, 3])
+        cluster.stop_broker(3)
+        wait_for("broker 3 stopped", lambda: brokers(cluster.bootstrap_servers) == [1, 2])
+
+
+def test_bad_node_ids_and_sizes_are_refused():
+    with pytest.raises(potok.errors.InvalidArgumentError):
+        potok.Cluster(brokers=0)
+    with potok.Cluster(brokers=1) as cluster:
+        with pytest.raises(potok.errors.InvalidArgumentError):
+            cluster.stop_broker(5)
+        cluster.stop_broker(1)
+        with pytest.raises(potok.errors.KafkaStateError):
+            cluster.kill_broker(1)
