@@ -1,6 +1,9 @@
 //! `EmbeddedCluster`: N potok nodes (broker and controller each) inside the Python process
 //! (`potok::host::cluster`).
 
+// HostError is plain data a binding reads field by field; boxing it would only add an allocation here.
+#![allow(clippy::result_large_err)]
+
 use std::sync::{Mutex, PoisonError};
 
 use potok::host::cluster::EmbeddedCluster as Cluster;
