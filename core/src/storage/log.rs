@@ -129,7 +129,7 @@ impl Log {
         let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
         let mut truncated_at: Option<i64> = None;
         let last_base = bases.last().copied();
-        for &base in &bases {
+        for (i, &base) in bases.iter().enumerate() {
             if truncated_at.is_some() {
                 // Everything after a truncated segment is unreachable: the offsets no longer follow on.
                 let (seg, _) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
@@ -138,7 +138,8 @@ impl Log {
             }
             let (mut seg, indexes_ok) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
             if base >= recover_from || !indexes_ok {
-                let truncated = seg.recover()?;
+                // Sealed segments may have offset gaps where the cleaner removed batches; the active one may not.
+                let truncated = seg.recover(bases.get(i + 1).copied())?;
                 if truncated > 0 {
                     truncated_at = Some(seg.next_offset());
                 }

@@ -364,9 +364,12 @@ impl Segment {
         Ok(None)
     }
 
-    /// Re-reads the whole log: validates every batch (framing, magic, CRC, contiguous offsets), rebuilds both
-    /// indexes, and truncates the file after the last valid batch. Returns the bytes truncated.
-    pub fn recover(&mut self) -> Result<u64, StorageError> {
+    /// Re-reads the whole log: validates every batch (framing, magic, CRC, offsets), rebuilds both indexes,
+    /// and truncates the file after the last valid batch. Returns the bytes truncated. Offsets must follow on
+    /// from the segment's base without a gap when `gaps_below` is `None` (an active segment); a sealed segment
+    /// may have gaps (the cleaner removed batches) but every batch must end below `gaps_below` (the next
+    /// segment's base offset).
+    pub fn recover(&mut self, gaps_below: Option<i64>) -> Result<u64, StorageError> {
         self.offset_index.reset();
         self.time_index.reset();
         self.offset_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
@@ -378,7 +381,7 @@ impl Segment {
         self.rolling_base_ms = None;
         let size = self.size();
         let mut pos = 0u64;
-        while let Some(h) = self.valid_batch_at(pos, size)? {
+        while let Some(h) = self.valid_batch_at(pos, size, gaps_below)? {
             if pos == 0 {
                 self.rolling_base_ms = Some(h.max_timestamp);
             }
@@ -396,7 +399,12 @@ impl Segment {
 
     /// The header of the batch at `pos` if a whole valid batch with the expected base offset is there. The CRC
     /// is computed in fixed-size chunks so a damaged length field cannot make recovery allocate.
-    fn valid_batch_at(&self, pos: u64, size: u64) -> Result<Option<BatchHeader>, StorageError> {
+    fn valid_batch_at(
+        &self,
+        pos: u64,
+        size: u64,
+        gaps_below: Option<i64>,
+    ) -> Result<Option<BatchHeader>, StorageError> {
         let Some(h) = self.header_at(pos)? else {
             return Ok(None);
         };
@@ -404,7 +412,14 @@ impl Segment {
         if batch_size < RECORD_BATCH_OVERHEAD as i64 || pos + batch_size as u64 > size {
             return Ok(None);
         }
-        if h.magic != record::CURRENT_MAGIC || h.base_offset != self.next_offset || h.last_offset_delta < 0 {
+        if h.magic != record::CURRENT_MAGIC || h.last_offset_delta < 0 {
+            return Ok(None);
+        }
+        let offsets_ok = match gaps_below {
+            None => h.base_offset == self.next_offset,
+            Some(upper) => h.base_offset >= self.next_offset && h.last_offset() < upper,
+        };
+        if !offsets_ok {
             return Ok(None);
         }
         if h.compression().is_err() {

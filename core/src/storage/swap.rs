@@ -98,7 +98,7 @@ fn open_sealed(
 ) -> Result<Segment, StorageError> {
     let (mut segment, indexes_ok) = Segment::open(backend, dir, base, config, now_ms)?;
     if !indexes_ok {
-        segment.recover()?;
+        segment.recover(Some(i64::MAX))?;
         segment.seal()?;
         segment.flush()?;
     }
