@@ -169,7 +169,7 @@ fn write_round(log: &SharedLog, round: usize) {
         let mut b = BatchBuilder::new(Compression::None);
         for k in 0..4 {
             let key = format!("k{}", (i * 4 + k) % 9);
-            let value = if (round + i + k) % 7 == 0 { None } else { Some(format!("r{round}-{i}-{k}")) };
+            let value = if (round + i + k).is_multiple_of(7) { None } else { Some(format!("r{round}-{i}-{k}")) };
             b.append(NOW, Some(key.as_bytes()), value.as_deref().map(str::as_bytes), &[]);
         }
         storage::lock(log).append(&mut b.build().unwrap(), 0, AppendOrigin::Client, NOW).unwrap();

@@ -32,8 +32,8 @@ impl Broker {
     }
 
     /// Creates a coordinator's internal topic if it does not exist yet, with one replica (a single broker can
-    /// satisfy nothing more) and Kafka's settings for such topics; compaction is recorded but not yet applied
-    /// by potok. A concurrent creation of the same topic counts as success.
+    /// satisfy nothing more) and Kafka's settings for such topics (compacted, so the log cleaner keeps them
+    /// bounded). A concurrent creation of the same topic counts as success.
     pub(super) fn ensure_internal_topic(
         &self,
         name: &str,

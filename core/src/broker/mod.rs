@@ -36,6 +36,7 @@ mod leave_group;
 mod list_groups;
 mod list_offsets;
 mod list_transactions;
+mod log_cleaner;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -102,6 +103,8 @@ pub struct Broker {
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
     producer_ids: Mutex<(i64, i64)>,
+    /// The log cleaner's bookkeeping (`cleaner-offset-checkpoint`, logs being cleaned).
+    cleaner: storage::cleaner::LogCleaner,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -174,6 +177,7 @@ impl Broker {
             abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
         }));
+        let cleaner = storage::cleaner::LogCleaner::open(backend.clone(), log_dir);
         let broker = Broker {
             config,
             advertised,
@@ -184,6 +188,7 @@ impl Broker {
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            cleaner,
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;

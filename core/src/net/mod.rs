@@ -7,6 +7,7 @@
 //! no reordering. A malformed frame or an unsupported request closes that connection only.
 
 pub mod alloc;
+mod cleaner;
 pub mod client;
 
 use std::collections::HashMap;
@@ -136,6 +137,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(ticker(shared.clone(), config.log_retention_check_interval_ms, stop_rx.clone()));
+    let cleaners = cleaner::CleanerThreads::start(&shared.broker)?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -166,6 +168,7 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    cleaners.stop();
     let broker = match Arc::try_unwrap(shared) {
         Ok(shared) => shared.broker,
         Err(_) => return Ok(()),
