@@ -674,7 +674,8 @@ fn compacted_topic_keeps_the_latest_value_per_key() {
     admin().create_topics(&[new_topic], false, None).unwrap()[0].1.clone().unwrap();
     let producer = Producer::new(&conf(&[("linger.ms", "0")])).unwrap();
     let send = |key: &str, value: Option<&str>| {
-        let mut record = ProducerRecord { topic: topic.clone(), value: value.map(|v| v.to_string().into()), ..Default::default() };
+        let mut record =
+            ProducerRecord { topic: topic.clone(), value: value.map(|v| v.to_string().into()), ..Default::default() };
         record = record.key(key.to_string());
         producer.send(record.partition(0)).unwrap().wait().unwrap().offset
     };

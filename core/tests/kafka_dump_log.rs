@@ -225,7 +225,10 @@ fn kafka_dump_log_segments_reads_cleaned_segments() {
     assert!(out.contains("count: 0") && out.contains("producerId: 7"), "producer 7's emptied batch:\n{out}");
     assert!(out.contains("endTxnMarker: ABORT") && out.contains("endTxnMarker: COMMIT"), "{out}");
     assert!(out.contains("deleteHorizonMs: OptionalLong["), "the tombstone's batch has a delete horizon:\n{out}");
-    assert!(!out.contains("payload: from producer 7") && !out.contains("round 0 key"), "overwritten records went:\n{out}");
+    assert!(
+        !out.contains("payload: from producer 7") && !out.contains("round 0 key"),
+        "overwritten records went:\n{out}"
+    );
     // The last round's batch was rewritten (the tombstone's horizon) in its own codec.
     assert!(out.contains("compresscodec: gzip"), "{out}");
     assert!(out.contains("producerId: 9") && out.contains("firstOffset: 1"), "the .txnindex entry:\n{out}");
