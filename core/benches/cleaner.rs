@@ -1,5 +1,5 @@
-//! Log cleaning throughput on the file backend, next to the disk's: a full cleaning pass over a 32 MiB
-//! compacted log (10,000 keys written eight times over, 200-byte values, 16 KiB batches, 8 MiB segments), and
+//! Log cleaning throughput on the file backend, next to the disk's: a full cleaning pass over a compacted log
+//! of about 18 MB (10,000 keys written eight times over, 200-byte values, 16 KiB batches, 8 MiB segments), and
 //! the plain recopy of the same segment files (read, write, fsync), which bounds what any cleaner can do.
 //! Throughput is the log's size over the time taken. Run with `cargo bench -p potok-core --bench cleaner`;
 //! bench/results/compaction.md has the figures.
@@ -19,7 +19,13 @@ const KEYS: usize = 10_000;
 const OVERWRITES: usize = 8;
 
 fn config() -> LogConfig {
-    LogConfig { segment_bytes: 8 << 20, compact: true, delete: false, min_cleanable_dirty_ratio: 0.0, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 8 << 20,
+        compact: true,
+        delete: false,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    }
 }
 
 /// Writes the pristine log into `dir` and returns its size in bytes.
@@ -56,18 +62,19 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let pristine = tmp.path().join("pristine-0");
     let size = write_log(&pristine);
+    eprintln!("cleaner bench: a log of {size} bytes, {} records of {KEYS} keys", KEYS * OVERWRITES);
     let mut group = c.benchmark_group("cleaner");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(size));
     let mut run = 0;
-    group.bench_function("clean_32MiB_8x_overwritten", |b| {
+    group.bench_function("clean_8x_overwritten", |b| {
         b.iter_batched(
             || {
                 run += 1;
                 let parent = tmp.path().join(format!("run-{run}"));
                 copy_dir(&pristine, &parent.join("c-0"));
-                let log = Log::open(Arc::new(FileBackend), &parent.join("c-0"), config(), OpenOptions::default(), 0)
-                    .unwrap();
+                let log =
+                    Log::open(Arc::new(FileBackend), &parent.join("c-0"), config(), OpenOptions::default(), 0).unwrap();
                 (parent, Arc::new(Mutex::new(log)))
             },
             |(parent, log)| {
@@ -83,7 +90,7 @@ fn bench(c: &mut Criterion) {
         )
     });
     // The disk's part of the same job: read every segment file and write it anew, synced.
-    group.bench_function("recopy_32MiB_read_write_fsync", |b| {
+    group.bench_function("recopy_read_write_fsync", |b| {
         b.iter_batched(
             || {
                 run += 1;

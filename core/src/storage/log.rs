@@ -775,8 +775,10 @@ impl Log {
         }
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
+            // A segment the cleaner emptied has no timestamp; like Kafka, time retention lets it go.
             deleted += self.delete_oldest(high_watermark, now_ms, |seg, _, _| {
-                seg.max_timestamp() != record::NO_TIMESTAMP && now_ms - seg.max_timestamp() > retention_ms
+                seg.is_empty()
+                    || (seg.max_timestamp() != record::NO_TIMESTAMP && now_ms - seg.max_timestamp() > retention_ms)
             })?;
         }
         if self.config.retention_bytes >= 0 {

@@ -598,7 +598,8 @@ impl Cleaner {
                 let mut appended: Vec<AppendedBatch> = Vec::new();
                 for batch in record::Batches::new(&chunk) {
                     let batch = batch.map_err(StorageError::from)?;
-                    let h = record::validate_batch(batch).map_err(StorageError::from)?;
+                    // retain_records validates the whole batch (CRC included) before trusting its records.
+                    let h = BatchHeader::parse(batch).map_err(StorageError::from)?;
                     let (kept, retained_abort) = self.filter_batch(
                         batch,
                         &h,
@@ -734,7 +735,16 @@ pub fn clean_filthiest(
             Ok(None)
         }
         Err(e) => {
-            // As Kafka does, a log that fails to clean is left alone from now on, not retried in a loop.
+            // As Kafka does, a log that fails to clean is left alone from now on, not retried in a loop; a log
+            // deleted during the pass (its directory gone) is simply done.
+            let (backend, dir) = {
+                let l = lock(&log);
+                (l.backend().clone(), l.dir().to_path_buf())
+            };
+            if !backend.exists(&dir) {
+                cleaner.done_cleaning(&tp, None, logs)?;
+                return Ok(None);
+            }
             cleaner.mark_uncleanable(&tp);
             Err(match e {
                 CleanerError::Storage(e) => e,
