@@ -703,10 +703,10 @@ fn compacted_topic_keeps_the_latest_value_per_key() {
     // A record without a key is refused, as Kafka's LogValidator refuses it.
     let keyless = producer.send(ProducerRecord::new(&topic, "no key").partition(0)).unwrap().wait();
     let Err(ClientError::Kafka { code: 87, message: Some(message), .. }) = &keyless else { panic!("{keyless:?}") };
-    let expected = format!(
+    let want = format!(
         "One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=0, message='Compacted topic cannot accept message without key in topic partition {topic}-0')]"
     );
-    assert_eq!(message, &expected);
+    assert_eq!(message, &want);
     // Past delete.retention.ms, the next cleaning drops the tombstone.
     std::thread::sleep(Duration::from_millis(2_500));
     send("k0", Some("after"));

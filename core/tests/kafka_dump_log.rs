@@ -165,7 +165,10 @@ fn kafka_dump_log_segments_reads_cleaned_segments() {
     let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
     let append = |bytes: Vec<u8>, origin: AppendOrigin| {
         let mut bytes = bytes;
-        lock(&log).append(&mut bytes, 1, origin, now).unwrap();
+        let mut l = lock(&log);
+        l.append(&mut bytes, 1, origin, now).unwrap();
+        let end = l.log_end_offset();
+        l.set_high_watermark(end);
     };
     // An idempotent producer whose records are all overwritten later: its last batch stays, emptied.
     let mut idempotent = BatchBuilder::new(Compression::None).producer(7, 0, 0, false);

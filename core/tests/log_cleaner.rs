@@ -16,6 +16,7 @@ use potok::record::{self, BatchBuilder, Batches, Compression, ControlType, Decod
 use potok::storage::cleaner::{
     clean_filthiest, Cleaner, CleanerConfig, CleanerStats, LogCleaner, LogToClean, Unthrottled,
 };
+use potok::storage::producer_state::SequenceCheck;
 use potok::storage::{self, AppendOrigin, Log, LogConfig, OpenOptions, SharedLog, TopicPartition};
 
 const NOW: i64 = 1_700_000_000_000;
@@ -59,8 +60,13 @@ fn keyed(records: &[(&str, Option<&str>)], ts: i64, producer: Option<(i64, i16, 
     b.build().unwrap()
 }
 
+/// Appends and, as the partition does once the replicas have it, moves the high watermark to the log end.
 fn append(log: &SharedLog, mut bytes: Vec<u8>, origin: AppendOrigin) -> i64 {
-    storage::lock(log).append(&mut bytes, 0, origin, NOW).unwrap().first_offset
+    let mut l = storage::lock(log);
+    let offset = l.append(&mut bytes, 0, origin, NOW).unwrap().first_offset;
+    let end = l.log_end_offset();
+    l.set_high_watermark(end);
+    offset
 }
 
 fn marker(log: &SharedLog, control: ControlType, pid: i64, epoch: i16) -> i64 {
@@ -173,6 +179,7 @@ fn latest_per_key_at_original_offsets(tb: TestBackend) {
                 recovery_point: l.recovery_point(),
                 log_start_offset: l.log_start_offset(),
                 had_clean_shutdown: clean_shutdown,
+                high_watermark: l.high_watermark(),
             }
         };
         let reopened = Log::open(tb.backend.clone(), &log_dir(&tb), compact_config(), options, NOW).unwrap();
@@ -285,20 +292,25 @@ fn aborted_transactions_go_and_markers_follow(tb: TestBackend) {
             vec![(1, 0, 2)]
         );
     }
-    // After a restart the producer state still knows producer 1's last batch: a retry is a duplicate.
+    // After a restart the producer state still knows producer 1's last batch: a retry is a duplicate (the
+    // partition answers it with the original offsets).
     let reopened = {
         let l = storage::lock(&log);
-        let options =
-            OpenOptions { recovery_point: 0, log_start_offset: l.log_start_offset(), had_clean_shutdown: false };
+        let options = OpenOptions {
+            recovery_point: 0,
+            log_start_offset: l.log_start_offset(),
+            had_clean_shutdown: false,
+            high_watermark: l.high_watermark(),
+        };
         drop(l);
         Log::open(tb.backend.clone(), &log_dir(&tb), config.clone(), options, NOW).unwrap()
     };
     let log = Arc::new(Mutex::new(reopened));
     {
-        let mut retry = txn_batch(1, 0, &[("a", Some("aborted"))]);
-        let info = storage::lock(&log).append(&mut retry, 0, AppendOrigin::Client, NOW).unwrap();
-        assert!(info.duplicate && info.first_offset == 0, "{info:?}");
+        let retry = record::BatchHeader::parse(&txn_batch(1, 0, &[("a", Some("aborted"))])).unwrap();
         let l = storage::lock(&log);
+        let check = l.producer_state().check(&retry);
+        assert!(matches!(check, SequenceCheck::Duplicate(b) if b.first_offset == 0), "{check:?}");
         assert_eq!(l.collect_aborted_txns(0, l.log_end_offset()).len(), 1, "the .txnindex survives the reopen");
     }
     // Producer 1 moves on; its old batch can then go, and with it (two passes and a horizon later) the marker.
@@ -347,10 +359,11 @@ fn cleaning_does_not_hold_the_log_lock(tb: TestBackend) {
         let mut l = log.try_lock().expect("the log is not locked during the pass");
         let mut b = keyed(&[("during", Some("clean"))], NOW, None);
         l.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let end = l.log_end_offset();
+        l.set_high_watermark(end);
         if n == 3 {
             // DeleteRecords removes the first segment while the pass works on it.
-            let end = l.log_end_offset();
-            l.increment_log_start_offset(first_segment_end, end, NOW).unwrap();
+            l.increment_log_start_offset(first_segment_end, NOW).unwrap();
         }
         true
     };

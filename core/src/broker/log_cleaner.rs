@@ -17,7 +17,8 @@ impl Broker {
     ) -> Result<Option<(TopicPartition, CleanerStats)>, StorageError> {
         let logs: Vec<(TopicPartition, SharedLog)> = {
             let state = self.read();
-            state.logs.partitions().filter_map(|tp| state.logs.get(tp).map(|log| (tp.clone(), log))).collect()
+            let logs = state.replicas.logs();
+            logs.partitions().filter_map(|tp| logs.get(tp).map(|log| (tp.clone(), log))).collect()
         };
         cleaner::clean_filthiest(&self.cleaner, thread, &logs, now_ms, throttle, keep_going)
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
 
 /// The metadata log's directory name inside the log directory.
@@ -62,6 +62,8 @@ pub struct PartitionImage {
     pub partition: i32,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped on every change of the partition's leader, replicas or ISR.
+    pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
 }
@@ -136,7 +138,14 @@ impl MetadataImage {
 }
 
 fn partition(p: i32, leader: i32) -> PartitionImage {
-    PartitionImage { partition: p, leader, leader_epoch: 0, replicas: vec![leader], isr: vec![leader] }
+    PartitionImage {
+        partition: p,
+        leader,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        replicas: vec![leader],
+        isr: vec![leader],
+    }
 }
 
 /// Why metadata could not be loaded or written.
@@ -163,22 +172,20 @@ impl MetadataStore {
         let config = LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() };
         let log = Log::open(backend, &log_dir.join(METADATA_LOG_DIR), config, OpenOptions::default(), now_ms)?;
         let mut image = MetadataImage::default();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let read = log.read(offset, 1 << 20, i64::MAX, true)?;
-            for batch in Batches::new(&read.records) {
-                let batch = batch.map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                let (header, records) = record::decode_records(batch, DecodeLimits::default())
-                    .map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                for r in records {
-                    let value = r.value.unwrap_or_default();
-                    let rec: MetadataRecord = serde_json::from_slice(&value)
-                        .map_err(|e| MetadataError::BadRecord { offset: r.offset, reason: e.to_string() })?;
-                    image.apply(&rec);
-                }
-                offset = header.next_offset();
+        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), MetadataError> {
+            let bad =
+                |offset: i64, e: &dyn std::fmt::Display| MetadataError::BadRecord { offset, reason: e.to_string() };
+            let (header, records) = record::decode_records(batch, DecodeLimits::default()).map_err(|e| bad(-1, &e))?;
+            if header.is_control() {
+                return Ok(());
             }
-        }
+            for r in records {
+                let value = r.value.unwrap_or_default();
+                let rec: MetadataRecord = serde_json::from_slice(&value).map_err(|e| bad(r.offset, &e))?;
+                image.apply(&rec);
+            }
+            Ok(())
+        })?;
         Ok(MetadataStore { log, image: Arc::new(image) })
     }
 
@@ -186,8 +193,9 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Durably appends `records` as one batch, then applies them.
-    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+    /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
+    /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored).
+    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
         let mut batch = BatchBuilder::new(Compression::None);
         for rec in records {
             let value =
@@ -196,9 +204,21 @@ impl MetadataStore {
         }
         let mut bytes = batch.build().map_err(StorageError::from)?;
         self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        self.log.set_high_watermark(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// Applies committed records to the image, in log order.
+    pub fn apply(&mut self, records: &[MetadataRecord]) {
         for rec in records {
             Arc::make_mut(&mut self.image).apply(rec);
         }
+    }
+
+    /// Proposes and applies `records` (a cluster of one commits what it stores).
+    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        self.propose(records, now_ms)?;
+        self.apply(records);
         Ok(())
     }
 
