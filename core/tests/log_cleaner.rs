@@ -370,6 +370,7 @@ fn cleaning_does_not_hold_the_log_lock(tb: TestBackend) {
     let (_, stats) = clean_filthiest(&cleaner, &thread, &logs, NOW, &Unthrottled, &keep_going).unwrap().unwrap();
     assert!(polls.load(std::sync::atomic::Ordering::SeqCst) > 3);
     assert!(stats.groups_abandoned >= 1, "the group holding the deleted segment is not swapped in: {stats:?}");
+    assert_eq!(cleaner.checkpoint(&tp()), Some(0), "the next pass starts over from the same dirty offset");
     let l = storage::lock(&log);
     assert_eq!(l.log_start_offset(), first_segment_end);
     let after = latest(&l);

@@ -396,7 +396,10 @@ impl Cleaner {
                 stats.groups_abandoned += 1;
             }
         }
-        Ok((end_offset, stats))
+        // A group left as it was still holds records this pass's map would have removed: the next pass
+        // starts from the same dirty offset (as Kafka's does after an aborted cleaning).
+        let next_dirty_offset = if stats.groups_abandoned > 0 { ltc.first_dirty_offset } else { end_offset };
+        Ok((next_dirty_offset, stats))
     }
 
     /// Builds the key -> last offset map over the dirty section (Kafka's `buildOffsetMap`). `None` when the
