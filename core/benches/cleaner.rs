@@ -73,8 +73,10 @@ fn bench(c: &mut Criterion) {
                 run += 1;
                 let parent = tmp.path().join(format!("run-{run}"));
                 copy_dir(&pristine, &parent.join("c-0"));
-                let log =
+                let mut log =
                     Log::open(Arc::new(FileBackend), &parent.join("c-0"), config(), OpenOptions::default(), 0).unwrap();
+                // As the partition would once its replicas have everything.
+                log.set_high_watermark(log.log_end_offset());
                 (parent, Arc::new(Mutex::new(log)))
             },
             |(parent, log)| {
