@@ -17,17 +17,13 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
-mod alter_configs;
 mod api_versions;
 pub mod config;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod coordinator_io;
-mod create_partitions;
-mod create_topics;
 mod delete_groups;
 mod delete_records;
-mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -36,10 +32,10 @@ mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
-mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
+mod lifecycle;
 mod list_groups;
 mod list_offsets;
 mod list_transactions;
@@ -52,7 +48,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod purgatory;
 mod sync_group;
-pub mod topic_config;
+pub use crate::controller::topic_config;
 mod txn_io;
 mod txn_offset_commit;
 
@@ -65,7 +61,7 @@ use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-pub use config::{BrokerConfig, ConfigError, Listener};
+pub use config::{BrokerConfig, ConfigError, Listener, ProcessRoles, Voter};
 pub use coordinator_io::OFFSETS_TOPIC;
 pub use txn_io::TRANSACTION_STATE_TOPIC;
 
@@ -73,6 +69,7 @@ use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
 use purgatory::{DelayedOp, Purgatory};
 
+use crate::controller::QuorumController;
 use crate::controller::{
     self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
 };
@@ -93,12 +90,15 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    #[error("the controller is not available")]
+    ControllerUnavailable,
+    #[error("the controller refused: {message}")]
+    Controller { error: ResponseError, message: String },
 }
 
 struct State {
     metadata: MetadataStore,
     replicas: ReplicaManager,
-    ids: IdGenerator,
 }
 
 /// A broker's state and request handling, independent of any network.
@@ -125,6 +125,10 @@ pub struct Broker {
     completions: Mutex<Vec<(Token, ResponseKind)>>,
     /// When the periodic work is next due.
     schedule: Mutex<Schedule>,
+    /// The quorum controller, when this broker is the only controller and keeps the metadata log itself.
+    controller: Option<Mutex<QuorumController>>,
+    /// This broker's registration with the controller.
+    lifecycle: Mutex<lifecycle::Lifecycle>,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -214,13 +218,25 @@ impl Broker {
         }));
         let cleaner = storage::cleaner::LogCleaner::open(backend.clone(), log_dir);
         let retention_check_interval_ms = config.log_retention_check_interval_ms;
+        // No controllers listed: this broker is the cluster's only controller.
+        let controller = config
+            .controller_quorum_voters
+            .is_empty()
+            .then(|| Mutex::new(QuorumController::new(config.clone(), cluster_id.clone(), ids.next_u64())));
+        let lifecycle = Mutex::new(lifecycle::Lifecycle {
+            incarnation_id: ids.uuid(),
+            broker_epoch: -1,
+            next_heartbeat_ms: now_ms,
+            fenced: true,
+            shutting_down: false,
+        });
         let broker = Broker {
             config,
             advertised,
             cluster_id,
             backend,
             log_dir: log_dir.to_path_buf(),
-            state: RwLock::new(State { metadata, replicas, ids }),
+            state: RwLock::new(State { metadata, replicas }),
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
@@ -232,54 +248,91 @@ impl Broker {
                 retention_ms: now_ms + retention_check_interval_ms,
                 checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
             }),
+            controller,
+            lifecycle,
         };
         broker.reconcile_logs(now_ms)?;
+        broker.activate_controller(now_ms);
+        broker.start_lifecycle(now_ms)?;
         broker.load_groups(now_ms)?;
         broker.load_transactions(now_ms)?;
         Ok(broker)
     }
 
-    /// Makes the logs match the metadata: a log for every partition, none for deleted topics (a crash can
-    /// fall between the metadata record and the file work).
+    /// Makes the replicas match the metadata at start-up: a log for every partition this broker hosts, none
+    /// for partitions it does not (a crash can fall between a metadata record and the file work).
     fn reconcile_logs(&self, now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
         let image = state.metadata.image().clone();
+        let node_id = self.config.node_id;
         let existing: Vec<TopicPartition> = state.replicas.partitions().map(|(tp, _)| tp.clone()).collect();
         for tp in existing {
-            let known = image.topics.get(&tp.topic).is_some_and(|t| (tp.partition as usize) < t.partitions.len());
-            if !known {
+            let hosted = image
+                .topics
+                .get(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                .is_some_and(|p| p.replicas.contains(&node_id));
+            if !hosted {
                 state.replicas.delete(&tp)?;
             }
         }
-        for topic in image.topics.values() {
-            self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
-        }
+        self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
         Ok(())
     }
 
-    fn ensure_logs(
+    /// Makes the replicas follow a change of the metadata image (Kafka's broker metadata publisher): logs are
+    /// created for partitions this broker now hosts and removed for those it no longer hosts or whose topic
+    /// is gone; replicas lead or follow as their partition says; changed configs reach the logs.
+    fn follow_image(
         &self,
         state: &mut State,
-        topic: &TopicImage,
-        broker_configs: &BTreeMap<String, String>,
+        before: &MetadataImage,
+        after: &MetadataImage,
         now_ms: i64,
     ) -> Result<(), StorageError> {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            let tp = TopicPartition::new(&topic.name, p.partition)?;
-            let partition = match state.replicas.get(&tp) {
-                Some(partition) => partition,
-                None => {
-                    let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
-                    // Kafka keeps the topic id beside each partition's segments.
-                    let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                    let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                    storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                        .map_err(|e| StorageError::io(&path, e))?;
-                    partition
+        let node_id = self.config.node_id;
+        let hosted = |t: &TopicImage, p: &PartitionImage| p.replicas.contains(&node_id) && !t.name.is_empty();
+        for old in before.topics.values() {
+            let new = after.topics.get(&old.name).filter(|t| t.id == old.id);
+            for p in old.partitions.iter().filter(|p| hosted(old, p)) {
+                let still = new.and_then(|t| t.partition(p.partition)).is_some_and(|np| np.replicas.contains(&node_id));
+                if !still {
+                    state.replicas.delete(&TopicPartition { topic: old.name.clone(), partition: p.partition })?;
                 }
-            };
-            self.apply_leadership(&partition, p, now_ms);
+            }
+        }
+        let broker_configs_changed = before.broker_configs != after.broker_configs;
+        for topic in after.topics.values() {
+            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
+            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
+                let old_p = old.and_then(|o| o.partition(p.partition));
+                if old_p == Some(p) && !configs_changed {
+                    continue;
+                }
+                let tp = TopicPartition::new(&topic.name, p.partition)?;
+                let partition = match state.replicas.get(&tp) {
+                    Some(partition) => {
+                        if configs_changed {
+                            partition.log().set_config(config.clone());
+                        }
+                        partition
+                    }
+                    None => {
+                        let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
+                        // Kafka keeps the topic id beside each partition's segments.
+                        let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
+                        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
+                        storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
+                            .map_err(|e| StorageError::io(&path, e))?;
+                        partition
+                    }
+                };
+                if old_p != Some(p) {
+                    self.apply_leadership(&partition, p, now_ms);
+                }
+            }
         }
         Ok(())
     }
@@ -347,6 +400,12 @@ impl Broker {
         &self.advertised
     }
 
+    /// The id clients are told is the controller. Kafka 4 tells them a random live broker (clients cannot
+    /// reach the controllers); potok tells them itself, which is as reachable.
+    pub fn controller_id(&self) -> i32 {
+        self.config.node_id
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -387,11 +446,14 @@ impl Broker {
             }
             RequestKind::Fetch(r) => return self.fetch_or_park(r, version, ctx.token, now_ms),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
-            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version, now_ms)),
-            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version, now_ms)),
-            RequestKind::CreatePartitions(r) => {
-                ResponseKind::CreatePartitions(create_partitions::handle(self, r, version, now_ms))
-            }
+            r @ (RequestKind::CreateTopics(_)
+            | RequestKind::DeleteTopics(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::AlterConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)
+            | RequestKind::ElectLeaders(_)
+            | RequestKind::AlterPartitionReassignments(_)
+            | RequestKind::ListPartitionReassignments(_)) => return self.forward_to_controller(r, version, now_ms),
             RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(self, r, now_ms)),
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
@@ -399,10 +461,7 @@ impl Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(self, r, now_ms)),
-            RequestKind::IncrementalAlterConfigs(r) => {
-                ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, now_ms))
-            }
+
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
@@ -537,12 +596,13 @@ impl Broker {
         if now_ms >= schedule.housekeeping_ms {
             self.group_tick(now_ms);
             self.txn_tick(now_ms);
+            self.lifecycle_tick(now_ms);
             schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
         }
         let retention = now_ms >= schedule.retention_ms;
         let checkpoint = now_ms >= schedule.checkpoint_ms;
         if let Err(e) = self.tick(now_ms, retention, checkpoint) {
-            eprintln!("potok: periodic flush/retention failed: {e}");
+            tracing::error!("periodic flush/retention failed: {e}");
         }
         if retention {
             schedule.retention_ms = now_ms + self.config.log_retention_check_interval_ms;
@@ -569,7 +629,7 @@ impl Broker {
                 [id.as_str()],
                 now_ms,
                 |groups| groups.tick_group(&id, now_ms),
-                |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
+                |_, (), e| tracing::error!("writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
             );
         }
     }
@@ -587,6 +647,7 @@ impl Broker {
 
     /// Flushes and closes everything so the next start has nothing to recover.
     pub fn shutdown(self, now_ms: i64) -> Result<(), BrokerError> {
+        self.controlled_shutdown(now_ms)?;
         let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         state.metadata.close(now_ms)?;
         state.replicas.close(now_ms)?;
@@ -596,54 +657,23 @@ impl Broker {
     /// Applies metadata records and creates or removes logs to match.
     fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
-        state.metadata.propose(records, now_ms)?;
-        self.publish_metadata(&mut state, records, now_ms)
+        let base_offset = state.metadata.propose(records, now_ms)?;
+        self.publish_metadata(&mut state, records, base_offset, now_ms)
     }
 
-    /// Applies committed metadata records to the image and makes the broker follow it: logs created and
-    /// removed, leadership taken or given up, configs applied (Kafka's metadata publisher).
-    fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
-        state.metadata.apply(records);
-        let image = state.metadata.image().clone();
-        for rec in records {
-            match rec {
-                MetadataRecord::Topic { name, .. } | MetadataRecord::Partitions { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.ensure_logs(state, topic, &image.broker_configs, now_ms)?;
-                    }
-                }
-                MetadataRecord::TopicConfigs { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.apply_log_configs(state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::BrokerConfigs { .. } => {
-                    for topic in image.topics.values() {
-                        self.apply_log_configs(state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::ProducerIds { .. } => {}
-                MetadataRecord::RemoveTopic { name } => {
-                    let doomed: Vec<TopicPartition> =
-                        state.replicas.partitions().map(|(tp, _)| tp).filter(|tp| &tp.topic == name).cloned().collect();
-                    for tp in doomed {
-                        state.replicas.delete(&tp)?;
-                    }
-                }
-            }
-        }
+    /// Applies committed metadata records to the image and makes the broker follow it.
+    fn publish_metadata(
+        &self,
+        state: &mut State,
+        records: &[MetadataRecord],
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
+        let before = state.metadata.image().clone();
+        state.metadata.apply(records, base_offset);
+        let after = state.metadata.image().clone();
+        self.follow_image(state, &before, &after, now_ms)?;
         Ok(())
-    }
-
-    fn apply_log_configs(&self, state: &State, topic: &TopicImage, broker_configs: &BTreeMap<String, String>) {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            if let Some(partition) =
-                state.replicas.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition })
-            {
-                partition.log().set_config(config.clone());
-            }
-        }
     }
 
     /// Creates a topic (used by CreateTopics and by auto-creation).
@@ -654,22 +684,81 @@ impl Broker {
         configs: BTreeMap<String, String>,
         now_ms: i64,
     ) -> Result<Uuid, BrokerError> {
-        let id = self.write().ids.uuid();
-        let record =
-            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
-        self.commit_metadata(&[record], now_ms)?;
-        Ok(id)
+        self.create_topic_with(name, partitions, -1, configs, now_ms)
+    }
+
+    /// Creates a topic through the controller (auto-creation, internal topics); `replication_factor` -1 is the
+    /// default. Fails with the controller's error for the topic.
+    fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Uuid, BrokerError> {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        let topic = CreatableTopic::default()
+            .with_name(kafka_protocol::messages::TopicName(str_bytes(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default().with_name(str_bytes(k)).with_value(Some(str_bytes(v)))
+                    })
+                    .collect(),
+            );
+        let request =
+            kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(30_000);
+        let answer = self
+            .call_controller(RequestKind::CreateTopics(request), 7, now_ms)
+            .ok_or(BrokerError::ControllerUnavailable)??;
+        match answer {
+            ResponseKind::CreateTopics(r) => match r.topics.first() {
+                Some(t) if t.error_code == 0 => Ok(t.topic_id),
+                Some(t) => Err(BrokerError::Controller {
+                    error: ResponseError::try_from_code(t.error_code).unwrap_or(ResponseError::UnknownServerError),
+                    message: t.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                }),
+                None => Err(BrokerError::ControllerUnavailable),
+            },
+            _ => Err(BrokerError::ControllerUnavailable),
+        }
+    }
+
+    /// Hands an admin request to the controller and answers with its response.
+    fn forward_to_controller(&self, request: RequestKind, version: i16, now_ms: i64) -> Outcome {
+        match self.call_controller(request, version, now_ms) {
+            Some(Ok(response)) => Outcome::Respond(response),
+            Some(Err(e)) => {
+                tracing::warn!(target: "potok::broker", "the controller's records could not be stored: {e}");
+                Outcome::NoResponse
+            }
+            None => Outcome::NoResponse,
+        }
     }
 
     /// A producer id never handed out before, also across restarts: ids are reserved in blocks recorded in the
     /// metadata log, as Kafka's controller hands out blocks of producer ids.
     fn allocate_producer_id(&self, now_ms: i64) -> Result<i64, BrokerError> {
-        const BLOCK: i64 = 1000;
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
         if ids.0 >= ids.1 {
-            let start = self.metadata().next_producer_id;
-            self.commit_metadata(&[MetadataRecord::ProducerIds { next: start + BLOCK }], now_ms)?;
-            *ids = (start, start + BLOCK);
+            let request = kafka_protocol::messages::AllocateProducerIdsRequest::default()
+                .with_broker_id(kafka_protocol::messages::BrokerId(self.config.node_id))
+                .with_broker_epoch(self.lifecycle.lock().unwrap_or_else(PoisonError::into_inner).broker_epoch);
+            let answer = self
+                .call_controller(RequestKind::AllocateProducerIds(request), 0, now_ms)
+                .ok_or(BrokerError::ControllerUnavailable)??;
+            let ResponseKind::AllocateProducerIds(r) = answer else { return Err(BrokerError::ControllerUnavailable) };
+            if r.error_code != 0 {
+                return Err(BrokerError::Controller {
+                    error: ResponseError::try_from_code(r.error_code).unwrap_or(ResponseError::UnknownServerError),
+                    message: "no producer ids".into(),
+                });
+            }
+            *ids = (r.producer_id_start.0, r.producer_id_start.0 + i64::from(r.producer_id_len));
         }
         let id = ids.0;
         ids.0 += 1;
