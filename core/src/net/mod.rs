@@ -1,8 +1,8 @@
 //! The network runtime (feature `native`): a tokio TCP server that reads Kafka frames, hands decoded
 //! requests to the [`Broker`] and writes its answers in request order, a driver task that calls
 //! [`Broker::poll`] when the broker asks to be called and delivers the answers of parked requests, the log
-//! cleaner's threads (`cleaner`), and clean shutdown. This layer only moves bytes and reads the clock: when to answer a parked request (a long-polling
-//! Fetch, a JoinGroup) is the broker's decision.
+//! cleaner's threads (`cleaner`), and clean shutdown. This layer only moves bytes and reads the clock: when to
+//! answer a parked request (a long-polling Fetch, a JoinGroup) is the broker's decision.
 //!
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
