@@ -47,11 +47,22 @@ group.initial.rebalance.delay.ms=0
 PROPS
 done
 
+# Kafka needs every node formatted with one cluster id; for potok it is optional, and done here with potok's
+# `storage format` for nodes 1 and 2 and Kafka's own tool for node 3 (potok accepts its meta.properties).
 if [[ "$target" == kafka ]]; then
     cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid)"
     for i in 1 2 3; do
         kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server-$i.properties" >/dev/null
     done
+else
+    cluster_id="$("$potok" storage random-uuid)"
+    "$potok" storage format -t "$cluster_id" -c "$dir/server-1.properties" >/dev/null
+    "$potok" storage format -t "$cluster_id" -c "$dir/server-2.properties" >/dev/null
+    kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server-3.properties" >/dev/null
+    if "$potok" storage format -t "$cluster_id" -c "$dir/server-1.properties" 2>"$dir/format.err"; then
+        fail "formatting a formatted directory again succeeded"
+    fi
+    grep -q "already formatted" "$dir/format.err" || fail "no 'already formatted' error: $(cat "$dir/format.err")"
 fi
 
 start_node() {
@@ -110,6 +121,7 @@ timeout 120 "$venv/bin/python" tests/clients/cluster_check.py three "$bootstrap"
 status="$(quorum --bootstrap-server "127.0.0.1:${ports[0]}" describe --status)" || fail "kafka-metadata-quorum --status"
 echo "$status"
 grep -qE '^LeaderId: +[1-3]$' <<<"$status" || fail "kafka-metadata-quorum shows no leader"
+grep -qE "^ClusterId: +$cluster_id\$" <<<"$status" || fail "the cluster id is not the formatted $cluster_id"
 [[ "$(grep '^CurrentVoters:' <<<"$status" | grep -o '"id": [1-3]' | wc -l)" == 3 ]] || fail "three voters expected"
 quorum --bootstrap-controller "127.0.0.1:${ports[4]}" describe --replication || fail "kafka-metadata-quorum --replication"
 

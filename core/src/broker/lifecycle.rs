@@ -8,6 +8,7 @@
 //! heartbeat until caught up and unfenced, controlled shutdown before stopping — runs either way, so a
 //! single broker behaves as one node of a cluster does.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener as RegistrationListener};
 use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest, RequestKind, ResponseKind,
@@ -278,6 +279,13 @@ impl Broker {
                     lifecycle.broker_epoch = r.broker_epoch;
                     lifecycle.next_heartbeat_ms = now_ms;
                     tracing::info!(target: "potok::broker", "registered with the controller (broker epoch {})", r.broker_epoch);
+                } else if r.error_code == ResponseError::InconsistentClusterId.code() {
+                    tracing::error!(
+                        target: "potok::broker",
+                        "the controller refused the registration: this node's cluster.id ({}, in meta.properties in \
+                         log.dirs) is not the cluster's; format every node with the same id (potok storage format -t ID)",
+                        self.cluster_id
+                    );
                 } else {
                     tracing::warn!(target: "potok::broker", "the controller refused the registration: error {}", r.error_code);
                 }
