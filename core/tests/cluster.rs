@@ -202,3 +202,33 @@ fn misconfigured_nodes_are_refused_naming_the_key() {
     assert!(refused("node.id=1\nprocess.roles=broker\n").contains("process.roles"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The bindings' embedded cluster: three nodes in this process, one killed and started again.
+#[test]
+fn an_embedded_cluster_starts_kills_and_restarts_nodes() {
+    let started = Instant::now();
+    let mut cluster = potok::host::cluster::EmbeddedCluster::start::<&str, &str>(3, &[]).unwrap();
+    let admin = Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    println!("embedded 3-node cluster: all brokers registered {} ms after start", started.elapsed().as_millis());
+    let created = admin.create_topics(&[NewTopic::new("orders", 3, 3)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    let controller = admin.describe_cluster(None).unwrap().controller_id;
+    cluster.kill_broker(controller).unwrap();
+    assert!(cluster.kill_broker(controller).is_err(), "a killed broker cannot be killed again");
+    assert_eq!(cluster.running().len(), 2);
+    let admin = Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    wait_for("the killed broker fenced", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| ids.len() == 2 && !ids.contains(&controller))
+    });
+    let created = admin.create_topics(&[NewTopic::new("after-kill", 1, 2)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    cluster.start_broker(controller).unwrap();
+    wait_for("the restarted broker", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    assert!(cluster.start_broker(9).is_err());
+    cluster.stop().unwrap();
+}

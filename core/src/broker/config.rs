@@ -106,6 +106,9 @@ pub struct BrokerConfig {
     /// `controller.quorum.bootstrap.servers` (`host:port`, ...): where to find the controllers when the voters
     /// are not listed.
     pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
+    /// `controller.quorum.election.timeout.ms`: how long a voter waits without hearing from a leader before it
+    /// stands for election (the quorum's election timeout runs from this to twice it).
+    pub controller_quorum_election_timeout_ms: i64,
     /// `controller.listener.names`: the listeners controllers serve the quorum and brokers on.
     pub controller_listener_names: Vec<String>,
     /// `inter.broker.listener.name`: the listener brokers use to reach each other (replication).
@@ -197,6 +200,7 @@ impl Default for BrokerConfig {
             process_roles: ProcessRoles { broker: true, controller: true },
             controller_quorum_voters: Vec::new(),
             controller_quorum_bootstrap_servers: Vec::new(),
+            controller_quorum_election_timeout_ms: 1000,
             controller_listener_names: Vec::new(),
             inter_broker_listener_name: None,
             metadata_log_dir: None,
@@ -230,7 +234,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "transaction.state.log.load.buffer.size",
-    "controller.quorum.election.timeout.ms",
     "controller.quorum.fetch.timeout.ms",
     "controller.quorum.election.backoff.max.ms",
     "controller.quorum.request.timeout.ms",
@@ -476,6 +479,9 @@ impl BrokerConfig {
                     servers.push((host.trim_start_matches('[').trim_end_matches(']').to_string(), port));
                 }
                 self.controller_quorum_bootstrap_servers = servers;
+            }
+            "controller.quorum.election.timeout.ms" => {
+                self.controller_quorum_election_timeout_ms = positive(key, value)?
             }
             "controller.listener.names" => {
                 self.controller_listener_names =

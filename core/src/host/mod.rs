@@ -5,6 +5,7 @@
 //! - [`error`]: every failure classified once ([`HostError`]: kind, Kafka code and name, librdkafka's local
 //!   code, retriable, config key, field paths).
 //! - [`broker`]: the embedded broker's defaults (127.0.0.1, port 0, a temporary log directory).
+//! - [`cluster`]: an embedded cluster of N nodes with stop, kill and start per node.
 //! - [`serde`]: serializers chosen by name.
 //! - [`records`]: the flat record layout a batch crosses the boundary in, with 64-bit offsets.
 //! - [`log`]: the engine's `tracing` events as plain records for a host's logger.
@@ -15,6 +16,8 @@
 
 #[cfg(feature = "native")]
 pub mod broker;
+#[cfg(feature = "native")]
+pub mod cluster;
 pub mod error;
 pub mod log;
 pub mod records;

@@ -211,6 +211,16 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
 /// Serves `broker` on `listener` until `shutdown` resolves, then closes every connection and shuts the broker
 /// down cleanly (flush, checkpoints, clean-shutdown marker).
 pub async fn serve(bound: Bound, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    serve_until(bound, shutdown, Arc::new(std::sync::atomic::AtomicBool::new(false))).await
+}
+
+/// [`serve`], except that when `killed` is set as `shutdown` resolves, the node stops as a process killed with
+/// SIGKILL would: no controlled shutdown, connections cut, logs left as they are (recovered at the next start).
+async fn serve_until(
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
+    killed: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), ServerError> {
     let Bound { listeners, broker, node, controllers, .. } = bound;
     let config = broker.config().clone();
     let shared = Arc::new(Shared {
@@ -272,7 +282,8 @@ pub async fn serve(bound: Bound, shutdown: impl Future<Output = ()>) -> Result<(
     }
     // A cluster member asks the controller to move its leaderships away before it stops serving (a controlled
     // shutdown), waiting at most a few seconds for it.
-    if shared.controllers.is_some() {
+    let killed = killed.load(Ordering::Relaxed);
+    if shared.controllers.is_some() && !killed {
         shared.broker.begin_shutdown(now_ms());
         shared.wake.notify_one();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -284,12 +295,18 @@ pub async fn serve(bound: Bound, shutdown: impl Future<Output = ()>) -> Result<(
     acceptors.abort_all();
     let _ = stop_tx.send(true);
     // Connections finish the request they are on; give them a moment, then cut the rest.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
+    if !killed {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
+    }
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     cleaners.stop();
     if let Some(node) = &shared.node {
         node.shutdown().await;
+    }
+    if killed {
+        return Ok(());
     }
     let broker = match Arc::try_unwrap(shared) {
         Ok(shared) => shared.broker,
@@ -504,6 +521,7 @@ async fn peer_closed(stream: &TcpStream) {
 pub struct RunningBroker {
     address: SocketAddr,
     log_dir: PathBuf,
+    killed: Arc<std::sync::atomic::AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -521,17 +539,23 @@ impl RunningBroker {
         let log_dir = bound.broker.log_dir().to_path_buf();
         let ephemeral = bound.ephemeral.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kill_flag = killed.clone();
         let thread = std::thread::Builder::new().name("potok-broker-main".into()).spawn(move || {
-            let result = runtime.block_on(serve(bound, async {
-                let _ = stop_rx.await;
-            }));
+            let result = runtime.block_on(serve_until(
+                bound,
+                async {
+                    let _ = stop_rx.await;
+                },
+                kill_flag,
+            ));
             if let Some(dir) = ephemeral {
                 let _ = std::fs::remove_dir_all(dir);
             }
             result
         })?;
         tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
-        Ok(RunningBroker { address, log_dir, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(RunningBroker { address, log_dir, killed, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// The address the broker listens on (the bound port when the config asked for port 0).
@@ -551,6 +575,13 @@ impl RunningBroker {
     /// Stops serving, flushes and closes the logs; waits for it.
     pub fn stop(mut self) -> Result<(), ServerError> {
         self.stop_inner()
+    }
+
+    /// Stops as a process killed with SIGKILL would (for tests and the bindings' clusters): connections are
+    /// cut, no controlled shutdown, nothing flushed or closed; the next start on the same `log.dirs` recovers.
+    pub fn kill(mut self) {
+        self.killed.store(true, Ordering::Relaxed);
+        let _ = self.stop_inner();
     }
 
     /// Waits until the broker stops (after [`RunningBroker::stop`] from elsewhere, or a fatal error).

@@ -120,12 +120,13 @@ impl ControllerNode {
         let all_voters = voters.clone();
         let log = log_store::LogStore::open(backend, metadata_dir, voters.clone(), now_ms)?;
         let (state_machine, image) = state_machine::StateMachine::new(voters.clone());
+        let election_ms = config.controller_quorum_election_timeout_ms.max(10) as u64;
         let raft_config = openraft::Config {
             cluster_name: cluster_id.clone(),
-            heartbeat_interval: 150,
-            // Kafka's controller.quorum.election.timeout.ms is 1 s.
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            // The leader's heartbeats come several times per election timeout.
+            heartbeat_interval: (election_ms / 5).clamp(10, 150),
+            election_timeout_min: election_ms,
+            election_timeout_max: election_ms * 2,
             // The metadata log is small and kept whole (Kafka snapshots it; see the module notes).
             snapshot_policy: openraft::SnapshotPolicy::Never,
             max_payload_entries: 500,

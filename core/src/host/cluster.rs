@@ -1,0 +1,169 @@
+//! The embedded cluster every host offers (`potok.Cluster(brokers=3)` in Python, `new Cluster({brokers: 3})` in
+//! Node): N nodes in this process, each a broker and a voter of the controller quorum as a node started from
+//! Kafka's KRaft `server.properties` is, on 127.0.0.1 ports picked once so a restarted node keeps its address,
+//! with data in a temporary directory (one `kafka-logs-N` per node) removed when the cluster stops. Nodes can
+//! be stopped (controlled shutdown), killed (as with SIGKILL) and started again.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use super::HostError;
+use crate::broker::BrokerConfig;
+use crate::net::RunningBroker;
+
+/// The most nodes an embedded cluster runs (each has its own threads and files).
+pub const MAX_NODES: usize = 9;
+
+/// A cluster of nodes in this process.
+#[derive(Debug)]
+pub struct EmbeddedCluster {
+    configs: Vec<BrokerConfig>,
+    nodes: Vec<Option<RunningBroker>>,
+    client_ports: Vec<u16>,
+    base: PathBuf,
+}
+
+/// Ports nothing listens on now, for listeners that must be known before any node starts (the voters).
+fn free_ports(n: usize) -> Result<Vec<u16>, HostError> {
+    let held = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| HostError::state(format!("no free port: {e}")))?;
+    held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| HostError::state(e.to_string()))).collect()
+}
+
+impl EmbeddedCluster {
+    /// Starts `brokers` nodes (1 to [`MAX_NODES`]) with Kafka config `entries` applied to each (after the
+    /// cluster's own keys; `node.id`, `listeners`, `log.dirs` and the quorum keys are the cluster's).
+    pub fn start<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<Self, HostError> {
+        if !(1..=MAX_NODES).contains(&brokers) {
+            return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
+        }
+        let ports = free_ports(brokers * 2)?;
+        let (client_ports, controller_ports) = ports.split_at(brokers);
+        let base = std::env::temp_dir().join(format!(
+            "potok-cluster-{}-{}",
+            std::process::id(),
+            crate::net::now_ms() % 1_000_000_000
+        ));
+        let voters: Vec<String> =
+            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
+        let mut configs = Vec::with_capacity(brokers);
+        for i in 0..brokers {
+            let mut config = BrokerConfig::default();
+            let own = [
+                ("process.roles", "broker,controller".to_string()),
+                ("node.id", (i + 1).to_string()),
+                ("controller.quorum.voters", voters.join(",")),
+                (
+                    "listeners",
+                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", client_ports[i], controller_ports[i]),
+                ),
+                ("controller.listener.names", "CONTROLLER".to_string()),
+                ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
+                // In one process, a short election timeout starts the cluster in a fraction of a second.
+                ("controller.quorum.election.timeout.ms", "200".to_string()),
+                ("broker.heartbeat.interval.ms", "200".to_string()),
+                ("broker.session.timeout.ms", "3000".to_string()),
+                ("group.initial.rebalance.delay.ms", "0".to_string()),
+            ];
+            for (key, value) in own {
+                config.set(key, &value)?;
+            }
+            for (key, value) in entries {
+                config.set(key.as_ref().trim(), value.as_ref().trim())?;
+            }
+            configs.push(config);
+        }
+        // Nodes start side by side: each waits for the quorum in the background.
+        let handles: Vec<_> =
+            configs.iter().cloned().map(|config| std::thread::spawn(move || RunningBroker::start(config))).collect();
+        let mut nodes = Vec::with_capacity(brokers);
+        let mut failed = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(node)) => nodes.push(Some(node)),
+                Ok(Err(e)) => failed = Some(HostError::from(e)),
+                Err(_) => failed = Some(HostError::state("a node panicked while starting")),
+            }
+        }
+        let cluster = EmbeddedCluster { configs, nodes, client_ports: client_ports.to_vec(), base };
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(cluster),
+        }
+    }
+
+    /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
+    pub fn bootstrap_servers(&self) -> String {
+        self.client_ports
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(_, n)| n.is_some())
+            .map(|(p, _)| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node ids (1..=N) of the nodes running now.
+    pub fn running(&self) -> Vec<i32> {
+        (1..).zip(&self.nodes).filter(|(_, n)| n.is_some()).map(|(id, _)| id).collect()
+    }
+
+    fn index(&self, id: i32) -> Result<usize, HostError> {
+        usize::try_from(id)
+            .ok()
+            .filter(|i| (1..=self.nodes.len()).contains(i))
+            .map(|i| i - 1)
+            .ok_or_else(|| HostError::invalid_argument(format!("no broker {id} (ids are 1 to {})", self.nodes.len())))
+    }
+
+    /// Stops a node as SIGTERM does: its leaderships move away first.
+    pub fn stop_broker(&mut self, id: i32) -> Result<(), HostError> {
+        let i = self.index(id)?;
+        let node = self.nodes[i].take().ok_or_else(|| HostError::state(format!("broker {id} is not running")))?;
+        node.stop().map_err(HostError::from)
+    }
+
+    /// Stops a node as SIGKILL does: no controlled shutdown, nothing flushed; the others notice when its
+    /// session times out.
+    pub fn kill_broker(&mut self, id: i32) -> Result<(), HostError> {
+        let i = self.index(id)?;
+        let node = self.nodes[i].take().ok_or_else(|| HostError::state(format!("broker {id} is not running")))?;
+        node.kill();
+        Ok(())
+    }
+
+    /// Starts a stopped or killed node again on its address and data.
+    pub fn start_broker(&mut self, id: i32) -> Result<(), HostError> {
+        let i = self.index(id)?;
+        if self.nodes[i].is_some() {
+            return Err(HostError::state(format!("broker {id} is already running")));
+        }
+        self.nodes[i] = Some(RunningBroker::start(self.configs[i].clone())?);
+        Ok(())
+    }
+
+    /// Stops every node and removes the cluster's data.
+    pub fn stop(mut self) -> Result<(), HostError> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<(), HostError> {
+        // The whole cluster goes and its data with it: nothing to hand over or flush, so every node stops at
+        // once as if killed (stopping them in turn would leave the last ones waiting for a lost quorum).
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            node.kill();
+        }
+        std::fs::remove_dir_all(&self.base).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(HostError::state(format!("removing {}: {e}", self.base.display()))),
+        })
+    }
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+    }
+}
