@@ -135,6 +135,8 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/logs
+# The compaction tests wait for the cleaner; Kafka's default backoff (15 s) would make them slow.
+log.cleaner.backoff.ms=1000
 num.partitions=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1

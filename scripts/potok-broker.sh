@@ -10,6 +10,7 @@ potok_start() {
     local binary=$1 dir=$2
     : >"$dir/broker.out"
     "$binary" broker --override listeners=PLAINTEXT://127.0.0.1:0 --override "log.dirs=$dir/logs" \
+        --override log.cleaner.backoff.ms=1000 \
         >"$dir/broker.out" 2>&1 &
     POTOK_PID=$!
     POTOK_ADDRESS=""

@@ -33,7 +33,7 @@ stop_kafka() { scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1 || true; rm -r
 trap stop_kafka EXIT
 POTOK_TEST_BOOTSTRAP="$POTOK_KAFKA_BOOTSTRAP" cargo test --workspace --locked --test client
 
-step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java)"
+step "potok broker against real Kafka clients (kcat, kafka-python, confluent-kafka, kafkajs, Java, Kafka Streams)"
 scripts/install-test-deps.sh >/dev/null
 data="$(mktemp -d)"
 source scripts/potok-broker.sh
@@ -45,6 +45,8 @@ echo "== potok's Kafka-style CLI (topics, console tools, consumer-groups, perf t
 scripts/cli-check.sh "$POTOK_ADDRESS" "$CARGO_TARGET_DIR/debug/potok" || clients_rc=$?
 echo "== Kafka's Java client (perf tools) against potok"
 scripts/java-client-check.sh "$POTOK_ADDRESS" || clients_rc=$?
+echo "== a Kafka Streams application restores its state store from a compacted changelog on potok"
+scripts/streams-check.sh "$POTOK_ADDRESS" || clients_rc=$?
 # SIGTERM must shut the broker down cleanly: exit 0 and the clean-shutdown marker written.
 broker_rc=0
 potok_stop || broker_rc=$?

@@ -3,6 +3,7 @@
 //! what proves the client on the real thing. Topic names are unique per run so a long-lived cluster is fine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ fn bootstrap() -> String {
             let mut config = BrokerConfig::default();
             config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
             config.set("group.initial.rebalance.delay.ms", "0").unwrap();
+            // What scripts/kafka.sh sets for the Apache Kafka these tests also run against.
+            config.set("log.cleaner.backoff.ms", "1000").unwrap();
             let broker = RunningBroker::start(config).unwrap();
             let servers = broker.bootstrap_servers();
             // The broker lives as long as the test process.
@@ -616,4 +619,101 @@ fn a_subscription_to_a_topic_created_later_picks_it_up() {
     let records = poll_until(&consumer, 4, Duration::from_secs(30));
     assert_eq!(records.len(), 4);
     assert_eq!(consumer.assignment().len(), 2);
+}
+
+/// Everything partition 0 of `topic` holds now, from its start: (offset, key, value).
+fn read_partition(topic: &str) -> Vec<(i64, String, Option<String>)> {
+    let consumer = Consumer::new(&conf(&[("max.poll.records", "500")])).unwrap();
+    let tp = TopicPartition::new(topic, 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    let end = consumer.end_offsets(std::slice::from_ref(&tp), None).unwrap()[&tp];
+    consumer.seek_to_beginning(&[]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    while consumer.position(&tp, None).unwrap() < end && std::time::Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(200)).unwrap() {
+            let text = |b: Option<bytes::Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+            out.push((r.offset, text(r.key).unwrap_or_default(), text(r.value)));
+        }
+    }
+    out
+}
+
+/// Waits (60 s at most) until `topic` reads back as exactly `expected` (key -> value, a `None` value being a
+/// tombstone), one record per key, and returns what it read last.
+fn await_compacted(topic: &str, expected: &BTreeMap<String, Option<String>>) -> Vec<(i64, String, Option<String>)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = read_partition(topic);
+        let got: BTreeMap<String, Option<String>> = read.iter().map(|(_, k, v)| (k.clone(), v.clone())).collect();
+        if read.len() == expected.len() && &got == expected {
+            return read;
+        }
+        assert!(std::time::Instant::now() < deadline, "not compacted in time: {read:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A compacted topic (the course's "latest value per key" pattern): once the cleaner has run, a reader from the
+/// start gets exactly the latest record of every key at its original offset; a tombstone is read as a null
+/// value until `delete.retention.ms` after the cleaning that kept it, and is gone after the next one. Records
+/// without a key are refused. Segments roll by `segment.ms`, so the cleaner gets sealed segments to clean.
+#[test]
+fn compacted_topic_keeps_the_latest_value_per_key() {
+    let topic = unique("compacted");
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.ms", "100"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+        ("delete.retention.ms", "2000"),
+    ];
+    let new_topic = NewTopic {
+        configs: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..NewTopic::new(&topic, 1, 1)
+    };
+    admin().create_topics(&[new_topic], false, None).unwrap()[0].1.clone().unwrap();
+    let producer = Producer::new(&conf(&[("linger.ms", "0")])).unwrap();
+    let send = |key: &str, value: Option<&str>| {
+        let mut record =
+            ProducerRecord { topic: topic.clone(), value: value.map(|v| v.to_string().into()), ..Default::default() };
+        record = record.key(key.to_string());
+        producer.send(record.partition(0)).unwrap().wait().unwrap().offset
+    };
+    let mut expected = BTreeMap::new();
+    let mut latest_offsets = BTreeMap::new();
+    for round in 0..4 {
+        for k in 0..10 {
+            let (key, value) = (format!("k{k}"), format!("v{round}-{k}"));
+            // k9's last write is a tombstone.
+            let value = (round < 3 || k != 9).then_some(value);
+            let offset = send(&key, value.as_deref());
+            latest_offsets.insert(key.clone(), offset);
+            expected.insert(key, value);
+        }
+        // The next append comes more than segment.ms later, so each round ends up in its own segment.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let offset = send("roll-1", Some("x"));
+    latest_offsets.insert("roll-1".into(), offset);
+    expected.insert("roll-1".into(), Some("x".into()));
+    let read = await_compacted(&topic, &expected);
+    for (offset, key, _) in &read {
+        assert_eq!(latest_offsets[key], *offset, "{key} keeps its original offset");
+    }
+    // A record without a key is refused, as Kafka's LogValidator refuses it.
+    let keyless = producer.send(ProducerRecord::new(&topic, "no key").partition(0)).unwrap().wait();
+    let Err(ClientError::Kafka { code: 87, message: Some(message), .. }) = &keyless else { panic!("{keyless:?}") };
+    let want = format!(
+        "One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=0, message='Compacted topic cannot accept message without key in topic partition {topic}-0')]"
+    );
+    assert_eq!(message, &want);
+    // Past delete.retention.ms, the next cleaning drops the tombstone.
+    std::thread::sleep(Duration::from_millis(2_500));
+    send("k0", Some("after"));
+    std::thread::sleep(Duration::from_millis(300));
+    send("roll-2", Some("y"));
+    expected.remove("k9");
+    expected.insert("k0".into(), Some("after".into()));
+    expected.insert("roll-2".into(), Some("y".into()));
+    await_compacted(&topic, &expected);
 }

@@ -139,6 +139,104 @@ fn dump(files: &[&Path], extra: &str) -> String {
     stdout
 }
 
+/// Kafka's DumpLogSegments reads segments the log cleaner wrote: rewritten batches (every codec), a batch with
+/// a delete horizon, an idempotent producer's emptied last batch, kept transaction markers, and the cleaned
+/// segments' indexes and `.txnindex`.
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn kafka_dump_log_segments_reads_cleaned_segments() {
+    use potok::storage::cleaner::{clean_filthiest, Cleaner, CleanerConfig, LogCleaner, Unthrottled};
+    use potok::storage::{lock, TopicPartition};
+    use std::sync::Mutex;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("compacted-0");
+    let config = LogConfig {
+        segment_bytes: 2_000,
+        index_interval_bytes: 200,
+        compact: true,
+        delete: false,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    };
+    let log = Log::open(Arc::new(FileBackend), &dir, config, OpenOptions::default(), 0).unwrap();
+    let log = Arc::new(Mutex::new(log));
+    let now = 1_700_000_000_000;
+    let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    let append = |bytes: Vec<u8>, origin: AppendOrigin| {
+        let mut bytes = bytes;
+        let mut l = lock(&log);
+        l.append(&mut bytes, 1, origin, now).unwrap();
+        let end = l.log_end_offset();
+        l.set_high_watermark(end);
+    };
+    // An idempotent producer whose records are all overwritten later: its last batch stays, emptied.
+    let mut idempotent = BatchBuilder::new(Compression::None).producer(7, 0, 0, false);
+    idempotent.append(now, Some(b"k0"), Some(b"from producer 7"), &[]);
+    append(idempotent.build().unwrap(), AppendOrigin::Client);
+    // An aborted and a committed transaction.
+    for pid in [9, 10] {
+        let mut txn = BatchBuilder::new(Compression::None).producer(pid, 0, 0, true);
+        txn.append(now, Some(format!("txn-{pid}").as_bytes()), Some(b"in a transaction"), &[]);
+        append(txn.build().unwrap(), AppendOrigin::Client);
+    }
+    for (pid, control) in [(9, ControlType::Abort), (10, ControlType::Commit)] {
+        append(BatchBuilder::control_marker(control, 0, pid, 0, now).build().unwrap(), AppendOrigin::Coordinator);
+    }
+    for round in 0..12 {
+        let mut b = BatchBuilder::new(codecs[round % codecs.len()]);
+        for k in 0..8 {
+            let value = format!("round {round} key {k} {}", "x".repeat(40));
+            // A tombstone for k7 in the last round.
+            let value = (round < 11 || k != 7).then_some(value);
+            b.append(now + round as i64, Some(format!("k{k}").as_bytes()), value.as_deref().map(str::as_bytes), &[]);
+        }
+        append(b.build().unwrap(), AppendOrigin::Client);
+    }
+    lock(&log).roll(now).unwrap();
+    let cleaner = LogCleaner::open(Arc::new(FileBackend), tmp.path());
+    let thread = Cleaner::new(CleanerConfig::default());
+    let tp = TopicPartition::new("compacted", 0).unwrap();
+    let (_, stats) =
+        clean_filthiest(&cleaner, &thread, &[(tp, log.clone())], now, &Unthrottled, &|| true).unwrap().unwrap();
+    assert!(stats.groups_swapped > 0 && stats.records_written < stats.records_read, "{stats:?}");
+    let kept_records: usize = {
+        let l = lock(&log);
+        let mut n = 0;
+        let mut offset = 0;
+        while offset < l.log_end_offset() {
+            let read = l.read(offset, 1 << 20, i64::MAX, true).unwrap();
+            for b in potok::record::Batches::new(&read.records) {
+                let h = potok::record::BatchHeader::parse(b.unwrap()).unwrap();
+                n += h.records_count as usize;
+                offset = h.next_offset();
+            }
+        }
+        n
+    };
+    let log = Arc::try_unwrap(log).unwrap().into_inner().unwrap();
+    log.close(now).unwrap();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| ["log", "index", "timeindex", "txnindex"].iter().any(|x| p.extension().is_some_and(|e| e == *x)))
+        .collect();
+    files.sort();
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let out = dump(&paths, "");
+    assert_eq!(out.lines().filter(|l| l.starts_with("| offset:")).count(), kept_records, "{out}");
+    assert!(out.contains("count: 0") && out.contains("producerId: 7"), "producer 7's emptied batch:\n{out}");
+    assert!(out.contains("endTxnMarker: ABORT") && out.contains("endTxnMarker: COMMIT"), "{out}");
+    assert!(out.contains("deleteHorizonMs: OptionalLong["), "the tombstone's batch has a delete horizon:\n{out}");
+    assert!(
+        !out.contains("payload: from producer 7") && !out.contains("round 0 key"),
+        "overwritten records went:\n{out}"
+    );
+    // The last round's batch was rewritten (the tombstone's horizon) in its own codec.
+    assert!(out.contains("compresscodec: gzip"), "{out}");
+    assert!(out.contains("producerId: 9") && out.contains("firstOffset: 1"), "the .txnindex entry:\n{out}");
+}
+
 /// Kafka's DumpLogSegments with its cluster metadata decoder reads potok's `__cluster_metadata-0`: every record
 /// decodes as Kafka's own metadata record types.
 #[test]

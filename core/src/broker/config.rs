@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::storage::cleaner::CleanerConfig;
 use crate::storage::LogConfig;
 
 /// A bad configuration: names the key and says why.
@@ -95,6 +96,8 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `log.cleanup.policy`.
     pub cleanup_policy: String,
+    /// `log.cleaner.*`: the log cleaner's threads, memory, IO rate and backoff.
+    pub cleaner: CleanerConfig,
     /// `process.roles`: whether this node is a broker, a controller, or both (the default: a cluster of one).
     pub process_roles: ProcessRoles,
     /// `controller.quorum.voters` (`id@host:port`, ...): the controllers. Empty: this node is the only
@@ -193,6 +196,7 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             cleanup_policy: "delete".into(),
+            cleaner: CleanerConfig::default(),
             process_roles: ProcessRoles { broker: true, controller: true },
             controller_quorum_voters: Vec::new(),
             controller_quorum_bootstrap_servers: Vec::new(),
@@ -237,7 +241,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "replica.socket.receive.buffer.bytes",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
-    "log.cleaner.enable",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "cluster.id",
@@ -392,7 +395,55 @@ impl BrokerConfig {
             "queued.max.requests" => self.queued_max_requests = parse_num(key, value)?,
             "max.connections" => self.max_connections = parse_num(key, value)?,
             "min.insync.replicas" => self.min_insync_replicas = parse_num(key, value)?,
-            "log.cleanup.policy" => self.cleanup_policy = value.to_string(),
+            "log.cleanup.policy" => {
+                log_key(&mut self.log, "cleanup.policy", value)?;
+                self.cleanup_policy = value.to_string();
+            }
+            "log.cleaner.delete.retention.ms" => log_key(&mut self.log, "delete.retention.ms", value)?,
+            "log.cleaner.min.cleanable.ratio" => log_key(&mut self.log, "min.cleanable.dirty.ratio", value)?,
+            "log.cleaner.min.compaction.lag.ms" => log_key(&mut self.log, "min.compaction.lag.ms", value)?,
+            "log.cleaner.max.compaction.lag.ms" => log_key(&mut self.log, "max.compaction.lag.ms", value)?,
+            "log.cleaner.enable" => self.cleaner.enable = parse_bool(key, value)?,
+            "log.cleaner.threads" => {
+                let threads: usize = parse_num(key, value)?;
+                // Kafka accepts 0 and then starts no cleaner; a bound keeps a typo from starting thousands.
+                if threads > 64 {
+                    return Err(bad("must be between 0 and 64"));
+                }
+                self.cleaner.threads = threads;
+            }
+            "log.cleaner.dedupe.buffer.size" => {
+                self.cleaner.dedupe_buffer_size = parse_num(key, value)?;
+                if self.cleaner.dedupe_buffer_size < 1024 {
+                    return Err(bad("must be at least 1024"));
+                }
+            }
+            "log.cleaner.io.buffer.size" => {
+                self.cleaner.io_buffer_size = parse_num(key, value)?;
+                if self.cleaner.io_buffer_size < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
+            "log.cleaner.io.buffer.load.factor" => {
+                let v: f64 = parse_num(key, value)?;
+                if v.is_nan() || v <= 0.0 || v > 1.0 {
+                    return Err(bad("must be greater than 0 and at most 1"));
+                }
+                self.cleaner.dedupe_buffer_load_factor = v;
+            }
+            "log.cleaner.io.max.bytes.per.second" => {
+                let v: f64 = parse_num(key, value)?;
+                if v.is_nan() || v <= 0.0 {
+                    return Err(bad("must be greater than 0"));
+                }
+                self.cleaner.io_max_bytes_per_second = v;
+            }
+            "log.cleaner.backoff.ms" => {
+                self.cleaner.backoff_ms = parse_num(key, value)?;
+                if self.cleaner.backoff_ms < 0 {
+                    return Err(bad("must be at least 0"));
+                }
+            }
             "process.roles" => {
                 let mut roles = ProcessRoles { broker: false, controller: false };
                 for role in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
@@ -538,5 +589,28 @@ mod tests {
         assert!(c.set("listeners", "127.0.0.1:9092").is_err());
         assert!(c.set("socket.request.max.bytes", "0").is_err());
         assert!(c.set("log.segment.bytes", "-5").is_err());
+        assert!(c.set("log.cleaner.min.cleanable.ratio", "2").is_err());
+        assert!(c.set("log.cleanup.policy", "shred").is_err());
+    }
+
+    #[test]
+    fn cleaner_keys() {
+        let mut c = BrokerConfig::default();
+        for (k, v) in [
+            ("log.cleaner.threads", "2"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.dedupe.buffer.size", "1048576"),
+            ("log.cleaner.io.max.bytes.per.second", "1e6"),
+            ("log.cleaner.min.cleanable.ratio", "0.1"),
+            ("log.cleaner.delete.retention.ms", "1000"),
+            ("log.cleanup.policy", "compact,delete"),
+            ("log.cleaner.enable", "false"),
+        ] {
+            c.set(k, v).unwrap();
+        }
+        assert_eq!((c.cleaner.threads, c.cleaner.backoff_ms, c.cleaner.enable), (2, 100, false));
+        assert_eq!(c.cleaner.io_max_bytes_per_second, 1e6);
+        assert_eq!((c.log.min_cleanable_dirty_ratio, c.log.delete_retention_ms), (0.1, 1000));
+        assert!(c.log.compact && c.log.delete);
     }
 }

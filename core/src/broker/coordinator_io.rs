@@ -43,8 +43,8 @@ impl Broker {
         self.ensure_internal_topic(topic, now_ms)
     }
 
-    /// Creates a coordinator's internal topic if it does not exist yet, with Kafka's settings for such topics;
-    /// compaction is recorded but not yet applied by potok. A concurrent creation of the same topic counts as
+    /// Creates a coordinator's internal topic if it does not exist yet, with Kafka's settings for such topics
+    /// (compacted, so the log cleaner keeps them bounded). A concurrent creation of the same topic counts as
     /// success.
     pub(super) fn ensure_internal_topic(&self, topic: InternalTopic<'_>, now_ms: i64) -> Result<(), BrokerError> {
         let InternalTopic {

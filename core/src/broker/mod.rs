@@ -40,6 +40,7 @@ mod lifecycle;
 mod list_groups;
 mod list_offsets;
 mod list_transactions;
+mod log_cleaner;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -115,6 +116,8 @@ pub struct Broker {
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
     producer_ids: Mutex<(i64, i64)>,
+    /// The log cleaner's bookkeeping (`cleaner-offset-checkpoint`, logs being cleaned).
+    cleaner: storage::cleaner::LogCleaner,
     /// Requests waiting for an event or their deadline. While it is held, `state`'s read lock and partitions'
     /// locks may be taken (to check whether a waiting request can be answered), so it is never taken while
     /// holding either.
@@ -222,6 +225,7 @@ impl Broker {
             abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
         }));
+        let cleaner = storage::cleaner::LogCleaner::open(backend.clone(), log_dir);
         let retention_check_interval_ms = config.log_retention_check_interval_ms;
         // No controllers listed: this broker is the cluster's only controller.
         let controller = config
@@ -248,6 +252,7 @@ impl Broker {
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            cleaner,
             purgatory: Mutex::new(Purgatory::default()),
             completions: Mutex::new(Vec::new()),
             schedule: Mutex::new(Schedule {

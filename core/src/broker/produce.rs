@@ -9,7 +9,9 @@
 //! batch cannot open a transaction nobody will end.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{partition_error_code, str_bytes, topic_config, Broker};
@@ -48,6 +50,47 @@ fn check_timestamps(records: &[u8], before_max_ms: i64, after_max_ms: i64, now_m
         }
     }
     Ok(())
+}
+
+/// Kafka's answer to records without a key in a compacted topic (`LogValidator.validateKey` and
+/// `processRecordErrors`): one record error per keyless record (its index in the batch), and the message.
+fn keyless_records(records: &[u8], topic: &str, partition: i32) -> Option<(Vec<BatchIndexAndErrorMessage>, String)> {
+    let mut errors = Vec::new();
+    for batch in Batches::new(records).flatten() {
+        // A batch that does not decode is refused by the append with its own error.
+        let Ok((h, decoded)) = record::decode_records(batch, record::DecodeLimits::default()) else { continue };
+        if h.is_control() {
+            continue;
+        }
+        for (i, r) in decoded.iter().enumerate() {
+            if r.key.is_none() {
+                let message =
+                    format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}");
+                errors.push(
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i as i32)
+                        .with_batch_index_error_message(Some(str_bytes(message))),
+                );
+            }
+        }
+    }
+    if errors.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            let message = e.batch_index_error_message.as_ref().map_or("", |m| m.as_str());
+            format!("RecordError(batchIndex={}, message='{message}')", e.batch_index)
+        })
+        .collect();
+    let message = format!(
+        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+        errors.len(),
+        shown.join(", ")
+    );
+    Some((errors, message))
 }
 
 /// The header of a partition's batch if it is transactional.
@@ -119,6 +162,16 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 (value("message.timestamp.before.max.ms"), value("message.timestamp.after.max.ms"));
             if let Err(msg) = check_timestamps(&records, before_max, after_max, now_ms) {
                 partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
+                continue;
+            }
+            let compacted =
+                topic_config::value_of("cleanup.policy", &t.configs, broker.config(), &image.broker_configs)
+                    .split(',')
+                    .any(|p| p.trim() == "compact");
+            if let Some((errors, message)) = compacted.then(|| keyless_records(&records, &t.name, index)).flatten() {
+                partitions.push(
+                    partition_error(index, ResponseError::InvalidRecord, Some(message)).with_record_errors(errors),
+                );
                 continue;
             }
             let min_isr = broker.min_insync_replicas(t, &image);

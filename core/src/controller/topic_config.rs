@@ -161,6 +161,12 @@ fn static_broker_value(def: &ConfigDef, broker: &BrokerConfig) -> Option<String>
         "flush.ms" if set(&["log.flush.interval.ms"]) => log.flush_ms.to_string(),
         "min.insync.replicas" if set(&["min.insync.replicas"]) => broker.min_insync_replicas.to_string(),
         "cleanup.policy" if set(&["log.cleanup.policy"]) => broker.cleanup_policy.clone(),
+        "delete.retention.ms" if set(&["log.cleaner.delete.retention.ms"]) => log.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" if set(&["log.cleaner.min.cleanable.ratio"]) => {
+            log.min_cleanable_dirty_ratio.to_string()
+        }
+        "min.compaction.lag.ms" if set(&["log.cleaner.min.compaction.lag.ms"]) => log.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" if set(&["log.cleaner.max.compaction.lag.ms"]) => log.max_compaction_lag_ms.to_string(),
         "message.timestamp.type" if set(&["log.message.timestamp.type"]) => match log.message_timestamp_type {
             crate::record::TimestampType::CreateTime => "CreateTime".into(),
             crate::record::TimestampType::LogAppendTime => "LogAppendTime".into(),

@@ -1,13 +1,14 @@
 //! The network runtime (feature `native`): a tokio TCP server that reads Kafka frames, hands decoded
 //! requests to the [`Broker`] and writes its answers in request order, a driver task that calls
-//! [`Broker::poll`] when the broker asks to be called and delivers the answers of parked requests, and clean
-//! shutdown. This layer only moves bytes and reads the clock: when to answer a parked request (a long-polling
-//! Fetch, a JoinGroup) is the broker's decision.
+//! [`Broker::poll`] when the broker asks to be called and delivers the answers of parked requests, the log
+//! cleaner's threads (`cleaner`), and clean shutdown. This layer only moves bytes and reads the clock: when to
+//! answer a parked request (a long-polling Fetch, a JoinGroup) is the broker's decision.
 //!
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
 //! while its request is parked has the request dropped at the broker.
 
+mod cleaner;
 pub mod client;
 
 use std::collections::HashMap;
@@ -254,6 +255,7 @@ async fn serve_until(
         });
     }
     drop(accepted_tx);
+    let cleaners = cleaner::CleanerThreads::start(&shared.broker)?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -299,6 +301,7 @@ async fn serve_until(
     }
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    cleaners.stop();
     if let Some(node) = &shared.node {
         node.shutdown().await;
     }

@@ -14,12 +14,14 @@
 
 mod builder;
 pub mod compression;
+mod retain;
 pub mod varint;
 
 use bytes::Bytes;
 
 pub use builder::BatchBuilder;
 pub use compression::Compression;
+pub use retain::{empty_batch, retain_records, RecordView, RetainResult, Retained};
 
 /// Bytes in a v2 batch header, up to and including the record count.
 pub const RECORD_BATCH_OVERHEAD: usize = 61;

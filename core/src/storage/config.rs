@@ -4,7 +4,7 @@ use super::StorageError;
 use crate::record::TimestampType;
 
 /// The topic configs the log honours. Field names are Kafka's keys with dots as underscores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would grow past this.
     pub segment_bytes: u32,
@@ -26,6 +26,19 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy` holds `delete`: segments go by `retention.ms` / `retention.bytes`.
+    pub delete: bool,
+    /// `cleanup.policy` holds `compact`: the log cleaner keeps the latest record of every key.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long tombstones and removable transaction markers survive once cleaned.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a record becomes eligible for compaction at most this long after it was written,
+    /// whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the share of the log that must be dirty before the cleaner takes it.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -41,6 +54,12 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type: TimestampType::CreateTime,
+            delete: true,
+            compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -57,6 +76,11 @@ pub const LOG_CONFIG_KEYS: &[&str] = &[
     "flush.messages",
     "flush.ms",
     "message.timestamp.type",
+    "cleanup.policy",
+    "delete.retention.ms",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "min.cleanable.dirty.ratio",
 ];
 
 impl LogConfig {
@@ -94,6 +118,24 @@ impl LogConfig {
                     _ => return Err(bad("must be CreateTime or LogAppendTime")),
                 }
             }
+            "cleanup.policy" => {
+                let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+                if value.trim().is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact") {
+                    return Err(bad("must be delete and/or compact"));
+                }
+                self.delete = policies.contains(&"delete");
+                self.compact = policies.contains(&"compact");
+            }
+            "delete.retention.ms" => self.delete_retention_ms = int(0, i64::MAX)?,
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = int(0, i64::MAX)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = int(1, i64::MAX)?,
+            "min.cleanable.dirty.ratio" => {
+                let v: f64 = value.trim().parse().map_err(|_| bad("not a number"))?;
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(bad("must be between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = v;
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -110,7 +152,14 @@ mod tests {
         assert!(c.set("segment.bytes", "1000000").unwrap());
         assert_eq!(c.segment_bytes, 1_000_000);
         assert!(c.set("message.timestamp.type", "LogAppendTime").unwrap());
-        assert!(!c.set("cleanup.policy", "delete").unwrap());
+        assert!(!c.set("compression.type", "producer").unwrap());
+        assert!(c.set("cleanup.policy", "compact, delete").unwrap());
+        assert!(c.compact && c.delete);
+        assert!(c.set("cleanup.policy", "compact").unwrap());
+        assert!(c.compact && !c.delete);
+        assert!(c.set("min.cleanable.dirty.ratio", "0.01").unwrap());
+        assert!(c.set("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(c.set("max.compaction.lag.ms", "0").is_err());
         let err = c.set("retention.ms", "soon").unwrap_err().to_string();
         assert!(err.contains("retention.ms"), "{err}");
         assert!(c.set("segment.bytes", "3000000000").is_err());

@@ -158,6 +158,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<Log, StorageError> {
         backend.create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        super::swap::complete_interrupted_swaps(backend.as_ref(), dir, &config, now_ms)?;
         let names = backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))?;
         let mut bases: Vec<i64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
         bases.sort_unstable();
@@ -171,7 +172,7 @@ impl Log {
         let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
         let mut truncated_at: Option<i64> = None;
         let last_base = bases.last().copied();
-        for &base in &bases {
+        for (i, &base) in bases.iter().enumerate() {
             if truncated_at.is_some() {
                 // Everything after a truncated segment is unreachable: the offsets no longer follow on.
                 let (seg, _) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
@@ -180,7 +181,8 @@ impl Log {
             }
             let (mut seg, indexes_ok) = Segment::open(backend.as_ref(), dir, base, &config, now_ms)?;
             if base >= recover_from || !indexes_ok {
-                let truncated = seg.recover()?;
+                // Sealed segments may have offset gaps where the cleaner removed batches; the active one may not.
+                let truncated = seg.recover(bases.get(i + 1).copied())?;
                 if truncated > 0 {
                     truncated_at = Some(seg.next_offset());
                 }
@@ -495,6 +497,38 @@ impl Log {
         &self.leader_epochs
     }
 
+    /// The segments, oldest first; the last one is active.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.values()
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Swaps a cleaned segment (sealed, flushed, with `.cleaned` files) in for the sealed segments whose ids
+    /// are `replaces`, crash-safely (see `storage::swap`). Returns false, and removes the cleaned files, when
+    /// those segments are no longer all in the log (retention, deletion or truncation got there first).
+    pub fn replace_segments(&mut self, cleaned: Segment, replaces: &[u64], now_ms: i64) -> Result<bool, StorageError> {
+        let active_base = self.active().base_offset();
+        let old: Vec<i64> = self
+            .segments
+            .values()
+            .filter(|s| replaces.contains(&s.id()) && s.base_offset() < active_base)
+            .map(Segment::base_offset)
+            .collect();
+        if old.len() != replaces.len() || old.first() != Some(&cleaned.base_offset()) {
+            cleaned.delete(self.backend.as_ref())?;
+            return Ok(false);
+        }
+        let segment = super::swap::swap_in(self.backend.as_ref(), &self.dir, cleaned, &old, &self.config, now_ms)?;
+        for base in &old {
+            self.segments.remove(base);
+        }
+        self.segments.insert(segment.base_offset(), segment);
+        Ok(true)
+    }
+
     fn active(&self) -> &Segment {
         // A log always has at least one segment: open creates one and retention rolls before deleting them all.
         self.segments.values().next_back().expect("a log always has an active segment")
@@ -772,19 +806,26 @@ impl Log {
         Ok(Some((timestamp, batch_offset)))
     }
 
-    /// Deletes whole segments that fall outside retention: below the log start offset, older than
-    /// `retention.ms`, or beyond `retention.bytes` (oldest first). Only segments wholly below
-    /// the high watermark go. If every segment goes, the log rolls first so it keeps an empty active segment.
+    /// Deletes whole segments that fall outside retention: below the log start offset and, when
+    /// `cleanup.policy` has `delete`, older than `retention.ms` or beyond `retention.bytes` (oldest first). Only
+    /// segments wholly below the high watermark go. If every segment goes, the log rolls first so it keeps an
+    /// empty active segment.
     /// Returns how many segments were deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         let high_watermark = self.high_watermark;
         let log_start_offset = self.log_start_offset;
         let mut deleted =
             self.delete_oldest(high_watermark, now_ms, |_, next_base, _| next_base <= log_start_offset)?;
+        // A compact-only log keeps every segment the cleaner keeps: time and size retention need `delete`.
+        if !self.config.delete {
+            return Ok(deleted);
+        }
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
+            // A segment the cleaner emptied has no timestamp; like Kafka, time retention lets it go.
             deleted += self.delete_oldest(high_watermark, now_ms, |seg, _, _| {
-                seg.max_timestamp() != record::NO_TIMESTAMP && now_ms - seg.max_timestamp() > retention_ms
+                seg.is_empty()
+                    || (seg.max_timestamp() != record::NO_TIMESTAMP && now_ms - seg.max_timestamp() > retention_ms)
             })?;
         }
         if self.config.retention_bytes >= 0 {

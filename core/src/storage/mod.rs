@@ -14,18 +14,22 @@
 //!   and last stable offset, and the aborted-transaction index a read_committed fetch needs. The rules a replica
 //!   enforces on top (producer sequences and epochs, markers, leadership, the ISR) are in `crate::partition`.
 //! - [`LogManager`] owns the logs of one log directory and its checkpoint files.
+//! - [`cleaner`] compacts `cleanup.policy=compact` logs as Kafka's log cleaner does, swapping cleaned segments
+//!   in crash-safely (`.cleaned` -> `.swap` -> final names, finished or undone on open).
 //! - [`Backend`] is the narrow file seam: [`FileBackend`] (native, mmap'd indexes) and [`MemoryBackend`].
 //!
 //! Time is always an argument (`now_ms`): nothing here reads a clock.
 
 pub mod backend;
 pub mod checkpoint;
+pub mod cleaner;
 mod config;
 pub mod index;
 mod log;
 mod manager;
 pub mod producer_state;
 pub mod segment;
+mod swap;
 pub mod txn_index;
 
 use std::io;

@@ -113,6 +113,15 @@ pub enum MarkerCheck {
     StaleCoordinator,
 }
 
+/// What the log cleaner must keep of an active producer (Kafka's `LastRecord`): the batch ending at its last
+/// data offset, which carries its last sequence, or, when its last write under the current epoch was a marker,
+/// a marker with that epoch, which fences older epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRecord {
+    pub last_data_offset: Option<i64>,
+    pub producer_epoch: i16,
+}
+
 /// Why a snapshot could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad producer state snapshot: {0}")]
@@ -238,6 +247,16 @@ impl ProducerState {
 
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
+    }
+
+    /// The last record of every producer the state remembers, for the log cleaner.
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .iter()
+            .map(|(&id, e)| {
+                (id, LastRecord { last_data_offset: e.batches.back().map(|b| b.last_offset), producer_epoch: e.epoch })
+            })
+            .collect()
     }
 
     /// Forgets producers with no open transaction whose last write is older than `expiration_ms`

@@ -6,6 +6,7 @@
 //! of a batch in this segment; `next_offset` is one past the last offset of the last batch.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::backend::{Backend, BackendFile};
 use super::index::{OffsetIndex, TimeIndex};
@@ -21,6 +22,15 @@ pub fn file_name(base_offset: i64, suffix: &str) -> String {
 pub const LOG_SUFFIX: &str = ".log";
 pub const INDEX_SUFFIX: &str = ".index";
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// The suffixes of a segment's files, the `.log` first.
+pub const SEGMENT_FILE_SUFFIXES: [&str; 4] = [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX];
+/// What the log cleaner appends to the names of a segment it is writing (Kafka's `CleanedFileSuffix`).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// What a cleaned segment's files are renamed to before they replace the old segments (Kafka's `SwapFileSuffix`).
+pub const SWAP_SUFFIX: &str = ".swap";
+
+/// Tells segment objects apart, so the cleaner can check that the segments it cleaned are still the log's.
+static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What a caller needs to know about each batch of an append, computed during validation.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +42,7 @@ pub struct AppendedBatch {
 
 #[derive(Debug)]
 pub struct Segment {
+    id: u64,
     base_offset: i64,
     log_path: PathBuf,
     log: Box<dyn BackendFile>,
@@ -64,7 +75,24 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        Self::open_files(backend, dir, base_offset, config, now_ms)
+        Self::open_files(backend, dir, base_offset, "", config, now_ms)
+    }
+
+    /// Creates an empty segment whose files carry the cleaner's `.cleaned` suffix, replacing leftovers.
+    pub fn create_cleaned(
+        backend: &dyn Backend,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        for suffix in SEGMENT_FILE_SUFFIXES {
+            let path = dir.join(format!("{}{CLEANED_SUFFIX}", file_name(base_offset, suffix)));
+            if backend.exists(&path) {
+                backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            }
+        }
+        Self::open_files(backend, dir, base_offset, CLEANED_SUFFIX, config, now_ms)
     }
 
     /// Opens a segment's files, creating what is missing, and loads its tail state. The caller runs
@@ -76,7 +104,7 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<(Self, bool), StorageError> {
-        let mut segment = Self::open_files(backend, dir, base_offset, config, now_ms)?;
+        let mut segment = Self::open_files(backend, dir, base_offset, "", config, now_ms)?;
         let size = segment.size();
         let indexes_ok = segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
         if indexes_ok {
@@ -85,24 +113,29 @@ impl Segment {
         Ok((segment, indexes_ok))
     }
 
+    /// Opens (creating what is missing) the files of the segment at `base_offset`, each name followed by
+    /// `extra_suffix` (empty, or the cleaner's `.cleaned`).
     fn open_files(
         backend: &dyn Backend,
         dir: &Path,
         base_offset: i64,
+        extra_suffix: &str,
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let name = |suffix: &str| format!("{}{extra_suffix}", file_name(base_offset, suffix));
+        let log_path = dir.join(name(LOG_SUFFIX));
         let log = backend.open(&log_path, true).map_err(|e| StorageError::io(&log_path, e))?;
-        let index_path = dir.join(file_name(base_offset, INDEX_SUFFIX));
+        let index_path = dir.join(name(INDEX_SUFFIX));
         let max_index = config.segment_index_bytes as usize;
         let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, max_index)
             .map_err(|e| StorageError::io(&index_path, e))?;
-        let time_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
+        let time_path = dir.join(name(TIME_INDEX_SUFFIX));
         let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
             .map_err(|e| StorageError::io(&time_path, e))?;
-        let txn_index = TransactionIndex::open(backend, dir.join(file_name(base_offset, TXN_INDEX_SUFFIX)))?;
+        let txn_index = TransactionIndex::open(backend, dir.join(name(TXN_INDEX_SUFFIX)))?;
         Ok(Segment {
+            id: NEXT_SEGMENT_ID.fetch_add(1, Ordering::Relaxed),
             base_offset,
             log_path,
             log,
@@ -144,6 +177,30 @@ impl Segment {
 
     pub fn base_offset(&self) -> i64 {
         self.base_offset
+    }
+
+    /// Unique among the segment objects of this process: a segment that was reopened, replaced or recreated
+    /// gets a new one.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The max timestamp of the segment's first batch (Kafka's `getFirstBatchTimestamp`), if it has a batch.
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        self.rolling_base_ms
+    }
+
+    /// Bytes of the offset index and the time index entries.
+    pub fn index_sizes(&self) -> (u64, u64) {
+        let offset = self.offset_index.entries() * super::index::OFFSET_ENTRY_SIZE;
+        let time = self.time_index.entries() * super::index::TIME_ENTRY_SIZE;
+        (offset as u64, time as u64)
+    }
+
+    /// A second handle on the segment's `.log`, for reading it without this object (the cleaner reads sealed
+    /// segments this way while the log takes appends).
+    pub fn open_log_reader(&self, backend: &dyn Backend) -> Result<Box<dyn BackendFile>, StorageError> {
+        backend.open(&self.log_path, false).map_err(|e| StorageError::io(&self.log_path, e))
     }
 
     pub fn next_offset(&self) -> i64 {
@@ -312,9 +369,12 @@ impl Segment {
         Ok(None)
     }
 
-    /// Re-reads the whole log: validates every batch (framing, magic, CRC, contiguous offsets), rebuilds both
-    /// indexes, and truncates the file after the last valid batch. Returns the bytes truncated.
-    pub fn recover(&mut self) -> Result<u64, StorageError> {
+    /// Re-reads the whole log: validates every batch (framing, magic, CRC, offsets), rebuilds both indexes,
+    /// and truncates the file after the last valid batch. Returns the bytes truncated. Offsets must follow on
+    /// from the segment's base without a gap when `gaps_below` is `None` (an active segment); a sealed segment
+    /// may have gaps (the cleaner removed batches) but every batch must end below `gaps_below` (the next
+    /// segment's base offset).
+    pub fn recover(&mut self, gaps_below: Option<i64>) -> Result<u64, StorageError> {
         self.offset_index.reset();
         self.time_index.reset();
         self.offset_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
@@ -326,7 +386,7 @@ impl Segment {
         self.rolling_base_ms = None;
         let size = self.size();
         let mut pos = 0u64;
-        while let Some(h) = self.valid_batch_at(pos, size)? {
+        while let Some(h) = self.valid_batch_at(pos, size, gaps_below)? {
             if pos == 0 {
                 self.rolling_base_ms = Some(h.max_timestamp);
             }
@@ -344,7 +404,12 @@ impl Segment {
 
     /// The header of the batch at `pos` if a whole valid batch with the expected base offset is there. The CRC
     /// is computed in fixed-size chunks so a damaged length field cannot make recovery allocate.
-    fn valid_batch_at(&self, pos: u64, size: u64) -> Result<Option<BatchHeader>, StorageError> {
+    fn valid_batch_at(
+        &self,
+        pos: u64,
+        size: u64,
+        gaps_below: Option<i64>,
+    ) -> Result<Option<BatchHeader>, StorageError> {
         let Some(h) = self.header_at(pos)? else {
             return Ok(None);
         };
@@ -352,7 +417,14 @@ impl Segment {
         if batch_size < RECORD_BATCH_OVERHEAD as i64 || pos + batch_size as u64 > size {
             return Ok(None);
         }
-        if h.magic != record::CURRENT_MAGIC || h.base_offset != self.next_offset || h.last_offset_delta < 0 {
+        if h.magic != record::CURRENT_MAGIC || h.last_offset_delta < 0 {
+            return Ok(None);
+        }
+        let offsets_ok = match gaps_below {
+            None => h.base_offset == self.next_offset,
+            Some(upper) => h.base_offset >= self.next_offset && h.last_offset() < upper,
+        };
+        if !offsets_ok {
             return Ok(None);
         }
         if h.compression().is_err() {
