@@ -23,5 +23,6 @@ pub mod coordinator;
 pub mod net;
 pub mod protocol;
 pub mod record;
+pub mod registry;
 pub mod serde;
 pub mod storage;
