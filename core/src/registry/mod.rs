@@ -18,6 +18,8 @@ pub mod node;
 pub mod records;
 pub mod rest;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use rest::{Outcome, Request, Response};
 pub use state::Registry;
