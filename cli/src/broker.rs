@@ -36,6 +36,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         broker.log_dir().display(),
         started.elapsed().as_millis()
     );
+    if let Some(url) = broker.schema_registry_url() {
+        println!("potok schema registry listening on {url}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

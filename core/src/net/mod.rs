@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod client;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -332,11 +333,26 @@ async fn long_poll_fetch(
     }
 }
 
+/// Starts the schema registry on `listener`, talking to the broker at `broker` through potok's own client.
+fn start_registry(
+    broker: SocketAddr,
+    listener: &crate::broker::config::Listener,
+) -> Result<registry::RegistryServer, ServerError> {
+    let host = if broker.ip().is_unspecified() { "127.0.0.1".to_string() } else { broker.ip().to_string() };
+    let bootstrap = format!("{host}:{}", broker.port());
+    registry::RegistryServer::start(&bootstrap, &listener.host, listener.port).map_err(|e| match e {
+        registry::RegistryError::Bind { address, source } => ServerError::Bind { address, source },
+        other => ServerError::Io(std::io::Error::other(other.to_string())),
+    })
+}
+
 /// A broker running in its own threads, for embedding (tests, bindings) and for the CLI.
 #[derive(Debug)]
 pub struct RunningBroker {
     address: SocketAddr,
     log_dir: PathBuf,
+    /// The schema registry, when `schema.registry.listeners` is set; stopped before the broker.
+    registry: Option<registry::RegistryServer>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -349,6 +365,7 @@ impl RunningBroker {
             .thread_name("potok-broker")
             .enable_all()
             .build()?;
+        let registry_listener = config.schema_registry_listeners.clone();
         let (tcp, broker, ephemeral) = runtime.block_on(bind(config))?;
         let address = tcp.local_addr()?;
         let log_dir = broker.log_dir().to_path_buf();
@@ -362,7 +379,16 @@ impl RunningBroker {
             }
             result
         })?;
-        Ok(RunningBroker { address, log_dir, stop: Some(stop_tx), thread: Some(thread) })
+        let mut running = RunningBroker { address, log_dir, registry: None, stop: Some(stop_tx), thread: Some(thread) };
+        if let Some(listener) = registry_listener {
+            running.registry = Some(start_registry(address, &listener)?);
+        }
+        Ok(running)
+    }
+
+    /// The schema registry's URL (`http://host:port`), when the broker serves one.
+    pub fn schema_registry_url(&self) -> Option<String> {
+        self.registry.as_ref().map(registry::RegistryServer::url)
     }
 
     /// The address the broker listens on (the bound port when the config asked for port 0).
@@ -386,6 +412,9 @@ impl RunningBroker {
 
     /// Waits until the broker stops (after [`RunningBroker::stop`] from elsewhere, or a fatal error).
     fn stop_inner(&mut self) -> Result<(), ServerError> {
+        if let Some(registry) = self.registry.take() {
+            registry.stop();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
