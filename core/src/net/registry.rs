@@ -129,7 +129,11 @@ impl RegistryServer {
         ensure_topic(bootstrap)?;
         let reader = Consumer::new(&client_config(
             bootstrap,
-            &[("isolation.level", "read_committed"), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")],
+            &[
+                ("isolation.level", "read_committed"),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+            ],
         ))?;
         let tp = TopicPartition::new(SCHEMAS_TOPIC, 0);
         reader.assign(std::slice::from_ref(&tp))?;
@@ -231,7 +235,8 @@ fn ensure_topic(bootstrap: &str) -> Result<(), RegistryError> {
 
 fn end_offset(shared: &Shared) -> Result<i64, RegistryError> {
     let tp = TopicPartition::new(SCHEMAS_TOPIC, 0);
-    let ends: BTreeMap<TopicPartition, i64> = shared.reader.end_offsets(std::slice::from_ref(&tp), Some(INIT_TIMEOUT))?;
+    let ends: BTreeMap<TopicPartition, i64> =
+        shared.reader.end_offsets(std::slice::from_ref(&tp), Some(INIT_TIMEOUT))?;
     Ok(ends.get(&tp).copied().unwrap_or(0))
 }
 
@@ -447,7 +452,8 @@ async fn serve_http(
 /// The content type of the answer: Confluent's v1 type unless the client accepts only plain JSON.
 fn content_type(accept: Option<&HeaderValue>) -> &'static str {
     let Some(accept) = accept.and_then(|a| a.to_str().ok()) else { return V1_JSON };
-    let accepts = |t: &str| accept.split(',').any(|p| p.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(t)));
+    let accepts =
+        |t: &str| accept.split(',').any(|p| p.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(t)));
     if accepts(V1_JSON) || accepts("*/*") || accepts("application/*") {
         V1_JSON
     } else if accepts("application/vnd.schemaregistry+json") {
@@ -459,7 +465,11 @@ fn content_type(accept: Option<&HeaderValue>) -> &'static str {
     }
 }
 
-async fn answer(shared: &Shared, jobs: &SyncSender<WriteJob>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(
+    shared: &Shared,
+    jobs: &SyncSender<WriteJob>,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let reply_type = content_type(req.headers().get(ACCEPT));
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
@@ -484,14 +494,18 @@ async fn answer(shared: &Shared, jobs: &SyncSender<WriteJob>, req: hyper::Reques
     if response.status == 405 {
         builder = builder.header("Allow", "GET, POST, PUT, DELETE");
     }
-    builder.body(Full::new(Bytes::from(response.body))).unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+    builder
+        .body(Full::new(Bytes::from(response.body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
 }
 
 async fn submit(shared: &Shared, jobs: &SyncSender<WriteJob>, request: Request) -> Response {
     let (tx, rx) = oneshot::channel();
     match jobs.try_send(WriteJob { request, reply: tx }) {
         Ok(()) => {}
-        Err(TrySendError::Full(_)) => return RestError::store("Too many writes waiting for the Kafka store").response(),
+        Err(TrySendError::Full(_)) => {
+            return RestError::store("Too many writes waiting for the Kafka store").response()
+        }
         Err(TrySendError::Disconnected(_)) => return RestError::store("The schema registry is stopping").response(),
     }
     // The store thread may be in a long poll: wake it for the write.

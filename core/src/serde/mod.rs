@@ -8,11 +8,14 @@
 //!
 //! [`json_schema`] validates a JSON value against a JSON Schema before it is written, [`avro`] encodes and
 //! decodes Avro binary from a schema given as JSON text, and [`confluent`] frames either payload in the
-//! Confluent wire format (magic byte 0, 4-byte schema id). Everything here is synchronous and IO-free.
+//! Confluent wire format (magic byte 0, 4-byte schema id). Everything here is synchronous and IO-free, except
+//! [`registry`] (feature `native`): the schema registry client and the serializers that ask it for ids.
 
 pub mod avro;
 pub mod confluent;
 pub mod json_schema;
+#[cfg(feature = "native")]
+pub mod registry;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -35,6 +38,9 @@ pub enum SerializationError {
     Avro(#[from] avro::AvroError),
     #[error(transparent)]
     WireFormat(#[from] confluent::WireFormatError),
+    /// The schema registry refused or could not be reached (`serde::registry`).
+    #[error("{0}")]
+    Registry(String),
 }
 
 /// Turns values into record key or value bytes (Kafka's `Serializer`). `None` is a null key or value.
