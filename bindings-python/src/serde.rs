@@ -110,7 +110,7 @@ fn to_value(obj: &Bound<'_, PyAny>, accept: Accept, path: &str, depth: usize) ->
 }
 
 /// A JSON tree as Python values: dict, list, str, int, float, bool, None.
-fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -335,6 +335,11 @@ fn field_paths(error: &SerializationError) -> Vec<String> {
     }
 }
 
-fn engine_error(py: Python<'_>, error: &SerializationError, key: bool, deserializing: bool) -> PyErr {
+pub(crate) fn engine_error(py: Python<'_>, error: &SerializationError, key: bool, deserializing: bool) -> PyErr {
     errors::serialization_error(py, &error.to_string(), field_paths(error), key, deserializing)
+}
+
+/// A Python value as JSON for a registry serializer (Avro also takes bytes for `bytes`/`fixed`).
+pub(crate) fn to_value_for(py: Python<'_>, value: &Bound<'_, PyAny>, avro: bool, key: bool) -> PyResult<Value> {
+    to_value(value, Accept { bytes_as_code_points: avro }, "", 0).map_err(|e| convert_error(py, e, key))
 }

@@ -38,9 +38,25 @@ pub enum SerializationError {
     Avro(#[from] avro::AvroError),
     #[error(transparent)]
     WireFormat(#[from] confluent::WireFormatError),
-    /// The schema registry refused or could not be reached (`serde::registry`).
-    #[error("{0}")]
-    Registry(String),
+    /// The schema registry refused (HTTP `status`, Confluent's `error_code`) or could not be reached, or a
+    /// registry serializer is misconfigured (status 0, code -1).
+    #[error("{}", registry_message(*status, *error_code, message))]
+    Registry { status: u16, error_code: i64, message: String },
+}
+
+fn registry_message(status: u16, error_code: i64, message: &str) -> String {
+    if status == 0 {
+        message.to_string()
+    } else {
+        format!("schema registry error {error_code} (HTTP {status}): {message}")
+    }
+}
+
+impl SerializationError {
+    /// A registry serializer's own failure (bad config, unsupported schema type).
+    pub fn registry(message: impl Into<String>) -> SerializationError {
+        SerializationError::Registry { status: 0, error_code: -1, message: message.into() }
+    }
 }
 
 /// Turns values into record key or value bytes (Kafka's `Serializer`). `None` is a null key or value.

@@ -48,7 +48,7 @@ impl RegistryError {
 
 impl From<RegistryError> for SerializationError {
     fn from(e: RegistryError) -> Self {
-        SerializationError::Registry(e.to_string())
+        SerializationError::Registry { status: e.status, error_code: e.error_code, message: e.message }
     }
 }
 
@@ -368,7 +368,7 @@ impl RegistrySerdeConfig {
             let flag = || match v.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(SerializationError::Registry(format!("{k} must be true or false, not {v:?}"))),
+                _ => Err(SerializationError::registry(format!("{k} must be true or false, not {v:?}"))),
             };
             match k.as_str() {
                 "auto.register.schemas" => c.auto_register_schemas = flag()?,
@@ -376,14 +376,12 @@ impl RegistrySerdeConfig {
                 "normalize.schemas" => c.normalize_schemas = flag()?,
                 // Confluent's default subject naming is the only one potok has.
                 "subject.name.strategy" if v.contains("TopicNameStrategy") || v == "topic_subject_name_strategy" => {}
-                other => return Err(SerializationError::Registry(format!("unknown serializer config {other}"))),
+                other => return Err(SerializationError::registry(format!("unknown serializer config {other}"))),
             }
         }
         if c.use_latest_version && c.auto_register_schemas {
             // Confluent's Python serializer refuses this combination too.
-            return Err(SerializationError::Registry(
-                "cannot enable both use.latest.version and auto.register.schemas".into(),
-            ));
+            return Err(SerializationError::registry("cannot enable both use.latest.version and auto.register.schemas"));
         }
         Ok(c)
     }
@@ -406,8 +404,8 @@ fn parse(schema: &RegistrySchema) -> Result<Parsed, SerializationError> {
         "AVRO" => Ok(Parsed::Avro(AvroSchema::parse(&schema.schema)?)),
         "JSON" => JsonSchema::parse(&schema.schema)
             .map(Parsed::Json)
-            .map_err(|e| SerializationError::Registry(format!("invalid JSON Schema: {e}"))),
-        other => Err(SerializationError::Registry(format!("schema type {other} is not supported"))),
+            .map_err(|e| SerializationError::registry(format!("invalid JSON Schema: {e}"))),
+        other => Err(SerializationError::registry(format!("schema type {other} is not supported"))),
     }
 }
 
@@ -439,7 +437,7 @@ impl RegistrySerializer {
         if let Some(s) = &schema {
             parse(s)?;
         } else if !config.use_latest_version {
-            return Err(SerializationError::Registry("a schema is required unless use.latest.version is set".into()));
+            return Err(SerializationError::registry("a schema is required unless use.latest.version is set"));
         }
         Ok(RegistrySerializer { client, schema, schema_type, is_key, config, resolved: Mutex::new(HashMap::new()) })
     }
@@ -451,14 +449,14 @@ impl RegistrySerializer {
         let (id, schema) = if self.config.use_latest_version {
             let latest = self.client.latest_version(subject)?;
             if latest.schema.schema_type != self.schema_type {
-                return Err(SerializationError::Registry(format!(
+                return Err(SerializationError::registry(format!(
                     "the latest schema of {subject} is {}, not {}",
                     latest.schema.schema_type, self.schema_type
                 )));
             }
             (latest.id, latest.schema)
         } else {
-            let schema = self.schema.clone().ok_or_else(|| SerializationError::Registry("no schema".into()))?;
+            let schema = self.schema.clone().ok_or_else(|| SerializationError::registry("no schema"))?;
             let id = if self.config.auto_register_schemas {
                 self.client.register(subject, &schema, self.config.normalize_schemas)?
             } else {
@@ -517,7 +515,7 @@ impl RegistryDeserializer {
         }
         let schema = self.client.schema_by_id(id)?;
         if schema.schema_type != self.schema_type {
-            return Err(SerializationError::Registry(format!(
+            return Err(SerializationError::registry(format!(
                 "schema {id} is {}, not {}",
                 schema.schema_type, self.schema_type
             )));
@@ -533,8 +531,19 @@ impl RegistryDeserializer {
 
     /// The writer's schema id and the value.
     pub fn deserialize_with_id(&self, data: &[u8]) -> Result<(i32, Value), SerializationError> {
+        self.decode(data, false)
+    }
+
+    /// Like [`RegistryDeserializer::deserialize_with_id`], with Avro values in Avro's JSON encoding (unions name
+    /// their branch), as Confluent's Avro console consumer prints them.
+    pub fn deserialize_json_encoding(&self, data: &[u8]) -> Result<(i32, Value), SerializationError> {
+        self.decode(data, true)
+    }
+
+    fn decode(&self, data: &[u8], json_encoding: bool) -> Result<(i32, Value), SerializationError> {
         let (id, payload) = confluent::unframe(data)?;
         let value = match self.writer(id)?.as_ref() {
+            Parsed::Avro(s) if json_encoding => s.decode_json_encoding(payload, self.limits)?,
             Parsed::Avro(s) => s.decode(payload, self.limits)?,
             Parsed::Json(s) => {
                 let v: Value = serde_json::from_slice(payload).map_err(|e| SerializationError::Json(e.to_string()))?;
