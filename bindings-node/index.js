@@ -4,6 +4,7 @@
 const { Broker } = require('./lib/broker');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
+const { SchemaRegistry, SchemaRegistryError, SchemaType } = require('./lib/registry');
 const errors = require('./lib/errors');
 
 module.exports = {
@@ -11,6 +12,9 @@ module.exports = {
   Kafka,
   CompressionTypes,
   serializers,
+  SchemaRegistry,
+  SchemaRegistryError,
+  SchemaType,
   PotokError: errors.PotokError,
   KafkaProtocolError: errors.KafkaProtocolError,
   ConfigError: errors.ConfigError,

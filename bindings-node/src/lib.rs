@@ -11,6 +11,7 @@ mod broker;
 mod consumer;
 mod error;
 mod producer;
+mod registry;
 mod serializers;
 mod worker;
 
@@ -18,6 +19,7 @@ pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
 pub use consumer::NativeConsumer;
 pub use producer::NativeProducer;
+pub use registry::{NativeRegistrySerde, NativeSchemaRegistry};
 pub use serializers::{
     deserialize_integer, deserialize_json, deserialize_string, serialize_integer, serialize_json, serialize_string,
     NativeAvroSerde, NativeJsonSchemaSerde,

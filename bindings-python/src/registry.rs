@@ -149,14 +149,20 @@ impl RegistrySerializer {
         key: bool,
         conf: Vec<(String, String)>,
     ) -> PyResult<Self> {
-        let config = RegistrySerdeConfig::from_pairs(&conf).map_err(|e| crate::errors::invalid_argument(py, &e.to_string()))?;
+        let config =
+            RegistrySerdeConfig::from_pairs(&conf).map_err(|e| crate::errors::invalid_argument(py, &e.to_string()))?;
         let inner = CoreSerializer::new(client.inner.clone(), schema_type, schema_str, key, config)
             .map_err(|e| crate::errors::invalid_argument(py, &e.to_string()))?;
         Ok(RegistrySerializer { inner, avro: schema_type.eq_ignore_ascii_case("avro"), key })
     }
 
     /// The framed bytes of `value` for a record of `topic` (None for None).
-    fn serialize<'py>(&self, py: Python<'py>, topic: &str, value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn serialize<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         if value.is_none() {
             return Ok(None);
         }
@@ -184,7 +190,13 @@ impl RegistryDeserializer {
 
     /// The value of framed bytes (None for None).
     #[pyo3(signature = (topic, data, key=false))]
-    fn deserialize<'py>(&self, py: Python<'py>, topic: &str, data: Option<&[u8]>, key: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn deserialize<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        data: Option<&[u8]>,
+        key: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match py.detach(|| self.inner.deserialize(topic, data)) {
             Ok(Some(v)) => to_py(py, &v),
             Ok(None) => Ok(py.None().into_bound(py)),

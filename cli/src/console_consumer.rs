@@ -168,7 +168,9 @@ fn decoded(decoder: &Decoder, topic: &str, data: Option<&[u8]>, null: &[u8]) -> 
         None => Ok(null.to_vec()),
         // A key that is not in the wire format under a registry formatter is printed as it is, not fatal.
         Some(d) if matches!(decoder, Decoder::Registry(_)) && d.first() != Some(&0) => Ok(d.to_vec()),
-        Some(d) => decoder.decode(topic, d).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())),
+        Some(d) => {
+            decoder.decode(topic, d).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+        }
     }
 }
 

@@ -851,7 +851,10 @@ mod tests {
         assert_eq!(back["tags"]["x"], "A");
         // Avro's JSON form of a union names the branch.
         let u = AvroSchema::parse(r#"["null", "long", "string"]"#).expect("union");
-        assert_eq!(u.decode_json_encoding(&[4, 2, b'x'], DecodeLimits::default()).expect("json"), json!({"string": "x"}));
+        assert_eq!(
+            u.decode_json_encoding(&[4, 2, b'x'], DecodeLimits::default()).expect("json"),
+            json!({"string": "x"})
+        );
         assert_eq!(u.decode_json_encoding(&[0], DecodeLimits::default()).expect("json"), json!(null));
         assert_eq!(
             s.decode_json_encoding(&bytes, DecodeLimits::default()).expect("json")["next"]["n.Node"]["value"],

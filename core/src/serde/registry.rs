@@ -381,7 +381,9 @@ impl RegistrySerdeConfig {
         }
         if c.use_latest_version && c.auto_register_schemas {
             // Confluent's Python serializer refuses this combination too.
-            return Err(SerializationError::registry("cannot enable both use.latest.version and auto.register.schemas"));
+            return Err(SerializationError::registry(
+                "cannot enable both use.latest.version and auto.register.schemas",
+            ));
         }
         Ok(c)
     }

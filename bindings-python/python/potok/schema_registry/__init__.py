@@ -20,7 +20,7 @@ of the registry is :class:`SchemaRegistryError` with ``http_status_code``, ``err
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple, cast
 from urllib.parse import quote
 
 from .. import _native
@@ -65,7 +65,7 @@ class Schema:
         self.schema_type = schema_type
         self.references = list(references or [])
 
-    def _refs(self) -> List[tuple]:
+    def _refs(self) -> List[Tuple[str, str, int]]:
         return [(r.name, r.subject, r.version) for r in self.references]
 
     def __eq__(self, other: object) -> bool:
@@ -82,7 +82,7 @@ class Schema:
         return f"Schema({self.schema_str!r}, schema_type={self.schema_type!r})"
 
 
-def _schema(schema_str: str, schema_type: str, refs: List[tuple]) -> Schema:
+def _schema(schema_str: str, schema_type: str, refs: List[Tuple[str, str, int]]) -> Schema:
     return Schema(schema_str, schema_type, [SchemaReference(n, s, v) for n, s, v in refs])
 
 
@@ -99,7 +99,7 @@ class RegisteredSchema:
         return f"RegisteredSchema(schema_id={self.schema_id}, subject={self.subject!r}, version={self.version})"
 
 
-def _registered(t: tuple) -> RegisteredSchema:
+def _registered(t: Tuple[int, str, int, str, str, List[Tuple[str, str, int]]]) -> RegisteredSchema:
     schema_id, subject, version, schema_str, schema_type, refs = t
     return RegisteredSchema(schema_id, _schema(schema_str, schema_type, refs), subject, version)
 
@@ -158,41 +158,41 @@ class SchemaRegistryClient:
         return _registered(self._native.get_version(subject_name, version))
 
     def get_subjects(self) -> List[str]:
-        return self._request("GET", "/subjects")
+        return cast(List[str], self._request("GET", "/subjects"))
 
     def get_versions(self, subject_name: str) -> List[int]:
-        return self._request("GET", f"/subjects/{_q(subject_name)}/versions")
+        return cast(List[int], self._request("GET", f"/subjects/{_q(subject_name)}/versions"))
 
     def delete_subject(self, subject_name: str, permanent: bool = False) -> List[int]:
         suffix = "?permanent=true" if permanent else ""
-        return self._request("DELETE", f"/subjects/{_q(subject_name)}{suffix}")
+        return cast(List[int], self._request("DELETE", f"/subjects/{_q(subject_name)}{suffix}"))
 
     def delete_version(self, subject_name: str, version: int, permanent: bool = False) -> int:
         suffix = "?permanent=true" if permanent else ""
-        return self._request("DELETE", f"/subjects/{_q(subject_name)}/versions/{version}{suffix}")
+        return cast(int, self._request("DELETE", f"/subjects/{_q(subject_name)}/versions/{version}{suffix}"))
 
     def get_schema_types(self) -> List[str]:
-        return self._request("GET", "/schemas/types")
+        return cast(List[str], self._request("GET", "/schemas/types"))
 
     def set_compatibility(self, subject_name: Optional[str] = None, level: Optional[str] = None) -> Dict[str, Any]:
         if level is None:
             raise ValueError("level must be set")
         path = "/config" if subject_name is None else f"/config/{_q(subject_name)}"
-        return self._request("PUT", path, {"compatibility": level.upper()})
+        return cast(Dict[str, Any], self._request("PUT", path, {"compatibility": level.upper()}))
 
     def get_compatibility(self, subject_name: Optional[str] = None) -> str:
         path = "/config" if subject_name is None else f"/config/{_q(subject_name)}"
-        return self._request("GET", path)["compatibilityLevel"]
+        return cast(str, self._request("GET", path)["compatibilityLevel"])
 
     def test_compatibility(self, subject_name: str, schema: Schema, version: Any = "latest") -> bool:
         body = {"schema": schema.schema_str, "schemaType": schema.schema_type, "references": [r.__dict__ for r in schema.references]}
-        return self._request("POST", f"/compatibility/subjects/{_q(subject_name)}/versions/{version}", body)["is_compatible"]
+        return cast(bool, self._request("POST", f"/compatibility/subjects/{_q(subject_name)}/versions/{version}", body)["is_compatible"])
 
     def get_mode(self, subject_name: str) -> str:
-        return self._request("GET", f"/mode/{_q(subject_name)}")["mode"]
+        return cast(str, self._request("GET", f"/mode/{_q(subject_name)}")["mode"])
 
     def update_mode(self, subject_name: str, mode: str) -> str:
-        return self._request("PUT", f"/mode/{_q(subject_name)}", {"mode": mode})["mode"]
+        return cast(str, self._request("PUT", f"/mode/{_q(subject_name)}", {"mode": mode})["mode"])
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .. import _native
 from ..serialization import Deserializer, MessageField, SerializationContext, Serializer
@@ -11,7 +11,7 @@ from . import SchemaRegistryClient
 _CONF_KEYS = ("auto.register.schemas", "use.latest.version", "normalize.schemas")
 
 
-def _pairs(conf: Optional[Mapping[str, Any]]) -> list:
+def _pairs(conf: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
     out = []
     for k, v in (conf or {}).items():
         if k not in _CONF_KEYS:
