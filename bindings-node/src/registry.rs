@@ -176,6 +176,8 @@ pub struct NativeRegistrySerde {
 
 #[napi]
 impl NativeRegistrySerde {
+    // napi constructors take their arguments positionally; the JavaScript layer names them.
+    #[allow(clippy::too_many_arguments)]
     #[napi(constructor)]
     pub fn new(
         env: Env,

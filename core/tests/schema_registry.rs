@@ -1,6 +1,8 @@
 //! The schema registry end to end: a broker serving it, potok's registry client and serializers against it,
 //! restarts, two registries sharing one `_schemas` topic, and bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -897,12 +897,10 @@ impl Checker<'_> {
                         location.pop();
                     }
                     match (&rn.kind, &wn.kind) {
-                        (NamedKind::Fixed { size: rs }, NamedKind::Fixed { size: ws }) => {
-                            if rs != ws {
-                                location.push("size".into());
-                                self.push("FIXED_SIZE_MISMATCH", location, format!("expected: {ws}, found: {rs}"));
-                                location.pop();
-                            }
+                        (NamedKind::Fixed { size: rs }, NamedKind::Fixed { size: ws }) if rs != ws => {
+                            location.push("size".into());
+                            self.push("FIXED_SIZE_MISMATCH", location, format!("expected: {ws}, found: {rs}"));
+                            location.pop();
                         }
                         (NamedKind::Enum { symbols: rsyms, default: rdef }, NamedKind::Enum { symbols: wsyms, .. }) => {
                             let mut missing: Vec<&String> = wsyms.iter().filter(|s| !rsyms.contains(s)).collect();

@@ -662,10 +662,8 @@ fn compare_types<'a>(ctx: &mut Ctx, od: &'a JsonSchemaDoc, ud: &'a JsonSchemaDoc
                 ctx.add_at("enum", kind);
             }
         }
-        (View::Const(_), View::Const(_)) => {
-            if oa.node.get("const") != ua.node.get("const") {
-                ctx.add_at("const", "ENUM_ARRAY_CHANGED");
-            }
+        (View::Const(_), View::Const(_)) if oa.node.get("const") != ua.node.get("const") => {
+            ctx.add_at("const", "ENUM_ARRAY_CHANGED");
         }
         (View::Not(_), View::Not(_)) => ctx.enter("not", |ctx| {
             let mut sub = ctx.sub();

@@ -61,9 +61,8 @@ impl Registry {
             self.tombstone(&key);
             return Ok(());
         };
-        match Record::decode(&key, value)? {
-            Some(record) => self.apply_record(record),
-            None => {}
+        if let Some(record) = Record::decode(&key, value)? {
+            self.apply_record(record);
         }
         Ok(())
     }
