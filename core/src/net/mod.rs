@@ -265,7 +265,9 @@ async fn respond(
         let body = ResponseKind::Fetch(long_poll_fetch(shared, fetch, version, stop).await);
         return protocol::encode_response(api_key, version, correlation_id, &body).map(Some);
     }
-    let is_produce = matches!(request.body, RequestKind::Produce(_));
+    // EndTxn writes the transaction markers that move the last stable offset: read_committed fetches waiting
+    // for data must look again then too, not only after a Produce.
+    let is_produce = matches!(request.body, RequestKind::Produce(_) | RequestKind::EndTxn(_));
     let ctx = RequestContext {
         token: shared.next_token.fetch_add(1, Ordering::Relaxed),
         client_id: request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),

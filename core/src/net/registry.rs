@@ -11,7 +11,6 @@
 //! write starts again from (1): so ids and versions are decided against everything committed before, and two
 //! registries can never hand out the same id. Only `_schemas` itself holds the registry's state.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::client::admin::{Admin, NewTopic};
+use crate::client::admin::{Admin, IsolationLevel, NewTopic, OffsetSpec};
 use crate::client::consumer::Consumer;
 use crate::client::producer::{Producer, ProducerRecord};
 use crate::client::{ClientError, TopicPartition};
@@ -79,6 +78,9 @@ struct Shared {
     applied: Mutex<i64>,
     applied_changed: Condvar,
     reader: Consumer,
+    /// Asks for `_schemas`' end on its own connection: the reader's is often held by a long-polling Fetch,
+    /// which the broker answers before any later request on that connection.
+    offsets: Admin,
     stop: AtomicBool,
 }
 
@@ -143,6 +145,7 @@ impl RegistryServer {
             applied: Mutex::new(0),
             applied_changed: Condvar::new(),
             reader,
+            offsets: Admin::new(&client_config(bootstrap, &[]))?,
             stop: AtomicBool::new(false),
         });
         // Serve only once the state holds everything already in `_schemas`.
@@ -174,9 +177,13 @@ impl RegistryServer {
         self.address
     }
 
-    /// `http://host:port`, what clients put in `schema.registry.url`.
+    /// `http://host:port`, what clients put in `schema.registry.url` (127.0.0.1 for a wildcard bind).
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        if self.address.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", self.address.port())
+        } else {
+            format!("http://{}", self.address)
+        }
     }
 
     /// Stops serving and waits for the threads.
@@ -233,11 +240,19 @@ fn ensure_topic(bootstrap: &str) -> Result<(), RegistryError> {
     }
 }
 
+/// The last stable offset of `_schemas`: everything committed before it is what a write must have read.
 fn end_offset(shared: &Shared) -> Result<i64, RegistryError> {
     let tp = TopicPartition::new(SCHEMAS_TOPIC, 0);
-    let ends: BTreeMap<TopicPartition, i64> =
-        shared.reader.end_offsets(std::slice::from_ref(&tp), Some(INIT_TIMEOUT))?;
-    Ok(ends.get(&tp).copied().unwrap_or(0))
+    let answer = shared.offsets.list_offsets(
+        &[(tp.clone(), OffsetSpec::Latest)],
+        IsolationLevel::ReadCommitted,
+        Some(INIT_TIMEOUT),
+    )?;
+    match answer.into_iter().find(|(p, _)| *p == tp) {
+        Some((_, Ok(info))) => Ok(info.offset),
+        Some((_, Err(e))) => Err(e.into()),
+        None => Err(RegistryError::Store(format!("no end offset for {tp}"))),
+    }
 }
 
 /// Reads and applies `_schemas` until the state has applied every offset below `target`.
@@ -432,6 +447,8 @@ async fn serve_http(
             _ = &mut stop => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Small JSON answers: without this, Nagle's algorithm and delayed ACKs add 40 ms to a POST.
+                let _ = stream.set_nodelay(true);
                 let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
                 let (shared, jobs) = (shared.clone(), jobs.clone());
                 tasks.spawn(async move {
