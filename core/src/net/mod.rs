@@ -225,6 +225,10 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let client_host = format!("/{}", peer.ip());
     loop {
+        // A parked request that ended because the broker is stopping has already seen the change.
+        if *stop.borrow() {
+            return Ok(());
+        }
         let frame = tokio::select! {
             _ = stop.changed() => return Ok(()),
             frame = read_frame(&mut stream, shared.max_frame) => frame,
