@@ -668,25 +668,22 @@ impl Registry {
     fn delete_version(&self, req: &Request, subject: &str, version: &str) -> Result<Outcome> {
         let permanent = req.flag("permanent");
         let v = version_id(version)?;
-        if let Some(existing) = self.get(subject, v, true) {
-            if !permanent && existing.deleted && v != -1 {
-                return Err(RestError::new(
-                    404,
-                    40406,
-                    format!(
-                        "Subject '{subject}' Version {v} was soft deleted.Set permanent=true to delete permanently"
-                    ),
-                ));
-            }
-        }
-        let target = match self.get(subject, v, !permanent || v != -1) {
-            Some(t) if v == -1 && !permanent => self.latest(subject, false).cloned().unwrap_or_else(|| t.clone()),
+        // "latest" is the latest live version (so, as in Confluent, it can be soft-deleted but never permanently
+        // deleted, which needs a soft-deleted version); a numbered version is found deleted or not.
+        let target = match self.get(subject, v, true) {
             Some(t) => t.clone(),
             None if !self.has_subject(subject, true) => return Err(RestError::subject_not_found(subject)),
             None => return Err(RestError::version_not_found(v)),
         };
-        if v == -1 && !permanent && target.deleted {
-            return Err(RestError::subject_not_found(subject));
+        if !permanent && target.deleted {
+            return Err(RestError::new(
+                404,
+                40406,
+                format!(
+                    "Subject '{subject}' Version {} was soft deleted.Set permanent=true to delete permanently",
+                    target.version
+                ),
+            ));
         }
         if matches!(self.mode(Some(subject)), Mode::ReadOnly | Mode::ReadOnlyOverride) {
             return Err(RestError::not_permitted(format!("Subject {subject} in context . is in read-only mode")));

@@ -162,13 +162,11 @@ impl Registry {
         self.versions(subject, include_deleted).next().is_some()
     }
 
-    pub(super) fn latest(&self, subject: &str, include_deleted: bool) -> Option<&SchemaValue> {
-        self.versions(subject, include_deleted).last()
-    }
-
+    /// Version `version` of `subject`; -1 ("latest") is the latest live version whatever `include_deleted` says,
+    /// as in Confluent's registry (so `?deleted=true` never turns "latest" into a soft-deleted version).
     pub(super) fn get(&self, subject: &str, version: i32, include_deleted: bool) -> Option<&SchemaValue> {
         if version == -1 {
-            return self.latest(subject, include_deleted);
+            return self.versions(subject, false).last();
         }
         self.subjects.get(subject)?.get(&version).filter(|v| include_deleted || !v.deleted)
     }

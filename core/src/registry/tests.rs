@@ -469,3 +469,25 @@ fn json_schema_compatibility_table() {
     let (_, v) = sim.call("GET", "/subjects/j/versions/1", None);
     assert_eq!(v["schemaType"], "JSON");
 }
+
+/// "latest" names the latest live version, as in Confluent's registry: it soft-deletes one version after
+/// another, never reaches a soft-deleted one (40402 once none is live) and so never deletes permanently (40407).
+#[test]
+fn deleting_latest() {
+    let mut sim = Sim::new();
+    sim.call("PUT", "/config", Some(json!({"compatibility": "NONE"})));
+    sim.register("s", r#""string""#, "AVRO");
+    sim.register("s", r#""int""#, "AVRO");
+    let code = |r: (u16, Value)| r.1["error_code"].clone();
+    assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/latest?permanent=true", None)), 40407);
+    assert_eq!(sim.call("DELETE", "/subjects/s/versions/latest", None), (200, json!(2)));
+    assert_eq!(sim.call("GET", "/subjects/s/versions/latest?deleted=true", None).1["version"], 1);
+    assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/2", None)), 40406);
+    assert_eq!(sim.call("DELETE", "/subjects/s/versions/latest", None), (200, json!(1)));
+    assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/latest", None)), 40402);
+    assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/latest?permanent=true", None)), 40402);
+    assert_eq!(code(sim.call("GET", "/subjects/s/versions/latest?deleted=true", None)), 40402);
+    assert_eq!(sim.call("DELETE", "/subjects/s/versions/2?permanent=true", None), (200, json!(2)));
+    assert_eq!(sim.call("DELETE", "/subjects/s/versions/1?permanent=true", None), (200, json!(1)));
+    assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/latest", None)), 40401);
+}
