@@ -6,6 +6,7 @@ const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
 const { SchemaRegistry, SchemaRegistryError, SchemaType } = require('./lib/registry');
 const errors = require('./lib/errors');
+const { logLevel, setLogger } = require('./lib/log');
 
 module.exports = {
   Broker,
@@ -15,6 +16,8 @@ module.exports = {
   SchemaRegistry,
   SchemaRegistryError,
   SchemaType,
+  logLevel,
+  setLogger,
   PotokError: errors.PotokError,
   KafkaProtocolError: errors.KafkaProtocolError,
   ConfigError: errors.ConfigError,

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use potok::host::SerdeSide;
 use potok::serde::registry::{
     RegisteredSchema, RegistryDeserializer as CoreDeserializer, RegistryError, RegistrySchema, RegistrySerdeConfig,
     RegistrySerializer as CoreSerializer, SchemaRegistryClient as CoreClient,
@@ -16,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde_json::Value;
 
-use crate::serde::{engine_error, to_py, to_value_for};
+use crate::serde::{to_py, to_value_for};
 
 type Refs = Vec<(String, String, i32)>;
 /// `(id, subject, version, schema, schema_type, references)`.
@@ -31,6 +32,11 @@ fn registry_error(py: Python<'_>, status: u16, code: i64, message: &str) -> PyEr
         Ok(e) => PyErr::from_value(e),
         Err(_) => PyRuntimeError::new_err(format!("schema registry error {code} (HTTP {status}): {message}")),
     }
+}
+
+/// An argument the binding cannot use (`potok.errors.InvalidArgumentError`).
+fn invalid_argument(py: Python<'_>, message: &str) -> PyErr {
+    crate::errors::raise(py, &potok::host::HostError::invalid_argument(message))
 }
 
 fn client_error(py: Python<'_>, e: RegistryError) -> PyErr {
@@ -107,8 +113,7 @@ impl SchemaRegistryClient {
     fn request(&self, py: Python<'_>, method: &str, path: &str, body: Option<&str>) -> PyResult<String> {
         let body: Option<Value> = match body {
             Some(b) => Some(
-                serde_json::from_str(b)
-                    .map_err(|e| crate::errors::invalid_argument(py, &format!("request body is not JSON: {e}")))?,
+                serde_json::from_str(b).map_err(|e| invalid_argument(py, &format!("request body is not JSON: {e}")))?,
             ),
             None => None,
         };
@@ -123,7 +128,7 @@ fn serde_error(py: Python<'_>, e: &SerializationError, key: bool, deserializing:
         SerializationError::Registry { status, error_code, message } if *status != 0 => {
             registry_error(py, *status, *error_code, message)
         }
-        other => engine_error(py, other, key, deserializing),
+        other => crate::errors::raise(py, &potok::host::serde::serialization(other, SerdeSide { key, deserializing })),
     }
 }
 
@@ -149,10 +154,9 @@ impl RegistrySerializer {
         key: bool,
         conf: Vec<(String, String)>,
     ) -> PyResult<Self> {
-        let config =
-            RegistrySerdeConfig::from_pairs(&conf).map_err(|e| crate::errors::invalid_argument(py, &e.to_string()))?;
+        let config = RegistrySerdeConfig::from_pairs(&conf).map_err(|e| invalid_argument(py, &e.to_string()))?;
         let inner = CoreSerializer::new(client.inner.clone(), schema_type, schema_str, key, config)
-            .map_err(|e| crate::errors::invalid_argument(py, &e.to_string()))?;
+            .map_err(|e| invalid_argument(py, &e.to_string()))?;
         Ok(RegistrySerializer { inner, avro: schema_type.eq_ignore_ascii_case("avro"), key })
     }
 

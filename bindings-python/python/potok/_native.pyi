@@ -13,6 +13,8 @@ __all__ = [
     "RegistrySerializer",
     "SchemaRegistryClient",
     "Serializer",
+    "forward_logs",
+    "kafka_error_info",
     "version",
 ]
 
@@ -20,6 +22,8 @@ _Item = Tuple[object, Optional[object], Optional[BaseException]]
 _Record = Tuple[str, int, int, int, int, Optional[bytes], Optional[bytes], List[Tuple[str, Optional[bytes]]], Optional[int]]
 
 def version() -> str: ...
+def forward_logs(level: Optional[str]) -> None: ...
+def kafka_error_info(code: int) -> Tuple[str, bool]: ...
 @final
 class EmbeddedBroker:
     def __new__(cls, config: Sequence[Tuple[str, str]]) -> EmbeddedBroker: ...

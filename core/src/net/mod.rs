@@ -8,7 +8,6 @@
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
 //! while its request is parked has the request dropped at the broker.
 
-pub mod alloc;
 pub mod client;
 pub mod registry;
 
@@ -156,7 +155,7 @@ pub async fn serve(
                     let _permit = permit;
                     if let Err(e) = serve_connection(shared, stream, peer, stop).await {
                         // Kafka logs and closes a connection that sends something it cannot read; so does potok.
-                        eprintln!("potok: closed connection from {peer}: {e}");
+                        tracing::warn!("closed connection from {peer}: {e}");
                     }
                 });
             }
@@ -324,10 +323,13 @@ fn start_registry(
 ) -> Result<registry::RegistryServer, ServerError> {
     let host = if broker.ip().is_unspecified() { "127.0.0.1".to_string() } else { broker.ip().to_string() };
     let bootstrap = format!("{host}:{}", broker.port());
-    registry::RegistryServer::start(&bootstrap, &listener.host, listener.port).map_err(|e| match e {
+    let server = registry::RegistryServer::start(&bootstrap, &listener.host, listener.port).map_err(|e| match e {
         registry::RegistryError::Bind { address, source } => ServerError::Bind { address, source },
         other => ServerError::Io(std::io::Error::other(other.to_string())),
-    })
+    })?;
+    // scripts/potok-broker.sh reads the URL from this line.
+    tracing::info!("potok schema registry listening on {}", server.url());
+    Ok(server)
 }
 
 /// A broker running in its own threads, for embedding (tests, bindings) and for the CLI.
@@ -363,6 +365,7 @@ impl RunningBroker {
             }
             result
         })?;
+        tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
         let mut running = RunningBroker { address, log_dir, registry: None, stop: Some(stop_tx), thread: Some(thread) };
         if let Some(listener) = registry_listener {
             running.registry = Some(start_registry(address, &listener)?);
@@ -402,11 +405,16 @@ impl RunningBroker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.thread.take().map(|t| t.join()) {
+        let result = match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(ServerError::Io(std::io::Error::other("broker thread panicked"))),
-            None => Ok(()),
+            None => return Ok(()),
+        };
+        match &result {
+            Ok(()) => tracing::info!("potok broker on {} shut down", self.address),
+            Err(e) => tracing::error!("potok broker on {} stopped with an error: {e}", self.address),
         }
+        result
     }
 }
 

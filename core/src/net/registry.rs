@@ -294,7 +294,7 @@ fn poll_once(shared: &Shared, timeout: Duration) -> Result<(), RegistryError> {
     for r in records {
         if let Some(key) = &r.key {
             if let Err(e) = state.apply(key, r.value.as_deref()) {
-                eprintln!("potok: schema registry skipped {SCHEMAS_TOPIC} offset {}: {e}", r.offset);
+                tracing::warn!("schema registry skipped {SCHEMAS_TOPIC} offset {}: {e}", r.offset);
             }
         }
         next = Some(r.offset + 1);
@@ -321,7 +321,7 @@ fn store_loop(shared: Arc<Shared>, bootstrap: String, jobs: Receiver<WriteJob>) 
         }
         if let Err(e) = poll_once(&shared, Duration::from_millis(500)) {
             if !shared.stop.load(Ordering::SeqCst) {
-                eprintln!("potok: schema registry reader: {e}");
+                tracing::warn!("schema registry reader: {e}");
                 std::thread::sleep(Duration::from_millis(200));
             }
             continue;
@@ -436,7 +436,7 @@ async fn serve_http(
     let listener = match tokio::net::TcpListener::from_std(std_listener) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("potok: schema registry cannot listen: {e}");
+            tracing::error!("schema registry cannot listen: {e}");
             return;
         }
     };
