@@ -10,8 +10,9 @@ export type KafkaConfig = Record<string, ConfigValue | null | undefined>
 
 /** A potok broker inside this Node process, on 127.0.0.1 and a free port. */
 export declare class Broker {
-  /** Takes Kafka's broker keys; a bad key throws ConfigError at once. */
-  constructor(config?: KafkaConfig)
+  /** Takes Kafka's broker keys (and `schemaRegistry: true` to serve a schema registry); a bad key throws
+   * ConfigError at once. */
+  constructor(config?: KafkaConfig & { schemaRegistry?: boolean })
   /** Resolves with this broker once clients can connect. */
   start(): Promise<this>
   /** Stops serving and flushes the logs; a temporary log directory is removed. Does nothing when stopped. */
@@ -20,6 +21,8 @@ export declare class Broker {
   readonly bootstrapServers: NativeBroker['bootstrapServers']
   /** The log directory while running, otherwise null. */
   readonly logDir: NativeBroker['logDir']
+  /** The schema registry's URL (`http://host:port`) while running with `schemaRegistry: true`, otherwise null. */
+  readonly schemaRegistryUrl: NativeBroker['schemaRegistryUrl']
 }
 
 /** Fields every potok error carries. */
@@ -323,4 +326,49 @@ export declare const serializers: {
   jsonSchema<T = any>(schema: object | string, options?: SchemaSerializerOptions): Serializer<T>
   /** Avro binary for a schema given as an object or its JSON text. */
   avro<T = any>(schema: object | string, options?: SchemaSerializerOptions): Serializer<T>
+}
+
+/** The schema types a registry holds. */
+export declare const SchemaType: { readonly AVRO: 'AVRO'; readonly JSON: 'JSON'; readonly PROTOBUF: 'PROTOBUF' }
+export type SchemaTypeName = 'AVRO' | 'JSON' | 'PROTOBUF'
+
+/** An error answer of the schema registry: HTTP `status` and Confluent's `errorCode` (40401, 40901, 42201, ...). */
+export declare class SchemaRegistryError extends PotokError {
+  constructor(message: string, fields?: { status?: number; errorCode?: number })
+  readonly status: number
+  readonly errorCode: number
+}
+
+export interface RegistrySchemaReference {
+  name: string
+  subject: string
+  version: number
+}
+
+export interface RegistrySerializerOptions {
+  type?: SchemaTypeName
+  /** The writer schema (an object or its JSON text); may be left out with `useLatestVersion`. */
+  schema?: object | string
+  /** Serialize keys: the subject is `<topic>-key`. */
+  isKey?: boolean
+  /** Confluent's `auto.register.schemas` (default true unless `useLatestVersion`). */
+  autoRegisterSchemas?: boolean
+  /** Confluent's `use.latest.version`. */
+  useLatestVersion?: boolean
+  /** Confluent's `normalize.schemas`. */
+  normalizeSchemas?: boolean
+}
+
+/** A Confluent schema registry client, shaped like @kafkajs/confluent-schema-registry's. */
+export declare class SchemaRegistry {
+  constructor(options: { host: string })
+  request(method: string, path: string, body?: unknown): Promise<any>
+  register(schema: { type?: SchemaTypeName; schema: object | string; references?: RegistrySchemaReference[] }, options: { subject: string }): Promise<{ id: number }>
+  encode(registryId: number, payload: unknown): Promise<Buffer>
+  decode<T = any>(buffer: Buffer | Uint8Array): Promise<T>
+  getLatestSchemaId(subject: string): Promise<number>
+  getRegistryId(subject: string, version: number): Promise<number>
+  getSchema(registryId: number): Promise<any>
+  serializer(topic: string, options?: RegistrySerializerOptions): { serialize(value: unknown): Promise<Buffer | null> }
+  deserializer<T = any>(options?: { type?: SchemaTypeName }): { deserialize(data: Buffer | Uint8Array | null): Promise<T | null> }
 }

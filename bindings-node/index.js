@@ -4,6 +4,7 @@
 const { Broker } = require('./lib/broker');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
+const { SchemaRegistry, SchemaRegistryError, SchemaType } = require('./lib/registry');
 const errors = require('./lib/errors');
 const { logLevel, setLogger } = require('./lib/log');
 
@@ -12,6 +13,9 @@ module.exports = {
   Kafka,
   CompressionTypes,
   serializers,
+  SchemaRegistry,
+  SchemaRegistryError,
+  SchemaType,
   logLevel,
   setLogger,
   PotokError: errors.PotokError,

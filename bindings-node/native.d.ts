@@ -52,6 +52,11 @@ export declare class NativeBroker {
   stop(): Promise<void>
   /** `host:port` for `bootstrap.servers` while running, otherwise null. */
   get bootstrapServers(): string | null
+  /**
+   * The schema registry's URL (`http://host:port`) while running with `schema.registry.listeners`, otherwise
+   * null.
+   */
+  get schemaRegistryUrl(): string | null
   /** The log directory while running (a fresh temporary one when `log.dirs` was not given), otherwise null. */
   get logDir(): string | null
 }
@@ -118,6 +123,30 @@ export declare class NativeProducer {
   sendOffsetsToTransaction(groupId: string, offsets: Array<PartitionOffset>, timeoutMs?: number | undefined | null): Promise<void>
   commitTransaction(timeoutMs?: number | undefined | null): Promise<void>
   abortTransaction(timeoutMs?: number | undefined | null): Promise<void>
+}
+
+/**
+ * A registry-aware serializer for one schema type (`AVRO` or `JSON`) and side (key or value), with Confluent's
+ * `auto.register.schemas`, `use.latest.version` and `normalize.schemas`.
+ */
+export declare class NativeRegistrySerde {
+  constructor(registry: NativeSchemaRegistry, schemaType: string, schema: string | undefined | null, isKey: boolean, autoRegisterSchemas: boolean, useLatestVersion: boolean, normalizeSchemas: boolean)
+  /** The framed bytes of `json` (a value as JSON text) for `topic`, or the registry's error as JSON text. */
+  serialize(topic: string, json: string): Promise<Buffer | string>
+  /** The value of framed bytes as JSON text (`{"value": ...}`), or the registry's error as JSON text. */
+  deserialize(data: Buffer): Promise<Buffer | string>
+}
+
+/** A client of a schema registry (`url`: `http://host:port`, comma-separated for several). */
+export declare class NativeSchemaRegistry {
+  constructor(url: string)
+  /** One REST call; resolves with `{"status": 200, "body": <answer>}` or the registry's error as JSON text. */
+  request(method: string, path: string, body?: string | undefined | null): Promise<string>
+  /**
+   * Encodes `json` (a value as JSON text) with the schema of id `schema_id`, framed with that id; resolves with
+   * the bytes, or the registry's error as JSON text.
+   */
+  encode(schemaId: number, json: string): Promise<Buffer | string>
 }
 
 export interface BrokerDescription {

@@ -38,7 +38,9 @@ scripts/install-test-deps.sh >/dev/null
 data="$(mktemp -d)"
 source scripts/potok-broker.sh
 trap '[[ -n "${POTOK_PID:-}" ]] && kill "$POTOK_PID" 2>/dev/null; rm -rf "$data"; stop_kafka' EXIT
-potok_start "$CARGO_TARGET_DIR/debug/potok" "$data"
+# The broker also serves the schema registry (tests/clients/python/test_schema_registry.py uses it).
+potok_start "$CARGO_TARGET_DIR/debug/potok" "$data" --override schema.registry.listeners=http://127.0.0.1:0
+export POTOK_SCHEMA_REGISTRY_URL
 clients_rc=0
 scripts/client-tests.sh "$POTOK_ADDRESS" || clients_rc=$?
 echo "== potok's Kafka-style CLI (topics, console tools, consumer-groups, perf tests) against potok"

@@ -8,10 +8,15 @@ const { awaitNative, callNative } = require('./errors');
 class Broker {
   /**
    * @param {Record<string, string | number | boolean | Array<string | number>>} [config] Kafka's broker keys
-   *   (`num.partitions`, `log.dirs`, `auto.create.topics.enable`, `listeners`, ...).
+   *   (`num.partitions`, `log.dirs`, `auto.create.topics.enable`, `listeners`, ...). `schemaRegistry: true` also
+   *   serves a Confluent-compatible schema registry on a free port (`schemaRegistryUrl`).
    */
   constructor(config = {}) {
-    const entries = toEntries(config);
+    const { schemaRegistry, ...kafkaConfig } = config;
+    if (schemaRegistry && kafkaConfig['schema.registry.listeners'] === undefined) {
+      kafkaConfig['schema.registry.listeners'] = 'http://127.0.0.1:0';
+    }
+    const entries = toEntries(kafkaConfig);
     this._native = callNative(() => new native.NativeBroker(entries));
   }
 
@@ -29,6 +34,11 @@ class Broker {
   /** `host:port` while running (what `brokers` / `bootstrap.servers` want), otherwise null. */
   get bootstrapServers() {
     return this._native.bootstrapServers;
+  }
+
+  /** The schema registry's URL (`http://host:port`) while running with `schemaRegistry: true`, otherwise null. */
+  get schemaRegistryUrl() {
+    return this._native.schemaRegistryUrl;
   }
 
   /** The log directory while running, otherwise null. */

@@ -72,6 +72,16 @@ impl NativeBroker {
         }
     }
 
+    /// The schema registry's URL (`http://host:port`) while running with `schema.registry.listeners`, otherwise
+    /// null.
+    #[napi(getter)]
+    pub fn schema_registry_url(&self) -> Option<String> {
+        match &*lock(&self.state) {
+            State::Running(broker) => broker.schema_registry_url(),
+            _ => None,
+        }
+    }
+
     /// The log directory while running (a fresh temporary one when `log.dirs` was not given), otherwise null.
     #[napi(getter)]
     pub fn log_dir(&self) -> Option<String> {

@@ -12,6 +12,7 @@ mod consumer;
 mod error;
 mod log;
 mod producer;
+mod registry;
 mod serializers;
 mod worker;
 
@@ -20,6 +21,7 @@ pub use broker::NativeBroker;
 pub use consumer::NativeConsumer;
 pub use log::{set_logger, LogEntry};
 pub use producer::NativeProducer;
+pub use registry::{NativeRegistrySerde, NativeSchemaRegistry};
 pub use serializers::{
     deserialize_integer, deserialize_json, deserialize_string, serialize_integer, serialize_json, serialize_string,
     NativeAvroSerde, NativeJsonSchemaSerde,

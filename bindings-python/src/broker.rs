@@ -17,6 +17,7 @@ pub struct EmbeddedBroker {
     host: String,
     port: u16,
     log_dir: String,
+    schema_registry_url: Option<String>,
 }
 
 #[pymethods]
@@ -33,6 +34,7 @@ impl EmbeddedBroker {
             host: address.ip().to_string(),
             port: address.port(),
             log_dir: running.log_dir().to_string_lossy().into_owned(),
+            schema_registry_url: running.schema_registry_url(),
             running: Mutex::new(Some(running)),
         })
     }
@@ -63,6 +65,12 @@ impl EmbeddedBroker {
     #[getter]
     fn log_dir(&self) -> &str {
         &self.log_dir
+    }
+
+    /// The schema registry's URL (`http://host:port`) when `schema.registry.listeners` was set, else None.
+    #[getter]
+    fn schema_registry_url(&self) -> Option<&str> {
+        self.schema_registry_url.as_deref()
     }
 
     /// Whether the broker is still serving.

@@ -15,6 +15,7 @@ mod convert;
 mod errors;
 mod log;
 mod producer;
+mod registry;
 mod serde;
 
 use pyo3::prelude::*;
@@ -38,5 +39,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<admin::Admin>()?;
     m.add_class::<serde::Serializer>()?;
     m.add_class::<serde::Deserializer>()?;
+    m.add_class::<registry::SchemaRegistryClient>()?;
+    m.add_class::<registry::RegistrySerializer>()?;
+    m.add_class::<registry::RegistryDeserializer>()?;
     Ok(())
 }

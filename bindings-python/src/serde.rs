@@ -106,7 +106,7 @@ fn to_value(obj: &Bound<'_, PyAny>, accept: Accept, path: &str, depth: usize) ->
 }
 
 /// A JSON tree as Python values: dict, list, str, int, float, bool, None.
-fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -257,4 +257,9 @@ impl Deserializer {
             Some(Datum::Json(v)) => to_py(py, &v),
         }
     }
+}
+
+/// A Python value as JSON for a registry serializer (Avro also takes bytes for `bytes`/`fixed`).
+pub(crate) fn to_value_for(py: Python<'_>, value: &Bound<'_, PyAny>, avro: bool, key: bool) -> PyResult<Value> {
+    to_value(value, Accept { bytes_as_code_points: avro }, "", 0).map_err(|e| convert_error(py, e, key))
 }

@@ -15,6 +15,7 @@ use potok::client::consumer::{Consumer, ConsumerRecord};
 use potok::client::{ClientError, TopicPartition};
 use potok::record::TimestampType;
 
+use crate::deserializers::Decoder;
 use crate::props;
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +56,16 @@ pub struct Args {
     /// A consumer config file.
     #[arg(long = "consumer.config", value_name = "FILE")]
     consumer_config: Option<PathBuf>,
+    /// How keys are printed: a Kafka or Confluent deserializer class, or avro, json-schema, string, integer...
+    #[arg(long)]
+    key_deserializer: Option<String>,
+    /// How values are printed (avro reads the writer schema from --property schema.registry.url=...).
+    #[arg(long)]
+    value_deserializer: Option<String>,
+    /// The message formatter: kafka's DefaultMessageFormatter, or Confluent's AvroMessageFormatter /
+    /// JsonSchemaMessageFormatter (values decoded with the schema registry).
+    #[arg(long)]
+    formatter: Option<String>,
 }
 
 /// Kafka's DefaultMessageFormatter settings.
@@ -70,6 +81,8 @@ struct Formatter {
     line_separator: Vec<u8>,
     headers_separator: Vec<u8>,
     null_literal: Vec<u8>,
+    key_decoder: Decoder,
+    value_decoder: Decoder,
 }
 
 impl Formatter {
@@ -85,6 +98,8 @@ impl Formatter {
             line_separator: b"\n".to_vec(),
             headers_separator: b",".to_vec(),
             null_literal: b"null".to_vec(),
+            key_decoder: Decoder::Raw,
+            value_decoder: Decoder::Raw,
         };
         for (key, value) in properties {
             let on = value.eq_ignore_ascii_case("true");
@@ -137,13 +152,25 @@ impl Formatter {
             out.write_all(&self.key_separator)?;
         }
         if self.key {
-            out.write_all(r.key.as_deref().unwrap_or(&self.null_literal))?;
+            out.write_all(&decoded(&self.key_decoder, &r.topic, r.key.as_deref(), &self.null_literal)?)?;
             out.write_all(&self.key_separator)?;
         }
         if self.value {
-            out.write_all(r.value.as_deref().unwrap_or(&self.null_literal))?;
+            out.write_all(&decoded(&self.value_decoder, &r.topic, r.value.as_deref(), &self.null_literal)?)?;
         }
         out.write_all(&self.line_separator)
+    }
+}
+
+/// The printed form of a key or value: null as `null.literal`, other bytes through the decoder.
+fn decoded(decoder: &Decoder, topic: &str, data: Option<&[u8]>, null: &[u8]) -> std::io::Result<Vec<u8>> {
+    match data {
+        None => Ok(null.to_vec()),
+        // A key that is not in the wire format under a registry formatter is printed as it is, not fatal.
+        Some(d) if matches!(decoder, Decoder::Registry(_)) && d.first() != Some(&0) => Ok(d.to_vec()),
+        Some(d) => {
+            decoder.decode(topic, d).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+        }
     }
 }
 
@@ -178,7 +205,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("Options group and partition cannot be specified together.");
     }
     let start = start_at(&args)?;
-    let formatter = Formatter::new(&props::key_values(&args.properties, "--property")?);
+    let properties = props::key_values(&args.properties, "--property")?;
+    let mut formatter = Formatter::new(&properties);
+    let property = |k: &str| properties.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let registry_url = property("schema.registry.url");
+    if let Some(f) = &args.formatter {
+        if let Some(d) = Decoder::for_formatter(f, registry_url)? {
+            formatter.value_decoder = d;
+        }
+    }
+    // Kafka takes the deserializers as flags or as `key.deserializer`/`value.deserializer` properties.
+    if let Some(name) = args.key_deserializer.as_deref().or(property("key.deserializer")) {
+        formatter.key_decoder = Decoder::named(name, registry_url)?;
+    }
+    if let Some(name) = args.value_deserializer.as_deref().or(property("value.deserializer")) {
+        formatter.value_decoder = Decoder::named(name, registry_url)?;
+    }
     let user = props::client_config(
         None,
         args.consumer_config.as_deref(),

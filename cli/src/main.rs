@@ -7,6 +7,7 @@ mod console_consumer;
 mod console_producer;
 mod consumer_groups;
 mod consumer_perf;
+mod deserializers;
 mod dump_log;
 mod producer_perf;
 mod props;

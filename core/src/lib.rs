@@ -40,5 +40,6 @@ pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod record;
+pub mod registry;
 pub mod serde;
 pub mod storage;

@@ -27,6 +27,8 @@ class Broker:
     same keys with dots written as underscores (``num_partitions=3``) and win over ``config``. By default the
     broker listens on ``127.0.0.1`` on a free port and keeps its data in a temporary directory removed on stop;
     ``log_dirs`` keeps the data in that directory instead (and the broker reopens it on the next start).
+    ``schema_registry=True`` also serves a Confluent-compatible schema registry on a free port of ``host``
+    (:attr:`schema_registry_url`), its schemas kept in the broker's ``_schemas`` topic.
 
     The broker runs until :meth:`stop`, the end of a ``with`` block, or garbage collection::
 
@@ -41,11 +43,14 @@ class Broker:
         host: str = "127.0.0.1",
         port: int = 0,
         log_dirs: Optional[str] = None,
+        schema_registry: bool = False,
         **overrides: ConfigValue,
     ) -> None:
         pairs: Dict[str, str] = {"listeners": f"PLAINTEXT://{host}:{int(port)}"}
         if log_dirs is not None:
             pairs["log.dirs"] = str(log_dirs)
+        if schema_registry:
+            pairs["schema.registry.listeners"] = f"http://{host}:0"
         for key, value in (config or {}).items():
             pairs[str(key)] = _kafka_value(value)
         for key, value in overrides.items():
@@ -71,6 +76,11 @@ class Broker:
     def log_dir(self) -> str:
         """The directory holding the broker's data."""
         return self._native.log_dir
+
+    @property
+    def schema_registry_url(self) -> Optional[str]:
+        """``http://host:port`` of the schema registry (``schema_registry=True``), else None."""
+        return self._native.schema_registry_url
 
     @property
     def running(self) -> bool:

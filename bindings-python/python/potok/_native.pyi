@@ -2,7 +2,22 @@
 # against the built module with mypy's stubtest.
 from typing import Any, Callable, List, Optional, Sequence, Tuple, final
 
-__all__ = ["Admin", "Consumer", "Deserializer", "EmbeddedBroker", "EmbeddedCluster", "GroupMetadata", "Producer", "Serializer", "forward_logs", "kafka_error_info", "version"]
+__all__ = [
+    "Admin",
+    "Consumer",
+    "Deserializer",
+    "EmbeddedBroker",
+    "EmbeddedCluster",
+    "GroupMetadata",
+    "Producer",
+    "RegistryDeserializer",
+    "RegistrySerializer",
+    "SchemaRegistryClient",
+    "Serializer",
+    "forward_logs",
+    "kafka_error_info",
+    "version",
+]
 
 _Item = Tuple[object, Optional[object], Optional[BaseException]]
 _Record = Tuple[str, int, int, int, int, Optional[bytes], Optional[bytes], List[Tuple[str, Optional[bytes]]], Optional[int]]
@@ -23,6 +38,8 @@ class EmbeddedBroker:
     def log_dir(self) -> str: ...
     @property
     def running(self) -> bool: ...
+    @property
+    def schema_registry_url(self) -> Optional[str]: ...
     def stop(self) -> None: ...
 
 @final
@@ -140,4 +157,37 @@ class Deserializer:
     def __new__(
         cls, kind: str, schema: Optional[str] = None, framed: bool = False, schema_id: Optional[int] = None
     ) -> Deserializer: ...
+    def deserialize(self, topic: str, data: Optional[bytes], key: bool = False) -> Any: ...
+
+_Refs = Sequence[Tuple[str, str, int]]
+_Registered = Tuple[int, str, int, str, str, List[Tuple[str, str, int]]]
+
+@final
+class SchemaRegistryClient:
+    def __new__(cls, url: str) -> SchemaRegistryClient: ...
+    def register_schema(
+        self, subject: str, schema_str: str, schema_type: str = "AVRO", references: _Refs = ..., normalize: bool = False
+    ) -> int: ...
+    def lookup_schema(
+        self, subject: str, schema_str: str, schema_type: str = "AVRO", references: _Refs = ..., normalize: bool = False
+    ) -> _Registered: ...
+    def get_schema(self, schema_id: int) -> Tuple[str, str, List[Tuple[str, str, int]]]: ...
+    def get_version(self, subject: str, version: Optional[int] = None) -> _Registered: ...
+    def request(self, method: str, path: str, body: Optional[str] = None) -> str: ...
+
+@final
+class RegistrySerializer:
+    def __new__(
+        cls,
+        client: SchemaRegistryClient,
+        schema_type: str,
+        schema_str: Optional[str] = None,
+        key: bool = False,
+        conf: Sequence[Tuple[str, str]] = ...,
+    ) -> RegistrySerializer: ...
+    def serialize(self, topic: str, value: Any) -> Optional[bytes]: ...
+
+@final
+class RegistryDeserializer:
+    def __new__(cls, client: SchemaRegistryClient, schema_type: str) -> RegistryDeserializer: ...
     def deserialize(self, topic: str, data: Optional[bytes], key: bool = False) -> Any: ...

@@ -143,6 +143,8 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_min_isr: i32,
+    /// `schema.registry.listeners` (`http://host:port`): serve the schema registry's REST API there.
+    pub schema_registry_listeners: Option<Listener>,
     /// Every key set explicitly (file and overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
 }
@@ -220,6 +222,7 @@ impl Default for BrokerConfig {
             offsets_topic_replication_factor: 3,
             transaction_state_log_replication_factor: 3,
             transaction_state_log_min_isr: 2,
+            schema_registry_listeners: None,
             explicit: BTreeMap::new(),
         }
     }
@@ -527,6 +530,7 @@ impl BrokerConfig {
             "log.flush.interval.messages" => log_key(&mut self.log, "flush.messages", value)?,
             "log.flush.interval.ms" => log_key(&mut self.log, "flush.ms", value)?,
             "log.message.timestamp.type" => log_key(&mut self.log, "message.timestamp.type", value)?,
+            "schema.registry.listeners" => self.schema_registry_listeners = Some(registry_listener(key, value)?),
             k if ACCEPTED_WITHOUT_EFFECT.contains(&k) => {}
             _ => return Err(bad("unknown config key")),
         }
@@ -541,6 +545,20 @@ impl BrokerConfig {
             if listener.host.is_empty() || listener.host == "0.0.0.0" { "127.0.0.1".into() } else { listener.host };
         Listener { port: if listener.port == 0 { bound_port } else { listener.port }, host, ..listener }
     }
+}
+
+/// One `http://host:port` listener (Confluent's registry `listeners`; potok serves plain HTTP only).
+fn registry_listener(key: &str, value: &str) -> Result<Listener, ConfigError> {
+    let mut listeners = Listener::parse(key, value)?;
+    let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
+    if listeners.len() != 1 {
+        return Err(bad("give one listener"));
+    }
+    let listener = listeners.remove(0);
+    if !listener.name.eq_ignore_ascii_case("http") {
+        return Err(bad("only http:// listeners are supported"));
+    }
+    Ok(listener)
 }
 
 /// A number from 1 to `i32::MAX` (Kafka's int configs with an at-least-1 validator).
@@ -591,6 +609,9 @@ mod tests {
         assert!(c.set("log.segment.bytes", "-5").is_err());
         assert!(c.set("log.cleaner.min.cleanable.ratio", "2").is_err());
         assert!(c.set("log.cleanup.policy", "shred").is_err());
+        assert!(c.set("schema.registry.listeners", "https://127.0.0.1:8081").is_err());
+        c.set("schema.registry.listeners", "http://127.0.0.1:8081").unwrap();
+        assert_eq!(c.schema_registry_listeners.as_ref().map(|l| l.port), Some(8081));
     }
 
     #[test]

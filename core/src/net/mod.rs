@@ -10,6 +10,7 @@
 
 mod cleaner;
 pub mod client;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -414,6 +415,10 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let client_host = format!("/{}", peer.ip());
     loop {
+        // A parked request that ended because the broker is stopping has already seen the change.
+        if *stop.borrow() {
+            return Ok(());
+        }
         let frame = tokio::select! {
             _ = stop.changed() => return Ok(()),
             frame = read_frame(&mut stream, shared.max_frame) => frame,
@@ -516,12 +521,30 @@ async fn peer_closed(stream: &TcpStream) {
     }
 }
 
+/// Starts the schema registry on `listener`, talking to the broker at `broker` through potok's own client.
+fn start_registry(
+    broker: SocketAddr,
+    listener: &crate::broker::config::Listener,
+) -> Result<registry::RegistryServer, ServerError> {
+    let host = if broker.ip().is_unspecified() { "127.0.0.1".to_string() } else { broker.ip().to_string() };
+    let bootstrap = format!("{host}:{}", broker.port());
+    let server = registry::RegistryServer::start(&bootstrap, &listener.host, listener.port).map_err(|e| match e {
+        registry::RegistryError::Bind { address, source } => ServerError::Bind { address, source },
+        other => ServerError::Io(std::io::Error::other(other.to_string())),
+    })?;
+    // scripts/potok-broker.sh reads the URL from this line.
+    tracing::info!("potok schema registry listening on {}", server.url());
+    Ok(server)
+}
+
 /// A broker running in its own threads, for embedding (tests, bindings) and for the CLI.
 #[derive(Debug)]
 pub struct RunningBroker {
     address: SocketAddr,
     log_dir: PathBuf,
     killed: Arc<std::sync::atomic::AtomicBool>,
+    /// The schema registry, when `schema.registry.listeners` is set; stopped before the broker.
+    registry: Option<registry::RegistryServer>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -534,6 +557,7 @@ impl RunningBroker {
             .thread_name("potok-broker")
             .enable_all()
             .build()?;
+        let registry_listener = config.schema_registry_listeners.clone();
         let bound = runtime.block_on(bind(config))?;
         let address = bound.client_address()?;
         let log_dir = bound.broker.log_dir().to_path_buf();
@@ -555,7 +579,16 @@ impl RunningBroker {
             result
         })?;
         tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
-        Ok(RunningBroker { address, log_dir, killed, stop: Some(stop_tx), thread: Some(thread) })
+        let mut running = RunningBroker { address, log_dir, killed, registry: None, stop: Some(stop_tx), thread: Some(thread) };
+        if let Some(listener) = registry_listener {
+            running.registry = Some(start_registry(address, &listener)?);
+        }
+        Ok(running)
+    }
+
+    /// The schema registry's URL (`http://host:port`), when the broker serves one.
+    pub fn schema_registry_url(&self) -> Option<String> {
+        self.registry.as_ref().map(registry::RegistryServer::url)
     }
 
     /// The address the broker listens on (the bound port when the config asked for port 0).
@@ -586,6 +619,9 @@ impl RunningBroker {
 
     /// Waits until the broker stops (after [`RunningBroker::stop`] from elsewhere, or a fatal error).
     fn stop_inner(&mut self) -> Result<(), ServerError> {
+        if let Some(registry) = self.registry.take() {
+            registry.stop();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

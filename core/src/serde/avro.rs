@@ -286,6 +286,8 @@ fn latin1_string(b: &[u8]) -> String {
 struct Reader<'a> {
     buf: &'a [u8],
     items_left: usize,
+    /// Avro's JSON encoding: a union value other than null is wrapped as `{"branch": value}`.
+    json_encoding: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -389,7 +391,17 @@ impl AvroSchema {
 
     /// The value of Avro binary `data`; every byte must belong to the datum.
     pub fn decode(&self, data: &[u8], limits: DecodeLimits) -> Result<Value, AvroError> {
-        let mut r = Reader { buf: data, items_left: limits.max_items };
+        self.decode_with(data, limits, false)
+    }
+
+    /// The value of Avro binary `data` in Avro's JSON encoding (unions name their branch, `{"string": "x"}`),
+    /// as Avro's `JsonEncoder`, and so Confluent's Avro console consumer, prints it.
+    pub fn decode_json_encoding(&self, data: &[u8], limits: DecodeLimits) -> Result<Value, AvroError> {
+        self.decode_with(data, limits, true)
+    }
+
+    fn decode_with(&self, data: &[u8], limits: DecodeLimits, json_encoding: bool) -> Result<Value, AvroError> {
+        let mut r = Reader { buf: data, items_left: limits.max_items, json_encoding };
         let v = self.read(&mut r, &self.root, "", 0)?;
         if !r.buf.is_empty() {
             return Err(malformed(format!("{} bytes left after the datum", r.buf.len())));
@@ -652,7 +664,14 @@ impl AvroSchema {
                     .ok()
                     .and_then(|i| branches.get(i))
                     .ok_or_else(|| malformed(format!("{path}: union index {index} out of range")))?;
-                self.read(r, b, path, depth + 1)?
+                let v = self.read(r, b, path, depth + 1)?;
+                if r.json_encoding && !matches!(b, Schema::Null) {
+                    let mut wrapped = Map::new();
+                    wrapped.insert(self.branch_name(b), v);
+                    Value::Object(wrapped)
+                } else {
+                    v
+                }
             }
             Schema::Named(i) => {
                 let named = &self.named[*i];
@@ -832,6 +851,15 @@ mod tests {
         assert_eq!(back["tags"]["x"], "A");
         // Avro's JSON form of a union names the branch.
         let u = AvroSchema::parse(r#"["null", "long", "string"]"#).expect("union");
+        assert_eq!(
+            u.decode_json_encoding(&[4, 2, b'x'], DecodeLimits::default()).expect("json"),
+            json!({"string": "x"})
+        );
+        assert_eq!(u.decode_json_encoding(&[0], DecodeLimits::default()).expect("json"), json!(null));
+        assert_eq!(
+            s.decode_json_encoding(&bytes, DecodeLimits::default()).expect("json")["next"]["n.Node"]["value"],
+            json!(2)
+        );
         assert_eq!(u.encode(&json!({"string": "5"})).expect("tagged"), u.encode(&json!("5")).expect("plain"));
         assert_eq!(u.encode(&json!(5)).expect("long"), [2, 10]);
         for bad in [

@@ -8,11 +8,14 @@
 //!
 //! [`json_schema`] validates a JSON value against a JSON Schema before it is written, [`avro`] encodes and
 //! decodes Avro binary from a schema given as JSON text, and [`confluent`] frames either payload in the
-//! Confluent wire format (magic byte 0, 4-byte schema id). Everything here is synchronous and IO-free.
+//! Confluent wire format (magic byte 0, 4-byte schema id). Everything here is synchronous and IO-free, except
+//! [`registry`] (feature `native`): the schema registry client and the serializers that ask it for ids.
 
 pub mod avro;
 pub mod confluent;
 pub mod json_schema;
+#[cfg(feature = "native")]
+pub mod registry;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -35,6 +38,25 @@ pub enum SerializationError {
     Avro(#[from] avro::AvroError),
     #[error(transparent)]
     WireFormat(#[from] confluent::WireFormatError),
+    /// The schema registry refused (HTTP `status`, Confluent's `error_code`) or could not be reached, or a
+    /// registry serializer is misconfigured (status 0, code -1).
+    #[error("{}", registry_message(*status, *error_code, message))]
+    Registry { status: u16, error_code: i64, message: String },
+}
+
+fn registry_message(status: u16, error_code: i64, message: &str) -> String {
+    if status == 0 {
+        message.to_string()
+    } else {
+        format!("schema registry error {error_code} (HTTP {status}): {message}")
+    }
+}
+
+impl SerializationError {
+    /// A registry serializer's own failure (bad config, unsupported schema type).
+    pub fn registry(message: impl Into<String>) -> SerializationError {
+        SerializationError::Registry { status: 0, error_code: -1, message: message.into() }
+    }
 }
 
 /// Turns values into record key or value bytes (Kafka's `Serializer`). `None` is a null key or value.

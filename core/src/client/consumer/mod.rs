@@ -775,6 +775,15 @@ impl Consumer {
             out.extend(taken);
             if state.buffered[i].1.is_empty() {
                 state.buffered.remove(i);
+                // Control batches or aborted records after the last record of that fetch are consumed with it
+                // (Java's `nextFetchOffset`): a read_committed reader ends at the log end, not before a marker.
+                if let Some(p) = state.assignment.get_mut(&tp) {
+                    if let (Some(pos), Some(fetched)) = (p.position, p.fetch_position) {
+                        if pos < fetched {
+                            p.position = Some(fetched);
+                        }
+                    }
+                }
             } else {
                 i += 1;
             }
