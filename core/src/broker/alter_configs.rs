@@ -8,7 +8,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::{str_bytes, topic_config, Broker};
+use super::{str_bytes, topic_config, topic_creation, Broker};
+use crate::controller;
 use crate::controller::MetadataRecord;
 
 pub(super) const RESOURCE_TOPIC: i8 = 2;
@@ -63,10 +64,18 @@ pub(super) fn replace(
         RESOURCE_TOPIC => MetadataRecord::TopicConfigs { name: name.to_string(), configs },
         _ => MetadataRecord::BrokerConfigs { configs },
     };
-    broker.commit_metadata(&[record], now_ms).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
+    broker.commit_metadata(&[record], now_ms).map_err(|e| (topic_creation::broker_error_code(&e), e.to_string()))
+}
+
+/// Kafka writes one record per config change and refuses a request that would write more than one operation
+/// may: every resource of it is answered with POLICY_VIOLATION and nothing is changed.
+pub(super) fn too_many_changes(changes: usize) -> Option<Refusal> {
+    (changes > controller::MAX_RECORDS_PER_USER_OP)
+        .then(|| (ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.to_string()))
 }
 
 pub(super) fn handle(broker: &Broker, request: AlterConfigsRequest, now_ms: i64) -> AlterConfigsResponse {
+    let too_many = too_many_changes(request.resources.iter().map(|r| r.configs.len()).sum());
     let responses = request
         .resources
         .into_iter()
@@ -82,9 +91,12 @@ pub(super) fn handle(broker: &Broker, request: AlterConfigsRequest, now_ms: i64)
                     None => null_value = Some(c.name.to_string()),
                 }
             }
-            let result = match null_value {
-                Some(key) => Err((ResponseError::InvalidRequest, format!("Null value not supported for config {key}"))),
-                None => replace(broker, r.resource_type, &name, configs, request.validate_only, now_ms),
+            let result = match (&too_many, null_value) {
+                (Some(refused), _) => Err(refused.clone()),
+                (None, Some(key)) => {
+                    Err((ResponseError::InvalidRequest, format!("Null value not supported for config {key}")))
+                }
+                (None, None) => replace(broker, r.resource_type, &name, configs, request.validate_only, now_ms),
             };
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)

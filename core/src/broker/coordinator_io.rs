@@ -7,7 +7,6 @@ use std::sync::MutexGuard;
 use kafka_protocol::error::ResponseError;
 
 use super::{Broker, BrokerError};
-use crate::controller::MetadataRecord;
 use crate::coordinator::group::{self, GroupCoordinator, Write};
 use crate::record::{self, BatchBuilder, Batches, Compression, ControlType, DecodeLimits};
 use crate::storage::{self, AppendOrigin};
@@ -50,11 +49,10 @@ impl Broker {
             ("compression.type".to_string(), compression_type.to_string()),
             ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
-        let id = self.write().ids.uuid();
-        let record = MetadataRecord::Topic { name: name.into(), id, partitions, leader: self.config.node_id, configs };
-        match self.commit_metadata(&[record], now_ms) {
+        match self.create_topic(name, partitions, configs, now_ms) {
+            Ok(_) => Ok(()),
             Err(_) if self.metadata().topics.contains_key(name) => Ok(()),
-            other => other,
+            Err((_, message)) => Err(BrokerError::CreationRefused(message)),
         }
     }
 

@@ -8,15 +8,22 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{check_topic_name, str_bytes, topic_config, Broker};
+use super::{check_topic_name, str_bytes, topic_config, topic_creation, Broker};
+use crate::controller;
 
 type Refusal = (ResponseError, String);
+/// A validated topic: partitions, replication factor and config overrides.
+type Validated = (i32, i16, BTreeMap<String, String>);
 
 /// Checks a topic to create; returns its partition count, replication factor and config overrides.
-fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>), Refusal> {
+fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<Validated, Refusal> {
     let name = topic.name.0.as_str();
     check_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
-    if broker.metadata().topics.contains_key(name) {
+    let image = broker.metadata();
+    if let Some(refused) = topic_creation::reserved(name).or_else(|| topic_creation::collision(&image, name)) {
+        return Err(refused);
+    }
+    if image.topics.contains_key(name) {
         return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
     }
     let node = broker.node_id();
@@ -77,27 +84,65 @@ fn validate(broker: &Broker, topic: &CreatableTopic) -> Result<(i32, i16, BTreeM
     Ok((partitions, replication_factor, configs))
 }
 
+/// The partitions a topic asks for, as Kafka's `validateTotalNumberOfPartitions` counts them.
+fn requested_partitions(broker: &Broker, topic: &CreatableTopic) -> i64 {
+    if !topic.assignments.is_empty() {
+        topic.assignments.len() as i64
+    } else if topic.num_partitions == -1 {
+        i64::from(broker.config().num_partitions)
+    } else {
+        i64::from(topic.num_partitions.max(0))
+    }
+}
+
 pub(super) fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16, now_ms: i64) -> CreateTopicsResponse {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
         *counts.entry(t.name.0.to_string()).or_default() += 1;
     }
-    let results = request
+    let duplicate = |t: &CreatableTopic| counts[t.name.0.as_str()] > 1;
+    // Bounds first, as Kafka's controller checks them before anything else: more than 10,000 partitions in one
+    // request, or (below) more metadata records than one operation may write, fail the whole request.
+    let total: i64 = request.topics.iter().filter(|t| !duplicate(t)).map(|t| requested_partitions(broker, t)).sum();
+    let mut whole_request: Option<Refusal> = (total > controller::MAX_PARTITIONS_PER_BATCH)
+        .then(|| (ResponseError::PolicyViolation, "Excessively large number of partitions per request.".to_string()));
+    // Every topic is validated before any is created, against the metadata as it was before this request (so
+    // two new topics that collide with each other are both created, as in Kafka).
+    let validated: Vec<Result<Validated, Refusal>> = request
         .topics
         .iter()
         .map(|topic| {
+            if duplicate(topic) {
+                let msg = format!("Create topics request from client contains a duplicate topic: {}", topic.name.0);
+                return Err((ResponseError::InvalidRequest, msg));
+            }
+            if let Some(refused) = &whole_request {
+                return Err(refused.clone());
+            }
+            validate(broker, topic)
+        })
+        .collect();
+    // Kafka records a topic as one record, one per config override and one per partition.
+    let records: usize =
+        validated.iter().flatten().map(|(partitions, _, configs)| 1 + configs.len() + *partitions as usize).sum();
+    if whole_request.is_none() && records > controller::MAX_RECORDS_PER_USER_OP {
+        whole_request = Some((ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.to_string()));
+    }
+    let results = request
+        .topics
+        .iter()
+        .zip(validated)
+        .map(|(topic, validated)| {
             let name = topic.name.0.to_string();
             let result = CreatableTopicResult::default()
                 .with_name(topic.name.clone())
                 .with_num_partitions(-1)
                 .with_replication_factor(-1);
-            if counts[&name] > 1 {
-                let msg = format!("Create topics request from client contains a duplicate topic: {name}");
-                return result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(msg)));
-            }
-            let (partitions, rf, configs) = match validate(broker, topic) {
+            let validated = match (&whole_request, validated) {
+                (Some(refused), _) if !duplicate(topic) => Err(refused.clone()),
+                (_, v) => v,
+            };
+            let (partitions, rf, configs) = match validated {
                 Ok(v) => v,
                 Err((error, msg)) => {
                     return result.with_error_code(error.code()).with_error_message(Some(str_bytes(msg)))
@@ -108,10 +153,8 @@ pub(super) fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16
             } else {
                 match broker.create_topic(&name, partitions, configs.clone(), now_ms) {
                     Ok(id) => id,
-                    Err(e) => {
-                        return result
-                            .with_error_code(ResponseError::UnknownServerError.code())
-                            .with_error_message(Some(str_bytes(e.to_string())))
+                    Err((error, msg)) => {
+                        return result.with_error_code(error.code()).with_error_message(Some(str_bytes(msg)))
                     }
                 }
             };

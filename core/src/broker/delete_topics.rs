@@ -5,8 +5,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-use super::{str_bytes, Broker};
-use crate::controller::MetadataRecord;
+use super::{str_bytes, topic_creation, Broker};
+use crate::controller::{self, MetadataRecord};
 
 pub(super) fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16, now_ms: i64) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
@@ -14,6 +14,9 @@ pub(super) fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16
     } else {
         request.topic_names.into_iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect()
     };
+    // Kafka writes one record per deleted topic and refuses a request that would write more than one operation
+    // may (every topic then answers POLICY_VIOLATION and none is deleted).
+    let too_many = wanted.len() > controller::MAX_RECORDS_PER_USER_OP;
     let responses = wanted
         .into_iter()
         .map(|(name, id)| {
@@ -31,13 +34,18 @@ pub(super) fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16
                 return result.with_error_code(error.code());
             };
             let result = result.with_name(Some(TopicName(str_bytes(&topic.name)))).with_topic_id(topic.id);
+            if too_many {
+                return result
+                    .with_error_code(ResponseError::PolicyViolation.code())
+                    .with_error_message(Some(str_bytes(controller::EXCESSIVE_BATCH_MESSAGE)));
+            }
             if !broker.config().delete_topic_enable {
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
             match broker.commit_metadata(&[MetadataRecord::RemoveTopic { name: topic.name.clone() }], now_ms) {
                 Ok(()) => result,
                 Err(e) => result
-                    .with_error_code(ResponseError::UnknownServerError.code())
+                    .with_error_code(topic_creation::broker_error_code(&e).code())
                     .with_error_message(Some(str_bytes(e.to_string()))),
             }
         })

@@ -17,12 +17,16 @@ pub(super) fn handle(
     request: IncrementalAlterConfigsRequest,
     now_ms: i64,
 ) -> IncrementalAlterConfigsResponse {
+    let too_many = super::alter_configs::too_many_changes(request.resources.iter().map(|r| r.configs.len()).sum());
     let responses = request
         .resources
         .into_iter()
         .map(|r| {
             let name = r.resource_name.to_string();
             let result = (|| -> Result<(), Refusal> {
+                if let Some(refused) = &too_many {
+                    return Err(refused.clone());
+                }
                 let mut configs = current(broker, r.resource_type, &name)?;
                 for c in &r.configs {
                     let key = c.name.to_string();

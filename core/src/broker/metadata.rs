@@ -11,7 +11,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::{
-    check_topic_name, str_bytes, Broker, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
+    check_topic_name, str_bytes, topic_creation, Broker, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
     TOPIC_AUTHORIZED_OPERATIONS,
 };
 use crate::controller::TopicImage;
@@ -88,8 +88,15 @@ pub(super) fn handle(broker: &Broker, request: MetadataRequest, version: i16, no
                     topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition));
                     continue;
                 }
+                // Kafka's auto-creation goes through CreateTopics and fails the same way (the name collides with
+                // another's, is reserved, or asks for more partitions than one operation may create); the client
+                // is then told the topic is unknown.
                 let partitions = broker.config().num_partitions;
-                match broker.create_topic(&name, partitions, BTreeMap::new(), now_ms) {
+                let created = match topic_creation::collision(&image, &name) {
+                    Some(refused) => Err(refused),
+                    None => broker.create_topic(&name, partitions, BTreeMap::new(), now_ms),
+                };
+                match created {
                     Ok(_) => match broker.metadata().topics.get(&name) {
                         Some(t) => topics.push(topic_response(t, version)),
                         None => {
@@ -100,7 +107,10 @@ pub(super) fn handle(broker: &Broker, request: MetadataRequest, version: i16, no
                     Err(_) if broker.metadata().topics.contains_key(&name) => {
                         topics.push(topic_response(&broker.metadata().topics[&name], version))
                     }
-                    Err(_) => topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownServerError)),
+                    Err((ResponseError::KafkaStorageError, _)) => {
+                        topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::KafkaStorageError))
+                    }
+                    Err(_) => topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition)),
                 }
             }
         }

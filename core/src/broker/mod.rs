@@ -44,6 +44,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 pub mod topic_config;
+mod topic_creation;
 mod txn_io;
 mod txn_offset_commit;
 
@@ -54,7 +55,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use uuid::Uuid;
 
 pub use config::{BrokerConfig, ConfigError, Listener};
 pub use coordinator_io::OFFSETS_TOPIC;
@@ -80,6 +80,9 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    /// Creating a topic (an internal one, for a coordinator) was refused.
+    #[error("{0}")]
+    CreationRefused(String),
 }
 
 struct State {
@@ -102,6 +105,8 @@ pub struct Broker {
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
     producer_ids: Mutex<(i64, i64)>,
+    /// Serializes topic and partition creations (see `topic_creation`); readers never take it.
+    creation: Mutex<()>,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -184,6 +189,7 @@ impl Broker {
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            creation: Mutex::new(()),
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;
@@ -476,21 +482,6 @@ impl Broker {
                 storage::lock(&log).set_config(config.clone());
             }
         }
-    }
-
-    /// Creates a topic (used by CreateTopics and by auto-creation).
-    fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        configs: BTreeMap<String, String>,
-        now_ms: i64,
-    ) -> Result<Uuid, BrokerError> {
-        let id = self.write().ids.uuid();
-        let record =
-            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
-        self.commit_metadata(&[record], now_ms)?;
-        Ok(id)
     }
 
     /// A producer id never handed out before, also across restarts: ids are reserved in blocks recorded in the

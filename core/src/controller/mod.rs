@@ -14,12 +14,21 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
-use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
+use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError, TopicPartition};
 
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 /// The internal topics: clients may read them but not write them, and Metadata flags them.
 pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+/// The metadata log's topic name: no user topic may take it (its partition directory is the metadata log).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// Kafka's `QuorumController.MAX_RECORDS_PER_USER_OP`: the most metadata records one admin operation may produce
+/// (a topic counts one record, plus one per config override and one per partition, as Kafka records them).
+pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
+/// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most partitions one CreateTopics may ask for.
+pub const MAX_PARTITIONS_PER_BATCH: i64 = 10_000;
+/// Kafka's message (with POLICY_VIOLATION) for an operation over [`MAX_RECORDS_PER_USER_OP`].
+pub const EXCESSIVE_BATCH_MESSAGE: &str = "Unable to perform excessively large batch operation.";
 
 /// One change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +107,39 @@ pub struct MetadataImage {
 }
 
 impl MetadataImage {
+    /// Whether `record` can be applied to this image: what no admin operation can have produced (a topic or a
+    /// growth of more partitions than one operation may create, an invalid name, growing a topic that does not
+    /// exist) is refused, so a damaged or hostile record can neither be written nor make replay allocate
+    /// without bound.
+    pub fn check(&self, record: &MetadataRecord) -> Result<(), String> {
+        let max_partitions = (MAX_RECORDS_PER_USER_OP - 1) as i64;
+        match record {
+            MetadataRecord::Topic { name, partitions, .. } => {
+                TopicPartition::validate_topic(name).map_err(|e| e.to_string())?;
+                if name == METADATA_TOPIC {
+                    return Err(format!("topic name {name} is reserved"));
+                }
+                if !(1..=max_partitions).contains(&i64::from(*partitions)) {
+                    return Err(format!("topic {name} with {partitions} partitions (1 to {max_partitions} allowed)"));
+                }
+            }
+            MetadataRecord::Partitions { name, count } => {
+                let Some(topic) = self.topics.get(name) else {
+                    return Err(format!("partitions for unknown topic {name}"));
+                };
+                let added = i64::from(*count) - topic.partitions.len() as i64;
+                if !(1..=max_partitions).contains(&added) {
+                    return Err(format!("topic {name} grown from {} to {count} partitions", topic.partitions.len()));
+                }
+            }
+            MetadataRecord::TopicConfigs { .. }
+            | MetadataRecord::BrokerConfigs { .. }
+            | MetadataRecord::RemoveTopic { .. }
+            | MetadataRecord::ProducerIds { .. } => {}
+        }
+        Ok(())
+    }
+
     pub fn apply(&mut self, record: &MetadataRecord) {
         match record {
             MetadataRecord::Topic { name, id, partitions, leader, configs } => {
@@ -146,6 +188,8 @@ pub enum MetadataError {
     Storage(#[from] StorageError),
     #[error("metadata record at offset {offset} is unreadable: {reason}")]
     BadRecord { offset: i64, reason: String },
+    #[error("metadata record refused: {0}")]
+    Refused(String),
 }
 
 /// The metadata log and the image it produces.
@@ -171,10 +215,7 @@ impl MetadataStore {
                 let (header, records) = record::decode_records(batch, DecodeLimits::default())
                     .map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
                 for r in records {
-                    let value = r.value.unwrap_or_default();
-                    let rec: MetadataRecord = serde_json::from_slice(&value)
-                        .map_err(|e| MetadataError::BadRecord { offset: r.offset, reason: e.to_string() })?;
-                    image.apply(&rec);
+                    replay_record(&mut image, r.offset, &r.value.unwrap_or_default());
                 }
                 offset = header.next_offset();
             }
@@ -186,8 +227,20 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Durably appends `records` as one batch, then applies them.
+    /// Durably appends `records` as one batch, then applies them. Records the image would refuse (see
+    /// [`MetadataImage::check`]) are refused here, before anything is written.
     pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        match records {
+            [one] => self.image.check(one).map_err(MetadataError::Refused)?,
+            // Later records are checked against the image the earlier ones make (a copy; such commits are rare).
+            _ => {
+                let mut image = (*self.image).clone();
+                for rec in records {
+                    image.check(rec).map_err(MetadataError::Refused)?;
+                    image.apply(rec);
+                }
+            }
+        }
         let mut batch = BatchBuilder::new(Compression::None);
         for rec in records {
             let value =
@@ -204,6 +257,21 @@ impl MetadataStore {
 
     pub fn close(self, now_ms: i64) -> Result<(), StorageError> {
         self.log.close(now_ms)
+    }
+}
+
+/// Applies one stored record during start-up replay. A record that does not decode or that the image refuses
+/// is skipped with a loud message rather than failing the start: one bad record (written by an older version
+/// that did not bound admin operations, or damaged) must not brick the data directory.
+fn replay_record(image: &mut MetadataImage, offset: i64, value: &[u8]) {
+    let checked = serde_json::from_slice::<MetadataRecord>(value)
+        .map_err(|e| e.to_string())
+        .and_then(|rec| image.check(&rec).map(|()| rec));
+    match checked {
+        Ok(rec) => image.apply(&rec),
+        Err(reason) => {
+            eprintln!("potok: SKIPPING metadata record at offset {offset} of {METADATA_LOG_DIR}: {reason}")
+        }
     }
 }
 
@@ -288,6 +356,44 @@ mod tests {
         assert_eq!(store.image().topics, before.topics);
         assert_eq!(store.image().topics["a"].partitions.len(), 5);
         assert_eq!(store.image().topic_by_id(&id).unwrap().name, "a");
+    }
+
+    /// The poison pill of issue 13: a topic record asking for 2^31-1 partitions made every start allocate until
+    /// the OS killed it. Such a record is refused when committed, and skipped when replayed.
+    #[test]
+    fn an_unappliable_record_is_refused_and_skipped_on_replay() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let mut store = MetadataStore::open(backend.clone(), Path::new("/d"), 0).unwrap();
+        let mut ids = IdGenerator::new(7);
+        let topic = |name: &str, partitions: i32, id: Uuid| MetadataRecord::Topic {
+            name: name.into(),
+            id,
+            partitions,
+            leader: 1,
+            configs: BTreeMap::new(),
+        };
+        store.commit(&[topic("before", 2, ids.uuid())], 0).unwrap();
+        let huge = topic("huge", i32::MAX, ids.uuid());
+        assert!(matches!(store.commit(std::slice::from_ref(&huge), 0), Err(MetadataError::Refused(_))));
+        let grow = MetadataRecord::Partitions { name: "before".into(), count: i32::MAX };
+        assert!(matches!(store.commit(std::slice::from_ref(&grow), 0), Err(MetadataError::Refused(_))));
+        // Written behind the store's back, as a version without the checks did.
+        for rec in [huge, grow, MetadataRecord::ProducerIds { next: 5 }] {
+            let mut batch = BatchBuilder::new(Compression::None);
+            batch.append(0, None, Some(&serde_json::to_vec(&rec).unwrap()), &[]);
+            let mut bytes = batch.build().unwrap();
+            store.log.append(&mut bytes, 0, AppendOrigin::Coordinator, 0).unwrap();
+        }
+        let mut garbage = BatchBuilder::new(Compression::None);
+        garbage.append(0, None, Some(b"{not json"), &[]);
+        store.log.append(&mut garbage.build().unwrap(), 0, AppendOrigin::Coordinator, 0).unwrap();
+        store.commit(&[topic("after", 1, ids.uuid())], 0).unwrap();
+        drop(store);
+        let store = MetadataStore::open(backend, Path::new("/d"), 0).unwrap();
+        let image = store.image();
+        assert_eq!(image.topics.keys().collect::<Vec<_>>(), ["after", "before"]);
+        assert_eq!(image.topics["before"].partitions.len(), 2);
+        assert_eq!(image.next_producer_id, 5);
     }
 
     #[test]

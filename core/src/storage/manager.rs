@@ -184,6 +184,16 @@ impl LogManager {
         Ok(log)
     }
 
+    /// Takes over a log created elsewhere (files first, outside the lock that guards this manager).
+    pub fn register(&mut self, tp: TopicPartition, log: Log) -> Result<SharedLog, StorageError> {
+        if self.logs.contains_key(&tp) {
+            return Err(StorageError::AlreadyExists(tp.to_string()));
+        }
+        let log = Arc::new(Mutex::new(log));
+        self.logs.insert(tp, log.clone());
+        Ok(log)
+    }
+
     /// Removes the log of `tp` and its files.
     pub fn delete(&mut self, tp: &TopicPartition) -> Result<bool, StorageError> {
         let Some(shared) = self.logs.remove(tp) else {

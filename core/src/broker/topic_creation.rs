@@ -1,0 +1,196 @@
+//! Creating partitions — a new topic's or a grown topic's — all or nothing, without holding up other requests.
+//!
+//! The partitions' files are created first, outside the state lock that every Metadata, Produce and Fetch
+//! takes; then the metadata record is committed and the logs are registered under that lock in one short step.
+//! If a file cannot be created (out of descriptors, a full disk) or the record cannot be written, everything
+//! created is removed again: no partition is ever listed without its log, and a failed creation leaves nothing
+//! behind, so it can simply be retried. A crash between the files and the record leaves logs that no metadata
+//! names, which `Broker::reconcile_logs` removes at the next start.
+//!
+//! Creations are serialized among themselves, as Kafka's controller serializes them, never with readers.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::PoisonError;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::{topic_config, Broker, BrokerError};
+use crate::controller::{self, MetadataError, MetadataImage, MetadataRecord, METADATA_TOPIC};
+use crate::storage::{self, Log, LogConfig, OpenOptions, StorageError, TopicPartition};
+
+/// A request refused: the Kafka error and its message.
+pub(super) type Refusal = (ResponseError, String);
+
+/// Kafka's answer for a name that differs from an existing topic's only in `.` versus `_` (Kafka's metrics
+/// names replace periods with underscores, so the two would be indistinguishable): `Topic.hasCollision`.
+pub(super) fn collision(image: &MetadataImage, name: &str) -> Option<Refusal> {
+    if !name.contains(['.', '_']) {
+        return None;
+    }
+    let unified = name.replace('.', "_");
+    let existing = image.topics.keys().find(|t| t.as_str() != name && t.replace('.', "_") == unified)?;
+    Some((ResponseError::InvalidTopicException, format!("Topic '{name}' collides with existing topic: {existing}")))
+}
+
+/// Kafka refuses to create the metadata log's topic (its partition directory is the metadata log itself).
+pub(super) fn reserved(name: &str) -> Option<Refusal> {
+    (name == METADATA_TOPIC)
+        .then(|| (ResponseError::InvalidRequest, format!("Creation of internal topic {name} is prohibited.")))
+}
+
+/// The Kafka error for a failure below the request handlers: storage failures are KAFKA_STORAGE_ERROR (the
+/// client may retry), a record the metadata refuses is a policy violation, anything else is unexpected.
+pub(super) fn broker_error_code(e: &BrokerError) -> ResponseError {
+    match e {
+        BrokerError::Storage(e) | BrokerError::Metadata(MetadataError::Storage(e)) => super::storage_error_code(e),
+        BrokerError::Metadata(MetadataError::Refused(_)) => ResponseError::PolicyViolation,
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+fn refusal(e: BrokerError) -> Refusal {
+    (broker_error_code(&e), e.to_string())
+}
+
+/// What a Topic or Partitions record asks to create.
+struct Plan {
+    topic: String,
+    topic_id: Uuid,
+    partitions: Range<i32>,
+    config: LogConfig,
+}
+
+impl Broker {
+    /// Creates topic `name` with `partitions` partitions and `configs` overrides (CreateTopics, auto-creation,
+    /// the coordinators' internal topics). The caller has validated the request; this refuses only what must
+    /// never reach the metadata log (a reserved name, more records than one operation may write).
+    pub(super) fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Uuid, Refusal> {
+        if let Some(refused) = reserved(name) {
+            return Err(refused);
+        }
+        let records = 1 + configs.len() + usize::try_from(partitions).unwrap_or(0);
+        if records > controller::MAX_RECORDS_PER_USER_OP {
+            return Err((ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.into()));
+        }
+        let id = self.write().ids.uuid();
+        let record =
+            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
+        self.create_partitions_all_or_nothing(record, now_ms)?;
+        Ok(id)
+    }
+
+    /// Creates the logs a Topic or Partitions record calls for, then commits the record and registers the
+    /// logs; on any failure removes what it created and commits nothing.
+    pub(super) fn create_partitions_all_or_nothing(&self, record: MetadataRecord, now_ms: i64) -> Result<(), Refusal> {
+        let _serial = self.creation.lock().unwrap_or_else(PoisonError::into_inner);
+        let plan = self.plan(&record)?;
+        let mut created: Vec<(TopicPartition, Log)> = Vec::with_capacity(plan.partitions.len());
+        for partition in plan.partitions.clone() {
+            match self.create_partition_files(&plan, partition, now_ms) {
+                Ok(log) => created.push(log),
+                Err(e) => {
+                    remove_created(created);
+                    return Err(refusal(e.into()));
+                }
+            }
+        }
+        let mut state = self.write();
+        // Only deletions can have run meanwhile (creations wait for `creation`): check the record again.
+        let still_valid = self.plan_against(state.metadata.image(), &record).map(|_| ());
+        let committed =
+            still_valid.and_then(|()| state.metadata.commit(&[record], now_ms).map_err(|e| refusal(e.into())));
+        if let Err(refused) = committed {
+            drop(state);
+            remove_created(created);
+            return Err(refused);
+        }
+        for (tp, log) in created {
+            // The partitions were checked to be new under `creation`, so registration cannot find one taken.
+            if let Err(e) = state.logs.register(tp, log) {
+                eprintln!("potok: registering a created log failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn plan(&self, record: &MetadataRecord) -> Result<Plan, Refusal> {
+        let image = self.metadata();
+        self.plan_against(&image, record)
+    }
+
+    fn plan_against(&self, image: &MetadataImage, record: &MetadataRecord) -> Result<Plan, Refusal> {
+        image.check(record).map_err(|m| (ResponseError::PolicyViolation, m))?;
+        let log_config =
+            |configs: &BTreeMap<String, String>| topic_config::log_config(configs, &self.config, &image.broker_configs);
+        match record {
+            MetadataRecord::Topic { name, id, partitions, configs, .. } => {
+                if image.topics.contains_key(name) {
+                    return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+                }
+                Ok(Plan { topic: name.clone(), topic_id: *id, partitions: 0..*partitions, config: log_config(configs) })
+            }
+            MetadataRecord::Partitions { name, count } => {
+                // `check` refused a topic that does not exist.
+                let Some(topic) = image.topics.get(name) else {
+                    return Err((
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("The topic '{name}' does not exist."),
+                    ));
+                };
+                let current = topic.partitions.len() as i32;
+                Ok(Plan {
+                    topic: name.clone(),
+                    topic_id: topic.id,
+                    partitions: current..*count,
+                    config: log_config(&topic.configs),
+                })
+            }
+            _ => Err((ResponseError::InvalidRequest, "not a record that creates partitions".into())),
+        }
+    }
+
+    /// Creates one partition's directory, segment files and `partition.metadata` (Kafka keeps the topic id
+    /// beside each partition's segments).
+    fn create_partition_files(
+        &self,
+        plan: &Plan,
+        partition: i32,
+        now_ms: i64,
+    ) -> Result<(TopicPartition, Log), StorageError> {
+        let tp = TopicPartition::new(&plan.topic, partition)?;
+        if self.read().logs.get(&tp).is_some() {
+            return Err(StorageError::AlreadyExists(tp.to_string()));
+        }
+        let dir = self.log_dir.join(tp.dir_name());
+        // No log is registered for it, so the directory is left from a creation that failed or was interrupted
+        // by a crash: start afresh rather than adopt its contents.
+        if self.backend.exists(&dir) {
+            self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        }
+        let log = Log::open(self.backend.clone(), &dir, plan.config.clone(), OpenOptions::default(), now_ms)?;
+        let path = dir.join("partition.metadata");
+        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&plan.topic_id));
+        if let Err(e) = storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes()) {
+            let _ = log.delete();
+            return Err(StorageError::io(&path, e));
+        }
+        Ok((tp, log))
+    }
+}
+
+/// Removes logs a failed creation made.
+fn remove_created(created: Vec<(TopicPartition, Log)>) {
+    for (tp, log) in created {
+        if let Err(e) = log.delete() {
+            eprintln!("potok: removing {tp} after a failed creation: {e}");
+        }
+    }
+}
