@@ -230,3 +230,131 @@ fn colliding_topic_names_are_refused_as_kafka_refuses_them() {
     assert_eq!(partitions_of(&mut s, "col_x"), None);
     broker.stop().unwrap();
 }
+
+/// Issue 13, item 3: two brokers on one `log.dirs` both accepted writes, and one's data was lost on restart. The
+/// second is now refused with Kafka's message while the first holds `.lock`; after it stops, the directory
+/// can be used again. A `log.dirs` that is a regular file says so, and an I/O error names its OS error once.
+#[test]
+fn a_log_dir_serves_one_broker_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_with(dir.path(), &[]);
+    let mut config = BrokerConfig::default();
+    config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
+    config.set("log.dirs", dir.path().to_str().unwrap()).unwrap();
+    let refused = RunningBroker::start(config.clone()).unwrap_err().to_string();
+    assert!(refused.contains("Failed to acquire lock on file .lock in"), "{refused}");
+    first.stop().unwrap();
+    RunningBroker::start(config).unwrap().stop().unwrap();
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let mut config = BrokerConfig::default();
+    config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
+    config.set("log.dirs", file.to_str().unwrap()).unwrap();
+    let refused = RunningBroker::start(config.clone()).unwrap_err().to_string();
+    assert_eq!(refused, format!("log.dirs {} is not a directory", file.display()));
+    config.set("log.dirs", file.join("below").to_str().unwrap()).unwrap();
+    let chain = format!("{:?}", anyhow::Error::new(RunningBroker::start(config).unwrap_err()));
+    assert_eq!(chain.matches("os error").count(), 1, "{chain}");
+}
+
+fn api_versions_answered(stream: &mut TcpStream) -> bool {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    send(stream, ApiKey::ApiVersions, 3, RequestKind::ApiVersions(ApiVersionsRequest::default()));
+    let mut size = [0u8; 4];
+    std::io::Read::read_exact(stream, &mut size).is_ok() && {
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        std::io::Read::read_exact(stream, &mut body).is_ok()
+    }
+}
+
+/// A connection from another loopback address (127.0.0.2), as a second client machine would make it.
+fn connect_from(source: [u8; 4], address: std::net::SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((std::net::Ipv4Addr::from(source), 0).into()).unwrap();
+        socket.connect(address).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+}
+
+/// Issue 13, item 4: idle connections were never closed and one address could take every slot. Now
+/// `connections.max.idle.ms` closes idle connections (a busy one stays), and `max.connections.per.ip` (with
+/// its overrides) closes a connection over the address's limit while other addresses are still served.
+#[test]
+fn idle_connections_close_and_one_address_cannot_take_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_with(
+        dir.path(),
+        &[
+            ("connections.max.idle.ms", "400"),
+            ("max.connections.per.ip", "2"),
+            ("max.connections.per.ip.overrides", "127.0.0.3:3"),
+        ],
+    );
+    let mut busy = connect(broker.address());
+    let mut idle = connect(broker.address());
+    assert!(api_versions_answered(&mut idle));
+    let mut over = connect(broker.address());
+    assert!(common::wire::closed_by_peer(&mut over), "a third connection from 127.0.0.1 was kept");
+    let mut other = connect_from([127, 0, 0, 2], broker.address());
+    assert!(api_versions_answered(&mut other), "127.0.0.2 was not served");
+    let overridden: Vec<TcpStream> = (0..3).map(|_| connect_from([127, 0, 0, 3], broker.address())).collect();
+    for mut s in overridden {
+        assert!(api_versions_answered(&mut s), "the override for 127.0.0.3 was not applied");
+    }
+    // The busy connection sends a request every 100 ms for two idle periods and stays open; the idle one closes.
+    for _ in 0..8 {
+        assert!(api_versions_answered(&mut busy));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(common::wire::closed_by_peer(&mut idle), "an idle connection was kept open");
+    broker.stop().unwrap();
+}
+
+fn long_poll(topic_name: &str, max_wait_ms: i32) -> RequestKind {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::FetchRequest;
+    let partition = FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(1 << 20);
+    let t = FetchTopic::default().with_topic(name(topic_name)).with_partitions(vec![partition]);
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![t]),
+    )
+}
+
+/// Issue 13, item 5: a long-poll Fetch with max_wait 2^31-1 whose client disconnected kept its slot and socket
+/// for weeks. With `max.connections=1`, the next client is now served once the first one leaves; and a wait
+/// is capped at `connections.max.idle.ms`.
+#[test]
+fn a_parked_fetch_of_a_departed_client_gives_its_slot_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_with(dir.path(), &[("max.connections", "1"), ("connections.max.idle.ms", "1500")]);
+    let mut setup = connect(broker.address());
+    assert_eq!(errors(&create_topics(&mut setup, 7, vec![topic("empty", 1)])), [(0, String::new())]);
+    drop(setup);
+    // Wait for the setup connection's slot (the broker notices its close at once: it was reading).
+    std::thread::sleep(Duration::from_millis(200));
+    let mut parked = connect(broker.address());
+    send(&mut parked, ApiKey::Fetch, 12, long_poll("empty", i32::MAX));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(parked);
+    let mut next = connect(broker.address());
+    assert!(api_versions_answered(&mut next), "the departed client's parked fetch kept the only slot");
+    // Capped at connections.max.idle.ms (1.5 s here), the wait ends with an empty answer.
+    let started = Instant::now();
+    send(&mut next, ApiKey::Fetch, 12, long_poll("empty", i32::MAX));
+    let ResponseKind::Fetch(r) = receive(&mut next, ApiKey::Fetch, 12) else { panic!() };
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    assert!(r.responses[0].partitions[0].records.as_ref().is_none_or(|b| b.is_empty()));
+    assert!(started.elapsed() >= Duration::from_millis(1000), "answered before any wait");
+    broker.stop().unwrap();
+}

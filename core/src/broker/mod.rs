@@ -80,6 +80,11 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    #[error("log.dirs {0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// Kafka's message for a log directory another broker holds.
+    #[error("Failed to acquire lock on file .lock in {0}. A Kafka instance in another process or thread is using this directory.")]
+    LogDirLocked(PathBuf),
     /// Creating a topic (an internal one, for a coordinator) was refused.
     #[error("{0}")]
     CreationRefused(String),
@@ -107,6 +112,8 @@ pub struct Broker {
     producer_ids: Mutex<(i64, i64)>,
     /// Serializes topic and partition creations (see `topic_creation`); readers never take it.
     creation: Mutex<()>,
+    /// The exclusive lock on `<log dir>/.lock`, held until the broker is dropped.
+    _dir_lock: storage::LockGuard,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -138,6 +145,8 @@ impl std::fmt::Debug for Broker {
 }
 
 const META_PROPERTIES: &str = "meta.properties";
+/// Kafka's lock file in each log directory.
+const LOCK_FILE: &str = ".lock";
 
 impl Broker {
     /// Opens (or initialises) the log directory and loads metadata and logs. `seed` feeds the id generator
@@ -150,7 +159,18 @@ impl Broker {
         seed: u64,
         now_ms: i64,
     ) -> Result<Broker, BrokerError> {
+        if backend.exists(log_dir) && !backend.is_dir(log_dir) {
+            return Err(BrokerError::NotADirectory(log_dir.to_path_buf()));
+        }
         backend.create_dir_all(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
+        // One broker per log directory, as Kafka enforces: two writing the same files lose data.
+        let dir_lock = match backend.lock(&log_dir.join(LOCK_FILE)) {
+            Ok(guard) => guard,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(BrokerError::LogDirLocked(log_dir.to_path_buf()))
+            }
+            Err(e) => return Err(StorageError::io(&log_dir.join(LOCK_FILE), e).into()),
+        };
         let mut ids = IdGenerator::new(seed);
         let cluster_id = Self::load_or_write_meta_properties(backend.as_ref(), log_dir, config.node_id, &mut ids)?;
         let metadata = MetadataStore::open(backend.clone(), log_dir, now_ms)?;
@@ -190,6 +210,7 @@ impl Broker {
             groups,
             producer_ids: Mutex::new((0, 0)),
             creation: Mutex::new(()),
+            _dir_lock: dir_lock,
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;

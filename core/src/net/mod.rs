@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod client;
+mod connections;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,13 +21,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
 use crate::protocol::{self, versions, ProtocolError};
 use crate::storage::{Backend, FileBackend};
+use connections::{peer_closed, AcceptBackoff, PerIpLimits, RateLimitedLog};
 
 /// The wall clock in milliseconds since the epoch: the only clock the broker sees.
 pub fn now_ms() -> i64 {
@@ -37,11 +39,12 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    /// The OS error is in the message and not a `source`, so a printed chain names it once.
+    #[error("cannot listen on {address}: {error}")]
+    Bind { address: String, error: std::io::Error },
     #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -53,6 +56,10 @@ struct Shared {
     /// Parked JoinGroup / SyncGroup requests waiting for their answer, by token.
     waiters: Mutex<HashMap<u64, oneshot::Sender<ResponseKind>>>,
     next_token: AtomicU64,
+    /// `connections.max.idle.ms`: idle connections close after this; it also caps a Fetch's `max_wait_ms`.
+    idle: Duration,
+    /// Connections closed for bad input, refused by a limit, or failed accepts.
+    log: RateLimitedLog,
 }
 
 impl Shared {
@@ -74,6 +81,9 @@ impl Shared {
 /// The longest a parked JoinGroup or SyncGroup waits before its connection gives up on it (Kafka's largest
 /// `group.max.session.timeout.ms`-bounded rebalance plus margin); the coordinator normally answers far sooner.
 const PARKED_REQUEST_MAX: Duration = Duration::from_secs(35 * 60);
+/// Connections the kernel queues before they are accepted (Kafka's acceptors use 50; more suits a busy test
+/// broker whose accept loop waits for a `max.connections` slot).
+const LISTEN_BACKLOG: u32 = 1024;
 
 fn seed() -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -101,8 +111,20 @@ fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
 pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Option<PathBuf>), ServerError> {
     let listener = &config.listeners[0];
     let address = format!("{}:{}", listener.host, listener.port);
-    let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
-    let port = tcp.local_addr()?.port();
+    // The port is taken now (so the advertised address is known) but not listened on until the logs are
+    // loaded, as Kafka opens its listeners only then: a client connecting during recovery is refused at once
+    // and retries, instead of being accepted and left hanging.
+    let bind_error = |error| ServerError::Bind { address: address.clone(), error };
+    let socket_address = tokio::net::lookup_host(&address)
+        .await
+        .map_err(bind_error)?
+        .next()
+        .ok_or_else(|| bind_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
+    let socket =
+        if socket_address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(bind_error)?;
+    socket.set_reuseaddr(true).map_err(bind_error)?;
+    socket.bind(socket_address).map_err(bind_error)?;
+    let port = socket.local_addr()?.port();
     let seed = seed();
     let (log_dir, ephemeral) = match &config.log_dir {
         Some(dir) => (dir.clone(), None),
@@ -114,6 +136,7 @@ pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Opt
     let advertised = config.advertised(port);
     let backend: Arc<dyn Backend> = Arc::new(FileBackend);
     let broker = Broker::open(config, backend, &log_dir, advertised, seed, now_ms())?;
+    let tcp = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
     Ok((tcp, Arc::new(broker), ephemeral))
 }
 
@@ -131,34 +154,62 @@ pub async fn serve(
         max_frame: config.socket_request_max_bytes,
         waiters: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
+        idle: Duration::from_millis(config.connections_max_idle_ms.max(1) as u64),
+        log: RateLimitedLog::new(20, Duration::from_secs(10)),
     });
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let per_ip = PerIpLimits::new(&config);
+    let mut backoff = AcceptBackoff::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(ticker(shared.clone(), config.log_retention_check_interval_ms, stop_rx.clone()));
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        // Over max.connections, new connections wait (queued by the kernel) until one closes, as in Kafka.
+        let permit = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    // Over max.connections: close at once, as Kafka does.
-                    drop(stream);
-                    continue;
-                };
-                let shared = shared.clone();
-                let stop = stop_rx.clone();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    if let Err(e) = serve_connection(shared, stream, peer, stop).await {
-                        // Kafka logs and closes a connection that sends something it cannot read; so does potok.
-                        eprintln!("potok: closed connection from {peer}: {e}");
-                    }
-                });
+            permit = connections.clone().acquire_owned() => permit,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
+            Err(e) => {
+                let pause = backoff.failed();
+                shared.log.log(|| format!("accepting a connection failed: {e}; retrying in {} ms", pause.as_millis()));
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        let ip_slot = match per_ip.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(max) => {
+                shared.log.log(|| {
+                    format!("rejected connection from {peer}: the address already has the configured maximum of {max} connections")
+                });
+                drop(stream);
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let _slots = (permit, ip_slot);
+            if let Err(e) = serve_connection(shared.clone(), stream, peer, stop).await {
+                // Kafka logs and closes a connection that sends something it cannot read; so does potok.
+                shared.log.log(|| format!("closed connection from {peer}: {e}"));
+            }
+        });
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -233,10 +284,14 @@ async fn serve_connection(
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => return Ok(()),
+            // connections.max.idle.ms: Kafka closes a connection that sent nothing for this long.
+            _ = tokio::time::sleep(shared.idle) => return Ok(()),
             frame = read_frame(&mut stream, shared.max_frame) => frame,
         };
         let Some(frame) = frame? else { return Ok(()) };
-        let Some(response) = respond(&shared, frame.freeze(), &client_host, &mut stop).await? else { continue };
+        let Some(response) = respond(&shared, frame.freeze(), &client_host, &stream, &mut stop).await? else {
+            continue;
+        };
         if stream.write_all(&response).await.is_err() {
             return Ok(());
         }
@@ -248,6 +303,7 @@ async fn respond(
     shared: &Shared,
     frame: bytes::Bytes,
     client_host: &str,
+    stream: &TcpStream,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<BytesMut>, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
@@ -261,7 +317,10 @@ async fn respond(
     let api_key = request.api_key;
     let correlation_id = request.header.correlation_id;
     if let RequestKind::Fetch(fetch) = &request.body {
-        let body = ResponseKind::Fetch(long_poll_fetch(shared, fetch, version, stop).await);
+        let Some(response) = long_poll_fetch(shared, fetch, version, stream, stop).await else {
+            return Err(peer_gone());
+        };
+        let body = ResponseKind::Fetch(response);
         return protocol::encode_response(api_key, version, correlation_id, &body).map(Some);
     }
     let is_produce = matches!(request.body, RequestKind::Produce(_));
@@ -273,7 +332,15 @@ async fn respond(
     // Registered before the broker sees the request, so an answer decided during the call finds its waiter.
     let (tx, rx) = oneshot::channel();
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).insert(ctx.token, tx);
-    let outcome = shared.broker.handle(request, &ctx, now_ms());
+    // Creating or deleting many partitions takes long: let this worker's other connections move elsewhere
+    // meanwhile (the runtime has few workers).
+    let slow = matches!(api_key, ApiKey::CreateTopics | ApiKey::CreatePartitions | ApiKey::DeleteTopics);
+    let outcome =
+        if slow && tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| shared.broker.handle(request, &ctx, now_ms()))
+        } else {
+            shared.broker.handle(request, &ctx, now_ms())
+        };
     if is_produce {
         shared.appended.notify_waiters();
     }
@@ -289,14 +356,20 @@ async fn respond(
                 r = rx => r.ok(),
                 _ = tokio::time::sleep(PARKED_REQUEST_MAX) => None,
                 _ = stop.changed() => None,
+                // The client left: nobody will read the answer, so give up the wait (and the connection).
+                _ = peer_closed(stream) => {
+                    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
+                    return Err(peer_gone());
+                }
             };
             match waited {
                 Some(body) => body,
                 None => {
+                    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
                     return Err(ProtocolError::Malformed {
                         what: "group request",
                         message: "no answer before shutdown or timeout".into(),
-                    })
+                    });
                 }
             }
         }
@@ -305,14 +378,23 @@ async fn respond(
     protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
 }
 
-/// Answers a Fetch once it has `min_bytes` of records, a partition error, or `max_wait_ms` has passed.
+/// The error a request ends with when its client closed the connection while it waited.
+fn peer_gone() -> ProtocolError {
+    ProtocolError::Malformed { what: "parked request", message: "the client closed the connection".into() }
+}
+
+/// Answers a Fetch once it has `min_bytes` of records, a partition error, or `max_wait_ms` has passed (at most
+/// `connections.max.idle.ms`: Kafka's idle-connection expiry ends a longer wait). `None` if the client closed
+/// the connection meanwhile.
 async fn long_poll_fetch(
     shared: &Shared,
     request: &kafka_protocol::messages::FetchRequest,
     version: i16,
+    stream: &TcpStream,
     stop: &mut watch::Receiver<bool>,
-) -> kafka_protocol::messages::FetchResponse {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+) -> Option<kafka_protocol::messages::FetchResponse> {
+    let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(shared.idle);
+    let deadline = tokio::time::Instant::now() + max_wait;
     loop {
         let notified = shared.appended.notified();
         tokio::pin!(notified);
@@ -322,12 +404,13 @@ async fn long_poll_fetch(
         let has_error = response.error_code != 0
             || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
         if bytes >= request.min_bytes.max(0) as usize || has_error || tokio::time::Instant::now() >= deadline {
-            return response;
+            return Some(response);
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = stop.changed() => return response,
+            _ = stop.changed() => return Some(response),
+            _ = peer_closed(stream) => return None,
         }
     }
 }

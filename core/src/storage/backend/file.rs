@@ -7,7 +7,7 @@ use std::path::Path;
 
 use memmap2::MmapMut;
 
-use super::{Backend, BackendFile, MappedFile};
+use super::{Backend, BackendFile, LockGuard, MappedFile};
 
 /// Files under the real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,6 +56,62 @@ impl Backend for FileBackend {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        lock_exclusive(&file)?;
+        Ok(Box::new(FileLock { _file: file }))
+    }
+}
+
+/// The lock lives as long as its descriptor: closing the file releases it.
+#[derive(Debug)]
+struct FileLock {
+    _file: File,
+}
+
+/// An open-file-description lock on the whole file: it conflicts with the POSIX record lock Kafka's
+/// `FileChannel.tryLock` takes on Linux (so Kafka and potok exclude each other too) and, unlike a POSIX lock,
+/// with a second lock taken in this same process (two embedded brokers on one directory).
+#[cfg(target_os = "linux")]
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    // SAFETY: `fcntl(F_OFD_SETLK)` reads the `flock` structure it is given, which lives across the call, and
+    // acts on a descriptor this function borrows from an open `File`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => io::Error::new(io::ErrorKind::WouldBlock, e),
+            _ => e,
+        });
+    }
+    Ok(())
+}
+
+/// Elsewhere a BSD lock, which also excludes a second holder in the same process.
+#[cfg(not(target_os = "linux"))]
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` acts on a descriptor this function borrows from an open `File`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => io::Error::new(io::ErrorKind::WouldBlock, e),
+            _ => e,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

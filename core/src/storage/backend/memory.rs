@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use super::{Backend, BackendFile, MappedFile};
+use super::{Backend, BackendFile, LockGuard, MappedFile};
 
 type Data = Arc<RwLock<Vec<u8>>>;
 
@@ -14,6 +14,7 @@ type Data = Arc<RwLock<Vec<u8>>>;
 struct State {
     files: BTreeMap<PathBuf, Data>,
     dirs: BTreeSet<PathBuf>,
+    locks: BTreeSet<PathBuf>,
 }
 
 /// A file system held in memory. Clones share the same files.
@@ -48,7 +49,7 @@ impl MemoryBackend {
     pub fn snapshot(&self) -> MemoryBackend {
         let state = self.state();
         let files = state.files.iter().map(|(p, d)| (p.clone(), Arc::new(RwLock::new(read_data(d).clone())))).collect();
-        MemoryBackend { state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone() })) }
+        MemoryBackend { state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone(), locks: BTreeSet::new() })) }
     }
 
     /// Direct access to a file's bytes, for tests that damage files on purpose.
@@ -148,6 +149,27 @@ impl Backend for MemoryBackend {
 
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        self.open(path, true)?;
+        if !self.state().locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, format!("{} is locked", path.display())));
+        }
+        Ok(Box::new(MemoryLock { state: self.state.clone(), path: path.to_path_buf() }))
+    }
+}
+
+/// Releases its path when dropped.
+#[derive(Debug)]
+struct MemoryLock {
+    state: Arc<Mutex<State>>,
+    path: PathBuf,
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).locks.remove(&self.path);
     }
 }
 

@@ -34,7 +34,13 @@ pub trait Backend: Send + Sync + Debug {
     /// Atomically replaces `to` with `from`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `path` (created if missing), held until the guard is dropped. Fails with
+    /// `ErrorKind::WouldBlock` while another holder has it, in this process or another.
+    fn lock(&self, path: &Path) -> io::Result<LockGuard>;
 }
+
+/// Holds a lock taken with [`Backend::lock`] until dropped.
+pub type LockGuard = Box<dyn Debug + Send + Sync>;
 
 /// An open file.
 pub trait BackendFile: Send + Sync + Debug {
