@@ -97,7 +97,17 @@ impl Broker {
             match self.create_partition_files(&plan, partition, now_ms) {
                 Ok(log) => created.push(log),
                 Err(e) => {
+                    // The logs made so far go first: that gives back the descriptors a removal may need when
+                    // running out of them is what failed.
                     remove_created(created);
+                    let tp = TopicPartition { topic: plan.topic.clone(), partition };
+                    let partial = self.log_dir.join(tp.dir_name());
+                    // (Never a registered log's directory.)
+                    if self.read().logs.get(&tp).is_none() && self.backend.exists(&partial) {
+                        if let Err(e) = self.backend.remove_dir_all(&partial) {
+                            eprintln!("potok: removing {} after a failed creation: {e}", partial.display());
+                        }
+                    }
                     return Err(refusal(e.into()));
                 }
             }

@@ -80,6 +80,36 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many logs are opened or closed at once: the work is mostly waiting for the disk (fsync, reads during
+/// recovery), so more threads than cores help.
+#[cfg(feature = "native")]
+const LOG_THREADS: usize = 8;
+
+/// `f` over `items`, on up to [`LOG_THREADS`] threads, results in the order of `items`. (Single-threaded
+/// without the `native` feature: wasm32 cannot spawn threads.)
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    #[cfg(feature = "native")]
+    if items.len() > 1 {
+        let count = items.len();
+        let queue = Mutex::new(items.into_iter().enumerate());
+        let results = Mutex::new(Vec::with_capacity(count));
+        std::thread::scope(|scope| {
+            for _ in 0..LOG_THREADS.min(count) {
+                scope.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                    let Some((i, item)) = next else { break };
+                    let r = f(item);
+                    results.lock().unwrap_or_else(PoisonError::into_inner).push((i, r));
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        results.sort_unstable_by_key(|(i, _)| *i);
+        return results.into_iter().map(|(_, r)| r).collect();
+    }
+    items.into_iter().map(f).collect()
+}
+
 /// Names in a log directory that are not partition logs of user or internal topics.
 const RESERVED_DIR_PREFIX: &str = "__cluster_metadata";
 
@@ -125,7 +155,7 @@ impl LogManager {
         let had_clean_shutdown = backend.exists(&marker);
         let recovery_points = read_offsets(backend.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT)).unwrap_or_default();
         let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
-        let mut logs = BTreeMap::new();
+        let mut to_open = Vec::new();
         for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             if name.starts_with(RESERVED_DIR_PREFIX) {
                 continue;
@@ -141,7 +171,16 @@ impl LogManager {
                 // Without a recovery point for this log, its state is unknown: recover it whole.
                 had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
             };
-            let log = Log::open(backend.clone(), &path, config_for(&tp.topic), options, now_ms)?;
+            let config = config_for(&tp.topic);
+            to_open.push((tp, path, config, options));
+        }
+        // Logs are independent: open (and, after a crash, recover) them side by side.
+        let mut logs = BTreeMap::new();
+        let opened = parallel_map(to_open, |(tp, path, config, options)| {
+            Log::open(backend.clone(), &path, config, options, now_ms).map(|log| (tp, log))
+        });
+        for opened in opened {
+            let (tp, log) = opened?;
             logs.insert(tp, Arc::new(Mutex::new(log)));
         }
         if had_clean_shutdown {
@@ -207,18 +246,23 @@ impl LogManager {
 
     /// Writes the recovery-point and log-start-offset checkpoints for every log.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
-        let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
-        let offsets: Vec<(i64, i64)> = self
+        let offsets: Vec<(TopicPartition, i64, i64)> = self
             .logs
-            .values()
-            .map(|l| {
+            .iter()
+            .map(|(tp, l)| {
                 let l = lock(l);
-                (l.recovery_point(), l.log_start_offset())
+                (tp.clone(), l.recovery_point(), l.log_start_offset())
             })
             .collect();
-        let recovery: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.0)).collect();
+        self.write_checkpoints(&offsets)
+    }
+
+    /// Writes the checkpoints from (partition, recovery point, log start offset) entries.
+    fn write_checkpoints(&self, offsets: &[(TopicPartition, i64, i64)]) -> Result<(), StorageError> {
+        let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
+        let recovery: Vec<String> = offsets.iter().map(|(tp, rp, _)| line(tp, *rp)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        let starts: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.1)).collect();
+        let starts: Vec<String> = offsets.iter().map(|(tp, _, start)| line(tp, *start)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
     }
 
@@ -243,22 +287,29 @@ impl LogManager {
         Ok(())
     }
 
-    /// Flushes and seals every log, writes the checkpoints, then the clean-shutdown marker.
+    /// Flushes and seals every log (side by side, and only what changed), writes the checkpoints, then the
+    /// clean-shutdown marker.
     pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
-        for log in self.logs.values() {
-            lock(log).flush(now_ms)?;
-        }
-        self.checkpoint()?;
-        for (_, shared) in std::mem::take(&mut self.logs) {
-            // The last holder closes the log; anyone else still holding it only reads a flushed, sealed log.
+        let logs: Vec<(TopicPartition, SharedLog)> = std::mem::take(&mut self.logs).into_iter().collect();
+        let closed = parallel_map(logs, |(tp, shared)| {
+            // The last holder closes the log; anyone else still holding it only reads a flushed log.
             match Arc::try_unwrap(shared) {
-                Ok(log) => log.into_inner().unwrap_or_else(PoisonError::into_inner).close(now_ms)?,
+                Ok(log) => {
+                    let mut log = log.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    log.flush(now_ms)?;
+                    let offsets = (tp, log.recovery_point(), log.log_start_offset());
+                    log.close(now_ms)?;
+                    Ok(offsets)
+                }
                 Err(shared) => {
                     let mut log = lock(&shared);
                     log.flush(now_ms)?;
+                    Ok((tp, log.recovery_point(), log.log_start_offset()))
                 }
             }
-        }
+        });
+        let offsets = closed.into_iter().collect::<Result<Vec<_>, StorageError>>()?;
+        self.write_checkpoints(&offsets)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         let file = self.backend.open(&marker, true).map_err(|e| StorageError::io(&marker, e))?;
         file.sync().map_err(|e| StorageError::io(&marker, e))?;

@@ -47,6 +47,10 @@ pub struct Segment {
     created_ms: i64,
     index_interval_bytes: u64,
     max_index_bytes: usize,
+    /// Whether the indexes have their full preallocated size and can take entries. A segment opened from
+    /// trimmed files grows them only on its first append, so opening and closing a log nobody wrote to touches
+    /// no index file.
+    appendable: bool,
 }
 
 impl Segment {
@@ -64,7 +68,9 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        Self::open_files(backend, dir, base_offset, config, now_ms)
+        let mut segment = Self::open_files(backend, dir, base_offset, config, now_ms)?;
+        segment.appendable = true;
+        Ok(segment)
     }
 
     /// Opens a segment's files, creating what is missing, and loads its tail state. The caller runs
@@ -117,6 +123,7 @@ impl Segment {
             created_ms: now_ms,
             index_interval_bytes: u64::from(config.index_interval_bytes),
             max_index_bytes: max_index,
+            appendable: false,
         })
     }
 
@@ -314,6 +321,7 @@ impl Segment {
         self.time_index.reset();
         self.offset_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
         self.time_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = true;
         self.bytes_since_last_index_entry = 0;
         self.max_timestamp = record::NO_TIMESTAMP;
         self.offset_of_max_timestamp = self.base_offset;
@@ -375,14 +383,31 @@ impl Segment {
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
         self.offset_index.trim().map_err(|e| StorageError::io(self.offset_index.path(), e))?;
-        self.time_index.trim().map_err(|e| StorageError::io(self.time_index.path(), e))
+        self.time_index.trim().map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = false;
+        Ok(())
+    }
+
+    /// Whether the segment's indexes were grown for appends (and so must be sealed before closing).
+    pub fn is_appendable(&self) -> bool {
+        self.appendable
+    }
+
+    /// Grows the indexes for appends unless they already are.
+    pub fn ensure_appendable(&mut self) -> Result<(), StorageError> {
+        if !self.appendable {
+            self.reopen_for_append()?;
+        }
+        Ok(())
     }
 
     /// Grows the indexes back to `segment.index.bytes` so the segment can take appends again.
     pub fn reopen_for_append(&mut self) -> Result<(), StorageError> {
         let max = self.max_index_bytes;
         self.offset_index.resize(max).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
-        self.time_index.resize(max).map_err(|e| StorageError::io(self.time_index.path(), e))
+        self.time_index.resize(max).map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = true;
+        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), StorageError> {

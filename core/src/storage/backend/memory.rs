@@ -231,6 +231,17 @@ impl MappedFile for MemoryMap {
         write_data(&self.data)[pos..pos + data.len()].copy_from_slice(data);
     }
 
+    fn reserve(&mut self, _pos: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn resize(&mut self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        write_data(&self.data).resize(len, 0);
+        self.len = len;
+        Ok(())
+    }
+
     fn flush(&self) -> io::Result<()> {
         Ok(())
     }
