@@ -298,7 +298,7 @@ async fn serve_connection(
     }
 }
 
-/// Handles one request frame; `Ok(None)` when no response is due (acks=0).
+/// Handles one request frame; `Ok(None)` when no response is due (acks=0, or the client left while it waited).
 async fn respond(
     shared: &Shared,
     frame: bytes::Bytes,
@@ -318,7 +318,8 @@ async fn respond(
     let correlation_id = request.header.correlation_id;
     if let RequestKind::Fetch(fetch) = &request.body {
         let Some(response) = long_poll_fetch(shared, fetch, version, stream, stop).await else {
-            return Err(peer_gone());
+            // The client left: no answer is due, and the next read ends the connection.
+            return Ok(None);
         };
         let body = ResponseKind::Fetch(response);
         return protocol::encode_response(api_key, version, correlation_id, &body).map(Some);
@@ -359,7 +360,7 @@ async fn respond(
                 // The client left: nobody will read the answer, so give up the wait (and the connection).
                 _ = peer_closed(stream) => {
                     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
-                    return Err(peer_gone());
+                    return Ok(None);
                 }
             };
             match waited {
@@ -376,11 +377,6 @@ async fn respond(
     };
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
     protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
-}
-
-/// The error a request ends with when its client closed the connection while it waited.
-fn peer_gone() -> ProtocolError {
-    ProtocolError::Malformed { what: "parked request", message: "the client closed the connection".into() }
 }
 
 /// Answers a Fetch once it has `min_bytes` of records, a partition error, or `max_wait_ms` has passed (at most
