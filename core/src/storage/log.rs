@@ -208,8 +208,11 @@ impl Log {
             .map_err(|e| StorageError::io(&path, e))
     }
 
+    /// Writes a snapshot unless one describes the log end already, or the log is empty (as Kafka takes one only
+    /// when the state has moved past the last snapshot).
     fn write_snapshot_if_stale(&mut self) -> Result<(), StorageError> {
-        if self.last_snapshot_offset != Some(self.log_end_offset()) {
+        let log_end_offset = self.log_end_offset();
+        if self.last_snapshot_offset != Some(log_end_offset) && log_end_offset > self.log_start_offset {
             self.write_snapshot()?;
             self.last_snapshot_offset = Some(self.log_end_offset());
         }
@@ -591,8 +594,10 @@ impl Log {
         }
         let last_offset = next - 1;
 
+        // Grown before the roll check (which looks at index fullness) and again after a roll.
         self.active_mut().ensure_appendable()?;
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
+        self.active_mut().ensure_appendable()?;
         self.active_mut().append(&records[..total], &appended)?;
         let mut first = first_offset;
         for ((_, _, h), marker) in spans.iter().zip(&markers) {

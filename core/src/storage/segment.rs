@@ -68,9 +68,9 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        let mut segment = Self::open_files(backend, dir, base_offset, config, now_ms)?;
-        segment.appendable = true;
-        Ok(segment)
+        // Indexes start empty and grow to `segment.index.bytes` on the first append, so a partition that is
+        // created and never written costs no index work at close.
+        Self::open_files(backend, dir, base_offset, config, false, now_ms)
     }
 
     /// Opens a segment's files, creating what is missing, and loads its tail state. The caller runs
@@ -82,7 +82,7 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<(Self, bool), StorageError> {
-        let mut segment = Self::open_files(backend, dir, base_offset, config, now_ms)?;
+        let mut segment = Self::open_files(backend, dir, base_offset, config, true, now_ms)?;
         let size = segment.size();
         let indexes_ok = segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
         if indexes_ok {
@@ -96,16 +96,18 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
+        preallocate_indexes: bool,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         let log = backend.open(&log_path, true).map_err(|e| StorageError::io(&log_path, e))?;
         let index_path = dir.join(file_name(base_offset, INDEX_SUFFIX));
         let max_index = config.segment_index_bytes as usize;
-        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, max_index)
+        let initial_index = if preallocate_indexes { max_index } else { 0 };
+        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, initial_index)
             .map_err(|e| StorageError::io(&index_path, e))?;
         let time_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
-        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
+        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, initial_index)
             .map_err(|e| StorageError::io(&time_path, e))?;
         let txn_index = TransactionIndex::open(backend, dir.join(file_name(base_offset, TXN_INDEX_SUFFIX)))?;
         Ok(Segment {
