@@ -21,7 +21,7 @@ cargo build --workspace --all-targets --locked
 step "Apache Kafka jars (reference tools)"
 scripts/kafka.sh install >/dev/null
 
-step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments)"
+step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments, fuzz short run)"
 cargo test --workspace --locked -- --include-ignored
 
 step "potok's own clients against Apache Kafka 4.1.1 (core/tests/client.rs; the cargo tests above ran it on potok)"
@@ -69,6 +69,9 @@ scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "kill -9 under load loses no acknowledged record"
 scripts/crash-test.sh "$CARGO_TARGET_DIR/debug/potok"
+
+step "a full disk: produce fails cleanly, restart after kill -9 without SIGBUS, every acknowledged record served"
+scripts/full-disk-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "core builds for wasm32-unknown-unknown"
 scripts/wasm.sh check core --locked

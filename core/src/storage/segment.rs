@@ -84,9 +84,10 @@ impl Segment {
     ) -> Result<(Self, bool), StorageError> {
         let mut segment = Self::open_files(backend, dir, base_offset, config, true, now_ms)?;
         let size = segment.size();
-        let indexes_ok = segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
+        let mut indexes_ok =
+            segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
         if indexes_ok {
-            segment.load_tail_state()?;
+            indexes_ok = segment.load_tail_state()?;
         }
         Ok((segment, indexes_ok))
     }
@@ -131,8 +132,14 @@ impl Segment {
 
     /// Finds `next_offset`, the max timestamp and the roll base of a segment whose indexes are trusted: scan
     /// from the last offset index entry, and take the max timestamp from the time index and the scanned tail.
-    fn load_tail_state(&mut self) -> Result<(), StorageError> {
+    /// Returns false if the batches found there do not line up (framing, offsets, the file's end): a file
+    /// damaged behind a clean shutdown, which the caller then recovers as after a crash.
+    fn load_tail_state(&mut self) -> Result<bool, StorageError> {
+        let size = self.size();
         if let Some(first) = self.header_at(0)? {
+            if first.base_offset != self.base_offset {
+                return Ok(false);
+            }
             self.rolling_base_ms = Some(first.max_timestamp);
         }
         if let Some((ts, offset)) = self.time_index.last_entry() {
@@ -140,15 +147,27 @@ impl Segment {
             self.offset_of_max_timestamp = offset;
         }
         let mut pos = u64::from(self.offset_index.lookup(i64::MAX));
+        let mut expected: Option<i64> = None;
         while let Some(h) = self.header_at(pos)? {
+            let batch_size = i64::from(h.batch_length) + LOG_OVERHEAD as i64;
+            let lines_up = h.magic == record::CURRENT_MAGIC
+                && batch_size >= RECORD_BATCH_OVERHEAD as i64
+                && pos + batch_size as u64 <= size
+                && h.last_offset_delta >= 0
+                && h.base_offset >= self.base_offset
+                && expected.is_none_or(|e| e == h.base_offset);
+            if !lines_up {
+                return Ok(false);
+            }
             self.next_offset = h.next_offset();
             if h.max_timestamp > self.max_timestamp {
                 self.max_timestamp = h.max_timestamp;
                 self.offset_of_max_timestamp = h.last_offset();
             }
-            pos += h.size_in_bytes() as u64;
+            expected = Some(h.next_offset());
+            pos += batch_size as u64;
         }
-        Ok(())
+        Ok(pos == size)
     }
 
     pub fn base_offset(&self) -> i64 {
