@@ -103,7 +103,7 @@ impl Broker {
                     let tp = TopicPartition { topic: plan.topic.clone(), partition };
                     let partial = self.log_dir.join(tp.dir_name());
                     // (Never a registered log's directory.)
-                    if self.read().logs.get(&tp).is_none() && self.backend.exists(&partial) {
+                    if self.read().replicas.get(&tp).is_none() && self.backend.exists(&partial) {
                         if let Err(e) = self.backend.remove_dir_all(&partial) {
                             eprintln!("potok: removing {} after a failed creation: {e}", partial.display());
                         }
@@ -115,20 +115,22 @@ impl Broker {
         let mut state = self.write();
         // Only deletions can have run meanwhile (creations wait for `creation`): check the record again.
         let still_valid = self.plan_against(state.metadata.image(), &record).map(|_| ());
-        let committed =
-            still_valid.and_then(|()| state.metadata.commit(&[record], now_ms).map_err(|e| refusal(e.into())));
-        if let Err(refused) = committed {
+        let proposed = still_valid.and_then(|()| {
+            state.metadata.propose(std::slice::from_ref(&record), now_ms).map_err(|e| refusal(e.into()))
+        });
+        if let Err(refused) = proposed {
             drop(state);
             remove_created(created);
             return Err(refused);
         }
         for (tp, log) in created {
             // The partitions were checked to be new under `creation`, so registration cannot find one taken.
-            if let Err(e) = state.logs.register(tp, log) {
+            if let Err(e) = state.replicas.register(tp, log) {
                 eprintln!("potok: registering a created log failed: {e}");
             }
         }
-        Ok(())
+        // Publishing finds the logs registered and only gives them their leadership.
+        self.publish_metadata(&mut state, &[record], now_ms).map_err(refusal)
     }
 
     fn plan(&self, record: &MetadataRecord) -> Result<Plan, Refusal> {
@@ -176,7 +178,7 @@ impl Broker {
         now_ms: i64,
     ) -> Result<(TopicPartition, Log), StorageError> {
         let tp = TopicPartition::new(&plan.topic, partition)?;
-        if self.read().logs.get(&tp).is_some() {
+        if self.read().replicas.get(&tp).is_some() {
             return Err(StorageError::AlreadyExists(tp.to_string()));
         }
         let dir = self.log_dir.join(tp.dir_name());

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError, TopicPartition};
 
 /// The metadata log's directory name inside the log directory.
@@ -71,6 +71,8 @@ pub struct PartitionImage {
     pub partition: i32,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped on every change of the partition's leader, replicas or ISR.
+    pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
 }
@@ -178,7 +180,14 @@ impl MetadataImage {
 }
 
 fn partition(p: i32, leader: i32) -> PartitionImage {
-    PartitionImage { partition: p, leader, leader_epoch: 0, replicas: vec![leader], isr: vec![leader] }
+    PartitionImage {
+        partition: p,
+        leader,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        replicas: vec![leader],
+        isr: vec![leader],
+    }
 }
 
 /// Why metadata could not be loaded or written.
@@ -207,19 +216,18 @@ impl MetadataStore {
         let config = LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() };
         let log = Log::open(backend, &log_dir.join(METADATA_LOG_DIR), config, OpenOptions::default(), now_ms)?;
         let mut image = MetadataImage::default();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let read = log.read(offset, 1 << 20, i64::MAX, true)?;
-            for batch in Batches::new(&read.records) {
-                let batch = batch.map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                let (header, records) = record::decode_records(batch, DecodeLimits::default())
-                    .map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                for r in records {
-                    replay_record(&mut image, r.offset, &r.value.unwrap_or_default());
-                }
-                offset = header.next_offset();
+        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), MetadataError> {
+            let bad =
+                |offset: i64, e: &dyn std::fmt::Display| MetadataError::BadRecord { offset, reason: e.to_string() };
+            let (header, records) = record::decode_records(batch, DecodeLimits::default()).map_err(|e| bad(-1, &e))?;
+            if header.is_control() {
+                return Ok(());
             }
-        }
+            for r in records {
+                replay_record(&mut image, r.offset, &r.value.unwrap_or_default());
+            }
+            Ok(())
+        })?;
         Ok(MetadataStore { log, image: Arc::new(image) })
     }
 
@@ -227,9 +235,10 @@ impl MetadataStore {
         &self.image
     }
 
-    /// Durably appends `records` as one batch, then applies them. Records the image would refuse (see
-    /// [`MetadataImage::check`]) are refused here, before anything is written.
-    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+    /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
+    /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored). Records
+    /// the image would refuse (see [`MetadataImage::check`]) are refused here, before anything is written.
+    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
         match records {
             [one] => self.image.check(one).map_err(MetadataError::Refused)?,
             // Later records are checked against the image the earlier ones make (a copy; such commits are rare).
@@ -249,9 +258,21 @@ impl MetadataStore {
         }
         let mut bytes = batch.build().map_err(StorageError::from)?;
         self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        self.log.set_high_watermark(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// Applies committed records to the image, in log order.
+    pub fn apply(&mut self, records: &[MetadataRecord]) {
         for rec in records {
             Arc::make_mut(&mut self.image).apply(rec);
         }
+    }
+
+    /// Proposes and applies `records` (a cluster of one commits what it stores).
+    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        self.propose(records, now_ms)?;
+        self.apply(records);
         Ok(())
     }
 

@@ -15,6 +15,8 @@ use super::{checkpoint, LogConfig, StorageError};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Each partition's high watermark, as Kafka's ReplicaManager checkpoints it.
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 /// Kafka's `producer.id.expiration.ms` default: producer state idle this long is dropped at a retention pass.
 const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
@@ -79,6 +81,9 @@ pub type SharedLog = Arc<Mutex<Log>>;
 pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// A log's checkpointed offsets: recovery point, log start offset, high watermark.
+type Offsets = (TopicPartition, i64, i64, i64);
 
 /// How many logs are opened or closed at once: the work is mostly waiting for the disk (fsync, reads during
 /// recovery), so more threads than cores help.
@@ -155,6 +160,8 @@ impl LogManager {
         let had_clean_shutdown = backend.exists(&marker);
         let recovery_points = read_offsets(backend.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT)).unwrap_or_default();
         let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
+        let high_watermarks =
+            read_offsets(backend.as_ref(), &dir.join(REPLICATION_OFFSET_CHECKPOINT)).unwrap_or_default();
         let mut to_open = Vec::new();
         for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             if name.starts_with(RESERVED_DIR_PREFIX) {
@@ -170,6 +177,7 @@ impl LogManager {
                 log_start_offset: start_offsets.get(&tp).copied().unwrap_or(0),
                 // Without a recovery point for this log, its state is unknown: recover it whole.
                 had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
+                high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
             };
             let config = config_for(&tp.topic);
             to_open.push((tp, path, config, options));
@@ -244,47 +252,47 @@ impl LogManager {
         Ok(true)
     }
 
-    /// Writes the recovery-point and log-start-offset checkpoints for every log.
+    /// Writes the recovery-point, log-start-offset and replication-offset (high watermark) checkpoints for
+    /// every log.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
-        let offsets: Vec<(TopicPartition, i64, i64)> = self
+        let offsets: Vec<Offsets> = self
             .logs
             .iter()
             .map(|(tp, l)| {
                 let l = lock(l);
-                (tp.clone(), l.recovery_point(), l.log_start_offset())
+                (tp.clone(), l.recovery_point(), l.log_start_offset(), l.high_watermark())
             })
             .collect();
         self.write_checkpoints(&offsets)
     }
 
-    /// Writes the checkpoints from (partition, recovery point, log start offset) entries.
-    fn write_checkpoints(&self, offsets: &[(TopicPartition, i64, i64)]) -> Result<(), StorageError> {
+    /// Writes the checkpoints from (partition, recovery point, log start offset, high watermark) entries.
+    fn write_checkpoints(&self, offsets: &[Offsets]) -> Result<(), StorageError> {
         let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
-        let recovery: Vec<String> = offsets.iter().map(|(tp, rp, _)| line(tp, *rp)).collect();
+        let recovery: Vec<String> = offsets.iter().map(|(tp, rp, _, _)| line(tp, *rp)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        let starts: Vec<String> = offsets.iter().map(|(tp, _, start)| line(tp, *start)).collect();
-        checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+        let starts: Vec<String> = offsets.iter().map(|(tp, _, start, _)| line(tp, *start)).collect();
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        let high_watermarks: Vec<String> = offsets.iter().map(|(tp, _, _, hw)| line(tp, *hw)).collect();
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(REPLICATION_OFFSET_CHECKPOINT), &high_watermarks)
     }
 
-    /// Flushes every log and runs retention, the periodic work a broker schedules.
-    /// Flushes logs whose `flush.messages` / `flush.ms` say so and, with `retention`, deletes segments outside
-    /// retention (only below each log's high watermark).
-    pub fn tick(
-        &self,
-        now_ms: i64,
-        retention: bool,
-        high_watermark: impl Fn(&TopicPartition, &Log) -> i64,
-    ) -> Result<(), StorageError> {
+    /// The periodic work a broker schedules: flushes logs whose `flush.messages` / `flush.ms` say so and, with
+    /// `retention`, deletes segments outside retention (only below each log's high watermark). Returns the
+    /// partitions whose log start offset moved.
+    pub fn tick(&self, now_ms: i64, retention: bool) -> Result<Vec<TopicPartition>, StorageError> {
+        let mut moved = Vec::new();
         for (tp, log) in &self.logs {
             let mut log = lock(log);
             log.maybe_flush(now_ms)?;
             if retention {
-                let hw = high_watermark(tp, &log);
-                log.enforce_retention(now_ms, hw)?;
+                if log.enforce_retention(now_ms)? > 0 {
+                    moved.push(tp.clone());
+                }
                 log.remove_expired_producers(now_ms, PRODUCER_ID_EXPIRATION_MS);
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Flushes and seals every log (side by side, and only what changed), writes the checkpoints, then the
@@ -297,14 +305,14 @@ impl LogManager {
                 Ok(log) => {
                     let mut log = log.into_inner().unwrap_or_else(PoisonError::into_inner);
                     log.flush(now_ms)?;
-                    let offsets = (tp, log.recovery_point(), log.log_start_offset());
+                    let offsets = (tp, log.recovery_point(), log.log_start_offset(), log.high_watermark());
                     log.close(now_ms)?;
                     Ok(offsets)
                 }
                 Err(shared) => {
                     let mut log = lock(&shared);
                     log.flush(now_ms)?;
-                    Ok((tp, log.recovery_point(), log.log_start_offset()))
+                    Ok((tp, log.recovery_point(), log.log_start_offset(), log.high_watermark()))
                 }
             }
         });

@@ -394,7 +394,7 @@ impl GroupCoordinator {
 
     /// Expires consumer-protocol members whose session ran out or that held on to partitions past their
     /// rebalance timeout.
-    pub(super) fn consumer_tick(&mut self, now_ms: i64) {
+    pub fn consumer_tick(&mut self, now_ms: i64) {
         for g in self.groups.values_mut() {
             let Some(cg) = g.consumer.as_mut() else { continue };
             let before = cg.members.len();

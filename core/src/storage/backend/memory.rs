@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::{Backend, BackendFile, LockGuard, MappedFile};
@@ -21,6 +22,8 @@ struct State {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBackend {
     state: Arc<Mutex<State>>,
+    /// While set, appends fail as on a full disk (tests of what a failed write leaves behind).
+    full: Arc<AtomicBool>,
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -61,7 +64,15 @@ impl MemoryBackend {
     pub fn snapshot(&self) -> MemoryBackend {
         let state = self.state();
         let files = state.files.iter().map(|(p, d)| (p.clone(), Arc::new(RwLock::new(read_data(d).clone())))).collect();
-        MemoryBackend { state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone(), locks: BTreeSet::new() })) }
+        MemoryBackend {
+            state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone(), locks: BTreeSet::new() })),
+            full: Arc::default(),
+        }
+    }
+
+    /// Makes every append fail (`StorageFull`) until called with `false`, as a full disk would.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
     }
 
     /// Direct access to a file's bytes, for tests that damage files on purpose.
@@ -117,7 +128,7 @@ impl Backend for MemoryBackend {
             }
             None => return Err(not_found(path)),
         };
-        Ok(Box::new(MemoryFile { data }))
+        Ok(Box::new(MemoryFile { data, full: self.full.clone() }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -188,6 +199,7 @@ impl Drop for MemoryLock {
 #[derive(Debug)]
 struct MemoryFile {
     data: Data,
+    full: Arc<AtomicBool>,
 }
 
 impl BackendFile for MemoryFile {
@@ -205,6 +217,9 @@ impl BackendFile for MemoryFile {
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+        }
         write_data(&self.data).extend_from_slice(data);
         Ok(())
     }
