@@ -101,13 +101,13 @@ pub fn request(data: &[u8]) {
         if let Outcome::Respond(body) = broker.handle(request, &ctx, NOW_MS + n as i64) {
             let _ = protocol::encode_response(api_key, version, correlation_id, &body);
         }
+        // Time passes: parked requests expire, groups and transactions time out.
+        broker.poll(NOW_MS + 60_000 * (n as i64 + 1));
         for (_, body) in broker.take_completions() {
             let _ = protocol::encode_response(api_key, version, correlation_id, &body);
         }
-        broker.group_tick(NOW_MS + 60_000);
-        broker.txn_tick(NOW_MS + 60_000);
     }
-    let _ = broker.tick(NOW_MS + 120_000, true, true);
+    let _ = broker.tick(NOW_MS + 600_000, true, true);
     let _ = broker.shutdown(NOW_MS + 120_000);
 }
 
@@ -157,7 +157,7 @@ pub fn storage_recovery(data: &[u8]) {
         return;
     }
     let config = LogConfig { segment_index_bytes: 4096, segment_bytes: 1 << 20, ..LogConfig::default() };
-    let options = OpenOptions { recovery_point: 0, log_start_offset: 0, had_clean_shutdown: clean };
+    let options = OpenOptions { had_clean_shutdown: clean, ..OpenOptions::default() };
     let Ok(mut log) = Log::open(backend.clone(), &dir, config.clone(), options, NOW_MS) else { return };
     let end = log.log_end_offset();
     assert!(log.log_start_offset() <= end);
