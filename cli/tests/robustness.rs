@@ -221,3 +221,63 @@ fn a_second_broker_process_on_the_same_log_dir_is_refused() {
     assert!(stderr.contains("Failed to acquire lock on file .lock in"), "{stderr}");
     assert!(api_versions_answered(first.address));
 }
+
+/// Whether something listens on 127.0.0.1:`port` (a LISTEN entry in /proc/net/tcp).
+fn listening(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+    })
+}
+
+/// Issue 13, item 10: the broker used to accept connections while it was still loading (recovering) its logs,
+/// and leave them hanging. Now, as Kafka does, it listens only once the logs are loaded: while it holds the
+/// log directory's lock and loads a thousand partitions after kill -9, nothing listens on its port.
+#[test]
+fn nothing_listens_while_the_logs_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Broker::start(dir.path(), None);
+    for i in 0..10 {
+        assert_eq!(create(first.address, &format!("load-{i}"), 100), 0);
+    }
+    let port = first.address.port();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    drop(first);
+    // The same port again, so the check below knows where to look.
+    let logs = dir.path().join("logs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_potok"))
+        .args(["broker", "--override", &format!("listeners=PLAINTEXT://127.0.0.1:{port}"), "--override"])
+        .arg(format!("log.dirs={}", logs.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = logs.join(".lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let holds_lock = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| fds.filter_map(|e| e.ok()).any(|e| std::fs::read_link(e.path()).is_ok_and(|p| p == lock)))
+            .unwrap_or(false)
+    };
+    while !holds_lock(child.id()) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the broker never took its log directory's lock");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let listening_while_loading = listening(port);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !listening(port) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listens_after = listening(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!listening_while_loading, "the port listened while the logs were still loading");
+    assert!(listens_after, "the broker never listened");
+}
