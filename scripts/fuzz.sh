@@ -22,7 +22,9 @@ export CARGO_TARGET_DIR="$PWD/$out"
 RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks" \
-    cargo build --release --locked -p potok-fuzz --features libfuzzer --bins --target "$host"
+    cargo build --release --locked -p potok-fuzz --features libfuzzer --target "$host" \
+    --bin fuzz-request --bin fuzz-record-batch --bin fuzz-decompress --bin fuzz-storage-recovery
+# The seed writer is an ordinary program: built without the instrumentation (which needs libFuzzer's runtime).
 cargo run --release --locked -q -p potok-fuzz --bin seed-corpus -- "$out/seeds"
 found=0
 for target in "${targets[@]}"; do
