@@ -17,6 +17,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=(request record_batch decompress storage_recovery)
 host="$(rustc -vV | sed -n 's/^host: //p')"
 out=target/fuzz
+plain_target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TARGET_DIR="$PWD/$out"
 # --target keeps these flags off build scripts and proc macros, as cargo-fuzz does.
 RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -24,8 +25,9 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks" \
     cargo build --release --locked -p potok-fuzz --features libfuzzer --target "$host" \
     --bin fuzz-request --bin fuzz-record-batch --bin fuzz-decompress --bin fuzz-storage-recovery
-# The seed writer is an ordinary program: built without the instrumentation (which needs libFuzzer's runtime).
-cargo run --release --locked -q -p potok-fuzz --bin seed-corpus -- "$out/seeds"
+# The seed writer is an ordinary program: built without the instrumentation (which needs libFuzzer's runtime),
+# in the usual target directory (where scripts/test.sh's build already has it).
+CARGO_TARGET_DIR="$plain_target_dir" cargo run --locked -q -p potok-fuzz --bin seed-corpus -- "$out/seeds"
 found=0
 for target in "${targets[@]}"; do
     corpus="$out/corpus/$target" artifacts="$out/artifacts/$target"
