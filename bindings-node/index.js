@@ -5,12 +5,15 @@ const { Broker } = require('./lib/broker');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
 const errors = require('./lib/errors');
+const { logLevel, setLogger } = require('./lib/log');
 
 module.exports = {
   Broker,
   Kafka,
   CompressionTypes,
   serializers,
+  logLevel,
+  setLogger,
   PotokError: errors.PotokError,
   KafkaProtocolError: errors.KafkaProtocolError,
   ConfigError: errors.ConfigError,

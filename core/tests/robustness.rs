@@ -25,10 +25,6 @@ use kafka_protocol::protocol::StrBytes;
 use potok::broker::BrokerConfig;
 use potok::net::RunningBroker;
 
-// The broker's own guard against lying array counts, as the potok binary installs it.
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 fn start_with(dir: &Path, overrides: &[(&str, &str)]) -> RunningBroker {
     let mut config = BrokerConfig::default();
     config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();

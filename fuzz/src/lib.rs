@@ -26,11 +26,6 @@ use potok::protocol::{self, Request};
 use potok::record::{self, compression, BatchBuilder, Batches, Compression, DecodeLimits};
 use potok::storage::{Backend, Log, LogConfig, MemoryBackend, OpenOptions};
 
-// The broker's guard against lying array counts, as the potok binary installs it (kafka-protocol sizes a Vec
-// from a count read off the wire before decoding an element): without it a 20-byte request aborts the process.
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 /// A fixed clock: handlers take the time as an argument, and a reproducible run needs the same one.
 const NOW_MS: i64 = 1_700_000_000_000;
 /// Frames handled per input, so one input cannot run for long.

@@ -127,7 +127,7 @@ impl Broker {
         };
         let min_isr = self.min_insync_replicas(t, &image);
         replica.append_as_leader(records, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(())).map_err(|e| {
-            eprintln!("potok: appending to {topic}-{partition} failed: {e}");
+            tracing::error!("appending to {topic}-{partition} failed: {e}");
             match super::partition_error_code(&e) {
                 ResponseError::UnknownTopicOrPartition
                 | ResponseError::NotEnoughReplicas
@@ -189,7 +189,7 @@ impl Broker {
                     };
                     // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
                     if let Err(e) = loaded {
-                        eprintln!("potok: skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
+                        tracing::warn!("skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
                     }
                 }
             })?;

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::topic_creation::Refusal;
 use super::{str_bytes, Broker};
-use crate::controller::{self, MetadataRecord};
+use crate::controller;
 
 /// Checks one topic's growth; returns how many partitions it adds.
 fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<i64, Refusal> {
@@ -71,10 +71,7 @@ pub(super) fn handle(
                 _ if too_many => Err((ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.to_string())),
                 Err(refused) => Err(refused),
                 Ok(_) if request.validate_only => Ok(()),
-                Ok(_) => {
-                    let record = MetadataRecord::Partitions { name: t.name.0.to_string(), count: t.count };
-                    broker.create_partitions_all_or_nothing(record, now_ms)
-                }
+                Ok(_) => broker.grow_topic(t.name.0.as_str(), t.count, now_ms),
             };
             match outcome {
                 Ok(()) => result,

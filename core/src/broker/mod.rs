@@ -56,7 +56,6 @@ mod topic_creation;
 mod txn_io;
 mod txn_offset_commit;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -64,7 +63,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-pub use config::{BrokerConfig, ConfigError, Listener};
+pub use config::{BrokerConfig, ConfigError, Listener, ProcessRoles, Voter};
 pub use coordinator_io::OFFSETS_TOPIC;
 pub use txn_io::TRANSACTION_STATE_TOPIC;
 
@@ -261,47 +260,80 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Makes the logs match the metadata: a log for every partition, none for deleted topics (a crash can
-    /// fall between the metadata record and the file work).
+    /// Makes the replicas match the metadata at start-up: a log for every partition this broker hosts, none
+    /// for partitions it does not (a crash can fall between a metadata record and the file work).
     fn reconcile_logs(&self, now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
         let image = state.metadata.image().clone();
+        let node_id = self.config.node_id;
         let existing: Vec<TopicPartition> = state.replicas.partitions().map(|(tp, _)| tp.clone()).collect();
         for tp in existing {
-            let known = image.topics.get(&tp.topic).is_some_and(|t| (tp.partition as usize) < t.partitions.len());
-            if !known {
+            let hosted = image
+                .topics
+                .get(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                .is_some_and(|p| p.replicas.contains(&node_id));
+            if !hosted {
                 state.replicas.delete(&tp)?;
             }
         }
-        for topic in image.topics.values() {
-            self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
-        }
+        self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
         Ok(())
     }
 
-    fn ensure_logs(
+    /// Makes the replicas follow a change of the metadata image (Kafka's broker metadata publisher): logs are
+    /// created for partitions this broker now hosts and removed for those it no longer hosts or whose topic
+    /// is gone; replicas lead or follow as their partition says; changed configs reach the logs.
+    fn follow_image(
         &self,
         state: &mut State,
-        topic: &TopicImage,
-        broker_configs: &BTreeMap<String, String>,
+        before: &MetadataImage,
+        after: &MetadataImage,
         now_ms: i64,
     ) -> Result<(), StorageError> {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            let tp = TopicPartition::new(&topic.name, p.partition)?;
-            let partition = match state.replicas.get(&tp) {
-                Some(partition) => partition,
-                None => {
-                    let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
-                    // Kafka keeps the topic id beside each partition's segments.
-                    let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                    let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                    storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                        .map_err(|e| StorageError::io(&path, e))?;
-                    partition
+        let node_id = self.config.node_id;
+        let hosted = |t: &TopicImage, p: &PartitionImage| p.replicas.contains(&node_id) && !t.name.is_empty();
+        for old in before.topics.values() {
+            let new = after.topics.get(&old.name).filter(|t| t.id == old.id);
+            for p in old.partitions.iter().filter(|p| hosted(old, p)) {
+                let still = new.and_then(|t| t.partition(p.partition)).is_some_and(|np| np.replicas.contains(&node_id));
+                if !still {
+                    state.replicas.delete(&TopicPartition { topic: old.name.clone(), partition: p.partition })?;
                 }
-            };
-            self.apply_leadership(&partition, p, now_ms);
+            }
+        }
+        let broker_configs_changed = before.broker_configs != after.broker_configs;
+        for topic in after.topics.values() {
+            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
+            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
+                let old_p = old.and_then(|o| o.partition(p.partition));
+                if old_p == Some(p) && !configs_changed {
+                    continue;
+                }
+                let tp = TopicPartition::new(&topic.name, p.partition)?;
+                let partition = match state.replicas.get(&tp) {
+                    Some(partition) => {
+                        if configs_changed {
+                            partition.log().set_config(config.clone());
+                        }
+                        partition
+                    }
+                    None => {
+                        let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
+                        // Kafka keeps the topic id beside each partition's segments.
+                        let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
+                        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
+                        storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
+                            .map_err(|e| StorageError::io(&path, e))?;
+                        partition
+                    }
+                };
+                if old_p != Some(p) {
+                    self.apply_leadership(&partition, p, now_ms);
+                }
+            }
         }
         Ok(())
     }
@@ -567,7 +599,7 @@ impl Broker {
         let retention = now_ms >= schedule.retention_ms;
         let checkpoint = now_ms >= schedule.checkpoint_ms;
         if let Err(e) = self.tick(now_ms, retention, checkpoint) {
-            eprintln!("potok: periodic flush/retention failed: {e}");
+            tracing::error!("periodic flush/retention failed: {e}");
         }
         if retention {
             schedule.retention_ms = now_ms + self.config.log_retention_check_interval_ms;
@@ -594,7 +626,7 @@ impl Broker {
                 [id.as_str()],
                 now_ms,
                 |groups| groups.tick_group(&id, now_ms),
-                |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
+                |_, (), e| tracing::error!("writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
             );
         }
     }
@@ -625,50 +657,13 @@ impl Broker {
         self.publish_metadata(&mut state, records, now_ms)
     }
 
-    /// Applies committed metadata records to the image and makes the broker follow it: logs created and
-    /// removed, leadership taken or given up, configs applied (Kafka's metadata publisher).
+    /// Applies committed metadata records to the image and makes the broker follow it.
     fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
+        let before = state.metadata.image().clone();
         state.metadata.apply(records);
-        let image = state.metadata.image().clone();
-        for rec in records {
-            match rec {
-                MetadataRecord::Topic { name, .. } | MetadataRecord::Partitions { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.ensure_logs(state, topic, &image.broker_configs, now_ms)?;
-                    }
-                }
-                MetadataRecord::TopicConfigs { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.apply_log_configs(state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::BrokerConfigs { .. } => {
-                    for topic in image.topics.values() {
-                        self.apply_log_configs(state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::ProducerIds { .. } => {}
-                MetadataRecord::RemoveTopic { name } => {
-                    let doomed: Vec<TopicPartition> =
-                        state.replicas.partitions().map(|(tp, _)| tp).filter(|tp| &tp.topic == name).cloned().collect();
-                    for tp in doomed {
-                        state.replicas.delete(&tp)?;
-                    }
-                }
-            }
-        }
+        let after = state.metadata.image().clone();
+        self.follow_image(state, &before, &after, now_ms)?;
         Ok(())
-    }
-
-    fn apply_log_configs(&self, state: &State, topic: &TopicImage, broker_configs: &BTreeMap<String, String>) {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            if let Some(partition) =
-                state.replicas.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition })
-            {
-                partition.log().set_config(config.clone());
-            }
-        }
     }
 
     /// A producer id never handed out before, also across restarts: ids are reserved in blocks recorded in the
@@ -678,7 +673,12 @@ impl Broker {
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
         if ids.0 >= ids.1 {
             let start = self.metadata().next_producer_id;
-            self.commit_metadata(&[MetadataRecord::ProducerIds { next: start + BLOCK }], now_ms)?;
+            let record = MetadataRecord::ProducerIds {
+                broker_id: self.config.node_id,
+                broker_epoch: -1,
+                next_producer_id: start + BLOCK,
+            };
+            self.commit_metadata(&[record], now_ms)?;
             *ids = (start, start + BLOCK);
         }
         let id = ids.0;

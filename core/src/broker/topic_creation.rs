@@ -41,11 +41,10 @@ pub(super) fn reserved(name: &str) -> Option<Refusal> {
 }
 
 /// The Kafka error for a failure below the request handlers: storage failures are KAFKA_STORAGE_ERROR (the
-/// client may retry), a record the metadata refuses is a policy violation, anything else is unexpected.
+/// client may retry); anything else is unexpected.
 pub(super) fn broker_error_code(e: &BrokerError) -> ResponseError {
     match e {
         BrokerError::Storage(e) | BrokerError::Metadata(MetadataError::Storage(e)) => super::storage_error_code(e),
-        BrokerError::Metadata(MetadataError::Refused(_)) => ResponseError::PolicyViolation,
         _ => ResponseError::UnknownServerError,
     }
 }
@@ -54,12 +53,20 @@ fn refusal(e: BrokerError) -> Refusal {
     (broker_error_code(&e), e.to_string())
 }
 
-/// What a Topic or Partitions record asks to create.
+/// A creation to carry out: a new topic, or more partitions for an existing one.
+#[derive(Debug, Clone)]
+enum Creation {
+    Topic { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
+    Grow { name: String, count: i32 },
+}
+
+/// What a creation makes: the partitions' logs and the metadata records that say so.
 struct Plan {
     topic: String,
     topic_id: Uuid,
     partitions: Range<i32>,
     config: LogConfig,
+    records: Vec<MetadataRecord>,
 }
 
 impl Broker {
@@ -77,21 +84,24 @@ impl Broker {
             return Err(refused);
         }
         let records = 1 + configs.len() + usize::try_from(partitions).unwrap_or(0);
-        if records > controller::MAX_RECORDS_PER_USER_OP {
+        if records > controller::MAX_RECORDS_PER_USER_OP || partitions < 1 {
             return Err((ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.into()));
         }
         let id = self.write().ids.uuid();
-        let record =
-            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
-        self.create_partitions_all_or_nothing(record, now_ms)?;
+        self.create_all_or_nothing(Creation::Topic { name: name.to_string(), id, partitions, configs }, now_ms)?;
         Ok(id)
     }
 
-    /// Creates the logs a Topic or Partitions record calls for, then commits the record and registers the
-    /// logs; on any failure removes what it created and commits nothing.
-    pub(super) fn create_partitions_all_or_nothing(&self, record: MetadataRecord, now_ms: i64) -> Result<(), Refusal> {
+    /// Grows topic `name` to `count` partitions (CreatePartitions, validated by the caller).
+    pub(super) fn grow_topic(&self, name: &str, count: i32, now_ms: i64) -> Result<(), Refusal> {
+        self.create_all_or_nothing(Creation::Grow { name: name.to_string(), count }, now_ms)
+    }
+
+    /// Creates the logs a creation calls for, then writes its records and registers the logs; on any failure
+    /// removes what it created and writes nothing.
+    fn create_all_or_nothing(&self, creation: Creation, now_ms: i64) -> Result<(), Refusal> {
         let _serial = self.creation.lock().unwrap_or_else(PoisonError::into_inner);
-        let plan = self.plan(&record)?;
+        let plan = self.plan(&self.metadata(), &creation)?;
         let mut created: Vec<(TopicPartition, Log)> = Vec::with_capacity(plan.partitions.len());
         for partition in plan.partitions.clone() {
             match self.create_partition_files(&plan, partition, now_ms) {
@@ -105,7 +115,7 @@ impl Broker {
                     // (Never a registered log's directory.)
                     if self.read().replicas.get(&tp).is_none() && self.backend.exists(&partial) {
                         if let Err(e) = self.backend.remove_dir_all(&partial) {
-                            eprintln!("potok: removing {} after a failed creation: {e}", partial.display());
+                            tracing::warn!("removing {} after a failed creation: {e}", partial.display());
                         }
                     }
                     return Err(refusal(e.into()));
@@ -113,11 +123,10 @@ impl Broker {
             }
         }
         let mut state = self.write();
-        // Only deletions can have run meanwhile (creations wait for `creation`): check the record again.
-        let still_valid = self.plan_against(state.metadata.image(), &record).map(|_| ());
-        let proposed = still_valid.and_then(|()| {
-            state.metadata.propose(std::slice::from_ref(&record), now_ms).map_err(|e| refusal(e.into()))
-        });
+        // Only deletions can have run meanwhile (creations wait for `creation`): check again.
+        let still_valid = self.plan(state.metadata.image(), &creation).map(|_| ());
+        let proposed =
+            still_valid.and_then(|()| state.metadata.propose(&plan.records, now_ms).map_err(|e| refusal(e.into())));
         if let Err(refused) = proposed {
             drop(state);
             remove_created(created);
@@ -126,31 +135,32 @@ impl Broker {
         for (tp, log) in created {
             // The partitions were checked to be new under `creation`, so registration cannot find one taken.
             if let Err(e) = state.replicas.register(tp, log) {
-                eprintln!("potok: registering a created log failed: {e}");
+                tracing::warn!("registering a created log failed: {e}");
             }
         }
         // Publishing finds the logs registered and only gives them their leadership.
-        self.publish_metadata(&mut state, &[record], now_ms).map_err(refusal)
+        self.publish_metadata(&mut state, &plan.records, now_ms).map_err(refusal)
     }
 
-    fn plan(&self, record: &MetadataRecord) -> Result<Plan, Refusal> {
-        let image = self.metadata();
-        self.plan_against(&image, record)
-    }
-
-    fn plan_against(&self, image: &MetadataImage, record: &MetadataRecord) -> Result<Plan, Refusal> {
-        image.check(record).map_err(|m| (ResponseError::PolicyViolation, m))?;
+    fn plan(&self, image: &MetadataImage, creation: &Creation) -> Result<Plan, Refusal> {
         let log_config =
             |configs: &BTreeMap<String, String>| topic_config::log_config(configs, &self.config, &image.broker_configs);
-        match record {
-            MetadataRecord::Topic { name, id, partitions, configs, .. } => {
+        let node = self.config.node_id;
+        match creation {
+            Creation::Topic { name, id, partitions, configs } => {
                 if image.topics.contains_key(name) {
                     return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
                 }
-                Ok(Plan { topic: name.clone(), topic_id: *id, partitions: 0..*partitions, config: log_config(configs) })
+                let assignments = vec![vec![node]; (*partitions).max(0) as usize];
+                Ok(Plan {
+                    topic: name.clone(),
+                    topic_id: *id,
+                    partitions: 0..*partitions,
+                    config: log_config(configs),
+                    records: controller::topic_records(name, *id, &assignments, configs),
+                })
             }
-            MetadataRecord::Partitions { name, count } => {
-                // `check` refused a topic that does not exist.
+            Creation::Grow { name, count } => {
                 let Some(topic) = image.topics.get(name) else {
                     return Err((
                         ResponseError::UnknownTopicOrPartition,
@@ -158,14 +168,22 @@ impl Broker {
                     ));
                 };
                 let current = topic.partitions.len() as i32;
+                let added = i64::from(*count) - i64::from(current);
+                if added < 1 || added > controller::MAX_RECORDS_PER_USER_OP as i64 {
+                    return Err((
+                        ResponseError::InvalidPartitions,
+                        format!("Topic already has {current} partition(s)."),
+                    ));
+                }
+                let assignments = vec![vec![node]; added as usize];
                 Ok(Plan {
                     topic: name.clone(),
                     topic_id: topic.id,
                     partitions: current..*count,
                     config: log_config(&topic.configs),
+                    records: controller::partition_records(topic.id, current, &assignments),
                 })
             }
-            _ => Err((ResponseError::InvalidRequest, "not a record that creates partitions".into())),
         }
     }
 
@@ -202,7 +220,7 @@ impl Broker {
 fn remove_created(created: Vec<(TopicPartition, Log)>) {
     for (tp, log) in created {
         if let Err(e) = log.delete() {
-            eprintln!("potok: removing {tp} after a failed creation: {e}");
+            tracing::warn!("removing {tp} after a failed creation: {e}");
         }
     }
 }

@@ -73,7 +73,7 @@ impl Broker {
     pub(super) fn complete_transactions(&self, txns: &mut TransactionCoordinator, now_ms: i64) {
         for m in txns.pending_completion() {
             if let Err(e) = self.write_markers(&m, now_ms) {
-                eprintln!("potok: writing the transaction markers of {} failed: {e}", m.transactional_id);
+                tracing::error!("writing the transaction markers of {} failed: {e}", m.transactional_id);
                 continue;
             }
             if let Some(done) = txns.complete(&m.transactional_id, now_ms) {
@@ -128,7 +128,7 @@ impl Broker {
                     match loaded {
                         Ok((id, value)) => txns.load(id, value),
                         Err(e) => {
-                            eprintln!("potok: skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}", r.offset)
+                            tracing::warn!("skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}", r.offset)
                         }
                     }
                 }

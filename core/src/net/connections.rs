@@ -39,7 +39,7 @@ impl PerIpLimits {
                 }
                 Err(_) => match (host.as_str(), 0).to_socket_addrs() {
                     Ok(addresses) => overrides.extend(addresses.map(|a| (a.ip(), *count))),
-                    Err(e) => eprintln!("potok: max.connections.per.ip.overrides: cannot resolve {host}: {e}"),
+                    Err(e) => tracing::warn!("max.connections.per.ip.overrides: cannot resolve {host}: {e}"),
                 },
             }
         }
@@ -133,7 +133,7 @@ impl RateLimitedLog {
         let (started, logged, suppressed) = &mut *state;
         if started.elapsed() >= self.window {
             if *suppressed > 0 {
-                eprintln!("potok: {suppressed} more such messages suppressed");
+                tracing::warn!("{suppressed} more such messages suppressed");
             }
             *started = Instant::now();
             *logged = 0;
@@ -141,7 +141,7 @@ impl RateLimitedLog {
         }
         if *logged < self.burst {
             *logged += 1;
-            eprintln!("potok: {}", message());
+            tracing::warn!("{}", message());
         } else {
             *suppressed += 1;
         }
