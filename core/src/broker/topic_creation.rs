@@ -1,218 +1,176 @@
-//! Creating partitions — a new topic's or a grown topic's — all or nothing, without holding up other requests.
+//! Creating the logs of new partitions — a new topic's or a grown topic's — all or nothing, without holding up
+//! other requests.
 //!
-//! The partitions' files are created first, outside the state lock that every Metadata, Produce and Fetch
-//! takes; then the metadata record is committed and the logs are registered under that lock in one short step.
-//! If a file cannot be created (out of descriptors, a full disk) or the record cannot be written, everything
-//! created is removed again: no partition is ever listed without its log, and a failed creation leaves nothing
-//! behind, so it can simply be retried. A crash between the files and the record leaves logs that no metadata
-//! names, which `Broker::reconcile_logs` removes at the next start.
+//! When committed metadata records give this broker new replicas, their files are created first, outside the
+//! state lock that every Metadata, Produce and Fetch takes; then the records are proposed and the logs
+//! registered under that lock in one short step, and publishing the records finds them there. If a file cannot
+//! be created (out of descriptors, a full disk) or the records cannot be written, everything created is
+//! removed again and nothing is recorded: no partition is ever listed without its log, and a failed creation
+//! leaves nothing behind, so it can simply be retried. A crash between the files and the records leaves logs
+//! that no metadata names, which `Broker::reconcile_logs` removes at the next start.
 //!
-//! Creations are serialized among themselves, as Kafka's controller serializes them, never with readers.
+//! Commits are serialized among themselves (`Broker::creation`), as Kafka's controller serializes them, never
+//! with readers.
 
-use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::PoisonError;
 
 use kafka_protocol::error::ResponseError;
-use uuid::Uuid;
+use kafka_protocol::messages::ResponseKind;
 
-use super::{topic_config, Broker, BrokerError};
-use crate::controller::{self, MetadataError, MetadataImage, MetadataRecord, METADATA_TOPIC};
+use super::{str_bytes, topic_config, Broker, BrokerError};
+use crate::controller::{self, MetadataError, MetadataImage, MetadataRecord};
 use crate::storage::{self, Log, LogConfig, OpenOptions, StorageError, TopicPartition};
 
-/// A request refused: the Kafka error and its message.
-pub(super) type Refusal = (ResponseError, String);
-
-/// Kafka's answer for a name that differs from an existing topic's only in `.` versus `_` (Kafka's metrics
-/// names replace periods with underscores, so the two would be indistinguishable): `Topic.hasCollision`.
-pub(super) fn collision(image: &MetadataImage, name: &str) -> Option<Refusal> {
-    if !name.contains(['.', '_']) {
-        return None;
-    }
-    let unified = name.replace('.', "_");
-    let existing = image.topics.keys().find(|t| t.as_str() != name && t.replace('.', "_") == unified)?;
-    Some((ResponseError::InvalidTopicException, format!("Topic '{name}' collides with existing topic: {existing}")))
-}
-
-/// Kafka refuses to create the metadata log's topic (its partition directory is the metadata log itself).
-pub(super) fn reserved(name: &str) -> Option<Refusal> {
-    (name == METADATA_TOPIC)
-        .then(|| (ResponseError::InvalidRequest, format!("Creation of internal topic {name} is prohibited.")))
-}
-
 /// The Kafka error for a failure below the request handlers: storage failures are KAFKA_STORAGE_ERROR (the
-/// client may retry); anything else is unexpected.
+/// client may retry); a controller's refusal keeps its error; anything else is unexpected.
 pub(super) fn broker_error_code(e: &BrokerError) -> ResponseError {
     match e {
         BrokerError::Storage(e) | BrokerError::Metadata(MetadataError::Storage(e)) => super::storage_error_code(e),
+        BrokerError::Controller { error, .. } => *error,
         _ => ResponseError::UnknownServerError,
     }
 }
 
-fn refusal(e: BrokerError) -> Refusal {
-    (broker_error_code(&e), e.to_string())
-}
-
-/// A creation to carry out: a new topic, or more partitions for an existing one.
-#[derive(Debug, Clone)]
-enum Creation {
-    Topic { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
-    Grow { name: String, count: i32 },
-}
-
-/// What a creation makes: the partitions' logs and the metadata records that say so.
-struct Plan {
-    topic: String,
-    topic_id: Uuid,
-    partitions: Range<i32>,
-    config: LogConfig,
-    records: Vec<MetadataRecord>,
+/// The controller's answer to an admin request whose records could not be stored: every item it accepted
+/// fails with `error` instead (nothing of the request was recorded). `None` for requests without such items.
+pub(super) fn fail_accepted(response: ResponseKind, error: ResponseError, message: &str) -> Option<ResponseKind> {
+    let code = error.code();
+    let message = Some(str_bytes(message));
+    Some(match response {
+        ResponseKind::CreateTopics(mut r) => {
+            for t in r.topics.iter_mut().filter(|t| t.error_code == 0) {
+                (t.error_code, t.error_message, t.topic_id) = (code, message.clone(), uuid::Uuid::nil());
+            }
+            ResponseKind::CreateTopics(r)
+        }
+        ResponseKind::CreatePartitions(mut r) => {
+            for t in r.results.iter_mut().filter(|t| t.error_code == 0) {
+                (t.error_code, t.error_message) = (code, message.clone());
+            }
+            ResponseKind::CreatePartitions(r)
+        }
+        ResponseKind::DeleteTopics(mut r) => {
+            for t in r.responses.iter_mut().filter(|t| t.error_code == 0) {
+                (t.error_code, t.error_message) = (code, message.clone());
+            }
+            ResponseKind::DeleteTopics(r)
+        }
+        ResponseKind::AlterConfigs(mut r) => {
+            for t in r.responses.iter_mut().filter(|t| t.error_code == 0) {
+                (t.error_code, t.error_message) = (code, message.clone());
+            }
+            ResponseKind::AlterConfigs(r)
+        }
+        ResponseKind::IncrementalAlterConfigs(mut r) => {
+            for t in r.responses.iter_mut().filter(|t| t.error_code == 0) {
+                (t.error_code, t.error_message) = (code, message.clone());
+            }
+            ResponseKind::IncrementalAlterConfigs(r)
+        }
+        _ => return None,
+    })
 }
 
 impl Broker {
-    /// Creates topic `name` with `partitions` partitions and `configs` overrides (CreateTopics, auto-creation,
-    /// the coordinators' internal topics). The caller has validated the request; this refuses only what must
-    /// never reach the metadata log (a reserved name, more records than one operation may write).
-    pub(super) fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        configs: BTreeMap<String, String>,
-        now_ms: i64,
-    ) -> Result<Uuid, Refusal> {
-        if let Some(refused) = reserved(name) {
-            return Err(refused);
-        }
-        let records = 1 + configs.len() + usize::try_from(partitions).unwrap_or(0);
-        if records > controller::MAX_RECORDS_PER_USER_OP || partitions < 1 {
-            return Err((ResponseError::PolicyViolation, controller::EXCESSIVE_BATCH_MESSAGE.into()));
-        }
-        let id = self.write().ids.uuid();
-        self.create_all_or_nothing(Creation::Topic { name: name.to_string(), id, partitions, configs }, now_ms)?;
-        Ok(id)
-    }
-
-    /// Grows topic `name` to `count` partitions (CreatePartitions, validated by the caller).
-    pub(super) fn grow_topic(&self, name: &str, count: i32, now_ms: i64) -> Result<(), Refusal> {
-        self.create_all_or_nothing(Creation::Grow { name: name.to_string(), count }, now_ms)
-    }
-
-    /// Creates the logs a creation calls for, then writes its records and registers the logs; on any failure
-    /// removes what it created and writes nothing.
-    fn create_all_or_nothing(&self, creation: Creation, now_ms: i64) -> Result<(), Refusal> {
+    /// Proposes metadata records and makes the broker follow them, the logs of new replicas created before the
+    /// state lock is taken; on any failure nothing is recorded and no log is left behind.
+    pub(super) fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let _serial = self.creation.lock().unwrap_or_else(PoisonError::into_inner);
-        let plan = self.plan(&self.metadata(), &creation)?;
-        let mut created: Vec<(TopicPartition, Log)> = Vec::with_capacity(plan.partitions.len());
-        for partition in plan.partitions.clone() {
-            match self.create_partition_files(&plan, partition, now_ms) {
-                Ok(log) => created.push(log),
-                Err(e) => {
-                    // The logs made so far go first: that gives back the descriptors a removal may need when
-                    // running out of them is what failed.
-                    remove_created(created);
-                    let tp = TopicPartition { topic: plan.topic.clone(), partition };
-                    let partial = self.log_dir.join(tp.dir_name());
-                    // (Never a registered log's directory.)
-                    if self.read().replicas.get(&tp).is_none() && self.backend.exists(&partial) {
-                        if let Err(e) = self.backend.remove_dir_all(&partial) {
-                            tracing::warn!("removing {} after a failed creation: {e}", partial.display());
-                        }
-                    }
-                    return Err(refusal(e.into()));
-                }
-            }
-        }
+        let created = self.create_new_logs(records, now_ms)?;
         let mut state = self.write();
-        // Only deletions can have run meanwhile (creations wait for `creation`): check again.
-        let still_valid = self.plan(state.metadata.image(), &creation).map(|_| ());
-        let proposed =
-            still_valid.and_then(|()| state.metadata.propose(&plan.records, now_ms).map_err(|e| refusal(e.into())));
-        if let Err(refused) = proposed {
-            drop(state);
-            remove_created(created);
-            return Err(refused);
-        }
+        let base_offset = match state.metadata.propose(records, now_ms) {
+            Ok(offset) => offset,
+            Err(e) => {
+                drop(state);
+                remove_created(created);
+                return Err(e.into());
+            }
+        };
         for (tp, log) in created {
-            // The partitions were checked to be new under `creation`, so registration cannot find one taken.
+            // Checked to be new under `creation`, so registration cannot find one taken.
             if let Err(e) = state.replicas.register(tp, log) {
-                tracing::warn!("registering a created log failed: {e}");
+                tracing::warn!(target: "potok::broker", "registering a created log failed: {e}");
             }
         }
         // Publishing finds the logs registered and only gives them their leadership.
-        self.publish_metadata(&mut state, &plan.records, now_ms).map_err(refusal)
+        self.publish_metadata(&mut state, records, base_offset, now_ms)
     }
 
-    fn plan(&self, image: &MetadataImage, creation: &Creation) -> Result<Plan, Refusal> {
-        let log_config =
-            |configs: &BTreeMap<String, String>| topic_config::log_config(configs, &self.config, &image.broker_configs);
-        let node = self.config.node_id;
-        match creation {
-            Creation::Topic { name, id, partitions, configs } => {
-                if image.topics.contains_key(name) {
-                    return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+    /// Creates the logs of the replicas `records` give this broker that it does not have yet (with their
+    /// topic's config as the records leave it). On a failure, removes what it made.
+    fn create_new_logs(
+        &self,
+        records: &[MetadataRecord],
+        now_ms: i64,
+    ) -> Result<Vec<(TopicPartition, Log)>, BrokerError> {
+        let adds_replicas = records.iter().any(|r| match r {
+            MetadataRecord::Partition(_) => true,
+            MetadataRecord::PartitionChange(c) => c.replicas.is_some(),
+            _ => false,
+        });
+        if !adds_replicas {
+            return Ok(Vec::new());
+        }
+        let mut after: MetadataImage = (*self.metadata()).clone();
+        for r in records {
+            after.apply(r);
+        }
+        let node_id = self.config.node_id;
+        let mut created: Vec<(TopicPartition, Log)> = Vec::new();
+        for topic in after.topics.values().filter(|t| !t.name.is_empty()) {
+            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+            for p in topic.partitions.iter().filter(|p| p.replicas.contains(&node_id)) {
+                let made = TopicPartition::new(&topic.name, p.partition).and_then(|tp| {
+                    if self.read().replicas.get(&tp).is_some() {
+                        return Ok(None);
+                    }
+                    self.create_partition_files(&tp, &topic.id, &config, now_ms).map(|log| Some((tp, log)))
+                });
+                match made {
+                    Ok(Some(log)) => created.push(log),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // The logs made so far go first: that gives back the descriptors a removal may need when
+                        // running out of them is what failed.
+                        remove_created(created);
+                        // Not registered (checked under `creation`): a directory the failed creation left half-made.
+                        let partial = self.log_dir.join(format!("{}-{}", topic.name, p.partition));
+                        if self.backend.is_dir(&partial) {
+                            if let Err(e) = self.backend.remove_dir_all(&partial) {
+                                tracing::warn!("removing {} after a failed creation: {e}", partial.display());
+                            }
+                        }
+                        return Err(e.into());
+                    }
                 }
-                let assignments = vec![vec![node]; (*partitions).max(0) as usize];
-                Ok(Plan {
-                    topic: name.clone(),
-                    topic_id: *id,
-                    partitions: 0..*partitions,
-                    config: log_config(configs),
-                    records: controller::topic_records(name, *id, &assignments, configs),
-                })
-            }
-            Creation::Grow { name, count } => {
-                let Some(topic) = image.topics.get(name) else {
-                    return Err((
-                        ResponseError::UnknownTopicOrPartition,
-                        format!("The topic '{name}' does not exist."),
-                    ));
-                };
-                let current = topic.partitions.len() as i32;
-                let added = i64::from(*count) - i64::from(current);
-                if added < 1 || added > controller::MAX_RECORDS_PER_USER_OP as i64 {
-                    return Err((
-                        ResponseError::InvalidPartitions,
-                        format!("Topic already has {current} partition(s)."),
-                    ));
-                }
-                let assignments = vec![vec![node]; added as usize];
-                Ok(Plan {
-                    topic: name.clone(),
-                    topic_id: topic.id,
-                    partitions: current..*count,
-                    config: log_config(&topic.configs),
-                    records: controller::partition_records(topic.id, current, &assignments),
-                })
             }
         }
+        Ok(created)
     }
 
     /// Creates one partition's directory, segment files and `partition.metadata` (Kafka keeps the topic id
     /// beside each partition's segments).
     fn create_partition_files(
         &self,
-        plan: &Plan,
-        partition: i32,
+        tp: &TopicPartition,
+        topic_id: &uuid::Uuid,
+        config: &LogConfig,
         now_ms: i64,
-    ) -> Result<(TopicPartition, Log), StorageError> {
-        let tp = TopicPartition::new(&plan.topic, partition)?;
-        if self.read().replicas.get(&tp).is_some() {
-            return Err(StorageError::AlreadyExists(tp.to_string()));
-        }
+    ) -> Result<Log, StorageError> {
         let dir = self.log_dir.join(tp.dir_name());
         // No log is registered for it, so the directory is left from a creation that failed or was interrupted
         // by a crash: start afresh rather than adopt its contents.
-        if self.backend.exists(&dir) {
+        if self.backend.is_dir(&dir) {
             self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         }
-        let log = Log::open(self.backend.clone(), &dir, plan.config.clone(), OpenOptions::default(), now_ms)?;
+        let log = Log::open(self.backend.clone(), &dir, config.clone(), OpenOptions::default(), now_ms)?;
         let path = dir.join("partition.metadata");
-        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&plan.topic_id));
+        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(topic_id));
         if let Err(e) = storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes()) {
             let _ = log.delete();
             return Err(StorageError::io(&path, e));
         }
-        Ok((tp, log))
+        Ok(log)
     }
 }
 
