@@ -1,5 +1,5 @@
 //! Regression tests for issue 13 that need a broker process of its own: a descriptor limit (`ulimit -n`) for
-//! partitions per descriptor, all-or-nothing creation and accept back-off; its stderr for rate-limited logging;
+//! partitions per descriptor, all-or-nothing creation and accept back-off; its console log for rate-limited logging;
 //! a second process for the log-directory lock.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +22,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 struct Broker {
     child: Child,
     address: SocketAddr,
+    stdout: PathBuf,
     stderr: PathBuf,
 }
 
@@ -44,10 +45,10 @@ impl Broker {
             .spawn()
             .unwrap();
         // Owned before waiting, so that a failed start still kills (and waits for) the process.
-        let mut broker = Broker { child, address: SocketAddr::from(([0, 0, 0, 0], 0)), stderr };
+        let mut broker = Broker { child, address: SocketAddr::from(([0, 0, 0, 0], 0)), stdout, stderr };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+            let out = std::fs::read_to_string(&broker.stdout).unwrap_or_default();
             if let Some(address) = out.split_whitespace().find_map(|w| w.parse::<SocketAddr>().ok()) {
                 broker.address = address;
                 return broker;
@@ -56,6 +57,12 @@ impl Broker {
             assert!(Instant::now() < deadline, "broker did not start: {err}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// What the broker logged: its console log (INFO and above) is on stdout, as Kafka's is; errors on stderr.
+    fn log(&self) -> String {
+        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+        out + &std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// User plus system CPU time of the broker process so far.
@@ -182,7 +189,7 @@ fn under_a_descriptor_limit() {
         assert!(Instant::now() < deadline, "the broker did not serve again once descriptors were free");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log = std::fs::read_to_string(&broker.stderr).unwrap();
+    let log = broker.log();
     assert!(log.contains("accepting a connection failed"), "{log}");
 }
 
@@ -200,7 +207,7 @@ fn bad_connections_are_logged_at_a_bounded_rate() {
         let _ = s.read(&mut buf);
     }
     assert!(api_versions_answered(broker.address));
-    let log = std::fs::read_to_string(&broker.stderr).unwrap();
+    let log = broker.log();
     let lines = log.lines().filter(|l| l.contains("closed connection from")).count();
     assert!((1..=20).contains(&lines), "{lines} lines about closed connections:\n{log}");
 }
