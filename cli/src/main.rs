@@ -10,6 +10,7 @@ mod consumer_perf;
 mod dump_log;
 mod producer_perf;
 mod props;
+mod storage;
 mod topics;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     ProducerPerfTest(producer_perf::Args),
     /// Measure consumer throughput, like kafka-consumer-perf-test.
     ConsumerPerfTest(consumer_perf::Args),
+    /// Format log directories with a cluster id, like kafka-storage (optional for potok).
+    Storage(storage::Args),
 }
 
 fn main() {
@@ -59,6 +62,7 @@ fn main() {
         Command::ConsumerGroups(args) => (consumer_groups::run(args), "Error: "),
         Command::ProducerPerfTest(args) => (producer_perf::run(args), "Error: "),
         Command::ConsumerPerfTest(args) => (consumer_perf::run(args), "Error: "),
+        Command::Storage(args) => (storage::run(args), "Error: "),
     };
     if let Err(e) = result {
         eprintln!("{prefix}{e:#}");
