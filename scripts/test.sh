@@ -21,7 +21,7 @@ cargo build --workspace --all-targets --locked
 step "Apache Kafka jars (reference tools)"
 scripts/kafka.sh install >/dev/null
 
-step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments)"
+step "cargo test (unit, codec, golden, storage conformance, crash, proptest, Kafka DumpLogSegments, fuzz short run)"
 cargo test --workspace --locked -- --include-ignored
 
 step "potok's own clients against Apache Kafka 4.1.1 (core/tests/client.rs; the cargo tests above ran it on potok)"
@@ -77,6 +77,9 @@ scripts/cluster-check.sh kafka
 
 step "kill -9 under load loses no acknowledged record"
 scripts/crash-test.sh "$CARGO_TARGET_DIR/debug/potok"
+
+step "a full disk: produce fails cleanly, restart after kill -9 without SIGBUS, every acknowledged record served"
+scripts/full-disk-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "core builds for wasm32-unknown-unknown"
 scripts/wasm.sh check core --locked

@@ -65,7 +65,7 @@ pub fn serialization_error(py: Python<'_>, message: &str, paths: Vec<String>, ke
 pub fn server_error(py: Python<'_>, error: potok::net::ServerError) -> PyErr {
     match error {
         // Binding a socket and reading the log directory fail like any Python socket or file call would.
-        potok::net::ServerError::Bind { address, source } => os_error(py, &source, Some(&address)),
+        potok::net::ServerError::Bind { address, error } => os_error(py, &error, Some(&address)),
         potok::net::ServerError::Io(source) => os_error(py, &source, None),
         other => raise(py, &HostError::from(&other)),
     }

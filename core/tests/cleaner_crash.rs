@@ -78,6 +78,9 @@ impl Backend for Recording {
         self.record(format!("synced {}", dir.display()));
         Ok(())
     }
+    fn lock(&self, path: &Path) -> io::Result<potok::storage::LockGuard> {
+        self.inner.lock(path)
+    }
 }
 
 #[derive(Debug)]

@@ -89,8 +89,15 @@ pub struct BrokerConfig {
     pub log_retention_check_interval_ms: i64,
     /// `queued.max.requests` bounds the requests one connection may pipeline before the broker stops reading.
     pub queued_max_requests: usize,
-    /// `max.connections`: the most client connections served at once.
+    /// `max.connections`: the most client connections served at once; more wait to be accepted, as in Kafka.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: the most connections from one address; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: `host-or-ip:count` pairs, comma-separated.
+    pub max_connections_per_ip_overrides: Vec<(String, usize)>,
+    /// `connections.max.idle.ms`: a connection with no request for this long is closed. It also bounds how
+    /// long a Fetch waits for data (Kafka's idle-connection expiry ends such a wait there).
+    pub connections_max_idle_ms: i64,
     /// The defaults for topic configs (`log.segment.bytes`, `log.retention.ms`, `message.max.bytes`, ...).
     pub log: LogConfig,
     pub min_insync_replicas: i32,
@@ -195,6 +202,9 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             queued_max_requests: 500,
             max_connections: 10_000,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: Vec::new(),
+            connections_max_idle_ms: 600_000,
             log: LogConfig::default(),
             min_insync_replicas: 1,
             cleanup_policy: "delete".into(),
@@ -397,6 +407,23 @@ impl BrokerConfig {
             }
             "queued.max.requests" => self.queued_max_requests = parse_num(key, value)?,
             "max.connections" => self.max_connections = parse_num(key, value)?,
+            "max.connections.per.ip" => self.max_connections_per_ip = parse_num(key, value)?,
+            "max.connections.per.ip.overrides" => {
+                let mut overrides = Vec::new();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (host, count) =
+                        item.rsplit_once(':').ok_or_else(|| bad("expected host-or-ip:count pairs, comma-separated"))?;
+                    let count = count.trim().parse().map_err(|_| bad("a count is not a number"))?;
+                    overrides.push((host.trim().to_string(), count));
+                }
+                self.max_connections_per_ip_overrides = overrides;
+            }
+            "connections.max.idle.ms" => {
+                self.connections_max_idle_ms = parse_num(key, value)?;
+                if self.connections_max_idle_ms < 1 {
+                    return Err(bad("must be at least 1"));
+                }
+            }
             "min.insync.replicas" => self.min_insync_replicas = parse_num(key, value)?,
             "log.cleanup.policy" => {
                 log_key(&mut self.log, "cleanup.policy", value)?;

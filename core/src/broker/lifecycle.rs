@@ -38,7 +38,7 @@ pub(crate) struct Lifecycle {
 }
 
 impl Broker {
-    fn controller(&self) -> Option<std::sync::MutexGuard<'_, QuorumController>> {
+    pub(super) fn controller(&self) -> Option<std::sync::MutexGuard<'_, QuorumController>> {
         self.controller.as_ref().map(|c| c.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::{
-    check_topic_name, str_bytes, Broker, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
+    check_topic_name, str_bytes, topic_creation, Broker, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
     TOPIC_AUTHORIZED_OPERATIONS,
 };
 use crate::controller::{MetadataImage, TopicImage};
@@ -119,9 +119,21 @@ pub(super) fn handle(broker: &Broker, request: MetadataRequest, version: i16, no
                 match (created, image.topics.get(&name)) {
                     // Created now, or by another connection at the same moment.
                     (_, Some(t)) => topics.push(topic_response(&image, t, version)),
-                    // The controller could not place it yet (no live broker): the client retries, as with Kafka.
-                    (Err(_), None) => {
-                        topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::LeaderNotAvailable))
+                    // Kafka's auto-creation goes through CreateTopics and fails the same way: a name that collides
+                    // with another's or is reserved, more partitions than one operation may create. The client is
+                    // told the topic is unknown; a storage failure is said as such.
+                    (Err(e), None) => {
+                        let error = match topic_creation::broker_error_code(&e) {
+                            ResponseError::KafkaStorageError => ResponseError::KafkaStorageError,
+                            ResponseError::InvalidTopicException
+                            | ResponseError::InvalidRequest
+                            | ResponseError::PolicyViolation
+                            | ResponseError::InvalidPartitions => ResponseError::UnknownTopicOrPartition,
+                            // The controller could not place it yet (no live broker): the client retries, as
+                            // with Kafka.
+                            _ => ResponseError::LeaderNotAvailable,
+                        };
+                        topics.push(error_topic(Some(name), Uuid::nil(), error))
                     }
                     (Ok(_), None) => {
                         topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition))

@@ -50,6 +50,7 @@ mod produce;
 mod purgatory;
 mod sync_group;
 pub use crate::controller::topic_config;
+mod topic_creation;
 mod txn_io;
 mod txn_offset_commit;
 
@@ -70,10 +71,10 @@ use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
 use purgatory::{DelayedOp, Purgatory};
 
-use crate::controller::QuorumController;
 use crate::controller::{
     self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
 };
+use crate::controller::{ControllerResult, QuorumController};
 use crate::partition::{Partition, PartitionError, ReplicaManager};
 use crate::protocol::Request;
 use crate::record::RecordError;
@@ -91,6 +92,11 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    #[error("log.dirs {0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// Kafka's message for a log directory another broker holds.
+    #[error("Failed to acquire lock on file .lock in {0}. A Kafka instance in another process or thread is using this directory.")]
+    LogDirLocked(PathBuf),
     #[error("the controller is not available")]
     ControllerUnavailable,
     #[error("the controller refused: {message}")]
@@ -118,6 +124,10 @@ pub struct Broker {
     producer_ids: Mutex<(i64, i64)>,
     /// The log cleaner's bookkeeping (`cleaner-offset-checkpoint`, logs being cleaned).
     cleaner: storage::cleaner::LogCleaner,
+    /// Serializes metadata commits, with the logs they create (see `topic_creation`); readers never take it.
+    creation: Mutex<()>,
+    /// The exclusive lock on `<log dir>/.lock`, held until the broker is dropped.
+    _dir_lock: storage::LockGuard,
     /// Requests waiting for an event or their deadline. While it is held, `state`'s read lock and partitions'
     /// locks may be taken (to check whether a waiting request can be answered), so it is never taken while
     /// holding either.
@@ -179,6 +189,8 @@ impl std::fmt::Debug for Broker {
 }
 
 const META_PROPERTIES: &str = "meta.properties";
+/// Kafka's lock file in each log directory.
+const LOCK_FILE: &str = ".lock";
 
 impl Broker {
     /// Opens (or initialises) the log directory and loads metadata and logs. `seed` feeds the id generator
@@ -191,7 +203,18 @@ impl Broker {
         seed: u64,
         now_ms: i64,
     ) -> Result<Broker, BrokerError> {
+        if backend.exists(log_dir) && !backend.is_dir(log_dir) {
+            return Err(BrokerError::NotADirectory(log_dir.to_path_buf()));
+        }
         backend.create_dir_all(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
+        // One broker per log directory, as Kafka enforces: two writing the same files lose data.
+        let dir_lock = match backend.lock(&log_dir.join(LOCK_FILE)) {
+            Ok(guard) => guard,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(BrokerError::LogDirLocked(log_dir.to_path_buf()))
+            }
+            Err(e) => return Err(StorageError::io(&log_dir.join(LOCK_FILE), e).into()),
+        };
         let mut ids = IdGenerator::new(seed);
         let cluster_id = Self::load_or_write_meta_properties(backend.as_ref(), log_dir, &config, &mut ids)?;
         let metadata = if config.controller_quorum_voters.is_empty() {
@@ -253,6 +276,8 @@ impl Broker {
             groups,
             producer_ids: Mutex::new((0, 0)),
             cleaner,
+            creation: Mutex::new(()),
+            _dir_lock: dir_lock,
             purgatory: Mutex::new(Purgatory::default()),
             completions: Mutex::new(Vec::new()),
             schedule: Mutex::new(Schedule {
@@ -604,7 +629,10 @@ impl Broker {
             return Outcome::Respond(ResponseKind::Fetch(response));
         }
         let watched = fetch::partitions(self, &request, version);
-        let deadline_ms = now_ms.saturating_add(i64::from(request.max_wait_ms));
+        // At most connections.max.idle.ms: Kafka's idle-connection expiry ends a longer wait (a client asking
+        // for 2^31-1 ms would otherwise hold its slot for weeks).
+        let wait_ms = i64::from(request.max_wait_ms).min(self.config.connections_max_idle_ms);
+        let deadline_ms = now_ms.saturating_add(wait_ms);
         self.purgatory().park(token, DelayedOp::Fetch { request, version }, watched, deadline_ms);
         // Data that arrived between the read above and the parking completes it now rather than at the deadline.
         self.try_complete(token, false);
@@ -710,13 +738,6 @@ impl Broker {
         Ok(())
     }
 
-    /// Applies metadata records and creates or removes logs to match.
-    fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
-        let mut state = self.write();
-        let base_offset = state.metadata.propose(records, now_ms)?;
-        self.publish_metadata(&mut state, records, base_offset, now_ms)
-    }
-
     /// Applies committed metadata records to the image and makes the broker follow it.
     fn publish_metadata(
         &self,
@@ -789,14 +810,25 @@ impl Broker {
     }
 
     /// Hands an admin request to the controller and answers with its response.
+    /// When its records cannot be stored (a full disk, no descriptors left), the items it accepted fail with
+    /// KAFKA_STORAGE_ERROR and nothing of the request is recorded.
     fn forward_to_controller(&self, request: RequestKind, version: i16, now_ms: i64) -> Outcome {
-        match self.call_controller(request, version, now_ms) {
-            Some(Ok(response)) => Outcome::Respond(response),
-            Some(Err(e)) => {
+        let Some(mut controller) = self.controller() else { return Outcome::NoResponse };
+        let image = self.metadata();
+        let ControllerResult { records, response } = controller.handle(&image, request, version, now_ms);
+        if records.is_empty() {
+            return Outcome::Respond(response);
+        }
+        match self.commit_metadata(&records, now_ms) {
+            Ok(()) => Outcome::Respond(response),
+            Err(e) => {
                 tracing::warn!(target: "potok::broker", "the controller's records could not be stored: {e}");
-                Outcome::NoResponse
+                let error = topic_creation::broker_error_code(&e);
+                match topic_creation::fail_accepted(response, error, &e.to_string()) {
+                    Some(failed) => Outcome::Respond(failed),
+                    None => Outcome::NoResponse,
+                }
             }
-            None => Outcome::NoResponse,
         }
     }
 

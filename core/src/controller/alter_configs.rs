@@ -77,12 +77,20 @@ pub(super) fn replace(
     Ok(())
 }
 
+/// Kafka writes one record per config change and refuses a request that would write more than one operation
+/// may: every resource of it is answered with POLICY_VIOLATION and nothing is changed.
+pub(super) fn too_many_changes(changes: usize) -> Option<Refusal> {
+    (changes > super::MAX_RECORDS_PER_USER_OP)
+        .then(|| (ResponseError::PolicyViolation, super::EXCESSIVE_BATCH_MESSAGE.to_string()))
+}
+
 impl QuorumController {
     pub(super) fn alter_configs(
         &mut self,
         draft: &mut Draft<'_>,
         request: AlterConfigsRequest,
     ) -> AlterConfigsResponse {
+        let too_many = too_many_changes(request.resources.iter().map(|r| r.configs.len()).sum());
         let responses = request
             .resources
             .into_iter()
@@ -98,11 +106,12 @@ impl QuorumController {
                         None => null_value = Some(c.name.to_string()),
                     }
                 }
-                let result = match null_value {
-                    Some(key) => {
+                let result = match (&too_many, null_value) {
+                    (Some(refused), _) => Err(refused.clone()),
+                    (None, Some(key)) => {
                         Err((ResponseError::InvalidRequest, format!("Null value not supported for config {key}")))
                     }
-                    None => replace(draft, r.resource_type, &name, configs, request.validate_only),
+                    (None, None) => replace(draft, r.resource_type, &name, configs, request.validate_only),
                 };
                 let response = AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)

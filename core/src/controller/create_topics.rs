@@ -22,11 +22,42 @@ struct Checked {
     configs: BTreeMap<String, String>,
 }
 
+/// Kafka's answer for a name that differs from an existing topic's only in `.` versus `_` (Kafka's metrics
+/// names replace periods with underscores, so the two would be indistinguishable): `Topic.hasCollision`.
+pub(crate) fn collision(image: &super::MetadataImage, name: &str) -> Option<Refusal> {
+    if !name.contains(['.', '_']) {
+        return None;
+    }
+    let unified = name.replace('.', "_");
+    let existing = image.topics.keys().find(|t| t.as_str() != name && t.replace('.', "_") == unified)?;
+    Some((ResponseError::InvalidTopicException, format!("Topic '{name}' collides with existing topic: {existing}")))
+}
+
+/// Kafka refuses to create the metadata log's topic (its partition directory is the metadata log itself).
+fn reserved(name: &str) -> Option<Refusal> {
+    (name == super::METADATA_TOPIC)
+        .then(|| (ResponseError::InvalidRequest, format!("Creation of internal topic {name} is prohibited.")))
+}
+
 impl QuorumController {
+    /// The partitions a topic asks for, as Kafka's `validateTotalNumberOfPartitions` counts them.
+    fn requested_partitions(&self, topic: &CreatableTopic) -> i64 {
+        if !topic.assignments.is_empty() {
+            topic.assignments.len() as i64
+        } else if topic.num_partitions == -1 {
+            i64::from(self.config.num_partitions)
+        } else {
+            i64::from(topic.num_partitions.max(0))
+        }
+    }
+
     /// Checks a topic to create and places its replicas.
     fn check_topic(&mut self, image: &super::MetadataImage, topic: &CreatableTopic) -> Result<Checked, Refusal> {
         let name = topic.name.0.as_str();
         check_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        if let Some(refused) = reserved(name).or_else(|| collision(image, name)) {
+            return Err(refused);
+        }
         if image.topics.contains_key(name) {
             return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
         }
@@ -184,22 +215,49 @@ impl QuorumController {
         for t in &request.topics {
             *counts.entry(t.name.0.to_string()).or_default() += 1;
         }
-        let results = request
+        let duplicate = |t: &CreatableTopic| counts[t.name.0.as_str()] > 1;
+        // Bounds first, as Kafka's controller checks them before anything else (and before placing a replica,
+        // so a request for 2^31-1 partitions costs nothing): more than 10,000 partitions in one request, or
+        // (below) more metadata records than one operation may write, fail the whole request.
+        let total: i64 = request.topics.iter().filter(|t| !duplicate(t)).map(|t| self.requested_partitions(t)).sum();
+        let mut whole_request: Option<Refusal> = (total > super::MAX_PARTITIONS_PER_BATCH)
+            .then(|| (ResponseError::PolicyViolation, "Excessively large number of partitions per request.".into()));
+        // Every topic is checked before any is recorded, against the metadata as it was before this request (so
+        // two new topics that collide with each other are both created, as in Kafka).
+        let checked: Vec<Result<Checked, Refusal>> = request
             .topics
             .iter()
             .map(|topic| {
+                if duplicate(topic) {
+                    let msg = format!("Create topics request from client contains a duplicate topic: {}", topic.name.0);
+                    return Err((ResponseError::InvalidRequest, msg));
+                }
+                if let Some(refused) = &whole_request {
+                    return Err(refused.clone());
+                }
+                self.check_topic(&draft.image, topic)
+            })
+            .collect();
+        // Kafka records a topic as one record, one per config override and one per partition.
+        let records: usize = checked.iter().flatten().map(|c| 1 + c.configs.len() + c.assignments.len()).sum();
+        if whole_request.is_none() && records > super::MAX_RECORDS_PER_USER_OP {
+            whole_request = Some((ResponseError::PolicyViolation, super::EXCESSIVE_BATCH_MESSAGE.to_string()));
+        }
+        let results = request
+            .topics
+            .iter()
+            .zip(checked)
+            .map(|(topic, checked)| {
                 let name = topic.name.0.to_string();
                 let result = CreatableTopicResult::default()
                     .with_name(topic.name.clone())
                     .with_num_partitions(-1)
                     .with_replication_factor(-1);
-                if counts[&name] > 1 {
-                    let msg = format!("Create topics request from client contains a duplicate topic: {name}");
-                    return result
-                        .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(str_bytes(msg)));
-                }
-                let Checked { assignments, configs } = match self.check_topic(&draft.image, topic) {
+                let checked = match (&whole_request, checked) {
+                    (Some(refused), _) if !duplicate(topic) => Err(refused.clone()),
+                    (_, c) => c,
+                };
+                let Checked { assignments, configs } = match checked {
                     Ok(v) => v,
                     Err((error, msg)) => {
                         return result.with_error_code(error.code()).with_error_message(Some(str_bytes(msg)))

@@ -22,6 +22,9 @@ impl QuorumController {
         } else {
             request.topic_names.into_iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect()
         };
+        // Kafka writes one record per deleted topic and refuses a request that would write more than one operation
+        // may (every topic then answers POLICY_VIOLATION and none is deleted).
+        let too_many = wanted.len() > super::MAX_RECORDS_PER_USER_OP;
         let responses = wanted
             .into_iter()
             .map(|(name, id)| {
@@ -42,6 +45,11 @@ impl QuorumController {
                     return result.with_error_code(error.code());
                 };
                 let result = result.with_name(Some(TopicName(str_bytes(&topic.name)))).with_topic_id(topic.id);
+                if too_many {
+                    return result
+                        .with_error_code(ResponseError::PolicyViolation.code())
+                        .with_error_message(Some(str_bytes(super::EXCESSIVE_BATCH_MESSAGE)));
+                }
                 if !self.config.delete_topic_enable {
                     return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
                 }

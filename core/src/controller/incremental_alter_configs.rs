@@ -20,12 +20,16 @@ impl QuorumController {
         draft: &mut Draft<'_>,
         request: IncrementalAlterConfigsRequest,
     ) -> IncrementalAlterConfigsResponse {
+        let too_many = super::alter_configs::too_many_changes(request.resources.iter().map(|r| r.configs.len()).sum());
         let responses = request
             .resources
             .into_iter()
             .map(|r| {
                 let name = r.resource_name.to_string();
                 let result = (|| -> Result<(), Refusal> {
+                    if let Some(refused) = &too_many {
+                        return Err(refused.clone());
+                    }
                     let mut configs = current(&draft.image, r.resource_type, &name)?;
                     for c in &r.configs {
                         let key = c.name.to_string();

@@ -21,16 +21,31 @@ enum LegacyRecord {
     ProducerIds { next: i64 },
 }
 
-/// Applies one JSON record to `image`.
-pub(super) fn apply(image: &mut MetadataImage, json: &[u8]) -> Result<(), serde_json::Error> {
-    let records = match serde_json::from_slice(json)? {
+/// The most partitions one legacy record may create: a topic record with its partitions never exceeded one
+/// operation's records. Versions before that bound wrote whatever was asked (a topic of 2^31-1 partitions
+/// made every start allocate until the OS killed it); such a record is refused here and skipped.
+const MAX_LEGACY_PARTITIONS: i64 = super::MAX_RECORDS_PER_USER_OP as i64 - 1;
+
+/// Applies one JSON record to `image`; an unreadable or unappliable record is refused, with the reason.
+pub(super) fn apply(image: &mut MetadataImage, json: &[u8]) -> Result<(), String> {
+    let too_many = |name: &str, added: i64| {
+        (added > MAX_LEGACY_PARTITIONS)
+            .then(|| format!("topic {name} adds {added} partitions (at most {MAX_LEGACY_PARTITIONS})"))
+    };
+    let records = match serde_json::from_slice(json).map_err(|e| e.to_string())? {
         LegacyRecord::Topic { name, id, partitions, leader, configs } => {
+            if let Some(refused) = too_many(&name, i64::from(partitions)) {
+                return Err(refused);
+            }
             let assignments = vec![vec![leader]; partitions.max(0) as usize];
             topic_records(&name, id, &assignments, &configs, |_| true)
         }
         LegacyRecord::Partitions { name, count } => match image.topics.get(&name) {
             Some(t) => {
                 let current = t.partitions.len() as i32;
+                if let Some(refused) = too_many(&name, i64::from(count) - i64::from(current)) {
+                    return Err(refused);
+                }
                 let leader = t.partitions.first().map_or(0, |p| p.leader);
                 partition_records(t.id, current, &vec![vec![leader]; (count - current).max(0) as usize], |_| true)
             }

@@ -41,10 +41,17 @@ pub use records::{MetadataRecord, PartitionChange, PartitionRecord};
 use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
 
-/// The metadata topic's name (its one partition is the metadata log).
+/// The metadata topic's name (its one partition is the metadata log): no user topic may take it.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+/// Kafka's `QuorumController.MAX_RECORDS_PER_USER_OP`: the most metadata records one admin operation may produce
+/// (a topic is one record, plus one per config override and one per partition).
+pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
+/// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most partitions one CreateTopics may ask for.
+pub const MAX_PARTITIONS_PER_BATCH: i64 = 10_000;
+/// Kafka's message (with POLICY_VIOLATION) for an operation over [`MAX_RECORDS_PER_USER_OP`].
+pub const EXCESSIVE_BATCH_MESSAGE: &str = "Unable to perform excessively large batch operation.";
 /// Where a migration writes the new log before swapping it in.
 const MIGRATING_DIR: &str = "__cluster_metadata-0.migrating";
 /// Where the old JSON log goes while the new one is swapped in.
@@ -188,7 +195,7 @@ impl MetadataStore {
                 if value.first() == Some(&b'{') {
                     legacy = true;
                     if let Err(e) = legacy::apply(&mut image, &value) {
-                        tracing::warn!("skipping unreadable metadata record at offset {}: {e}", r.offset);
+                        tracing::warn!("skipping metadata record at offset {} (it cannot be applied): {e}", r.offset);
                     }
                     continue;
                 }
@@ -370,7 +377,8 @@ mod tests {
     }
 
     /// A data directory from before Kafka's schemas: its JSON metadata log becomes a log of Kafka records with
-    /// the same topics, configs and producer ids, and nothing else changes.
+    /// the same topics, configs and producer ids, and nothing else changes; a record that cannot be applied is
+    /// skipped.
     #[test]
     fn a_json_metadata_log_is_migrated() {
         let backend = MemoryBackend::new();
@@ -381,6 +389,10 @@ mod tests {
                 .unwrap();
         let json = [
             r#"{"type":"topic","name":"orders","id":"0d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11","partitions":2,"leader":1,"configs":{"retention.ms":"1000"}}"#,
+            // The poison pill of issue 13, written before admin operations were bounded: skipped, not replayed
+            // into 2^31-1 partitions.
+            r#"{"type":"topic","name":"huge","id":"2d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11","partitions":2147483647,"leader":1,"configs":{}}"#,
+            r#"{"type":"partitions","name":"orders","count":2147483647}"#,
             r#"{"type":"partitions","name":"orders","count":3}"#,
             r#"{"type":"topic","name":"gone","id":"1d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11","partitions":1,"leader":1,"configs":{}}"#,
             r#"{"type":"remove_topic","name":"gone"}"#,
@@ -402,6 +414,7 @@ mod tests {
         assert!(orders.partitions.iter().all(|p| p.leader == 1 && p.replicas == vec![1] && p.isr == vec![1]));
         assert_eq!(orders.configs, BTreeMap::from([("segment.bytes".to_string(), "1000000".to_string())]));
         assert!(!image.topics.contains_key("gone"));
+        assert!(!image.topics.contains_key("huge"));
         assert_eq!(image.broker_configs["log.retention.ms"], "5");
         assert_eq!(image.next_producer_id, 2000);
         assert_eq!(image.features.get("metadata.version"), Some(&METADATA_VERSION_LEVEL));

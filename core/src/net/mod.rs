@@ -10,6 +10,7 @@
 
 mod cleaner;
 pub mod client;
+mod connections;
 pub mod registry;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
@@ -31,6 +32,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
 use crate::controller::raft::{self, peer, ControllerClient, ControllerNode, PeerRequest, RAFT_API_KEY};
 use crate::protocol::{self, versions, ProtocolError};
 use crate::storage::{Backend, FileBackend};
+use connections::{peer_closed, AcceptBackoff, PerIpLimits, RateLimitedLog};
 
 /// The wall clock in milliseconds since the epoch: the only clock the broker sees.
 pub fn now_ms() -> i64 {
@@ -41,11 +43,12 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    /// The OS error is in the message and not a `source`, so a printed chain names it once.
+    #[error("cannot listen on {address}: {error}")]
+    Bind { address: String, error: std::io::Error },
     #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -65,6 +68,10 @@ struct Shared {
     /// Parked JoinGroup / SyncGroup requests waiting for their answer, by token.
     waiters: Mutex<HashMap<u64, oneshot::Sender<ResponseKind>>>,
     next_token: AtomicU64,
+    /// `connections.max.idle.ms`: idle connections close after this.
+    idle: Duration,
+    /// Connections closed for bad input, refused by a limit, or failed accepts.
+    log: RateLimitedLog,
 }
 
 impl Shared {
@@ -86,6 +93,9 @@ impl Shared {
 /// The longest a parked JoinGroup or SyncGroup waits before its connection gives up on it (Kafka's largest
 /// `group.max.session.timeout.ms`-bounded rebalance plus margin); the coordinator normally answers far sooner.
 const PARKED_REQUEST_MAX: Duration = Duration::from_secs(35 * 60);
+/// Connections the kernel queues before they are accepted (Kafka's acceptors use 50; more suits a busy test
+/// broker whose accept loop waits for a `max.connections` slot).
+const LISTEN_BACKLOG: u32 = 1024;
 
 fn seed() -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -171,14 +181,32 @@ fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
 /// set); a voter of a controller quorum also joins the quorum.
 pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     check_cluster_config(&config)?;
-    let mut listeners = Vec::new();
+    // The ports are taken now (so the advertised address is known) but the client listeners do not listen
+    // until the logs are loaded, as Kafka opens its listeners only then: a client connecting during recovery
+    // is refused at once and retries, instead of being accepted and left hanging.
+    let mut sockets = Vec::new();
     for listener in &config.listeners {
         let address = format!("{}:{}", listener.host, listener.port);
-        let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
-        listeners.push((tcp, config.controller_listener_names.contains(&listener.name)));
+        let bind_error = |error| ServerError::Bind { address: address.clone(), error };
+        let socket_address = tokio::net::lookup_host(&address)
+            .await
+            .map_err(bind_error)?
+            .next()
+            .ok_or_else(|| bind_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
+        let socket =
+            if socket_address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(bind_error)?;
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(socket_address).map_err(bind_error)?;
+        sockets.push((socket, address, config.controller_listener_names.contains(&listener.name)));
     }
-    let client = listeners.iter().find(|(_, c)| !c).unwrap_or(&listeners[0]);
+    let client = sockets.iter().find(|(_, _, c)| !c).unwrap_or(&sockets[0]);
     let port = client.0.local_addr()?.port();
+    let listen = |(socket, address, controller): (TcpSocket, String, bool)| {
+        socket.listen(LISTEN_BACKLOG).map(|tcp| (tcp, controller)).map_err(|error| ServerError::Bind { address, error })
+    };
+    // Controller listeners listen at once: the quorum's peers reach each other through them.
+    let (controller_sockets, client_sockets): (Vec<_>, Vec<_>) = sockets.into_iter().partition(|(_, _, c)| *c);
+    let mut listeners = controller_sockets.into_iter().map(listen).collect::<Result<Vec<_>, _>>()?;
     let seed = seed();
     let (log_dir, ephemeral) = match &config.log_dir {
         Some(dir) => (dir.clone(), None),
@@ -191,6 +219,9 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     let backend: Arc<dyn Backend> = Arc::new(FileBackend);
     let metadata_dir = config.metadata_log_dir.clone().unwrap_or_else(|| log_dir.clone());
     let broker = Arc::new(Broker::open(config.clone(), backend.clone(), &log_dir, advertised, seed, now_ms())?);
+    for socket in client_sockets {
+        listeners.push(listen(socket)?);
+    }
     let (node, controllers) = if config.controller_quorum_voters.is_empty() {
         (None, None)
     } else {
@@ -232,24 +263,44 @@ async fn serve_until(
         max_frame: config.socket_request_max_bytes,
         waiters: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
+        idle: Duration::from_millis(config.connections_max_idle_ms.max(1) as u64),
+        log: RateLimitedLog::new(20, Duration::from_secs(10)),
     });
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let per_ip = PerIpLimits::new(&config);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(driver(shared.clone(), stop_rx.clone()));
     if let Some(node) = shared.node.clone() {
         tasks.spawn(follow_quorum(shared.clone(), node, stop_rx.clone()));
     }
-    // Every listener's connections come to this loop, so one place counts and stops them.
-    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    // Every listener's connections come to this loop, so one place counts and stops them. Over
+    // max.connections, an acceptor waits (new connections queue in the kernel) until one closes, as in Kafka;
+    // accept errors (out of descriptors) back off instead of spinning.
+    let (accepted_tx, mut accepted_rx) =
+        tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)>(64);
     let mut acceptors = JoinSet::new();
     for (listener, _) in listeners {
         let tx = accepted_tx.clone();
+        let connections = connections.clone();
+        let shared = shared.clone();
         acceptors.spawn(async move {
+            let mut backoff = AcceptBackoff::default();
             loop {
-                if let Ok(conn) = listener.accept().await {
-                    if tx.send(conn).await.is_err() {
-                        return;
+                let Ok(permit) = connections.clone().acquire_owned().await else { return };
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        backoff.succeeded();
+                        if tx.send((stream, peer, permit)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let pause = backoff.failed();
+                        shared.log.log(|| {
+                            format!("accepting a connection failed: {e}; retrying in {} ms", pause.as_millis())
+                        });
+                        tokio::time::sleep(pause).await;
                     }
                 }
             }
@@ -259,27 +310,33 @@ async fn serve_until(
     let cleaners = cleaner::CleanerThreads::start(&shared.broker)?;
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let (stream, peer, permit) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = accepted_rx.recv() => {
-                let Some((stream, peer)) = accepted else { continue };
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    // Over max.connections: close at once, as Kafka does.
-                    drop(stream);
-                    continue;
-                };
-                let shared = shared.clone();
-                let stop = stop_rx.clone();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    if let Err(e) = serve_connection(shared, stream, peer, stop).await {
-                        // Kafka logs and closes a connection that sends something it cannot read; so does potok.
-                        tracing::warn!("closed connection from {peer}: {e}");
-                    }
+            accepted = accepted_rx.recv() => match accepted {
+                Some(accepted) => accepted,
+                None => continue,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let ip_slot = match per_ip.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(max) => {
+                shared.log.log(|| {
+                    format!("rejected connection from {peer}: the address already has the configured maximum of {max} connections")
                 });
+                drop(stream);
+                continue;
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
+        };
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let _slots = (permit, ip_slot);
+            if let Err(e) = serve_connection(shared.clone(), stream, peer, stop).await {
+                // Kafka logs and closes a connection that sends something it cannot read; so does potok.
+                shared.log.log(|| format!("closed connection from {peer}: {e}"));
+            }
+        });
     }
     // A cluster member asks the controller to move its leaderships away before it stops serving (a controlled
     // shutdown), waiting at most a few seconds for it.
@@ -421,6 +478,8 @@ async fn serve_connection(
         }
         let frame = tokio::select! {
             _ = stop.changed() => return Ok(()),
+            // connections.max.idle.ms: Kafka closes a connection that sent nothing for this long.
+            _ = tokio::time::sleep(shared.idle) => return Ok(()),
             frame = read_frame(&mut stream, shared.max_frame) => frame,
         };
         let Some(frame) = frame? else { return Ok(()) };
@@ -433,7 +492,7 @@ async fn serve_connection(
     }
 }
 
-/// Handles one request frame; `Ok(None)` when no response is due (acks=0).
+/// Handles one request frame; `Ok(None)` when no response is due (acks=0, or the client left while it waited).
 async fn respond(
     shared: &Shared,
     frame: bytes::Bytes,
@@ -462,7 +521,15 @@ async fn respond(
     // Registered before the broker sees the request, so an answer decided during the call finds its waiter.
     let (tx, rx) = oneshot::channel();
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).insert(ctx.token, tx);
-    let outcome = shared.broker.handle(request, &ctx, now_ms());
+    // Creating or deleting many partitions takes long: let this worker's other connections move elsewhere
+    // meanwhile (the runtime has few workers).
+    let slow = matches!(api_key, ApiKey::CreateTopics | ApiKey::CreatePartitions | ApiKey::DeleteTopics);
+    let outcome =
+        if slow && tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| shared.broker.handle(request, &ctx, now_ms()))
+        } else {
+            shared.broker.handle(request, &ctx, now_ms())
+        };
     shared.deliver_completions();
     let body = match outcome {
         Outcome::Respond(body) => body,
@@ -477,6 +544,7 @@ async fn respond(
                 r = rx => r.map(Some).map_err(|_| ()),
                 _ = tokio::time::sleep(PARKED_REQUEST_MAX) => Err(()),
                 _ = stop.changed() => Ok(None),
+                // The client left: nobody will read the answer, so give up the wait.
                 _ = peer_closed(stream) => Ok(None),
             };
             match waited {
@@ -510,17 +578,6 @@ async fn answer_peer(shared: &Shared, frame: &[u8]) -> Result<BytesMut, Protocol
     Ok(BytesMut::from(&peer::encode_answer(correlation_id, &body)[..]))
 }
 
-/// Resolves when the peer has closed its side while a request of its is parked. Data the peer sends meanwhile
-/// (a pipelined request) stays buffered for after the answer; a closed peer shows as a zero-byte peek.
-async fn peer_closed(stream: &TcpStream) {
-    let mut byte = [0u8; 1];
-    match stream.peek(&mut byte).await {
-        Ok(0) | Err(_) => {}
-        // More requests are queued behind this one: the connection is alive, wait for the answer.
-        Ok(_) => std::future::pending().await,
-    }
-}
-
 /// Starts the schema registry on `listener`, talking to the broker at `broker` through potok's own client.
 fn start_registry(
     broker: SocketAddr,
@@ -529,7 +586,7 @@ fn start_registry(
     let host = if broker.ip().is_unspecified() { "127.0.0.1".to_string() } else { broker.ip().to_string() };
     let bootstrap = format!("{host}:{}", broker.port());
     let server = registry::RegistryServer::start(&bootstrap, &listener.host, listener.port).map_err(|e| match e {
-        registry::RegistryError::Bind { address, source } => ServerError::Bind { address, source },
+        registry::RegistryError::Bind { address, source } => ServerError::Bind { address, error: source },
         other => ServerError::Io(std::io::Error::other(other.to_string())),
     })?;
     // scripts/potok-broker.sh reads the URL from this line.
@@ -579,7 +636,8 @@ impl RunningBroker {
             result
         })?;
         tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
-        let mut running = RunningBroker { address, log_dir, killed, registry: None, stop: Some(stop_tx), thread: Some(thread) };
+        let mut running =
+            RunningBroker { address, log_dir, killed, registry: None, stop: Some(stop_tx), thread: Some(thread) };
         if let Some(listener) = registry_listener {
             running.registry = Some(start_registry(address, &listener)?);
         }

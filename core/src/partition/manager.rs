@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{ChangedPartitions, Partition};
-use crate::storage::{LogConfig, LogManager, StorageError, TopicPartition};
+use crate::storage::{Log, LogConfig, LogManager, StorageError, TopicPartition};
 
 /// Every replica of one broker.
 #[derive(Debug)]
@@ -56,6 +56,15 @@ impl ReplicaManager {
         now_ms: i64,
     ) -> Result<Arc<Partition>, StorageError> {
         let log = self.logs.create(tp.clone(), config, now_ms)?;
+        let partition = Arc::new(Partition::new(tp.clone(), log, self.local_id, self.changed.clone()));
+        self.partitions.insert(tp, partition.clone());
+        Ok(partition)
+    }
+
+    /// Takes over a log created elsewhere (its files made before the broker's state lock was taken) and makes
+    /// it a replica.
+    pub fn register(&mut self, tp: TopicPartition, log: Log) -> Result<Arc<Partition>, StorageError> {
+        let log = self.logs.register(tp.clone(), log)?;
         let partition = Arc::new(Partition::new(tp.clone(), log, self.local_id, self.changed.clone()));
         self.partitions.insert(tp, partition.clone());
         Ok(partition)

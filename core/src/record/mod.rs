@@ -151,17 +151,19 @@ impl BatchHeader {
         })
     }
 
-    /// Total bytes of the batch, header included.
+    /// Total bytes of the batch, header included. (A negative length, which only an unchecked header has,
+    /// counts as zero; callers that walk a file check lengths before trusting them.)
     pub fn size_in_bytes(&self) -> usize {
-        self.batch_length as usize + LOG_OVERHEAD
+        usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
     }
 
+    /// Saturating, like [`BatchHeader::next_offset`]: an unchecked header may hold any base offset and delta.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     pub fn compression(&self) -> Result<Compression, RecordError> {

@@ -13,20 +13,27 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::backend::{Backend, BackendFile, MappedFile};
+use super::backend::{Backend, MappedFile};
 
 /// Bytes of one offset index entry.
 pub const OFFSET_ENTRY_SIZE: usize = 8;
 /// Bytes of one time index entry.
 pub const TIME_ENTRY_SIZE: usize = 12;
 
-/// A mapped file of fixed-size entries, the part both indexes share.
+/// A mapped file of fixed-size entries, the part both indexes share. It holds no file descriptor (see
+/// [`MappedFile`]).
 struct IndexFile {
     path: PathBuf,
-    file: Box<dyn BackendFile>,
     map: Box<dyn MappedFile>,
     entry_size: usize,
     entries: usize,
+    /// Bytes from the start of the file known to be backed by allocated storage: the entries found at open
+    /// were written, and more is reserved before writing past it.
+    reserved: usize,
+    /// The last two entries as the file held them at open, read through the file rather than the mapping:
+    /// the sanity checks look at them, and after a crash they lie in the preallocated, sparse part of the
+    /// file, where a read through the mapping on a full disk can kill the process (SIGBUS).
+    tail_at_open: Vec<u8>,
 }
 
 impl fmt::Debug for IndexFile {
@@ -35,10 +42,14 @@ impl fmt::Debug for IndexFile {
     }
 }
 
+/// Storage is reserved in steps of this many bytes (one `fallocate` per 64 KiB of index, some 32 MiB of log
+/// at the default index interval).
+const RESERVE_STEP: usize = 64 * 1024;
+
 impl IndexFile {
-    /// Opens or creates the file. A new file is preallocated to `max_bytes`; an existing one keeps its length
-    /// and counts every whole entry in it, as Kafka does (callers sanity-check it and resize the active
-    /// segment's index).
+    /// Opens or creates the file. A new file is preallocated (sparsely) to `max_bytes`; an existing one keeps
+    /// its length and counts every whole entry in it, as Kafka does (callers sanity-check it and resize the
+    /// active segment's index).
     fn open(backend: &dyn Backend, path: PathBuf, entry_size: usize, max_bytes: usize) -> io::Result<Self> {
         let existed = backend.exists(&path);
         let mut file = backend.open(&path, true)?;
@@ -46,8 +57,22 @@ impl IndexFile {
         if !existed {
             file.set_len((max_bytes / entry_size * entry_size) as u64)?;
         }
+        let tail_entries = entries.min(2);
+        let mut tail_at_open = vec![0u8; tail_entries * entry_size];
+        file.read_exact_at(&mut tail_at_open, ((entries - tail_entries) * entry_size) as u64)?;
         let map = file.map()?;
-        Ok(IndexFile { path, file, map, entry_size, entries })
+        Ok(IndexFile { path, map, entry_size, entries, reserved: 0, tail_at_open })
+    }
+
+    /// Entry `n` (counted from the end: 1 is the last) as the file held it at open.
+    fn tail_entry_at_open(&self, from_end: usize) -> Option<&[u8]> {
+        let count = self.tail_at_open.len() / self.entry_size;
+        let i = count.checked_sub(from_end)?;
+        self.tail_at_open.get(i * self.entry_size..(i + 1) * self.entry_size)
+    }
+
+    fn file_len(&self) -> u64 {
+        self.map.len() as u64
     }
 
     fn max_entries(&self) -> usize {
@@ -63,26 +88,33 @@ impl IndexFile {
     }
 
     /// Appends an entry; a full index takes no more (the active segment rolls before that can happen, so this
-    /// only drops entries while rebuilding an index that `segment.index.bytes` has since made too small).
+    /// only drops entries while rebuilding an index that `segment.index.bytes` has since made too small). When
+    /// storage cannot be reserved for it (a full disk) the entry is left out too: a sparse index with an entry
+    /// missing is still correct, lookups just scan a little more of the log.
     fn push(&mut self, entry: &[u8]) {
         if self.is_full() {
             return;
         }
-        self.map.write(self.entries * self.entry_size, entry);
+        let pos = self.entries * self.entry_size;
+        if pos + self.entry_size > self.reserved {
+            let step = RESERVE_STEP.min(self.map.len() - pos);
+            if self.map.reserve(pos, step).is_err() {
+                return;
+            }
+            self.reserved = pos + step;
+        }
+        self.map.write(pos, entry);
         self.entries += 1;
     }
 
     /// Sets the file's length to `entries` worth of bytes (at least the current entries) and remaps.
     fn resize(&mut self, max_bytes: usize) -> io::Result<()> {
         let len = (max_bytes / self.entry_size).max(self.entries) * self.entry_size;
-        if len == self.map.len() && len as u64 == self.file.len() {
+        if len == self.map.len() {
             return Ok(());
         }
-        self.map.flush()?;
-        // Drop the mapping before the length changes: the mapped region must never outlive the file's bytes.
-        self.map = Box::new(Unmapped);
-        self.file.set_len(len as u64)?;
-        self.map = self.file.map()?;
+        self.map.resize(len as u64)?;
+        self.reserved = self.reserved.min(self.entries * self.entry_size);
         Ok(())
     }
 
@@ -95,8 +127,7 @@ impl IndexFile {
     }
 
     fn flush(&self) -> io::Result<()> {
-        self.map.flush()?;
-        self.file.sync()
+        self.map.flush()
     }
 
     /// The largest entry index whose key is `<= target`, where keys are strictly increasing.
@@ -114,20 +145,6 @@ impl IndexFile {
             }
         }
         Some(lo)
-    }
-}
-
-#[derive(Debug)]
-struct Unmapped;
-
-impl MappedFile for Unmapped {
-    fn len(&self) -> usize {
-        0
-    }
-    fn read(&self, _pos: usize, _buf: &mut [u8]) {}
-    fn write(&mut self, _pos: usize, _data: &[u8]) {}
-    fn flush(&self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -163,6 +180,10 @@ impl OffsetIndex {
     pub fn entry(&self, n: usize) -> (i64, u32) {
         let mut buf = [0u8; OFFSET_ENTRY_SIZE];
         self.inner.read_entry(n, &mut buf);
+        self.decode(&buf)
+    }
+
+    fn decode(&self, buf: &[u8]) -> (i64, u32) {
         let relative = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         let position = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         (self.base_offset + i64::from(relative), position)
@@ -208,19 +229,20 @@ impl OffsetIndex {
     }
 
     /// Checks what Kafka checks, plus ordering at the tail (which catches an untrimmed, zero-filled file).
+    /// Only meaningful right after open: it checks the entries as they were read then, through the file.
     pub fn sanity_check(&self, log_size: u64) -> Result<(), CorruptIndex> {
         let f = &self.inner;
-        if !f.file.len().is_multiple_of(OFFSET_ENTRY_SIZE as u64) {
+        if !f.file_len().is_multiple_of(OFFSET_ENTRY_SIZE as u64) {
             return Err(CorruptIndex(format!("{}: size is not a multiple of {OFFSET_ENTRY_SIZE}", f.path.display())));
         }
-        if f.entries == 0 {
+        let Some(last) = f.tail_entry_at_open(1) else {
             return Ok(());
-        }
-        let (last, position) = self.entry(f.entries - 1);
+        };
+        let (last, position) = self.decode(last);
         if u64::from(position) >= log_size.max(1) {
             return Err(CorruptIndex(format!("{}: last entry points past the log's end", f.path.display())));
         }
-        if f.entries >= 2 && self.entry(f.entries - 2).0 >= last {
+        if f.tail_entry_at_open(2).is_some_and(|prev| self.decode(prev).0 >= last) {
             return Err(CorruptIndex(format!("{}: entries are not increasing", f.path.display())));
         }
         Ok(())
@@ -267,6 +289,10 @@ impl TimeIndex {
     pub fn entry(&self, n: usize) -> (i64, i64) {
         let mut buf = [0u8; TIME_ENTRY_SIZE];
         self.inner.read_entry(n, &mut buf);
+        self.decode(&buf)
+    }
+
+    fn decode(&self, buf: &[u8]) -> (i64, i64) {
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&buf[..8]);
         let relative = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
@@ -323,14 +349,15 @@ impl TimeIndex {
         self.inner.truncate_entries(0);
     }
 
+    /// Only meaningful right after open: it checks the entries as they were read then, through the file.
     pub fn sanity_check(&self) -> Result<(), CorruptIndex> {
         let f = &self.inner;
-        if !f.file.len().is_multiple_of(TIME_ENTRY_SIZE as u64) {
+        if !f.file_len().is_multiple_of(TIME_ENTRY_SIZE as u64) {
             return Err(CorruptIndex(format!("{}: size is not a multiple of {TIME_ENTRY_SIZE}", f.path.display())));
         }
-        if f.entries >= 2 {
-            let (ts, offset) = self.entry(f.entries - 1);
-            let (prev_ts, prev_offset) = self.entry(f.entries - 2);
+        if let (Some(last), Some(prev)) = (f.tail_entry_at_open(1), f.tail_entry_at_open(2)) {
+            let (ts, offset) = self.decode(last);
+            let (prev_ts, prev_offset) = self.decode(prev);
             if ts <= prev_ts || offset < prev_offset {
                 return Err(CorruptIndex(format!("{}: entries are not increasing", f.path.display())));
             }

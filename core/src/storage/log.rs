@@ -93,6 +93,8 @@ pub struct Log {
     last_flush_ms: i64,
     leader_epochs: LeaderEpochCache,
     producers: ProducerState,
+    /// The offset of the newest producer snapshot on disk, if known: close writes none when it is the log end.
+    last_snapshot_offset: Option<i64>,
     /// The offset below which every record is replicated to the whole ISR (Kafka keeps it in the log too, so
     /// retention and the last stable offset can see it). The partition's replica logic moves it.
     high_watermark: i64,
@@ -197,11 +199,10 @@ impl Log {
         let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_end_offset = segments.values().next_back().map_or(first_base, Segment::next_offset);
         let log_start_offset = options.log_start_offset.max(first_base).clamp(0, log_end_offset.max(0));
+        // The active segment's indexes grow back to full size on its first append (`ensure_appendable`).
         if segments.is_empty() {
             let seg = Segment::create(backend.as_ref(), dir, log_start_offset, &config, now_ms)?;
             segments.insert(log_start_offset, seg);
-        } else if let Some((_, active)) = segments.iter_mut().next_back() {
-            active.reopen_for_append()?;
         }
         let mut leader_epochs = LeaderEpochCache::load(backend.as_ref(), dir)?;
         leader_epochs.truncate_from_end(backend.as_ref(), log_end_offset)?;
@@ -218,6 +219,7 @@ impl Log {
             last_flush_ms: now_ms,
             leader_epochs,
             producers: ProducerState::default(),
+            last_snapshot_offset: None,
             high_watermark: options.high_watermark.clamp(log_start_offset, log_end_offset),
         };
         log.rebuild_producer_state()?;
@@ -252,6 +254,17 @@ impl Log {
             .map_err(|e| StorageError::io(&path, e))
     }
 
+    /// Writes a snapshot unless one describes the log end already, or the log is empty (as Kafka takes one only
+    /// when the state has moved past the last snapshot).
+    fn write_snapshot_if_stale(&mut self) -> Result<(), StorageError> {
+        let log_end_offset = self.log_end_offset();
+        if self.last_snapshot_offset != Some(log_end_offset) && log_end_offset > self.log_start_offset {
+            self.write_snapshot()?;
+            self.last_snapshot_offset = Some(self.log_end_offset());
+        }
+        Ok(())
+    }
+
     /// Loads the latest usable snapshot (removing those past the log end, which a truncation made stale, and
     /// unreadable ones) and replays the batches after it. Without a snapshot the whole log is replayed.
     fn rebuild_producer_state(&mut self) -> Result<(), StorageError> {
@@ -280,6 +293,7 @@ impl Log {
                 Some(state) => {
                     self.producers = state;
                     start = offset;
+                    self.last_snapshot_offset = Some(offset);
                     break;
                 }
                 // Kafka deletes a snapshot it cannot read and falls back to an older one.
@@ -636,7 +650,10 @@ impl Log {
         }
         let last_offset = next - 1;
 
+        // Grown before the roll check (which looks at index fullness) and again after a roll.
+        self.active_mut().ensure_appendable()?;
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
+        self.active_mut().ensure_appendable()?;
         self.active_mut().append(&records[..total], &appended)?;
         let mut first = first_offset;
         for ((_, _, h), marker) in spans.iter().zip(&validated.markers) {
@@ -711,7 +728,7 @@ impl Log {
         let seg = Segment::create(self.backend.as_ref(), &self.dir, base, &self.config, now_ms)?;
         self.segments.insert(base, seg);
         // Kafka snapshots producer state at every new segment, so a restart replays at most the active segment.
-        self.write_snapshot()
+        self.write_snapshot_if_stale()
     }
 
     /// Reads whole batches starting with the one that holds `offset`, at most `max_bytes` of them (but at least
@@ -977,8 +994,13 @@ impl Log {
         Ok(())
     }
 
-    /// Fsyncs every segment from the recovery point on and moves the recovery point to the log end.
+    /// Fsyncs every segment from the recovery point on and moves the recovery point to the log end. A log with
+    /// nothing written since its last flush costs nothing.
     pub fn flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        if self.recovery_point >= self.log_end_offset() && self.unflushed_messages == 0 {
+            self.last_flush_ms = now_ms;
+            return Ok(());
+        }
         let from = self.segments.range(..=self.recovery_point).next_back().map_or(i64::MIN, |(b, _)| *b);
         for seg in self.segments.range(from..).map(|(_, s)| s) {
             seg.flush()?;
@@ -989,12 +1011,16 @@ impl Log {
         Ok(())
     }
 
-    /// Flushes and seals the active segment, so the next open finds nothing to recover.
+    /// Flushes and seals the active segment, so the next open finds nothing to recover. Only what changed since
+    /// the log was opened is written: a log nobody appended to closes without touching a file.
     pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
         self.flush(now_ms)?;
-        self.write_snapshot()?;
-        self.active_mut().seal()?;
-        self.active().flush()
+        self.write_snapshot_if_stale()?;
+        if self.active().is_appendable() {
+            self.active_mut().seal()?;
+            self.active().flush()?;
+        }
+        Ok(())
     }
 
     /// Removes the log and its directory.

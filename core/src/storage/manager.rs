@@ -82,6 +82,39 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A log's checkpointed offsets: recovery point, log start offset, high watermark.
+type Offsets = (TopicPartition, i64, i64, i64);
+
+/// How many logs are opened or closed at once: the work is mostly waiting for the disk (fsync, reads during
+/// recovery), so more threads than cores help.
+#[cfg(feature = "native")]
+const LOG_THREADS: usize = 8;
+
+/// `f` over `items`, on up to [`LOG_THREADS`] threads, results in the order of `items`. (Single-threaded
+/// without the `native` feature: wasm32 cannot spawn threads.)
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    #[cfg(feature = "native")]
+    if items.len() > 1 {
+        let count = items.len();
+        let queue = Mutex::new(items.into_iter().enumerate());
+        let results = Mutex::new(Vec::with_capacity(count));
+        std::thread::scope(|scope| {
+            for _ in 0..LOG_THREADS.min(count) {
+                scope.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                    let Some((i, item)) = next else { break };
+                    let r = f(item);
+                    results.lock().unwrap_or_else(PoisonError::into_inner).push((i, r));
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        results.sort_unstable_by_key(|(i, _)| *i);
+        return results.into_iter().map(|(_, r)| r).collect();
+    }
+    items.into_iter().map(f).collect()
+}
+
 /// Names in a log directory that are not partition logs of user or internal topics.
 const RESERVED_DIR_PREFIX: &str = "__cluster_metadata";
 
@@ -129,7 +162,7 @@ impl LogManager {
         let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
         let high_watermarks =
             read_offsets(backend.as_ref(), &dir.join(REPLICATION_OFFSET_CHECKPOINT)).unwrap_or_default();
-        let mut logs = BTreeMap::new();
+        let mut to_open = Vec::new();
         for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             if name.starts_with(RESERVED_DIR_PREFIX) {
                 continue;
@@ -146,7 +179,16 @@ impl LogManager {
                 had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
                 high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
             };
-            let log = Log::open(backend.clone(), &path, config_for(&tp.topic), options, now_ms)?;
+            let config = config_for(&tp.topic);
+            to_open.push((tp, path, config, options));
+        }
+        // Logs are independent: open (and, after a crash, recover) them side by side.
+        let mut logs = BTreeMap::new();
+        let opened = parallel_map(to_open, |(tp, path, config, options)| {
+            Log::open(backend.clone(), &path, config, options, now_ms).map(|log| (tp, log))
+        });
+        for opened in opened {
+            let (tp, log) = opened?;
             logs.insert(tp, Arc::new(Mutex::new(log)));
         }
         if had_clean_shutdown {
@@ -189,6 +231,16 @@ impl LogManager {
         Ok(log)
     }
 
+    /// Takes over a log created elsewhere (files first, outside the lock that guards this manager).
+    pub fn register(&mut self, tp: TopicPartition, log: Log) -> Result<SharedLog, StorageError> {
+        if self.logs.contains_key(&tp) {
+            return Err(StorageError::AlreadyExists(tp.to_string()));
+        }
+        let log = Arc::new(Mutex::new(log));
+        self.logs.insert(tp, log.clone());
+        Ok(log)
+    }
+
     /// Removes the log of `tp` and its files.
     pub fn delete(&mut self, tp: &TopicPartition) -> Result<bool, StorageError> {
         let Some(shared) = self.logs.remove(tp) else {
@@ -203,20 +255,25 @@ impl LogManager {
     /// Writes the recovery-point, log-start-offset and replication-offset (high watermark) checkpoints for
     /// every log.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
-        let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
-        let offsets: Vec<(i64, i64, i64)> = self
+        let offsets: Vec<Offsets> = self
             .logs
-            .values()
-            .map(|l| {
+            .iter()
+            .map(|(tp, l)| {
                 let l = lock(l);
-                (l.recovery_point(), l.log_start_offset(), l.high_watermark())
+                (tp.clone(), l.recovery_point(), l.log_start_offset(), l.high_watermark())
             })
             .collect();
-        let recovery: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.0)).collect();
+        self.write_checkpoints(&offsets)
+    }
+
+    /// Writes the checkpoints from (partition, recovery point, log start offset, high watermark) entries.
+    fn write_checkpoints(&self, offsets: &[Offsets]) -> Result<(), StorageError> {
+        let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
+        let recovery: Vec<String> = offsets.iter().map(|(tp, rp, _, _)| line(tp, *rp)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        let starts: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.1)).collect();
+        let starts: Vec<String> = offsets.iter().map(|(tp, _, start, _)| line(tp, *start)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
-        let high_watermarks: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.2)).collect();
+        let high_watermarks: Vec<String> = offsets.iter().map(|(tp, _, _, hw)| line(tp, *hw)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(REPLICATION_OFFSET_CHECKPOINT), &high_watermarks)
     }
 
@@ -238,22 +295,29 @@ impl LogManager {
         Ok(moved)
     }
 
-    /// Flushes and seals every log, writes the checkpoints, then the clean-shutdown marker.
+    /// Flushes and seals every log (side by side, and only what changed), writes the checkpoints, then the
+    /// clean-shutdown marker.
     pub fn close(mut self, now_ms: i64) -> Result<(), StorageError> {
-        for log in self.logs.values() {
-            lock(log).flush(now_ms)?;
-        }
-        self.checkpoint()?;
-        for (_, shared) in std::mem::take(&mut self.logs) {
-            // The last holder closes the log; anyone else still holding it only reads a flushed, sealed log.
+        let logs: Vec<(TopicPartition, SharedLog)> = std::mem::take(&mut self.logs).into_iter().collect();
+        let closed = parallel_map(logs, |(tp, shared)| {
+            // The last holder closes the log; anyone else still holding it only reads a flushed log.
             match Arc::try_unwrap(shared) {
-                Ok(log) => log.into_inner().unwrap_or_else(PoisonError::into_inner).close(now_ms)?,
+                Ok(log) => {
+                    let mut log = log.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    log.flush(now_ms)?;
+                    let offsets = (tp, log.recovery_point(), log.log_start_offset(), log.high_watermark());
+                    log.close(now_ms)?;
+                    Ok(offsets)
+                }
                 Err(shared) => {
                     let mut log = lock(&shared);
                     log.flush(now_ms)?;
+                    Ok((tp, log.recovery_point(), log.log_start_offset(), log.high_watermark()))
                 }
             }
-        }
+        });
+        let offsets = closed.into_iter().collect::<Result<Vec<_>, StorageError>>()?;
+        self.write_checkpoints(&offsets)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         let file = self.backend.open(&marker, true).map_err(|e| StorageError::io(&marker, e))?;
         file.sync().map_err(|e| StorageError::io(&marker, e))?;

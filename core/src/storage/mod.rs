@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(feature = "native")]
 pub use backend::FileBackend;
-pub use backend::{Backend, BackendFile, MappedFile, MemoryBackend};
+pub use backend::{Backend, BackendFile, LockGuard, MappedFile, MemoryBackend};
 pub use config::{LogConfig, LOG_CONFIG_KEYS};
 pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo, ValidatedBatches};
 pub use manager::{lock, LogManager, SharedLog, TopicPartition, MAX_TOPIC_NAME_LEN, REPLICATION_OFFSET_CHECKPOINT};
@@ -48,8 +48,10 @@ use crate::record::RecordError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The OS error is part of the message and deliberately not a `source`, so that printing the error with
+    /// its chain (as `anyhow` does) names it once.
+    #[error("I/O error on {path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("invalid record batch: {0}")]
     InvalidBatch(#[from] RecordError),
     #[error("batch of {size} bytes exceeds max.message.bytes ({max})")]
@@ -69,7 +71,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        StorageError::Io { path: path.to_path_buf(), source }
+    pub(crate) fn io(path: &Path, error: io::Error) -> Self {
+        StorageError::Io { path: path.to_path_buf(), error }
     }
 }

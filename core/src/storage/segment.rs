@@ -58,6 +58,10 @@ pub struct Segment {
     created_ms: i64,
     index_interval_bytes: u64,
     max_index_bytes: usize,
+    /// Whether the indexes have their full preallocated size and can take entries. A segment opened from
+    /// trimmed files grows them only on its first append, so opening and closing a log nobody wrote to touches
+    /// no index file.
+    appendable: bool,
 }
 
 impl Segment {
@@ -75,7 +79,9 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        Self::open_files(backend, dir, base_offset, "", config, now_ms)
+        // Indexes start empty and grow to `segment.index.bytes` on the first append, so a partition that is
+        // created and never written costs no index work at close.
+        Self::open_files(backend, dir, base_offset, "", config, false, now_ms)
     }
 
     /// Creates an empty segment whose files carry the cleaner's `.cleaned` suffix, replacing leftovers.
@@ -92,7 +98,7 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        Self::open_files(backend, dir, base_offset, CLEANED_SUFFIX, config, now_ms)
+        Self::open_files(backend, dir, base_offset, CLEANED_SUFFIX, config, false, now_ms)
     }
 
     /// Opens a segment's files, creating what is missing, and loads its tail state. The caller runs
@@ -104,11 +110,12 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<(Self, bool), StorageError> {
-        let mut segment = Self::open_files(backend, dir, base_offset, "", config, now_ms)?;
+        let mut segment = Self::open_files(backend, dir, base_offset, "", config, true, now_ms)?;
         let size = segment.size();
-        let indexes_ok = segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
+        let mut indexes_ok =
+            segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
         if indexes_ok {
-            segment.load_tail_state()?;
+            indexes_ok = segment.load_tail_state()?;
         }
         Ok((segment, indexes_ok))
     }
@@ -121,6 +128,7 @@ impl Segment {
         base_offset: i64,
         extra_suffix: &str,
         config: &LogConfig,
+        preallocate_indexes: bool,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
         let name = |suffix: &str| format!("{}{extra_suffix}", file_name(base_offset, suffix));
@@ -128,10 +136,11 @@ impl Segment {
         let log = backend.open(&log_path, true).map_err(|e| StorageError::io(&log_path, e))?;
         let index_path = dir.join(name(INDEX_SUFFIX));
         let max_index = config.segment_index_bytes as usize;
-        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, max_index)
+        let initial_index = if preallocate_indexes { max_index } else { 0 };
+        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, initial_index)
             .map_err(|e| StorageError::io(&index_path, e))?;
         let time_path = dir.join(name(TIME_INDEX_SUFFIX));
-        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
+        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, initial_index)
             .map_err(|e| StorageError::io(&time_path, e))?;
         let txn_index = TransactionIndex::open(backend, dir.join(name(TXN_INDEX_SUFFIX)))?;
         Ok(Segment {
@@ -150,13 +159,20 @@ impl Segment {
             created_ms: now_ms,
             index_interval_bytes: u64::from(config.index_interval_bytes),
             max_index_bytes: max_index,
+            appendable: false,
         })
     }
 
     /// Finds `next_offset`, the max timestamp and the roll base of a segment whose indexes are trusted: scan
     /// from the last offset index entry, and take the max timestamp from the time index and the scanned tail.
-    fn load_tail_state(&mut self) -> Result<(), StorageError> {
+    /// Returns false if the batches found there do not line up (framing, offsets, the file's end): a file
+    /// damaged behind a clean shutdown, which the caller then recovers as after a crash.
+    fn load_tail_state(&mut self) -> Result<bool, StorageError> {
+        let size = self.size();
         if let Some(first) = self.header_at(0)? {
+            if first.base_offset != self.base_offset {
+                return Ok(false);
+            }
             self.rolling_base_ms = Some(first.max_timestamp);
         }
         if let Some((ts, offset)) = self.time_index.last_entry() {
@@ -164,15 +180,27 @@ impl Segment {
             self.offset_of_max_timestamp = offset;
         }
         let mut pos = u64::from(self.offset_index.lookup(i64::MAX));
+        let mut expected: Option<i64> = None;
         while let Some(h) = self.header_at(pos)? {
+            let batch_size = i64::from(h.batch_length) + LOG_OVERHEAD as i64;
+            let lines_up = h.magic == record::CURRENT_MAGIC
+                && batch_size >= RECORD_BATCH_OVERHEAD as i64
+                && pos + batch_size as u64 <= size
+                && h.last_offset_delta >= 0
+                && h.base_offset >= self.base_offset
+                && expected.is_none_or(|e| e == h.base_offset);
+            if !lines_up {
+                return Ok(false);
+            }
             self.next_offset = h.next_offset();
             if h.max_timestamp > self.max_timestamp {
                 self.max_timestamp = h.max_timestamp;
                 self.offset_of_max_timestamp = h.last_offset();
             }
-            pos += h.size_in_bytes() as u64;
+            expected = Some(h.next_offset());
+            pos += batch_size as u64;
         }
-        Ok(())
+        Ok(pos == size)
     }
 
     pub fn base_offset(&self) -> i64 {
@@ -379,6 +407,7 @@ impl Segment {
         self.time_index.reset();
         self.offset_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
         self.time_index.resize(self.max_index_bytes).map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = true;
         self.bytes_since_last_index_entry = 0;
         self.max_timestamp = record::NO_TIMESTAMP;
         self.offset_of_max_timestamp = self.base_offset;
@@ -471,14 +500,31 @@ impl Segment {
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
         self.offset_index.trim().map_err(|e| StorageError::io(self.offset_index.path(), e))?;
-        self.time_index.trim().map_err(|e| StorageError::io(self.time_index.path(), e))
+        self.time_index.trim().map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = false;
+        Ok(())
+    }
+
+    /// Whether the segment's indexes were grown for appends (and so must be sealed before closing).
+    pub fn is_appendable(&self) -> bool {
+        self.appendable
+    }
+
+    /// Grows the indexes for appends unless they already are.
+    pub fn ensure_appendable(&mut self) -> Result<(), StorageError> {
+        if !self.appendable {
+            self.reopen_for_append()?;
+        }
+        Ok(())
     }
 
     /// Grows the indexes back to `segment.index.bytes` so the segment can take appends again.
     pub fn reopen_for_append(&mut self) -> Result<(), StorageError> {
         let max = self.max_index_bytes;
         self.offset_index.resize(max).map_err(|e| StorageError::io(self.offset_index.path(), e))?;
-        self.time_index.resize(max).map_err(|e| StorageError::io(self.time_index.path(), e))
+        self.time_index.resize(max).map_err(|e| StorageError::io(self.time_index.path(), e))?;
+        self.appendable = true;
+        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), StorageError> {

@@ -37,3 +37,4 @@ pub fn batch(records: usize, value_len: usize, timestamp: i64, compression: Comp
     }
     b.build().expect("build batch")
 }
+pub mod wire;

@@ -3,11 +3,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::MmapMut;
 
-use super::{Backend, BackendFile, MappedFile};
+use super::{Backend, BackendFile, LockGuard, MappedFile};
 
 /// Files under the real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,7 +39,7 @@ impl Backend for FileBackend {
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn BackendFile>> {
         let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
         let len = file.metadata()?.len();
-        Ok(Box::new(DiskFile { file, len }))
+        Ok(Box::new(DiskFile { file, len, path: path.to_path_buf() }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -56,6 +57,62 @@ impl Backend for FileBackend {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        lock_exclusive(&file)?;
+        Ok(Box::new(FileLock { _file: file }))
+    }
+}
+
+/// The lock lives as long as its descriptor: closing the file releases it.
+#[derive(Debug)]
+struct FileLock {
+    _file: File,
+}
+
+/// An open-file-description lock on the whole file: it conflicts with the POSIX record lock Kafka's
+/// `FileChannel.tryLock` takes on Linux (so Kafka and potok exclude each other too) and, unlike a POSIX lock,
+/// with a second lock taken in this same process (two embedded brokers on one directory).
+#[cfg(target_os = "linux")]
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    // SAFETY: `fcntl(F_OFD_SETLK)` reads the `flock` structure it is given, which lives across the call, and
+    // acts on a descriptor this function borrows from an open `File`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => io::Error::new(io::ErrorKind::WouldBlock, e),
+            _ => e,
+        });
+    }
+    Ok(())
+}
+
+/// Elsewhere a BSD lock, which also excludes a second holder in the same process.
+#[cfg(not(target_os = "linux"))]
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` acts on a descriptor this function borrows from an open `File`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => io::Error::new(io::ErrorKind::WouldBlock, e),
+            _ => e,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -63,6 +120,8 @@ struct DiskFile {
     file: File,
     /// Tracked here so appends need no metadata call; this process is the file's only writer.
     len: u64,
+    /// For a mapping to reopen the file when it resizes, reserves or syncs it.
+    path: PathBuf,
 }
 
 impl BackendFile for DiskFile {
@@ -91,21 +150,39 @@ impl BackendFile for DiskFile {
     }
 
     fn map(&mut self) -> io::Result<Box<dyn MappedFile>> {
-        if self.len == 0 {
-            return Ok(Box::new(DiskMap { map: None }));
-        }
-        // SAFETY: the mapping is of a file this process owns; the storage layer never changes the file's length
-        // while a mapping is alive (it drops the mapping first), and no other process writes potok's index files.
-        // Concurrent modification by another process would be undefined behaviour, as it is for Kafka's indexes.
-        #[allow(unsafe_code)]
-        let map = unsafe { MmapMut::map_mut(&self.file)? };
-        Ok(Box::new(DiskMap { map: Some(map) }))
+        let map = map_file(&self.file, self.len)?;
+        Ok(Box::new(DiskMap { map, path: self.path.clone(), len_changed: AtomicBool::new(false) }))
     }
 }
 
+fn map_file(file: &File, len: u64) -> io::Result<Option<MmapMut>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the mapping is of a file this process owns; the storage layer never changes the file's length
+    // while a mapping is alive (`DiskMap::resize` drops the mapping first), and no other process writes potok's
+    // index files (the log directory is locked). Concurrent modification by another process would be undefined
+    // behaviour, as it is for Kafka's indexes.
+    #[allow(unsafe_code)]
+    let map = unsafe { MmapMut::map_mut(file)? };
+    Ok(Some(map))
+}
+
+/// A mapped file without an open descriptor: a mapping stays valid after its descriptor is closed, so an index
+/// costs no descriptor (Kafka closes an index's file once mapped, too). Resizing, reserving and syncing reopen
+/// the file for the moment they need it.
 #[derive(Debug)]
 struct DiskMap {
     map: Option<MmapMut>,
+    path: PathBuf,
+    /// Set by `resize`: the next flush also syncs the file's length.
+    len_changed: AtomicBool,
+}
+
+impl DiskMap {
+    fn open(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path)
+    }
 }
 
 impl MappedFile for DiskMap {
@@ -125,7 +202,50 @@ impl MappedFile for DiskMap {
         }
     }
 
+    fn reserve(&mut self, pos: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let file = self.open()?;
+        allocate(&file, pos as u64, len as u64)
+    }
+
+    fn resize(&mut self, len: u64) -> io::Result<()> {
+        if let Some(map) = &self.map {
+            map.flush()?;
+        }
+        // Unmapped before the length changes: the mapped region must never outlive the file's bytes.
+        self.map = None;
+        let file = self.open()?;
+        file.set_len(len)?;
+        self.map = map_file(&file, len)?;
+        self.len_changed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn flush(&self) -> io::Result<()> {
-        self.map.as_ref().map_or(Ok(()), |m| m.flush())
+        if let Some(map) = &self.map {
+            map.flush()?;
+        }
+        if self.len_changed.swap(false, Ordering::Relaxed) {
+            self.open()?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Allocates disk blocks for a range inside the file. A file system that cannot (no `fallocate`) is left to
+/// allocate on write, as before.
+fn allocate(file: &File, pos: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(pos), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "range too large"));
+    };
+    // SAFETY: `posix_fallocate` only acts on the descriptor, which this function borrows from an open `File`.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), pos, len) };
+    match rc {
+        0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
     }
 }

@@ -34,7 +34,13 @@ pub trait Backend: Send + Sync + Debug {
     /// Atomically replaces `to` with `from`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `path` (created if missing), held until the guard is dropped. Fails with
+    /// `ErrorKind::WouldBlock` while another holder has it, in this process or another.
+    fn lock(&self, path: &Path) -> io::Result<LockGuard>;
 }
+
+/// Holds a lock taken with [`Backend::lock`] until dropped.
+pub type LockGuard = Box<dyn Debug + Send + Sync>;
 
 /// An open file.
 pub trait BackendFile: Send + Sync + Debug {
@@ -49,12 +55,13 @@ pub trait BackendFile: Send + Sync + Debug {
     /// Truncates or extends (with zeros) the file to `len` bytes.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     fn sync(&self) -> io::Result<()>;
-    /// Maps the file at its current length. The mapping stays valid until dropped; the caller does not change
-    /// the file's length while it holds one.
+    /// Maps the file at its current length. The mapping does not need this handle: the caller may drop it and
+    /// keep the mapping (so a mapped index holds no file descriptor).
     fn map(&mut self) -> io::Result<Box<dyn MappedFile>>;
 }
 
-/// A fixed-length read-write view of a file, as indexes use it.
+/// A read-write view of a whole file, as indexes use it. It owns its file: resizing and syncing go through
+/// it (reopening the file briefly where the backend needs a descriptor for that).
 pub trait MappedFile: Send + Sync + Debug {
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -62,9 +69,16 @@ pub trait MappedFile: Send + Sync + Debug {
     }
     /// Copies `buf.len()` bytes from `pos`. The caller keeps `pos + buf.len() <= len()`.
     fn read(&self, pos: usize, buf: &mut [u8]);
-    /// Copies `data` to `pos`. The caller keeps `pos + data.len() <= len()`.
+    /// Copies `data` to `pos`. The caller keeps `pos + data.len() <= len()` and has [`MappedFile::reserve`]d
+    /// the range first.
     fn write(&mut self, pos: usize, data: &[u8]);
-    /// Makes the mapped contents durable.
+    /// Allocates storage for `pos..pos + len` (within the file), so that writing there through the mapping
+    /// cannot fault: a file grown with `set_len` is sparse, and touching an unallocated page of a mapping when
+    /// the disk is full kills the process with SIGBUS instead of returning an error.
+    fn reserve(&mut self, pos: usize, len: usize) -> io::Result<()>;
+    /// Truncates or extends (sparsely, with zeros) the file to `len` bytes and maps it again.
+    fn resize(&mut self, len: u64) -> io::Result<()>;
+    /// Makes the mapped contents (and a length changed by `resize`) durable.
     fn flush(&self) -> io::Result<()>;
 }
 
