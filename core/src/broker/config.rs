@@ -2,7 +2,9 @@
 //!
 //! Keys potok interprets are typed fields; keys Kafka users commonly carry in a `server.properties` that have
 //! no meaning for a single potok broker (thread counts, socket buffers, controller quorum settings) are
-//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key.
+//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key. Settings that
+//! describe a multi-node cluster (`controller.quorum.voters` naming other nodes, a `process.roles` other than
+//! a combined broker and controller) are refused rather than silently starting an unrelated single broker.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +29,16 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// The socket address to bind: an empty host means every interface (as in Kafka's `PLAINTEXT://:9092`),
+    /// and an IPv6 literal gets its brackets back.
+    pub fn bind_address(&self) -> String {
+        match self.host.as_str() {
+            "" => format!("0.0.0.0:{}", self.port),
+            host if host.contains(':') => format!("[{host}]:{}", self.port),
+            host => format!("{host}:{}", self.port),
+        }
+    }
+
     fn parse(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
         let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
         let mut out = Vec::new();
@@ -138,7 +150,8 @@ impl Default for BrokerConfig {
     }
 }
 
-/// Keys Kafka's own sample configs carry that a single potok broker accepts without acting on.
+/// Keys Kafka's own sample configs carry that a single potok broker accepts without acting on (the quorum keys
+/// after [`single_node_only`] checked them).
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "process.roles",
     "controller.quorum.voters",
@@ -164,6 +177,53 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "broker.rack",
     "cluster.id",
 ];
+
+/// Why a config that describes a multi-node cluster is refused: potok runs one combined broker and controller
+/// until the cluster lands, and a setting naming other nodes must not start an unrelated single broker.
+const SINGLE_NODE: &str = "potok runs a single node (broker and controller in one process) for now; \
+                           multi-node clusters are not supported yet";
+
+/// Refuses the quorum settings of a multi-node cluster. `node_id` is the node's id when `node.id` was set
+/// explicitly (a lone voter must be this node).
+fn single_node_only(key: &str, value: &str, node_id: Option<i32>) -> Result<(), ConfigError> {
+    let bad = |reason: String| ConfigError { key: key.into(), value: value.into(), reason };
+    let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    match key {
+        "process.roles" => {
+            let mut roles = items.clone();
+            roles.sort_unstable();
+            if roles != ["broker", "controller"] {
+                return Err(bad(format!("{SINGLE_NODE}: process.roles must be broker,controller")));
+            }
+        }
+        "controller.quorum.voters" => {
+            if items.len() > 1 {
+                return Err(bad(format!(
+                    "{SINGLE_NODE}: controller.quorum.voters may name only this node, e.g. 1@127.0.0.1:9093"
+                )));
+            }
+            if let (Some(voter), Some(node_id)) = (items.first(), node_id) {
+                let id = voter.split_once('@').and_then(|(id, _)| id.trim().parse::<i32>().ok());
+                match id {
+                    None => return Err(bad("expected id@host:port".into())),
+                    Some(id) if id != node_id => {
+                        return Err(bad(format!(
+                            "{SINGLE_NODE}: the only voter must be this node (node.id={node_id}), not node {id}"
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        "controller.quorum.bootstrap.servers" if items.len() > 1 => {
+            return Err(bad(format!(
+                "{SINGLE_NODE}: controller.quorum.bootstrap.servers may name only this node's controller listener"
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
+}
 
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError {
@@ -218,7 +278,17 @@ impl BrokerConfig {
             })
         };
         match key {
-            "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
+            "node.id" | "broker.id" => {
+                self.node_id = parse_num(key, value)?;
+                if let Some(voters) = self.explicit.get("controller.quorum.voters") {
+                    single_node_only("controller.quorum.voters", voters, Some(self.node_id))
+                        .map_err(|e| ConfigError { key: key.into(), value: value.into(), reason: e.to_string() })?;
+                }
+            }
+            "process.roles" | "controller.quorum.voters" | "controller.quorum.bootstrap.servers" => {
+                let explicit_id = self.explicit.contains_key("node.id") || self.explicit.contains_key("broker.id");
+                single_node_only(key, value, explicit_id.then_some(self.node_id))?
+            }
             "listeners" => self.listeners = Listener::parse(key, value)?,
             "advertised.listeners" => self.advertised_listeners = Some(Listener::parse(key, value)?),
             "log.dirs" | "log.dir" => {
@@ -371,5 +441,46 @@ mod tests {
         assert!(c.set("listeners", "127.0.0.1:9092").is_err());
         assert!(c.set("socket.request.max.bytes", "0").is_err());
         assert!(c.set("log.segment.bytes", "-5").is_err());
+    }
+
+    #[test]
+    fn an_empty_listener_host_binds_every_interface() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "PLAINTEXT://:9092").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9092");
+        assert_eq!(c.advertised(9092).host, "127.0.0.1");
+        c.set("listeners", "PLAINTEXT://[::1]:0").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "[::1]:0");
+        c.set("listeners", "PLAINTEXT://localhost:9092").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "localhost:9092");
+    }
+
+    #[test]
+    fn multi_node_settings_are_refused_not_ignored() {
+        let single = "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\n\
+                      controller.quorum.bootstrap.servers=127.0.0.1:9093\n";
+        let mut c = BrokerConfig::default();
+        for (k, v) in BrokerConfig::parse_properties(single).unwrap() {
+            c.set(&k, &v).unwrap();
+        }
+        let refused = [
+            ("controller.quorum.voters", "1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095"),
+            ("controller.quorum.voters", "2@127.0.0.1:9093"),
+            ("controller.quorum.bootstrap.servers", "127.0.0.1:9093,127.0.0.1:9094"),
+            ("process.roles", "broker"),
+            ("process.roles", "controller"),
+        ];
+        for (key, value) in refused {
+            let e = c.clone().set(key, value).unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.reason.contains("single node"), "{e}");
+        }
+        // The voter is checked against node.id whichever comes first in the file.
+        let mut c = BrokerConfig::default();
+        c.set("controller.quorum.voters", "2@127.0.0.1:9093").unwrap();
+        c.set("node.id", "2").unwrap();
+        let mut c = BrokerConfig::default();
+        c.set("controller.quorum.voters", "2@127.0.0.1:9093").unwrap();
+        assert!(c.set("node.id", "1").unwrap_err().reason.contains("node.id=1"));
     }
 }

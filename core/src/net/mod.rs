@@ -99,8 +99,7 @@ fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
 /// Binds the first listener and opens the broker's log directory (a fresh temporary one when `log.dirs` is
 /// not set). Returns the listener, the broker, and the temporary directory to remove after shutdown.
 pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Option<PathBuf>), ServerError> {
-    let listener = &config.listeners[0];
-    let address = format!("{}:{}", listener.host, listener.port);
+    let address = config.listeners[0].bind_address();
     let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
     let port = tcp.local_addr()?.port();
     let seed = seed();
