@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use potok::broker::BrokerConfig;
-use potok::net::RunningBroker;
+use potok::net::{RunningBroker, ServerError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +29,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.set(key.trim(), value.trim())?;
     }
     let started = std::time::Instant::now();
-    let broker = RunningBroker::start(config)?;
+    let broker = RunningBroker::start(config).map_err(|e| match &e {
+        ServerError::Bind { address, source } if source.kind() == std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{e}. Another broker (potok or Kafka) may be running there: stop it, or pick another port with \
+             --override listeners=PLAINTEXT://{}:9093 (port 0 takes any free port)",
+            address.rsplit_once(':').map_or("127.0.0.1", |(host, _)| if host.is_empty() { "127.0.0.1" } else { host })
+        ),
+        _ => e.into(),
+    })?;
     println!(
         "potok broker listening on {} (log.dirs={}), started in {} ms",
         broker.address(),
