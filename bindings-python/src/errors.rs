@@ -17,6 +17,7 @@ mod local {
     pub const FAIL: i32 = -196;
     pub const TRANSPORT: i32 = -195;
     pub const INVALID_ARG: i32 = -186;
+    pub const QUEUE_FULL: i32 = -184;
     pub const TIMED_OUT: i32 = -185;
     pub const STATE: i32 = -172;
     pub const KEY_SERIALIZATION: i32 = -162;
@@ -67,6 +68,7 @@ fn parts(error: &ClientError) -> (&'static str, i32, String, String, bool) {
             ("invalid_argument", local::INVALID_ARG, "_INVALID_ARG".into(), message, false)
         }
         ClientError::IllegalState(_) => ("state", local::STATE, "_STATE".into(), message, false),
+        ClientError::BufferFull(_) => ("", local::QUEUE_FULL, "_QUEUE_FULL".into(), message, true),
         // The engine's error enum is non-exhaustive: a new variant still arrives typed, as a generic failure.
         _ => ("", local::FAIL, "_FAIL".into(), message, error.is_retriable()),
     }
