@@ -19,6 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== maturin build (debug) of bindings-python"
+# pip builds through build_backend/ (maturin's backend showing cargo's progress); maturin would warn about that.
+export MATURIN_NO_MISSING_BUILD_BACKEND_WARNING=1
 (cd bindings-python && timeout -k 10 1800 "$venv/bin/maturin" build --locked --strip --quiet -o "$tmp/wheels")
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$tmp"/wheels/potok-*.whl
 
