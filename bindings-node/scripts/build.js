@@ -26,8 +26,17 @@ async function main() {
     await buildAddon({
       release,
       env: { NAPI_TYPE_DEF_TMP_FOLDER: typeDefDir, NAPI_FORCE_BUILD_POTOK_NODE: String(Date.now()) },
+      // The test command sets this after building the workspace (see install.js).
+      workspace: process.env.POTOK_NODE_BUILD_WORKSPACE === '1',
     });
-    // The package's exports hide nothing we need: generateTypeDef is part of @napi-rs/cli's API.
+    // Built with the workspace's package selection, napi-derive writes each definition twice (the crate is
+    // compiled for two units): keep one of each, in order.
+    for (const name of fs.readdirSync(typeDefDir)) {
+      const file = path.join(typeDefDir, name);
+      const lines = fs.readFileSync(file, 'utf8').split('\n');
+      fs.writeFileSync(file, [...new Set(lines)].join('\n'));
+    }
+    // generateTypeDef is part of @napi-rs/cli's API.
     const cliPath = require.resolve('@napi-rs/cli', { paths: [root] });
     const { generateTypeDef } = require(cliPath);
     const { dts } = await generateTypeDef({ typeDefDir, cwd: root, declareBindingTarget: false });

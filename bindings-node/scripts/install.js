@@ -40,8 +40,12 @@ function progressStream() {
  * Builds the addon with cargo and copies it to potok.node. `env` adds to cargo's environment (build.js asks
  * napi-derive for type definitions through it). Resolves with the path of potok.node.
  */
-function buildAddon({ release, env = {} }) {
-  const args = ['build', '--manifest-path', path.join(root, 'Cargo.toml'), '--lib', '--message-format=json-render-diagnostics'];
+function buildAddon({ release, env = {}, workspace = false }) {
+  // `workspace` builds with the package selection of `cargo build --workspace --all-targets`: cargo unifies
+  // dependency features over the packages it builds, so after that build (the test command's) the addon's
+  // dependencies are reused as compiled rather than compiled again with this crate's narrower feature set.
+  const selection = workspace ? ['--workspace', '--all-targets'] : ['--manifest-path', path.join(root, 'Cargo.toml'), '--lib'];
+  const args = ['build', ...selection, '--message-format=json-render-diagnostics'];
   if (release) {
     args.push('--release');
   }
