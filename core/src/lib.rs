@@ -5,8 +5,16 @@
 //! - [`record`]: the record batch v2 codec (magic 2, CRC32C, varints, headers, control batches) and the four
 //!   compression codecs, byte-compatible with what the Java client and librdkafka write.
 //! - [`storage`]: the partition log in Kafka's own on-disk format (segments, sparse offset and time indexes,
-//!   checkpoints, recovery, retention) over a narrow [`storage::Backend`] trait with a file backend (native) and
-//!   a memory backend (tests, wasm).
+//!   checkpoints, recovery, retention, truncation) over a narrow [`storage::Backend`] trait with a file backend
+//!   (native) and a memory backend (tests, wasm).
+//! - [`partition`]: a replica of one partition over its log — leadership, leader and partition epochs, ISR,
+//!   high watermark, followers' progress, and the producer/transaction rules a leader applies to appends.
+//! - [`controller`]: cluster metadata as a log of records (proposed, then applied) and the image they build.
+//! - [`coordinator`]: the group and transaction coordinators, sans-IO state machines over their internal topics.
+//! - [`broker`]: one file per Kafka API turning requests into calls on the state above, and a purgatory of
+//!   requests waiting for an event or a deadline; [`broker::Broker::poll`] runs the time-driven work.
+//! - [`net`] (feature `native`): the tokio server that moves bytes between sockets and the broker, and the
+//!   client connection.
 //! - [`client`]: potok's own Kafka client; so far its IO-free parts: partitioners (murmur2 as the Java client,
 //!   the sticky built-in partitioner) and the consumer-group assignors with the consumer protocol's bytes.
 //! - [`serde`]: serializers as Kafka's Java ones write (primitives, JSON), JSON Schema validation, an Avro
@@ -21,6 +29,7 @@ pub mod controller;
 pub mod coordinator;
 #[cfg(feature = "native")]
 pub mod net;
+pub mod partition;
 pub mod protocol;
 pub mod record;
 pub mod serde;

@@ -138,3 +138,104 @@ fn dump(files: &[&Path], extra: &str) -> String {
     }
     stdout
 }
+
+/// Kafka's DumpLogSegments with its cluster metadata decoder reads potok's `__cluster_metadata-0`: every record
+/// decodes as Kafka's own metadata record types.
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn kafka_dump_log_segments_reads_potok_metadata_log() {
+    use std::collections::BTreeMap;
+
+    use potok::controller::records::{
+        config_records, Endpoint, RegisterBroker, CONFIG_RESOURCE_BROKER, CONFIG_RESOURCE_TOPIC,
+    };
+    use potok::controller::{partition_records, topic_records, MetadataRecord, MetadataStore, PartitionChange};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = MetadataStore::open(Arc::new(FileBackend), tmp.path(), 0).unwrap();
+    let id = uuid::Uuid::from_u128(0x5eed);
+    let configs = BTreeMap::from([("segment.bytes".to_string(), "1000000".to_string())]);
+    let mut records = vec![
+        MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: potok::controller::METADATA_VERSION_LEVEL,
+        },
+        MetadataRecord::RegisterBroker(RegisterBroker {
+            broker_id: 1,
+            incarnation_id: uuid::Uuid::from_u128(77),
+            broker_epoch: 3,
+            endpoints: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "localhost".into(),
+                port: 9092,
+                security_protocol: 0,
+            }],
+            features: vec![],
+            rack: None,
+            fenced: true,
+            in_controlled_shutdown: false,
+            log_dirs: vec![uuid::Uuid::from_u128(5)],
+        }),
+        MetadataRecord::UnfenceBroker { id: 1, epoch: 3 },
+    ];
+    records.extend(topic_records("invoice", id, &[vec![1, 2, 3], vec![2, 3, 1]], &configs));
+    records.extend(partition_records(id, 2, &[vec![3, 1, 2]]));
+    records.push(MetadataRecord::PartitionChange(PartitionChange {
+        isr: Some(vec![1, 3]),
+        leader: 3,
+        ..PartitionChange::new(id, 0)
+    }));
+    records.extend(config_records(CONFIG_RESOURCE_BROKER, "", &BTreeMap::new(), &configs));
+    records.extend(config_records(CONFIG_RESOURCE_TOPIC, "invoice", &configs, &BTreeMap::new()));
+    records.push(MetadataRecord::ProducerIds { broker_id: 1, broker_epoch: 3, next_producer_id: 1000 });
+    records.push(MetadataRecord::BrokerRegistrationChange {
+        broker_id: 1,
+        broker_epoch: 3,
+        fenced: -1,
+        in_controlled_shutdown: 1,
+    });
+    records.push(MetadataRecord::FenceBroker { id: 1, epoch: 3 });
+    records.push(MetadataRecord::RemoveTopic { topic_id: id });
+    records.push(MetadataRecord::UnregisterBroker { broker_id: 1, broker_epoch: 3 });
+    records.push(MetadataRecord::NoOp);
+    let count = records.len();
+    store.commit(&records, 0).unwrap();
+    store.close(0).unwrap();
+
+    let file = tmp.path().join("__cluster_metadata-0/00000000000000000000.log");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("dump-log-segments")
+        .arg(&file)
+        .env("KAFKA_DUMP_ARGS", "--cluster-metadata-decoder")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    for name in [
+        "FEATURE_LEVEL_RECORD",
+        "REGISTER_BROKER_RECORD",
+        "UNFENCE_BROKER_RECORD",
+        "TOPIC_RECORD",
+        "PARTITION_RECORD",
+        "PARTITION_CHANGE_RECORD",
+        "CONFIG_RECORD",
+        "PRODUCER_IDS_RECORD",
+        "BROKER_REGISTRATION_CHANGE_RECORD",
+        "FENCE_BROKER_RECORD",
+        "REMOVE_TOPIC_RECORD",
+        "UNREGISTER_BROKER_RECORD",
+        "NO_OP_RECORD",
+    ] {
+        assert!(stdout.contains(&format!("\"type\":\"{name}\"")), "{name} not decoded:\n{stdout}");
+    }
+    let decoded = stdout.lines().filter(|l| l.contains("payload: {\"type\":")).count();
+    assert_eq!(decoded, count, "{stdout}");
+    assert!(stdout.contains("\"name\":\"invoice\""), "{stdout}");
+    let lower = stdout.to_lowercase();
+    for bad in ["error", "exception", "mismatch", "isvalid: false"] {
+        assert!(!lower.contains(bad), "DumpLogSegments reported {bad:?}:\n{stdout}");
+    }
+}

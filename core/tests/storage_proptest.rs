@@ -70,8 +70,8 @@ fn run(tb: TestBackend, ops: Vec<Op>) {
                 let mut c = config();
                 c.retention_bytes = bytes;
                 log.set_config(c);
-                let hw = log.log_end_offset();
-                log.enforce_retention(0, hw).expect("retention");
+                log.set_high_watermark(log.log_end_offset());
+                log.enforce_retention(0).expect("retention");
                 log.set_config(config());
             }
             Op::Reopen { clean } => {
@@ -79,6 +79,7 @@ fn run(tb: TestBackend, ops: Vec<Op>) {
                     recovery_point: log.recovery_point(),
                     log_start_offset: log.log_start_offset(),
                     had_clean_shutdown: clean,
+                    high_watermark: log.high_watermark(),
                 };
                 if clean {
                     log.close(0).expect("close");

@@ -9,7 +9,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::{str_bytes, topic_config, Broker};
-use crate::controller::MetadataRecord;
+use crate::controller::records::{config_records, CONFIG_RESOURCE_BROKER, CONFIG_RESOURCE_TOPIC};
 
 pub(super) const RESOURCE_TOPIC: i8 = 2;
 pub(super) const RESOURCE_BROKER: i8 = 4;
@@ -44,7 +44,7 @@ pub(super) fn replace(
     validate_only: bool,
     now_ms: i64,
 ) -> Result<(), Refusal> {
-    current(broker, resource_type, name)?;
+    let previous = current(broker, resource_type, name)?;
     for (key, value) in &configs {
         let topic_key = match resource_type {
             RESOURCE_TOPIC => key.as_str(),
@@ -59,11 +59,14 @@ pub(super) fn replace(
     if validate_only {
         return Ok(());
     }
-    let record = match resource_type {
-        RESOURCE_TOPIC => MetadataRecord::TopicConfigs { name: name.to_string(), configs },
-        _ => MetadataRecord::BrokerConfigs { configs },
+    let records = match resource_type {
+        RESOURCE_TOPIC => config_records(CONFIG_RESOURCE_TOPIC, name, &previous, &configs),
+        _ => config_records(CONFIG_RESOURCE_BROKER, "", &previous, &configs),
     };
-    broker.commit_metadata(&[record], now_ms).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
+    if records.is_empty() {
+        return Ok(());
+    }
+    broker.commit_metadata(&records, now_ms).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
 }
 
 pub(super) fn handle(broker: &Broker, request: AlterConfigsRequest, now_ms: i64) -> AlterConfigsResponse {

@@ -7,10 +7,10 @@ use std::sync::MutexGuard;
 use kafka_protocol::error::ResponseError;
 
 use super::{Broker, BrokerError};
-use crate::controller::MetadataRecord;
+use crate::controller;
 use crate::coordinator::group::{self, GroupCoordinator, Write};
-use crate::record::{self, BatchBuilder, Batches, Compression, ControlType, DecodeLimits};
-use crate::storage::{self, AppendOrigin};
+use crate::record::{self, BatchBuilder, Compression, ControlType, DecodeLimits};
+use crate::storage::{AppendInfo, AppendOrigin, StorageError};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -51,8 +51,8 @@ impl Broker {
             ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
         let id = self.write().ids.uuid();
-        let record = MetadataRecord::Topic { name: name.into(), id, partitions, leader: self.config.node_id, configs };
-        match self.commit_metadata(&[record], now_ms) {
+        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
+        match self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms) {
             Err(_) if self.metadata().topics.contains_key(name) => Ok(()),
             other => other,
         }
@@ -65,9 +65,9 @@ impl Broker {
             .map_or(self.config.offsets_topic_num_partitions, |t| t.partitions.len() as i32)
     }
 
-    /// Appends the coordinator's pending records, one batch per `__consumer_offsets` partition.
-    pub(super) fn persist_group_writes(&self, groups: &mut GroupCoordinator, now_ms: i64) -> Result<(), ResponseError> {
-        let writes = groups.take_writes();
+    /// Stores group records, one batch per `__consumer_offsets` partition, failing with the error Kafka's group
+    /// coordinator answers when a write fails.
+    pub(super) fn store_group_writes(&self, writes: Vec<Write>, now_ms: i64) -> Result<(), ResponseError> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -78,16 +78,84 @@ impl Broker {
             by_partition.entry(group::partition_for(&w.group, partitions)).or_default().push(w);
         }
         for (partition, writes) in by_partition {
-            let log = self.log(OFFSETS_TOPIC, partition).ok_or(ResponseError::CoordinatorNotAvailable)?;
             let mut batch = BatchBuilder::new(Compression::None);
             for w in &writes {
                 batch.append(now_ms, Some(&w.key), w.value.as_deref(), &[]);
             }
             let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-            storage::lock(&log)
-                .append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)
-                .map_err(|_| ResponseError::KafkaStorageError)?;
+            self.append_internal(OFFSETS_TOPIC, partition, &mut bytes, now_ms)?;
         }
+        Ok(())
+    }
+
+    /// Makes a change to some groups under the coordinator's lock and stores the records it queued; when they
+    /// cannot be stored, the groups are put back as they were (with the answers the change decided
+    /// withdrawn) and `failed` decides the outcome. This is apply-after-persist for group state: nothing a
+    /// failed write stood for stays behind.
+    pub(super) fn change_groups<'a, R>(
+        &self,
+        group_ids: impl IntoIterator<Item = &'a str>,
+        now_ms: i64,
+        change: impl FnOnce(&mut GroupCoordinator) -> R,
+        failed: impl FnOnce(&mut GroupCoordinator, R, ResponseError) -> R,
+    ) -> R {
+        let mut groups = self.groups();
+        let snapshot = groups.snapshot(group_ids);
+        let outcome = change(&mut groups);
+        let writes = groups.take_writes();
+        match self.store_group_writes(writes, now_ms) {
+            Ok(()) => outcome,
+            Err(e) => {
+                groups.rollback(snapshot);
+                failed(&mut groups, outcome, e)
+            }
+        }
+    }
+
+    /// Appends a coordinator's batch to a partition of an internal topic this broker leads, with acks=all
+    /// semantics, mapping failures to the errors Kafka's coordinators answer with: the coordinator is not
+    /// available (no such partition, not enough replicas), has moved (not the leader, a storage failure), or
+    /// the write was too large.
+    pub(super) fn append_internal(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &mut [u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, ResponseError> {
+        let image = self.metadata();
+        let (Some(t), Some(replica)) = (image.topics.get(topic), self.partition(topic, partition)) else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let min_isr = self.min_insync_replicas(t, &image);
+        replica.append_as_leader(records, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(())).map_err(|e| {
+            eprintln!("potok: appending to {topic}-{partition} failed: {e}");
+            match super::partition_error_code(&e) {
+                ResponseError::UnknownTopicOrPartition
+                | ResponseError::NotEnoughReplicas
+                | ResponseError::NotEnoughReplicasAfterAppend
+                | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+                ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => ResponseError::NotCoordinator,
+                ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::UnknownServerError,
+                other => other,
+            }
+        })
+    }
+
+    /// Replays every batch of an internal topic's partition, as stored (coordinators loading their state).
+    pub(super) fn replay_internal(
+        &self,
+        topic: &str,
+        partition: i32,
+        mut visit: impl FnMut(&record::BatchHeader, &[u8], Vec<record::Record>),
+    ) -> Result<(), BrokerError> {
+        let Some(replica) = self.partition(topic, partition) else { return Ok(()) };
+        let log = replica.log();
+        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), StorageError> {
+            let (header, records) = record::decode_records(batch, DecodeLimits::default())?;
+            visit(&header, batch, records);
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -100,46 +168,33 @@ impl Broker {
         };
         let mut groups = self.groups();
         for partition in 0..partitions {
-            let Some(log) = self.log(OFFSETS_TOPIC, partition) else { continue };
-            let log = storage::lock(&log);
-            let mut offset = log.log_start_offset();
-            while offset < log.log_end_offset() {
-                let read = log.read(offset, 1 << 20, i64::MAX, true)?;
-                if read.records.is_empty() {
-                    break;
-                }
-                for batch in Batches::new(&read.records) {
-                    let batch = batch.map_err(crate::storage::StorageError::from)?;
-                    let (header, records) = record::decode_records(batch, DecodeLimits::default())
-                        .map_err(crate::storage::StorageError::from)?;
-                    offset = header.next_offset();
-                    if header.is_control() {
-                        // A transaction marker makes a producer's offset commits visible (commit) or drops them.
-                        if let Ok(marker) = record::end_txn_marker(batch) {
-                            let commit = match marker.control_type {
-                                ControlType::Commit => true,
-                                ControlType::Abort => false,
-                                ControlType::Unknown(_) => continue,
-                            };
-                            groups.complete_txn_offsets(header.producer_id, commit, partition, partitions, now_ms);
-                        }
-                        continue;
-                    }
-                    let transactional = header.is_transactional() && header.has_producer_id();
-                    for r in records {
-                        let Some(key) = r.key else { continue };
-                        let loaded = if transactional {
-                            groups.load_txn(header.producer_id, &key, r.value.as_deref())
-                        } else {
-                            groups.load(&key, r.value.as_deref(), now_ms)
+            self.replay_internal(OFFSETS_TOPIC, partition, |header, batch, records| {
+                if header.is_control() {
+                    // A transaction marker makes a producer's offset commits visible (commit) or drops them.
+                    if let Ok(marker) = record::end_txn_marker(batch) {
+                        let commit = match marker.control_type {
+                            ControlType::Commit => true,
+                            ControlType::Abort => false,
+                            ControlType::Unknown(_) => return,
                         };
-                        // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
-                        if let Err(e) = loaded {
-                            eprintln!("potok: skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
-                        }
+                        groups.complete_txn_offsets(header.producer_id, commit, partition, partitions, now_ms);
+                    }
+                    return;
+                }
+                let transactional = header.is_transactional() && header.has_producer_id();
+                for r in records {
+                    let Some(key) = r.key else { continue };
+                    let loaded = if transactional {
+                        groups.load_txn(header.producer_id, &key, r.value.as_deref())
+                    } else {
+                        groups.load(&key, r.value.as_deref(), now_ms)
+                    };
+                    // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
+                    if let Err(e) = loaded {
+                        eprintln!("potok: skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
                     }
                 }
-            }
+            })?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::{str_bytes, Broker};
-use crate::controller::MetadataRecord;
+use crate::controller;
 
 pub(super) fn handle(
     broker: &Broker,
@@ -56,7 +56,10 @@ pub(super) fn handle(
             if request.validate_only {
                 return result;
             }
-            match broker.commit_metadata(&[MetadataRecord::Partitions { name, count: t.count }], now_ms) {
+            let node = broker.node_id();
+            let assignments = vec![vec![node]; (t.count - current).max(0) as usize];
+            let records = controller::partition_records(topic.id, current, &assignments);
+            match broker.commit_metadata(&records, now_ms) {
                 Ok(()) => result,
                 Err(e) => refuse(ResponseError::UnknownServerError, e.to_string()),
             }

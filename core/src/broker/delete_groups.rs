@@ -6,19 +6,19 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use super::Broker;
 
 pub(super) fn handle(broker: &Broker, request: DeleteGroupsRequest, now_ms: i64) -> DeleteGroupsResponse {
-    let mut groups = broker.groups();
-    let mut results: Vec<DeletableGroupResult> = request
+    let results: Vec<DeletableGroupResult> = request
         .groups_names
         .into_iter()
         .map(|id| {
-            let error = groups.delete_group(id.0.as_str()).err();
+            // Each group is deleted, stored and (if the store fails) restored on its own.
+            let error = broker.change_groups(
+                [id.0.as_str()],
+                now_ms,
+                |groups| groups.delete_group(id.0.as_str()).err(),
+                |_, _, error| Some(error),
+            );
             DeletableGroupResult::default().with_group_id(id).with_error_code(error.map_or(0, |e| e.code()))
         })
         .collect();
-    if let Err(e) = broker.persist_group_writes(&mut groups, now_ms) {
-        for r in results.iter_mut().filter(|r| r.error_code == 0) {
-            r.error_code = e.code();
-        }
-    }
     DeleteGroupsResponse::default().with_results(results)
 }

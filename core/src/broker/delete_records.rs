@@ -5,8 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{storage_error_code, Broker};
-use crate::storage;
+use super::{partition_error_code, Broker};
 
 pub(super) fn handle(broker: &Broker, request: DeleteRecordsRequest, now_ms: i64) -> DeleteRecordsResponse {
     let image = broker.metadata();
@@ -22,21 +21,15 @@ pub(super) fn handle(broker: &Broker, request: DeleteRecordsRequest, now_ms: i64
                     let response = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let Some(t) = found.filter(|t| t.partition(p.partition_index).is_some()) else {
+                    let Some(replica) = found
+                        .filter(|t| t.partition(p.partition_index).is_some())
+                        .and_then(|t| broker.partition(&t.name, p.partition_index))
+                    else {
                         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let Some(log) = broker.log(&t.name, p.partition_index) else {
-                        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                    };
-                    let mut log = storage::lock(&log);
-                    let high_watermark = log.log_end_offset();
-                    let offset = if p.offset == -1 { high_watermark } else { p.offset };
-                    if offset < 0 || offset > high_watermark {
-                        return response.with_error_code(ResponseError::OffsetOutOfRange.code());
-                    }
-                    match log.increment_log_start_offset(offset, high_watermark, now_ms) {
-                        Ok(()) => response.with_low_watermark(log.log_start_offset()),
-                        Err(e) => response.with_error_code(storage_error_code(&e).code()),
+                    match replica.delete_records_before(p.offset, now_ms) {
+                        Ok(low_watermark) => response.with_low_watermark(low_watermark),
+                        Err(e) => response.with_error_code(partition_error_code(&e).code()),
                     }
                 })
                 .collect();

@@ -34,7 +34,7 @@ pub(super) fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16
             if !broker.config().delete_topic_enable {
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
-            match broker.commit_metadata(&[MetadataRecord::RemoveTopic { name: topic.name.clone() }], now_ms) {
+            match broker.commit_metadata(&[MetadataRecord::RemoveTopic { topic_id: topic.id }], now_ms) {
                 Ok(()) => result,
                 Err(e) => result
                     .with_error_code(ResponseError::UnknownServerError.code())

@@ -10,9 +10,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
-use super::{check_leader_epoch, storage_error_code, Broker};
-use crate::record::{BatchHeader, Batches};
-use crate::storage;
+use super::{partition_error_code, Broker};
+use crate::partition::Isolation;
+use crate::storage::TopicPartition;
 
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
     PartitionData::default()
@@ -22,6 +22,53 @@ fn partition_error(index: i32, error: ResponseError) -> PartitionData {
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(None)
+}
+
+/// The partitions a Fetch reads, by name (topic ids resolved), for the purgatory to watch.
+pub(super) fn partitions(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicPartition> {
+    let image = broker.metadata();
+    request
+        .topics
+        .iter()
+        .filter_map(|topic| {
+            let name = if version >= 13 {
+                image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())?
+            } else {
+                topic.topic.0.to_string()
+            };
+            Some(topic.partitions.iter().map(move |p| TopicPartition { topic: name.clone(), partition: p.partition }))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Whether a waiting Fetch can be answered now: its partitions hold `min_bytes` it may read (counted from the
+/// indexes, without reading), or one of them would answer with an error (unknown, moved, out of range, a
+/// different leader epoch), as Kafka's DelayedFetch decides.
+pub(super) fn satisfied(broker: &Broker, request: &FetchRequest, version: i16) -> bool {
+    let isolation = if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let image = broker.metadata();
+    let mut accumulated = 0u64;
+    for topic in &request.topics {
+        let found =
+            if version >= 13 { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.topic.0.as_str()) };
+        for p in &topic.partitions {
+            let Some(replica) = found
+                .filter(|t| t.partition(p.partition).is_some())
+                .and_then(|t| broker.partition(&t.name, p.partition))
+            else {
+                return true;
+            };
+            if replica.check_leader_epoch(p.current_leader_epoch).is_err() {
+                return true;
+            }
+            match replica.bytes_available(p.fetch_offset, isolation) {
+                Ok(bytes) => accumulated += bytes.min(p.partition_max_bytes.max(0) as u64),
+                Err(_) => return true,
+            }
+        }
+    }
+    accumulated >= request.min_bytes.max(0) as u64
 }
 
 pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
@@ -34,6 +81,7 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
         return (response, 0);
     }
     let read_committed = request.isolation_level == 1;
+    let isolation = if read_committed { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let image = broker.metadata();
@@ -45,61 +93,57 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let index = p.partition;
-            let Some((t, partition)) = found.and_then(|t| t.partition(index).map(|p| (t, p))) else {
+            let Some(t) = found.filter(|t| t.partition(index).is_some()) else {
                 partitions.push(partition_error(index, unknown));
                 continue;
             };
-            if let Err(error) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
-                partitions.push(partition_error(index, error));
+            let Some(replica) = broker.partition(&t.name, index) else {
+                partitions.push(partition_error(index, unknown));
+                continue;
+            };
+            if let Err(e) = replica.check_leader_epoch(p.current_leader_epoch) {
+                partitions.push(partition_error(index, partition_error_code(&e)));
                 continue;
             }
-            let Some(log) = broker.log(&t.name, index) else {
-                partitions.push(partition_error(index, unknown));
+            if !replica.is_leader() {
+                partitions.push(partition_error(index, ResponseError::NotLeaderOrFollower));
                 continue;
-            };
-            let log = storage::lock(&log);
-            // One replica: everything appended is committed. Records of open transactions are not stable yet.
-            let high_watermark = log.log_end_offset();
-            let last_stable_offset = log.last_stable_offset();
-            let max_offset = if read_committed { last_stable_offset } else { high_watermark };
+            }
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-            let result = log.read(p.fetch_offset, limit, max_offset, total == 0);
-            // A read_committed consumer is told which producers' records in the fetched range were aborted, so
-            // it can drop them (Kafka reads this from the segments' .txnindex).
-            let aborted = match (&result, read_committed) {
-                (Ok(read), true) => {
-                    let upper_bound = Batches::new(&read.records)
-                        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
-                        .last()
-                        .map(|h| h.next_offset());
-                    let txns = upper_bound.map(|u| log.collect_aborted_txns(p.fetch_offset, u)).unwrap_or_default();
-                    Some(
+            match replica.read(p.fetch_offset, limit, isolation, total == 0) {
+                Ok(read) => {
+                    total += read.records.len();
+                    remaining = remaining.saturating_sub(read.records.len());
+                    let aborted = read.aborted.map(|txns| {
                         txns.into_iter()
                             .map(|t| {
                                 AbortedTransaction::default()
                                     .with_producer_id(ProducerId(t.producer_id))
                                     .with_first_offset(t.first_offset)
                             })
-                            .collect(),
-                    )
+                            .collect()
+                    });
+                    partitions.push(
+                        PartitionData::default()
+                            .with_partition_index(index)
+                            .with_high_watermark(read.high_watermark)
+                            .with_last_stable_offset(read.last_stable_offset)
+                            .with_log_start_offset(read.log_start_offset)
+                            .with_aborted_transactions(aborted)
+                            .with_records(Some(read.records.into())),
+                    );
                 }
-                (_, true) => Some(Vec::new()),
-                (_, false) => None,
-            };
-            let data = PartitionData::default()
-                .with_partition_index(index)
-                .with_high_watermark(high_watermark)
-                .with_last_stable_offset(last_stable_offset)
-                .with_log_start_offset(log.log_start_offset())
-                .with_aborted_transactions(aborted);
-            drop(log);
-            match result {
-                Ok(read) => {
-                    total += read.records.len();
-                    remaining = remaining.saturating_sub(read.records.len());
-                    partitions.push(data.with_records(Some(read.records.into())));
+                Err(e) => {
+                    let data = PartitionData::default()
+                        .with_partition_index(index)
+                        .with_error_code(partition_error_code(&e).code())
+                        .with_high_watermark(replica.high_watermark())
+                        .with_last_stable_offset(replica.last_stable_offset())
+                        .with_log_start_offset(replica.log_start_offset())
+                        .with_aborted_transactions(read_committed.then(Vec::new))
+                        .with_records(None);
+                    partitions.push(data);
                 }
-                Err(e) => partitions.push(data.with_error_code(storage_error_code(&e).code()).with_records(None)),
             }
         }
         responses.push(

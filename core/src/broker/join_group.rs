@@ -8,8 +8,11 @@ use crate::coordinator::group::ClientInfo;
 
 pub(super) fn handle(broker: &Broker, request: JoinGroupRequest, version: i16, ctx: &RequestContext, now_ms: i64) {
     let client = ClientInfo { client_id: ctx.client_id.clone(), client_host: ctx.client_host.clone() };
-    let mut groups = broker.groups();
-    groups.join_group(ctx.token, &request, version, &client, now_ms);
-    // Membership changes reach __consumer_offsets with the completion; a failed write is logged by the caller.
-    let _ = broker.persist_group_writes(&mut groups, now_ms);
+    let group_id = request.group_id.0.to_string();
+    broker.change_groups(
+        [group_id.as_str()],
+        now_ms,
+        |groups| groups.join_group(ctx.token, &request, version, &client, now_ms),
+        |groups, (), error| groups.fail_join(ctx.token, request.member_id.as_str(), error),
+    );
 }

@@ -15,9 +15,13 @@ pub(super) fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16, 
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let mut groups = broker.groups();
-    let (group_error, results) = groups.leave_group(request.group_id.0.as_str(), &members, now_ms);
-    let _ = broker.persist_group_writes(&mut groups, now_ms);
+    let group_id = request.group_id.0.as_str();
+    let (group_error, results) = broker.change_groups(
+        [group_id],
+        now_ms,
+        |groups| groups.leave_group(group_id, &members, now_ms),
+        |_, (_, results), error| (Some(error), vec![Some(error); results.len()]),
+    );
     if version < 3 {
         let error = group_error.or(results.first().copied().flatten());
         return LeaveGroupResponse::default().with_error_code(error.map_or(0, |e| e.code()));

@@ -1,12 +1,19 @@
-//! The broker: Kafka requests in, responses out, over the metadata image and the partition logs.
+//! The broker: Kafka requests in, responses out, over the metadata image and the partitions' replicas.
 //!
 //! One file per Kafka API turns a decoded request into calls on the state below and builds the response.
-//! Handlers are synchronous and take the time as `now_ms`; the network layer (`net`) owns sockets, clocks and
-//! the waiting a long-polling Fetch does. A single broker is a cluster of one: it leads every partition and is
-//! its only in-sync replica, so the high watermark is the log end offset once an append returns.
+//! Handlers are synchronous and take the time as `now_ms`. A request that must wait — a long-polling Fetch, a
+//! JoinGroup or SyncGroup until its group is ready — is parked: the purgatory (or the group coordinator)
+//! completes it on an event or at its deadline, and [`Broker::take_completions`] hands the answers out.
+//! [`Broker::poll`] runs the time-driven work and says when it is next due; the network layer (`net`) only
+//! calls it and moves bytes.
 //!
-//! Locking: `state` (metadata and the set of logs) is a read-write lock taken briefly; each partition log has
-//! its own mutex, so appends to different partitions run in parallel.
+//! Coordinator state is applied after its records are stored (apply after persist): a failed write leaves
+//! nothing behind and the client gets the error.
+//!
+//! Locking: `state` (metadata and the set of replicas) is a read-write lock taken briefly; each partition has
+//! its own locks, so appends to different partitions run in parallel. The transaction coordinator is taken
+//! before the group coordinator, which is taken before `state` or any partition; the purgatory is taken
+//! before `state`'s read lock and partitions, never while holding them.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -42,6 +49,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod purgatory;
 mod sync_group;
 pub mod topic_config;
 mod txn_io;
@@ -52,7 +60,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestKind, ResponseKind};
+use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -62,11 +70,15 @@ pub use txn_io::TRANSACTION_STATE_TOPIC;
 
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
+use purgatory::{DelayedOp, Purgatory};
 
-use crate::controller::{self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::controller::{
+    self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
+};
+use crate::partition::{Partition, PartitionError, ReplicaManager};
 use crate::protocol::Request;
 use crate::record::RecordError;
-use crate::storage::{self, Backend, LogManager, SharedLog, StorageError, TopicPartition};
+use crate::storage::{self, Backend, LogManager, StorageError, TopicPartition};
 
 /// Why the broker could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +96,7 @@ pub enum BrokerError {
 
 struct State {
     metadata: MetadataStore,
-    logs: LogManager,
+    replicas: ReplicaManager,
     ids: IdGenerator,
 }
 
@@ -102,6 +114,28 @@ pub struct Broker {
     groups: Mutex<GroupCoordinator>,
     /// The next producer id to hand out and the end of the reserved block.
     producer_ids: Mutex<(i64, i64)>,
+    /// Requests waiting for an event or their deadline. While it is held, `state`'s read lock and partitions'
+    /// locks may be taken (to check whether a waiting request can be answered), so it is never taken while
+    /// holding either.
+    purgatory: Mutex<Purgatory>,
+    /// Answers to parked requests that the purgatory decided, for [`Broker::take_completions`].
+    completions: Mutex<Vec<(Token, ResponseKind)>>,
+    /// When the periodic work is next due.
+    schedule: Mutex<Schedule>,
+}
+
+/// How often group sessions, rebalance deadlines and transaction timeouts are checked.
+const GROUP_TICK_MS: i64 = 100;
+/// How often the recovery-point, log-start-offset and high-watermark checkpoints are written (Kafka's
+/// `log.flush.offset.checkpoint.interval.ms` default).
+const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
+/// When each kind of periodic work is next due.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    housekeeping_ms: i64,
+    retention_ms: i64,
+    checkpoint_ms: i64,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -159,6 +193,7 @@ impl Broker {
             },
             now_ms,
         )?;
+        let replicas = ReplicaManager::new(logs, config.node_id);
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -174,16 +209,24 @@ impl Broker {
             abort_check_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
             expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
         }));
+        let retention_check_interval_ms = config.log_retention_check_interval_ms;
         let broker = Broker {
             config,
             advertised,
             cluster_id,
             backend,
             log_dir: log_dir.to_path_buf(),
-            state: RwLock::new(State { metadata, logs, ids }),
+            state: RwLock::new(State { metadata, replicas, ids }),
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            purgatory: Mutex::new(Purgatory::default()),
+            completions: Mutex::new(Vec::new()),
+            schedule: Mutex::new(Schedule {
+                housekeeping_ms: now_ms,
+                retention_ms: now_ms + retention_check_interval_ms,
+                checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
+            }),
         };
         broker.reconcile_logs(now_ms)?;
         broker.load_groups(now_ms)?;
@@ -191,44 +234,91 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Makes the logs match the metadata: a log for every partition, none for deleted topics (a crash can
-    /// fall between the metadata record and the file work).
+    /// Makes the replicas match the metadata at start-up: a log for every partition this broker hosts, none
+    /// for partitions it does not (a crash can fall between a metadata record and the file work).
     fn reconcile_logs(&self, now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
         let image = state.metadata.image().clone();
-        let existing: Vec<TopicPartition> = state.logs.partitions().cloned().collect();
+        let node_id = self.config.node_id;
+        let existing: Vec<TopicPartition> = state.replicas.partitions().map(|(tp, _)| tp.clone()).collect();
         for tp in existing {
-            let known = image.topics.get(&tp.topic).is_some_and(|t| (tp.partition as usize) < t.partitions.len());
-            if !known {
-                state.logs.delete(&tp)?;
+            let hosted = image
+                .topics
+                .get(&tp.topic)
+                .and_then(|t| t.partition(tp.partition))
+                .is_some_and(|p| p.replicas.contains(&node_id));
+            if !hosted {
+                state.replicas.delete(&tp)?;
             }
         }
-        for topic in image.topics.values() {
-            self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
+        self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
+        Ok(())
+    }
+
+    /// Makes the replicas follow a change of the metadata image (Kafka's broker metadata publisher): logs are
+    /// created for partitions this broker now hosts and removed for those it no longer hosts or whose topic
+    /// is gone; replicas lead or follow as their partition says; changed configs reach the logs.
+    fn follow_image(
+        &self,
+        state: &mut State,
+        before: &MetadataImage,
+        after: &MetadataImage,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let node_id = self.config.node_id;
+        let hosted = |t: &TopicImage, p: &PartitionImage| p.replicas.contains(&node_id) && !t.name.is_empty();
+        for old in before.topics.values() {
+            let new = after.topics.get(&old.name).filter(|t| t.id == old.id);
+            for p in old.partitions.iter().filter(|p| hosted(old, p)) {
+                let still = new.and_then(|t| t.partition(p.partition)).is_some_and(|np| np.replicas.contains(&node_id));
+                if !still {
+                    state.replicas.delete(&TopicPartition { topic: old.name.clone(), partition: p.partition })?;
+                }
+            }
+        }
+        let broker_configs_changed = before.broker_configs != after.broker_configs;
+        for topic in after.topics.values() {
+            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
+            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
+                let old_p = old.and_then(|o| o.partition(p.partition));
+                if old_p == Some(p) && !configs_changed {
+                    continue;
+                }
+                let tp = TopicPartition::new(&topic.name, p.partition)?;
+                let partition = match state.replicas.get(&tp) {
+                    Some(partition) => {
+                        if configs_changed {
+                            partition.log().set_config(config.clone());
+                        }
+                        partition
+                    }
+                    None => {
+                        let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
+                        // Kafka keeps the topic id beside each partition's segments.
+                        let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
+                        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
+                        storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
+                            .map_err(|e| StorageError::io(&path, e))?;
+                        partition
+                    }
+                };
+                if old_p != Some(p) {
+                    self.apply_leadership(&partition, p, now_ms);
+                }
+            }
         }
         Ok(())
     }
 
-    fn ensure_logs(
-        &self,
-        state: &mut State,
-        topic: &TopicImage,
-        broker_configs: &BTreeMap<String, String>,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            let tp = TopicPartition::new(&topic.name, p.partition)?;
-            if state.logs.get(&tp).is_none() {
-                state.logs.create(tp.clone(), config.clone(), now_ms)?;
-                // Kafka keeps the topic id beside each partition's segments.
-                let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                    .map_err(|e| StorageError::io(&path, e))?;
-            }
+    /// Makes a replica lead or follow as the metadata says.
+    fn apply_leadership(&self, partition: &Partition, p: &PartitionImage, now_ms: i64) {
+        if p.leader == self.config.node_id {
+            partition.make_leader(p.leader_epoch, p.partition_epoch, p.replicas.clone(), p.isr.clone(), now_ms);
+        } else {
+            partition.make_follower(p.leader, p.leader_epoch, p.partition_epoch, p.replicas.clone(), p.isr.clone());
         }
-        Ok(())
     }
 
     fn load_or_write_meta_properties(
@@ -298,15 +388,21 @@ impl Broker {
         self.read().metadata.image().clone()
     }
 
-    /// The log of a partition, if the broker hosts it.
-    pub fn log(&self, topic: &str, partition: i32) -> Option<SharedLog> {
+    /// The replica of a partition, if the broker hosts it.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let tp = TopicPartition { topic: topic.to_string(), partition };
-        self.read().logs.get(&tp)
+        self.read().replicas.get(&tp)
     }
 
-    /// Handles one request. Fetch is answered at once here; the network layer uses [`Broker::fetch`] to wait
-    /// for data. JoinGroup and SyncGroup are parked until their group is ready.
+    /// Handles one request. A Fetch that must wait for data, and JoinGroup and SyncGroup until their group is
+    /// ready, are parked: their answers come from [`Broker::take_completions`] under the request's token.
     pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
+        let outcome = self.dispatch(request, ctx, now_ms);
+        self.complete_delayed();
+        outcome
+    }
+
+    fn dispatch(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let version = request.header.request_api_version;
         Outcome::Respond(match request.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, version)),
@@ -317,7 +413,7 @@ impl Broker {
                     None => Outcome::NoResponse,
                 }
             }
-            RequestKind::Fetch(r) => ResponseKind::Fetch(self.fetch(&r, version).0),
+            RequestKind::Fetch(r) => return self.fetch_or_park(r, version, ctx.token, now_ms),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version, now_ms)),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version, now_ms)),
@@ -389,39 +485,130 @@ impl Broker {
 
     /// Answers to parked requests, by token.
     pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
-        self.groups()
+        let mut done: Vec<(Token, ResponseKind)> = self
+            .groups()
             .take_completions()
             .into_iter()
             .map(|(token, c)| match c {
                 Completion::Join(r) => (token, ResponseKind::JoinGroup(r)),
                 Completion::Sync(r) => (token, ResponseKind::SyncGroup(r)),
             })
-            .collect()
+            .collect();
+        done.append(&mut self.completions.lock().unwrap_or_else(PoisonError::into_inner));
+        done
     }
 
-    /// Group housekeeping: session expiry, rebalance deadlines, offset retention.
-    pub fn group_tick(&self, now_ms: i64) {
-        let mut groups = self.groups();
-        groups.tick(now_ms);
-        if let Err(e) = self.persist_group_writes(&mut groups, now_ms) {
-            eprintln!("potok: writing group state to {OFFSETS_TOPIC} failed: {e:?}");
+    /// Forgets a parked request whose connection closed.
+    pub fn cancel(&self, token: Token) {
+        self.purgatory().remove(token);
+    }
+
+    fn purgatory(&self) -> std::sync::MutexGuard<'_, Purgatory> {
+        self.purgatory.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Answers a Fetch at once when it has `min_bytes` of records, an error, or may not wait; otherwise parks it
+    /// until the partitions it reads change enough or `max_wait_ms` passes (Kafka's DelayedFetch).
+    fn fetch_or_park(&self, request: FetchRequest, version: i16, token: Token, now_ms: i64) -> Outcome {
+        let (response, bytes) = fetch::handle(self, &request, version);
+        let has_error = response.error_code != 0
+            || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
+        if request.max_wait_ms <= 0 || bytes >= request.min_bytes.max(0) as usize || has_error {
+            return Outcome::Respond(ResponseKind::Fetch(response));
+        }
+        let watched = fetch::partitions(self, &request, version);
+        let deadline_ms = now_ms.saturating_add(i64::from(request.max_wait_ms));
+        self.purgatory().park(token, DelayedOp::Fetch { request, version }, watched, deadline_ms);
+        // Data that arrived between the read above and the parking completes it now rather than at the deadline.
+        self.try_complete(token, false);
+        Outcome::Parked
+    }
+
+    /// Completes the waiting requests that the partitions changed since the last look may satisfy.
+    fn complete_delayed(&self) {
+        let changed = self.read().replicas.take_changed();
+        if changed.is_empty() {
+            return;
+        }
+        let candidates = self.purgatory().watching(&changed);
+        for token in candidates {
+            self.try_complete(token, false);
         }
     }
 
-    /// Answers a Fetch with what is available now, and the number of record bytes in it (the network layer
-    /// compares that with `min_bytes` to decide whether to wait).
-    pub fn fetch(&self, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
-        fetch::handle(self, request, version)
+    /// Answers a waiting request if it can be answered now (or, with `force`, regardless: its time is up).
+    fn try_complete(&self, token: Token, force: bool) {
+        let ready = match self.purgatory().get(token) {
+            Some(DelayedOp::Fetch { request, version }) => force || fetch::satisfied(self, request, *version),
+            None => return,
+        };
+        if !ready {
+            return;
+        }
+        // Whoever removes the operation answers it, so it is answered once.
+        let Some(op) = self.purgatory().remove(token) else { return };
+        let response = match op {
+            DelayedOp::Fetch { request, version } => ResponseKind::Fetch(fetch::handle(self, &request, version).0),
+        };
+        self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
+    }
+
+    /// The broker's time-driven work: expires waiting requests, group and transaction housekeeping (every
+    /// [`GROUP_TICK_MS`]), flushes, retention (every `log.retention.check.interval.ms`) and checkpoints. Returns
+    /// the time by which it wants to be called again; calling it earlier is harmless.
+    pub fn poll(&self, now_ms: i64) -> i64 {
+        let expired = self.purgatory().expired(now_ms);
+        for token in expired {
+            self.try_complete(token, true);
+        }
+        let mut schedule = *self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
+        if now_ms >= schedule.housekeeping_ms {
+            self.group_tick(now_ms);
+            self.txn_tick(now_ms);
+            schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
+        }
+        let retention = now_ms >= schedule.retention_ms;
+        let checkpoint = now_ms >= schedule.checkpoint_ms;
+        if let Err(e) = self.tick(now_ms, retention, checkpoint) {
+            eprintln!("potok: periodic flush/retention failed: {e}");
+        }
+        if retention {
+            schedule.retention_ms = now_ms + self.config.log_retention_check_interval_ms;
+        }
+        if checkpoint {
+            schedule.checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
+        }
+        *self.schedule.lock().unwrap_or_else(PoisonError::into_inner) = schedule;
+        self.complete_delayed();
+        let mut next = schedule.housekeeping_ms.min(schedule.retention_ms).min(schedule.checkpoint_ms);
+        if let Some(deadline) = self.purgatory().next_deadline_ms() {
+            next = next.min(deadline);
+        }
+        next
+    }
+
+    /// Group housekeeping: session expiry, rebalance deadlines, offset retention.
+    fn group_tick(&self, now_ms: i64) {
+        self.groups().consumer_tick(now_ms);
+        let ids = self.groups().group_ids();
+        for id in ids {
+            // A group whose expiry or rebalance could not be stored stays as it was; the next tick tries again.
+            self.change_groups(
+                [id.as_str()],
+                now_ms,
+                |groups| groups.tick_group(&id, now_ms),
+                |_, (), e| eprintln!("potok: writing group {id} to {OFFSETS_TOPIC} failed: {e:?}"),
+            );
+        }
     }
 
     /// Periodic work: flush by `flush.ms`; with `retention`, delete segments outside retention; with
     /// `checkpoint`, write the recovery-point and log-start-offset checkpoints.
     pub fn tick(&self, now_ms: i64, retention: bool, checkpoint: bool) -> Result<(), StorageError> {
         let state = self.read();
-        // Every append is acknowledged only once the single replica has it: the high watermark is the log end.
-        state.logs.tick(now_ms, retention, |_, log| log.log_end_offset())?;
+        state.replicas.tick(now_ms, retention)?;
         if checkpoint {
-            state.logs.checkpoint()?;
+            state.replicas.checkpoint()?;
         }
         Ok(())
     }
@@ -430,52 +617,24 @@ impl Broker {
     pub fn shutdown(self, now_ms: i64) -> Result<(), BrokerError> {
         let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         state.metadata.close(now_ms)?;
-        state.logs.close(now_ms)?;
+        state.replicas.close(now_ms)?;
         Ok(())
     }
 
     /// Applies metadata records and creates or removes logs to match.
     fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
-        state.metadata.commit(records, now_ms)?;
-        let image = state.metadata.image().clone();
-        for rec in records {
-            match rec {
-                MetadataRecord::Topic { name, .. } | MetadataRecord::Partitions { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.ensure_logs(&mut state, topic, &image.broker_configs, now_ms)?;
-                    }
-                }
-                MetadataRecord::TopicConfigs { name, .. } => {
-                    if let Some(topic) = image.topics.get(name) {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::BrokerConfigs { .. } => {
-                    for topic in image.topics.values() {
-                        self.apply_log_configs(&state, topic, &image.broker_configs);
-                    }
-                }
-                MetadataRecord::ProducerIds { .. } => {}
-                MetadataRecord::RemoveTopic { name } => {
-                    let doomed: Vec<TopicPartition> =
-                        state.logs.partitions().filter(|tp| &tp.topic == name).cloned().collect();
-                    for tp in doomed {
-                        state.logs.delete(&tp)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        state.metadata.propose(records, now_ms)?;
+        self.publish_metadata(&mut state, records, now_ms)
     }
 
-    fn apply_log_configs(&self, state: &State, topic: &TopicImage, broker_configs: &BTreeMap<String, String>) {
-        let config = topic_config::log_config(&topic.configs, &self.config, broker_configs);
-        for p in &topic.partitions {
-            if let Some(log) = state.logs.get(&TopicPartition { topic: topic.name.clone(), partition: p.partition }) {
-                storage::lock(&log).set_config(config.clone());
-            }
-        }
+    /// Applies committed metadata records to the image and makes the broker follow it.
+    fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
+        let before = state.metadata.image().clone();
+        state.metadata.apply(records);
+        let after = state.metadata.image().clone();
+        self.follow_image(state, &before, &after, now_ms)?;
+        Ok(())
     }
 
     /// Creates a topic (used by CreateTopics and by auto-creation).
@@ -487,9 +646,8 @@ impl Broker {
         now_ms: i64,
     ) -> Result<Uuid, BrokerError> {
         let id = self.write().ids.uuid();
-        let record =
-            MetadataRecord::Topic { name: name.to_string(), id, partitions, leader: self.config.node_id, configs };
-        self.commit_metadata(&[record], now_ms)?;
+        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
+        self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms)?;
         Ok(id)
     }
 
@@ -500,7 +658,12 @@ impl Broker {
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
         if ids.0 >= ids.1 {
             let start = self.metadata().next_producer_id;
-            self.commit_metadata(&[MetadataRecord::ProducerIds { next: start + BLOCK }], now_ms)?;
+            let record = MetadataRecord::ProducerIds {
+                broker_id: self.config.node_id,
+                broker_epoch: -1,
+                next_producer_id: start + BLOCK,
+            };
+            self.commit_metadata(&[record], now_ms)?;
             *ids = (start, start + BLOCK);
         }
         let id = ids.0;
@@ -530,10 +693,22 @@ pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
         StorageError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         StorageError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         StorageError::Io { .. } | StorageError::Corrupt { .. } => ResponseError::KafkaStorageError,
-        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-        StorageError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
-        StorageError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
+    }
+}
+
+/// The Kafka error code for a replica's refusal at the request boundary.
+pub(crate) fn partition_error_code(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::Storage(e) => storage_error_code(e),
+        PartitionError::NotLeaderOrFollower(_) => ResponseError::NotLeaderOrFollower,
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+        PartitionError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        PartitionError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        PartitionError::TransactionCoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
+        PartitionError::Refused { error, .. } => *error,
     }
 }
 
@@ -548,16 +723,6 @@ pub(crate) const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 /// The value Kafka sends when authorized operations were not asked for.
 pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// The error for a request that names a leader epoch other than the partition's current one (-1 names none):
-/// a client ahead of this broker gets UNKNOWN_LEADER_EPOCH, one behind gets FENCED_LEADER_EPOCH.
-pub(crate) fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
-    match requested {
-        r if r < 0 || r == current => Ok(()),
-        r if r > current => Err(ResponseError::UnknownLeaderEpoch),
-        _ => Err(ResponseError::FencedLeaderEpoch),
-    }
-}
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
@@ -584,3 +749,6 @@ pub(crate) fn check_topic_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::Broker;
+use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::offsets_schema::OffsetValue;
 
 pub(super) fn handle(broker: &Broker, request: OffsetCommitRequest, now_ms: i64) -> OffsetCommitResponse {
@@ -54,10 +55,17 @@ pub(super) fn handle(broker: &Broker, request: OffsetCommitRequest, now_ms: i64)
         topics.push(OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions));
     }
     if !accepted.is_empty() {
-        groups.commit(&group_id, accepted, now_ms);
-        if let Err(e) = broker.persist_group_writes(&mut groups, now_ms) {
-            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()).filter(|p| p.error_code == 0) {
-                p.error_code = e.code();
+        // Stored first, applied after: a commit whose records could not be written leaves nothing behind. The
+        // coordinator stays locked meanwhile, so commits apply in the order they were stored.
+        let writes = GroupCoordinator::prepare_commit(&group_id, &accepted);
+        match broker.store_group_writes(writes, now_ms) {
+            Ok(()) => groups.apply_commit(&group_id, accepted, now_ms),
+            Err(e) => {
+                // Kafka answers a commit too large to store with INVALID_COMMIT_OFFSET_SIZE.
+                let e = if e == ResponseError::UnknownServerError { ResponseError::InvalidCommitOffsetSize } else { e };
+                for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()).filter(|p| p.error_code == 0) {
+                    p.error_code = e.code();
+                }
             }
         }
     }

@@ -11,12 +11,17 @@ pub(super) fn handle(broker: &Broker, request: OffsetDeleteRequest, now_ms: i64)
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index)))
         .collect();
-    let mut groups = broker.groups();
-    let results = match groups.delete_offsets(request.group_id.0.as_str(), &wanted) {
+    let group_id = request.group_id.0.as_str();
+    let results = broker.change_groups(
+        [group_id],
+        now_ms,
+        |groups| groups.delete_offsets(group_id, &wanted),
+        |_, results, error| results.map(|r| vec![Some(error); r.len()]),
+    );
+    let results = match results {
         Ok(r) => r,
         Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
     };
-    let write_error = broker.persist_group_writes(&mut groups, now_ms).err();
     let mut results = results.into_iter();
     let topics = request
         .topics
@@ -26,7 +31,7 @@ pub(super) fn handle(broker: &Broker, request: OffsetDeleteRequest, now_ms: i64)
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = results.next().flatten().or(write_error);
+                    let error = results.next().flatten();
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(error.map_or(0, |e| e.code()))

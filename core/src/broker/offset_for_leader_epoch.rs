@@ -5,8 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{check_leader_epoch, Broker};
-use crate::storage;
+use super::{partition_error_code, Broker};
 
 pub(super) fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let image = broker.metadata();
@@ -21,17 +20,20 @@ pub(super) fn handle(broker: &Broker, request: OffsetForLeaderEpochRequest) -> O
                 .map(|p| {
                     let response =
                         EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
-                    let Some((t, partition)) = found.and_then(|t| t.partition(p.partition).map(|x| (t, x))) else {
+                    let Some(replica) = found
+                        .filter(|t| t.partition(p.partition).is_some())
+                        .and_then(|t| broker.partition(&t.name, p.partition))
+                    else {
                         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if let Err(error) = check_leader_epoch(p.current_leader_epoch, partition.leader_epoch) {
-                        return response.with_error_code(error.code());
+                    if let Err(e) = replica.check_leader_epoch(p.current_leader_epoch) {
+                        return response.with_error_code(partition_error_code(&e).code());
                     }
-                    let Some(log) = broker.log(&t.name, p.partition) else {
-                        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                    };
-                    let log = storage::lock(&log);
-                    match log.leader_epochs().end_offset_for(p.leader_epoch, log.log_end_offset()) {
+                    // Followers ask their leader (replica id >= 0); consumers too may only ask the leader.
+                    if !replica.is_leader() {
+                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
+                    match replica.end_offset_for_epoch(p.leader_epoch) {
                         Some((epoch, end)) => response.with_leader_epoch(epoch).with_end_offset(end),
                         None => response,
                     }

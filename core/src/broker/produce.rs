@@ -12,9 +12,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::{storage_error_code, str_bytes, topic_config, Broker};
+use super::{partition_error_code, str_bytes, topic_config, Broker};
+use crate::partition::PartitionError;
 use crate::record::{self, Batches, TimestampType};
-use crate::storage::{self, AppendOrigin};
+use crate::storage::{AppendOrigin, Log};
 
 fn partition_error(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -78,7 +79,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRequiredAcks, None));
                 continue;
             }
-            let Some((t, partition)) = found.and_then(|t| t.partition(index).map(|p| (t, p))) else {
+            let Some(t) = found.filter(|t| t.partition(index).is_some()) else {
                 partitions.push(partition_error(index, unknown, None));
                 continue;
             };
@@ -93,17 +94,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidTopicException, Some(msg)));
                 continue;
             }
-            let isr = partition.isr.len() as i32;
-            let min_isr = broker.min_insync_replicas(t, &image);
-            if acks == -1 && isr < min_isr {
-                let msg = format!(
-                    "The size of the current ISR {isr} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}-{index}",
-                    t.name
-                );
-                partitions.push(partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)));
-                continue;
-            }
-            let Some(log) = broker.log(&t.name, index) else {
+            let Some(replica) = broker.partition(&t.name, index) else {
                 partitions.push(partition_error(index, ResponseError::UnknownTopicOrPartition, None));
                 continue;
             };
@@ -130,36 +121,40 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
                 continue;
             }
-            let leader_epoch = partition.leader_epoch;
-            let mut log = storage::lock(&log);
-            if let (Some(txns), Some(h), Some(id)) = (&txns, txn_header, &transactional_id) {
-                if !log.has_ongoing_txn(h.producer_id) {
-                    let tp = (t.name.clone(), index);
-                    if let Err(e) = txns.verify_partition(id, h.producer_id, h.producer_epoch, &tp) {
-                        // A verification that could not finish is an error older producers retry without
-                        // refreshing metadata, as Kafka chose it.
-                        let e = if e == ResponseError::ConcurrentTransactions {
-                            ResponseError::NotEnoughReplicas
-                        } else {
-                            e
-                        };
-                        let msg = (e == ResponseError::InvalidTxnState)
-                            .then(|| "Partition was not added to the transaction".to_string());
-                        partitions.push(partition_error(index, e, msg));
-                        continue;
-                    }
+            let min_isr = broker.min_insync_replicas(t, &image);
+            // Within a transaction, the partition's first write must be one the coordinator knows of (KIP-890
+            // verification); checked with the log locked so no marker can end the transaction meanwhile.
+            let verify = |log: &Log| -> Result<(), PartitionError> {
+                let (Some(txns), Some(h), Some(id)) = (&txns, txn_header, &transactional_id) else { return Ok(()) };
+                if log.has_ongoing_txn(h.producer_id) {
+                    return Ok(());
                 }
-            }
+                let tp = (t.name.clone(), index);
+                txns.verify_partition(id, h.producer_id, h.producer_epoch, &tp).map_err(|e| {
+                    // A verification that could not finish is an error older producers retry without refreshing
+                    // metadata, as Kafka chose it.
+                    let error =
+                        if e == ResponseError::ConcurrentTransactions { ResponseError::NotEnoughReplicas } else { e };
+                    let message = (error == ResponseError::InvalidTxnState)
+                        .then(|| "Partition was not added to the transaction".to_string());
+                    PartitionError::Refused { error, message }
+                })
+            };
             let mut bytes = records.to_vec();
-            let result = log.append(&mut bytes, leader_epoch, AppendOrigin::Client, now_ms);
-            drop(log);
+            let result = replica.append_as_leader(&mut bytes, AppendOrigin::Client, acks, min_isr, now_ms, verify);
             partitions.push(match result {
                 Ok(info) => PartitionProduceResponse::default()
                     .with_index(index)
                     .with_base_offset(info.first_offset)
                     .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                     .with_log_start_offset(info.log_start_offset),
-                Err(e) => partition_error(index, storage_error_code(&e), Some(e.to_string())),
+                Err(e) => {
+                    let message = match &e {
+                        PartitionError::Refused { message, .. } => message.clone(),
+                        e => Some(e.to_string()),
+                    };
+                    partition_error(index, partition_error_code(&e), message)
+                }
             });
         }
         responses.push(

@@ -14,8 +14,9 @@ use super::{Broker, BrokerError, OFFSETS_TOPIC};
 use crate::coordinator::group;
 use crate::coordinator::transaction::{TransactionCoordinator, TxnMetadata, TxnState};
 use crate::coordinator::txn_log_schema;
-use crate::record::{self, BatchBuilder, Batches, Compression, ControlType, DecodeLimits};
-use crate::storage::{self, AppendOrigin, StorageError};
+use crate::partition::PartitionError;
+use crate::record::{BatchBuilder, Compression, ControlType};
+use crate::storage::{AppendOrigin, StorageError};
 
 /// The internal topic holding the transaction coordinator's state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -54,21 +55,14 @@ impl Broker {
         now_ms: i64,
     ) -> Result<(), ResponseError> {
         self.ensure_txn_topic(now_ms).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
-        let (partition, leader_epoch) =
+        let (partition, _) =
             self.txn_partition(&metadata.transactional_id).ok_or(ResponseError::CoordinatorNotAvailable)?;
-        let log = self.log(TRANSACTION_STATE_TOPIC, partition).ok_or(ResponseError::CoordinatorNotAvailable)?;
         let key = txn_log_schema::key(&metadata.transactional_id);
         let value = (metadata.state != TxnState::Dead).then(|| txn_log_schema::value(&metadata));
         let mut batch = BatchBuilder::new(Compression::None);
         batch.append(now_ms, Some(&key), value.as_deref(), &[]);
         let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-        storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Coordinator, now_ms).map_err(|e| {
-            eprintln!(
-                "potok: writing {} to {TRANSACTION_STATE_TOPIC}-{partition} failed: {e}",
-                metadata.transactional_id
-            );
-            ResponseError::CoordinatorNotAvailable
-        })?;
+        self.append_internal(TRANSACTION_STATE_TOPIC, partition, &mut bytes, now_ms)?;
         txns.apply(metadata);
         Ok(())
     }
@@ -90,22 +84,18 @@ impl Broker {
 
     /// Writes a commit or abort marker for `m`'s producer to each of its partitions, with the coordinator
     /// epoch. Partitions that no longer exist are skipped, as Kafka's coordinator drops them.
-    fn write_markers(&self, m: &TxnMetadata, now_ms: i64) -> Result<(), StorageError> {
+    fn write_markers(&self, m: &TxnMetadata, now_ms: i64) -> Result<(), PartitionError> {
         let commit = m.state == TxnState::PrepareCommit;
         let control = if commit { ControlType::Commit } else { ControlType::Abort };
         let coordinator_epoch = self.txn_partition(&m.transactional_id).map_or(0, |(_, e)| e);
         let image = self.metadata();
         for (topic, partition) in &m.partitions {
-            let Some(leader_epoch) =
-                image.topics.get(topic).and_then(|t| t.partition(*partition)).map(|p| p.leader_epoch)
-            else {
-                continue;
-            };
-            let Some(log) = self.log(topic, *partition) else { continue };
+            let Some(replica) = self.partition(topic, *partition) else { continue };
             let mut marker =
                 BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
-                    .build()?;
-            storage::lock(&log).append(&mut marker, leader_epoch, AppendOrigin::Coordinator, now_ms)?;
+                    .build()
+                    .map_err(StorageError::from)?;
+            replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, -1, 1, now_ms, |_| Ok(()))?;
             if topic == OFFSETS_TOPIC {
                 let count = image.topics.get(OFFSETS_TOPIC).map_or(1, |t| t.partitions.len() as i32);
                 self.groups().complete_txn_offsets(m.producer_id, commit, *partition, count, now_ms);
@@ -124,41 +114,25 @@ impl Broker {
         };
         let mut txns = self.txns();
         for partition in 0..partitions {
-            let Some(log) = self.log(TRANSACTION_STATE_TOPIC, partition) else { continue };
-            let log = storage::lock(&log);
-            let mut offset = log.log_start_offset();
-            while offset < log.log_end_offset() {
-                let read = log.read(offset, 1 << 20, i64::MAX, true)?;
-                if read.records.is_empty() {
-                    break;
+            self.replay_internal(TRANSACTION_STATE_TOPIC, partition, |header, _, records| {
+                if header.is_control() {
+                    return;
                 }
-                for batch in Batches::new(&read.records) {
-                    let batch = batch.map_err(StorageError::from)?;
-                    let (header, records) =
-                        record::decode_records(batch, DecodeLimits::default()).map_err(StorageError::from)?;
-                    offset = header.next_offset();
-                    if header.is_control() {
-                        continue;
-                    }
-                    for r in records {
-                        let Some(key) = r.key else { continue };
-                        // A record potok cannot read is skipped, as Kafka's loader skips unknown keys.
-                        let loaded = txn_log_schema::decode_key(&key).and_then(|id| {
-                            let value = r.value.as_deref().map(|v| txn_log_schema::decode_value(&id, v)).transpose()?;
-                            Ok((id, value))
-                        });
-                        match loaded {
-                            Ok((id, value)) => txns.load(id, value),
-                            Err(e) => {
-                                eprintln!(
-                                    "potok: skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}",
-                                    r.offset
-                                )
-                            }
+                for r in records {
+                    let Some(key) = r.key else { continue };
+                    // A record potok cannot read is skipped, as Kafka's loader skips unknown keys.
+                    let loaded = txn_log_schema::decode_key(&key).and_then(|id| {
+                        let value = r.value.as_deref().map(|v| txn_log_schema::decode_value(&id, v)).transpose()?;
+                        Ok((id, value))
+                    });
+                    match loaded {
+                        Ok((id, value)) => txns.load(id, value),
+                        Err(e) => {
+                            eprintln!("potok: skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}", r.offset)
                         }
                     }
                 }
-            }
+            })?;
         }
         self.complete_transactions(&mut txns, now_ms);
         Ok(())
@@ -166,7 +140,7 @@ impl Broker {
 
     /// Transaction housekeeping: aborts transactions past their timeout (fencing their producer), retries
     /// unfinished markers, and forgets transactional ids idle past `transactional.id.expiration.ms`.
-    pub fn txn_tick(&self, now_ms: i64) {
+    pub(super) fn txn_tick(&self, now_ms: i64) {
         let mut txns = self.txns();
         if txns.abort_check_due(now_ms) {
             for id in txns.timed_out(now_ms) {

@@ -17,7 +17,6 @@ use super::{Broker, OFFSETS_TOPIC};
 use crate::coordinator::group;
 use crate::coordinator::offsets_schema::{self, OffsetValue};
 use crate::record::{BatchBuilder, Compression, NO_SEQUENCE};
-use crate::storage::{self, AppendOrigin};
 
 pub(super) fn handle(
     broker: &Broker,
@@ -97,12 +96,6 @@ pub(super) fn handle(
     }
     if let (Ok(offsets_partition), false) = (request_error, accepted.is_empty()) {
         let written = (|| {
-            let log = broker.log(OFFSETS_TOPIC, offsets_partition).ok_or(ResponseError::CoordinatorNotAvailable)?;
-            let leader_epoch = image
-                .topics
-                .get(OFFSETS_TOPIC)
-                .and_then(|t| t.partition(offsets_partition))
-                .map_or(0, |p| p.leader_epoch);
             let mut batch =
                 BatchBuilder::new(Compression::None).producer(producer_id, producer_epoch, NO_SEQUENCE, true);
             for (topic, partition, value) in &accepted {
@@ -110,8 +103,7 @@ pub(super) fn handle(
                 batch.append(now_ms, Some(&key), Some(&offsets_schema::offset_value(value)), &[]);
             }
             let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-            let appended = storage::lock(&log).append(&mut bytes, leader_epoch, AppendOrigin::Coordinator, now_ms);
-            appended.map_err(|e| super::storage_error_code(&e))
+            broker.append_internal(OFFSETS_TOPIC, offsets_partition, &mut bytes, now_ms)
         })();
         match written {
             Ok(_) => groups.add_txn_offsets(producer_id, &group_id, accepted),

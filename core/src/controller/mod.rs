@@ -1,142 +1,77 @@
-//! Cluster metadata as a log of records applied to an image: topics (with their ids, partitions, replica
-//! assignment and configs) and broker-level config overrides.
+//! Cluster metadata as a log of records applied to an image: brokers, topics (with their ids, partitions,
+//! replica assignment, leaders and ISR) and configs, in Kafka's own metadata record schemas
+//! ([`records`]), applied to a [`MetadataImage`] ([`image`]).
 //!
-//! The records are appended to the `__cluster_metadata-0` log in the first log directory before they are
-//! applied, and replayed in order on start-up, so metadata survives restarts the way the log does. A
-//! single broker is a cluster of one: it leads every partition, is the only replica and the whole ISR. The
-//! multi-broker controller quorum will replicate this same record log.
+//! The records are appended to the `__cluster_metadata-0` log in the metadata log directory before they are
+//! applied (propose, then apply), and replayed in order on start-up. A single broker is a cluster of one: it
+//! leads every partition, is the only replica and the whole ISR. The multi-node controller quorum replicates
+//! this same record log.
+//!
+//! Data directories written by potok before the metadata log used Kafka's schemas held JSON records; opening
+//! one migrates it: the JSON log is replayed, the image written out as Kafka records to a new log, and the
+//! new log swapped in (a crash at any point leaves one of the two complete logs to start from).
 
-use std::collections::{BTreeMap, HashMap};
+pub mod image;
+mod legacy;
+pub mod records;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage, INTERNAL_TOPICS};
+pub use records::{MetadataRecord, PartitionChange, PartitionRecord};
+
+use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
 
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
-/// The internal topics: clients may read them but not write them, and Metadata flags them.
-pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+/// Where a migration writes the new log before swapping it in.
+const MIGRATING_DIR: &str = "__cluster_metadata-0.migrating";
+/// Where the old JSON log goes while the new one is swapped in.
+const LEGACY_DIR: &str = "__cluster_metadata-0.json";
 
-/// One change to the cluster metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum MetadataRecord {
-    /// A topic was created with `partitions` partitions led by `leader`.
-    Topic {
-        name: String,
-        id: Uuid,
-        partitions: i32,
-        leader: i32,
-        configs: BTreeMap<String, String>,
-    },
-    /// Partitions were added up to `count`.
-    Partitions {
-        name: String,
-        count: i32,
-    },
-    /// The topic's config overrides were replaced.
-    TopicConfigs {
-        name: String,
-        configs: BTreeMap<String, String>,
-    },
-    /// The broker-level dynamic config overrides were replaced.
-    BrokerConfigs {
-        configs: BTreeMap<String, String>,
-    },
-    RemoveTopic {
-        name: String,
-    },
-    /// Producer ids below `next` have been handed out (or reserved in a block).
-    ProducerIds {
-        next: i64,
-    },
+/// The `metadata.version` feature level potok's records correspond to (Kafka 4.1-IV1).
+pub const METADATA_VERSION_LEVEL: i16 = 27;
+
+/// The records of a new topic: its TopicRecord, one PartitionRecord per replica assignment (the first live
+/// replica leads, every replica is in sync), then its configs, as Kafka's controller writes them.
+pub fn topic_records(
+    name: &str,
+    topic_id: Uuid,
+    assignments: &[Vec<i32>],
+    configs: &BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
+    let mut out = vec![MetadataRecord::Topic { name: name.to_string(), topic_id }];
+    out.extend(partition_records(topic_id, 0, assignments));
+    out.extend(records::config_records(records::CONFIG_RESOURCE_TOPIC, name, &BTreeMap::new(), configs));
+    out
 }
 
-/// A partition as the metadata sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionImage {
-    pub partition: i32,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-}
-
-/// A topic as the metadata sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicImage {
-    pub name: String,
-    pub id: Uuid,
-    pub partitions: Vec<PartitionImage>,
-    /// Config overrides set on the topic (not the defaults).
-    pub configs: BTreeMap<String, String>,
-}
-
-impl TopicImage {
-    /// The partition with this index, if the topic has it.
-    pub fn partition(&self, index: i32) -> Option<&PartitionImage> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
-    }
-
-    pub fn is_internal(&self) -> bool {
-        INTERNAL_TOPICS.contains(&self.name.as_str())
-    }
-}
-
-/// The current state of the cluster metadata.
-#[derive(Debug, Clone, Default)]
-pub struct MetadataImage {
-    pub topics: BTreeMap<String, TopicImage>,
-    pub topic_ids: HashMap<Uuid, String>,
-    pub broker_configs: BTreeMap<String, String>,
-    /// The first producer id never reserved.
-    pub next_producer_id: i64,
-}
-
-impl MetadataImage {
-    pub fn apply(&mut self, record: &MetadataRecord) {
-        match record {
-            MetadataRecord::Topic { name, id, partitions, leader, configs } => {
-                let partitions = (0..*partitions).map(|p| partition(p, *leader)).collect();
-                self.topic_ids.insert(*id, name.clone());
-                self.topics.insert(
-                    name.clone(),
-                    TopicImage { name: name.clone(), id: *id, partitions, configs: configs.clone() },
-                );
-            }
-            MetadataRecord::Partitions { name, count } => {
-                if let Some(topic) = self.topics.get_mut(name) {
-                    let leader = topic.partitions.first().map_or(0, |p| p.leader);
-                    let current = topic.partitions.len() as i32;
-                    topic.partitions.extend((current..*count).map(|p| partition(p, leader)));
-                }
-            }
-            MetadataRecord::TopicConfigs { name, configs } => {
-                if let Some(topic) = self.topics.get_mut(name) {
-                    topic.configs = configs.clone();
-                }
-            }
-            MetadataRecord::BrokerConfigs { configs } => self.broker_configs = configs.clone(),
-            MetadataRecord::ProducerIds { next } => self.next_producer_id = self.next_producer_id.max(*next),
-            MetadataRecord::RemoveTopic { name } => {
-                if let Some(topic) = self.topics.remove(name) {
-                    self.topic_ids.remove(&topic.id);
-                }
-            }
-        }
-    }
-
-    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
-        self.topic_ids.get(id).and_then(|name| self.topics.get(name))
-    }
-}
-
-fn partition(p: i32, leader: i32) -> PartitionImage {
-    PartitionImage { partition: p, leader, leader_epoch: 0, replicas: vec![leader], isr: vec![leader] }
+/// PartitionRecords for new partitions `first..` of a topic, one per replica assignment.
+pub fn partition_records(topic_id: Uuid, first: i32, assignments: &[Vec<i32>]) -> Vec<MetadataRecord> {
+    assignments
+        .iter()
+        .zip(first..)
+        .map(|(replicas, partition_id)| {
+            MetadataRecord::Partition(PartitionRecord {
+                partition_id,
+                topic_id,
+                replicas: replicas.clone(),
+                isr: replicas.clone(),
+                removing_replicas: Vec::new(),
+                adding_replicas: Vec::new(),
+                leader: replicas.first().copied().unwrap_or(-1),
+                leader_recovery_state: 0,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                directories: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 /// Why metadata could not be loaded or written.
@@ -156,50 +91,148 @@ pub struct MetadataStore {
     image: Arc<MetadataImage>,
 }
 
+/// The metadata log is small and must never lose a record: kept forever, fsynced on every append.
+fn metadata_log_config() -> LogConfig {
+    LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() }
+}
+
+/// One batch of metadata records, as `__cluster_metadata` stores them (key-less records).
+fn metadata_batch(records: &[MetadataRecord], now_ms: i64) -> Result<Vec<u8>, StorageError> {
+    let mut batch = BatchBuilder::new(Compression::None);
+    for rec in records {
+        batch.append(now_ms, None, Some(&rec.encode()), &[]);
+    }
+    Ok(batch.build()?)
+}
+
+/// What a metadata log holds: Kafka's records, or the JSON records of potok's first data directories.
+enum Replayed {
+    Records(MetadataImage),
+    Legacy(MetadataImage),
+}
+
 impl MetadataStore {
-    /// Opens the metadata log under `log_dir` and replays it into an image.
+    /// Opens the metadata log under `log_dir` and replays it into an image, migrating a JSON log first.
     pub fn open(backend: Arc<dyn Backend>, log_dir: &Path, now_ms: i64) -> Result<Self, MetadataError> {
-        // The metadata log is small and must never lose a record: keep it forever, fsync every append.
-        let config = LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() };
-        let log = Log::open(backend, &log_dir.join(METADATA_LOG_DIR), config, OpenOptions::default(), now_ms)?;
-        let mut image = MetadataImage::default();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let read = log.read(offset, 1 << 20, i64::MAX, true)?;
-            for batch in Batches::new(&read.records) {
-                let batch = batch.map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                let (header, records) = record::decode_records(batch, DecodeLimits::default())
-                    .map_err(|e| MetadataError::BadRecord { offset, reason: e.to_string() })?;
-                for r in records {
-                    let value = r.value.unwrap_or_default();
-                    let rec: MetadataRecord = serde_json::from_slice(&value)
-                        .map_err(|e| MetadataError::BadRecord { offset: r.offset, reason: e.to_string() })?;
-                    image.apply(&rec);
-                }
-                offset = header.next_offset();
+        let dir = log_dir.join(METADATA_LOG_DIR);
+        let migrating = log_dir.join(MIGRATING_DIR);
+        let legacy = log_dir.join(LEGACY_DIR);
+        // A migration that stopped half-way: finish the swap if the new log was complete, else start over.
+        if backend.is_dir(&migrating) {
+            if backend.is_dir(&legacy) && !backend.is_dir(&dir) {
+                backend.rename(&migrating, &dir).map_err(|e| StorageError::io(&migrating, e))?;
+            } else {
+                backend.remove_dir_all(&migrating).map_err(|e| StorageError::io(&migrating, e))?;
             }
         }
-        Ok(MetadataStore { log, image: Arc::new(image) })
+        if backend.is_dir(&legacy) && backend.is_dir(&dir) {
+            backend.remove_dir_all(&legacy).map_err(|e| StorageError::io(&legacy, e))?;
+        }
+        let log = Log::open(backend.clone(), &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
+        match Self::replay(&log)? {
+            Replayed::Records(image) => Ok(MetadataStore { log, image: Arc::new(image) }),
+            Replayed::Legacy(image) => {
+                drop(log);
+                Self::migrate(backend.clone(), log_dir, &image, now_ms)?;
+                let log = Log::open(backend, &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
+                match Self::replay(&log)? {
+                    Replayed::Records(image) => Ok(MetadataStore { log, image: Arc::new(image) }),
+                    Replayed::Legacy(_) => Err(MetadataError::BadRecord {
+                        offset: -1,
+                        reason: "the migrated metadata log still holds JSON records".into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Replays a metadata log. A record that cannot be read or applied is skipped with a warning rather than
+    /// failing start-up: metadata that was written can always be replayed, whatever one record says.
+    fn replay(log: &Log) -> Result<Replayed, MetadataError> {
+        let mut image = MetadataImage::default();
+        let mut legacy = false;
+        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), MetadataError> {
+            let (header, records) = record::decode_records(batch, DecodeLimits::default())
+                .map_err(|e| MetadataError::BadRecord { offset: -1, reason: e.to_string() })?;
+            if header.is_control() {
+                return Ok(());
+            }
+            for r in records {
+                let value = r.value.unwrap_or_default();
+                if value.first() == Some(&b'{') {
+                    legacy = true;
+                    if let Err(e) = legacy::apply(&mut image, &value) {
+                        eprintln!("potok: skipping unreadable metadata record at offset {}: {e}", r.offset);
+                    }
+                    continue;
+                }
+                match MetadataRecord::decode(&value) {
+                    Ok(rec) => image.apply(&rec),
+                    Err(e) => eprintln!("potok: skipping unreadable metadata record at offset {}: {e}", r.offset),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(if legacy { Replayed::Legacy(image) } else { Replayed::Records(image) })
+    }
+
+    /// Writes `image` as Kafka records to a new log and swaps it in for the JSON one.
+    fn migrate(
+        backend: Arc<dyn Backend>,
+        log_dir: &Path,
+        image: &MetadataImage,
+        now_ms: i64,
+    ) -> Result<(), MetadataError> {
+        let dir = log_dir.join(METADATA_LOG_DIR);
+        let migrating = log_dir.join(MIGRATING_DIR);
+        let legacy = log_dir.join(LEGACY_DIR);
+        let mut log = Log::open(backend.clone(), &migrating, metadata_log_config(), OpenOptions::default(), now_ms)?;
+        let mut records =
+            vec![MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION_LEVEL }];
+        records.extend(image.to_records());
+        for chunk in records.chunks(1000) {
+            let mut bytes = metadata_batch(chunk, now_ms)?;
+            log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        }
+        log.close(now_ms)?;
+        backend.rename(&dir, &legacy).map_err(|e| StorageError::io(&dir, e))?;
+        backend.rename(&migrating, &dir).map_err(|e| StorageError::io(&migrating, e))?;
+        backend.sync_dir(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
+        backend.remove_dir_all(&legacy).map_err(|e| StorageError::io(&legacy, e))?;
+        eprintln!("potok: migrated the metadata log in {} to Kafka's record schemas", log_dir.display());
+        Ok(())
     }
 
     pub fn image(&self) -> &Arc<MetadataImage> {
         &self.image
     }
 
-    /// Durably appends `records` as one batch, then applies them.
-    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
-        let mut batch = BatchBuilder::new(Compression::None);
-        for rec in records {
-            let value =
-                serde_json::to_vec(rec).map_err(|e| MetadataError::BadRecord { offset: -1, reason: e.to_string() })?;
-            batch.append(now_ms, None, Some(&value), &[]);
-        }
-        let mut bytes = batch.build().map_err(StorageError::from)?;
+    /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
+    /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored).
+    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        let mut bytes = metadata_batch(records, now_ms)?;
         self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        self.log.set_high_watermark(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// Applies committed records to the image, in log order.
+    pub fn apply(&mut self, records: &[MetadataRecord]) {
         for rec in records {
             Arc::make_mut(&mut self.image).apply(rec);
         }
+    }
+
+    /// Proposes and applies `records` (a cluster of one commits what it stores).
+    pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        self.propose(records, now_ms)?;
+        self.apply(records);
         Ok(())
+    }
+
+    /// The offset the next record will get (what brokers report as their metadata offset).
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
     }
 
     pub fn close(self, now_ms: i64) -> Result<(), StorageError> {
@@ -267,27 +300,62 @@ mod tests {
         let mut ids = IdGenerator::new(7);
         let id = ids.uuid();
         let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        store.commit(&[MetadataRecord::Topic { name: "a".into(), id, partitions: 2, leader: 1, configs }], 0).unwrap();
-        store.commit(&[MetadataRecord::Partitions { name: "a".into(), count: 5 }], 0).unwrap();
-        store
-            .commit(
-                &[MetadataRecord::Topic {
-                    name: "b".into(),
-                    id: ids.uuid(),
-                    partitions: 1,
-                    leader: 1,
-                    configs: BTreeMap::new(),
-                }],
-                0,
-            )
-            .unwrap();
-        store.commit(&[MetadataRecord::RemoveTopic { name: "b".into() }], 0).unwrap();
+        store.commit(&topic_records("a", id, &[vec![1], vec![1]], &configs), 0).unwrap();
+        store.commit(&partition_records(id, 2, &[vec![1], vec![1], vec![1]]), 0).unwrap();
+        let b = ids.uuid();
+        store.commit(&topic_records("b", b, &[vec![1]], &BTreeMap::new()), 0).unwrap();
+        store.commit(&[MetadataRecord::RemoveTopic { topic_id: b }], 0).unwrap();
         let before = store.image().clone();
         drop(store);
         let store = MetadataStore::open(backend, Path::new("/d"), 0).unwrap();
         assert_eq!(store.image().topics, before.topics);
         assert_eq!(store.image().topics["a"].partitions.len(), 5);
+        assert_eq!(store.image().topics["a"].configs, configs);
         assert_eq!(store.image().topic_by_id(&id).unwrap().name, "a");
+    }
+
+    /// A data directory from before Kafka's schemas: its JSON metadata log becomes a log of Kafka records with
+    /// the same topics, configs and producer ids, and nothing else changes.
+    #[test]
+    fn a_json_metadata_log_is_migrated() {
+        let backend = MemoryBackend::new();
+        let shared: Arc<dyn Backend> = Arc::new(backend.clone());
+        let dir = Path::new("/d");
+        let mut log =
+            Log::open(shared.clone(), &dir.join(METADATA_LOG_DIR), metadata_log_config(), OpenOptions::default(), 0)
+                .unwrap();
+        let json = [
+            r#"{"type":"topic","name":"orders","id":"0d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11","partitions":2,"leader":1,"configs":{"retention.ms":"1000"}}"#,
+            r#"{"type":"partitions","name":"orders","count":3}"#,
+            r#"{"type":"topic","name":"gone","id":"1d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11","partitions":1,"leader":1,"configs":{}}"#,
+            r#"{"type":"remove_topic","name":"gone"}"#,
+            r#"{"type":"topic_configs","name":"orders","configs":{"segment.bytes":"1000000"}}"#,
+            r#"{"type":"broker_configs","configs":{"log.retention.ms":"5"}}"#,
+            r#"{"type":"producer_ids","next":2000}"#,
+        ];
+        for j in json {
+            let mut b = BatchBuilder::new(Compression::None);
+            b.append(0, None, Some(j.as_bytes()), &[]);
+            log.append(&mut b.build().unwrap(), 0, AppendOrigin::Coordinator, 0).unwrap();
+        }
+        log.close(0).unwrap();
+        let store = MetadataStore::open(shared.clone(), dir, 0).unwrap();
+        let image = store.image();
+        let orders = &image.topics["orders"];
+        assert_eq!(orders.id.to_string(), "0d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11");
+        assert_eq!(orders.partitions.len(), 3);
+        assert!(orders.partitions.iter().all(|p| p.leader == 1 && p.replicas == vec![1] && p.isr == vec![1]));
+        assert_eq!(orders.configs, BTreeMap::from([("segment.bytes".to_string(), "1000000".to_string())]));
+        assert!(!image.topics.contains_key("gone"));
+        assert_eq!(image.broker_configs["log.retention.ms"], "5");
+        assert_eq!(image.next_producer_id, 2000);
+        assert_eq!(image.features.get("metadata.version"), Some(&METADATA_VERSION_LEVEL));
+        let names = shared.list_dir(dir).unwrap();
+        assert!(!names.iter().any(|n| n.ends_with(".json") || n.ends_with(".migrating")), "{names:?}");
+        drop(store);
+        // The migrated log is Kafka records through and through, and opens as it is.
+        let store = MetadataStore::open(shared, dir, 0).unwrap();
+        assert_eq!(store.image().topics["orders"].partitions.len(), 3);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The network runtime (feature `native`): a tokio TCP server that reads Kafka frames, hands decoded
-//! requests to the [`Broker`], long-polls Fetch, and writes responses in request order, plus the periodic
-//! flush/retention/checkpoint ticker and clean shutdown. Everything that reads a clock, waits or touches a
-//! socket lives here; the broker itself is synchronous.
+//! requests to the [`Broker`] and writes its answers in request order, a driver task that calls
+//! [`Broker::poll`] when the broker asks to be called and delivers the answers of parked requests, and clean
+//! shutdown. This layer only moves bytes and reads the clock: when to answer a parked request (a long-polling
+//! Fetch, a JoinGroup) is the broker's decision.
 //!
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
-//! no reordering. A malformed frame or an unsupported request closes that connection only.
+//! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
+//! while its request is parked has the request dropped at the broker.
 
 pub mod alloc;
 pub mod client;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
@@ -47,8 +49,8 @@ pub enum ServerError {
 
 struct Shared {
     broker: Arc<Broker>,
-    /// Woken after every append, so waiting fetches look again.
-    appended: Notify,
+    /// Wakes the driver after a request was parked, so it polls the broker by the new deadline.
+    wake: Notify,
     max_frame: usize,
     /// Parked JoinGroup / SyncGroup requests waiting for their answer, by token.
     waiters: Mutex<HashMap<u64, oneshot::Sender<ResponseKind>>>,
@@ -126,7 +128,7 @@ pub async fn serve(
     let config = broker.config().clone();
     let shared = Arc::new(Shared {
         broker,
-        appended: Notify::new(),
+        wake: Notify::new(),
         max_frame: config.socket_request_max_bytes,
         waiters: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
@@ -134,7 +136,7 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(ticker(shared.clone(), config.log_retention_check_interval_ms, stop_rx.clone()));
+    tasks.spawn(driver(shared.clone(), stop_rx.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -176,29 +178,20 @@ pub async fn serve(
     Ok(())
 }
 
-async fn ticker(shared: Arc<Shared>, retention_interval_ms: i64, mut stop: watch::Receiver<bool>) {
-    let mut last_retention = now_ms();
-    let mut last_checkpoint = now_ms();
+/// The longest the driver sleeps between polls even when the broker wants nothing sooner.
+const POLL_INTERVAL_MAX: Duration = Duration::from_secs(1);
+
+/// Calls [`Broker::poll`] whenever the broker asks (or a parked request may have moved its deadline up), and
+/// hands the answers it decided to the connections waiting for them.
+async fn driver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
+        let next_ms = shared.broker.poll(now_ms());
+        shared.deliver_completions();
+        let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()).max(0) as u64).min(POLL_INTERVAL_MAX);
         tokio::select! {
             _ = stop.changed() => return,
-            // Group sessions and rebalance deadlines are checked at this granularity.
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-        }
-        let now = now_ms();
-        shared.broker.group_tick(now);
-        shared.broker.txn_tick(now);
-        shared.deliver_completions();
-        let retention = now - last_retention >= retention_interval_ms;
-        let checkpoint = now - last_checkpoint >= 60_000;
-        if let Err(e) = shared.broker.tick(now, retention, checkpoint) {
-            eprintln!("potok: periodic flush/retention failed: {e}");
-        }
-        if retention {
-            last_retention = now;
-        }
-        if checkpoint {
-            last_checkpoint = now;
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.wake.notified() => {}
         }
     }
 }
@@ -235,7 +228,9 @@ async fn serve_connection(
             frame = read_frame(&mut stream, shared.max_frame) => frame,
         };
         let Some(frame) = frame? else { return Ok(()) };
-        let Some(response) = respond(&shared, frame.freeze(), &client_host, &mut stop).await? else { continue };
+        let Some(response) = respond(&shared, frame.freeze(), &client_host, &mut stop, &stream).await? else {
+            continue;
+        };
         if stream.write_all(&response).await.is_err() {
             return Ok(());
         }
@@ -248,6 +243,7 @@ async fn respond(
     frame: bytes::Bytes,
     client_host: &str,
     stop: &mut watch::Receiver<bool>,
+    stream: &TcpStream,
 ) -> Result<Option<BytesMut>, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
     if key == ApiKey::ApiVersions as i16 && versions::supported(ApiKey::ApiVersions).is_some_and(|r| version > r.max) {
@@ -259,11 +255,6 @@ async fn respond(
     let request = protocol::decode_request(frame)?;
     let api_key = request.api_key;
     let correlation_id = request.header.correlation_id;
-    if let RequestKind::Fetch(fetch) = &request.body {
-        let body = ResponseKind::Fetch(long_poll_fetch(shared, fetch, version, stop).await);
-        return protocol::encode_response(api_key, version, correlation_id, &body).map(Some);
-    }
-    let is_produce = matches!(request.body, RequestKind::Produce(_));
     let ctx = RequestContext {
         token: shared.next_token.fetch_add(1, Ordering::Relaxed),
         client_id: request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
@@ -273,9 +264,6 @@ async fn respond(
     let (tx, rx) = oneshot::channel();
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).insert(ctx.token, tx);
     let outcome = shared.broker.handle(request, &ctx, now_ms());
-    if is_produce {
-        shared.appended.notify_waiters();
-    }
     shared.deliver_completions();
     let body = match outcome {
         Outcome::Respond(body) => body,
@@ -284,18 +272,26 @@ async fn respond(
             return Ok(None);
         }
         Outcome::Parked => {
+            shared.wake.notify_one();
+            // Ok(None): the peer left or the broker is stopping, so nobody needs an answer.
             let waited = tokio::select! {
-                r = rx => r.ok(),
-                _ = tokio::time::sleep(PARKED_REQUEST_MAX) => None,
-                _ = stop.changed() => None,
+                r = rx => r.map(Some).map_err(|_| ()),
+                _ = tokio::time::sleep(PARKED_REQUEST_MAX) => Err(()),
+                _ = stop.changed() => Ok(None),
+                _ = peer_closed(stream) => Ok(None),
             };
             match waited {
-                Some(body) => body,
-                None => {
-                    return Err(ProtocolError::Malformed {
-                        what: "group request",
-                        message: "no answer before shutdown or timeout".into(),
-                    })
+                Ok(Some(body)) => body,
+                other => {
+                    shared.broker.cancel(ctx.token);
+                    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
+                    return match other {
+                        Ok(_) => Ok(None),
+                        Err(()) => Err(ProtocolError::Malformed {
+                            what: "parked request",
+                            message: "no answer in time".into(),
+                        }),
+                    };
                 }
             }
         }
@@ -304,30 +300,14 @@ async fn respond(
     protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
 }
 
-/// Answers a Fetch once it has `min_bytes` of records, a partition error, or `max_wait_ms` has passed.
-async fn long_poll_fetch(
-    shared: &Shared,
-    request: &kafka_protocol::messages::FetchRequest,
-    version: i16,
-    stop: &mut watch::Receiver<bool>,
-) -> kafka_protocol::messages::FetchResponse {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    loop {
-        let notified = shared.appended.notified();
-        tokio::pin!(notified);
-        // Registered before looking, so an append between the look and the wait still wakes us.
-        notified.as_mut().enable();
-        let (response, bytes) = shared.broker.fetch(request, version);
-        let has_error = response.error_code != 0
-            || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
-        if bytes >= request.min_bytes.max(0) as usize || has_error || tokio::time::Instant::now() >= deadline {
-            return response;
-        }
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = stop.changed() => return response,
-        }
+/// Resolves when the peer has closed its side while a request of its is parked. Data the peer sends meanwhile
+/// (a pipelined request) stays buffered for after the answer; a closed peer shows as a zero-byte peek.
+async fn peer_closed(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        // More requests are queued behind this one: the connection is alive, wait for the answer.
+        Ok(_) => std::future::pending().await,
     }
 }
 

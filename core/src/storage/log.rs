@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::backend::Backend;
 use super::backend::{read_whole, write_atomic};
 use super::checkpoint::LeaderEpochCache;
-use super::producer_state::{last_seq, next_seq, CompletedTxn, MarkerCheck, ProducerState, SequenceCheck};
+use super::producer_state::{CompletedTxn, ProducerState};
 use super::segment::{self, AppendedBatch, Segment};
 use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
@@ -51,6 +51,8 @@ pub struct OpenOptions {
     pub log_start_offset: i64,
     /// Whether the previous process shut down cleanly, so nothing past the recovery point needs checking.
     pub had_clean_shutdown: bool,
+    /// From `replication-offset-checkpoint`: the high watermark last checkpointed (clamped to the log on open).
+    pub high_watermark: i64,
 }
 
 /// The outcome of an append.
@@ -91,6 +93,47 @@ pub struct Log {
     last_flush_ms: i64,
     leader_epochs: LeaderEpochCache,
     producers: ProducerState,
+    /// The offset below which every record is replicated to the whole ISR (Kafka keeps it in the log too, so
+    /// retention and the last stable offset can see it). The partition's replica logic moves it.
+    high_watermark: i64,
+}
+
+/// Batches that passed [`Log::validate`], ready for [`Log::append_validated`].
+#[derive(Debug, Clone)]
+pub struct ValidatedBatches {
+    /// Each batch's byte range in the appended buffer and its header.
+    spans: Vec<(usize, usize, record::BatchHeader)>,
+    /// The transaction marker each batch carries, if it is one.
+    markers: Vec<Option<EndTxnMarker>>,
+    record_count: i64,
+}
+
+impl ValidatedBatches {
+    /// The batches' headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = &record::BatchHeader> {
+        self.spans.iter().map(|(_, _, h)| h)
+    }
+
+    /// Each batch's header with the transaction marker it carries, in order.
+    pub fn batches(&self) -> impl Iterator<Item = (&record::BatchHeader, Option<&EndTxnMarker>)> {
+        self.spans.iter().zip(&self.markers).map(|((_, _, h), m)| (h, m.as_ref()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn record_count(&self) -> i64 {
+        self.record_count
+    }
+
+    fn total_bytes(&self) -> usize {
+        self.spans.last().map_or(0, |(_, end, _)| *end)
+    }
 }
 
 fn parse_offset_name(name: &str, suffix: &str) -> Option<i64> {
@@ -173,6 +216,7 @@ impl Log {
             last_flush_ms: now_ms,
             leader_epochs,
             producers: ProducerState::default(),
+            high_watermark: options.high_watermark.clamp(log_start_offset, log_end_offset),
         };
         log.rebuild_producer_state()?;
         Ok(log)
@@ -243,6 +287,8 @@ impl Log {
         for seg in self.segments.values_mut() {
             seg.truncate_txn_index_from(start)?;
         }
+        // Read a bounded amount, then apply it (the state is updated between reads, so this cannot borrow the
+        // log through `for_each_batch`).
         let mut offset = start;
         while offset < log_end_offset {
             let read = self.read(offset, 1 << 20, i64::MAX, true)?;
@@ -264,6 +310,29 @@ impl Log {
                 } else {
                     self.producers.update(&h, h.base_offset, h.max_timestamp);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every batch from the one holding `from` to the log end, in order, reading a bounded
+    /// amount at a time. Coordinators and the metadata store replay their logs through this.
+    pub fn for_each_batch<E: From<StorageError>>(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const READ_BYTES: usize = 1 << 20;
+        let mut offset = from.max(self.log_start_offset);
+        while offset < self.log_end_offset() {
+            let read = self.read(offset, READ_BYTES, i64::MAX, true)?;
+            if read.records.is_empty() {
+                break;
+            }
+            for batch in Batches::new(&read.records) {
+                let batch = batch.map_err(StorageError::from)?;
+                offset = record::BatchHeader::parse(batch).map_err(StorageError::from)?.next_offset();
+                visit(batch)?;
             }
         }
         Ok(())
@@ -310,10 +379,25 @@ impl Log {
         Ok(completed)
     }
 
-    /// The last stable offset: no record at or past it belongs to a transaction that is still open. (With one
-    /// replica the high watermark is the log end offset, which bounds it.)
+    /// The first offset of the earliest transaction still open in this log, if any.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.first_unstable_offset()
+    }
+
+    /// The last stable offset: below the high watermark, and no record at or past it belongs to a transaction
+    /// that is still open.
     pub fn last_stable_offset(&self) -> i64 {
-        self.producers.first_unstable_offset().unwrap_or_else(|| self.log_end_offset()).min(self.log_end_offset())
+        self.producers.first_unstable_offset().map_or(self.high_watermark, |o| o.min(self.high_watermark))
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Moves the high watermark, kept within `[log start offset, log end offset]`. The replica logic decides the
+    /// value; it only moves down when a follower truncates.
+    pub fn set_high_watermark(&mut self, high_watermark: i64) {
+        self.high_watermark = high_watermark.clamp(self.log_start_offset, self.log_end_offset());
     }
 
     /// Whether `producer_id` has an open transaction in this partition.
@@ -420,20 +504,13 @@ impl Log {
         self.segments.values_mut().next_back().expect("a log always has an active segment")
     }
 
-    /// Appends one or more batches. Every batch is checked (framing, magic, CRC, record structure, size
-    /// limits) before anything is written, so a bad batch leaves the log untouched. For client and coordinator
-    /// appends, the batches get consecutive offsets from the log end, `leader_epoch`, and (for LogAppendTime
-    /// topics) `now_ms` as timestamp; the rest of each batch is stored byte for byte. Replicated batches must
-    /// already carry the next offsets.
-    pub fn append(
-        &mut self,
-        records: &mut [u8],
-        leader_epoch: i32,
-        origin: AppendOrigin,
-        now_ms: i64,
-    ) -> Result<AppendInfo, StorageError> {
+    /// Checks batches before an append: framing, magic, CRC, record structure, `max.message.bytes`, no
+    /// control batches from clients, the transaction marker a control batch carries, replicated batches
+    /// following the log end, and the whole append fitting in a segment. Nothing is written; the producer and
+    /// transaction rules are the partition's to check on top (see `crate::partition`).
+    pub fn validate(&self, records: &[u8], origin: AppendOrigin) -> Result<ValidatedBatches, StorageError> {
         let mut spans = Vec::new();
-        let mut markers: Vec<Option<EndTxnMarker>> = Vec::new();
+        let mut markers = Vec::new();
         let mut offset = self.log_end_offset();
         let mut record_count = 0i64;
         for batch in Batches::new(records) {
@@ -447,29 +524,7 @@ impl Log {
             }
             record::validate_records(batch, record::DecodeLimits::default())?;
             let marker = if header.is_control() && header.has_producer_id() {
-                let marker = record::end_txn_marker(batch)?;
-                if origin == AppendOrigin::Coordinator {
-                    match self.producers.check_marker(
-                        header.producer_id,
-                        header.producer_epoch,
-                        marker.coordinator_epoch,
-                    ) {
-                        MarkerCheck::Accept => {}
-                        MarkerCheck::StaleEpoch => {
-                            return Err(StorageError::InvalidProducerEpoch {
-                                producer_id: header.producer_id,
-                                epoch: header.producer_epoch,
-                            })
-                        }
-                        MarkerCheck::StaleCoordinator => {
-                            return Err(StorageError::TransactionCoordinatorFenced {
-                                producer_id: header.producer_id,
-                                coordinator_epoch: marker.coordinator_epoch,
-                            })
-                        }
-                    }
-                }
-                Some(marker)
+                Some(record::end_txn_marker(batch)?)
             } else {
                 None
             };
@@ -482,76 +537,43 @@ impl Log {
             offset += i64::from(header.last_offset_delta) + 1;
             record_count += i64::from(header.records_count);
         }
-        let Some(&(_, total, _)) = spans.last() else {
+        let validated = ValidatedBatches { spans, markers, record_count };
+        if validated.is_empty() {
             return Err(RecordError::InvalidRecord("no record batches to append").into());
-        };
-        if origin == AppendOrigin::Client {
-            // Later batches of the same producer in this append follow the earlier ones, which are not in the
-            // producer state yet.
-            let mut pending: std::collections::HashMap<i64, (i16, i32)> = std::collections::HashMap::new();
-            for (_, _, h) in &spans {
-                if !h.has_producer_id() {
-                    continue;
-                }
-                let check = match pending.get(&h.producer_id) {
-                    Some(&(epoch, last)) if epoch == h.producer_epoch => {
-                        if h.base_sequence == next_seq(last) {
-                            SequenceCheck::Accept
-                        } else {
-                            SequenceCheck::OutOfOrder
-                        }
-                    }
-                    _ => self.producers.check(h),
-                };
-                if h.base_sequence >= 0 {
-                    pending.insert(h.producer_id, (h.producer_epoch, last_seq(h)));
-                }
-                match check {
-                    SequenceCheck::Accept => {}
-                    SequenceCheck::StaleEpoch => {
-                        return Err(StorageError::InvalidProducerEpoch {
-                            producer_id: h.producer_id,
-                            epoch: h.producer_epoch,
-                        })
-                    }
-                    SequenceCheck::OutOfOrder => {
-                        return Err(StorageError::OutOfOrderSequence {
-                            producer_id: h.producer_id,
-                            sequence: h.base_sequence,
-                        })
-                    }
-                    SequenceCheck::InvalidTxnState => {
-                        return Err(StorageError::InvalidTxnState { producer_id: h.producer_id })
-                    }
-                    // A retried batch: Kafka answers with the original offsets and writes nothing. Produce sends
-                    // one batch per partition, so the duplicate is the whole append.
-                    SequenceCheck::Duplicate(b) if spans.len() == 1 => {
-                        return Ok(AppendInfo {
-                            first_offset: b.first_offset,
-                            last_offset: b.last_offset,
-                            max_timestamp: h.max_timestamp,
-                            offset_of_max_timestamp: b.last_offset,
-                            log_append_time: (self.config.message_timestamp_type == TimestampType::LogAppendTime)
-                                .then_some(b.timestamp),
-                            batch_count: 1,
-                            record_count: i64::from(h.records_count),
-                            bytes: 0,
-                            log_start_offset: self.log_start_offset,
-                            duplicate: true,
-                        });
-                    }
-                    SequenceCheck::Duplicate(_) => {
-                        return Err(StorageError::OutOfOrderSequence {
-                            producer_id: h.producer_id,
-                            sequence: h.base_sequence,
-                        })
-                    }
-                }
-            }
         }
+        let total = validated.total_bytes();
         if total > self.config.segment_bytes as usize {
             return Err(StorageError::RecordListTooLarge { size: total, max: self.config.segment_bytes });
         }
+        Ok(validated)
+    }
+
+    /// Validates and appends batches, with no producer or transaction rules (those are the partition's).
+    pub fn append(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let validated = self.validate(records, origin)?;
+        self.append_validated(records, &validated, leader_epoch, origin, now_ms)
+    }
+
+    /// Appends batches that [`Log::validate`] accepted for this log's current end. For client and coordinator
+    /// appends, the batches get consecutive offsets from the log end, `leader_epoch`, and (for LogAppendTime
+    /// topics) `now_ms` as timestamp; the rest of each batch is stored byte for byte. Replicated batches keep
+    /// their offsets and epochs. Producer state, the transaction index and the leader epoch cache follow.
+    pub fn append_validated(
+        &mut self,
+        records: &mut [u8],
+        validated: &ValidatedBatches,
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let spans = &validated.spans;
+        let total = validated.total_bytes();
         let first_offset = self.log_end_offset();
         let log_append_time = (self.config.message_timestamp_type == TimestampType::LogAppendTime
             && origin != AppendOrigin::Replication)
@@ -560,7 +582,7 @@ impl Log {
         let mut appended = Vec::with_capacity(spans.len());
         let mut next = first_offset;
         let (mut max_timestamp, mut offset_of_max_timestamp) = (record::NO_TIMESTAMP, first_offset);
-        for (start, end, header) in &spans {
+        for (start, end, header) in spans {
             let batch = &mut records[*start..*end];
             if origin != AppendOrigin::Replication {
                 record::set_base_offset(batch, next);
@@ -583,7 +605,7 @@ impl Log {
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
         self.active_mut().append(&records[..total], &appended)?;
         let mut first = first_offset;
-        for ((_, _, h), marker) in spans.iter().zip(&markers) {
+        for ((_, _, h), marker) in spans.iter().zip(&validated.markers) {
             let timestamp = log_append_time.unwrap_or(h.max_timestamp);
             match marker {
                 Some(marker) => {
@@ -593,13 +615,17 @@ impl Log {
             }
             first += i64::from(h.last_offset_delta) + 1;
         }
-        let epoch = match origin {
-            AppendOrigin::Replication => spans.last().map_or(leader_epoch, |(_, _, h)| h.partition_leader_epoch),
-            _ => leader_epoch,
-        };
         let backend = self.backend.clone();
-        self.leader_epochs.assign(backend.as_ref(), epoch, first_offset)?;
-        self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
+        match origin {
+            // A follower learns each epoch's start from the batches it copies.
+            AppendOrigin::Replication => {
+                for (_, _, h) in spans {
+                    self.leader_epochs.assign(backend.as_ref(), h.partition_leader_epoch, h.base_offset)?;
+                }
+            }
+            _ => self.leader_epochs.assign(backend.as_ref(), leader_epoch, first_offset)?,
+        }
+        self.unflushed_messages = self.unflushed_messages.saturating_add(validated.record_count);
         self.maybe_flush(now_ms)?;
         Ok(AppendInfo {
             first_offset,
@@ -608,7 +634,7 @@ impl Log {
             offset_of_max_timestamp,
             log_append_time,
             batch_count: spans.len(),
-            record_count,
+            record_count: validated.record_count,
             bytes: total,
             log_start_offset: self.log_start_offset,
             duplicate: false,
@@ -683,6 +709,25 @@ impl Log {
         Ok(ReadInfo { records, log_start_offset: self.log_start_offset, log_end_offset })
     }
 
+    /// The bytes a read from `from` bounded by `to` could return (whole batches from the one holding `from` to
+    /// the one holding `to`), found from the indexes without reading records: what a waiting fetch checks.
+    pub fn bytes_between(&self, from: i64, to: i64) -> Result<u64, StorageError> {
+        if to <= from {
+            return Ok(0);
+        }
+        let first = self.segments.range(..=from).next_back().map_or(i64::MIN, |(base, _)| *base);
+        let mut total = 0u64;
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            if seg.base_offset() >= to {
+                break;
+            }
+            let start = if seg.base_offset() <= from { seg.position_of(from)?.unwrap_or(seg.size()) } else { 0 };
+            let end = if seg.next_offset() > to { seg.position_of(to)?.unwrap_or(seg.size()) } else { seg.size() };
+            total += end.saturating_sub(start);
+        }
+        Ok(total)
+    }
+
     /// The first offset whose record timestamp is `>= timestamp`, with that timestamp (ListOffsets by time).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
         for seg in self.segments.values() {
@@ -729,9 +774,10 @@ impl Log {
 
     /// Deletes whole segments that fall outside retention: below the log start offset, older than
     /// `retention.ms`, or beyond `retention.bytes` (oldest first). Only segments wholly below
-    /// `high_watermark` go. If every segment goes, the log rolls first so it keeps an empty active segment.
+    /// the high watermark go. If every segment goes, the log rolls first so it keeps an empty active segment.
     /// Returns how many segments were deleted.
-    pub fn enforce_retention(&mut self, now_ms: i64, high_watermark: i64) -> Result<usize, StorageError> {
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        let high_watermark = self.high_watermark;
         let log_start_offset = self.log_start_offset;
         let mut deleted =
             self.delete_oldest(high_watermark, now_ms, |_, next_base, _| next_base <= log_start_offset)?;
@@ -801,13 +847,10 @@ impl Log {
     }
 
     /// Moves the log start offset up (DeleteRecords); segments wholly below it are deleted.
-    pub fn increment_log_start_offset(
-        &mut self,
-        new_start: i64,
-        high_watermark: i64,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        if new_start > high_watermark.min(self.log_end_offset()) {
+    /// Only offsets up to the high watermark may go.
+    pub fn increment_log_start_offset(&mut self, new_start: i64, now_ms: i64) -> Result<(), StorageError> {
+        let high_watermark = self.high_watermark;
+        if new_start > high_watermark {
             return Err(StorageError::OffsetOutOfRange {
                 offset: new_start,
                 log_start_offset: self.log_start_offset,
@@ -822,6 +865,65 @@ impl Log {
         self.leader_epochs.truncate_from_start(backend.as_ref(), new_start)?;
         self.delete_oldest(high_watermark, now_ms, |_, next_base, _| next_base <= new_start)?;
         Ok(())
+    }
+
+    /// Removes everything at and after `offset` (a follower dropping a tail that diverged from its leader).
+    /// The cut falls on a batch boundary: a batch holding `offset` goes whole, so the log may end below
+    /// `offset`. Indexes, the transaction index, producer state (reloaded from the newest snapshot at or below the
+    /// new end, then replayed), the leader epoch cache, the recovery point and the high watermark follow.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset {
+            return self.truncate_fully_and_start_at(self.log_start_offset.max(offset), 0);
+        }
+        let doomed: Vec<i64> = self.segments.range(offset..).map(|(base, _)| *base).collect();
+        // Keep at least one segment: the one holding `offset` is truncated instead of deleted.
+        let keep_first = self.segments.range(..=offset).next_back().map(|(b, _)| *b);
+        for base in doomed {
+            if Some(base) == keep_first {
+                continue;
+            }
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete(self.backend.as_ref())?;
+            }
+        }
+        if let Some((_, active)) = self.segments.iter_mut().next_back() {
+            active.truncate_to(offset)?;
+            active.reopen_for_append()?;
+        }
+        self.after_truncation()
+    }
+
+    /// Empties the log and restarts it at `start_offset` (a follower whose fetch offset fell below its leader's
+    /// log start offset, or a replica that diverged from before its own log start).
+    pub fn truncate_fully_and_start_at(&mut self, start_offset: i64, now_ms: i64) -> Result<(), StorageError> {
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            seg.delete(self.backend.as_ref())?;
+        }
+        for offset in self.snapshot_offsets()? {
+            self.remove_snapshot(offset)?;
+        }
+        let seg = Segment::create(self.backend.as_ref(), &self.dir, start_offset, &self.config, now_ms)?;
+        self.segments.insert(start_offset, seg);
+        self.log_start_offset = start_offset;
+        let backend = self.backend.clone();
+        self.leader_epochs.truncate_from_end(backend.as_ref(), start_offset)?;
+        self.producers = ProducerState::default();
+        self.recovery_point = start_offset;
+        self.high_watermark = start_offset;
+        Ok(())
+    }
+
+    fn after_truncation(&mut self) -> Result<(), StorageError> {
+        let end = self.log_end_offset();
+        let backend = self.backend.clone();
+        self.leader_epochs.truncate_from_end(backend.as_ref(), end)?;
+        self.recovery_point = self.recovery_point.min(end);
+        self.high_watermark = self.high_watermark.min(end);
+        self.producers = ProducerState::default();
+        self.rebuild_producer_state()
     }
 
     /// Flushes when `flush.messages` or `flush.ms` says so.

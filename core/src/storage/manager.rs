@@ -15,6 +15,8 @@ use super::{checkpoint, LogConfig, StorageError};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Each partition's high watermark, as Kafka's ReplicaManager checkpoints it.
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 /// Kafka's `producer.id.expiration.ms` default: producer state idle this long is dropped at a retention pass.
 const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
@@ -125,6 +127,8 @@ impl LogManager {
         let had_clean_shutdown = backend.exists(&marker);
         let recovery_points = read_offsets(backend.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT)).unwrap_or_default();
         let start_offsets = read_offsets(backend.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
+        let high_watermarks =
+            read_offsets(backend.as_ref(), &dir.join(REPLICATION_OFFSET_CHECKPOINT)).unwrap_or_default();
         let mut logs = BTreeMap::new();
         for name in backend.list_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             if name.starts_with(RESERVED_DIR_PREFIX) {
@@ -140,6 +144,7 @@ impl LogManager {
                 log_start_offset: start_offsets.get(&tp).copied().unwrap_or(0),
                 // Without a recovery point for this log, its state is unknown: recover it whole.
                 had_clean_shutdown: had_clean_shutdown && recovery_points.contains_key(&tp),
+                high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
             };
             let log = Log::open(backend.clone(), &path, config_for(&tp.topic), options, now_ms)?;
             logs.insert(tp, Arc::new(Mutex::new(log)));
@@ -195,42 +200,42 @@ impl LogManager {
         Ok(true)
     }
 
-    /// Writes the recovery-point and log-start-offset checkpoints for every log.
+    /// Writes the recovery-point, log-start-offset and replication-offset (high watermark) checkpoints for
+    /// every log.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         let line = |tp: &TopicPartition, offset: i64| format!("{} {} {offset}", tp.topic, tp.partition);
-        let offsets: Vec<(i64, i64)> = self
+        let offsets: Vec<(i64, i64, i64)> = self
             .logs
             .values()
             .map(|l| {
                 let l = lock(l);
-                (l.recovery_point(), l.log_start_offset())
+                (l.recovery_point(), l.log_start_offset(), l.high_watermark())
             })
             .collect();
         let recovery: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.0)).collect();
         checkpoint::write(self.backend.as_ref(), &self.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
         let starts: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.1)).collect();
-        checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        let high_watermarks: Vec<String> = self.logs.keys().zip(&offsets).map(|(tp, o)| line(tp, o.2)).collect();
+        checkpoint::write(self.backend.as_ref(), &self.dir.join(REPLICATION_OFFSET_CHECKPOINT), &high_watermarks)
     }
 
-    /// Flushes every log and runs retention, the periodic work a broker schedules.
-    /// Flushes logs whose `flush.messages` / `flush.ms` say so and, with `retention`, deletes segments outside
-    /// retention (only below each log's high watermark).
-    pub fn tick(
-        &self,
-        now_ms: i64,
-        retention: bool,
-        high_watermark: impl Fn(&TopicPartition, &Log) -> i64,
-    ) -> Result<(), StorageError> {
+    /// The periodic work a broker schedules: flushes logs whose `flush.messages` / `flush.ms` say so and, with
+    /// `retention`, deletes segments outside retention (only below each log's high watermark). Returns the
+    /// partitions whose log start offset moved.
+    pub fn tick(&self, now_ms: i64, retention: bool) -> Result<Vec<TopicPartition>, StorageError> {
+        let mut moved = Vec::new();
         for (tp, log) in &self.logs {
             let mut log = lock(log);
             log.maybe_flush(now_ms)?;
             if retention {
-                let hw = high_watermark(tp, &log);
-                log.enforce_retention(now_ms, hw)?;
+                if log.enforce_retention(now_ms)? > 0 {
+                    moved.push(tp.clone());
+                }
                 log.remove_expired_producers(now_ms, PRODUCER_ID_EXPIRATION_MS);
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Flushes and seals every log, writes the checkpoints, then the clean-shutdown marker.

@@ -8,9 +8,11 @@
 //!
 //! - [`Log`] appends validated batches byte for byte (rewriting only base offset, leader epoch and, for
 //!   LogAppendTime, the timestamp), reads whole batches, looks up offsets by timestamp, rolls segments by
-//!   size, time and index fullness, enforces retention by time and size, flushes by `flush.messages` /
-//!   `flush.ms`, and recovers a torn or corrupt tail on open. It keeps producer state (idempotence and open
-//!   transactions), the last stable offset and the aborted-transaction index a read_committed fetch needs.
+//!   size, time and index fullness, enforces retention by time and size (below the high watermark), flushes by
+//!   `flush.messages` / `flush.ms`, truncates a divergent tail, and recovers a torn or corrupt tail on open. It
+//!   keeps the producer state (idempotence and open transactions) that its batches imply, the high watermark
+//!   and last stable offset, and the aborted-transaction index a read_committed fetch needs. The rules a replica
+//!   enforces on top (producer sequences and epochs, markers, leadership, the ISR) are in `crate::partition`.
 //! - [`LogManager`] owns the logs of one log directory and its checkpoint files.
 //! - [`Backend`] is the narrow file seam: [`FileBackend`] (native, mmap'd indexes) and [`MemoryBackend`].
 //!
@@ -33,8 +35,8 @@ use std::path::{Path, PathBuf};
 pub use backend::FileBackend;
 pub use backend::{Backend, BackendFile, MappedFile, MemoryBackend};
 pub use config::{LogConfig, LOG_CONFIG_KEYS};
-pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo};
-pub use manager::{lock, LogManager, SharedLog, TopicPartition, MAX_TOPIC_NAME_LEN};
+pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo, ValidatedBatches};
+pub use manager::{lock, LogManager, SharedLog, TopicPartition, MAX_TOPIC_NAME_LEN, REPLICATION_OFFSET_CHECKPOINT};
 
 use crate::record::RecordError;
 
@@ -60,14 +62,6 @@ pub enum StorageError {
     InvalidTopicPartition(String),
     #[error("log for {0} already exists")]
     AlreadyExists(String),
-    #[error("producer {producer_id} sent epoch {epoch}, older than the partition's")]
-    InvalidProducerEpoch { producer_id: i64, epoch: i16 },
-    #[error("producer {producer_id} sent sequence {sequence} out of order")]
-    OutOfOrderSequence { producer_id: i64, sequence: i32 },
-    #[error("producer {producer_id} wrote a non-transactional batch while its transaction is open")]
-    InvalidTxnState { producer_id: i64 },
-    #[error("transaction marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than the partition's")]
-    TransactionCoordinatorFenced { producer_id: i64, coordinator_epoch: i32 },
 }
 
 impl StorageError {

@@ -249,6 +249,11 @@ impl Segment {
         Ok(None)
     }
 
+    /// The file position of the batch holding `offset` (or of the first batch after it), `None` past the end.
+    pub fn position_of(&self, offset: i64) -> Result<Option<u64>, StorageError> {
+        Ok(self.find_batch(offset)?.map(|(position, _)| position))
+    }
+
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` (at least one batch when
     /// `min_one_batch`), none of them starting at or after `max_offset`. One positional read fetches the
     /// candidate bytes; batch boundaries are then found in memory.
@@ -366,6 +371,25 @@ impl Segment {
             at += n as u64;
         }
         Ok((crc == h.crc).then_some(h))
+    }
+
+    /// Cuts the segment before the batch holding `offset` (so every offset from that batch's base on is gone),
+    /// with its indexes, and reloads the tail state. Returns the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
+        let Some((position, batch)) = self.find_batch(offset)? else {
+            return Ok(0);
+        };
+        let size = self.size();
+        self.offset_index.truncate_to(batch.base_offset);
+        self.time_index.truncate_to(batch.base_offset);
+        self.log.set_len(position).map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.bytes_since_last_index_entry = 0;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = record::NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.rolling_base_ms = None;
+        self.load_tail_state()?;
+        Ok(size - position)
     }
 
     /// Writes the final time index entry and trims both indexes to their entries: the segment will take no

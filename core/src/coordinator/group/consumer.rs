@@ -394,7 +394,7 @@ impl GroupCoordinator {
 
     /// Expires consumer-protocol members whose session ran out or that held on to partitions past their
     /// rebalance timeout.
-    pub(super) fn consumer_tick(&mut self, now_ms: i64) {
+    pub fn consumer_tick(&mut self, now_ms: i64) {
         for g in self.groups.values_mut() {
             let Some(cg) = g.consumer.as_mut() else { continue };
             let before = cg.members.len();
@@ -431,20 +431,17 @@ impl GroupCoordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::MetadataRecord;
     use kafka_protocol::messages::{GroupId, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
     fn image() -> (MetadataImage, Uuid) {
         let mut image = MetadataImage::default();
         let id = Uuid::from_u128(7);
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id,
-            partitions: 4,
-            leader: 1,
-            configs: Default::default(),
-        });
+        for record in
+            crate::controller::topic_records("t", id, &[vec![1], vec![1], vec![1], vec![1]], &Default::default())
+        {
+            image.apply(&record);
+        }
         (image, id)
     }
 

@@ -10,6 +10,11 @@
 //! Invariants: each parked JoinGroup or SyncGroup gets exactly one answer (through `take_completions`);
 //! `generation` only grows; a group in CompletingRebalance or Stable has a leader and a protocol. Every change
 //! that must survive a restart is queued in `writes` as a `__consumer_offsets` record.
+//!
+//! Apply after persist: committed offsets change only once their records are stored ([`GroupCoordinator::
+//! prepare_commit`], then [`GroupCoordinator::apply_commit`]); every other change is made under a
+//! [`GroupCoordinator::snapshot`] of the groups it touches, which [`GroupCoordinator::rollback`] puts back —
+//! with the answers the change decided withdrawn — when its records cannot be stored.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -119,7 +124,7 @@ impl Member {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Group {
     pub group_id: String,
     pub state: GroupState,
@@ -268,6 +273,14 @@ impl Group {
     }
 }
 
+/// Groups as they were before a change; see [`GroupCoordinator::snapshot`].
+#[derive(Debug)]
+pub struct Snapshot {
+    groups: Vec<(String, Option<Group>)>,
+    completions: usize,
+    writes: usize,
+}
+
 /// Who sent a request, for member ids and DescribeGroups.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -330,6 +343,48 @@ impl GroupCoordinator {
     /// Records to append to `__consumer_offsets`.
     pub fn take_writes(&mut self) -> Vec<Write> {
         std::mem::take(&mut self.writes)
+    }
+
+    /// Remembers `group_ids` as they are, with the answers and records queued so far, so a change whose records
+    /// cannot be stored can be undone.
+    pub fn snapshot<'a>(&self, group_ids: impl IntoIterator<Item = &'a str>) -> Snapshot {
+        Snapshot {
+            groups: group_ids.into_iter().map(|id| (id.to_string(), self.groups.get(id).cloned())).collect(),
+            completions: self.completions.len(),
+            writes: self.writes.len(),
+        }
+    }
+
+    /// Puts the groups of `snapshot` back and withdraws the answers and records queued since. Parked requests
+    /// the change had answered are parked again (their waiters are part of the restored groups).
+    pub fn rollback(&mut self, snapshot: Snapshot) {
+        for (id, group) in snapshot.groups {
+            match group {
+                Some(g) => {
+                    self.groups.insert(id, g);
+                }
+                None => {
+                    self.groups.remove(&id);
+                }
+            }
+        }
+        self.completions.truncate(snapshot.completions);
+        self.writes.truncate(snapshot.writes);
+    }
+
+    /// Answers a JoinGroup with `error` (its change was rolled back).
+    pub fn fail_join(&mut self, token: Token, member_id: &str, error: ResponseError) {
+        self.completions.push((token, Completion::Join(join_error(error, member_id))));
+    }
+
+    /// Answers a SyncGroup with `error` (its change was rolled back).
+    pub fn fail_sync(&mut self, token: Token, error: ResponseError) {
+        self.completions.push((token, Completion::Sync(sync_error(error))));
+    }
+
+    /// The ids of every group.
+    pub fn group_ids(&self) -> Vec<String> {
+        self.groups.keys().cloned().collect()
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {
@@ -760,9 +815,17 @@ impl GroupCoordinator {
     /// retention in empty groups.
     pub fn tick(&mut self, now_ms: i64) {
         self.consumer_tick(now_ms);
-        let ids: Vec<String> = self.groups.keys().cloned().collect();
-        for id in ids {
-            let Some(g) = self.groups.get_mut(&id) else { continue };
+        for id in self.group_ids() {
+            self.tick_group(&id, now_ms);
+        }
+    }
+
+    /// The classic protocol's share of [`GroupCoordinator::tick`] for one group: sessions, rebalance deadlines
+    /// and offset retention.
+    pub fn tick_group(&mut self, id: &str, now_ms: i64) {
+        let id = id.to_string();
+        {
+            let Some(g) = self.groups.get_mut(&id) else { return };
             g.pending_members.retain(|_, deadline| *deadline > now_ms);
             let expired: Vec<String> = g
                 .members
@@ -785,8 +848,8 @@ impl GroupCoordinator {
                 self.prepare_rebalance(&id, now_ms);
                 self.maybe_complete_join(&id, now_ms);
             }
-            self.expire_offsets(&id, now_ms);
         }
+        self.expire_offsets(&id, now_ms);
     }
 
     fn expire_offsets(&mut self, group_id: &str, now_ms: i64) {
@@ -853,15 +916,23 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// Stores committed offsets (already validated) and queues their records.
-    pub fn commit(&mut self, group_id: &str, offsets: Vec<(String, i32, OffsetValue)>, now_ms: i64) {
+    /// The records that store committed offsets (already validated); nothing changes until
+    /// [`GroupCoordinator::apply_commit`] once they are stored.
+    pub fn prepare_commit(group_id: &str, offsets: &[(String, i32, OffsetValue)]) -> Vec<Write> {
+        offsets
+            .iter()
+            .map(|(topic, partition, value)| Write {
+                group: group_id.to_string(),
+                key: schema::offset_key(group_id, topic, *partition),
+                value: Some(schema::offset_value(value)),
+            })
+            .collect()
+    }
+
+    /// Makes stored offsets the committed ones.
+    pub fn apply_commit(&mut self, group_id: &str, offsets: Vec<(String, i32, OffsetValue)>, now_ms: i64) {
         let g = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, now_ms));
         for (topic, partition, value) in offsets {
-            self.writes.push(Write {
-                group: group_id.to_string(),
-                key: schema::offset_key(group_id, &topic, partition),
-                value: Some(schema::offset_value(&value)),
-            });
             g.offsets.insert((topic, partition), value);
         }
     }

@@ -178,8 +178,11 @@ fn commits_are_validated_and_survive_a_replay() {
     assert_eq!(c.validate_commit(G, -1, "", None), Err(ResponseError::UnknownMemberId));
     assert_eq!(c.validate_commit("standalone", -1, "", None), Ok(()));
     let value = OffsetValue { offset: 42, leader_epoch: 0, metadata: "m".into(), commit_timestamp: 5 };
-    c.commit(G, vec![("t".into(), 0, value.clone())], 5);
-    let writes = c.take_writes();
+    let offsets = vec![("t".to_string(), 0, value.clone())];
+    let mut writes = GroupCoordinator::prepare_commit(G, &offsets);
+    assert_eq!(c.committed(G, "t", 0), None, "nothing changes before the records are stored");
+    c.apply_commit(G, offsets, 5);
+    writes.extend(c.take_writes());
     let mut replayed = GroupCoordinator::new(GroupConfig::default(), 2);
     for w in &writes {
         replayed.load(&w.key, w.value.as_deref(), 100).unwrap();
@@ -230,8 +233,7 @@ fn offsets_of_an_empty_group_expire_after_retention() {
     let mut c = GroupCoordinator::new(config, 4);
     let value = OffsetValue { offset: 7, leader_epoch: -1, metadata: String::new(), commit_timestamp: 100 };
     assert_eq!(c.validate_commit("lonely", -1, "", None), Ok(()));
-    c.commit("lonely", vec![("t".into(), 0, value)], 100);
-    c.take_writes();
+    c.apply_commit("lonely", vec![("t".into(), 0, value)], 100);
     c.tick(1_000);
     assert!(c.committed("lonely", "t", 0).is_some(), "kept within retention");
     c.tick(1_200);
@@ -273,4 +275,28 @@ fn a_static_member_restarting_fences_its_old_incarnation() {
     let (err, results) = c.leave_group(G, &[(String::new(), Some("instance-1".into()))], 12);
     assert_eq!((err, results), (None, vec![None]));
     assert!(c.group(G).unwrap().members.is_empty());
+}
+
+#[test]
+fn a_rolled_back_change_leaves_no_trace_and_reparks_the_others() {
+    let (mut c, a, b, generation) = stable_pair();
+    c.take_completions();
+    c.take_writes();
+    // Member b leaves; the rebalance that follows waits for a to rejoin.
+    c.leave_group(G, &[(b.clone(), None)], 40);
+    let before = c.group(G).unwrap().clone();
+    let snapshot = c.snapshot([G]);
+    // a rejoins, which completes the rebalance (a join answer is queued) ...
+    c.join_group(61, &join_req(&a, &["range"]), 9, &client(), 41);
+    assert_eq!(c.group(G).unwrap().generation, generation + 1, "the rebalance completed");
+    // ... but its records could not be stored: the group is as before and the answer is withdrawn.
+    c.rollback(snapshot);
+    c.fail_join(61, &a, ResponseError::CoordinatorNotAvailable);
+    let g = c.group(G).unwrap();
+    assert_eq!((g.state, g.generation, g.members.len()), (before.state, before.generation, before.members.len()));
+    assert_eq!(g.generation, generation, "the generation did not move");
+    let answers = joins(&mut c);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[&61].error_code, ResponseError::CoordinatorNotAvailable.code());
+    assert!(c.take_writes().is_empty());
 }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::{Backend, BackendFile, MappedFile};
@@ -20,6 +21,8 @@ struct State {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBackend {
     state: Arc<Mutex<State>>,
+    /// While set, appends fail as on a full disk (tests of what a failed write leaves behind).
+    full: Arc<AtomicBool>,
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -48,7 +51,12 @@ impl MemoryBackend {
     pub fn snapshot(&self) -> MemoryBackend {
         let state = self.state();
         let files = state.files.iter().map(|(p, d)| (p.clone(), Arc::new(RwLock::new(read_data(d).clone())))).collect();
-        MemoryBackend { state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone() })) }
+        MemoryBackend { state: Arc::new(Mutex::new(State { files, dirs: state.dirs.clone() })), full: Arc::default() }
+    }
+
+    /// Makes every append fail (`StorageFull`) until called with `false`, as a full disk would.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
     }
 
     /// Direct access to a file's bytes, for tests that damage files on purpose.
@@ -104,7 +112,7 @@ impl Backend for MemoryBackend {
             }
             None => return Err(not_found(path)),
         };
-        Ok(Box::new(MemoryFile { data }))
+        Ok(Box::new(MemoryFile { data, full: self.full.clone() }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -154,6 +162,7 @@ impl Backend for MemoryBackend {
 #[derive(Debug)]
 struct MemoryFile {
     data: Data,
+    full: Arc<AtomicBool>,
 }
 
 impl BackendFile for MemoryFile {
@@ -171,6 +180,9 @@ impl BackendFile for MemoryFile {
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+        }
         write_data(&self.data).extend_from_slice(data);
         Ok(())
     }

@@ -1,0 +1,174 @@
+//! The broker driven directly, without a network: requests in, outcomes out.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, DeleteGroupsRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, RequestHeader, TopicName,
+};
+
+use super::*;
+use crate::storage::{AppendOrigin, MemoryBackend};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn broker(backend: &MemoryBackend) -> Broker {
+    let listener = Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 };
+    // One offsets partition keeps the in-memory files small.
+    let config = BrokerConfig { offsets_topic_num_partitions: 1, ..BrokerConfig::default() };
+    Broker::open(config, Arc::new(backend.clone()), Path::new("/logs"), listener, 7, NOW).unwrap()
+}
+
+fn request(api_key: ApiKey, version: i16, body: RequestKind) -> Request {
+    let header = RequestHeader::default().with_request_api_key(api_key as i16).with_request_api_version(version);
+    Request { api_key, header, body }
+}
+
+fn respond(broker: &Broker, request: Request) -> ResponseKind {
+    match broker.handle(request, &RequestContext::default(), NOW) {
+        Outcome::Respond(r) => r,
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+fn commit(broker: &Broker, group: &str, offset: i64) -> i16 {
+    let partition = OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(offset);
+    let topic =
+        OffsetCommitRequestTopic::default().with_name(TopicName(str_bytes("t"))).with_partitions(vec![partition]);
+    let body = OffsetCommitRequest::default()
+        .with_group_id(GroupId(str_bytes(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![topic]);
+    match respond(broker, request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(body))) {
+        ResponseKind::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn committed(broker: &Broker, group: &str) -> i64 {
+    let topic = OffsetFetchRequestTopic::default().with_name(TopicName(str_bytes("t"))).with_partition_indexes(vec![0]);
+    let body = OffsetFetchRequest::default().with_group_id(GroupId(str_bytes(group))).with_topics(Some(vec![topic]));
+    match respond(broker, request(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(body))) {
+        ResponseKind::OffsetFetch(r) => r.topics[0].partitions[0].committed_offset,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An offset commit whose record cannot be stored changes nothing, and the client hears why; nor does a
+/// group deletion that cannot be stored, and both work once the disk has room again.
+#[test]
+fn group_changes_apply_only_after_their_records_are_stored() {
+    let backend = MemoryBackend::new();
+    let broker = broker(&backend);
+    let image = broker.metadata();
+    assert!(image.topics.is_empty());
+    broker.create_topic("t", 1, Default::default(), NOW).unwrap();
+    assert_eq!(commit(&broker, "g", 5), 0);
+    assert_eq!(committed(&broker, "g"), 5);
+
+    backend.set_full(true);
+    assert_eq!(
+        commit(&broker, "g", 9),
+        ResponseError::NotCoordinator.code(),
+        "a storage failure moves the coordinator"
+    );
+    assert_eq!(committed(&broker, "g"), 5, "the failed commit left nothing behind");
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes("g"))]);
+    match respond(&broker, request(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(delete.clone()))) {
+        ResponseKind::DeleteGroups(r) => assert_eq!(r.results[0].error_code, ResponseError::NotCoordinator.code()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(committed(&broker, "g"), 5, "the group and its offsets are still there");
+
+    backend.set_full(false);
+    assert_eq!(commit(&broker, "g", 9), 0);
+    assert_eq!(committed(&broker, "g"), 9);
+    match respond(&broker, request(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(delete))) {
+        ResponseKind::DeleteGroups(r) => assert_eq!(r.results[0].error_code, 0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(committed(&broker, "g"), -1);
+    // What was stored is what a restart finds.
+    drop(broker);
+    let broker = self::broker(&backend);
+    assert_eq!(committed(&broker, "g"), -1);
+}
+
+fn fetch_request(isolation_level: i8, max_wait_ms: i32) -> FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let partition = FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(1 << 20);
+    let topic = FetchTopic::default().with_topic(TopicName(str_bytes("t"))).with_partitions(vec![partition]);
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_isolation_level(isolation_level)
+        .with_topics(vec![topic])
+}
+
+fn park_fetch(broker: &Broker, token: Token, request: FetchRequest) {
+    let ctx = RequestContext { token, ..RequestContext::default() };
+    let outcome = broker.handle(self::request(ApiKey::Fetch, 12, RequestKind::Fetch(request)), &ctx, NOW);
+    assert!(matches!(outcome, Outcome::Parked), "{outcome:?}");
+}
+
+fn fetched(broker: &Broker, token: Token) -> Option<kafka_protocol::messages::FetchResponse> {
+    broker.take_completions().into_iter().find(|(t, _)| *t == token).map(|(_, r)| match r {
+        ResponseKind::Fetch(f) => f,
+        other => panic!("{other:?}"),
+    })
+}
+
+fn append(broker: &Broker, mut records: Vec<u8>, origin: AppendOrigin) {
+    let replica = broker.partition("t", 0).unwrap();
+    replica.append_as_leader(&mut records, origin, 1, 1, NOW, |_| Ok(())).unwrap();
+}
+
+/// A waiting read_committed fetch is answered when a transaction marker makes records stable, not at its
+/// deadline (it used to wait for the next produce); an empty one is answered at its deadline; one whose
+/// connection closed is forgotten; one on a deleted topic is answered with the error at once.
+#[test]
+fn waiting_fetches_complete_on_events_and_time() {
+    use crate::record::{BatchBuilder, Compression, ControlType};
+    let backend = MemoryBackend::new();
+    let broker = broker(&backend);
+    broker.create_topic("t", 1, Default::default(), NOW).unwrap();
+    let mut txn = BatchBuilder::new(Compression::None).producer(4, 0, 0, true);
+    txn.append(NOW, None, Some(b"pending"), &[]);
+    append(&broker, txn.build().unwrap(), AppendOrigin::Client);
+
+    park_fetch(&broker, 1, fetch_request(1, 30_000));
+    assert!(fetched(&broker, 1).is_none(), "nothing stable to read yet");
+    let commit = BatchBuilder::control_marker(ControlType::Commit, 0, 4, 0, NOW).build().unwrap();
+    append(&broker, commit, AppendOrigin::Coordinator);
+    broker.poll(NOW + 1);
+    let response = fetched(&broker, 1).expect("answered by the marker, long before the deadline");
+    let p = &response.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.last_stable_offset), (0, 2));
+    assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+
+    // Nothing new at offset 2: answered empty at the deadline.
+    let mut at_end = fetch_request(0, 500);
+    at_end.topics[0].partitions[0].fetch_offset = 2;
+    park_fetch(&broker, 2, at_end.clone());
+    assert!(broker.poll(NOW + 100) <= NOW + 500, "the broker asks to be polled by the deadline");
+    assert!(fetched(&broker, 2).is_none());
+    broker.poll(NOW + 500);
+    assert!(fetched(&broker, 2).unwrap().responses[0].partitions[0].records.as_ref().is_none_or(|r| r.is_empty()));
+
+    // A cancelled fetch is never answered; a fetch on a deleted topic is answered with the error.
+    park_fetch(&broker, 3, at_end.clone());
+    broker.cancel(3);
+    park_fetch(&broker, 4, at_end);
+    let delete =
+        kafka_protocol::messages::DeleteTopicsRequest::default().with_topic_names(vec![TopicName(str_bytes("t"))]);
+    respond(&broker, request(ApiKey::DeleteTopics, 5, RequestKind::DeleteTopics(delete)));
+    let done = broker.take_completions();
+    assert!(done.iter().all(|(t, _)| *t != 3));
+    let (_, ResponseKind::Fetch(gone)) = done.into_iter().find(|(t, _)| *t == 4).expect("answered on deletion") else {
+        panic!()
+    };
+    assert_eq!(gone.responses[0].partitions[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+}
