@@ -119,9 +119,35 @@ export interface KafkaOptions {
   connectionTimeout?: number
   requestTimeout?: number
   retry?: { initialRetryTime?: number; maxRetryTime?: number }
+  /** kafkajs's logCreator: receives the engine's records (process-wide, see `setLogger`). */
+  logCreator?: LogCreator
+  logLevel?: LogLevel
   /** Further Kafka client config keys, verbatim. */
   config?: KafkaConfig
 }
+
+/** kafkajs's log levels. */
+export declare const logLevel: { readonly NOTHING: 0; readonly ERROR: 1; readonly WARN: 2; readonly INFO: 4; readonly DEBUG: 5 }
+export type LogLevel = 0 | 1 | 2 | 4 | 5
+
+/** One record of the engine's log (`logger` e.g. `potok.net`; `timestamp` in ms since the epoch). */
+export interface LogEntry {
+  level: LogLevel
+  label: 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE'
+  logger: string
+  message: string
+  timestamp: number
+}
+
+export type LogCreator = (
+  logLevel: LogLevel,
+) => (entry: { namespace: string; level: LogLevel; label: string; log: { timestamp: string; logger: string; message: string } }) => void
+
+/**
+ * Sends the engine's log records at `level` (INFO by default) and above to `fn`, on the JavaScript thread;
+ * `null` restores the default (warnings and errors on stderr as Kafka's console lines).
+ */
+export declare function setLogger(fn: ((entry: LogEntry) => void) | null, level?: LogLevel): void
 
 export interface Message {
   key?: Bytes

@@ -17,6 +17,7 @@ const {
   StateError,
   BrokerError,
 } = require('./lib/errors');
+const { logLevel, setLogger } = require('./lib/log');
 
 // An object of plain names, so Node's ES module loader finds every one as a named export
 // (`import { Broker, SerializationError } from 'potok'`).
@@ -25,6 +26,8 @@ module.exports = {
   Kafka,
   CompressionTypes,
   serializers,
+  logLevel,
+  setLogger,
   PotokError,
   KafkaProtocolError,
   ConfigError,

@@ -38,7 +38,10 @@ export declare class NativeAvroSerde {
   deserialize(data: Buffer): string
 }
 
-/** A broker in this process, on 127.0.0.1 and a free port unless the config's `listeners` says otherwise. */
+/**
+ * A broker in this process, with core's embedded defaults (`potok::host::broker`: 127.0.0.1, a free port, a
+ * temporary log directory) under the config's keys.
+ */
 export declare class NativeBroker {
   /** Checks the config at once, so a bad key is reported where the broker is made, not at `start()`. */
   constructor(config: Array<ConfigEntry>)
@@ -72,7 +75,7 @@ export declare class NativeConsumer {
   commit(offsets?: Array<PartitionOffset> | undefined | null): Promise<void>
   /** The group's committed offsets for these partitions (-1 where none). */
   committed(specs: Array<TopicPartitionSpec>): Promise<Array<PartitionOffset>>
-  seek(topic: string, partition: number, offset: number): Promise<void>
+  seek(topic: string, partition: number, offset: string): Promise<void>
   pause(specs: Array<TopicPartitionSpec>): Promise<void>
   resume(specs: Array<TopicPartitionSpec>): Promise<void>
   /** The partitions currently paused. */
@@ -103,7 +106,7 @@ export declare class NativeProducer {
    * Sends a packed batch (see the module docs); resolves when every record is acknowledged, rejects with
    * the first record's error otherwise (records appended before a failed append are still delivered).
    */
-  send(topics: Array<string>, layout: Int32Array, timestamps: Float64Array, data: Buffer): Promise<SendResult>
+  send(topics: Array<string>, layout: Int32Array, timestamps: BigInt64Array, data: Buffer): Promise<SendResult>
   /** Calls `callback` (on the JavaScript thread) for each failed broker connection. */
   onConnectionError(callback: (failure: ConnectionFailureInfo) => void): void
   /** Sends what is queued and waits for every earlier send to complete. */
@@ -196,6 +199,19 @@ export interface ItemResult {
   error?: ErrorInfo
 }
 
+/** One engine log record. */
+export interface LogEntry {
+  /** log4j's name: `ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`. */
+  label: string
+  /** kafkajs's `logLevel` number: ERROR 1, WARN 2, INFO 4, DEBUG 5. */
+  level: number
+  /** The logger, e.g. `potok.net`. */
+  logger: string
+  message: string
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number
+}
+
 export interface MemberInfo {
   memberId: string
   groupInstanceId?: string
@@ -246,8 +262,11 @@ export interface PartitionInfo {
 export interface PartitionOffset {
   topic: string
   partition: number
-  /** -1 where no record matched a timestamp query, or on error. */
-  offset: number
+  /**
+   * -1 where no record matched a timestamp query, or on error. Decimal text, as kafkajs gives offsets: a
+   * JavaScript number loses offsets above 2^53.
+   */
+  offset: string
   timestamp: number
   metadata?: string
   error?: ErrorInfo
@@ -257,21 +276,21 @@ export interface PartitionOffset {
 export interface PolledRecords {
   topics: Array<string>
   layout: Int32Array
-  offsets: Float64Array
-  timestamps: Float64Array
+  offsets: BigInt64Array
+  timestamps: BigInt64Array
   data: Buffer
 }
 
 /** Where each record of one send was written, in the order given (`offsets` -1 with `acks=0`). */
 export interface SendResult {
   partitions: Int32Array
-  offsets: Float64Array
-  timestamps: Float64Array
+  offsets: BigInt64Array
+  timestamps: BigInt64Array
 }
 
 /**
  * Kafka's `IntegerSerializer`: four bytes, big-endian. A JavaScript number must be an integer in Java's `int`
- * range; anything else would be silently changed by the conversion, so it is refused.
+ * range; anything else would be silently changed by the conversion, so it is refused (by core).
  */
 export declare function serializeInteger(value: number): Buffer
 
@@ -280,6 +299,12 @@ export declare function serializeJson(json: string): Buffer
 
 /** Kafka's `StringSerializer`: UTF-8. */
 export declare function serializeString(value: string): Buffer
+
+/**
+ * Sends the engine's records at `level` and above (`"ERROR"`, `"WARN"`, `"INFO"`, `"DEBUG"`) to `callback`;
+ * with no callback, warnings and errors go to stderr; `level` null turns logging off.
+ */
+export declare function setLogger(callback?: ((arg: LogEntry) => void) | undefined | null, level?: string | undefined | null): void
 
 export interface TopicDescription {
   name: string

@@ -188,6 +188,24 @@ export function clientSuite(name, bootstrap) {
       assert.equal(after2.partitions[0].offset, '4');
     });
 
+    test('offsets above 2^53 cross exactly, as strings (setOffsets, fetchOffsets)', { timeout: TIMEOUT }, async () => {
+      const topic = topicName('bigoffset');
+      const groupId = topicName('g-bigoffset');
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+      // 2^53 + 1 is the first integer a JavaScript number cannot hold: Number('9007199254740993') is ...992.
+      const big = '9007199254740993';
+      assert.notEqual(String(Number(big)), big);
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: big }] });
+      const [set] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      assert.equal(set.partitions[0].offset, big);
+      // kafkajs takes offsets as strings; a BigInt is taken exactly too.
+      const bigger = 9007199254740995n;
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: bigger }] });
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      assert.equal(committed.partitions[0].offset, String(bigger));
+      await assert.rejects(admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '1.5' }] }), ArgumentError);
+    });
+
     test('seek, pause and resume from inside eachMessage; a throwing handler gets the record again', { timeout: TIMEOUT }, async () => {
       const topic = topicName('seek');
       await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });

@@ -287,7 +287,7 @@ class Consumer {
     // A partition the handler sought elsewhere keeps that position; otherwise unprocessed records are
     // read again by the next poll.
     if (next < messages.length && !this._sought(key)) {
-      await awaitNative(this._native.seek(topic, partition, Number(messages[next].offset)));
+      await awaitNative(this._native.seek(topic, partition, messages[next].offset));
     }
     if (failed !== null) {
       await new Promise((r) => setTimeout(r, RETRY_MS));
@@ -331,7 +331,7 @@ class Consumer {
     const list = offsets.map(({ topic, partition, offset, metadata }) => ({
       topic,
       partition,
-      offset: Number(offset),
+      offset: String(offset),
       timestamp: -1,
       metadata: metadata ?? undefined,
     }));
@@ -344,7 +344,7 @@ class Consumer {
     const n = this._requireNative();
     this._mark(topic, partition, 'seek');
     this._interrupt();
-    return awaitNative(n.seek(topic, partition, Number(offset)));
+    return awaitNative(n.seek(topic, partition, String(offset)));
   }
 
   /** kafkajs's pause([{ topic, partitions }]) (all of a topic's assigned partitions when none are named). */

@@ -6,6 +6,7 @@
 const native = require('./native');
 const { toEntries } = require('./config');
 const { pack } = require('./pack');
+const { useLogCreator } = require('./log');
 const { ArgumentError, StateError, awaitNative, callNative, translate } = require('./errors');
 const { Instrumentation } = require('./events');
 
@@ -56,12 +57,16 @@ function firstError(items) {
 class Kafka {
   /**
    * @param {object} options kafkajs's `clientId`, `brokers`, `connectionTimeout`, `requestTimeout`, `retry`
-   *   ({ initialRetryTime, maxRetryTime }), plus `config`: further Kafka client keys verbatim.
+   *   ({ initialRetryTime, maxRetryTime }), `logCreator` and `logLevel` (the engine's records, see lib/log.js),
+   *   plus `config`: further Kafka client keys verbatim.
    */
   constructor(options = {}) {
-    const { clientId, brokers, connectionTimeout, requestTimeout, retry, ssl, sasl, config } = options;
+    const { clientId, brokers, connectionTimeout, requestTimeout, retry, ssl, sasl, config, logCreator } = options;
     if (ssl || sasl) {
       throw new ArgumentError('ssl and sasl are not supported by potok yet');
+    }
+    if (logCreator !== undefined) {
+      useLogCreator(logCreator, options.logLevel);
     }
     const list = typeof brokers === 'string' ? [brokers] : brokers;
     if (!Array.isArray(list) || list.length === 0 || !list.every((b) => typeof b === 'string')) {
@@ -294,7 +299,7 @@ class Transaction {
     const offsets = [];
     for (const { topic, partitions } of topics) {
       for (const { partition, offset } of partitions) {
-        offsets.push({ topic, partition, offset: Number(offset), timestamp: -1 });
+        offsets.push({ topic, partition, offset: String(offset), timestamp: -1 });
       }
     }
     await awaitNative(this._producer.sendOffsetsToTransaction(consumerGroupId, offsets));
@@ -463,7 +468,7 @@ class Admin {
       this._listOffsets(partitions.map((partition) => ({ topic, partition, spec }))),
       this._listOffsets(partitions.map((partition) => ({ topic, partition, spec: -1 }))),
     ]);
-    return partitions.map((partition, i) => ({ partition, offset: String(at[i].offset >= 0 ? at[i].offset : high[i].offset) }));
+    return partitions.map((partition, i) => ({ partition, offset: at[i].offset !== '-1' ? at[i].offset : high[i].offset }));
   }
 
   /** kafkajs's fetchOffsets({ groupId, topics }): committed offsets, -1 where none is committed. */
@@ -489,7 +494,7 @@ class Admin {
 
   /** kafkajs's setOffsets({ groupId, topic, partitions: [{ partition, offset }] }) (the group must be empty). */
   async setOffsets({ groupId, topic, partitions }) {
-    const offsets = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1 }));
+    const offsets = partitions.map(({ partition, offset }) => ({ topic, partition, offset: String(offset), timestamp: -1 }));
     const error = firstError(await awaitNative(this._admin().alterConsumerGroupOffsets(groupId, offsets)));
     if (error) {
       throw error;
@@ -543,7 +548,7 @@ class Admin {
 
   /** kafkajs's deleteTopicRecords({ topic, partitions: [{ partition, offset }] }) (offset -1: the end). */
   async deleteTopicRecords({ topic, partitions }) {
-    const before = partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), timestamp: -1 }));
+    const before = partitions.map(({ partition, offset }) => ({ topic, partition, offset: String(offset), timestamp: -1 }));
     const error = firstError(await awaitNative(this._admin().deleteRecords(before)));
     if (error) {
       throw error;

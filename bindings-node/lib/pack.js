@@ -1,8 +1,8 @@
 'use strict';
-// Packs kafkajs-shaped messages for the native producer (layout documented in src/producer.rs): one Buffer
-// with every key, value and header back to back, an Int32Array describing each record and a Float64Array of
-// timestamps. A batch then costs a few napi calls, not several per record; the native side slices the one
-// Buffer without copying.
+// Packs kafkajs-shaped messages for the native producer in core's flat record layout (potok::host::records):
+// one Buffer with every key, value and header back to back, an Int32Array describing each record and a
+// BigInt64Array of timestamps (-1: none). A batch then costs a few napi calls, not several per record; the
+// native side slices the one Buffer without copying.
 const { ArgumentError } = require('./errors');
 
 function bytesOf(what, v) {
@@ -59,12 +59,14 @@ function pack(topicMessages) {
         size += Buffer.byteLength(name) + Math.max(byteLength(v), 0);
       }
       layoutLength += 5 + 2 * headers.length;
-      let timestamp = NaN;
+      // -1 (core's NO_TIMESTAMP): the producer stamps the record. Kafka refuses negative timestamps.
+      let timestamp = -1n;
       if (m.timestamp !== undefined && m.timestamp !== null) {
-        timestamp = Number(m.timestamp);
-        if (!Number.isSafeInteger(timestamp)) {
+        const ms = Number(m.timestamp);
+        if (!Number.isSafeInteger(ms) || ms < 0) {
           throw new ArgumentError(`timestamp must be milliseconds since the epoch, got ${m.timestamp}`);
         }
+        timestamp = BigInt(ms);
       }
       let partition = -1;
       if (m.partition !== undefined && m.partition !== null) {
@@ -79,7 +81,7 @@ function pack(topicMessages) {
   }
   const data = Buffer.allocUnsafe(size);
   const layout = new Int32Array(layoutLength);
-  const timestamps = new Float64Array(count);
+  const timestamps = new BigInt64Array(count);
   let at = 0;
   let l = 0;
   const put = (v) => {

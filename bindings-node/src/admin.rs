@@ -9,6 +9,7 @@ use napi::Env;
 use napi_derive::napi;
 use potok::client::admin::{Admin, IsolationLevel, NewTopic, OffsetSpec};
 use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
+use potok::host::records::parse_offset;
 
 use crate::error::Failure;
 use crate::producer::{pairs, timeout};
@@ -29,13 +30,13 @@ pub struct ErrorInfo {
 
 impl From<ClientError> for ErrorInfo {
     fn from(e: ClientError) -> ErrorInfo {
-        let f = Failure::from(e);
+        let e = potok::host::HostError::from(e);
         ErrorInfo {
-            potok_kind: f.kind.to_string(),
-            code: f.code.map(i32::from),
-            kind: f.name,
-            retriable: f.retriable,
-            message: f.message,
+            potok_kind: crate::error::class(e.kind).to_string(),
+            code: e.code.map(i32::from),
+            kind: e.name,
+            retriable: e.retriable,
+            message: e.message,
         }
     }
 }
@@ -125,8 +126,9 @@ pub struct OffsetQuery {
 pub struct PartitionOffset {
     pub topic: String,
     pub partition: i32,
-    /// -1 where no record matched a timestamp query, or on error.
-    pub offset: f64,
+    /// -1 where no record matched a timestamp query, or on error. Decimal text, as kafkajs gives offsets: a
+    /// JavaScript number loses offsets above 2^53.
+    pub offset: String,
     pub timestamp: f64,
     pub metadata: Option<String>,
     pub error: Option<ErrorInfo>,
@@ -339,7 +341,7 @@ impl NativeAdmin {
                     PartitionOffset {
                         topic: tp.topic,
                         partition: tp.partition,
-                        offset: info.map_or(-1.0, |i| i.offset as f64),
+                        offset: info.map_or(-1, |i| i.offset).to_string(),
                         timestamp: info.map_or(-1.0, |i| i.timestamp as f64),
                         metadata: None,
                         error,
@@ -427,7 +429,7 @@ impl NativeAdmin {
                 .map(|(tp, o)| PartitionOffset {
                     topic: tp.topic,
                     partition: tp.partition,
-                    offset: o.offset as f64,
+                    offset: o.offset.to_string(),
                     timestamp: -1.0,
                     metadata: Some(o.metadata),
                     error: None,
@@ -450,18 +452,18 @@ impl NativeAdmin {
                 .into_iter()
                 .map(|o| {
                     let metadata = OffsetAndMetadata {
-                        offset: o.offset as i64,
+                        offset: parse_offset(&o.offset)?,
                         leader_epoch: None,
                         metadata: o.metadata.unwrap_or_default(),
                     };
-                    (TopicPartition::new(o.topic, o.partition), metadata)
+                    Ok((TopicPartition::new(o.topic, o.partition), metadata))
                 })
-                .collect();
+                .collect::<Result<_, Failure>>()?;
             let results = admin.alter_consumer_group_offsets(&group_id, &offsets, None)?;
             Ok(results
                 .into_iter()
                 .map(|(tp, r)| {
-                    let offset = offsets.get(&tp).map_or(-1.0, |o| o.offset as f64);
+                    let offset = offsets.get(&tp).map_or(-1, |o| o.offset).to_string();
                     PartitionOffset {
                         topic: tp.topic,
                         partition: tp.partition,
@@ -489,8 +491,10 @@ impl NativeAdmin {
     pub fn delete_records<'env>(&self, env: &'env Env, before: Vec<PartitionOffset>) -> napi::Result<Object<'env>> {
         let admin = self.admin.clone();
         run_plain(env, &self.worker, move || {
-            let before: Vec<(TopicPartition, i64)> =
-                before.into_iter().map(|o| (TopicPartition::new(o.topic, o.partition), o.offset as i64)).collect();
+            let before: Vec<(TopicPartition, i64)> = before
+                .into_iter()
+                .map(|o| Ok((TopicPartition::new(o.topic, o.partition), parse_offset(&o.offset)?)))
+                .collect::<Result<_, Failure>>()?;
             let results = admin.delete_records(&before, None)?;
             Ok(results
                 .into_iter()
@@ -499,7 +503,7 @@ impl NativeAdmin {
                     PartitionOffset {
                         topic: tp.topic,
                         partition: tp.partition,
-                        offset: low.map_or(-1.0, |l| l as f64),
+                        offset: low.map_or(-1, |l| l).to_string(),
                         timestamp: -1.0,
                         metadata: None,
                         error,

@@ -10,6 +10,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 use potok::broker::BrokerConfig;
+use potok::host::broker::embedded_config;
 use potok::net::RunningBroker;
 
 use crate::error::Failure;
@@ -30,7 +31,8 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A broker in this process, on 127.0.0.1 and a free port unless the config's `listeners` says otherwise.
+/// A broker in this process, with core's embedded defaults (`potok::host::broker`: 127.0.0.1, a free port, a
+/// temporary log directory) under the config's keys.
 #[napi]
 #[derive(Debug)]
 pub struct NativeBroker {
@@ -43,18 +45,8 @@ impl NativeBroker {
     /// Checks the config at once, so a bad key is reported where the broker is made, not at `start()`.
     #[napi(constructor)]
     pub fn new(env: Env, config: Vec<ConfigEntry>) -> napi::Result<NativeBroker> {
-        let mut broker_config = BrokerConfig::default();
-        let defaults = [("listeners", "PLAINTEXT://127.0.0.1:0")];
-        let apply = |broker_config: &mut BrokerConfig| -> Result<(), Failure> {
-            for (key, value) in defaults {
-                broker_config.set(key, value)?;
-            }
-            for entry in &config {
-                broker_config.set(entry.name.trim(), entry.value.trim())?;
-            }
-            Ok(())
-        };
-        apply(&mut broker_config).map_err(|f| f.into_js(&env))?;
+        let pairs: Vec<(&str, &str)> = config.iter().map(|e| (e.name.as_str(), e.value.as_str())).collect();
+        let broker_config = embedded_config(&pairs).map_err(|e| Failure::from(e).into_js(&env))?;
         Ok(NativeBroker { config: broker_config, state: Arc::new(Mutex::new(State::Stopped)) })
     }
 

@@ -1,22 +1,21 @@
 //! The consumer: core's `potok::client::consumer::Consumer` used from its own worker thread (Kafka's consumer
 //! is single-threaded), with `wakeup` called directly from JavaScript to cut a waiting poll short.
 //!
-//! A poll comes back packed, like a send goes out (see `producer.rs`): `data` holds every key, value and
-//! header back to back, and `layout` describes each record as `[topic index, partition, key length (-1:
-//! null), value length (-1: null), timestamp type (0 create, 1 log append), leader epoch (-1: none), header
-//! count, then per header: key length, value length (-1: null)]`, with offsets and timestamps in their own
-//! arrays. The JavaScript layer takes views of `data` for each key and value, so a record costs no napi call.
+//! A poll comes back packed in core's flat record layout (`potok::host::records::pack_poll`), with offsets and
+//! timestamps as `BigInt64Array`s (exact above 2^53; the JavaScript layer hands offsets on as strings, as
+//! kafkajs does). The JavaScript layer takes views of `data` for each key and value, so a record costs no napi
+//! call. Offsets JavaScript passes in (seek, commit) are decimal strings.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Float64Array, Int32Array, Object};
+use napi::bindgen_prelude::{BigInt64Array, Buffer, Int32Array, Object};
 use napi::Env;
 use napi_derive::napi;
-use potok::client::consumer::{Consumer, ConsumerRecord};
+use potok::client::consumer::Consumer;
 use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
-use potok::record::TimestampType;
+use potok::host::records::{pack_poll, parse_offset};
 
 use crate::admin::{PartitionOffset, TopicPartitionSpec};
 use crate::error::Failure;
@@ -29,69 +28,9 @@ use crate::ConfigEntry;
 pub struct PolledRecords {
     pub topics: Vec<String>,
     pub layout: Int32Array,
-    pub offsets: Float64Array,
-    pub timestamps: Float64Array,
+    pub offsets: BigInt64Array,
+    pub timestamps: BigInt64Array,
     pub data: Buffer,
-}
-
-struct Packed {
-    topics: Vec<String>,
-    layout: Vec<i32>,
-    offsets: Vec<f64>,
-    timestamps: Vec<f64>,
-    data: Vec<u8>,
-}
-
-fn length(b: &Option<bytes::Bytes>) -> i32 {
-    b.as_ref().map_or(-1, |b| i32::try_from(b.len()).unwrap_or(i32::MAX))
-}
-
-fn pack(records: Vec<ConsumerRecord>) -> Packed {
-    let size: usize = records
-        .iter()
-        .map(|r| {
-            let headers: usize = r.headers.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len())).sum();
-            r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()) + headers
-        })
-        .sum();
-    let mut packed = Packed {
-        topics: Vec::new(),
-        layout: Vec::with_capacity(records.len() * 7),
-        offsets: Vec::with_capacity(records.len()),
-        timestamps: Vec::with_capacity(records.len()),
-        data: Vec::with_capacity(size),
-    };
-    for r in records {
-        let topic_index = match packed.topics.iter().position(|t| *t == r.topic) {
-            Some(i) => i,
-            None => {
-                packed.topics.push(r.topic.clone());
-                packed.topics.len() - 1
-            }
-        };
-        packed.layout.extend_from_slice(&[
-            topic_index as i32,
-            r.partition,
-            length(&r.key),
-            length(&r.value),
-            i32::from(r.timestamp_type == TimestampType::LogAppendTime),
-            r.leader_epoch.unwrap_or(-1),
-            i32::try_from(r.headers.len()).unwrap_or(i32::MAX),
-        ]);
-        for b in [&r.key, &r.value].into_iter().flatten() {
-            packed.data.extend_from_slice(b);
-        }
-        for (name, value) in &r.headers {
-            packed.layout.extend_from_slice(&[i32::try_from(name.len()).unwrap_or(i32::MAX), length(value)]);
-            packed.data.extend_from_slice(name.as_bytes());
-            if let Some(v) = value {
-                packed.data.extend_from_slice(v);
-            }
-        }
-        packed.offsets.push(r.offset as f64);
-        packed.timestamps.push(r.timestamp as f64);
-    }
-    packed
 }
 
 fn partitions(specs: Vec<TopicPartitionSpec>) -> Vec<TopicPartition> {
@@ -148,17 +87,17 @@ impl NativeConsumer {
             env,
             &self.worker,
             move || match consumer.poll(wait) {
-                Ok(records) => Ok(pack(records)),
+                Ok(records) => Ok(pack_poll(records)),
                 // The JavaScript layer wakes a poll to get its own call (pause, seek, stop) served sooner.
-                Err(ClientError::Wakeup) => Ok(pack(Vec::new())),
+                Err(ClientError::Wakeup) => Ok(pack_poll(Vec::new())),
                 Err(e) => Err(e.into()),
             },
             |_, p| {
                 Ok(PolledRecords {
                     topics: p.topics,
                     layout: Int32Array::new(p.layout),
-                    offsets: Float64Array::new(p.offsets),
-                    timestamps: Float64Array::new(p.timestamps),
+                    offsets: BigInt64Array::new(p.offsets),
+                    timestamps: BigInt64Array::new(p.timestamps),
                     data: Buffer::from(p.data),
                 })
             },
@@ -176,18 +115,20 @@ impl NativeConsumer {
     pub fn commit<'env>(&self, env: &'env Env, offsets: Option<Vec<PartitionOffset>>) -> napi::Result<Object<'env>> {
         let consumer = self.consumer.clone();
         run_plain(env, &self.worker, move || {
-            let offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>> = offsets.map(|os| {
-                os.into_iter()
-                    .map(|o| {
-                        let metadata = OffsetAndMetadata {
-                            offset: o.offset as i64,
-                            leader_epoch: None,
-                            metadata: o.metadata.unwrap_or_default(),
-                        };
-                        (TopicPartition::new(o.topic, o.partition), metadata)
-                    })
-                    .collect()
-            });
+            let offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>> = offsets
+                .map(|os| {
+                    os.into_iter()
+                        .map(|o| {
+                            let metadata = OffsetAndMetadata {
+                                offset: parse_offset(&o.offset)?,
+                                leader_epoch: None,
+                                metadata: o.metadata.unwrap_or_default(),
+                            };
+                            Ok((TopicPartition::new(o.topic, o.partition), metadata))
+                        })
+                        .collect::<Result<_, Failure>>()
+                })
+                .transpose()?;
             consumer.commit_sync(offsets.as_ref(), None).map_err(Failure::from)
         })
     }
@@ -204,7 +145,7 @@ impl NativeConsumer {
                 .map(|tp| {
                     let found = committed.get(&tp);
                     PartitionOffset {
-                        offset: found.map_or(-1.0, |o| o.offset as f64),
+                        offset: found.map_or(-1, |o| o.offset).to_string(),
                         metadata: found.map(|o| o.metadata.clone()),
                         topic: tp.topic,
                         partition: tp.partition,
@@ -217,10 +158,16 @@ impl NativeConsumer {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn seek<'env>(&self, env: &'env Env, topic: String, partition: i32, offset: f64) -> napi::Result<Object<'env>> {
+    pub fn seek<'env>(
+        &self,
+        env: &'env Env,
+        topic: String,
+        partition: i32,
+        offset: String,
+    ) -> napi::Result<Object<'env>> {
         let consumer = self.consumer.clone();
         run_plain(env, &self.worker, move || {
-            consumer.seek(&TopicPartition::new(topic, partition), offset as i64).map_err(Failure::from)
+            consumer.seek(&TopicPartition::new(topic, partition), parse_offset(&offset)?).map_err(Failure::from)
         })
     }
 

@@ -7,7 +7,9 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use potok::client::cluster::ConnectionFailure;
 
-use crate::error::Failure;
+use potok::host::HostError;
+
+use crate::error::class;
 
 /// A broker connection that failed: `broker` (`host:port`), its `nodeId` (-1 for a bootstrap server), and the
 /// error's fields as every potok error carries them (the JavaScript layer builds a `ConnectionError` of them).
@@ -26,15 +28,15 @@ pub struct ConnectionFailureInfo {
 
 impl From<&ConnectionFailure> for ConnectionFailureInfo {
     fn from(f: &ConnectionFailure) -> ConnectionFailureInfo {
-        let failure = Failure::from(f.error.clone());
+        let error = HostError::from(&f.error);
         ConnectionFailureInfo {
             broker: f.address.clone(),
             node_id: f.node_id,
-            potok_kind: failure.kind.to_string(),
-            message: failure.message,
-            code: failure.code.map(i32::from),
-            error_type: failure.name,
-            retriable: failure.retriable,
+            potok_kind: class(error.kind).to_string(),
+            message: error.message,
+            code: error.code.map(i32::from),
+            error_type: error.name,
+            retriable: error.retriable,
         }
     }
 }

@@ -11,6 +11,7 @@ mod broker;
 mod consumer;
 mod error;
 mod events;
+mod log;
 mod producer;
 mod serializers;
 mod worker;
@@ -18,16 +19,12 @@ mod worker;
 pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
 pub use consumer::NativeConsumer;
+pub use log::{set_logger, LogEntry};
 pub use producer::NativeProducer;
 pub use serializers::{
     deserialize_integer, deserialize_json, deserialize_string, serialize_integer, serialize_json, serialize_string,
     NativeAvroSerde, NativeJsonSchemaSerde,
 };
-
-/// The embedded broker decodes frames from untrusted peers; like the `potok` binary, the addon keeps a lying
-/// array count in a request from aborting the whole Node process (see `potok::net::alloc`).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
 
 /// One Kafka config entry (`name` is Kafka's key, e.g. `num.partitions`), in the order the user gave them.
 #[napi_derive::napi(object)]

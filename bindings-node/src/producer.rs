@@ -1,11 +1,10 @@
 //! The producer: core's `potok::client::producer::Producer` behind a worker thread (sends keep their order and
 //! a full buffer's `max.block.ms` wait never blocks JavaScript) with delivery reported through core's callbacks.
 //!
-//! A send arrives packed, so that a batch of records costs a few napi calls instead of several per record:
-//! `data` holds every key, value, header key and header value back to back, and `layout` describes each record
-//! as `[topic index, partition (-1: none), key length (-1: null), value length (-1: null), header count,
-//! then per header: key length, value length (-1: null)]`. Keys and values become slices of one `Bytes` that
-//! owns the JavaScript buffer, so nothing is copied between JavaScript and the record accumulator.
+//! A send arrives packed in core's flat record layout (`potok::host::records`), so that a batch of records costs
+//! a few napi calls instead of several per record; keys and values become slices of one `Bytes` that owns the
+//! JavaScript buffer, so nothing is copied between JavaScript and the record accumulator. Timestamps and the
+//! offsets that come back are 64-bit integers (`BigInt64Array`), never doubles.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,13 +12,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, Float64Array, Int32Array, Object};
+use napi::bindgen_prelude::{BigInt64Array, Buffer, Int32Array, Object};
 use napi::Env;
 use napi_derive::napi;
 use potok::client::producer::{ConsumerGroupMetadata, Producer, ProducerRecord, RecordMetadata};
 use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
 
-use crate::error::{invalid_argument, Failure};
+use potok::host::records;
+
+use crate::error::Failure;
 use crate::events::ConnectionFailureInfo;
 use crate::worker::{run_plain, Settle, Worker};
 use crate::ConfigEntry;
@@ -28,8 +29,8 @@ use crate::ConfigEntry;
 #[napi(object)]
 pub struct SendResult {
     pub partitions: Int32Array,
-    pub offsets: Float64Array,
-    pub timestamps: Float64Array,
+    pub offsets: BigInt64Array,
+    pub timestamps: BigInt64Array,
 }
 
 /// A partition of a topic as the producer's metadata knows it.
@@ -75,7 +76,7 @@ impl NativeProducer {
         env: &'env Env,
         topics: Vec<String>,
         layout: Int32Array,
-        timestamps: Float64Array,
+        timestamps: BigInt64Array,
         data: Buffer,
     ) -> napi::Result<Object<'env>> {
         let records = unpack(&topics, &layout, &timestamps, data).map_err(|f| f.into_js(env))?;
@@ -151,13 +152,13 @@ impl NativeProducer {
                 .into_iter()
                 .map(|o| {
                     let metadata = OffsetAndMetadata {
-                        offset: o.offset as i64,
+                        offset: records::parse_offset(&o.offset)?,
                         leader_epoch: None,
                         metadata: o.metadata.unwrap_or_default(),
                     };
-                    (TopicPartition::new(o.topic, o.partition), metadata)
+                    Ok((TopicPartition::new(o.topic, o.partition), metadata))
                 })
-                .collect();
+                .collect::<Result<_, Failure>>()?;
             let group = ConsumerGroupMetadata::new(group_id);
             producer.send_offsets_to_transaction(&offsets, &group, timeout(timeout_ms)).map_err(Failure::from)
         })
@@ -176,54 +177,20 @@ impl NativeProducer {
     }
 }
 
-/// Reads a packed batch, checking every length against what is actually there.
-fn unpack(topics: &[String], layout: &[i32], timestamps: &[f64], data: Buffer) -> Result<Vec<ProducerRecord>, Failure> {
-    let data = Bytes::from_owner(data);
-    let mut records = Vec::with_capacity(timestamps.len());
-    let mut at = 0usize;
-    let mut fields = layout.iter().copied();
-    let mut next =
-        |what: &str| fields.next().ok_or_else(|| invalid_argument(format!("packed batch ends before {what}")));
-    let mut slice = |length: i32| -> Result<Option<Bytes>, Failure> {
-        if length < 0 {
-            return Ok(None);
-        }
-        let end = at.checked_add(length as usize).filter(|&end| end <= data.len());
-        let end = end.ok_or_else(|| invalid_argument("packed batch lengths exceed its data"))?;
-        let bytes = data.slice(at..end);
-        at = end;
-        Ok(Some(bytes))
-    };
-    for &timestamp in timestamps {
-        let topic_index = next("a topic index")?;
-        let topic = usize::try_from(topic_index)
-            .ok()
-            .and_then(|i| topics.get(i))
-            .ok_or_else(|| invalid_argument(format!("topic index {topic_index} out of range")))?;
-        let partition = next("a partition")?;
-        let (key_length, value_length, header_count) = (next("a key")?, next("a value")?, next("headers")?);
-        let key = slice(key_length)?;
-        let value = slice(value_length)?;
-        let mut headers = Vec::with_capacity(header_count.clamp(0, 64) as usize);
-        for _ in 0..header_count.max(0) {
-            let (name_length, value_length) = (next("a header key")?, next("a header value")?);
-            let name = slice(name_length)?.unwrap_or_default();
-            let name = String::from_utf8(name.to_vec()).map_err(|_| invalid_argument("a header key is not UTF-8"))?;
-            headers.push((name, slice(value_length)?));
-        }
-        records.push(ProducerRecord {
-            topic: topic.clone(),
-            partition: (partition >= 0).then_some(partition),
-            key,
-            value,
-            timestamp: timestamp.is_finite().then_some(timestamp as i64),
-            headers,
-        });
-    }
-    if fields.next().is_some() || at != data.len() {
-        return Err(invalid_argument("packed batch has trailing data"));
-    }
-    Ok(records)
+/// Reads a packed batch (core's layout, `potok::host::records`), checking every length against what is there.
+fn unpack(topics: &[String], layout: &[i32], timestamps: &[i64], data: Buffer) -> Result<Vec<ProducerRecord>, Failure> {
+    let flat = records::unpack_send(topics.len(), layout, timestamps, Bytes::from_owner(data))?;
+    Ok(flat
+        .into_iter()
+        .map(|r| ProducerRecord {
+            topic: topics[r.topic].clone(),
+            partition: r.partition,
+            key: r.key,
+            value: r.value,
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+        .collect())
 }
 
 /// Outcomes of one send, filled in by core's delivery callbacks on its IO threads.
@@ -248,8 +215,8 @@ impl Delivery {
             match outcome {
                 Some(Ok(metadata)) => {
                     partitions.push(metadata.partition);
-                    offsets.push(metadata.offset as f64);
-                    timestamps.push(metadata.timestamp as f64);
+                    offsets.push(metadata.offset);
+                    timestamps.push(metadata.timestamp);
                 }
                 Some(Err(e)) => return settle.reject(e.into()),
                 None => break,
@@ -261,8 +228,8 @@ impl Delivery {
         settle.resolve_with(move |_| {
             Ok(SendResult {
                 partitions: Int32Array::new(partitions),
-                offsets: Float64Array::new(offsets),
-                timestamps: Float64Array::new(timestamps),
+                offsets: BigInt64Array::new(offsets),
+                timestamps: BigInt64Array::new(timestamps),
             })
         });
     }

@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use potok::broker::BrokerConfig;
+use potok::host::broker::embedded_config;
 use potok::net::RunningBroker;
 use pyo3::prelude::*;
 
@@ -22,13 +22,11 @@ pub struct EmbeddedBroker {
 #[pymethods]
 impl EmbeddedBroker {
     /// Starts a broker configured by `config`, a sequence of `(key, value)` pairs with Kafka's
-    /// `server.properties` keys, applied in order. Returns once the broker accepts connections.
+    /// `server.properties` keys, applied in order over the embedded defaults (`potok::host::broker`: 127.0.0.1,
+    /// a free port, a temporary log directory). Returns once the broker accepts connections.
     #[new]
     fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
-        let mut broker_config = BrokerConfig::default();
-        for (key, value) in &config {
-            broker_config.set(key, value).map_err(|e| errors::config_error(py, &e.to_string()))?;
-        }
+        let broker_config = embedded_config(&config).map_err(|e| errors::config_error(py, &e))?;
         let running = py.detach(|| RunningBroker::start(broker_config)).map_err(|e| errors::server_error(py, e))?;
         let address = running.address();
         Ok(EmbeddedBroker {

@@ -12,15 +12,11 @@ mod broker;
 mod consumer;
 mod convert;
 mod errors;
+mod log;
 mod producer;
 mod serde;
 
 use pyo3::prelude::*;
-
-// The embedded broker decodes frames from untrusted peers inside the host process; a lying length prefix must
-// not abort the Python interpreter (see the allocator's docs).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
 
 /// The native engine's version (the Cargo package version).
 #[pyfunction]
@@ -31,6 +27,8 @@ fn version() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(log::forward_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::kafka_error_info, m)?)?;
     m.add_class::<broker::EmbeddedBroker>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;

@@ -2,17 +2,13 @@
 //! `potok.serialization`.
 //!
 //! The binding only converts: Python objects to `serde_json` trees and back, numbers and strings to the
-//! engine's types. Every byte written or read, every JSON Schema check and every Avro encoding happens in
-//! `potok::serde`, so Python writes exactly what the engine (and Kafka's Java serializers) write. Failures are
+//! engine's types. The serializer is chosen by name in core (`potok::host::serde`), and every byte written or
+//! read, every JSON Schema check and every Avro encoding happens in `potok::serde`, so Python writes exactly what the engine (and Kafka's Java serializers) write. Failures are
 //! `potok.errors.SerializationError` with librdkafka's key/value (de)serialization code and the JSON Pointers of
 //! the failing fields in `field_paths`.
 
-use potok::serde::avro::{AvroDeserializer, AvroSchema, AvroSerializer, DecodeLimits};
-use potok::serde::json_schema::{JsonSchema, JsonSchemaDeserializer, JsonSchemaSerializer};
-use potok::serde::{
-    Deserializer as _, DoubleDeserializer, DoubleSerializer, IntegerDeserializer, IntegerSerializer, JsonSerde,
-    SerializationError, Serializer as _, StringSerde,
-};
+use potok::host::serde::{Datum, Framing, Input, NamedSerde};
+use potok::host::SerdeSide;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
@@ -143,42 +139,20 @@ fn convert_error(py: Python<'_>, error: ConvertError, key: bool) -> PyErr {
     errors::serialization_error(py, &message, vec![error.path], key, false)
 }
 
-fn schema_error(py: Python<'_>, what: &str, error: impl std::fmt::Display) -> PyErr {
-    errors::invalid_argument(py, &format!("{what}: {error}"))
-}
-
-fn json_schema(py: Python<'_>, text: Option<&str>) -> PyResult<JsonSchema> {
-    match text {
-        Some(text) => JsonSchema::parse(text).map_err(|e| schema_error(py, "invalid JSON Schema", e)),
-        // Framing without a schema still needs one to validate against: `true` accepts every value.
-        None => JsonSchema::new(Value::Bool(true)).map_err(|e| schema_error(py, "invalid JSON Schema", e)),
-    }
-}
-
-fn avro_schema(py: Python<'_>, text: Option<&str>) -> PyResult<AvroSchema> {
-    let Some(text) = text else {
-        return Err(errors::invalid_argument(py, "the Avro serializers need schema_str"));
-    };
-    AvroSchema::parse(text).map_err(|e| schema_error(py, "invalid Avro schema", e))
-}
-
 #[derive(Debug)]
-enum SerializerKind {
-    String,
-    Integer,
-    Double,
-    Json,
-    JsonSchema(JsonSchemaSerializer),
-    Avro(AvroSerializer),
+struct Named(NamedSerde);
+
+fn named(py: Python<'_>, kind: &str, schema: Option<&str>, framing: Framing) -> PyResult<Named> {
+    NamedSerde::new(kind, schema, framing).map(Named).map_err(|e| errors::raise(py, &e))
 }
 
 /// One of potok's serializers, chosen by `kind`: "string", "integer", "double", "json" (validated against
 /// `schema` when given) or "avro" (`schema` required). A `schema_id` frames JSON and Avro in the Confluent wire
-/// format.
+/// format. The choice and every byte written are core's (`potok::host::serde`); this class converts values.
 #[pyclass(module = "potok._native", frozen)]
 #[derive(Debug)]
 pub struct Serializer {
-    kind: SerializerKind,
+    serde: Named,
 }
 
 #[pymethods]
@@ -186,16 +160,7 @@ impl Serializer {
     #[new]
     #[pyo3(signature = (kind, schema=None, schema_id=None))]
     fn new(py: Python<'_>, kind: &str, schema: Option<&str>, schema_id: Option<i32>) -> PyResult<Self> {
-        let kind = match kind {
-            "string" => SerializerKind::String,
-            "integer" => SerializerKind::Integer,
-            "double" => SerializerKind::Double,
-            "json" if schema.is_none() && schema_id.is_none() => SerializerKind::Json,
-            "json" => SerializerKind::JsonSchema(JsonSchemaSerializer { schema: json_schema(py, schema)?, schema_id }),
-            "avro" => SerializerKind::Avro(AvroSerializer { schema: avro_schema(py, schema)?, schema_id }),
-            other => return Err(errors::invalid_argument(py, &format!("unknown serializer kind {other:?}"))),
-        };
-        Ok(Serializer { kind })
+        Ok(Serializer { serde: named(py, kind, schema, Framing { schema_id, framed: false })? })
     }
 
     /// The bytes of `value` for a record of `topic` (None for None); `key` picks the error code.
@@ -210,21 +175,20 @@ impl Serializer {
         if value.is_none() {
             return Ok(None);
         }
+        let side = SerdeSide { key, deserializing: false };
         let wrong_type = |expected: &str| {
             let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             let message = format!("{expected} expected, not {type_name}");
             errors::serialization_error(py, &message, Vec::new(), key, false)
         };
-        let json = |accept: Accept| to_value(value, accept, "", 0).map_err(|e| convert_error(py, e, key));
-        let plain = Accept { bytes_as_code_points: false };
-        let result = match &self.kind {
-            SerializerKind::String => {
+        let datum = match self.serde.0.input() {
+            Input::Text => {
                 let s = value.cast::<PyString>().map_err(|_| wrong_type("str"))?;
                 let text =
                     s.to_cow().map_err(|e| errors::serialization_error(py, &e.to_string(), Vec::new(), key, false))?;
-                StringSerde.serialize(topic, Some(&text))
+                Datum::Text(text.into_owned())
             }
-            SerializerKind::Integer => {
+            Input::Integer => {
                 if value.cast::<PyInt>().is_err() {
                     return Err(wrong_type("int"));
                 }
@@ -232,9 +196,9 @@ impl Serializer {
                     let message = format!("{value} does not fit in a 32-bit integer");
                     errors::serialization_error(py, &message, Vec::new(), key, false)
                 })?;
-                IntegerSerializer.serialize(topic, Some(&i))
+                Datum::Int(i.into())
             }
-            SerializerKind::Double => {
+            Input::Double => {
                 // Python's struct.pack(">d", ...) takes ints as well as floats; so does this.
                 if value.cast::<PyFloat>().is_err() && value.cast::<PyInt>().is_err() {
                     return Err(wrong_type("float"));
@@ -242,27 +206,17 @@ impl Serializer {
                 let d: f64 = value
                     .extract()
                     .map_err(|e: PyErr| errors::serialization_error(py, &e.to_string(), Vec::new(), key, false))?;
-                DoubleSerializer.serialize(topic, Some(&d))
+                Datum::Double(d)
             }
-            SerializerKind::Json => JsonSerde.serialize(topic, Some(&json(plain)?)),
-            SerializerKind::JsonSchema(s) => s.serialize(topic, Some(&json(plain)?)),
-            SerializerKind::Avro(s) => s.serialize(topic, Some(&json(Accept { bytes_as_code_points: true })?)),
+            Input::Json { bytes_as_code_points } => Datum::Json(
+                to_value(value, Accept { bytes_as_code_points }, "", 0).map_err(|e| convert_error(py, e, key))?,
+            ),
         };
-        match result {
+        match self.serde.0.serialize(topic, Some(&datum), side) {
             Ok(bytes) => Ok(bytes.map(|b| PyBytes::new(py, &b))),
-            Err(e) => Err(engine_error(py, &e, key, false)),
+            Err(e) => Err(errors::raise(py, &e)),
         }
     }
-}
-
-#[derive(Debug)]
-enum DeserializerKind {
-    String,
-    Integer,
-    Double,
-    Json,
-    JsonSchema(JsonSchemaDeserializer),
-    Avro(AvroDeserializer),
 }
 
 /// One of potok's deserializers, the counterpart of [`Serializer`]: `framed` reads the Confluent wire format,
@@ -270,7 +224,7 @@ enum DeserializerKind {
 #[pyclass(module = "potok._native", frozen)]
 #[derive(Debug)]
 pub struct Deserializer {
-    kind: DeserializerKind,
+    serde: Named,
 }
 
 #[pymethods]
@@ -278,21 +232,10 @@ impl Deserializer {
     #[new]
     #[pyo3(signature = (kind, schema=None, framed=false, schema_id=None))]
     fn new(py: Python<'_>, kind: &str, schema: Option<&str>, framed: bool, schema_id: Option<i32>) -> PyResult<Self> {
-        let kind = match kind {
-            "string" => DeserializerKind::String,
-            "integer" => DeserializerKind::Integer,
-            "double" => DeserializerKind::Double,
-            "json" if schema.is_none() && !framed => DeserializerKind::Json,
-            "json" => DeserializerKind::JsonSchema(JsonSchemaDeserializer { schema: json_schema(py, schema)?, framed }),
-            "avro" => DeserializerKind::Avro(AvroDeserializer {
-                schema: avro_schema(py, schema)?,
-                framed,
-                expected_schema_id: schema_id,
-                limits: DecodeLimits::default(),
-            }),
-            other => return Err(errors::invalid_argument(py, &format!("unknown deserializer kind {other:?}"))),
-        };
-        Ok(Deserializer { kind })
+        // A JSON deserializer reads plain JSON unless it has a schema or reads framed payloads; the id a framed
+        // JSON payload carries is not checked (only Avro's is).
+        let schema_id = if kind == "json" { None } else { schema_id };
+        Ok(Deserializer { serde: named(py, kind, schema, Framing { schema_id, framed })? })
     }
 
     /// The value of record bytes `data` read from `topic` (None for None); `key` picks the error code.
@@ -304,37 +247,14 @@ impl Deserializer {
         data: Option<&[u8]>,
         key: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let fail = |e: SerializationError| engine_error(py, &e, key, true);
-        let value = match &self.kind {
-            DeserializerKind::String => StringSerde.deserialize(topic, data).map_err(fail)?.map(Value::String),
-            DeserializerKind::Integer => IntegerDeserializer.deserialize(topic, data).map_err(fail)?.map(Value::from),
-            DeserializerKind::Double => {
-                return match DoubleDeserializer.deserialize(topic, data).map_err(fail)? {
-                    // Not through JSON: a double may be NaN or infinite, which JSON cannot hold.
-                    Some(d) => Ok(d.into_pyobject(py)?.into_any()),
-                    None => Ok(py.None().into_bound(py)),
-                };
-            }
-            DeserializerKind::Json => JsonSerde.deserialize(topic, data).map_err(fail)?,
-            DeserializerKind::JsonSchema(d) => d.deserialize(topic, data).map_err(fail)?,
-            DeserializerKind::Avro(d) => d.deserialize(topic, data).map_err(fail)?,
-        };
-        match value {
-            Some(v) => to_py(py, &v),
+        let side = SerdeSide { key, deserializing: true };
+        match self.serde.0.deserialize(topic, data, side).map_err(|e| errors::raise(py, &e))? {
             None => Ok(py.None().into_bound(py)),
+            Some(Datum::Text(s)) => Ok(PyString::new(py, &s).into_any()),
+            Some(Datum::Int(i)) => Ok(i.into_pyobject(py)?.into_any()),
+            // Not through JSON: a double may be NaN or infinite, which JSON cannot hold.
+            Some(Datum::Double(d)) => Ok(d.into_pyobject(py)?.into_any()),
+            Some(Datum::Json(v)) => to_py(py, &v),
         }
     }
-}
-
-/// The JSON Pointers of the fields an engine error names.
-fn field_paths(error: &SerializationError) -> Vec<String> {
-    match error {
-        SerializationError::Validation(errors) => errors.0.iter().map(|e| e.instance_path.clone()).collect(),
-        SerializationError::Avro(potok::serde::avro::AvroError::Value { path, .. }) => vec![path.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn engine_error(py: Python<'_>, error: &SerializationError, key: bool, deserializing: bool) -> PyErr {
-    errors::serialization_error(py, &error.to_string(), field_paths(error), key, deserializing)
 }

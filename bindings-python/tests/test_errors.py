@@ -22,6 +22,17 @@ def test_every_registered_subclass_round_trips_through_its_code():
         assert getattr(potok, cls.__name__) is cls
 
 
+def test_protocol_error_classes_take_names_and_retriable_from_the_engine():
+    # One table in the engine (potok::host::error): the Python classes' names and retriable defaults match it.
+    for code, cls in errors._BY_CODE.items():
+        if code > 0:
+            assert (cls.default_name, cls.default_retriable) == potok._native.kafka_error_info(code), cls
+    assert potok.UnknownTopicOrPartitionError.default_retriable
+    assert potok.NotCoordinatorError.default_retriable
+    assert not potok.TopicAlreadyExistsError.default_retriable
+    assert not potok.ProducerFencedError.default_retriable
+
+
 def test_unregistered_codes_are_plain_kafka_exceptions_with_their_code():
     exc = errors._from_native("", 87, "INVALID_RECORD", "bad record", False)
     assert type(exc) is potok.KafkaException

@@ -1,6 +1,7 @@
 //! `potok broker [server.properties] [--override key=value]...`: runs a broker until SIGINT or SIGTERM, then
 //! shuts it down cleanly (flushed logs, checkpoints, clean-shutdown marker).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -28,6 +29,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (key, value) = item.split_once('=').with_context(|| format!("--override {item}: expected key=value"))?;
         config.set(key.trim(), value.trim())?;
     }
+    // Kafka's console log: `[2026-12-03 09:25:22,123] INFO message (logger)` on stdout, INFO and above.
+    potok::host::log::set_sink(potok::host::log::Level::Info, |record| {
+        let _ = writeln!(std::io::stdout().lock(), "{}", record.kafka_line());
+    });
     let started = std::time::Instant::now();
     let broker = RunningBroker::start(config).map_err(|e| match &e {
         ServerError::Bind { address, source } if source.kind() == std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
@@ -37,12 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         _ => e.into(),
     })?;
-    println!(
-        "potok broker listening on {} (log.dirs={}), started in {} ms",
-        broker.address(),
-        broker.log_dir().display(),
-        started.elapsed().as_millis()
-    );
+    tracing::info!(target: "potok::cli::broker", "started in {} ms", started.elapsed().as_millis());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
-    println!("potok broker shutting down");
+    tracing::info!(target: "potok::cli::broker", "shutting down");
     broker.stop()?;
     Ok(())
 }

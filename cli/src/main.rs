@@ -15,10 +15,6 @@ mod topics;
 
 use clap::{Parser, Subcommand};
 
-// Keeps a request with a lying array count from aborting the broker (see the allocator's docs).
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 #[derive(Debug, Parser)]
 #[command(name = "potok", version, about = "A Kafka-compatible streaming engine")]
 struct Cli {
@@ -68,6 +64,11 @@ fn check_retired_flags() {
 fn main() {
     check_retired_flags();
     let command = Cli::parse().command;
+    // The engine's warnings and errors go to stderr as Kafka's tools log them (the broker logs INFO to stdout).
+    potok::host::log::set_sink(potok::host::log::Level::Warn, |record| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{}", record.kafka_line());
+    });
     // kafka-topics words its errors itself ("Error while executing topic command : ..."); the other tools
     // print "Error: ..." as Kafka's do. Either way the exit status is 1.
     let (result, prefix) = match command {

@@ -21,10 +21,6 @@ use potok::broker::BrokerConfig;
 use potok::net::RunningBroker;
 use potok::record::{self, BatchBuilder, Batches, Compression, DecodeLimits};
 
-// The broker's own guard against lying array counts, as the potok binary installs it.
-#[global_allocator]
-static ALLOC: potok::net::alloc::GuardedAllocator = potok::net::alloc::GuardedAllocator;
-
 fn start(dir: Option<&std::path::Path>) -> RunningBroker {
     let mut config = BrokerConfig::default();
     config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
@@ -170,7 +166,8 @@ fn oversized_and_malformed_frames_close_only_their_connection() {
     s.write_all(&[0, 0, 0, 8, 0, 0, 0, 99, 0, 0, 0, 1]).unwrap(); // Produce v99
     assert!(closed(&mut s), "unsupported version");
 
-    // Metadata v0 claiming two billion topics in a 12-byte frame: an allocation bomb for a naive decoder.
+    // Metadata v0 claiming two billion topics in a 12-byte frame: an allocation bomb for a naive decoder. This
+    // test binary runs with the system allocator, as a host process embedding core does.
     let mut s = connect(&broker);
     let mut frame = vec![0, 0, 0, 12, 0, 3, 0, 0, 0, 0, 0, 1, 0, 0];
     frame.extend_from_slice(&0x7fff_ff00i32.to_be_bytes());

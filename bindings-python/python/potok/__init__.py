@@ -10,6 +10,7 @@ serializers (string, integer, double, JSON with JSON Schema validation, Avro) as
 
 from . import admin, errors, serialization
 from ._broker import Broker
+from . import _native
 from ._native import version as _native_version
 from ._consumer import Consumer
 from ._producer import Producer
@@ -68,6 +69,17 @@ from .errors import (
 
 __version__: str = _native_version()
 
+
+def set_log_level(level: "str | None") -> None:
+    """Which of the engine's log records reach :mod:`logging` (loggers ``potok.*``, e.g. ``potok.net``):
+    ``"DEBUG"``, ``"INFO"`` (the default), ``"WARNING"``, ``"ERROR"``, or ``None`` for none. The records then
+    go through the logger's own level and handlers as any other record does."""
+    _native.forward_logs(level)
+
+
+# The engine logs through Python's `logging` from the start (records at INFO and above).
+_native.forward_logs("INFO")
+
 __all__ = [
     "AdminClient",
     "Broker",
@@ -77,6 +89,7 @@ __all__ = [
     "errors",
     "serialization",
     "__version__",
+    "set_log_level",
     "Message",
     "TopicPartition",
     "OFFSET_BEGINNING",

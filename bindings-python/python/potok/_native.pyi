@@ -2,12 +2,14 @@
 # against the built module with mypy's stubtest.
 from typing import Any, Callable, List, Optional, Sequence, Tuple, final
 
-__all__ = ["Admin", "Consumer", "Deserializer", "EmbeddedBroker", "GroupMetadata", "Producer", "Serializer", "version"]
+__all__ = ["Admin", "Consumer", "Deserializer", "EmbeddedBroker", "GroupMetadata", "Producer", "Serializer", "forward_logs", "kafka_error_info", "version"]
 
 _Item = Tuple[object, Optional[object], Optional[BaseException]]
 _Record = Tuple[str, int, int, int, int, Optional[bytes], Optional[bytes], List[Tuple[str, Optional[bytes]]], Optional[int]]
 
 def version() -> str: ...
+def forward_logs(level: Optional[str]) -> None: ...
+def kafka_error_info(code: int) -> Tuple[str, bool]: ...
 @final
 class EmbeddedBroker:
     def __new__(cls, config: Sequence[Tuple[str, str]]) -> EmbeddedBroker: ...

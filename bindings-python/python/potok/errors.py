@@ -16,6 +16,8 @@ from __future__ import annotations
 import builtins
 from typing import Callable, Dict, Optional, Tuple, Type, TypeVar
 
+from . import _native
+
 
 class KafkaError:
     """One Kafka error: a code, its name, a human-readable message and whether retrying can help."""
@@ -176,7 +178,12 @@ _BY_CODE: Dict[int, Type[KafkaException]] = {}
 _E = TypeVar("_E", bound=Type[KafkaException])
 
 
-def _register(code: int, name: str, retriable: bool = False) -> Callable[[_E], _E]:
+def _register(code: int, name: str, retriable: Optional[bool] = None) -> Callable[[_E], _E]:
+    # A Kafka code's retriable flag comes from the engine's table (one table for every binding); only the
+    # client-side classes, which have librdkafka's local codes, give theirs here.
+    if retriable is None:
+        retriable = code >= 0 and _native.kafka_error_info(code)[1]
+
     def wrap(cls: _E) -> _E:
         cls.default_code = code
         cls.default_name = name
@@ -243,28 +250,28 @@ class InvalidArgumentError(KafkaException, ValueError):
     default_name = "_INVALID_ARG"
 
 
-# Errors with Kafka protocol codes (names as in Kafka's `Errors` enum; retriable as Kafka classifies them).
+# Errors with Kafka protocol codes (names as in Kafka's `Errors` enum; retriable as the engine classifies them).
 @_register(1, "OFFSET_OUT_OF_RANGE")
 class OffsetOutOfRangeError(KafkaException):
     pass
 
 
-@_register(2, "CORRUPT_MESSAGE", True)
+@_register(2, "CORRUPT_MESSAGE")
 class CorruptRecordError(KafkaException):
     pass
 
 
-@_register(3, "UNKNOWN_TOPIC_OR_PARTITION", True)
+@_register(3, "UNKNOWN_TOPIC_OR_PARTITION")
 class UnknownTopicOrPartitionError(KafkaException):
     pass
 
 
-@_register(6, "NOT_LEADER_OR_FOLLOWER", True)
+@_register(6, "NOT_LEADER_OR_FOLLOWER")
 class NotLeaderOrFollowerError(KafkaException):
     pass
 
 
-@_register(7, "REQUEST_TIMED_OUT", True)
+@_register(7, "REQUEST_TIMED_OUT")
 class RequestTimedOutError(KafkaException):
     pass
 
@@ -274,12 +281,12 @@ class RecordTooLargeError(KafkaException):
     pass
 
 
-@_register(15, "COORDINATOR_NOT_AVAILABLE", True)
+@_register(15, "COORDINATOR_NOT_AVAILABLE")
 class CoordinatorNotAvailableError(KafkaException):
     pass
 
 
-@_register(16, "NOT_COORDINATOR", True)
+@_register(16, "NOT_COORDINATOR")
 class NotCoordinatorError(KafkaException):
     pass
 
@@ -354,7 +361,7 @@ class InvalidTxnStateError(KafkaException):
     pass
 
 
-@_register(51, "CONCURRENT_TRANSACTIONS", True)
+@_register(51, "CONCURRENT_TRANSACTIONS")
 class ConcurrentTransactionsError(KafkaException):
     pass
 

@@ -107,8 +107,65 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `log.cleanup.policy`.
     pub cleanup_policy: String,
+    /// `process.roles`: whether this node is a broker, a controller, or both (the default: a cluster of one).
+    pub process_roles: ProcessRoles,
+    /// `controller.quorum.voters` (`id@host:port`, ...): the controllers. Empty: this node is the only
+    /// controller and keeps the metadata log itself.
+    pub controller_quorum_voters: Vec<Voter>,
+    /// `controller.quorum.bootstrap.servers` (`host:port`, ...): where to find the controllers when the voters
+    /// are not listed.
+    pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
+    /// `controller.listener.names`: the listeners controllers serve the quorum and brokers on.
+    pub controller_listener_names: Vec<String>,
+    /// `inter.broker.listener.name`: the listener brokers use to reach each other (replication).
+    pub inter_broker_listener_name: Option<String>,
+    /// `metadata.log.dir`: where the metadata log lives (default: the log directory).
+    pub metadata_log_dir: Option<PathBuf>,
+    /// `broker.rack`.
+    pub broker_rack: Option<String>,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: i64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: i64,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.max.bytes`, `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`.
+    pub replica_fetch_max_bytes: i32,
+    pub replica_fetch_wait_max_ms: i32,
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: i64,
+    /// `num.replica.fetchers`.
+    pub num_replica_fetchers: i32,
+    /// `auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: i64,
+    pub leader_imbalance_per_broker_percentage: i32,
+    /// `controlled.shutdown.enable`.
+    pub controlled_shutdown_enable: bool,
+    /// `offsets.topic.replication.factor`, `transaction.state.log.replication.factor`,
+    /// `transaction.state.log.min.isr`.
+    pub offsets_topic_replication_factor: i16,
+    pub transaction_state_log_replication_factor: i16,
+    pub transaction_state_log_min_isr: i32,
     /// Every key set explicitly (file and overrides), for DescribeConfigs.
     pub explicit: BTreeMap<String, String>,
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+/// One controller of the quorum, as `controller.quorum.voters` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
 }
 
 impl Default for BrokerConfig {
@@ -145,36 +202,53 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             cleanup_policy: "delete".into(),
+            process_roles: ProcessRoles { broker: true, controller: true },
+            controller_quorum_voters: Vec::new(),
+            controller_quorum_bootstrap_servers: Vec::new(),
+            controller_listener_names: Vec::new(),
+            inter_broker_listener_name: None,
+            metadata_log_dir: None,
+            broker_rack: None,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
+            replica_fetch_backoff_ms: 1_000,
+            num_replica_fetchers: 1,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
+            controlled_shutdown_enable: true,
+            offsets_topic_replication_factor: 3,
+            transaction_state_log_replication_factor: 3,
+            transaction_state_log_min_isr: 2,
             explicit: BTreeMap::new(),
         }
     }
 }
 
-/// Keys Kafka's own sample configs carry that a single potok broker accepts without acting on (the quorum keys
-/// after [`single_node_only`] checked them).
+/// Keys Kafka's own sample configs carry that a single potok broker accepts without acting on.
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "inter.broker.listener.name",
     "listener.security.protocol.map",
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
-    "num.replica.fetchers",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "offsets.topic.replication.factor",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
     "transaction.state.log.load.buffer.size",
+    "controller.quorum.election.timeout.ms",
+    "controller.quorum.fetch.timeout.ms",
+    "controller.quorum.election.backoff.max.ms",
+    "controller.quorum.request.timeout.ms",
+    "replica.socket.timeout.ms",
+    "replica.socket.receive.buffer.bytes",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
     "log.cleaner.enable",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "broker.rack",
     "cluster.id",
 ];
 
@@ -277,6 +351,10 @@ impl BrokerConfig {
                 reason: e.to_string(),
             })
         };
+        if matches!(key, "process.roles" | "controller.quorum.voters" | "controller.quorum.bootstrap.servers") {
+            let explicit_id = self.explicit.contains_key("node.id") || self.explicit.contains_key("broker.id");
+            single_node_only(key, value, explicit_id.then_some(self.node_id))?;
+        }
         match key {
             "node.id" | "broker.id" => {
                 self.node_id = parse_num(key, value)?;
@@ -284,10 +362,6 @@ impl BrokerConfig {
                     single_node_only("controller.quorum.voters", voters, Some(self.node_id))
                         .map_err(|e| ConfigError { key: key.into(), value: value.into(), reason: e.to_string() })?;
                 }
-            }
-            "process.roles" | "controller.quorum.voters" | "controller.quorum.bootstrap.servers" => {
-                let explicit_id = self.explicit.contains_key("node.id") || self.explicit.contains_key("broker.id");
-                single_node_only(key, value, explicit_id.then_some(self.node_id))?
             }
             "listeners" => self.listeners = Listener::parse(key, value)?,
             "advertised.listeners" => self.advertised_listeners = Some(Listener::parse(key, value)?),
@@ -376,6 +450,70 @@ impl BrokerConfig {
             "max.connections" => self.max_connections = parse_num(key, value)?,
             "min.insync.replicas" => self.min_insync_replicas = parse_num(key, value)?,
             "log.cleanup.policy" => self.cleanup_policy = value.to_string(),
+            "process.roles" => {
+                let mut roles = ProcessRoles { broker: false, controller: false };
+                for role in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                    match role {
+                        "broker" => roles.broker = true,
+                        "controller" => roles.controller = true,
+                        _ => return Err(bad("roles are broker and controller")),
+                    }
+                }
+                if !roles.broker && !roles.controller {
+                    return Err(bad("no role given: use broker, controller, or broker,controller"));
+                }
+                self.process_roles = roles;
+            }
+            "controller.quorum.voters" => {
+                let mut voters = Vec::new();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (id, address) = item.split_once('@').ok_or_else(|| bad("expected id@host:port, ..."))?;
+                    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("expected id@host:port, ..."))?;
+                    voters.push(Voter {
+                        id: id.trim().parse().map_err(|_| bad("a voter id is not a number"))?,
+                        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                        port: port.parse().map_err(|_| bad("a voter port is not a number between 0 and 65535"))?,
+                    });
+                }
+                self.controller_quorum_voters = voters;
+            }
+            "controller.quorum.bootstrap.servers" => {
+                let mut servers = Vec::new();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (host, port) = item.rsplit_once(':').ok_or_else(|| bad("expected host:port, ..."))?;
+                    let port = port.parse().map_err(|_| bad("a port is not a number between 0 and 65535"))?;
+                    servers.push((host.trim_start_matches('[').trim_end_matches(']').to_string(), port));
+                }
+                self.controller_quorum_bootstrap_servers = servers;
+            }
+            "controller.listener.names" => {
+                self.controller_listener_names =
+                    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            }
+            "inter.broker.listener.name" => self.inter_broker_listener_name = Some(value.trim().to_string()),
+            "metadata.log.dir" => self.metadata_log_dir = Some(PathBuf::from(value.trim())),
+            "broker.rack" => self.broker_rack = Some(value.trim().to_string()),
+            "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(key, value)?,
+            "broker.heartbeat.interval.ms" => self.broker_heartbeat_interval_ms = positive(key, value)?,
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = positive(key, value)?,
+            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = positive(key, value)? as i32,
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = positive(key, value)? as i32,
+            "replica.fetch.min.bytes" => self.replica_fetch_min_bytes = positive(key, value)? as i32,
+            "replica.fetch.backoff.ms" => self.replica_fetch_backoff_ms = positive(key, value)?,
+            "num.replica.fetchers" => self.num_replica_fetchers = positive(key, value)? as i32,
+            "auto.leader.rebalance.enable" => self.auto_leader_rebalance_enable = parse_bool(key, value)?,
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds = positive(key, value)?
+            }
+            "leader.imbalance.per.broker.percentage" => {
+                self.leader_imbalance_per_broker_percentage = positive(key, value)? as i32
+            }
+            "controlled.shutdown.enable" => self.controlled_shutdown_enable = parse_bool(key, value)?,
+            "offsets.topic.replication.factor" => self.offsets_topic_replication_factor = positive(key, value)? as i16,
+            "transaction.state.log.replication.factor" => {
+                self.transaction_state_log_replication_factor = positive(key, value)? as i16
+            }
+            "transaction.state.log.min.isr" => self.transaction_state_log_min_isr = positive(key, value)? as i32,
             "log.segment.bytes" => log_key(&mut self.log, "segment.bytes", value)?,
             "log.roll.ms" => log_key(&mut self.log, "segment.ms", value)?,
             "log.roll.hours" => log_key(&mut self.log, "segment.ms", &hours_to_ms(key, value)?)?,
@@ -406,6 +544,19 @@ impl BrokerConfig {
             if listener.host.is_empty() || listener.host == "0.0.0.0" { "127.0.0.1".into() } else { listener.host };
         Listener { port: if listener.port == 0 { bound_port } else { listener.port }, host, ..listener }
     }
+}
+
+/// A number from 1 to `i32::MAX` (Kafka's int configs with an at-least-1 validator).
+fn positive(key: &str, value: &str) -> Result<i64, ConfigError> {
+    let v: i64 = parse_num(key, value)?;
+    if !(1..=i64::from(i32::MAX)).contains(&v) {
+        return Err(ConfigError {
+            key: key.into(),
+            value: value.into(),
+            reason: "must be between 1 and 2147483647".into(),
+        });
+    }
+    Ok(v)
 }
 
 fn hours_to_ms(key: &str, value: &str) -> Result<String, ConfigError> {

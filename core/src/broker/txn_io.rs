@@ -10,6 +10,7 @@ use std::sync::MutexGuard;
 
 use kafka_protocol::error::ResponseError;
 
+use super::coordinator_io::InternalTopic;
 use super::{Broker, BrokerError, OFFSETS_TOPIC};
 use crate::coordinator::group;
 use crate::coordinator::transaction::{TransactionCoordinator, TxnMetadata, TxnState};
@@ -29,13 +30,15 @@ impl Broker {
     /// Creates `__transaction_state` if it does not exist yet (Kafka does this on the first transactional
     /// FindCoordinator).
     pub(super) fn ensure_txn_topic(&self, now_ms: i64) -> Result<(), BrokerError> {
-        self.ensure_internal_topic(
-            TRANSACTION_STATE_TOPIC,
-            self.config.transaction_state_log_num_partitions,
-            "uncompressed",
-            self.config.transaction_state_log_segment_bytes,
-            now_ms,
-        )
+        let topic = InternalTopic {
+            name: TRANSACTION_STATE_TOPIC,
+            partitions: self.config.transaction_state_log_num_partitions,
+            replication_factor: self.config.transaction_state_log_replication_factor,
+            min_insync_replicas: Some(self.config.transaction_state_log_min_isr),
+            compression_type: "uncompressed",
+            segment_bytes: self.config.transaction_state_log_segment_bytes,
+        };
+        self.ensure_internal_topic(topic, now_ms)
     }
 
     /// The `__transaction_state` partition that holds a transactional id, with its leader epoch (which is the
@@ -73,7 +76,7 @@ impl Broker {
     pub(super) fn complete_transactions(&self, txns: &mut TransactionCoordinator, now_ms: i64) {
         for m in txns.pending_completion() {
             if let Err(e) = self.write_markers(&m, now_ms) {
-                eprintln!("potok: writing the transaction markers of {} failed: {e}", m.transactional_id);
+                tracing::error!("writing the transaction markers of {} failed: {e}", m.transactional_id);
                 continue;
             }
             if let Some(done) = txns.complete(&m.transactional_id, now_ms) {
@@ -128,7 +131,7 @@ impl Broker {
                     match loaded {
                         Ok((id, value)) => txns.load(id, value),
                         Err(e) => {
-                            eprintln!("potok: skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}", r.offset)
+                            tracing::warn!("skipping {TRANSACTION_STATE_TOPIC}-{partition} offset {}: {e}", r.offset)
                         }
                     }
                 }

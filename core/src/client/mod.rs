@@ -23,6 +23,8 @@ pub mod consumer;
 #[cfg(feature = "native")]
 pub mod producer;
 #[cfg(feature = "native")]
+pub(crate) mod requests;
+#[cfg(feature = "native")]
 pub mod runtime;
 
 pub use error::{ClientError, Result};

@@ -8,7 +8,6 @@
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
 //! while its request is parked has the request dropped at the broker.
 
-pub mod alloc;
 pub mod client;
 
 use std::collections::HashMap;
@@ -154,7 +153,7 @@ pub async fn serve(
                     let _permit = permit;
                     if let Err(e) = serve_connection(shared, stream, peer, stop).await {
                         // Kafka logs and closes a connection that sends something it cannot read; so does potok.
-                        eprintln!("potok: closed connection from {peer}: {e}");
+                        tracing::warn!("closed connection from {peer}: {e}");
                     }
                 });
             }
@@ -341,6 +340,7 @@ impl RunningBroker {
             }
             result
         })?;
+        tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
         Ok(RunningBroker { address, log_dir, stop: Some(stop_tx), thread: Some(thread) })
     }
 
@@ -368,11 +368,16 @@ impl RunningBroker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.thread.take().map(|t| t.join()) {
+        let result = match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(ServerError::Io(std::io::Error::other("broker thread panicked"))),
-            None => Ok(()),
+            None => return Ok(()),
+        };
+        match &result {
+            Ok(()) => tracing::info!("potok broker on {} shut down", self.address),
+            Err(e) => tracing::error!("potok broker on {} stopped with an error: {e}", self.address),
         }
+        result
     }
 }
 

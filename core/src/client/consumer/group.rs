@@ -14,13 +14,13 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 
 use super::{ConsumerInner, GroupConfig};
-use crate::client::admin::sb;
 use crate::client::assignor::{
     decode_assignment, decode_subscription, encode_assignment, encode_subscription, Assignment, Assignor,
     RebalanceProtocol, Subscription,
 };
 use crate::client::error::{ClientError, Result};
 use crate::client::producer::lock;
+use crate::client::requests::sb;
 use crate::client::TopicPartition;
 
 /// The consumer protocol version potok writes (Kafka 3.x+ writes 3).

@@ -14,9 +14,9 @@ use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId
 
 use super::accumulator::ProducerBatch;
 use super::{lock, transactions, Inner};
-use crate::client::admin::{sb, topic_name};
 use crate::client::cluster::Metadata;
 use crate::client::error::{ClientError, Result};
+use crate::client::requests::{sb, topic_name};
 
 /// The longest the sender sleeps when nothing is due, so closing and metadata age are looked at regularly.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);

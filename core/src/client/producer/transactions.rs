@@ -13,8 +13,8 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 use kafka_protocol::messages::*;
 
 use super::{lock, Inner};
-use crate::client::admin::{by_topic, sb, topic_name};
 use crate::client::error::{ClientError, Result};
+use crate::client::requests::{by_topic, sb, topic_name};
 use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
 
 /// What a consumer tells a transactional producer about its group, for `send_offsets_to_transaction`.

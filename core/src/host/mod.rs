@@ -1,0 +1,23 @@
+//! What every host binding needs, written once: Python (pyo3) and Node (napi) use it now, a C ABI, JNI and
+//! wasm next. Plain data in and out — no binding framework types — so a binding keeps only its conversions,
+//! its async bridging, its typed host errors and its idiomatic surface.
+//!
+//! - [`error`]: every failure classified once ([`HostError`]: kind, Kafka code and name, librdkafka's local
+//!   code, retriable, config key, field paths).
+//! - [`broker`]: the embedded broker's defaults (127.0.0.1, port 0, a temporary log directory).
+//! - [`serde`]: serializers chosen by name.
+//! - [`records`]: the flat record layout a batch crosses the boundary in, with 64-bit offsets.
+//! - [`log`]: the engine's `tracing` events as plain records for a host's logger.
+
+// A HostError is plain data a binding reads field by field (kind, codes, names, key, paths); boxing it would
+// only add an allocation at the boundary it exists for.
+#![allow(clippy::result_large_err)]
+
+#[cfg(feature = "native")]
+pub mod broker;
+pub mod error;
+pub mod log;
+pub mod records;
+pub mod serde;
+
+pub use error::{ErrorKind, HostError, SerdeSide};
