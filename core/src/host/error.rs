@@ -325,6 +325,9 @@ mod tests {
         assert_eq!((closed.kind, closed.code, closed.local_code), (ErrorKind::Closed, None, local::DESTROY));
         let state = HostError::from(ClientError::IllegalState("no transaction".into()));
         assert_eq!((state.kind, state.name.as_str()), (ErrorKind::State, "ILLEGAL_STATE"));
+        let full = HostError::from(ClientError::BufferFull("buffer.memory".into()));
+        assert_eq!((full.local_code, full.local_name.as_str()), (local::QUEUE_FULL, "_QUEUE_FULL"));
+        assert!(full.retriable);
     }
 
     #[test]
