@@ -86,8 +86,10 @@ function buildAddon({ release, env = {}, workspace = false }) {
         compiled += 1;
         const seconds = Math.round((Date.now() - started) / 1000);
         progress.write(`\r\x1b[Kpotok: ${compiled} crates compiled (${seconds} s), last ${message.target.name}`);
+        // With the workspace's selection cargo reports potok_node twice, in either order, and only one of the
+        // two units is the loadable library: keep the one that is, whichever comes last.
         if (message.target.name === 'potok_node' && message.target.kind.includes('cdylib')) {
-          library = message.filenames.find((f) => /\.(so|dylib|dll)$/.test(f));
+          library = message.filenames.find((f) => /\.(so|dylib|dll)$/.test(f)) ?? library;
         }
       }
     });
