@@ -270,11 +270,11 @@ expect_fail "broker on a port in use"
 expect_err "broker on a port in use" "Address already in use.*--override listeners=PLAINTEXT://127\.0\.0\.1:"
 kill -TERM "$broker_pid"
 wait "$broker_pid" || fail "the broker did not stop cleanly on SIGTERM"
-potok broker --override controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094 --override listeners=PLAINTEXT://127.0.0.1:0
-expect_fail "broker with a three-node quorum"
-expect_err "broker with a three-node quorum" "controller\.quorum\.voters.*single node"
+potok broker --override controller.quorum.bootstrap.servers=127.0.0.1:9093,127.0.0.1:9094 --override listeners=PLAINTEXT://127.0.0.1:0
+expect_fail "broker with Kafka's dynamic quorum"
+expect_err "broker with Kafka's dynamic quorum" "controller\.quorum\.bootstrap\.servers.*controller\.quorum\.voters"
 potok broker --override process.roles=broker --override listeners=PLAINTEXT://127.0.0.1:0
 expect_fail "broker with process.roles=broker"
-expect_err "broker with process.roles=broker" "process\.roles must be broker,controller"
+expect_err "broker with process.roles=broker" "process\.roles.*dedicated brokers and controllers are not supported"
 
 echo "cli-check: $checks checks passed against $address"

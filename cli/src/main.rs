@@ -10,6 +10,7 @@ mod consumer_perf;
 mod dump_log;
 mod producer_perf;
 mod props;
+mod storage;
 mod time;
 mod topics;
 
@@ -40,6 +41,8 @@ enum Command {
     ProducerPerfTest(producer_perf::Args),
     /// Measure consumer throughput, like kafka-consumer-perf-test.
     ConsumerPerfTest(consumer_perf::Args),
+    /// Format log directories with a cluster id, like kafka-storage (optional for potok).
+    Storage(storage::Args),
 }
 
 /// Flags of older Kafka tools that Kafka 4's tools no longer take, and what replaced them.
@@ -80,6 +83,7 @@ fn main() {
         Command::ConsumerGroups(args) => (consumer_groups::run(args), "Error: "),
         Command::ProducerPerfTest(args) => (producer_perf::run(args), "Error: "),
         Command::ConsumerPerfTest(args) => (consumer_perf::run(args), "Error: "),
+        Command::Storage(args) => (storage::run(args), "Error: "),
     };
     if let Err(e) = result {
         eprintln!("{prefix}{e:#}");

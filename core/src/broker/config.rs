@@ -2,9 +2,9 @@
 //!
 //! Keys potok interprets are typed fields; keys Kafka users commonly carry in a `server.properties` that have
 //! no meaning for a single potok broker (thread counts, socket buffers, controller quorum settings) are
-//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key. Settings that
-//! describe a multi-node cluster (`controller.quorum.voters` naming other nodes, a `process.roles` other than
-//! a combined broker and controller) are refused rather than silently starting an unrelated single broker.
+//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key. Kafka's
+//! dynamic controller quorum, which potok cannot run yet, is refused rather than silently starting an
+//! unrelated single broker (roles and voters are checked when a node starts, in `net::bind`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -252,49 +252,19 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "cluster.id",
 ];
 
-/// Why a config that describes a multi-node cluster is refused: potok runs one combined broker and controller
-/// until the cluster lands, and a setting naming other nodes must not start an unrelated single broker.
-const SINGLE_NODE: &str = "potok runs a single node (broker and controller in one process) for now; \
-                           multi-node clusters are not supported yet";
-
-/// Refuses the quorum settings of a multi-node cluster. `node_id` is the node's id when `node.id` was set
-/// explicitly (a lone voter must be this node).
-fn single_node_only(key: &str, value: &str, node_id: Option<i32>) -> Result<(), ConfigError> {
-    let bad = |reason: String| ConfigError { key: key.into(), value: value.into(), reason };
-    let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    match key {
-        "process.roles" => {
-            let mut roles = items.clone();
-            roles.sort_unstable();
-            if roles != ["broker", "controller"] {
-                return Err(bad(format!("{SINGLE_NODE}: process.roles must be broker,controller")));
-            }
-        }
-        "controller.quorum.voters" => {
-            if items.len() > 1 {
-                return Err(bad(format!(
-                    "{SINGLE_NODE}: controller.quorum.voters may name only this node, e.g. 1@127.0.0.1:9093"
-                )));
-            }
-            if let (Some(voter), Some(node_id)) = (items.first(), node_id) {
-                let id = voter.split_once('@').and_then(|(id, _)| id.trim().parse::<i32>().ok());
-                match id {
-                    None => return Err(bad("expected id@host:port".into())),
-                    Some(id) if id != node_id => {
-                        return Err(bad(format!(
-                            "{SINGLE_NODE}: the only voter must be this node (node.id={node_id}), not node {id}"
-                        )))
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        "controller.quorum.bootstrap.servers" if items.len() > 1 => {
-            return Err(bad(format!(
-                "{SINGLE_NODE}: controller.quorum.bootstrap.servers may name only this node's controller listener"
-            )));
-        }
-        _ => {}
+/// Refuses Kafka's dynamic controller quorum (several `controller.quorum.bootstrap.servers`), which potok cannot
+/// run yet, so a Kafka config written for it does not silently start an unrelated single broker; a cluster's
+/// controllers are listed in `controller.quorum.voters`. The rest of a cluster's settings (roles, voters,
+/// listeners) are checked when the node starts (`net::bind`).
+fn supported_quorum(key: &str, value: &str) -> Result<(), ConfigError> {
+    if key == "controller.quorum.bootstrap.servers" && value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+        return Err(ConfigError {
+            key: key.into(),
+            value: value.into(),
+            reason: "Kafka's dynamic controller quorum is not supported yet: list the controllers in \
+                     controller.quorum.voters (id@host:port,...)"
+                .into(),
+        });
     }
     Ok(())
 }
@@ -341,6 +311,15 @@ impl BrokerConfig {
         Ok(out)
     }
 
+    /// The defaults with every key of a `server.properties` text applied.
+    pub fn from_properties(text: &str) -> Result<BrokerConfig, ConfigError> {
+        let mut config = BrokerConfig::default();
+        for (key, value) in Self::parse_properties(text)? {
+            config.set(&key, &value)?;
+        }
+        Ok(config)
+    }
+
     /// Applies one `key=value`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
@@ -351,18 +330,9 @@ impl BrokerConfig {
                 reason: e.to_string(),
             })
         };
-        if matches!(key, "process.roles" | "controller.quorum.voters" | "controller.quorum.bootstrap.servers") {
-            let explicit_id = self.explicit.contains_key("node.id") || self.explicit.contains_key("broker.id");
-            single_node_only(key, value, explicit_id.then_some(self.node_id))?;
-        }
+        supported_quorum(key, value)?;
         match key {
-            "node.id" | "broker.id" => {
-                self.node_id = parse_num(key, value)?;
-                if let Some(voters) = self.explicit.get("controller.quorum.voters") {
-                    single_node_only("controller.quorum.voters", voters, Some(self.node_id))
-                        .map_err(|e| ConfigError { key: key.into(), value: value.into(), reason: e.to_string() })?;
-                }
-            }
+            "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => self.listeners = Listener::parse(key, value)?,
             "advertised.listeners" => self.advertised_listeners = Some(Listener::parse(key, value)?),
             "log.dirs" | "log.dir" => {
@@ -607,31 +577,14 @@ mod tests {
     }
 
     #[test]
-    fn multi_node_settings_are_refused_not_ignored() {
-        let single = "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\n\
-                      controller.quorum.bootstrap.servers=127.0.0.1:9093\n";
-        let mut c = BrokerConfig::default();
-        for (k, v) in BrokerConfig::parse_properties(single).unwrap() {
-            c.set(&k, &v).unwrap();
-        }
-        let refused = [
-            ("controller.quorum.voters", "1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095"),
-            ("controller.quorum.voters", "2@127.0.0.1:9093"),
-            ("controller.quorum.bootstrap.servers", "127.0.0.1:9093,127.0.0.1:9094"),
-            ("process.roles", "broker"),
-            ("process.roles", "controller"),
-        ];
-        for (key, value) in refused {
-            let e = c.clone().set(key, value).unwrap_err();
-            assert_eq!(e.key, key);
-            assert!(e.reason.contains("single node"), "{e}");
-        }
-        // The voter is checked against node.id whichever comes first in the file.
-        let mut c = BrokerConfig::default();
-        c.set("controller.quorum.voters", "2@127.0.0.1:9093").unwrap();
-        c.set("node.id", "2").unwrap();
-        let mut c = BrokerConfig::default();
-        c.set("controller.quorum.voters", "2@127.0.0.1:9093").unwrap();
-        assert!(c.set("node.id", "1").unwrap_err().reason.contains("node.id=1"));
+    fn a_dynamic_quorum_is_refused_not_ignored() {
+        let three = "process.roles=broker,controller\nnode.id=1\n\
+                     controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,3@127.0.0.1:19094\n\
+                     controller.quorum.bootstrap.servers=127.0.0.1:19092\n";
+        let c = BrokerConfig::from_properties(three).unwrap();
+        assert_eq!(c.controller_quorum_voters.len(), 3);
+        let e = c.clone().set("controller.quorum.bootstrap.servers", "127.0.0.1:9093,127.0.0.1:9094").unwrap_err();
+        assert_eq!(e.key, "controller.quorum.bootstrap.servers");
+        assert!(e.reason.contains("dynamic controller quorum"), "{e}");
     }
 }
