@@ -112,7 +112,7 @@ L.append(f"""- Each broker in turn (potok first, then Kafka; never both at once)
 - **Flush policy, both brokers: the defaults, i.e. no fsync by the broker** (`log.flush.interval.messages` and
   `log.flush.interval.ms` = Long.MAX_VALUE) — data reaches the OS page cache and the kernel writes it back.
   1 GiB segments (default), replication factor 1, `auto.create.topics.enable=true` (default).
-- potok: `potok broker --override listeners=PLAINTEXT://127.0.0.1:PORT --override log.dirs=DIR` (release build).
+- potok: `potok broker --override listeners=PLAINTEXT://127.0.0.1:PORT --override log.dirs=DIR` (profiling build: the release optimizations with symbols kept).
 - Kafka 4.1.1: `scripts/kafka.sh start DIR PORT` — KRaft combined broker+controller, JVM `-Xms256m -Xmx1g`,
   `num.partitions=1`, `offsets.topic.replication.factor=1`, `group.initial.rebalance.delay.ms=0`; everything else default.
 - **Produce**: `org.apache.kafka.tools.ProducerPerformance --throughput -1`, {n100} records of 100 B and {n1k} records

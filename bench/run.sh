@@ -65,9 +65,11 @@ step "python venv $VENV (confluent-kafka, matplotlib)"
 "$PY" -c 'import confluent_kafka' 2>/dev/null || timeout 600 "$PY" -m pip install -q confluent-kafka >>"$OUT/logs/pip.log" 2>&1 || die "pip install confluent-kafka"
 "$PY" -c 'import matplotlib' 2>/dev/null || timeout 600 "$PY" -m pip install -q matplotlib >>"$OUT/logs/pip.log" 2>&1 || die "pip install matplotlib"
 
-step "building potok (cargo build --release -p potok-cli, target $TARGET)"
-(cd "$REPO" && CARGO_TARGET_DIR="$TARGET" timeout 3600 cargo build --release -p potok-cli) >"$OUT/logs/build.log" 2>&1 || die "cargo build (see $OUT/logs/build.log)"
-POTOK="$TARGET/release/potok"
+# The profiling profile: release optimizations plus symbols and line tables, so a broker under benchmark can be
+# profiled (perf record -p PID); release builds ship stripped.
+step "building potok (cargo build --profile profiling -p potok-cli, target $TARGET)"
+(cd "$REPO" && CARGO_TARGET_DIR="$TARGET" timeout 3600 cargo build --profile profiling -p potok-cli) >"$OUT/logs/build.log" 2>&1 || die "cargo build (see $OUT/logs/build.log)"
+POTOK="$TARGET/profiling/potok"
 
 # ------------------------------------------------------------------------------------- machine
 step "describing the machine"

@@ -13,8 +13,8 @@ export declare class Broker {
   /** Takes Kafka's broker keys (and `schemaRegistry: true` to serve a schema registry); a bad key throws
    * ConfigError at once. */
   constructor(config?: KafkaConfig & { schemaRegistry?: boolean })
-  /** Resolves with this broker once clients can connect. */
-  start(): Promise<this>
+  /** Resolves with this broker once clients can connect (its address and log directory are then known). */
+  start(): Promise<this & RunningBroker>
   /** Stops serving and flushes the logs; a temporary log directory is removed. Does nothing when stopped. */
   stop(): Promise<void>
   /** `host:port` while running, otherwise null. */
@@ -23,6 +23,45 @@ export declare class Broker {
   readonly logDir: NativeBroker['logDir']
   /** The schema registry's URL (`http://host:port`) while running with `schemaRegistry: true`, otherwise null. */
   readonly schemaRegistryUrl: NativeBroker['schemaRegistryUrl']
+}
+
+/** A started broker: `bootstrapServers` and `logDir` are set until `stop()`. */
+export interface RunningBroker {
+  readonly bootstrapServers: string
+  readonly logDir: string
+}
+
+/** kafkajs's instrumentation event, as a listener given to `on()` receives it. */
+export interface InstrumentationEvent<T> {
+  id: number
+  type: string
+  timestamp: number
+  payload: T
+}
+
+/** A broker connection that failed (emitted once per broker and error, not on every retry). */
+export interface ConnectionErrorPayload {
+  /** `host:port` */
+  broker: string
+  /** The broker's node id, -1 for a bootstrap server. */
+  nodeId: number
+  /** A ConnectionError (or TimeoutError) with Kafka's code and type. */
+  error: PotokError
+}
+
+/** The events a client emits, under kafkajs's names (`producer.connect`, ...). */
+export interface ClientEvents<P extends string> {
+  readonly CONNECT: `${P}.connect`
+  readonly DISCONNECT: `${P}.disconnect`
+  /** A broker could not be reached (kafkajs only logs this; potok emits it as librdkafka's error_cb does). */
+  readonly CONNECTION_ERROR: `${P}.network.connection_error`
+}
+
+/** kafkajs's `on(eventName, listener)`: returns a function that removes the listener. */
+export interface Instrumented<P extends string> {
+  readonly events: ClientEvents<P>
+  on(eventName: `${P}.network.connection_error`, listener: (event: InstrumentationEvent<ConnectionErrorPayload>) => void): () => void
+  on(eventName: `${P}.connect` | `${P}.disconnect`, listener: (event: InstrumentationEvent<null>) => void): () => void
 }
 
 /** Fields every potok error carries. */
@@ -171,7 +210,10 @@ export declare class Transaction {
   isActive(): boolean
 }
 
-export declare class Producer {
+export declare class Producer implements Instrumented<'producer'> {
+  readonly events: ClientEvents<'producer'>
+  on(eventName: 'producer.network.connection_error', listener: (event: InstrumentationEvent<ConnectionErrorPayload>) => void): () => void
+  on(eventName: 'producer.connect' | 'producer.disconnect', listener: (event: InstrumentationEvent<null>) => void): () => void
   connect(): Promise<void>
   send(record: ProducerRecord): Promise<RecordMetadata[]>
   sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
@@ -245,7 +287,10 @@ export interface ConsumerRunConfig {
 
 export type TopicPartitions = Array<{ topic: string; partitions?: number[] }>
 
-export declare class Consumer {
+export declare class Consumer implements Instrumented<'consumer'> {
+  readonly events: ClientEvents<'consumer'>
+  on(eventName: 'consumer.network.connection_error', listener: (event: InstrumentationEvent<ConnectionErrorPayload>) => void): () => void
+  on(eventName: 'consumer.connect' | 'consumer.disconnect', listener: (event: InstrumentationEvent<null>) => void): () => void
   connect(): Promise<void>
   subscribe(subscription: { topics?: Array<string | RegExp>; topic?: string | RegExp; fromBeginning?: boolean }): Promise<void>
   run(config: ConsumerRunConfig): Promise<void>
@@ -259,7 +304,10 @@ export declare class Consumer {
   disconnect(): Promise<void>
 }
 
-export declare class Admin {
+export declare class Admin implements Instrumented<'admin'> {
+  readonly events: ClientEvents<'admin'>
+  on(eventName: 'admin.network.connection_error', listener: (event: InstrumentationEvent<ConnectionErrorPayload>) => void): () => void
+  on(eventName: 'admin.connect' | 'admin.disconnect', listener: (event: InstrumentationEvent<null>) => void): () => void
   connect(): Promise<void>
   disconnect(): Promise<void>
   createTopics(options: {

@@ -5,9 +5,23 @@ const { Broker } = require('./lib/broker');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
 const { SchemaRegistry, SchemaRegistryError, SchemaType } = require('./lib/registry');
-const errors = require('./lib/errors');
+const {
+  PotokError,
+  KafkaProtocolError,
+  ConfigError,
+  TimeoutError,
+  ConnectionError,
+  ProtocolError,
+  SerializationError,
+  ArgumentError,
+  ClosedError,
+  StateError,
+  BrokerError,
+} = require('./lib/errors');
 const { logLevel, setLogger } = require('./lib/log');
 
+// An object of plain names, so Node's ES module loader finds every one as a named export
+// (`import { Broker, SerializationError } from 'potok'`).
 module.exports = {
   Broker,
   Kafka,
@@ -18,15 +32,15 @@ module.exports = {
   SchemaType,
   logLevel,
   setLogger,
-  PotokError: errors.PotokError,
-  KafkaProtocolError: errors.KafkaProtocolError,
-  ConfigError: errors.ConfigError,
-  TimeoutError: errors.TimeoutError,
-  ConnectionError: errors.ConnectionError,
-  ProtocolError: errors.ProtocolError,
-  SerializationError: errors.SerializationError,
-  ArgumentError: errors.ArgumentError,
-  ClosedError: errors.ClosedError,
-  StateError: errors.StateError,
-  BrokerError: errors.BrokerError,
+  PotokError,
+  KafkaProtocolError,
+  ConfigError,
+  TimeoutError,
+  ConnectionError,
+  ProtocolError,
+  SerializationError,
+  ArgumentError,
+  ClosedError,
+  StateError,
+  BrokerError,
 };

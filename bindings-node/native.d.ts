@@ -4,6 +4,8 @@
 /** Kafka's admin client (`bootstrap.servers`, `request.timeout.ms`, `default.api.timeout.ms`, ...). */
 export declare class NativeAdmin {
   constructor(config: Array<ConfigEntry>)
+  /** Calls `callback` (on the JavaScript thread) for each failed broker connection. */
+  onConnectionError(callback: (failure: ConnectionFailureInfo) => void): void
   createTopics(topics: Array<NewTopicSpec>, validateOnly: boolean, timeoutMs?: number | undefined | null): Promise<Array<ItemResult>>
   deleteTopics(names: Array<string>, timeoutMs?: number | undefined | null): Promise<Array<ItemResult>>
   listTopics(includeInternal: boolean): Promise<Array<string>>
@@ -64,6 +66,8 @@ export declare class NativeBroker {
 /** Kafka's consumer (`bootstrap.servers`, `group.id`, `auto.offset.reset`, `enable.auto.commit`, ...). */
 export declare class NativeConsumer {
   constructor(config: Array<ConfigEntry>)
+  /** Calls `callback` (on the JavaScript thread) for each failed broker connection. */
+  onConnectionError(callback: (failure: ConnectionFailureInfo) => void): void
   /** Subscribes to topics (a name starting with `^` is a regular expression). */
   subscribe(topics: Array<string>): Promise<void>
   /** Reads these partitions without a group subscription. */
@@ -108,6 +112,8 @@ export declare class NativeProducer {
    * the first record's error otherwise (records appended before a failed append are still delivered).
    */
   send(topics: Array<string>, layout: Int32Array, timestamps: BigInt64Array, data: Buffer): Promise<SendResult>
+  /** Calls `callback` (on the JavaScript thread) for each failed broker connection. */
+  onConnectionError(callback: (failure: ConnectionFailureInfo) => void): void
   /** Sends what is queued and waits for every earlier send to complete. */
   flush(timeoutMs?: number | undefined | null): Promise<void>
   /** Delivers what is queued (within the timeout), then closes the producer. */
@@ -166,6 +172,20 @@ export interface ClusterInfo {
 export interface ConfigEntry {
   name: string
   value: string
+}
+
+/**
+ * A broker connection that failed: `broker` (`host:port`), its `nodeId` (-1 for a bootstrap server), and the
+ * error's fields as every potok error carries them (the JavaScript layer builds a `ConnectionError` of them).
+ */
+export interface ConnectionFailureInfo {
+  broker: string
+  nodeId: number
+  potokKind: string
+  message: string
+  code?: number
+  type: string
+  retriable: boolean
 }
 
 /** Kafka's `IntegerDeserializer`: exactly four bytes, big-endian. */

@@ -82,6 +82,21 @@ potok console-consumer --bootstrap-server "$address" --topic "$topic" --offset 3
 expect_fail "console-consumer --offset without --partition"
 expect_err "console-consumer --offset without --partition" "The partition is required when offset is specified"
 
+# console-producer: a delivery error names the key as Kafka's ErrorLoggingCallback does ("null" when absent).
+potok topics --bootstrap-server "$address" --create --topic "$topic-small" --config max.message.bytes=200
+rc=0
+head -c 600 /dev/zero | tr '\0' x | timeout 30 "$bin" console-producer --bootstrap-server "$address" \
+    --topic "$topic-small" --producer-property linger.ms=0 >"$work/out" 2>"$work/err" || rc=$?
+expect_ok "console-producer (a record the broker refuses)"
+expect_err "console-producer (a record the broker refuses)" \
+    "^Error when sending message to topic $topic-small with key: null, value: 600 bytes with error: "
+# console-producer: Kafka's ">" prompt when stdin and stdout are a terminal (script gives it a pty).
+rc=0
+printf 'prompted\n\004' | timeout 30 script -qec "'$bin' console-producer --bootstrap-server '$address' --topic '$topic-small'" \
+    /dev/null >"$work/out" 2>"$work/err" || rc=$?
+expect_ok "console-producer on a terminal"
+expect_out "console-producer on a terminal" "^>"
+
 # consumer-groups
 potok consumer-groups --bootstrap-server "$address" --list
 expect_ok "consumer-groups --list"
@@ -103,20 +118,163 @@ expect_out "consumer-groups --delete" "^Deletion of requested consumer groups \(
 potok consumer-groups --bootstrap-server "$address" --describe --group "$group"
 expect_fail "consumer-groups --describe (deleted)"
 
+# consumer-groups against Kafka 4.1.1's own kafka-consumer-groups on the same groups: stdout and stderr must
+# match, rows compared as sets (Kafka 4.1 prints them in hash order, potok sorted). Kafka's log lines carry a
+# different prefix; potok exits 1 where Kafka prints an error and exits 0, so only successes are compared.
+# shellcheck source=scripts/kafka.sh
+source "$(dirname "$0")/kafka.sh"
+compare_groups() {
+    local krc=0
+    kafka_java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$address" "$@" \
+        >"$work/kafka.out" 2>"$work/kafka.err" || krc=$?
+    potok consumer-groups --bootstrap-server "$address" "$@"
+    [[ "$krc" == 0 && "$rc" == 0 ]] || fail "consumer-groups $*: exit status $rc (Kafka's: $krc)"
+    sed -i -E 's/^\[[^]]*\] WARN /WARN /' "$work/err"
+    sed -i -E 's/^\[main\] WARN [a-zA-Z.]+ - /WARN /' "$work/kafka.err"
+    if ! diff <(sort "$work/kafka.out") <(sort "$work/out") >"$work/diff" ||
+        ! diff <(sort "$work/kafka.err") <(sort "$work/err") >>"$work/diff"; then
+        echo "--- Kafka's stdout"; cat "$work/kafka.out"; echo "--- Kafka's stderr"; cat "$work/kafka.err"
+        echo "--- diff (< Kafka, > potok)"; cat "$work/diff"
+        fail "consumer-groups $* differs from Kafka's kafka-consumer-groups"
+    fi
+    checks=$((checks + 1))
+}
+compare_group="$group-cmp"
+printf 'a\nb\nc\nd\ne\nf\n' | timeout 30 "$bin" console-producer --bootstrap-server "$address" --topic "$topic" >/dev/null
+second_group="$group-cmp2"
+potok console-consumer --bootstrap-server "$address" --topic "$topic" --group "$second_group" --from-beginning --max-messages 2
+expect_ok "console-consumer --group $second_group"
+# Two members in the group while it is described; they leave (and the group is empty) before the resets.
+members=()
+for _ in 1 2; do
+    timeout 90 "$bin" console-consumer --bootstrap-server "$address" --topic "$topic" --group "$compare_group" \
+        --from-beginning --timeout-ms 60000 >/dev/null 2>&1 &
+    members+=($!)
+done
+for _ in $(seq 200); do
+    potok consumer-groups --bootstrap-server "$address" --describe --group "$compare_group" --members
+    [[ "$(grep -cE "^$compare_group .* 2 +$" "$work/out")" == 2 ]] && break
+    sleep 0.2
+done
+[[ "$(grep -cE "^$compare_group .* 2 +$" "$work/out")" == 2 ]] || fail "the two consumers did not share $compare_group"
+sleep 6 # past their first auto commit (auto.commit.interval.ms=5000): the offsets stay put while both tools look
+compare_groups --describe --group "$compare_group"
+compare_groups --describe --group "$compare_group" --offsets --verbose
+compare_groups --describe --group "$compare_group" --members
+compare_groups --describe --group "$compare_group" --members --verbose
+compare_groups --describe --group "$compare_group" --state
+compare_groups --describe --group "$compare_group" --state --verbose
+compare_groups --describe --group "$compare_group" --group "$second_group"
+for pid in "${members[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+for _ in $(seq 100); do
+    potok consumer-groups --bootstrap-server "$address" --describe --group "$compare_group" --state
+    grep -q " Empty " "$work/out" && break
+    sleep 0.3
+done
+grep -q " Empty " "$work/out" || fail "$compare_group did not become empty after its members left"
+compare_groups --describe --group "$compare_group"
+compare_groups --describe --group "$compare_group" --members --verbose
+compare_groups --list --state
+compare_groups --list --type --state Empty
+compare_groups --reset-offsets --group "$compare_group" --topic "$topic" --to-earliest
+compare_groups --reset-offsets --group "$compare_group" --topic "$topic:0,1" --to-latest --dry-run
+compare_groups --reset-offsets --group "$compare_group" --all-topics --shift-by -2 --export
+compare_groups --reset-offsets --group "$compare_group" --all-topics --to-offset 1000000 --dry-run
+compare_groups --reset-offsets --group "$compare_group" --all-topics --to-current --export --dry-run
+compare_groups --reset-offsets --group "$compare_group" --all-topics --to-datetime 2020-01-01T00:00:00.000 --dry-run
+compare_groups --reset-offsets --group "$compare_group" --all-topics --by-duration PT1H --export --dry-run
+compare_groups --reset-offsets --group "$compare_group" --group "$second_group" --all-topics --to-latest --export --dry-run
+# --export then --from-file: the plan round-trips and --execute applies it.
+potok consumer-groups --bootstrap-server "$address" --reset-offsets --group "$compare_group" --all-topics \
+    --to-earliest --export --dry-run
+expect_ok "consumer-groups --reset-offsets --export"
+grep -E "^\"?$topic\"?,[0-9]+,[0-9]+$" "$work/out" >"$work/plan.csv" || fail "--export printed no topic,partition,offset line"
+compare_groups --reset-offsets --group "$compare_group" --from-file "$work/plan.csv" --dry-run
+potok consumer-groups --bootstrap-server "$address" --reset-offsets --group "$compare_group" --from-file "$work/plan.csv" --execute
+expect_ok "consumer-groups --reset-offsets --from-file --execute"
+potok consumer-groups --bootstrap-server "$address" --describe --group "$compare_group"
+lag=$(awk -v g="$compare_group" '$1 == g && $6 ~ /^[0-9]+$/ { sum += $6 } END { print sum + 0 }' "$work/out")
+[[ "$lag" -gt 0 ]] || fail "consumer-groups: lag $lag after resetting $compare_group to the earliest offsets"
+potok consumer-groups --bootstrap-server "$address" --list --state bogus
+expect_fail "consumer-groups --list --state bogus"
+expect_err "consumer-groups --list --state bogus" "Invalid state list 'bogus'. Valid states are: Stable, Reconciling, Dead, PreparingRebalance, CompletingRebalance, Empty, Assigning"
+potok consumer-groups --bootstrap-server "$address" --delete --group "$compare_group" --group "$second_group"
+expect_ok "consumer-groups --delete ($compare_group, $second_group)"
+
 # perf tools
 potok producer-perf-test --topic "$topic" --num-records 2000 --record-size 100 --throughput -1 \
     --producer-props "bootstrap.servers=$address" acks=1
 expect_ok "producer-perf-test"
 expect_out "producer-perf-test" "^2000 records sent, [0-9.]+ records/sec \([0-9.]+ MB/sec\), [0-9.]+ ms avg latency, [0-9.]+ ms max latency, [0-9]+ ms 50th, [0-9]+ ms 95th, [0-9]+ ms 99th, [0-9]+ ms 99\.9th\.$"
-potok consumer-perf-test --bootstrap-server "$address" --topic "$topic" --messages 2005 --timeout 10000
+potok consumer-perf-test --bootstrap-server "$address" --topic "$topic" --messages 2011 --timeout 10000
 expect_ok "consumer-perf-test"
 expect_out "consumer-perf-test" "^start\.time, end\.time, data\.consumed\.in\.MB, MB\.sec, data\.consumed\.in\.nMsg, nMsg\.sec, rebalance\.time\.ms, fetch\.time\.ms, fetch\.MB\.sec, fetch\.nMsg\.sec$"
-expect_out "consumer-perf-test" "^[0-9-]+ [0-9:]+, [0-9-]+ [0-9:]+, [0-9.]+, [0-9.]+, 2005, [0-9.]+, [0-9]+, [0-9]+, [0-9.]+, [0-9.]+$"
+expect_out "consumer-perf-test" "^[0-9-]+ [0-9:]+, [0-9-]+ [0-9:]+, [0-9.]+, [0-9.]+, 2011, [0-9.]+, [0-9]+, [0-9]+, [0-9.]+, [0-9.]+$"
 
 # topics --delete
 potok topics --bootstrap-server "$address" --delete --topic "$topic"
 expect_ok "topics --delete"
 potok topics --bootstrap-server "$address" --delete --topic "$topic" --if-exists
 expect_ok "topics --delete --if-exists"
+
+# A bootstrap server nobody listens on (port 1): a warning on the first failed connection, then a non-zero exit
+# naming the address once the tool's timeout passes.
+nowhere=127.0.0.1:1
+unreachable() {
+    expect_fail "$1 (unreachable bootstrap)"
+    expect_err "$1 (unreachable bootstrap)" "WARN \[[A-Za-z]+ clientId=[^]]+\] Connection to node -1 \($nowhere\) could not be established"
+    expect_err "$1 (unreachable bootstrap)" "^Error.*no broker is reachable at bootstrap servers $nowhere"
+    [[ "$(grep -c "could not be established" "$work/err")" == 1 ]] || fail "$1: the connection warning is repeated"
+}
+printf 'default.api.timeout.ms=2000\nrequest.timeout.ms=1000\n' >"$work/admin.properties"
+potok topics --bootstrap-server "$nowhere" --list --command-config "$work/admin.properties"
+unreachable "topics --list"
+potok consumer-groups --bootstrap-server "$nowhere" --list --timeout 2000
+unreachable "consumer-groups --list"
+rc=0
+printf 'x\n' | timeout 30 "$bin" console-producer --bootstrap-server "$nowhere" --topic t \
+    --producer-property max.block.ms=2000 >"$work/out" 2>"$work/err" || rc=$?
+unreachable "console-producer"
+potok producer-perf-test --topic t --num-records 5 --record-size 10 --throughput -1 \
+    --producer-props "bootstrap.servers=$nowhere" max.block.ms=2000
+unreachable "producer-perf-test"
+potok console-consumer --bootstrap-server "$nowhere" --topic t --timeout-ms 2000
+unreachable "console-consumer --timeout-ms"
+potok consumer-perf-test --bootstrap-server "$nowhere" --topic t --messages 1 --timeout 2000
+unreachable "consumer-perf-test"
+
+# Flags of older Kafka tools get a hint instead of clap's generic error.
+potok topics --zookeeper 127.0.0.1:2181 --list
+expect_fail "topics --zookeeper"
+expect_err "topics --zookeeper" "^Error: --zookeeper is not a recognized option: use --bootstrap-server HOST:PORT instead"
+potok console-producer --broker-list "$address" --topic t
+expect_fail "console-producer --broker-list"
+expect_err "console-producer --broker-list" "^Error: --broker-list is not a recognized option: use --bootstrap-server"
+
+# potok broker: the shipped config/server.properties with Kafka's empty listener host (every interface).
+config="$(cd "$(dirname "$0")/.." && pwd)/config/server.properties"
+"$bin" broker "$config" --override listeners=PLAINTEXT://:0 --override "log.dirs=$work/broker-logs" \
+    >"$work/broker.out" 2>&1 &
+broker_pid=$!
+port=""
+for _ in $(seq 300); do
+    port="$(grep -oE 'listening on 0\.0\.0\.0:[0-9]+' "$work/broker.out" | grep -oE '[0-9]+$' || true)"
+    [[ -n "$port" ]] && break
+    sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work/broker.out" >&2; fail "broker with config/server.properties and listeners=PLAINTEXT://:0"; }
+potok topics --bootstrap-server "127.0.0.1:$port" --list
+expect_ok "topics against a broker listening on every interface"
+potok broker --override "listeners=PLAINTEXT://127.0.0.1:$port"
+expect_fail "broker on a port in use"
+expect_err "broker on a port in use" "Address already in use.*--override listeners=PLAINTEXT://127\.0\.0\.1:"
+kill -TERM "$broker_pid"
+wait "$broker_pid" || fail "the broker did not stop cleanly on SIGTERM"
+potok broker --override controller.quorum.bootstrap.servers=127.0.0.1:9093,127.0.0.1:9094 --override listeners=PLAINTEXT://127.0.0.1:0
+expect_fail "broker with Kafka's dynamic quorum"
+expect_err "broker with Kafka's dynamic quorum" "controller\.quorum\.bootstrap\.servers.*controller\.quorum\.voters"
+potok broker --override process.roles=broker --override listeners=PLAINTEXT://127.0.0.1:0
+expect_fail "broker with process.roles=broker"
+expect_err "broker with process.roles=broker" "process\.roles.*dedicated brokers and controllers are not supported"
 
 echo "cli-check: $checks checks passed against $address"

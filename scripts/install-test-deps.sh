@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/install-test-deps.sh — installs what the client test suite (scripts/client-tests.sh) needs:
-#   * kcat, from Debian's packages (only when it is missing);
+#   * kcat and librdkafka's headers (librdkafka-dev), from Debian's packages (only when they are missing);
 #   * a Python venv at ${POTOK_CACHE:-$HOME/.cache/potok}/venv with tests/clients/requirements.txt and the
 #     Python package's build and check tools, bindings-python/requirements-dev.txt (maturin, mypy)
 #     (pip runs only when the requirements' hash differs from the venv's stamp);
@@ -37,6 +37,19 @@ if ! command -v kcat >/dev/null 2>&1; then
     timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
     timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends kcat >/dev/null
     command -v kcat >/dev/null 2>&1 || { log "kcat still missing after apt-get install"; exit 1; }
+fi
+
+# --- librdkafka's headers (the README's C snippet is compiled against them) ---------------------------
+if [[ ! -f /usr/include/librdkafka/rdkafka.h ]]; then
+    log "installing librdkafka-dev (apt)"
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || { log "librdkafka-dev missing and not root (no sudo)"; exit 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+    timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends librdkafka-dev >/dev/null
 fi
 
 # --- Python venv --------------------------------------------------------------------------------

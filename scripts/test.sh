@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need (Kafka's jars from Maven, the wasm toolchain from
 # apt, the client libraries), so it works on a fresh machine; idempotent and fast when warm. .ci/run calls it.
+# Every step builds into one target directory with the dev profile, so each crate is compiled once: the Node
+# addon and the Python wheel reuse the workspace build (no explicit target triple, no extra RUSTFLAGS), and the
+# wasm32 step only type-checks the core (cargo check, in its own target dir: it uses another compiler).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -29,6 +32,8 @@ kafka_dir="$(mktemp -d)"
 kafka_port="${POTOK_TEST_KAFKA_PORT:-39590}"
 scripts/kafka.sh start "$kafka_dir" "$kafka_port" >"$kafka_dir/start.log" 2>&1 || { cat "$kafka_dir/start.log"; exit 1; }
 export POTOK_KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
+# Kafka's own files, for scripts/dump-log-check.sh to compare potok's dump-log with Kafka's on them.
+export POTOK_KAFKA_LOG_DIR="$kafka_dir/logs"
 stop_kafka() { scripts/kafka.sh stop "$kafka_dir" >/dev/null 2>&1 || true; rm -rf "$kafka_dir"; }
 trap stop_kafka EXIT
 POTOK_TEST_BOOTSTRAP="$POTOK_KAFKA_BOOTSTRAP" cargo test --workspace --locked --test client
@@ -45,6 +50,8 @@ clients_rc=0
 scripts/client-tests.sh "$POTOK_ADDRESS" || clients_rc=$?
 echo "== potok's Kafka-style CLI (topics, console tools, consumer-groups, perf tests) against potok"
 scripts/cli-check.sh "$POTOK_ADDRESS" "$CARGO_TARGET_DIR/debug/potok" || clients_rc=$?
+echo "== potok dump-log against Kafka's DumpLogSegments on the same files"
+scripts/dump-log-check.sh "$CARGO_TARGET_DIR/debug/potok" || clients_rc=$?
 echo "== Kafka's Java client (perf tools) against potok"
 scripts/java-client-check.sh "$POTOK_ADDRESS" || clients_rc=$?
 echo "== a Kafka Streams application restores its state store from a compacted changelog on potok"
@@ -58,15 +65,19 @@ cat "$data/broker.out"
 ((clients_rc == 0)) || exit "$clients_rc"
 
 step "Node package (bindings-node): addon build, native.d.ts staleness, index.d.ts types, node:test suites"
-# npm test builds the addon once (debug, into $CARGO_TARGET_DIR), fails when the committed native.d.ts differs
+# npm test builds the addon once (debug, into $CARGO_TARGET_DIR, with the workspace build's package selection so
+# no dependency is compiled a second time), fails when the committed native.d.ts differs
 # from what napi generates, type-checks index.d.ts, then runs bindings-node/__test__ with node --test; the client
 # suite also runs against the Apache Kafka started above ($POTOK_KAFKA_BOOTSTRAP).
 node_rc=0
-(cd bindings-node && timeout -k 10 1200 npm test) || node_rc=$?
+(cd bindings-node && POTOK_NODE_BUILD_WORKSPACE=1 timeout -k 10 1200 npm test) || node_rc=$?
 ((node_rc == 0)) || exit "$node_rc"
 
 step "Python package (bindings-python)"
 scripts/python-tests.sh
+
+step "every code snippet of README.md (sh, js with tsc --strict, python, java, c)"
+scripts/readme-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "consumer groups, committed offsets and transactions survive broker restarts"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
@@ -81,7 +92,7 @@ scripts/crash-test.sh "$CARGO_TARGET_DIR/debug/potok"
 step "a full disk: produce fails cleanly, restart after kill -9 without SIGBUS, every acknowledged record served"
 scripts/full-disk-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
-step "core builds for wasm32-unknown-unknown"
+step "core compiles for wasm32-unknown-unknown (cargo check)"
 scripts/wasm.sh check core --locked
 
 step "done"

@@ -3,8 +3,11 @@
 #
 #   scripts/wasm.sh install            install Debian's packaged Rust toolchain for wasm (no-op when present)
 #   scripts/wasm.sh check [CRATE_DIR [CARGO_ARGS...]]
-#                                      build CRATE_DIR (default: core) for wasm32 with --no-default-features;
-#                                      CARGO_ARGS go to cargo build (e.g. --locked, --features x, -v)
+#                                      type-check CRATE_DIR (default: core) for wasm32 with --no-default-features
+#                                      (cargo check: no code generation, the test command's use);
+#                                      CARGO_ARGS go to cargo (e.g. --locked, --features x, -v)
+#   scripts/wasm.sh build [CRATE_DIR [CARGO_ARGS...]]
+#                                      the same as a release build, for when the artifacts are wanted
 #
 # Why Debian's Rust: the rustup toolchain here ships only the x86_64 target and rustup's own download
 # server is not reachable, so the wasm build uses apt's `rustc-web` (rustc 1.96, LLVM 22) and builds std
@@ -37,7 +40,7 @@ TARGET=wasm32-unknown-unknown
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    echo "usage: $0 install | check [CRATE_DIR [CARGO_ARGS...]]" >&2
+    echo "usage: $0 install | check|build [CRATE_DIR [CARGO_ARGS...]]" >&2
     exit 2
 }
 
@@ -70,8 +73,12 @@ cmd_install() {
     fi
 }
 
-cmd_check() {
-    local crate_dir=core
+# cmd_cargo check|build [CRATE_DIR [CARGO_ARGS...]]
+cmd_cargo() {
+    local subcommand=$1 crate_dir=core
+    shift
+    local profile=()
+    [ "$subcommand" = build ] && profile=(--release)
     if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then # first argument is a directory, not a cargo flag
         crate_dir="$1"
         shift
@@ -96,12 +103,12 @@ cmd_check() {
         target_dir="$ws_root/target/wasm"
     fi
 
-    echo "wasm.sh: building $crate_dir for $TARGET into $target_dir" >&2
+    echo "wasm.sh: cargo $subcommand of $crate_dir for $TARGET into $target_dir" >&2
     # env -u: drop caller settings that belong to the native toolchain.
     env -u RUSTUP_TOOLCHAIN -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER \
         -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
         RUSTC_BOOTSTRAP=1 CARGO=/usr/bin/cargo RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-        /usr/bin/cargo build --release \
+        /usr/bin/cargo "$subcommand" "${profile[@]}" \
         --manifest-path "$crate_dir/Cargo.toml" \
         --target "$TARGET" -Zbuild-std=std,panic_abort \
         --no-default-features \
@@ -111,6 +118,6 @@ cmd_check() {
 
 case "${1:-}" in
     install) [ $# -eq 1 ] || usage; cmd_install ;;
-    check) shift; cmd_check "$@" ;;
+    check | build) cmd_cargo "$@" ;;
     *) usage ;;
 esac

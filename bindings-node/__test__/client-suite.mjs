@@ -62,8 +62,16 @@ export function clientSuite(name, bootstrap) {
         { partition: 1, offset: '0', high: '0', low: '0' },
       ]);
       assert.equal(await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] }), true);
-      const after3 = await admin.fetchTopicMetadata({ topics: [topic] });
-      assert.equal(after3.topics[0].partitions.length, 3);
+      // Apache Kafka's brokers learn of the new partition asynchronously too: metadata may show 2 for a moment.
+      const deadline = Date.now() + 10_000;
+      let partitions = 0;
+      while (partitions !== 3 && Date.now() < deadline) {
+        partitions = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length;
+        if (partitions !== 3) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.equal(partitions, 3);
       await admin.deleteTopics({ topics: [topic] });
     });
 

@@ -2,12 +2,30 @@
 // generated native.d.ts and describe the API the tests exercise.
 import { Broker, CompressionTypes, ConfigError, Kafka, PotokError, SerializationError, Serializer, serializers } from '..'
 
-async function embedded(): Promise<string | null> {
-  const broker: Broker = await new Broker({ 'num.partitions': 3, 'auto.create.topics.enable': false }).start()
-  const address: string | null = broker.bootstrapServers
+async function embedded(): Promise<string> {
+  const broker = await new Broker({ 'num.partitions': 3, 'auto.create.topics.enable': false }).start()
+  // Non-null once started: no assertion needed under --strict.
+  const address: string = broker.bootstrapServers
+  const dir: string = broker.logDir
+  const idle: string | null = new Broker().bootstrapServers
+  void [dir, idle]
   await broker.stop()
   return address
 }
+
+function listen(kafka: Kafka): () => void {
+  const producer = kafka.producer()
+  const remove = producer.on(producer.events.CONNECTION_ERROR, ({ payload }) => {
+    const where: string = payload.broker
+    const code: number | null = payload.error.code
+    void [where, code, payload.nodeId]
+  })
+  kafka.admin().on('admin.connect', ({ timestamp }) => void timestamp)
+  kafka.consumer({ groupId: 'g' }).on('consumer.network.connection_error', (e) => void e.payload.error.type)
+  return remove
+}
+
+export { listen }
 
 function describe(e: unknown): string {
   if (e instanceof ConfigError) {

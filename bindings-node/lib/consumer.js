@@ -8,6 +8,7 @@
 const native = require('./native');
 const { toEntries } = require('./config');
 const { ArgumentError, StateError, awaitNative, callNative } = require('./errors');
+const { Instrumentation } = require('./events');
 
 /** How long one poll waits for records before the loop looks at its state again. */
 const POLL_MS = 1_000;
@@ -124,11 +125,19 @@ class Consumer {
     this._polling = false;
     // Partitions whose remaining records in the current poll must not be handed out (paused or sought).
     this._skip = new Set();
+    this._instrumentation = new Instrumentation('consumer');
+    this.events = this._instrumentation.events;
+  }
+
+  /** kafkajs's on(eventName, listener): CONNECT, DISCONNECT and CONNECTION_ERROR; returns a remover. */
+  on(eventName, listener) {
+    return this._instrumentation.on(eventName, listener);
   }
 
   async connect() {
     toEntries(this._config);
     this._connected = true;
+    this._instrumentation.emit(this.events.CONNECT, null);
   }
 
   /** kafkajs's subscribe({ topics, fromBeginning }); topics may be strings or RegExps. */
@@ -184,6 +193,7 @@ class Consumer {
       };
       const entries = toEntries(config);
       this._native = callNative(() => new native.NativeConsumer(entries));
+      this._instrumentation.attach(this._native);
       await awaitNative(this._native.subscribe(this._topics));
     }
     this._running = true;
@@ -397,11 +407,15 @@ class Consumer {
   /** Stops, commits (with autoCommit) and leaves the group. */
   async disconnect() {
     await this.stop();
+    const wasConnected = this._connected;
     this._connected = false;
     const n = this._native;
     this._native = null;
     if (n !== null) {
       await awaitNative(n.close());
+    }
+    if (wasConnected) {
+      this._instrumentation.emit(this.events.DISCONNECT, null);
     }
   }
 }

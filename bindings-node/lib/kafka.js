@@ -8,6 +8,7 @@ const { toEntries } = require('./config');
 const { pack } = require('./pack');
 const { useLogCreator } = require('./log');
 const { ArgumentError, StateError, awaitNative, callNative, translate } = require('./errors');
+const { Instrumentation } = require('./events');
 
 /** kafkajs's CompressionTypes numbers, and Kafka's `compression.type` names for them. */
 const CompressionTypes = Object.freeze({ None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 });
@@ -131,6 +132,13 @@ class Producer {
     this._natives = new Map();
     this._connected = false;
     this._transaction = null;
+    this._instrumentation = new Instrumentation('producer');
+    this.events = this._instrumentation.events;
+  }
+
+  /** kafkajs's on(eventName, listener): CONNECT, DISCONNECT and CONNECTION_ERROR; returns a remover. */
+  on(eventName, listener) {
+    return this._instrumentation.on(eventName, listener);
   }
 
   _native(acks, compression) {
@@ -149,6 +157,7 @@ class Producer {
       }
       const entries = toEntries(config);
       producer = callNative(() => new native.NativeProducer(entries));
+      this._instrumentation.attach(producer);
       this._natives.set(key, producer);
     }
     return producer;
@@ -160,6 +169,7 @@ class Producer {
       await awaitNative(producer.initTransactions());
     }
     this._connected = true;
+    this._instrumentation.emit(this.events.CONNECT, null);
   }
 
   _check() {
@@ -222,10 +232,14 @@ class Producer {
   /** Delivers what is queued and closes the producer; does nothing when not connected. */
   async disconnect() {
     const natives = [...this._natives.values()];
+    const wasConnected = this._connected;
     this._natives.clear();
     this._connected = false;
     this._transaction = null;
     await Promise.all(natives.map((p) => awaitNative(p.close())));
+    if (wasConnected) {
+      this._instrumentation.emit(this.events.DISCONNECT, null);
+    }
   }
 }
 
@@ -314,17 +328,29 @@ class Admin {
   constructor(common, options) {
     this._config = { ...common, ...options.config };
     this._native = null;
+    this._instrumentation = new Instrumentation('admin');
+    this.events = this._instrumentation.events;
+  }
+
+  /** kafkajs's on(eventName, listener): CONNECT, DISCONNECT and CONNECTION_ERROR; returns a remover. */
+  on(eventName, listener) {
+    return this._instrumentation.on(eventName, listener);
   }
 
   async connect() {
     if (this._native === null) {
       const entries = toEntries(this._config);
       this._native = callNative(() => new native.NativeAdmin(entries));
+      this._instrumentation.attach(this._native);
+      this._instrumentation.emit(this.events.CONNECT, null);
     }
   }
 
   async disconnect() {
-    this._native = null;
+    if (this._native !== null) {
+      this._native = null;
+      this._instrumentation.emit(this.events.DISCONNECT, null);
+    }
   }
 
   _admin() {

@@ -192,6 +192,16 @@ impl NativeAdmin {
         Ok(NativeAdmin { admin, worker })
     }
 
+    /// Calls `callback` (on the JavaScript thread) for each failed broker connection.
+    #[napi(ts_args_type = "callback: (failure: ConnectionFailureInfo) => void")]
+    pub fn on_connection_error(
+        &self,
+        callback: napi::bindgen_prelude::Function<crate::events::ConnectionFailureInfo, ()>,
+    ) -> napi::Result<()> {
+        self.admin.set_connection_listener(crate::events::connection_listener(callback)?);
+        Ok(())
+    }
+
     #[napi(ts_return_type = "Promise<Array<ItemResult>>")]
     pub fn create_topics<'env>(
         &self,

@@ -54,6 +54,16 @@ impl NativeConsumer {
         Ok(NativeConsumer { consumer: Arc::new(consumer), worker })
     }
 
+    /// Calls `callback` (on the JavaScript thread) for each failed broker connection.
+    #[napi(ts_args_type = "callback: (failure: ConnectionFailureInfo) => void")]
+    pub fn on_connection_error(
+        &self,
+        callback: napi::bindgen_prelude::Function<crate::events::ConnectionFailureInfo, ()>,
+    ) -> napi::Result<()> {
+        self.consumer.set_connection_listener(crate::events::connection_listener(callback)?);
+        Ok(())
+    }
+
     /// Subscribes to topics (a name starting with `^` is a regular expression).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn subscribe<'env>(&self, env: &'env Env, topics: Vec<String>) -> napi::Result<Object<'env>> {

@@ -10,6 +10,7 @@ mod admin;
 mod broker;
 mod consumer;
 mod error;
+mod events;
 mod log;
 mod producer;
 mod registry;

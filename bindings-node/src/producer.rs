@@ -21,6 +21,7 @@ use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
 use potok::host::records;
 
 use crate::error::Failure;
+use crate::events::ConnectionFailureInfo;
 use crate::worker::{run_plain, Settle, Worker};
 use crate::ConfigEntry;
 
@@ -84,6 +85,16 @@ impl NativeProducer {
         let job = move || append_all(&producer, records, settle);
         self.worker.submit(Box::new(job)).map_err(|f| f.into_js(env))?;
         Ok(promise)
+    }
+
+    /// Calls `callback` (on the JavaScript thread) for each failed broker connection.
+    #[napi(ts_args_type = "callback: (failure: ConnectionFailureInfo) => void")]
+    pub fn on_connection_error(
+        &self,
+        callback: napi::bindgen_prelude::Function<ConnectionFailureInfo, ()>,
+    ) -> napi::Result<()> {
+        self.producer.set_connection_listener(crate::events::connection_listener(callback)?);
+        Ok(())
     }
 
     /// Sends what is queued and waits for every earlier send to complete.

@@ -20,7 +20,7 @@ use potok::record::TimestampType;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::convert::{self, blocking};
+use crate::convert::{self, blocking, ConnectionErrors};
 use crate::errors;
 use crate::producer::GroupMetadata;
 
@@ -75,6 +75,7 @@ impl RebalanceListener for Listener {
 pub struct Consumer {
     inner: EngineConsumer,
     callback_error: CallbackError,
+    connection_errors: ConnectionErrors,
 }
 
 type Record<'py> = Bound<'py, PyTuple>;
@@ -110,7 +111,14 @@ impl Consumer {
     #[new]
     fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
         let inner = blocking(py, || EngineConsumer::new(&config))?;
-        Ok(Consumer { inner, callback_error: CallbackError::default() })
+        let connection_errors = ConnectionErrors::default();
+        inner.set_connection_listener(connection_errors.listener());
+        Ok(Consumer { inner, callback_error: CallbackError::default(), connection_errors })
+    }
+
+    /// Connection failures since the last call (for `error_cb`).
+    fn connection_errors<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.connection_errors.take(py)
     }
 
     /// Subscribes to topics (a name starting with `^` is a regex); `listener(kind, partitions)` is called

@@ -3,7 +3,8 @@
 //! Delivery reports follow confluent-kafka's model: the engine completes each record on a client IO thread,
 //! which only queues the outcome here; `poll()` and `flush()` hand the queued reports to Python on the
 //! caller's thread, where the public layer runs the `on_delivery` callbacks. Records sent without a callback
-//! are only counted, so a million fire-and-forget records keep no per-record state in the binding.
+//! are only counted, so a million fire-and-forget records keep no per-record state in the binding. `send`
+//! never blocks (the engine's `try_send`, librdkafka's model): a full buffer raises `BufferError`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use potok::client::producer::{ConsumerGroupMetadata, Producer as EngineProducer, ProducerRecord, RecordMetadata};
 use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
+use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::convert::{self, blocking};
+use crate::convert::{self, blocking, ConnectionErrors};
 use crate::errors;
 
 /// The most delivery reports one `poll()` returns; the rest wait for the next call, as in librdkafka.
@@ -71,6 +73,7 @@ pub struct GroupMetadata {
 pub struct Producer {
     inner: EngineProducer,
     reports: Arc<Reports>,
+    connection_errors: ConnectionErrors,
 }
 
 type Headers = Vec<(String, Option<Vec<u8>>)>;
@@ -80,11 +83,14 @@ impl Producer {
     #[new]
     fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
         let inner = blocking(py, || EngineProducer::new(&config))?;
-        Ok(Producer { inner, reports: Arc::default() })
+        let connection_errors = ConnectionErrors::default();
+        inner.set_connection_listener(connection_errors.listener());
+        Ok(Producer { inner, reports: Arc::default(), connection_errors })
     }
 
-    /// Queues one record. `token` asks for a delivery report from `poll()` under that number. Blocks (without
-    /// the GIL) up to `max.block.ms` for metadata or buffer space.
+    /// Queues one record without blocking. `token` asks for a delivery report from `poll()` under that number.
+    /// A record for a topic whose metadata is not known yet waits in the engine; a full `buffer.memory` raises
+    /// `BufferError`, as confluent-kafka's queue limit does.
     #[pyo3(signature = (topic, value=None, key=None, partition=None, timestamp=None, headers=None, token=None))]
     #[allow(clippy::too_many_arguments)]
     fn send(
@@ -108,11 +114,19 @@ impl Producer {
         };
         let reports = self.reports.clone();
         self.reports.in_flight.fetch_add(1, Ordering::AcqRel);
-        let sent = py.detach(|| self.inner.send_with_callback(record, move |result| reports.complete(token, result)));
+        let sent = self.inner.try_send_with_callback(record, move |result| reports.complete(token, result));
         sent.map_err(|e| {
             self.reports.in_flight.fetch_sub(1, Ordering::AcqRel);
-            errors::client_error(py, &e)
+            match e {
+                ClientError::BufferFull(_) => PyBufferError::new_err(format!("Local: Queue full ({e})")),
+                e => errors::client_error(py, &e),
+            }
         })
+    }
+
+    /// Connection failures since the last call (for `error_cb`).
+    fn connection_errors<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.connection_errors.take(py)
     }
 
     /// Waits up to `timeout` seconds (None: forever) for delivery reports and returns them as

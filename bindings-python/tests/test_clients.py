@@ -96,6 +96,14 @@ def test_producer_errors_are_typed(potok_broker, potok_new_topic):
         potok.Producer({"linger.ms": 1})  # bootstrap.servers is required
     producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
     topic = potok_new_topic("one", partitions=1)
+    # Before the producer knows the topic, a partition it lacks fails in the delivery report (produce() does
+    # not wait for metadata); once it knows, produce() raises at once, as confluent-kafka does.
+    reports = []
+    producer.produce(topic, b"x", partition=5, on_delivery=lambda err, msg: reports.append(err))
+    assert producer.flush(OP_TIMEOUT) == 0
+    assert reports[0] is not None and reports[0].code() == potok.KafkaError._INVALID_ARG
+    producer.produce(topic, b"x")
+    assert producer.flush(OP_TIMEOUT) == 0
     with pytest.raises(potok.InvalidArgumentError):
         producer.produce(topic, b"x", partition=5)
     with pytest.raises(TypeError):
@@ -104,6 +112,53 @@ def test_producer_errors_are_typed(potok_broker, potok_new_topic):
     with pytest.raises(potok.RecordTooLargeError) as too_large:
         producer.produce(topic, b"x" * 2000)
     assert too_large.value.code == 10 and not too_large.value.retriable
+
+
+def test_produce_returns_at_once_without_a_broker_and_flush_bounds_the_wait():
+    # Nothing listens on port 1. As in confluent-kafka, produce() queues and returns, flush(timeout) gives up
+    # after its timeout with the records still in flight, they fail after message.timeout.ms, and error_cb
+    # hears about the connection failure from poll()/flush().
+    errors = []
+    producer = potok.Producer(
+        {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1500, "error_cb": errors.append}
+    )
+    reports = []
+    started = time.monotonic()
+    for i in range(3):
+        producer.produce("nowhere", f"v{i}", on_delivery=lambda err, msg: reports.append(err))
+    # A blocking produce would have waited max.block.ms (60 s) for the topic's metadata.
+    assert time.monotonic() - started < 30
+    assert producer.flush(0.2) == 3
+    assert len(producer) == 3
+    assert producer.flush(OP_TIMEOUT) == 0
+    assert [e.code() for e in reports] == [potok.KafkaError._TIMED_OUT] * 3
+    assert all("127.0.0.1:1" in e.str() for e in reports)
+    assert len(errors) == 1, errors
+    assert errors[0].code() == potok.KafkaError._TRANSPORT and "127.0.0.1:1" in errors[0].str()
+
+
+def test_produce_raises_buffer_error_when_the_queue_is_full():
+    producer = potok.Producer({"bootstrap.servers": "127.0.0.1:1", "buffer.memory": 4096})
+    started = time.monotonic()
+    with pytest.raises(BufferError):
+        while time.monotonic() - started < 30:
+            producer.produce("nowhere", b"x" * 500)
+    assert 1 <= len(producer) <= 10
+    with pytest.raises(potok.KafkaTimeoutError):
+        producer.close(0)
+
+
+def test_consumer_error_cb_hears_about_an_unreachable_broker():
+    errors = []
+    consumer = potok.Consumer(
+        {"bootstrap.servers": "127.0.0.1:1", "group.id": fresh("g"), "enable.auto.commit": False, "error_cb": errors.append}
+    )
+    consumer.subscribe(["nowhere"])
+    deadline = time.monotonic() + OP_TIMEOUT
+    while not errors and time.monotonic() < deadline:
+        assert consumer.poll(0.2) is None
+    assert errors and errors[0].code() == potok.KafkaError._TRANSPORT and "127.0.0.1:1" in errors[0].str()
+    consumer.close()
 
 
 def test_flush_releases_the_gil(potok_broker, potok_new_topic):

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use potok::broker::BrokerConfig;
-use potok::net::RunningBroker;
+use potok::net::{RunningBroker, ServerError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = writeln!(std::io::stdout().lock(), "{}", record.kafka_line());
     });
     let started = std::time::Instant::now();
-    let broker = RunningBroker::start(config)?;
+    let broker = RunningBroker::start(config).map_err(|e| match &e {
+        ServerError::Bind { address, error } if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{e}. Another broker (potok or Kafka) may be running there: stop it, or pick another port with \
+             --override listeners=PLAINTEXT://{}:9093 (port 0 takes any free port)",
+            address.rsplit_once(':').map_or("127.0.0.1", |(host, _)| if host.is_empty() { "127.0.0.1" } else { host })
+        ),
+        _ => e.into(),
+    })?;
     tracing::info!(target: "potok::cli::broker", "started in {} ms", started.elapsed().as_millis());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -245,6 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.push(("isolation.level".into(), level.clone()));
     }
     let consumer = Arc::new(Consumer::new(&config)?);
+    consumer.set_connection_listener(props::connection_warnings("Consumer", consumer.client_id()));
     match args.partition {
         Some(partition) => {
             let tp = TopicPartition::new(args.topic.clone(), partition);
@@ -269,6 +270,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let result = consume(&args, &consumer, &formatter, &stopping, &mut processed);
     let _ = consumer.close(Some(Duration::from_secs(5)));
     eprintln!("Processed a total of {processed} messages");
+    // An empty topic and an unreachable cluster both end in zero messages; only the first is a success.
+    if result.is_ok() && !consumer.has_connected() && !stopping.load(Ordering::Acquire) {
+        let waited = args.timeout_ms.map_or_else(String::new, |t| format!(" within {t} ms"));
+        return Err(props::unreachable(&args.bootstrap_server, format!("no connection{waited}")));
+    }
     result
 }
 
@@ -298,10 +304,12 @@ fn consume(
         if records.is_empty() {
             if timeout.is_some_and(|t| last_record.elapsed() >= t) {
                 // Kafka logs the timeout as an error but exits normally after its summary.
-                eprintln!(
-                    "[potok console-consumer] no message for {} ms, exiting",
-                    timeout.map_or(0, |t| t.as_millis())
-                );
+                if consumer.has_connected() {
+                    eprintln!(
+                        "[potok console-consumer] no message for {} ms, exiting",
+                        timeout.map_or(0, |t| t.as_millis())
+                    );
+                }
                 break;
             }
             continue;

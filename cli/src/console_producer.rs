@@ -2,9 +2,11 @@
 //! potok's producer using the console producer's defaults (`acks=-1`, `linger.ms=1000`, `retries=3`,
 //! `client.id=console-producer`); `--property parse.key=true` splits each line at `key.separator` (a tab by
 //! default). A failed send is reported on stderr and the tool carries on, as Kafka's does; at the end of input
-//! everything queued is delivered before exit.
+//! everything queued is delivered before exit. Reading from a terminal, it prompts with `>` for each line as
+//! Kafka's does. A broker that cannot be reached gets a warning on the first failed connection, and when no
+//! broker was ever reached a failed send ends the tool with an error naming the bootstrap servers.
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -117,12 +119,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.extend(props::key_values(&args.producer_properties, "--producer-property")?);
     let producer = Producer::new(&config)?;
+    producer.set_connection_listener(props::connection_warnings("Producer", producer.client_id()));
+    // Kafka prompts when it has a console (stdin and stdout are terminals).
+    let prompt = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut line = Vec::new();
     let mut number = 0u64;
     let result = (|| -> anyhow::Result<()> {
         loop {
+            if prompt {
+                print!(">");
+                std::io::stdout().flush().context("writing the prompt")?;
+            }
             line.clear();
             let read = Read::by_ref(&mut input)
                 .take(MAX_LINE_BYTES + 1)
@@ -140,19 +149,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             let text = String::from_utf8_lossy(&line);
             let record = reader.record(&args.topic, &text, number)?;
-            let (key_len, value_len) = (
-                record.key.as_ref().map_or(-1, |k| k.len() as i64),
-                record.value.as_ref().map_or(-1, |v| v.len() as i64),
-            );
+            // Kafka's ErrorLoggingCallback: sizes, or "null" for an absent key or value.
+            let size = |b: Option<&[u8]>| b.map_or_else(|| "null".to_string(), |b| format!("{} bytes", b.len()));
+            let (key_text, value_text) = (size(record.key.as_deref()), size(record.value.as_deref()));
             let topic = args.topic.clone();
             let report = move |e: &dyn std::fmt::Display| {
                 eprintln!(
-                    "Error when sending message to topic {topic} with key: {key_len} bytes, value: {value_len} bytes with error: {e}"
+                    "Error when sending message to topic {topic} with key: {key_text}, value: {value_text} with error: {e}"
                 )
             };
             if args.sync {
                 match producer.send(record).and_then(|f| f.wait()) {
                     Ok(_) => {}
+                    Err(e) if !producer.has_connected() => return Err(props::unreachable(&args.bootstrap_server, e)),
                     Err(e) => report(&e),
                 }
                 continue;
@@ -162,8 +171,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     report(&e);
                 }
             });
-            if let Err(e) = sent {
-                bail!("{e}");
+            match sent {
+                Ok(()) => {}
+                Err(e) if !producer.has_connected() => return Err(props::unreachable(&args.bootstrap_server, e)),
+                Err(e) => bail!("{e}"),
             }
         }
     })();

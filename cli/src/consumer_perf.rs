@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 use potok::client::consumer::{Consumer, RebalanceListener};
@@ -90,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let consumer = Consumer::new(&config)?;
+    consumer.set_connection_listener(props::connection_warnings("Consumer", consumer.client_id()));
     let join_time_ms = Arc::new(AtomicU64::new(0));
     let start_wall = SystemTime::now();
     let start = Instant::now();
@@ -112,6 +113,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bytes += r.key.as_ref().map_or(0, |k| k.len() as u64) + r.value.as_ref().map_or(0, |v| v.len() as u64);
         }
     }
+    if messages == 0 && !consumer.has_connected() {
+        let _ = consumer.close(Some(Duration::ZERO));
+        return Err(props::unreachable(&args.bootstrap_server, format!("no connection within {} ms", args.timeout)));
+    }
     if messages < args.messages {
         println!(
             "WARNING: Exiting before consuming the expected number of messages: timeout ({} ms) exceeded. You can use \
@@ -128,8 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mb = bytes as f64 / (1024.0 * 1024.0);
     println!(
         "{}, {}, {:.4}, {:.4}, {}, {:.4}, {}, {}, {:.4}, {:.4}",
-        timestamp(start_wall),
-        timestamp(end_wall),
+        crate::time::perf_timestamp(start_wall),
+        crate::time::perf_timestamp(end_wall),
         mb,
         mb / elapsed_s,
         messages,
@@ -140,39 +145,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         messages as f64 / (fetch_ms as f64 / 1000.0)
     );
     Ok(())
-}
-
-/// Kafka's default `yyyy-MM-dd HH:mm:ss:SSS`, in UTC (potok carries no time zone database).
-fn timestamp(at: SystemTime) -> String {
-    let ms = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Howard Hinnant's days-to-civil conversion.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}:{:03}",
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_format_like_kafka() {
-        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01 00:00:00:000");
-        // 2024-02-29 13:45:06.789 UTC, a leap day.
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_millis(1_709_214_306_789)), "2024-02-29 13:45:06:789");
-    }
 }

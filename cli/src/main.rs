@@ -12,6 +12,7 @@ mod dump_log;
 mod producer_perf;
 mod props;
 mod storage;
+mod time;
 mod topics;
 
 use clap::{Parser, Subcommand};
@@ -45,7 +46,27 @@ enum Command {
     Storage(storage::Args),
 }
 
+/// Flags of older Kafka tools that Kafka 4's tools no longer take, and what replaced them.
+const RETIRED_FLAGS: &[(&str, &str)] = &[
+    ("--zookeeper", "Kafka's tools reach the cluster through its brokers since Kafka 3.0"),
+    ("--broker-list", "Kafka 4 removed --broker-list from the console producer and the perf tools"),
+];
+
+/// Kafka 4's tools reject these flags as unrecognized; a course written for an older Kafka still uses them,
+/// so the error says what to write instead.
+fn check_retired_flags() {
+    for arg in std::env::args().skip(1) {
+        for (flag, why) in RETIRED_FLAGS {
+            if arg == *flag || arg.starts_with(&format!("{flag}=")) {
+                eprintln!("Error: {flag} is not a recognized option: use --bootstrap-server HOST:PORT instead ({why})");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
 fn main() {
+    check_retired_flags();
     let command = Cli::parse().command;
     // The engine's warnings and errors go to stderr as Kafka's tools log them (the broker logs INFO to stdout).
     potok::host::log::set_sink(potok::host::log::Level::Warn, |record| {

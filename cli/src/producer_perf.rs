@@ -173,6 +173,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         props::key_values(&args.producer_props, "--producer-props")?,
     )?);
     let producer = Producer::new(&config)?;
+    producer.set_connection_listener(props::connection_warnings("Producer", producer.client_id()));
+    let bootstrap = config.iter().rev().find(|(k, _)| k == "bootstrap.servers").map_or("", |(_, v)| v.as_str());
     let num_records = args.num_records as u64;
     let stats = Arc::new(Mutex::new(Stats::new(num_records)));
     let mut letters = Letters(0x9E37_79B9_7F4A_7C15);
@@ -183,16 +185,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let send_start = Instant::now();
         let stats = stats.clone();
         let bytes = payload.len();
-        producer.send_with_callback(ProducerRecord::new(args.topic.clone(), payload.clone()), move |outcome| {
-            // Only acknowledged records count, as in Kafka's tool.
-            match outcome {
-                Ok(_) => {
-                    let latency_ms = send_start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
-                    stats.lock().unwrap_or_else(PoisonError::into_inner).record(latency_ms, bytes);
+        let sent =
+            producer.send_with_callback(ProducerRecord::new(args.topic.clone(), payload.clone()), move |outcome| {
+                // Only acknowledged records count, as in Kafka's tool.
+                match outcome {
+                    Ok(_) => {
+                        let latency_ms = send_start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+                        stats.lock().unwrap_or_else(PoisonError::into_inner).record(latency_ms, bytes);
+                    }
+                    Err(e) => eprintln!("{e}"),
                 }
-                Err(e) => eprintln!("{e}"),
-            }
-        })?;
+            });
+        match sent {
+            Ok(()) => {}
+            Err(e) if !producer.has_connected() => return Err(props::unreachable(bootstrap, e)),
+            Err(e) => return Err(e.into()),
+        }
         if args.throughput > 0.0 {
             // Sleep off whatever the loop is ahead of the target rate, in steps of at least 2 ms (as Kafka's
             // ThroughputThrottler does) so short sleeps do not dominate.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use potok::broker::BrokerConfig;
+use potok::client::cluster::ConnectionFailure;
 use potok::client::ClientError;
 
 /// Config pairs, in order; a later pair for the same key wins (the clients keep the last value).
@@ -85,4 +86,32 @@ pub fn random_suffix(bound: u64) -> u64 {
     x ^= x >> 7;
     x ^= x << 17;
     x % bound
+}
+
+/// A connection listener printing Kafka's warning for a broker that cannot be reached, on stderr in the shape
+/// of Kafka's tool logs (`[time] WARN [Producer clientId=console-producer] Connection to node -1
+/// (127.0.0.1:9092) could not be established. Node may not be available.`) with the reason added. The client
+/// reports a repeated failure of one address once, so a tool retrying for a minute prints it once.
+pub fn connection_warnings(kind: &str, client_id: &str) -> impl Fn(&ConnectionFailure) + Send + Sync + 'static {
+    let prefix = format!("[{kind} clientId={client_id}]");
+    move |failure| {
+        let reason = match &failure.error {
+            ClientError::Io(text) => {
+                text.strip_prefix(&format!("connecting to {}: ", failure.address)).unwrap_or(text).to_string()
+            }
+            ClientError::Timeout(_) => "connection timed out".to_string(),
+            other => other.to_string(),
+        };
+        eprintln!(
+            "{} WARN {prefix} Connection to node {} ({}) could not be established. Node may not be available. ({reason})",
+            crate::time::log_timestamp(std::time::SystemTime::now()),
+            failure.node_id,
+            failure.address,
+        );
+    }
+}
+
+/// The error of a tool whose client never reached a broker: it names the bootstrap servers.
+pub fn unreachable(bootstrap: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("no broker is reachable at bootstrap servers {bootstrap} ({error})")
 }

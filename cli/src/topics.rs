@@ -66,19 +66,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn execute(args: &Args) -> anyhow::Result<()> {
     let config = props::client_config(Some(&args.bootstrap_server), args.command_config.as_deref(), Vec::new())?;
     let admin = Admin::new(&config)?;
+    admin.set_connection_listener(props::connection_warnings("AdminClient", admin.client_id()));
+    let result = action(&admin, args);
+    match result {
+        Err(e) if !admin.has_connected() => Err(props::unreachable(&args.bootstrap_server, format!("{e:#}"))),
+        other => other,
+    }
+}
+
+fn action(admin: &Admin, args: &Args) -> anyhow::Result<()> {
     if args.create {
-        create(&admin, args)
+        create(admin, args)
     } else if args.list {
-        for name in matching(&admin, args)? {
+        for name in matching(admin, args)? {
             println!("{name}");
         }
         Ok(())
     } else if args.describe {
-        describe(&admin, args)
+        describe(admin, args)
     } else if args.alter {
-        alter(&admin, args)
+        alter(admin, args)
     } else {
-        delete(&admin, args)
+        delete(admin, args)
     }
 }
 

@@ -717,3 +717,89 @@ fn compacted_topic_keeps_the_latest_value_per_key() {
     expected.insert("roll-2".into(), Some("y".into()));
     await_compacted(&topic, &expected);
 }
+
+#[test]
+fn try_send_returns_at_once_and_reports_an_unreachable_bootstrap() {
+    // Nothing listens on port 1. librdkafka's model: the records are queued, flush(timeout) bounds the wait,
+    // and they fail after delivery.timeout.ms with an error naming the address; the connection listener hears
+    // about the failure once, however often the sender retries.
+    let producer = Producer::new(&[
+        ("bootstrap.servers".to_string(), "127.0.0.1:1".to_string()),
+        ("max.block.ms".to_string(), "600000".to_string()),
+        ("delivery.timeout.ms".to_string(), "1500".to_string()),
+        ("request.timeout.ms".to_string(), "1000".to_string()),
+        ("linger.ms".to_string(), "0".to_string()),
+    ])
+    .unwrap();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let heard = failures.clone();
+    producer.set_connection_listener(move |f| heard.lock().unwrap().push(f.clone()));
+    let started = std::time::Instant::now();
+    let futures: Vec<_> =
+        (0..3).map(|i| producer.try_send(ProducerRecord::new("nowhere", format!("{i}"))).unwrap()).collect();
+    // A blocking send would wait max.block.ms (10 minutes) for the topic's metadata.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let err = producer.flush(Some(Duration::from_millis(200))).unwrap_err();
+    assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    for future in futures {
+        let err = future.wait().unwrap_err();
+        assert!(matches!(&err, ClientError::Timeout(m) if m.contains("127.0.0.1:1")), "{err}");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    producer.flush(Some(Duration::from_secs(10))).unwrap();
+    assert!(!producer.has_connected());
+    let failures = failures.lock().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!((failures[0].address.as_str(), failures[0].node_id), ("127.0.0.1:1", -1));
+    assert!(matches!(failures[0].error, ClientError::Io(_)), "{:?}", failures[0].error);
+}
+
+#[test]
+fn try_send_queues_records_until_the_topic_is_known_and_keeps_their_order() {
+    let topic = unique("try-send");
+    create_topic(&topic, 2);
+    let producer = Producer::new(&conf(&[("linger.ms", "5")])).unwrap();
+    // The producer knows no metadata yet: every record waits for it, in order, and the sender places them.
+    let futures: Vec<_> = (0..200)
+        .map(|i| producer.try_send(ProducerRecord::new(&topic, format!("v{i}")).partition(i % 2)).unwrap())
+        .collect();
+    let missing = producer.try_send(ProducerRecord::new(&topic, "x").partition(7)).unwrap();
+    let mut offsets = [Vec::new(), Vec::new()];
+    for future in futures {
+        let md = future.wait().unwrap();
+        offsets[md.partition as usize].push(md.offset);
+    }
+    for per_partition in &offsets {
+        assert_eq!(per_partition.len(), 100);
+        assert!(per_partition.windows(2).all(|w| w[1] == w[0] + 1), "{per_partition:?}");
+    }
+    let err = missing.wait().unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err}");
+    // Now the topic is known: a send goes straight to the accumulator.
+    assert_eq!(
+        producer.try_send(ProducerRecord::new(&topic, "last").partition(0)).unwrap().wait().unwrap().offset,
+        100
+    );
+    assert!(producer.has_connected());
+    producer.close(Some(Duration::from_secs(10))).unwrap();
+}
+
+#[test]
+fn try_send_refuses_a_full_buffer_instead_of_blocking() {
+    let producer = Producer::new(&[
+        ("bootstrap.servers".to_string(), "127.0.0.1:1".to_string()),
+        ("buffer.memory".to_string(), "4096".to_string()),
+        ("max.block.ms".to_string(), "600000".to_string()),
+    ])
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = loop {
+        match producer.try_send(ProducerRecord::new("nowhere", vec![0u8; 500])) {
+            Ok(_) => assert!(started.elapsed() < Duration::from_secs(60), "the buffer never filled"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ClientError::BufferFull(_)), "{err}");
+    assert!(err.is_retriable());
+    producer.close(Some(Duration::ZERO)).unwrap_err();
+}

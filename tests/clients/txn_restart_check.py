@@ -14,6 +14,7 @@ Prints "txn-restart-check: 1 passed, 0 failed" (exit 0) or the reason and "... 0
 Needs the client-test venv's confluent-kafka (scripts/install-test-deps.sh). Every wait has a timeout.
 """
 
+import logging
 import os
 import shutil
 import signal
@@ -27,6 +28,21 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+# librdkafka logs every connection this check breaks on purpose (%3|FAIL ... Connection refused). Its lines are
+# kept here and printed only when the check fails, so a passing run leaves the test log clean.
+LIBRDKAFKA_LINES = []
+
+
+class _KeepLines(logging.Handler):
+    def emit(self, record):
+        LIBRDKAFKA_LINES.append(self.format(record))
+
+
+LIBRDKAFKA = logging.getLogger("librdkafka")
+LIBRDKAFKA.propagate = False
+LIBRDKAFKA.setLevel(logging.DEBUG)
+LIBRDKAFKA.addHandler(_KeepLines())
 
 OP_TIMEOUT = 30.0
 OVERALL_TIMEOUT_S = 170  # under the 200 s scripts/restart-check.sh allows
@@ -70,7 +86,7 @@ class Broker:
 
 
 def read_values(bootstrap, topic, isolation):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+    c = Consumer({"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
                   "isolation.level": isolation, "enable.partition.eof": True, "enable.auto.commit": False})
     try:
         c.assign([TopicPartition(topic, p, 0) for p in (0, 1)])
@@ -99,11 +115,11 @@ def check(binary):
         broker.start()
         bs = broker.address
         topic = f"txn-restart-{uuid.uuid4().hex[:8]}"
-        admin = AdminClient({"bootstrap.servers": bs})
+        admin = AdminClient({"bootstrap.servers": bs, "logger": LIBRDKAFKA})
         admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(OP_TIMEOUT)
         txn_id = f"txn-restart-{uuid.uuid4().hex[:8]}"
         p = Producer({"bootstrap.servers": bs, "transactional.id": txn_id, "transaction.timeout.ms": 120000,
-                      "reconnect.backoff.max.ms": 500})
+                      "reconnect.backoff.max.ms": 500, "logger": LIBRDKAFKA})
         p.init_transactions(OP_TIMEOUT)
 
         p.begin_transaction()
@@ -132,7 +148,7 @@ def check(binary):
         assert p.flush(OP_TIMEOUT) == 0
         broker.stop(signal.SIGTERM)
         broker.start()
-        p2 = Producer({"bootstrap.servers": bs, "transactional.id": txn_id})
+        p2 = Producer({"bootstrap.servers": bs, "transactional.id": txn_id, "logger": LIBRDKAFKA})
         p2.init_transactions(OP_TIMEOUT)
         p2.begin_transaction()
         p2.produce(topic, value=b"t4-0", partition=0)
@@ -165,6 +181,7 @@ def main():
         check(sys.argv[1])
     except BaseException:
         traceback.print_exc()
+        sys.stderr.write("".join(f"librdkafka: {line}\n" for line in LIBRDKAFKA_LINES[-200:]))
         print("txn-restart-check: 0 passed, 1 failed")
         return 1
     print("txn-restart-check: 1 passed, 0 failed")

@@ -13,7 +13,7 @@ RebalanceCallback = Callable[["Consumer", List[TopicPartition]], None]
 _RESET_SYNONYMS = {"smallest": "earliest", "beginning": "earliest", "largest": "latest", "end": "latest"}
 # librdkafka settings with no meaning for potok's engine: offsets are stored as messages are handed out (its
 # default behaviour), and logging/statistics callbacks have no engine counterpart.
-_IGNORED = {"enable.auto.offset.store", "error_cb", "stats_cb", "throttle_cb", "logger", "on_commit"}
+_IGNORED = {"enable.auto.offset.store", "stats_cb", "throttle_cb", "logger", "on_commit"}
 
 _Record = Tuple[str, int, int, int, int, Optional[bytes], Optional[bytes], List[Tuple[str, Optional[bytes]]], Optional[int]]
 
@@ -34,13 +34,15 @@ class Consumer:
     thread from inside :meth:`poll`); ``assign()`` reads partitions without group management. :meth:`poll`
     returns one :class:`Message` or None, :meth:`consume` a list. With ``enable.auto.commit`` (the default) the
     offsets of messages handed out are committed every ``auto.commit.interval.ms``, before a rebalance and on
-    :meth:`close`. Blocking calls release the GIL.
+    :meth:`close`. ``error_cb`` (in the config) is called with a :class:`KafkaError` from :meth:`poll` and
+    :meth:`consume` when a broker cannot be reached, as in confluent-kafka. Blocking calls release the GIL.
     """
 
     def __init__(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
         conf = dict(conf, **kwargs)
         for key in _IGNORED:
             conf.pop(key, None)
+        self._error_cb: Optional[Callable[[Any], None]] = conf.pop("error_cb", None)
         reset = conf.get("auto.offset.reset")
         if isinstance(reset, str) and reset in _RESET_SYNONYMS:
             conf["auto.offset.reset"] = _RESET_SYNONYMS[reset]
@@ -91,11 +93,18 @@ class Consumer:
         """One message, or None if none arrived within ``timeout`` seconds (None or -1: wait as long as it
         takes)."""
         records = self._native.poll(1, None if timeout is None or timeout < 0 else timeout)
+        self._serve_errors()
         return _message(records[0]) if records else None
+
+    def _serve_errors(self) -> None:
+        for error in self._native.connection_errors():
+            if self._error_cb is not None:
+                self._error_cb(error.args[0])
 
     def consume(self, num_messages: int = 1, timeout: Optional[float] = None) -> List[Message]:
         """Up to ``num_messages`` messages: what is available once the first arrives, or [] after ``timeout``."""
         records = self._native.poll(num_messages, None if timeout is None or timeout < 0 else timeout)
+        self._serve_errors()
         return [_message(r) for r in records]
 
     def commit(

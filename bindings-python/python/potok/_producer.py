@@ -10,6 +10,20 @@ from ._types import Headers, Message, TopicPartition, header_list, kafka_config
 from .errors import KafkaException
 
 DeliveryCallback = Callable[[Optional[Any], Message], None]
+ErrorCallback = Callable[[Any], None]
+
+
+def _librdkafka_timeouts(conf: Dict[str, Any]) -> None:
+    """``message.timeout.ms`` is librdkafka's name for ``delivery.timeout.ms``. The engine checks
+    ``delivery.timeout.ms >= linger.ms + request.timeout.ms`` as Kafka's Java client does, so a short message
+    timeout brings the request timeout (30 s unless set) down with it."""
+    timeout = conf.pop("message.timeout.ms", None)
+    if timeout is None:
+        return
+    conf.setdefault("delivery.timeout.ms", timeout)
+    if "request.timeout.ms" not in conf:
+        linger = int(conf.get("linger.ms", 5))
+        conf["request.timeout.ms"] = max(1, min(30_000, int(conf["delivery.timeout.ms"]) - linger))
 
 
 def _as_bytes(data: Any, what: str) -> Optional[bytes]:
@@ -25,11 +39,14 @@ def _as_bytes(data: Any, what: str) -> Optional[bytes]:
 class Producer:
     """A Kafka producer: ``Producer({"bootstrap.servers": ...})`` with Kafka's config keys.
 
-    ``produce()`` queues a record and returns at once (it blocks only when the buffer is full, up to
-    ``max.block.ms``); the engine batches, compresses, partitions (murmur2 like Kafka's Java client) and
-    retries. Delivery callbacks (``on_delivery=`` per record, or ``"on_delivery"`` in the config) run on the
-    calling thread from :meth:`poll` and :meth:`flush`, as in confluent-kafka. ``len(producer)`` is the number
-    of records not yet delivered.
+    ``produce()`` queues a record and returns at once, as confluent-kafka's does, even before the topic's
+    metadata is known or while no broker is reachable; it raises ``BufferError`` only when ``buffer.memory``
+    is full. A record that cannot be delivered within ``delivery.timeout.ms`` (librdkafka's
+    ``message.timeout.ms`` is accepted for it) fails in its delivery report, so ``flush(timeout)`` bounds the
+    wait. The engine batches, compresses, partitions (murmur2 like Kafka's Java client) and retries. Delivery
+    callbacks (``on_delivery=`` per record, or ``"on_delivery"`` in the config) and ``error_cb`` (called with
+    a :class:`KafkaError` when a broker cannot be reached) run on the calling thread from :meth:`poll` and
+    :meth:`flush`, as in confluent-kafka. ``len(producer)`` is the number of records not yet delivered.
     """
 
     def __init__(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
@@ -37,6 +54,8 @@ class Producer:
         self._default_callback: Optional[DeliveryCallback] = conf.pop("on_delivery", None) or conf.pop(
             "delivery.report.callback", None
         )
+        self._error_cb: Optional[ErrorCallback] = conf.pop("error_cb", None)
+        _librdkafka_timeouts(conf)
         self._native = _native.Producer(kafka_config(conf))
         self._callbacks: Dict[int, Tuple[DeliveryCallback, Optional[bytes], Optional[bytes], Any]] = {}
         self._tokens = itertools.count(1)
@@ -52,7 +71,8 @@ class Producer:
         headers: Optional[Headers] = None,
         callback: Optional[DeliveryCallback] = None,
     ) -> None:
-        """Queues one record; ``partition=-1`` lets the partitioner choose, ``timestamp=0`` means now."""
+        """Queues one record without blocking; ``partition=-1`` lets the partitioner choose, ``timestamp=0``
+        means now. Raises ``BufferError`` when the producer's buffer is full (call :meth:`poll` and retry)."""
         value_bytes = _as_bytes(value, "value")
         key_bytes = _as_bytes(key, "key")
         report = on_delivery or callback or self._default_callback
@@ -76,8 +96,16 @@ class Producer:
             raise
 
     def poll(self, timeout: Optional[float] = None) -> int:
-        """Serves delivery callbacks, waiting up to ``timeout`` seconds for one; returns how many ran."""
-        return self._serve(self._native.poll(-1.0 if timeout is None else timeout))
+        """Serves delivery callbacks (and ``error_cb``), waiting up to ``timeout`` seconds for one; returns how
+        many delivery callbacks ran."""
+        served = self._serve(self._native.poll(-1.0 if timeout is None else timeout))
+        self._serve_errors()
+        return served
+
+    def _serve_errors(self) -> None:
+        for error in self._native.connection_errors():
+            if self._error_cb is not None:
+                self._error_cb(error.args[0])
 
     def _serve(self, reports: List[Tuple[int, str, int, int, int, Optional[BaseException]]]) -> int:
         for token, topic, partition, offset, timestamp, error in reports:
@@ -106,6 +134,7 @@ class Producer:
         remaining = self._native.flush(timeout)
         while self._serve(self._native.poll(0.0)):
             pass
+        self._serve_errors()
         return remaining
 
     def partitions_for(self, topic: str) -> List[int]:

@@ -29,6 +29,7 @@ class KafkaError:
     _DESTROY = -197
     _PARTITION_EOF = -191
     _TIMED_OUT = -185
+    _QUEUE_FULL = -184
     _INVALID_ARG = -186
     _STATE = -172
     _INTR = -141
@@ -123,6 +124,7 @@ _NAMES: Dict[int, str] = {
     -191: "_PARTITION_EOF",
     -186: "_INVALID_ARG",
     -185: "_TIMED_OUT",
+    -184: "_QUEUE_FULL",
     -172: "_STATE",
     -141: "_INTR",
     -162: "_KEY_SERIALIZATION",

@@ -2,7 +2,9 @@
 //!
 //! Keys potok interprets are typed fields; keys Kafka users commonly carry in a `server.properties` that have
 //! no meaning for a single potok broker (thread counts, socket buffers, controller quorum settings) are
-//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key.
+//! accepted and kept so DescribeConfigs shows them; anything else is an error naming the key. Kafka's
+//! dynamic controller quorum, which potok cannot run yet, is refused rather than silently starting an
+//! unrelated single broker (roles and voters are checked when a node starts, in `net::bind`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +30,16 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// The socket address to bind: an empty host means every interface (as in Kafka's `PLAINTEXT://:9092`),
+    /// and an IPv6 literal gets its brackets back.
+    pub fn bind_address(&self) -> String {
+        match self.host.as_str() {
+            "" => format!("0.0.0.0:{}", self.port),
+            host if host.contains(':') => format!("[{host}]:{}", self.port),
+            host => format!("{host}:{}", self.port),
+        }
+    }
+
     fn parse(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
         let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };
         let mut out = Vec::new();
@@ -259,6 +271,23 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "cluster.id",
 ];
 
+/// Refuses Kafka's dynamic controller quorum (several `controller.quorum.bootstrap.servers`), which potok cannot
+/// run yet, so a Kafka config written for it does not silently start an unrelated single broker; a cluster's
+/// controllers are listed in `controller.quorum.voters`. The rest of a cluster's settings (roles, voters,
+/// listeners) are checked when the node starts (`net::bind`).
+fn supported_quorum(key: &str, value: &str) -> Result<(), ConfigError> {
+    if key == "controller.quorum.bootstrap.servers" && value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+        return Err(ConfigError {
+            key: key.into(),
+            value: value.into(),
+            reason: "Kafka's dynamic controller quorum is not supported yet: list the controllers in \
+                     controller.quorum.voters (id@host:port,...)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError {
         key: key.into(),
@@ -320,6 +349,7 @@ impl BrokerConfig {
                 reason: e.to_string(),
             })
         };
+        supported_quorum(key, value)?;
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => self.listeners = Listener::parse(key, value)?,
@@ -660,5 +690,29 @@ mod tests {
         assert_eq!(c.cleaner.io_max_bytes_per_second, 1e6);
         assert_eq!((c.log.min_cleanable_dirty_ratio, c.log.delete_retention_ms), (0.1, 1000));
         assert!(c.log.compact && c.log.delete);
+    }
+
+    #[test]
+    fn an_empty_listener_host_binds_every_interface() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "PLAINTEXT://:9092").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9092");
+        assert_eq!(c.advertised(9092).host, "127.0.0.1");
+        c.set("listeners", "PLAINTEXT://[::1]:0").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "[::1]:0");
+        c.set("listeners", "PLAINTEXT://localhost:9092").unwrap();
+        assert_eq!(c.listeners[0].bind_address(), "localhost:9092");
+    }
+
+    #[test]
+    fn a_dynamic_quorum_is_refused_not_ignored() {
+        let three = "process.roles=broker,controller\nnode.id=1\n\
+                     controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,3@127.0.0.1:19094\n\
+                     controller.quorum.bootstrap.servers=127.0.0.1:19092\n";
+        let c = BrokerConfig::from_properties(three).unwrap();
+        assert_eq!(c.controller_quorum_voters.len(), 3);
+        let e = c.clone().set("controller.quorum.bootstrap.servers", "127.0.0.1:9093,127.0.0.1:9094").unwrap_err();
+        assert_eq!(e.key, "controller.quorum.bootstrap.servers");
+        assert!(e.reason.contains("dynamic controller quorum"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
@@ -105,6 +106,13 @@ pub struct MemberDescription {
     pub host: String,
     /// The partitions assigned to the member (decoded for consumer groups).
     pub assignment: Vec<TopicPartition>,
+    /// The partitions the coordinator means the member to have (consumer protocol groups; empty otherwise).
+    pub target_assignment: Vec<TopicPartition>,
+    /// The member's epoch (consumer protocol groups only).
+    pub member_epoch: Option<i32>,
+    /// Whether the member speaks the consumer protocol (true) or the classic one (false) in a consumer
+    /// protocol group; `None` when the broker does not say.
+    pub upgraded: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +124,9 @@ pub struct GroupDescription {
     pub protocol: String,
     pub members: Vec<MemberDescription>,
     pub coordinator: i32,
+    /// The group epoch and the epoch of its target assignment (consumer protocol groups only).
+    pub group_epoch: Option<i32>,
+    pub target_assignment_epoch: Option<i32>,
 }
 
 /// Which offset ListOffsets looks up.
@@ -163,6 +174,100 @@ pub struct ClusterDescription {
     pub brokers: Vec<BrokerInfo>,
 }
 
+/// Describes a consumer protocol group; `None` when the broker has no such API or the group is not one (then it
+/// is a classic group, or none).
+async fn describe_consumer_group(cluster: &Cluster, coordinator: i32, group: &str) -> Result<Option<GroupDescription>> {
+    let connection = cluster.connection(coordinator).await?;
+    if connection.version(ApiKey::ConsumerGroupDescribe, 0, 1).is_err() {
+        return Ok(None);
+    }
+    let response = cluster
+        .call_on(&connection, |_| ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(group))]))
+        .await?;
+    let d = response
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| ClientError::Protocol("empty ConsumerGroupDescribe response".into()))?;
+    if d.error_code == ResponseError::GroupIdNotFound.code() {
+        return Ok(None);
+    }
+    kafka_error(d.error_code, &d.error_message)?;
+    let partitions = |a: &consumer_group_describe_response::Assignment| -> Vec<TopicPartition> {
+        a.topic_partitions
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.topic_name.0.to_string(), p)))
+            .collect()
+    };
+    Ok(Some(GroupDescription {
+        group_id: d.group_id.0.to_string(),
+        state: d.group_state.to_string(),
+        protocol_type: "consumer".into(),
+        protocol: d.assignor_name.to_string(),
+        coordinator,
+        group_epoch: Some(d.group_epoch),
+        target_assignment_epoch: Some(d.assignment_epoch),
+        members: d
+            .members
+            .iter()
+            .map(|m| MemberDescription {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.as_ref().map(|s| s.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: partitions(&m.assignment),
+                target_assignment: partitions(&m.target_assignment),
+                member_epoch: Some(m.member_epoch),
+                upgraded: match m.member_type {
+                    1 => Some(true),
+                    0 => Some(false),
+                    _ => None,
+                },
+            })
+            .collect(),
+    }))
+}
+
+/// Describes a classic group (DescribeGroups).
+async fn describe_classic_group(cluster: &Cluster, coordinator: i32, group: &str) -> Result<GroupDescription> {
+    let response = cluster
+        .call(Some(coordinator), |_| DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]))
+        .await?;
+    let d = response
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
+    kafka_error(d.error_code, &d.error_message)?;
+    Ok(GroupDescription {
+        group_id: d.group_id.0.to_string(),
+        state: d.group_state.to_string(),
+        protocol_type: d.protocol_type.to_string(),
+        protocol: d.protocol_data.to_string(),
+        coordinator,
+        group_epoch: None,
+        target_assignment_epoch: None,
+        members: d
+            .members
+            .iter()
+            .map(|m| MemberDescription {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: if d.protocol_type.as_str() == "consumer" {
+                    decode_assignment(&m.member_assignment)
+                } else {
+                    Vec::new()
+                },
+                target_assignment: Vec::new(),
+                member_epoch: None,
+                upgraded: None,
+            })
+            .collect(),
+    })
+}
+
 /// Decodes a consumer group member's assignment bytes (ConsumerProtocolAssignment with its version prefix).
 pub fn decode_assignment(bytes: &[u8]) -> Vec<TopicPartition> {
     let mut buf = bytes;
@@ -207,6 +312,24 @@ impl Admin {
     /// The shared cluster view (for the CLI, which mixes admin calls and metadata).
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
+    }
+
+    /// Sets who hears about failed broker connections (a failure repeated for the same address is reported once).
+    pub fn set_connection_listener(
+        &self,
+        listener: impl Fn(&crate::client::cluster::ConnectionFailure) + Send + Sync + 'static,
+    ) {
+        self.cluster.set_connection_listener(Arc::new(listener));
+    }
+
+    /// Whether the client ever reached a broker.
+    pub fn has_connected(&self) -> bool {
+        self.cluster.has_connected()
+    }
+
+    /// `client.id`, or the one the client made up (`adminclient-N`).
+    pub fn client_id(&self) -> &str {
+        &self.cluster.config.client_id
     }
 
     fn deadline(&self, timeout: Option<Duration>) -> (Instant, Duration) {
@@ -564,7 +687,8 @@ impl Admin {
         })
     }
 
-    /// State, assignor and members (with their assignments) of each group.
+    /// State, assignor and members (with their assignments) of each group: a consumer protocol group (KIP-848)
+    /// through ConsumerGroupDescribe, a classic one through DescribeGroups, as Kafka's admin does.
     pub fn describe_groups(
         &self,
         group_ids: &[String],
@@ -577,39 +701,11 @@ impl Admin {
                 let g = g.clone();
                 async move {
                     let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
-                    let response = cluster
-                        .call(Some(coordinator), |_| {
-                            DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(&g))])
-                        })
-                        .await?;
-                    let d = response
-                        .groups
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
-                    kafka_error(d.error_code, &d.error_message)?;
-                    Ok(GroupDescription {
-                        group_id: d.group_id.0.to_string(),
-                        state: d.group_state.to_string(),
-                        protocol_type: d.protocol_type.to_string(),
-                        protocol: d.protocol_data.to_string(),
-                        coordinator,
-                        members: d
-                            .members
-                            .iter()
-                            .map(|m| MemberDescription {
-                                member_id: m.member_id.to_string(),
-                                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
-                                client_id: m.client_id.to_string(),
-                                host: m.client_host.to_string(),
-                                assignment: if d.protocol_type.as_str() == "consumer" {
-                                    decode_assignment(&m.member_assignment)
-                                } else {
-                                    Vec::new()
-                                },
-                            })
-                            .collect(),
-                    })
+                    match describe_consumer_group(&cluster, coordinator, &g).await {
+                        Ok(Some(description)) => Ok(description),
+                        Ok(None) => describe_classic_group(&cluster, coordinator, &g).await,
+                        Err(e) => Err(e),
+                    }
                 }
             });
             out.push((group.clone(), result));

@@ -47,6 +47,7 @@ pub(crate) fn client_versions(api: ApiKey) -> (i16, i16) {
         ApiKey::TxnOffsetCommit => (0, 3),
         ApiKey::EndTxn => (0, 3),
         ApiKey::OffsetDelete => (0, 0),
+        ApiKey::ConsumerGroupDescribe => (0, 1),
         _ => (0, 0),
     }
 }
@@ -106,6 +107,35 @@ impl Metadata {
     }
 }
 
+/// A broker connection that could not be established, as a client reports it to its connection listener
+/// (Kafka's clients log a warning for it; librdkafka hands it to `error_cb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionFailure {
+    /// The `host:port` dialled.
+    pub address: String,
+    /// The broker's node id, or -1 for a bootstrap server (Kafka's logs say "node -1" too).
+    pub node_id: i32,
+    pub error: ClientError,
+}
+
+/// Called on a client IO thread for each new connection failure (keep it short; it must not block).
+pub type ConnectionListener = Arc<dyn Fn(&ConnectionFailure) + Send + Sync>;
+
+/// Who hears about connection failures, and what each address last reported: a failure is reported when it
+/// differs from the address's previous one (librdkafka suppresses repeated identical errors the same way), so
+/// a client retrying an unreachable broker every `retry.backoff.ms` reports it once, not ten times a second.
+#[derive(Default)]
+struct ConnectionReports {
+    listener: Option<ConnectionListener>,
+    last_error: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for ConnectionReports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionReports").field("last_error", &self.last_error).finish_non_exhaustive()
+    }
+}
+
 /// A request written to a broker whose response is still to come.
 #[derive(Debug)]
 pub struct Submitted {
@@ -129,6 +159,9 @@ pub struct Cluster {
     metadata: Mutex<(Arc<Metadata>, Option<Instant>)>,
     refreshing: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    reports: Mutex<ConnectionReports>,
+    /// Whether any connection to a broker succeeded since the client was created.
+    connected: AtomicBool,
 }
 
 impl Cluster {
@@ -139,7 +172,40 @@ impl Cluster {
             metadata: Mutex::new((Arc::default(), None)),
             refreshing: Default::default(),
             closed: AtomicBool::new(false),
+            reports: Mutex::default(),
+            connected: AtomicBool::new(false),
         })
+    }
+
+    /// Sets who hears about connection failures (see [`ConnectionFailure`]); replaces an earlier listener.
+    pub fn set_connection_listener(&self, listener: ConnectionListener) {
+        self.reports.lock().unwrap_or_else(PoisonError::into_inner).listener = Some(listener);
+    }
+
+    /// Whether any connection to a broker succeeded since the client was created: false after failures means the
+    /// bootstrap servers were never reachable.
+    pub fn has_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    fn report_dial(&self, address: &str, node_id: i32, outcome: Result<(), &ClientError>) {
+        let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let error = match outcome {
+            Ok(()) => {
+                self.connected.store(true, Ordering::Release);
+                reports.last_error.remove(address);
+                return;
+            }
+            Err(e) => e,
+        };
+        let text = error.to_string();
+        if reports.last_error.get(address) == Some(&text) {
+            return;
+        }
+        reports.last_error.insert(address.to_string(), text);
+        let Some(listener) = reports.listener.clone() else { return };
+        drop(reports);
+        listener(&ConnectionFailure { address: address.to_string(), node_id, error: error.clone() });
     }
 
     /// The latest metadata snapshot (possibly empty before the first refresh).
@@ -162,20 +228,22 @@ impl Cluster {
         Ok(())
     }
 
-    async fn dial(&self, address: &str) -> Result<Arc<Connection>> {
+    async fn dial(&self, address: &str, node_id: i32) -> Result<Arc<Connection>> {
         let mut connections = self.connections.lock().await;
         if let Some(c) = connections.get(address) {
             if !c.is_closed() {
                 return Ok(c.clone());
             }
         }
-        let c = Connection::connect(
+        let connected = Connection::connect(
             address,
             &self.config.client_id,
             self.config.max_response_bytes,
             self.config.connection_setup_timeout,
         )
-        .await?;
+        .await;
+        self.report_dial(address, node_id, connected.as_ref().map(|_| ()));
+        let c = connected?;
         connections.insert(address.to_string(), c.clone());
         Ok(c)
     }
@@ -195,7 +263,7 @@ impl Cluster {
                     .ok_or_else(|| ClientError::Io(format!("broker {node_id} is not in the cluster metadata")))?
             }
         };
-        self.dial(&format!("{}:{}", broker.host, broker.port)).await
+        self.dial(&format!("{}:{}", broker.host, broker.port), node_id).await
     }
 
     /// A connection to any reachable broker: a live one, else the known brokers, else the bootstrap servers.
@@ -204,12 +272,12 @@ impl Cluster {
         if let Some(c) = self.connections.lock().await.values().find(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let mut addresses: Vec<String> =
-            self.metadata().brokers.values().map(|b| format!("{}:{}", b.host, b.port)).collect();
-        addresses.extend(self.config.bootstrap_servers.iter().cloned());
+        let mut addresses: Vec<(String, i32)> =
+            self.metadata().brokers.values().map(|b| (format!("{}:{}", b.host, b.port), b.node_id)).collect();
+        addresses.extend(self.config.bootstrap_servers.iter().map(|a| (a.clone(), -1)));
         let mut last = ClientError::Io("no bootstrap servers".into());
-        for address in addresses {
-            match self.dial(&address).await {
+        for (address, node_id) in addresses {
+            match self.dial(&address, node_id).await {
                 Ok(c) => return Ok(c),
                 Err(e) => last = e,
             }

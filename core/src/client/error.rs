@@ -38,6 +38,10 @@ pub enum ClientError {
     /// The call is not allowed in the current state (e.g. committing a transaction that was never begun).
     #[error("illegal state: {0}")]
     IllegalState(String),
+    /// A producer's `buffer.memory` is full and the send was not allowed to wait for space (Kafka's
+    /// `BufferExhaustedException`; librdkafka's `_QUEUE_FULL`).
+    #[error("the producer's buffer is full: {0}")]
+    BufferFull(String),
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -81,6 +85,7 @@ impl ClientError {
             ClientError::Serialization(_) => "SERIALIZATION_ERROR".into(),
             ClientError::InvalidArgument(_) => "INVALID_ARGUMENT".into(),
             ClientError::IllegalState(_) => "ILLEGAL_STATE".into(),
+            ClientError::BufferFull(_) => "BUFFER_EXHAUSTED".into(),
         }
     }
 
@@ -88,7 +93,7 @@ impl ClientError {
     pub fn is_retriable(&self) -> bool {
         match self {
             ClientError::Kafka { code, .. } => ResponseError::try_from_code(*code).is_some_and(|e| e.is_retriable()),
-            ClientError::Timeout(_) | ClientError::Io(_) => true,
+            ClientError::Timeout(_) | ClientError::Io(_) | ClientError::BufferFull(_) => true,
             _ => false,
         }
     }

@@ -66,6 +66,7 @@ pub mod local {
     pub const TRANSPORT: i32 = -195;
     pub const INVALID_ARG: i32 = -186;
     pub const TIMED_OUT: i32 = -185;
+    pub const QUEUE_FULL: i32 = -184;
     pub const STATE: i32 = -172;
     pub const KEY_SERIALIZATION: i32 = -162;
     pub const VALUE_SERIALIZATION: i32 = -161;
@@ -192,6 +193,8 @@ impl From<&ClientError> for HostError {
             }
             ClientError::InvalidArgument(_) => (ErrorKind::InvalidArgument, (local::INVALID_ARG, "_INVALID_ARG")),
             ClientError::IllegalState(_) => (ErrorKind::State, (local::STATE, "_STATE")),
+            // librdkafka's full producer queue; Python's produce() raises BufferError for it itself.
+            ClientError::BufferFull(_) => (ErrorKind::Other, (local::QUEUE_FULL, "_QUEUE_FULL")),
         };
         // INVALID_CONFIG is Kafka's error 40 even though the client reports its own config errors without a code.
         let code = match e {
@@ -322,6 +325,9 @@ mod tests {
         assert_eq!((closed.kind, closed.code, closed.local_code), (ErrorKind::Closed, None, local::DESTROY));
         let state = HostError::from(ClientError::IllegalState("no transaction".into()));
         assert_eq!((state.kind, state.name.as_str()), (ErrorKind::State, "ILLEGAL_STATE"));
+        let full = HostError::from(ClientError::BufferFull("buffer.memory".into()));
+        assert_eq!((full.local_code, full.local_name.as_str()), (local::QUEUE_FULL, "_QUEUE_FULL"));
+        assert!(full.retriable);
     }
 
     #[test]

@@ -139,21 +139,22 @@ impl Bound {
 
 /// Checks the cluster settings a node starts with, naming the key that is wrong.
 fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
+    let bad = |m: String| Err(ServerError::Config(m));
+    // Also for a single node: a dedicated role must not silently start a combined broker and controller.
+    if !(config.process_roles.broker && config.process_roles.controller) {
+        return bad("process.roles: a potok node is both broker and controller (process.roles=broker,controller); \
+                    dedicated brokers and controllers are not supported yet"
+            .into());
+    }
     if config.controller_quorum_voters.is_empty() {
         return Ok(());
     }
-    let bad = |m: String| Err(ServerError::Config(m));
     if !config.controller_quorum_voters.iter().any(|v| v.id == config.node_id) {
         return bad(format!(
             "node.id={} is not among controller.quorum.voters; potok runs every node of a cluster as broker and \
              controller (process.roles=broker,controller)",
             config.node_id
         ));
-    }
-    if !(config.process_roles.broker && config.process_roles.controller) {
-        return bad("process.roles: a node of a multi-node potok cluster is both broker and controller \
-                    (process.roles=broker,controller); dedicated brokers and controllers are not supported yet"
-            .into());
     }
     if config.controller_listener_names.is_empty() {
         return bad("controller.listener.names must name the controller listener (e.g. CONTROLLER)".into());
@@ -186,7 +187,7 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     // is refused at once and retries, instead of being accepted and left hanging.
     let mut sockets = Vec::new();
     for listener in &config.listeners {
-        let address = format!("{}:{}", listener.host, listener.port);
+        let address = listener.bind_address();
         let bind_error = |error| ServerError::Bind { address: address.clone(), error };
         let socket_address = tokio::net::lookup_host(&address)
             .await

@@ -386,6 +386,24 @@ impl Consumer {
         }
     }
 
+    /// Sets who hears about failed broker connections (a failure repeated for the same address is reported once).
+    pub fn set_connection_listener(
+        &self,
+        listener: impl Fn(&crate::client::cluster::ConnectionFailure) + Send + Sync + 'static,
+    ) {
+        self.inner.cluster.set_connection_listener(Arc::new(listener));
+    }
+
+    /// Whether the consumer ever reached a broker.
+    pub fn has_connected(&self) -> bool {
+        self.inner.cluster.has_connected()
+    }
+
+    /// `client.id`, or the one the consumer made up (`consumer-N`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.cluster.config.client_id
+    }
+
     /// Interrupts a blocking call (now, or the next one): it fails with [`ClientError::Wakeup`].
     pub fn wakeup(&self) {
         self.inner.woken.store(true, Ordering::Release);

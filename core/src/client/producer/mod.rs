@@ -1,16 +1,20 @@
 //! Kafka's producer: `send` appends a record to the accumulator (blocking up to `max.block.ms` for metadata
-//! or `buffer.memory`), a background sender drains ready batches to partition leaders, retries what failed
-//! with a retriable error until `delivery.timeout.ms`, and completes each record's future or callback with its
-//! topic, partition, offset and timestamp. Idempotence (the default) numbers batches per partition so retries
-//! are written once; with `transactional.id` the producer runs Kafka's transactional protocol.
+//! or `buffer.memory`, as the Java client does), a background sender drains ready batches to partition leaders,
+//! retries what failed with a retriable error until `delivery.timeout.ms`, and completes each record's future or
+//! callback with its topic, partition, offset and timestamp. `try_send` never blocks (librdkafka's model, for
+//! hosts such as confluent-kafka's `produce()`): a record for a topic whose metadata is not known yet waits in
+//! the producer until the sender learns it, and a full `buffer.memory` is an error instead of a wait.
+//! Idempotence (the default) numbers batches per partition so retries are written once; with
+//! `transactional.id` the producer runs Kafka's transactional protocol.
 
 mod accumulator;
+mod awaiting;
 mod sender;
 mod transactions;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
 
-use crate::client::cluster::Cluster;
+use crate::client::cluster::{Cluster, ConnectionFailure, TopicMetadata};
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
 use crate::client::partitioner::{
@@ -28,6 +32,7 @@ use crate::client::{runtime, TopicPartition};
 use crate::record::{Compression, Header};
 
 use accumulator::{Accumulator, AccumulatorConfig, Thunk};
+use awaiting::AwaitingMetadata;
 pub use transactions::ConsumerGroupMetadata;
 
 /// A record to send. `partition` and `timestamp` are chosen by the producer when `None`.
@@ -202,6 +207,10 @@ pub(crate) struct Inner {
     pub common: CommonConfig,
     partitioner: Box<dyn Partitioner>,
     pub accumulator: Mutex<Accumulator>,
+    /// Records sent with `try_send` whose topic's metadata is not known yet (lock order: before `accumulator`).
+    pub awaiting: Mutex<AwaitingMetadata>,
+    /// `awaiting.len()`, readable without the lock (every send looks at it).
+    pub awaiting_count: AtomicUsize,
     /// Signalled whenever batches complete (flush and close wait on it).
     pub completed: Condvar,
     memory_used: Mutex<usize>,
@@ -239,6 +248,121 @@ impl Inner {
             }
             used = self.memory_freed.wait_timeout(used, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
+    }
+
+    /// Takes `bytes` of `buffer.memory` if they are free now.
+    fn try_reserve(&self, bytes: usize) -> Result<()> {
+        let mut used = lock(&self.memory_used);
+        if *used + bytes > self.config.buffer_memory {
+            return Err(ClientError::BufferFull(format!(
+                "{bytes} bytes do not fit: {} of buffer.memory={} are in use",
+                *used, self.config.buffer_memory
+            )));
+        }
+        *used += bytes;
+        Ok(())
+    }
+
+    /// Records and batches not yet completed, with the accumulator locked (flush and close wait for zero).
+    fn incomplete(&self, acc: &Accumulator) -> usize {
+        acc.incomplete_batches() + self.awaiting_count.load(Ordering::Acquire)
+    }
+
+    /// The partition for a record of a topic whose metadata is known: the record's own (checked against the
+    /// partition count) or the partitioner's choice among partitions with a leader.
+    fn choose_partition(&self, record: &ProducerRecord, topic: &TopicMetadata) -> Result<i32> {
+        let partition_count = topic.partitions.len() as i32;
+        match record.partition {
+            Some(p) if p < 0 || p >= partition_count => Err(ClientError::InvalidArgument(format!(
+                "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
+                record.topic
+            ))),
+            Some(p) => Ok(p),
+            None => {
+                let available: Vec<i32> =
+                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
+                self.partitioner
+                    .partition(
+                        &record.topic,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &TopicPartitions { partition_count, available: &available },
+                    )
+                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))
+            }
+        }
+    }
+
+    /// Appends a record whose partition is chosen and whose `reserved_bytes` of memory are taken.
+    fn append_to_accumulator(&self, record: ProducerRecord, partition: i32, reserved_bytes: usize, thunk: Thunk) {
+        let headers: Vec<Header> =
+            record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
+        let timestamp = record.timestamp.unwrap_or_else(crate::net::now_ms);
+        let tp = TopicPartition::new(record.topic, partition);
+        let appended = lock(&self.accumulator).append(
+            &tp,
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &headers,
+            reserved_bytes,
+            thunk,
+            Instant::now(),
+        );
+        if record.partition.is_none() {
+            self.partitioner.on_append(&PartitionerAppended {
+                topic: &tp.topic,
+                partition,
+                key_present: record.key.is_some(),
+                appended_bytes: appended.appended_bytes,
+                all_batches_full: appended.all_batches_full,
+            });
+        }
+        if appended.wake_sender || self.config.linger.is_zero() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Moves the records waiting for `topic` into the accumulator now that its metadata is known; a record whose
+    /// partition does not exist fails. Called by the sender.
+    pub fn place_awaiting(&self, topic: &TopicMetadata) {
+        let mut awaiting = lock(&self.awaiting);
+        for waiting in awaiting.take(&topic.name) {
+            match self.choose_partition(&waiting.record, topic) {
+                Ok(partition) => {
+                    self.append_to_accumulator(waiting.record, partition, waiting.reserved_bytes, waiting.thunk)
+                }
+                Err(e) => {
+                    self.release(waiting.reserved_bytes);
+                    waiting.thunk.complete(Err(e));
+                }
+            }
+        }
+        self.awaiting_count.store(awaiting.len(), Ordering::Release);
+    }
+
+    /// Takes records waiting for metadata out (`take` picks which), keeping the count in step.
+    pub fn take_awaiting(
+        &self,
+        take: impl FnOnce(&mut AwaitingMetadata) -> Vec<awaiting::AwaitingRecord>,
+    ) -> Vec<awaiting::AwaitingRecord> {
+        let mut awaiting = lock(&self.awaiting);
+        let taken = take(&mut awaiting);
+        self.awaiting_count.store(awaiting.len(), Ordering::Release);
+        taken
+    }
+
+    /// Fails records taken from the metadata wait with the error `error` makes for their topic.
+    pub fn fail_awaiting(&self, records: Vec<awaiting::AwaitingRecord>, error: impl Fn(&str) -> ClientError) {
+        if records.is_empty() {
+            return;
+        }
+        for waiting in records {
+            self.release(waiting.reserved_bytes);
+            waiting.thunk.complete(Err(error(&waiting.record.topic)));
+        }
+        let _guard = lock(&self.accumulator);
+        self.completed.notify_all();
     }
 }
 
@@ -315,6 +439,8 @@ impl Producer {
             common,
             partitioner,
             accumulator: Mutex::new(accumulator),
+            awaiting: Mutex::default(),
+            awaiting_count: AtomicUsize::new(0),
             completed: Condvar::new(),
             memory_used: Mutex::new(0),
             memory_freed: Condvar::new(),
@@ -332,23 +458,59 @@ impl Producer {
         &self.handle.inner
     }
 
-    /// Sends a record; the returned future completes when the broker acknowledged it (or it failed).
+    /// Sends a record; the returned future completes when the broker acknowledged it (or it failed). Blocks up to
+    /// `max.block.ms` for the topic's metadata and for `buffer.memory`, as Kafka's Java producer does.
     pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let (tx, rx) = oneshot::channel();
-        self.append(record, Thunk::Channel(tx))?;
+        self.append(record, Thunk::Channel(tx), true)?;
         Ok(DeliveryFuture { rx })
     }
 
-    /// Sends a record and runs `callback` with the outcome on a client IO thread (keep it short).
+    /// Sends a record and runs `callback` with the outcome on a client IO thread (keep it short). Blocks as
+    /// [`Producer::send`] does.
     pub fn send_with_callback(
         &self,
         record: ProducerRecord,
         callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
     ) -> Result<()> {
-        self.append(record, Thunk::Callback(Box::new(callback)))
+        self.append(record, Thunk::Callback(Box::new(callback)), true)
     }
 
-    fn append(&self, record: ProducerRecord, thunk: Thunk) -> Result<()> {
+    /// Sends a record without ever blocking, as librdkafka's `produce()`: a record for a topic whose metadata is
+    /// not known yet is queued until the sender learns it (it fails if that takes `delivery.timeout.ms`), and a
+    /// full `buffer.memory` is [`ClientError::BufferFull`] at once.
+    pub fn try_send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let (tx, rx) = oneshot::channel();
+        self.append(record, Thunk::Channel(tx), false)?;
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// [`Producer::try_send`] with a callback, run with the outcome on a client IO thread (keep it short).
+    pub fn try_send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.append(record, Thunk::Callback(Box::new(callback)), false)
+    }
+
+    /// Sets who hears about failed broker connections (Kafka's clients log each one; librdkafka calls
+    /// `error_cb`). A failure repeated for the same address is reported once.
+    pub fn set_connection_listener(&self, listener: impl Fn(&ConnectionFailure) + Send + Sync + 'static) {
+        self.inner().cluster.set_connection_listener(Arc::new(listener));
+    }
+
+    /// Whether the producer ever reached a broker.
+    pub fn has_connected(&self) -> bool {
+        self.inner().cluster.has_connected()
+    }
+
+    /// `client.id`, or the one the producer made up (`producer-N`).
+    pub fn client_id(&self) -> &str {
+        &self.inner().common.client_id
+    }
+
+    fn append(&self, record: ProducerRecord, thunk: Thunk, blocking: bool) -> Result<()> {
         let inner = self.inner();
         if inner.closing.load(Ordering::Acquire) {
             return Err(ClientError::IllegalState("cannot send after the producer is closed".into()));
@@ -358,18 +520,6 @@ impl Producer {
         }
         transactions::check_can_send(inner)?;
         let deadline = Instant::now() + inner.config.max_block;
-        // The metadata snapshot is borrowed, not copied: this runs once per record.
-        let metadata = inner.cluster.metadata();
-        let fetched;
-        let topic = match metadata.topics.get(&record.topic) {
-            Some(t) if !t.partitions.is_empty() => t,
-            _ => {
-                let (cluster, name) = (inner.cluster.clone(), record.topic.clone());
-                fetched = runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??;
-                &fetched
-            }
-        };
-        let partition_count = topic.partitions.len() as i32;
         let headers: Vec<Header> =
             record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
         let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
@@ -390,53 +540,47 @@ impl Producer {
                 )),
             ));
         }
-        let partition = match record.partition {
-            Some(p) if p < 0 || p >= partition_count => {
-                return Err(ClientError::InvalidArgument(format!(
-                    "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
-                    record.topic
-                )))
+        // The metadata snapshot is borrowed, not copied: this runs once per record.
+        let metadata = inner.cluster.metadata();
+        let fetched;
+        let topic = match metadata.topics.get(&record.topic) {
+            Some(t) if !t.partitions.is_empty() => t,
+            _ if !blocking => {
+                inner.try_reserve(size)?;
+                let mut awaiting = lock(&inner.awaiting);
+                awaiting.push(record, thunk, size, Instant::now());
+                inner.awaiting_count.store(awaiting.len(), Ordering::Release);
+                drop(awaiting);
+                inner.wake.notify_one();
+                return Ok(());
             }
-            Some(p) => p,
-            None => {
-                let available: Vec<i32> =
-                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
-                inner
-                    .partitioner
-                    .partition(
-                        &record.topic,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &TopicPartitions { partition_count, available: &available },
-                    )
-                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))?
+            _ => {
+                let (cluster, name) = (inner.cluster.clone(), record.topic.clone());
+                fetched = runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??;
+                &fetched
             }
         };
-        inner.reserve(size, deadline)?;
-        let timestamp = record.timestamp.unwrap_or_else(crate::net::now_ms);
-        let tp = TopicPartition::new(record.topic.clone(), partition);
-        let appended = lock(&inner.accumulator).append(
-            &tp,
-            timestamp,
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &headers,
-            size,
-            thunk,
-            Instant::now(),
-        );
-        if record.partition.is_none() {
-            inner.partitioner.on_append(&PartitionerAppended {
-                topic: &tp.topic,
-                partition,
-                key_present: record.key.is_some(),
-                appended_bytes: appended.appended_bytes,
-                all_batches_full: appended.all_batches_full,
-            });
+        let partition = inner.choose_partition(&record, topic)?;
+        if blocking {
+            inner.reserve(size, deadline)?;
+        } else {
+            inner.try_reserve(size)?;
         }
-        if appended.wake_sender || inner.config.linger.is_zero() {
-            inner.wake.notify_one();
+        if inner.awaiting_count.load(Ordering::Acquire) > 0 {
+            // Records of this topic still waiting for metadata go first: queue behind them. The lock is held
+            // across the append so the sender cannot move them in between.
+            let mut awaiting = lock(&inner.awaiting);
+            if awaiting.has(&record.topic) {
+                awaiting.push(record, thunk, size, Instant::now());
+                inner.awaiting_count.store(awaiting.len(), Ordering::Release);
+                drop(awaiting);
+                inner.wake.notify_one();
+                return Ok(());
+            }
+            inner.append_to_accumulator(record, partition, size, thunk);
+            return Ok(());
         }
+        inner.append_to_accumulator(record, partition, size, thunk);
         Ok(())
     }
 
@@ -458,6 +602,7 @@ impl Producer {
         inner.wake.notify_one();
         let result = wait_idle(inner, timeout);
         if result.is_err() {
+            inner.fail_awaiting(inner.take_awaiting(AwaitingMetadata::take_all), |_| ClientError::Closed);
             for batch in lock(&inner.accumulator).take_all() {
                 inner.release(batch.reserved_bytes);
                 batch.fail(&ClientError::Closed);
@@ -512,14 +657,15 @@ impl Producer {
 fn wait_idle(inner: &Inner, timeout: Option<Duration>) -> Result<()> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut acc = lock(&inner.accumulator);
-    while acc.incomplete_batches() > 0 && !inner.sender_done.load(Ordering::Acquire) {
+    while inner.incomplete(&acc) > 0 && !inner.sender_done.load(Ordering::Acquire) {
         let wait = match deadline {
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
                     return Err(ClientError::Timeout(format!(
-                        "{} batch(es) still incomplete after the timeout",
-                        acc.incomplete_batches()
+                        "{} batch(es) and {} record(s) awaiting metadata still incomplete after the timeout",
+                        acc.incomplete_batches(),
+                        inner.awaiting_count.load(Ordering::Acquire)
                     )));
                 }
                 (d - now).min(Duration::from_millis(100))

@@ -1,7 +1,8 @@
 //! The producer's background sender: one task per producer on the client runtime. It fetches a producer id
-//! for idempotence, expires batches past `delivery.timeout.ms`, adds partitions to the open transaction,
-//! drains ready batches, refreshes metadata for partitions without a known leader, and sends one Produce
-//! request per leader (several may be in flight; responses are handled by spawned tasks).
+//! for idempotence, expires batches past `delivery.timeout.ms`, looks up the metadata of topics that records
+//! sent with `try_send` wait for (and moves them into the accumulator once it is known), adds partitions to the
+//! open transaction, drains ready batches, refreshes metadata for partitions without a known leader, and sends
+//! one Produce request per leader (several may be in flight; responses are handled by spawned tasks).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -13,6 +14,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId
 
 use super::accumulator::ProducerBatch;
 use super::{lock, transactions, Inner};
+use crate::client::cluster::Metadata;
 use crate::client::error::{ClientError, Result};
 use crate::client::requests::{sb, topic_name};
 
@@ -22,6 +24,7 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
 pub(super) async fn run(inner: Arc<Inner>) {
     let mut metadata_retry_at = Instant::now();
     let mut pid_retry_at = Instant::now();
+    let mut awaiting = AwaitingLookup::new(&inner);
     loop {
         let now = Instant::now();
         let closing = inner.closing.load(Ordering::Acquire);
@@ -34,7 +37,10 @@ pub(super) async fn run(inner: Arc<Inner>) {
             ));
             finish_failed(&inner, batch, &error);
         }
-        let has_data = lock(&inner.accumulator).incomplete_batches() > 0;
+        if inner.awaiting_count.load(Ordering::Acquire) > 0 {
+            awaiting.step(&inner, now).await;
+        }
+        let has_data = inner.incomplete(&lock(&inner.accumulator)) > 0;
         if closing && !has_data {
             break;
         }
@@ -110,6 +116,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
         if needs_pid {
             wake_at = wake_at.min(pid_retry_at);
         }
+        if inner.awaiting_count.load(Ordering::Acquire) > 0 {
+            wake_at = wake_at.min(awaiting.retry_at);
+        }
         tokio::select! {
             _ = inner.wake.notified() => {}
             _ = tokio::time::sleep_until(wake_at.into()) => {}
@@ -118,6 +127,72 @@ pub(super) async fn run(inner: Arc<Inner>) {
     inner.sender_done.store(true, Ordering::Release);
     let _guard = lock(&inner.accumulator);
     inner.completed.notify_all();
+}
+
+/// The metadata lookups for records waiting in `Inner::awaiting`, with their own backoff: doubling from
+/// `retry.backoff.ms` to `retry.backoff.max.ms` while lookups fail (an unreachable cluster is asked about less
+/// and less often, as Kafka's clients back off their reconnects), reset by a success.
+struct AwaitingLookup {
+    retry_at: Instant,
+    backoff: Duration,
+    /// Why the last lookup failed, for the error of records that time out waiting.
+    last_error: Option<ClientError>,
+}
+
+impl AwaitingLookup {
+    fn new(inner: &Inner) -> AwaitingLookup {
+        AwaitingLookup { retry_at: Instant::now(), backoff: inner.common.retry_backoff, last_error: None }
+    }
+
+    /// Fails records that waited `delivery.timeout.ms`, moves those whose topic is known into the accumulator,
+    /// and asks the cluster about the other topics when the backoff allows.
+    async fn step(&mut self, inner: &Inner, now: Instant) {
+        let expired = inner.take_awaiting(|a| a.expire(now, inner.config.delivery_timeout));
+        let timeout_ms = inner.config.delivery_timeout.as_millis();
+        let why = self.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+        inner.fail_awaiting(expired, |topic| {
+            ClientError::Timeout(format!("topic {topic} not present in metadata after {timeout_ms} ms{why}"))
+        });
+        let unknown = place(inner, &inner.cluster.metadata());
+        if unknown.is_empty() || now < self.retry_at {
+            return;
+        }
+        match inner.cluster.refresh(Some(&unknown), true).await {
+            Ok(metadata) => {
+                self.last_error = None;
+                self.backoff = inner.common.retry_backoff;
+                for topic in place(inner, &metadata) {
+                    // A topic the cluster refuses for good (an invalid name, no authorization) fails its records
+                    // now; an unknown one (auto-creation off, or still propagating) is asked about again.
+                    let Some(&code) = metadata.topic_errors.get(&topic) else { continue };
+                    let error = ClientError::from_code(code, None);
+                    if !error.is_retriable() {
+                        let records = inner.take_awaiting(|a| a.take(&topic).into());
+                        inner.fail_awaiting(records, |_| error.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                self.last_error = Some(e);
+                self.backoff = (self.backoff * 2).min(inner.common.retry_backoff_max);
+            }
+        }
+        self.retry_at = Instant::now() + self.backoff.max(Duration::from_millis(1));
+    }
+}
+
+/// Moves waiting records of topics `metadata` knows into the accumulator; returns the topics still unknown.
+fn place(inner: &Inner, metadata: &Metadata) -> Vec<String> {
+    let mut unknown = Vec::new();
+    // Bound first: `place_awaiting` takes the lock again.
+    let topics = lock(&inner.awaiting).topics();
+    for topic in topics {
+        match metadata.topics.get(&topic) {
+            Some(t) if !t.partitions.is_empty() => inner.place_awaiting(t),
+            _ => unknown.push(topic),
+        }
+    }
+    unknown
 }
 
 /// Gets a producer id and epoch for an idempotent (non-transactional) producer.
