@@ -178,8 +178,8 @@ fn kafka_dump_log_segments_reads_potok_metadata_log() {
         }),
         MetadataRecord::UnfenceBroker { id: 1, epoch: 3 },
     ];
-    records.extend(topic_records("invoice", id, &[vec![1, 2, 3], vec![2, 3, 1]], &configs));
-    records.extend(partition_records(id, 2, &[vec![3, 1, 2]]));
+    records.extend(topic_records("invoice", id, &[vec![1, 2, 3], vec![2, 3, 1]], &configs, |_| true));
+    records.extend(partition_records(id, 2, &[vec![3, 1, 2]], |_| true));
     records.push(MetadataRecord::PartitionChange(PartitionChange {
         isr: Some(vec![1, 3]),
         leader: 3,

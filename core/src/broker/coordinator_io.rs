@@ -7,13 +7,23 @@ use std::sync::MutexGuard;
 use kafka_protocol::error::ResponseError;
 
 use super::{Broker, BrokerError};
-use crate::controller;
 use crate::coordinator::group::{self, GroupCoordinator, Write};
 use crate::record::{self, BatchBuilder, Compression, ControlType, DecodeLimits};
 use crate::storage::{AppendInfo, AppendOrigin, StorageError};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// A coordinator's internal topic and Kafka's settings for it.
+#[derive(Debug)]
+pub(super) struct InternalTopic<'a> {
+    pub name: &'a str,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub min_insync_replicas: Option<i32>,
+    pub compression_type: &'a str,
+    pub segment_bytes: i32,
+}
 
 impl Broker {
     pub(super) fn groups(&self) -> MutexGuard<'_, GroupCoordinator> {
@@ -22,37 +32,45 @@ impl Broker {
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka does this on the first FindCoordinator).
     pub(super) fn ensure_offsets_topic(&self, now_ms: i64) -> Result<(), BrokerError> {
-        self.ensure_internal_topic(
-            OFFSETS_TOPIC,
-            self.config.offsets_topic_num_partitions,
-            "producer",
-            self.config.offsets_topic_segment_bytes,
-            now_ms,
-        )
+        let topic = InternalTopic {
+            name: OFFSETS_TOPIC,
+            partitions: self.config.offsets_topic_num_partitions,
+            replication_factor: self.config.offsets_topic_replication_factor,
+            min_insync_replicas: None,
+            compression_type: "producer",
+            segment_bytes: self.config.offsets_topic_segment_bytes,
+        };
+        self.ensure_internal_topic(topic, now_ms)
     }
 
-    /// Creates a coordinator's internal topic if it does not exist yet, with one replica (a single broker can
-    /// satisfy nothing more) and Kafka's settings for such topics; compaction is recorded but not yet applied
-    /// by potok. A concurrent creation of the same topic counts as success.
-    pub(super) fn ensure_internal_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        compression_type: &str,
-        segment_bytes: impl ToString,
-        now_ms: i64,
-    ) -> Result<(), BrokerError> {
+    /// Creates a coordinator's internal topic if it does not exist yet, with Kafka's settings for such topics;
+    /// compaction is recorded but not yet applied by potok. A concurrent creation of the same topic counts as
+    /// success.
+    pub(super) fn ensure_internal_topic(&self, topic: InternalTopic<'_>, now_ms: i64) -> Result<(), BrokerError> {
+        let InternalTopic {
+            name,
+            partitions,
+            replication_factor,
+            min_insync_replicas,
+            compression_type,
+            segment_bytes,
+        } = topic;
         if self.metadata().topics.contains_key(name) {
             return Ok(());
         }
-        let configs = BTreeMap::from([
+        let mut configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("compression.type".to_string(), compression_type.to_string()),
             ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
-        let id = self.write().ids.uuid();
-        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
-        match self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms) {
+        // Replicated as configured, but never more than the cluster has brokers: a single broker runs every
+        // feature with no config.
+        let brokers = self.metadata().brokers.len().max(1) as i16;
+        let replication_factor = replication_factor.min(brokers);
+        if let Some(min_isr) = min_insync_replicas {
+            configs.insert("min.insync.replicas".into(), min_isr.min(i32::from(replication_factor)).to_string());
+        }
+        match self.create_topic_with(name, partitions, replication_factor, configs, now_ms).map(|_| ()) {
             Err(_) if self.metadata().topics.contains_key(name) => Ok(()),
             other => other,
         }

@@ -6,9 +6,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use super::alter_configs::{current, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::topic_config::{self, ConfigSource, ConfigType};
 use super::{str_bytes, Broker};
+use crate::controller::alter_configs::{current, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 /// DescribeConfigs' source for a dynamic per-broker or cluster-wide broker config.
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
@@ -71,22 +71,23 @@ pub(super) fn handle(broker: &Broker, request: DescribeConfigsRequest, version: 
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let entries: Vec<(String, DescribeConfigsResourceResult)> = match current(broker, r.resource_type, &name) {
-                Err((error, msg)) => {
-                    return result.with_error_code(error.code()).with_error_message(Some(str_bytes(msg)))
-                }
-                Ok(overrides) if r.resource_type == RESOURCE_TOPIC => {
-                    let image = broker.metadata();
-                    topic_config::effective(&overrides, broker.config(), &image.broker_configs)
-                        .into_iter()
-                        .map(|(def, value, source)| {
-                            (def.name.to_string(), entry(def.name, value, source as i8, def.kind, version))
-                        })
-                        .collect()
-                }
-                Ok(_) if r.resource_type == RESOURCE_BROKER => broker_entries(broker, version),
-                Ok(_) => return result.with_error_code(ResponseError::InvalidRequest.code()),
-            };
+            let entries: Vec<(String, DescribeConfigsResourceResult)> =
+                match current(&broker.metadata(), r.resource_type, &name) {
+                    Err((error, msg)) => {
+                        return result.with_error_code(error.code()).with_error_message(Some(str_bytes(msg)))
+                    }
+                    Ok(overrides) if r.resource_type == RESOURCE_TOPIC => {
+                        let image = broker.metadata();
+                        topic_config::effective(&overrides, broker.config(), &image.broker_configs)
+                            .into_iter()
+                            .map(|(def, value, source)| {
+                                (def.name.to_string(), entry(def.name, value, source as i8, def.kind, version))
+                            })
+                            .collect()
+                    }
+                    Ok(_) if r.resource_type == RESOURCE_BROKER => broker_entries(broker, version),
+                    Ok(_) => return result.with_error_code(ResponseError::InvalidRequest.code()),
+                };
             // A null or empty key list both mean every config, as in Kafka's ConfigHelper (kafka-python and
             // kafka-protocol based clients send an empty list).
             let wanted: Option<Vec<String>> = r

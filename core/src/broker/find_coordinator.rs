@@ -1,12 +1,13 @@
-//! FindCoordinator: this broker coordinates every group and every transactional id. Creates
-//! `__consumer_offsets` on the first group lookup and `__transaction_state` on the first transactional one, as
-//! Kafka does.
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets` partition, a transactional
+//! id's the leader of its `__transaction_state` partition. Creates `__consumer_offsets` on the first group
+//! lookup and `__transaction_state` on the first transactional one, as Kafka does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::{str_bytes, Broker};
+use crate::coordinator::group;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -17,36 +18,48 @@ pub(super) fn handle(
     version: i16,
     now_ms: i64,
 ) -> FindCoordinatorResponse {
-    let advertised = broker.advertised().clone();
     let keys: Vec<String> = if version >= 4 {
         request.coordinator_keys.iter().map(|k| k.to_string()).collect()
     } else {
         vec![request.key.to_string()]
     };
-    let lookup = |key: &str| -> Result<(), (ResponseError, String)> {
-        match request.key_type {
-            GROUP if key.is_empty() => Err((ResponseError::InvalidRequest, "The group id must not be empty".into())),
+    let lookup = |key: &str| -> Result<(i32, String, i32), (ResponseError, String)> {
+        let unavailable = |e: String| (ResponseError::CoordinatorNotAvailable, e);
+        let topic = match request.key_type {
+            GROUP if key.is_empty() => {
+                return Err((ResponseError::InvalidRequest, "The group id must not be empty".into()))
+            }
             GROUP => {
-                broker.ensure_offsets_topic(now_ms).map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
+                broker.ensure_offsets_topic(now_ms).map_err(|e| unavailable(e.to_string()))?;
+                super::OFFSETS_TOPIC
             }
             TRANSACTION if key.is_empty() => {
-                Err((ResponseError::InvalidRequest, "The transactional id must not be empty".into()))
+                return Err((ResponseError::InvalidRequest, "The transactional id must not be empty".into()))
             }
             TRANSACTION => {
-                broker.ensure_txn_topic(now_ms).map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
+                broker.ensure_txn_topic(now_ms).map_err(|e| unavailable(e.to_string()))?;
+                super::TRANSACTION_STATE_TOPIC
             }
-            other => Err((ResponseError::InvalidRequest, format!("Unknown coordinator type {other}"))),
-        }
+            other => return Err((ResponseError::InvalidRequest, format!("Unknown coordinator type {other}"))),
+        };
+        let image = broker.metadata();
+        let t = image.topics.get(topic).ok_or_else(|| unavailable(format!("{topic} does not exist yet")))?;
+        let partition = group::partition_for(key, t.partitions.len() as i32);
+        let leader = t.partition(partition).map_or(-1, |p| p.leader);
+        let endpoint = image
+            .brokers
+            .get(&leader)
+            .filter(|b| !b.fenced)
+            .and_then(|b| b.endpoint(&broker.advertised().name).or_else(|| b.endpoints.first()))
+            .ok_or_else(|| unavailable(format!("{topic}-{partition} has no leader")))?;
+        Ok((leader, endpoint.host.clone(), i32::from(endpoint.port)))
     };
     let results: Vec<Coordinator> = keys
         .iter()
         .map(|key| {
             let c = Coordinator::default().with_key(str_bytes(key.clone()));
             match lookup(key) {
-                Ok(()) => c
-                    .with_node_id(BrokerId(broker.node_id()))
-                    .with_host(str_bytes(&advertised.host))
-                    .with_port(i32::from(advertised.port)),
+                Ok((node, host, port)) => c.with_node_id(BrokerId(node)).with_host(str_bytes(host)).with_port(port),
                 Err((error, msg)) => c
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)

@@ -17,17 +17,13 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
-mod alter_configs;
 mod api_versions;
 pub mod config;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod coordinator_io;
-mod create_partitions;
-mod create_topics;
 mod delete_groups;
 mod delete_records;
-mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -36,10 +32,10 @@ mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
-mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
+mod lifecycle;
 mod list_groups;
 mod list_offsets;
 mod list_transactions;
@@ -51,7 +47,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod purgatory;
 mod sync_group;
-pub mod topic_config;
+pub use crate::controller::topic_config;
 mod txn_io;
 mod txn_offset_commit;
 
@@ -72,6 +68,7 @@ use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
 use purgatory::{DelayedOp, Purgatory};
 
+use crate::controller::QuorumController;
 use crate::controller::{
     self, IdGenerator, MetadataError, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage,
 };
@@ -92,12 +89,15 @@ pub enum BrokerError {
     Metadata(#[from] MetadataError),
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    #[error("the controller is not available")]
+    ControllerUnavailable,
+    #[error("the controller refused: {message}")]
+    Controller { error: ResponseError, message: String },
 }
 
 struct State {
     metadata: MetadataStore,
     replicas: ReplicaManager,
-    ids: IdGenerator,
 }
 
 /// A broker's state and request handling, independent of any network.
@@ -122,6 +122,10 @@ pub struct Broker {
     completions: Mutex<Vec<(Token, ResponseKind)>>,
     /// When the periodic work is next due.
     schedule: Mutex<Schedule>,
+    /// The quorum controller, when this broker is the only controller and keeps the metadata log itself.
+    controller: Option<Mutex<QuorumController>>,
+    /// This broker's registration with the controller.
+    lifecycle: Mutex<lifecycle::Lifecycle>,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -210,13 +214,25 @@ impl Broker {
             expiry_check_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
         }));
         let retention_check_interval_ms = config.log_retention_check_interval_ms;
+        // No controllers listed: this broker is the cluster's only controller.
+        let controller = config
+            .controller_quorum_voters
+            .is_empty()
+            .then(|| Mutex::new(QuorumController::new(config.clone(), cluster_id.clone(), ids.next_u64())));
+        let lifecycle = Mutex::new(lifecycle::Lifecycle {
+            incarnation_id: ids.uuid(),
+            broker_epoch: -1,
+            next_heartbeat_ms: now_ms,
+            fenced: true,
+            shutting_down: false,
+        });
         let broker = Broker {
             config,
             advertised,
             cluster_id,
             backend,
             log_dir: log_dir.to_path_buf(),
-            state: RwLock::new(State { metadata, replicas, ids }),
+            state: RwLock::new(State { metadata, replicas }),
             txns,
             groups,
             producer_ids: Mutex::new((0, 0)),
@@ -227,8 +243,12 @@ impl Broker {
                 retention_ms: now_ms + retention_check_interval_ms,
                 checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
             }),
+            controller,
+            lifecycle,
         };
         broker.reconcile_logs(now_ms)?;
+        broker.activate_controller(now_ms);
+        broker.start_lifecycle(now_ms)?;
         broker.load_groups(now_ms)?;
         broker.load_transactions(now_ms)?;
         Ok(broker)
@@ -375,6 +395,12 @@ impl Broker {
         &self.advertised
     }
 
+    /// The id clients are told is the controller. Kafka 4 tells them a random live broker (clients cannot
+    /// reach the controllers); potok tells them itself, which is as reachable.
+    pub fn controller_id(&self) -> i32 {
+        self.config.node_id
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -415,11 +441,14 @@ impl Broker {
             }
             RequestKind::Fetch(r) => return self.fetch_or_park(r, version, ctx.token, now_ms),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
-            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version, now_ms)),
-            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version, now_ms)),
-            RequestKind::CreatePartitions(r) => {
-                ResponseKind::CreatePartitions(create_partitions::handle(self, r, version, now_ms))
-            }
+            r @ (RequestKind::CreateTopics(_)
+            | RequestKind::DeleteTopics(_)
+            | RequestKind::CreatePartitions(_)
+            | RequestKind::AlterConfigs(_)
+            | RequestKind::IncrementalAlterConfigs(_)
+            | RequestKind::ElectLeaders(_)
+            | RequestKind::AlterPartitionReassignments(_)
+            | RequestKind::ListPartitionReassignments(_)) => return self.forward_to_controller(r, version, now_ms),
             RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(self, r, now_ms)),
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
@@ -427,10 +456,7 @@ impl Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(self, r, now_ms)),
-            RequestKind::IncrementalAlterConfigs(r) => {
-                ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, now_ms))
-            }
+
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
@@ -565,6 +591,7 @@ impl Broker {
         if now_ms >= schedule.housekeeping_ms {
             self.group_tick(now_ms);
             self.txn_tick(now_ms);
+            self.lifecycle_tick(now_ms);
             schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
         }
         let retention = now_ms >= schedule.retention_ms;
@@ -615,6 +642,7 @@ impl Broker {
 
     /// Flushes and closes everything so the next start has nothing to recover.
     pub fn shutdown(self, now_ms: i64) -> Result<(), BrokerError> {
+        self.controlled_shutdown(now_ms)?;
         let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         state.metadata.close(now_ms)?;
         state.replicas.close(now_ms)?;
@@ -624,14 +652,20 @@ impl Broker {
     /// Applies metadata records and creates or removes logs to match.
     fn commit_metadata(&self, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
         let mut state = self.write();
-        state.metadata.propose(records, now_ms)?;
-        self.publish_metadata(&mut state, records, now_ms)
+        let base_offset = state.metadata.propose(records, now_ms)?;
+        self.publish_metadata(&mut state, records, base_offset, now_ms)
     }
 
     /// Applies committed metadata records to the image and makes the broker follow it.
-    fn publish_metadata(&self, state: &mut State, records: &[MetadataRecord], now_ms: i64) -> Result<(), BrokerError> {
+    fn publish_metadata(
+        &self,
+        state: &mut State,
+        records: &[MetadataRecord],
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
         let before = state.metadata.image().clone();
-        state.metadata.apply(records);
+        state.metadata.apply(records, base_offset);
         let after = state.metadata.image().clone();
         self.follow_image(state, &before, &after, now_ms)?;
         Ok(())
@@ -645,26 +679,81 @@ impl Broker {
         configs: BTreeMap<String, String>,
         now_ms: i64,
     ) -> Result<Uuid, BrokerError> {
-        let id = self.write().ids.uuid();
-        let assignments = vec![vec![self.config.node_id]; partitions.max(0) as usize];
-        self.commit_metadata(&controller::topic_records(name, id, &assignments, &configs), now_ms)?;
-        Ok(id)
+        self.create_topic_with(name, partitions, -1, configs, now_ms)
+    }
+
+    /// Creates a topic through the controller (auto-creation, internal topics); `replication_factor` -1 is the
+    /// default. Fails with the controller's error for the topic.
+    fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Uuid, BrokerError> {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        let topic = CreatableTopic::default()
+            .with_name(kafka_protocol::messages::TopicName(str_bytes(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default().with_name(str_bytes(k)).with_value(Some(str_bytes(v)))
+                    })
+                    .collect(),
+            );
+        let request =
+            kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(30_000);
+        let answer = self
+            .call_controller(RequestKind::CreateTopics(request), 7, now_ms)
+            .ok_or(BrokerError::ControllerUnavailable)??;
+        match answer {
+            ResponseKind::CreateTopics(r) => match r.topics.first() {
+                Some(t) if t.error_code == 0 => Ok(t.topic_id),
+                Some(t) => Err(BrokerError::Controller {
+                    error: ResponseError::try_from_code(t.error_code).unwrap_or(ResponseError::UnknownServerError),
+                    message: t.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                }),
+                None => Err(BrokerError::ControllerUnavailable),
+            },
+            _ => Err(BrokerError::ControllerUnavailable),
+        }
+    }
+
+    /// Hands an admin request to the controller and answers with its response.
+    fn forward_to_controller(&self, request: RequestKind, version: i16, now_ms: i64) -> Outcome {
+        match self.call_controller(request, version, now_ms) {
+            Some(Ok(response)) => Outcome::Respond(response),
+            Some(Err(e)) => {
+                tracing::warn!(target: "potok::broker", "the controller's records could not be stored: {e}");
+                Outcome::NoResponse
+            }
+            None => Outcome::NoResponse,
+        }
     }
 
     /// A producer id never handed out before, also across restarts: ids are reserved in blocks recorded in the
     /// metadata log, as Kafka's controller hands out blocks of producer ids.
     fn allocate_producer_id(&self, now_ms: i64) -> Result<i64, BrokerError> {
-        const BLOCK: i64 = 1000;
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
         if ids.0 >= ids.1 {
-            let start = self.metadata().next_producer_id;
-            let record = MetadataRecord::ProducerIds {
-                broker_id: self.config.node_id,
-                broker_epoch: -1,
-                next_producer_id: start + BLOCK,
-            };
-            self.commit_metadata(&[record], now_ms)?;
-            *ids = (start, start + BLOCK);
+            let request = kafka_protocol::messages::AllocateProducerIdsRequest::default()
+                .with_broker_id(kafka_protocol::messages::BrokerId(self.config.node_id))
+                .with_broker_epoch(self.lifecycle.lock().unwrap_or_else(PoisonError::into_inner).broker_epoch);
+            let answer = self
+                .call_controller(RequestKind::AllocateProducerIds(request), 0, now_ms)
+                .ok_or(BrokerError::ControllerUnavailable)??;
+            let ResponseKind::AllocateProducerIds(r) = answer else { return Err(BrokerError::ControllerUnavailable) };
+            if r.error_code != 0 {
+                return Err(BrokerError::Controller {
+                    error: ResponseError::try_from_code(r.error_code).unwrap_or(ResponseError::UnknownServerError),
+                    message: "no producer ids".into(),
+                });
+            }
+            *ids = (r.producer_id_start.0, r.producer_id_start.0 + i64::from(r.producer_id_len));
         }
         let id = ids.0;
         ids.0 += 1;

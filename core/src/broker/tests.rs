@@ -172,3 +172,22 @@ fn waiting_fetches_complete_on_events_and_time() {
     };
     assert_eq!(gone.responses[0].partitions[0].error_code, ResponseError::UnknownTopicOrPartition.code());
 }
+
+/// A broker restarted on its data leads its partitions again (it registers anew, catches up, is unfenced and
+/// elected), with a new leader epoch each time, as a single Kafka node does.
+#[test]
+fn a_restarted_broker_leads_its_partitions_again() {
+    let backend = MemoryBackend::new();
+    let b = broker(&backend);
+    b.create_topic("t", 2, Default::default(), NOW).unwrap();
+    let epoch = b.metadata().topics["t"].partitions[0].leader_epoch;
+    assert!(b.partition("t", 0).unwrap().is_leader());
+    b.shutdown(NOW).unwrap();
+    let b = broker(&backend);
+    let image = b.metadata();
+    let p = &image.topics["t"].partitions[0];
+    assert_eq!(p.leader, 1, "{p:?} {:?}", image.brokers);
+    assert!(p.leader_epoch > epoch);
+    assert!(b.partition("t", 0).unwrap().is_leader());
+    assert_eq!(b.partition("t", 1).unwrap().leader_epoch(), image.topics["t"].partitions[1].leader_epoch);
+}

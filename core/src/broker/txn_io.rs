@@ -10,6 +10,7 @@ use std::sync::MutexGuard;
 
 use kafka_protocol::error::ResponseError;
 
+use super::coordinator_io::InternalTopic;
 use super::{Broker, BrokerError, OFFSETS_TOPIC};
 use crate::coordinator::group;
 use crate::coordinator::transaction::{TransactionCoordinator, TxnMetadata, TxnState};
@@ -29,13 +30,15 @@ impl Broker {
     /// Creates `__transaction_state` if it does not exist yet (Kafka does this on the first transactional
     /// FindCoordinator).
     pub(super) fn ensure_txn_topic(&self, now_ms: i64) -> Result<(), BrokerError> {
-        self.ensure_internal_topic(
-            TRANSACTION_STATE_TOPIC,
-            self.config.transaction_state_log_num_partitions,
-            "uncompressed",
-            self.config.transaction_state_log_segment_bytes,
-            now_ms,
-        )
+        let topic = InternalTopic {
+            name: TRANSACTION_STATE_TOPIC,
+            partitions: self.config.transaction_state_log_num_partitions,
+            replication_factor: self.config.transaction_state_log_replication_factor,
+            min_insync_replicas: Some(self.config.transaction_state_log_min_isr),
+            compression_type: "uncompressed",
+            segment_bytes: self.config.transaction_state_log_segment_bytes,
+        };
+        self.ensure_internal_topic(topic, now_ms)
     }
 
     /// The `__transaction_state` partition that holds a transactional id, with its leader epoch (which is the

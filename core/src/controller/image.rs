@@ -122,6 +122,8 @@ impl TopicImage {
 pub struct BrokerImage {
     pub id: i32,
     pub epoch: i64,
+    /// The metadata offset of the registration: a broker whose metadata reached it has caught up.
+    pub registration_offset: i64,
     pub incarnation_id: Uuid,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
@@ -137,7 +139,7 @@ impl BrokerImage {
 }
 
 /// The current state of the cluster metadata.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MetadataImage {
     pub features: BTreeMap<String, i16>,
     pub brokers: BTreeMap<i32, BrokerImage>,
@@ -149,13 +151,43 @@ pub struct MetadataImage {
     pub broker_overrides: BTreeMap<i32, BTreeMap<String, String>>,
     /// The first producer id never reserved.
     pub next_producer_id: i64,
+    /// The metadata log offset of the last record applied (-1 before any).
+    pub offset: i64,
     /// Configs recorded for a topic name before its TopicRecord (none in potok's own logs, but a log may hold
     /// them in either order).
     pending_topic_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+impl Default for MetadataImage {
+    fn default() -> Self {
+        MetadataImage {
+            features: BTreeMap::new(),
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            topic_ids: HashMap::new(),
+            broker_configs: BTreeMap::new(),
+            broker_overrides: BTreeMap::new(),
+            next_producer_id: 0,
+            offset: -1,
+            pending_topic_configs: BTreeMap::new(),
+        }
+    }
+}
+
 impl MetadataImage {
+    /// Applies the record that follows the last one applied.
     pub fn apply(&mut self, record: &MetadataRecord) {
+        self.apply_at(record, self.offset + 1);
+    }
+
+    /// Notes that the log moved on to `offset` without a record for the image (a control record).
+    pub fn skip_to(&mut self, offset: i64) {
+        self.offset = self.offset.max(offset);
+    }
+
+    /// Applies the record stored at `offset` of the metadata log.
+    pub fn apply_at(&mut self, record: &MetadataRecord, offset: i64) {
+        self.offset = self.offset.max(offset);
         match record {
             MetadataRecord::RegisterBroker(r) => self.register(r),
             MetadataRecord::UnregisterBroker { broker_id, .. } => {
@@ -246,6 +278,7 @@ impl MetadataImage {
             BrokerImage {
                 id: r.broker_id,
                 epoch: r.broker_epoch,
+                registration_offset: self.offset,
                 incarnation_id: r.incarnation_id,
                 endpoints: r.endpoints.clone(),
                 rack: r.rack.clone(),

@@ -26,13 +26,13 @@ pub(super) fn apply(image: &mut MetadataImage, json: &[u8]) -> Result<(), serde_
     let records = match serde_json::from_slice(json)? {
         LegacyRecord::Topic { name, id, partitions, leader, configs } => {
             let assignments = vec![vec![leader]; partitions.max(0) as usize];
-            topic_records(&name, id, &assignments, &configs)
+            topic_records(&name, id, &assignments, &configs, |_| true)
         }
         LegacyRecord::Partitions { name, count } => match image.topics.get(&name) {
             Some(t) => {
                 let current = t.partitions.len() as i32;
                 let leader = t.partitions.first().map_or(0, |p| p.leader);
-                partition_records(t.id, current, &vec![vec![leader]; (count - current).max(0) as usize])
+                partition_records(t.id, current, &vec![vec![leader]; (count - current).max(0) as usize], |_| true)
             }
             None => Vec::new(),
         },

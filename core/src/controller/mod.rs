@@ -11,11 +11,20 @@
 //! one migrates it: the JSON log is replayed, the image written out as Kafka records to a new log, and the
 //! new log swapped in (a crash at any point leaves one of the two complete logs to start from).
 
+pub(crate) mod alter_configs;
+mod brokers;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
 pub mod image;
+mod incremental_alter_configs;
 mod legacy;
 pub mod partition_change;
+mod partitions;
 pub mod placement;
+mod quorum;
 pub mod records;
+pub mod topic_config;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +33,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage, INTERNAL_TOPICS};
+pub use quorum::{ControllerResult, QuorumController, CONTROLLER_APIS, CONTROLLER_TICK_MS};
 pub use records::{MetadataRecord, PartitionChange, PartitionRecord};
 
 use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
@@ -39,34 +49,42 @@ const LEGACY_DIR: &str = "__cluster_metadata-0.json";
 /// The `metadata.version` feature level potok's records correspond to (Kafka 4.1-IV1).
 pub const METADATA_VERSION_LEVEL: i16 = 27;
 
-/// The records of a new topic: its TopicRecord, one PartitionRecord per replica assignment (the first live
-/// replica leads, every replica is in sync), then its configs, as Kafka's controller writes them.
+/// The records of a new topic, in the order Kafka's controller writes them: its TopicRecord, its configs, then
+/// one PartitionRecord per replica assignment. The ISR is the assignment's active replicas (`active`), and the
+/// first of them leads.
 pub fn topic_records(
     name: &str,
     topic_id: Uuid,
     assignments: &[Vec<i32>],
     configs: &BTreeMap<String, String>,
+    active: impl Fn(i32) -> bool,
 ) -> Vec<MetadataRecord> {
     let mut out = vec![MetadataRecord::Topic { name: name.to_string(), topic_id }];
-    out.extend(partition_records(topic_id, 0, assignments));
     out.extend(records::config_records(records::CONFIG_RESOURCE_TOPIC, name, &BTreeMap::new(), configs));
+    out.extend(partition_records(topic_id, 0, assignments, active));
     out
 }
 
 /// PartitionRecords for new partitions `first..` of a topic, one per replica assignment.
-pub fn partition_records(topic_id: Uuid, first: i32, assignments: &[Vec<i32>]) -> Vec<MetadataRecord> {
+pub fn partition_records(
+    topic_id: Uuid,
+    first: i32,
+    assignments: &[Vec<i32>],
+    active: impl Fn(i32) -> bool,
+) -> Vec<MetadataRecord> {
     assignments
         .iter()
         .zip(first..)
         .map(|(replicas, partition_id)| {
+            let isr: Vec<i32> = replicas.iter().copied().filter(|r| active(*r)).collect();
             MetadataRecord::Partition(PartitionRecord {
                 partition_id,
                 topic_id,
                 replicas: replicas.clone(),
-                isr: replicas.clone(),
+                leader: isr.first().copied().unwrap_or(-1),
+                isr,
                 removing_replicas: Vec::new(),
                 adding_replicas: Vec::new(),
-                leader: replicas.first().copied().unwrap_or(-1),
                 leader_recovery_state: 0,
                 leader_epoch: 0,
                 partition_epoch: 0,
@@ -157,6 +175,7 @@ impl MetadataStore {
             let (header, records) = record::decode_records(batch, DecodeLimits::default())
                 .map_err(|e| MetadataError::BadRecord { offset: -1, reason: e.to_string() })?;
             if header.is_control() {
+                image.skip_to(header.last_offset());
                 return Ok(());
             }
             for r in records {
@@ -169,7 +188,7 @@ impl MetadataStore {
                     continue;
                 }
                 match MetadataRecord::decode(&value) {
-                    Ok(rec) => image.apply(&rec),
+                    Ok(rec) => image.apply_at(&rec, r.offset),
                     Err(e) => tracing::warn!("skipping unreadable metadata record at offset {}: {e}", r.offset),
                 }
             }
@@ -211,24 +230,26 @@ impl MetadataStore {
 
     /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
     /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored).
-    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+    /// Returns the offset of the first record.
+    pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<i64, MetadataError> {
         let mut bytes = metadata_batch(records, now_ms)?;
-        self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        let info = self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
         self.log.set_high_watermark(self.log.log_end_offset());
-        Ok(())
+        Ok(info.first_offset)
     }
 
-    /// Applies committed records to the image, in log order.
-    pub fn apply(&mut self, records: &[MetadataRecord]) {
-        for rec in records {
-            Arc::make_mut(&mut self.image).apply(rec);
+    /// Applies committed records, stored from `base_offset` on, to the image.
+    pub fn apply(&mut self, records: &[MetadataRecord], base_offset: i64) {
+        let image = Arc::make_mut(&mut self.image);
+        for (rec, offset) in records.iter().zip(base_offset..) {
+            image.apply_at(rec, offset);
         }
     }
 
     /// Proposes and applies `records` (a cluster of one commits what it stores).
     pub fn commit(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
-        self.propose(records, now_ms)?;
-        self.apply(records);
+        let base_offset = self.propose(records, now_ms)?;
+        self.apply(records, base_offset);
         Ok(())
     }
 
@@ -315,10 +336,10 @@ mod tests {
         let mut ids = IdGenerator::new(7);
         let id = ids.uuid();
         let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        store.commit(&topic_records("a", id, &[vec![1], vec![1]], &configs), 0).unwrap();
-        store.commit(&partition_records(id, 2, &[vec![1], vec![1], vec![1]]), 0).unwrap();
+        store.commit(&topic_records("a", id, &[vec![1], vec![1]], &configs, |_| true), 0).unwrap();
+        store.commit(&partition_records(id, 2, &[vec![1], vec![1], vec![1]], |_| true), 0).unwrap();
         let b = ids.uuid();
-        store.commit(&topic_records("b", b, &[vec![1]], &BTreeMap::new()), 0).unwrap();
+        store.commit(&topic_records("b", b, &[vec![1]], &BTreeMap::new(), |_| true), 0).unwrap();
         store.commit(&[MetadataRecord::RemoveTopic { topic_id: b }], 0).unwrap();
         let before = store.image().clone();
         drop(store);

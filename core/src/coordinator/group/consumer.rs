@@ -437,9 +437,13 @@ mod tests {
     fn image() -> (MetadataImage, Uuid) {
         let mut image = MetadataImage::default();
         let id = Uuid::from_u128(7);
-        for record in
-            crate::controller::topic_records("t", id, &[vec![1], vec![1], vec![1], vec![1]], &Default::default())
-        {
+        for record in crate::controller::topic_records(
+            "t",
+            id,
+            &[vec![1], vec![1], vec![1], vec![1]],
+            &Default::default(),
+            |_| true,
+        ) {
             image.apply(&record);
         }
         (image, id)

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::config::BrokerConfig;
+use crate::broker::BrokerConfig;
 use crate::storage::LogConfig;
 
 /// Where a config value comes from, with DescribeConfigs' `config_source` numbers.
