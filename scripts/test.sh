@@ -74,6 +74,10 @@ scripts/java-tests.sh
 step "consumer groups, committed offsets and transactions survive broker restarts"
 scripts/restart-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
+step "a three-node cluster from Kafka's KRaft property files (kcat, kafka-topics, kafka-python), on potok and on Apache Kafka"
+scripts/cluster-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
+scripts/cluster-check.sh kafka
+
 step "kill -9 under load loses no acknowledged record"
 scripts/crash-test.sh "$CARGO_TARGET_DIR/debug/potok"
 

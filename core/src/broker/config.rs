@@ -282,6 +282,15 @@ impl BrokerConfig {
         Ok(out)
     }
 
+    /// The defaults with every key of a `server.properties` text applied.
+    pub fn from_properties(text: &str) -> Result<BrokerConfig, ConfigError> {
+        let mut config = BrokerConfig::default();
+        for (key, value) in Self::parse_properties(text)? {
+            config.set(&key, &value)?;
+        }
+        Ok(config)
+    }
+
     /// Applies one `key=value`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let bad = |reason: &str| ConfigError { key: key.into(), value: value.into(), reason: reason.into() };

@@ -27,6 +27,7 @@ mod delete_records;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_quorum;
 mod describe_transactions;
 mod end_txn;
 mod fetch;
@@ -126,6 +127,10 @@ pub struct Broker {
     controller: Option<Mutex<QuorumController>>,
     /// This broker's registration with the controller.
     lifecycle: Mutex<lifecycle::Lifecycle>,
+    /// Requests for a controller elsewhere.
+    outbox: Mutex<lifecycle::Outbox>,
+    /// The quorum's active controller as last heard (-1: unknown, or this broker is the only controller).
+    active_controller: std::sync::atomic::AtomicI32,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -185,8 +190,12 @@ impl Broker {
     ) -> Result<Broker, BrokerError> {
         backend.create_dir_all(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
         let mut ids = IdGenerator::new(seed);
-        let cluster_id = Self::load_or_write_meta_properties(backend.as_ref(), log_dir, config.node_id, &mut ids)?;
-        let metadata = MetadataStore::open(backend.clone(), log_dir, now_ms)?;
+        let cluster_id = Self::load_or_write_meta_properties(backend.as_ref(), log_dir, &config, &mut ids)?;
+        let metadata = if config.controller_quorum_voters.is_empty() {
+            MetadataStore::open(backend.clone(), log_dir, now_ms)?
+        } else {
+            MetadataStore::detached()
+        };
         let image = metadata.image().clone();
         let logs = LogManager::open(
             backend.clone(),
@@ -225,6 +234,9 @@ impl Broker {
             next_heartbeat_ms: now_ms,
             fenced: true,
             shutting_down: false,
+            may_stop: false,
+            in_flight: false,
+            following: controller.is_some(),
         });
         let broker = Broker {
             config,
@@ -245,7 +257,13 @@ impl Broker {
             }),
             controller,
             lifecycle,
+            outbox: Mutex::new(lifecycle::Outbox::default()),
+            active_controller: std::sync::atomic::AtomicI32::new(-1),
         };
+        if broker.is_cluster_member() {
+            // The image comes from the quorum; the logs are matched to it once the broker has caught up.
+            return Ok(broker);
+        }
         broker.reconcile_logs(now_ms)?;
         broker.activate_controller(now_ms);
         broker.start_lifecycle(now_ms)?;
@@ -344,9 +362,10 @@ impl Broker {
     fn load_or_write_meta_properties(
         backend: &dyn Backend,
         log_dir: &Path,
-        node_id: i32,
+        config: &BrokerConfig,
         ids: &mut IdGenerator,
     ) -> Result<String, BrokerError> {
+        let node_id = config.node_id;
         let path = log_dir.join(META_PROPERTIES);
         let bad = |reason: String| BrokerError::MetaProperties { path: path.clone(), reason };
         match storage::backend::read_whole(backend, &path) {
@@ -362,7 +381,22 @@ impl Broker {
                 get("cluster.id").ok_or_else(|| bad("no cluster.id".into()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let cluster_id = controller::uuid_to_base64(&ids.uuid());
+                // Unformatted nodes of one cluster agree on an id without talking: it derives from the voters
+                // they all list (`potok storage format -t` or Kafka's tool sets one explicitly).
+                let cluster_id = if config.controller_quorum_voters.is_empty() {
+                    controller::uuid_to_base64(&ids.uuid())
+                } else {
+                    let voters: Vec<String> = config
+                        .controller_quorum_voters
+                        .iter()
+                        .map(|v| format!("{}@{}:{}", v.id, v.host, v.port))
+                        .collect();
+                    let hash = voters
+                        .join(",")
+                        .bytes()
+                        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                    controller::uuid_to_base64(&IdGenerator::new(hash).uuid())
+                };
                 let directory_id = controller::uuid_to_base64(&ids.uuid());
                 let text = format!(
                     "#\n#Written by potok\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
@@ -396,9 +430,18 @@ impl Broker {
     }
 
     /// The id clients are told is the controller. Kafka 4 tells them a random live broker (clients cannot
-    /// reach the controllers); potok tells them itself, which is as reachable.
+    /// reach the controllers); potok tells them the active controller when it is a live broker too (every
+    /// node of a potok cluster is both), so `kcat -L` shows where the controller is, and itself otherwise.
     pub fn controller_id(&self) -> i32 {
-        self.config.node_id
+        match self.active_controller.load(std::sync::atomic::Ordering::Relaxed) {
+            id if id >= 0 && self.metadata().brokers.contains_key(&id) => id,
+            _ => self.config.node_id,
+        }
+    }
+
+    /// Notes which node is the active controller (a cluster member's runtime tells it as the quorum elects).
+    pub fn set_active_controller(&self, id: Option<i32>) {
+        self.active_controller.store(id.unwrap_or(-1), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -448,7 +491,13 @@ impl Broker {
             | RequestKind::IncrementalAlterConfigs(_)
             | RequestKind::ElectLeaders(_)
             | RequestKind::AlterPartitionReassignments(_)
-            | RequestKind::ListPartitionReassignments(_)) => return self.forward_to_controller(r, version, now_ms),
+            | RequestKind::ListPartitionReassignments(_)) => {
+                if self.is_cluster_member() {
+                    self.forward_remote(r, version, ctx.token);
+                    return Outcome::Parked;
+                }
+                return self.forward_to_controller(r, version, now_ms);
+            }
             RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(self, r, now_ms)),
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
@@ -457,6 +506,13 @@ impl Broker {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
 
+            RequestKind::DescribeQuorum(r) => {
+                if self.is_cluster_member() {
+                    self.forward_remote(RequestKind::DescribeQuorum(r), version, ctx.token);
+                    return Outcome::Parked;
+                }
+                ResponseKind::DescribeQuorum(describe_quorum::handle(self, now_ms))
+            }
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
             }
@@ -707,6 +763,10 @@ impl Broker {
             );
         let request =
             kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(30_000);
+        if self.is_cluster_member() {
+            self.create_topic_remote(name, RequestKind::CreateTopics(request));
+            return Err(BrokerError::ControllerUnavailable);
+        }
         let answer = self
             .call_controller(RequestKind::CreateTopics(request), 7, now_ms)
             .ok_or(BrokerError::ControllerUnavailable)??;
@@ -739,6 +799,11 @@ impl Broker {
     /// metadata log, as Kafka's controller hands out blocks of producer ids.
     fn allocate_producer_id(&self, now_ms: i64) -> Result<i64, BrokerError> {
         let mut ids = self.producer_ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.0 >= ids.1 && self.is_cluster_member() {
+            drop(ids);
+            self.request_producer_ids();
+            return Err(BrokerError::ControllerUnavailable);
+        }
         if ids.0 >= ids.1 {
             let request = kafka_protocol::messages::AllocateProducerIdsRequest::default()
                 .with_broker_id(kafka_protocol::messages::BrokerId(self.config.node_id))

@@ -23,6 +23,8 @@ pub mod partition_change;
 mod partitions;
 pub mod placement;
 mod quorum;
+#[cfg(feature = "native")]
+pub mod raft;
 pub mod records;
 pub mod topic_config;
 
@@ -39,6 +41,8 @@ pub use records::{MetadataRecord, PartitionChange, PartitionRecord};
 use crate::record::{self, BatchBuilder, Compression, DecodeLimits};
 use crate::storage::{AppendOrigin, Backend, Log, LogConfig, OpenOptions, StorageError};
 
+/// The metadata topic's name (its one partition is the metadata log).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The metadata log's directory name inside the log directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 /// Where a migration writes the new log before swapping it in.
@@ -106,13 +110,14 @@ pub enum MetadataError {
 /// The metadata log and the image it produces.
 #[derive(Debug)]
 pub struct MetadataStore {
-    log: Log,
+    /// None on a broker whose controllers keep the log (a cluster member: the quorum hands it the image).
+    log: Option<Log>,
     /// Shared copy-on-write: readers take a cheap handle, a commit copies only if a reader still holds one.
     image: Arc<MetadataImage>,
 }
 
 /// The metadata log is small and must never lose a record: kept forever, fsynced on every append.
-fn metadata_log_config() -> LogConfig {
+pub(crate) fn metadata_log_config() -> LogConfig {
     LogConfig { retention_ms: -1, flush_messages: 1, segment_bytes: 64 << 20, ..LogConfig::default() }
 }
 
@@ -150,13 +155,13 @@ impl MetadataStore {
         }
         let log = Log::open(backend.clone(), &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
         match Self::replay(&log)? {
-            Replayed::Records(image) => Ok(MetadataStore { log, image: Arc::new(image) }),
+            Replayed::Records(image) => Ok(MetadataStore { log: Some(log), image: Arc::new(image) }),
             Replayed::Legacy(image) => {
                 drop(log);
                 Self::migrate(backend.clone(), log_dir, &image, now_ms)?;
                 let log = Log::open(backend, &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
                 match Self::replay(&log)? {
-                    Replayed::Records(image) => Ok(MetadataStore { log, image: Arc::new(image) }),
+                    Replayed::Records(image) => Ok(MetadataStore { log: Some(log), image: Arc::new(image) }),
                     Replayed::Legacy(_) => Err(MetadataError::BadRecord {
                         offset: -1,
                         reason: "the migrated metadata log still holds JSON records".into(),
@@ -224,17 +229,31 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// A store for a broker whose metadata comes from the controller quorum: no log of its own, an empty image
+    /// until the quorum's first one arrives ([`MetadataStore::replace`]).
+    pub fn detached() -> Self {
+        MetadataStore { log: None, image: Arc::new(MetadataImage::default()) }
+    }
+
     pub fn image(&self) -> &Arc<MetadataImage> {
         &self.image
+    }
+
+    /// Takes the image the controller quorum committed (a cluster member's broker).
+    pub fn replace(&mut self, image: Arc<MetadataImage>) {
+        self.image = image;
     }
 
     /// Proposes `records`: appends them durably to the metadata log as one batch. They take effect when
     /// [`MetadataStore::apply`]ed, once committed (with one controller, as soon as they are stored).
     /// Returns the offset of the first record.
     pub fn propose(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<i64, MetadataError> {
+        let Some(log) = self.log.as_mut() else {
+            return Err(MetadataError::BadRecord { offset: -1, reason: "the metadata log is the quorum's".into() });
+        };
         let mut bytes = metadata_batch(records, now_ms)?;
-        let info = self.log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
-        self.log.set_high_watermark(self.log.log_end_offset());
+        let info = log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        log.set_high_watermark(log.log_end_offset());
         Ok(info.first_offset)
     }
 
@@ -255,11 +274,11 @@ impl MetadataStore {
 
     /// The offset the next record will get (what brokers report as their metadata offset).
     pub fn log_end_offset(&self) -> i64 {
-        self.log.log_end_offset()
+        self.log.as_ref().map_or(self.image.offset + 1, Log::log_end_offset)
     }
 
     pub fn close(self, now_ms: i64) -> Result<(), StorageError> {
-        self.log.close(now_ms)
+        self.log.map_or(Ok(()), |log| log.close(now_ms))
     }
 }
 

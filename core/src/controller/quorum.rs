@@ -154,6 +154,13 @@ impl QuorumController {
     /// `leader.imbalance.check.interval.seconds`) move leadership back to preferred replicas.
     pub fn tick(&mut self, image: &MetadataImage, now_ms: i64) -> Vec<MetadataRecord> {
         let mut draft = Draft::new(image);
+        // A new cluster's first records: the metadata version its records follow, as Kafka's bootstrap writes.
+        if !image.features.contains_key("metadata.version") {
+            draft.push(MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: super::METADATA_VERSION_LEVEL,
+            });
+        }
         self.fence_expired_brokers(&mut draft, now_ms);
         self.elect_offline_leaders(&mut draft);
         self.complete_reassignments(&mut draft);

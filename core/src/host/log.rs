@@ -212,7 +212,15 @@ impl Subscriber for HostSubscriber {
     }
 
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        Level::from_tracing(metadata.level()) as u8 >= dispatch().min_level.load(Ordering::Relaxed)
+        let level = Level::from_tracing(metadata.level()) as u8;
+        let min_level = dispatch().min_level.load(Ordering::Relaxed);
+        // openraft narrates every election and logs an unreachable peer twice a second; the quorum's own
+        // events (`potok::controller`) say what matters, so only openraft's errors about its state come out.
+        if metadata.target().starts_with("openraft") {
+            return level >= min_level.max(Level::Error as u8)
+                && !metadata.target().starts_with("openraft::replication");
+        }
+        level >= min_level
     }
 
     fn new_span(&self, _span: &Attributes<'_>) -> Id {

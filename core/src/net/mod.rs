@@ -26,6 +26,7 @@ use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
+use crate::controller::raft::{self, peer, ControllerClient, ControllerNode, PeerRequest, RAFT_API_KEY};
 use crate::protocol::{self, versions, ProtocolError};
 use crate::storage::{Backend, FileBackend};
 
@@ -44,10 +45,18 @@ pub enum ServerError {
     Broker(#[from] BrokerError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Quorum(#[from] raft::QuorumError),
 }
 
 struct Shared {
     broker: Arc<Broker>,
+    /// This node's controller, when it is one of the quorum's voters.
+    node: Option<Arc<ControllerNode>>,
+    /// The way to the active controller, for a broker that is a cluster member.
+    controllers: Option<Arc<ControllerClient>>,
     /// Wakes the driver after a request was parked, so it polls the broker by the new deadline.
     wake: Notify,
     max_frame: usize,
@@ -97,13 +106,77 @@ fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
     }
 }
 
-/// Binds the first listener and opens the broker's log directory (a fresh temporary one when `log.dirs` is
-/// not set). Returns the listener, the broker, and the temporary directory to remove after shutdown.
-pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Option<PathBuf>), ServerError> {
-    let listener = &config.listeners[0];
-    let address = format!("{}:{}", listener.host, listener.port);
-    let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
-    let port = tcp.local_addr()?.port();
+/// A node ready to serve: its listeners (with whether each is a controller listener), its broker, its
+/// controller when it is a voter, and the temporary directory to remove after shutdown.
+#[allow(missing_debug_implementations)]
+pub struct Bound {
+    listeners: Vec<(TcpListener, bool)>,
+    broker: Arc<Broker>,
+    node: Option<Arc<ControllerNode>>,
+    controllers: Option<Arc<ControllerClient>>,
+    ephemeral: Option<PathBuf>,
+}
+
+impl Bound {
+    /// The address clients connect to (the first listener that is not a controller listener).
+    pub fn client_address(&self) -> std::io::Result<SocketAddr> {
+        let (tcp, _) = self.listeners.iter().find(|(_, c)| !c).unwrap_or(&self.listeners[0]);
+        tcp.local_addr()
+    }
+}
+
+/// Checks the cluster settings a node starts with, naming the key that is wrong.
+fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
+    if config.controller_quorum_voters.is_empty() {
+        return Ok(());
+    }
+    let bad = |m: String| Err(ServerError::Config(m));
+    if !config.controller_quorum_voters.iter().any(|v| v.id == config.node_id) {
+        return bad(format!(
+            "node.id={} is not among controller.quorum.voters; potok runs every node of a cluster as broker and \
+             controller (process.roles=broker,controller)",
+            config.node_id
+        ));
+    }
+    if !(config.process_roles.broker && config.process_roles.controller) {
+        return bad("process.roles: a node of a multi-node potok cluster is both broker and controller \
+                    (process.roles=broker,controller); dedicated brokers and controllers are not supported yet"
+            .into());
+    }
+    if config.controller_listener_names.is_empty() {
+        return bad("controller.listener.names must name the controller listener (e.g. CONTROLLER)".into());
+    }
+    let is_controller = |n: &str| config.controller_listener_names.iter().any(|c| c == n);
+    if !config.listeners.iter().any(|l| is_controller(&l.name)) {
+        return bad(format!(
+            "listeners has no listener named in controller.listener.names ({})",
+            config.controller_listener_names.join(",")
+        ));
+    }
+    if !config.listeners.iter().any(|l| !is_controller(&l.name)) {
+        return bad("listeners has no listener for clients besides the controller listener".into());
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for v in &config.controller_quorum_voters {
+        if !ids.insert(v.id) {
+            return bad(format!("controller.quorum.voters lists node {} twice", v.id));
+        }
+    }
+    Ok(())
+}
+
+/// Binds every listener and opens the node's log directory (a fresh temporary one when `log.dirs` is not
+/// set); a voter of a controller quorum also joins the quorum.
+pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
+    check_cluster_config(&config)?;
+    let mut listeners = Vec::new();
+    for listener in &config.listeners {
+        let address = format!("{}:{}", listener.host, listener.port);
+        let tcp = TcpListener::bind(&address).await.map_err(|source| ServerError::Bind { address, source })?;
+        listeners.push((tcp, config.controller_listener_names.contains(&listener.name)));
+    }
+    let client = listeners.iter().find(|(_, c)| !c).unwrap_or(&listeners[0]);
+    let port = client.0.local_addr()?.port();
     let seed = seed();
     let (log_dir, ephemeral) = match &config.log_dir {
         Some(dir) => (dir.clone(), None),
@@ -114,20 +187,35 @@ pub async fn bind(config: BrokerConfig) -> Result<(TcpListener, Arc<Broker>, Opt
     };
     let advertised = config.advertised(port);
     let backend: Arc<dyn Backend> = Arc::new(FileBackend);
-    let broker = Broker::open(config, backend, &log_dir, advertised, seed, now_ms())?;
-    Ok((tcp, Arc::new(broker), ephemeral))
+    let metadata_dir = config.metadata_log_dir.clone().unwrap_or_else(|| log_dir.clone());
+    let broker = Arc::new(Broker::open(config.clone(), backend.clone(), &log_dir, advertised, seed, now_ms())?);
+    let (node, controllers) = if config.controller_quorum_voters.is_empty() {
+        (None, None)
+    } else {
+        let node = ControllerNode::start(
+            &config,
+            backend,
+            &metadata_dir,
+            broker.cluster_id().to_string(),
+            seed ^ 0x5eed,
+            now_ms(),
+        )
+        .await?;
+        let client = ControllerClient::new(Some(node.clone()), &raft::voter_nodes(&config));
+        (Some(node), Some(Arc::new(client)))
+    };
+    Ok(Bound { listeners, broker, node, controllers, ephemeral })
 }
 
 /// Serves `broker` on `listener` until `shutdown` resolves, then closes every connection and shuts the broker
 /// down cleanly (flush, checkpoints, clean-shutdown marker).
-pub async fn serve(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
+pub async fn serve(bound: Bound, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let Bound { listeners, broker, node, controllers, .. } = bound;
     let config = broker.config().clone();
     let shared = Arc::new(Shared {
         broker,
+        node,
+        controllers,
         wake: Notify::new(),
         max_frame: config.socket_request_max_bytes,
         waiters: Mutex::new(HashMap::new()),
@@ -137,12 +225,31 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(driver(shared.clone(), stop_rx.clone()));
+    if let Some(node) = shared.node.clone() {
+        tasks.spawn(follow_quorum(shared.clone(), node, stop_rx.clone()));
+    }
+    // Every listener's connections come to this loop, so one place counts and stops them.
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let mut acceptors = JoinSet::new();
+    for (listener, _) in listeners {
+        let tx = accepted_tx.clone();
+        acceptors.spawn(async move {
+            loop {
+                if let Ok(conn) = listener.accept().await {
+                    if tx.send(conn).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    drop(accepted_tx);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+            accepted = accepted_rx.recv() => {
+                let Some((stream, peer)) = accepted else { continue };
                 let Ok(permit) = connections.clone().try_acquire_owned() else {
                     // Over max.connections: close at once, as Kafka does.
                     drop(stream);
@@ -161,16 +268,31 @@ pub async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    drop(listener);
+    // A cluster member asks the controller to move its leaderships away before it stops serving (a controlled
+    // shutdown), waiting at most a few seconds for it.
+    if shared.controllers.is_some() {
+        shared.broker.begin_shutdown(now_ms());
+        shared.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !shared.broker.may_stop() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            shared.wake.notify_one();
+        }
+    }
+    acceptors.abort_all();
     let _ = stop_tx.send(true);
     // Connections finish the request they are on; give them a moment, then cut the rest.
     let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    if let Some(node) = &shared.node {
+        node.shutdown().await;
+    }
     let broker = match Arc::try_unwrap(shared) {
         Ok(shared) => shared.broker,
         Err(_) => return Ok(()),
     };
+    // The controller client may hold the node, which holds nothing of the broker: only the broker matters here.
     match Arc::try_unwrap(broker) {
         Ok(broker) => broker.shutdown(now_ms())?,
         Err(broker) => broker.tick(now_ms(), false, true).map_err(BrokerError::from)?,
@@ -187,11 +309,60 @@ async fn driver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let next_ms = shared.broker.poll(now_ms());
         shared.deliver_completions();
+        if let Some(controllers) = &shared.controllers {
+            for call in shared.broker.take_controller_calls() {
+                let shared = shared.clone();
+                let controllers = controllers.clone();
+                tokio::spawn(async move {
+                    let answer = controllers.call(&call.request, call.version, raft::CALL_TIMEOUT).await;
+                    // Read your writes: the broker answers once its own image has what the controller committed.
+                    if let (Ok((_, Some(index))), Some(node)) = (&answer, &shared.node) {
+                        node.wait_applied(*index, Duration::from_secs(5)).await;
+                        let image = node.image().borrow().clone();
+                        shared.broker.metadata_changed(image, now_ms());
+                    }
+                    let answer = answer.map(|(response, _)| response);
+                    let gave_up = shared.broker.controller_answer(call.id, answer.map_err(|e| e.to_string()), now_ms());
+                    if let Some(token) = gave_up {
+                        // The client's connection ends without an answer; it retries elsewhere, as after a
+                        // broker failure.
+                        shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+                    }
+                    shared.deliver_completions();
+                    shared.wake.notify_one();
+                });
+            }
+        }
         let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()).max(0) as u64).min(POLL_INTERVAL_MAX);
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(wait) => {}
             _ = shared.wake.notified() => {}
+        }
+    }
+}
+
+/// Hands the quorum's committed images to the broker, and runs the active controller's periodic work.
+async fn follow_quorum(shared: Arc<Shared>, node: Arc<ControllerNode>, mut stop: watch::Receiver<bool>) {
+    let mut images = node.image();
+    let mut tick = tokio::time::interval(Duration::from_millis(crate::controller::CONTROLLER_TICK_MS as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = images.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let image = images.borrow_and_update().clone();
+                shared.broker.metadata_changed(image, now_ms());
+                shared.deliver_completions();
+                shared.wake.notify_one();
+            }
+            _ = tick.tick() => {
+                shared.broker.set_active_controller(node.leader());
+                node.tick(now_ms()).await;
+            }
         }
     }
 }
@@ -246,6 +417,9 @@ async fn respond(
     stream: &TcpStream,
 ) -> Result<Option<BytesMut>, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
+    if key == RAFT_API_KEY {
+        return answer_peer(shared, &frame).await.map(Some);
+    }
     if key == ApiKey::ApiVersions as i16 && versions::supported(ApiKey::ApiVersions).is_some_and(|r| version > r.max) {
         // A client newer than potok: answer in version 0 with the versions it can pick from.
         let correlation_id = frame.get(4..8).map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
@@ -300,6 +474,17 @@ async fn respond(
     protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
 }
 
+/// Answers a quorum frame from another node (Raft's messages, controller calls).
+async fn answer_peer(shared: &Shared, frame: &[u8]) -> Result<BytesMut, ProtocolError> {
+    let malformed = |message: String| ProtocolError::Malformed { what: "quorum frame", message };
+    let Some(node) = &shared.node else { return Err(malformed("this node is not a controller".into())) };
+    let (correlation_id, body) = peer::decode_frame(frame).ok_or_else(|| malformed("too short".into()))?;
+    let request: PeerRequest = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    let response = node.serve_peer(request, now_ms()).await;
+    let body = serde_json::to_vec(&response).map_err(|e| malformed(e.to_string()))?;
+    Ok(BytesMut::from(&peer::encode_answer(correlation_id, &body)[..]))
+}
+
 /// Resolves when the peer has closed its side while a request of its is parked. Data the peer sends meanwhile
 /// (a pipelined request) stays buffered for after the answer; a closed peer shows as a zero-byte peek.
 async fn peer_closed(stream: &TcpStream) {
@@ -328,12 +513,13 @@ impl RunningBroker {
             .thread_name("potok-broker")
             .enable_all()
             .build()?;
-        let (tcp, broker, ephemeral) = runtime.block_on(bind(config))?;
-        let address = tcp.local_addr()?;
-        let log_dir = broker.log_dir().to_path_buf();
+        let bound = runtime.block_on(bind(config))?;
+        let address = bound.client_address()?;
+        let log_dir = bound.broker.log_dir().to_path_buf();
+        let ephemeral = bound.ephemeral.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("potok-broker-main".into()).spawn(move || {
-            let result = runtime.block_on(serve(tcp, broker, async {
+            let result = runtime.block_on(serve(bound, async {
                 let _ = stop_rx.await;
             }));
             if let Some(dir) = ephemeral {

@@ -98,6 +98,18 @@ impl BatchBuilder {
         builder
     }
 
+    /// A control batch holding one control record of `control_type` (Kafka's `ControlRecordType` id) whose
+    /// value is `value`, as KRaft writes LeaderChange and KRaftVoters records into the metadata log.
+    pub fn control_record(control_type: i16, value: &[u8], timestamp_ms: i64) -> Self {
+        let mut builder = BatchBuilder::new(Compression::None);
+        builder.control = true;
+        let mut key = Vec::with_capacity(4);
+        key.extend_from_slice(&0i16.to_be_bytes());
+        key.extend_from_slice(&control_type.to_be_bytes());
+        builder.append(timestamp_ms, Some(&key), Some(value), &[]);
+        builder
+    }
+
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -1,0 +1,323 @@
+//! The controller quorum (native builds): the metadata log replicated among the controllers by Raft
+//! (openraft), as KRaft replicates `__cluster_metadata-0` among Kafka's controllers.
+//!
+//! One Raft entry is one record batch of `__cluster_metadata-0`, in Kafka's format, so Kafka's
+//! `kafka-dump-log --cluster-metadata-decoder` reads a potok controller's log: a client write is a batch of
+//! metadata records, the blank entry a new leader commits is a LeaderChange control record, and the initial
+//! membership is a KRaftVoters control record. The Raft term is the batch's partition leader epoch (openraft's
+//! `single-term-leader` mode: one leader per term, as KRaft's epochs), and entry indexes count batches from
+//! the start of the log. The vote and the commit index are kept beside the log (`raft-state`).
+//!
+//! The voters are the static `controller.quorum.voters`. Every voter initialises the quorum with them on its
+//! first start; the one elected leads and is the active controller: it runs the sans-IO
+//! [`QuorumController`] over the committed image, one request at a time, and commits the records it decides
+//! before answering. Controllers and brokers reach each other on the controller listener with a potok
+//! frame (see [`peer`]); the records and the image are Kafka's.
+
+mod log_store;
+pub mod peer;
+mod state_machine;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{DescribeQuorumResponse, RequestKind, ResponseKind};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::image::MetadataImage;
+use super::quorum::{ControllerResult, QuorumController};
+use super::records::MetadataRecord;
+use crate::broker::BrokerConfig;
+use crate::storage::Backend;
+
+pub use peer::{CallError, ControllerClient, PeerRequest, PeerResponse, RAFT_API_KEY};
+
+openraft::declare_raft_types!(
+    /// The quorum's Raft types: entries carry metadata records, node ids are Kafka node ids.
+    pub TypeConfig:
+        D = Payload,
+        R = i64,
+);
+
+/// A batch of metadata records, each in Kafka's encoding (what one client write commits).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub records: Vec<Vec<u8>>,
+}
+
+impl Payload {
+    pub fn of(records: &[MetadataRecord]) -> Self {
+        Payload { records: records.iter().map(MetadataRecord::encode).collect() }
+    }
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} metadata records", self.records.len())
+    }
+}
+
+/// Why the quorum could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("the controller quorum: {0}")]
+    Raft(String),
+}
+
+/// The voters as openraft's membership: node id to the controller listener's `host:port`.
+pub fn voter_nodes(config: &BrokerConfig) -> BTreeMap<u64, BasicNode> {
+    config
+        .controller_quorum_voters
+        .iter()
+        .map(|v| (v.id as u64, BasicNode { addr: format!("{}:{}", v.host, v.port) }))
+        .collect()
+}
+
+/// The active controller's state while this node leads.
+struct Active {
+    controller: QuorumController,
+    /// The term it was activated for; a new term activates it again over the image of that term.
+    term: Option<u64>,
+}
+
+/// A controller: one voter of the metadata quorum, the active controller while it leads.
+pub struct ControllerNode {
+    id: u64,
+    raft: Raft<TypeConfig>,
+    log: log_store::LogStore,
+    voters: BTreeMap<u64, BasicNode>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    active: tokio::sync::Mutex<Active>,
+}
+
+impl fmt::Debug for ControllerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControllerNode").field("id", &self.id).finish()
+    }
+}
+
+impl ControllerNode {
+    /// Opens the metadata log in `metadata_dir` and joins the quorum (initialising it on a first start).
+    pub async fn start(
+        config: &BrokerConfig,
+        backend: Arc<dyn Backend>,
+        metadata_dir: &Path,
+        cluster_id: String,
+        seed: u64,
+        now_ms: i64,
+    ) -> Result<Arc<ControllerNode>, QuorumError> {
+        let id = config.node_id as u64;
+        let voters = voter_nodes(config);
+        let all_voters = voters.clone();
+        let log = log_store::LogStore::open(backend, metadata_dir, voters.clone(), now_ms)?;
+        let (state_machine, image) = state_machine::StateMachine::new(voters.clone());
+        let raft_config = openraft::Config {
+            cluster_name: cluster_id.clone(),
+            heartbeat_interval: 150,
+            // Kafka's controller.quorum.election.timeout.ms is 1 s.
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
+            // The metadata log is small and kept whole (Kafka snapshots it; see the module notes).
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_payload_entries: 500,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log.clone(), state_machine)
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        if !raft.is_initialized().await.map_err(|e| QuorumError::Raft(e.to_string()))? {
+            // Every voter proposes the same membership; a node that already heard from a leader refuses.
+            if let Err(e) = raft.initialize(voters).await {
+                tracing::debug!(target: "potok::controller", "quorum already initialised: {e}");
+            }
+        }
+        let controller = QuorumController::new(config.clone(), cluster_id, seed);
+        Ok(Arc::new(ControllerNode {
+            id,
+            raft,
+            log,
+            voters: all_voters,
+            image,
+            active: tokio::sync::Mutex::new(Active { controller, term: None }),
+        }))
+    }
+
+    pub fn id(&self) -> i32 {
+        self.id as i32
+    }
+
+    /// The committed image, updated as entries are applied.
+    pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// The node this one believes leads the quorum.
+    pub fn leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// The quorum's current state as `kafka-metadata-quorum` reports it.
+    pub fn metrics(&self) -> openraft::RaftMetrics<u64, BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Takes the active controller's lock when this node leads, activated for the current term.
+    async fn lead(&self, now_ms: i64) -> Result<tokio::sync::MutexGuard<'_, Active>, CallError> {
+        let mut active = self.active.lock().await;
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return Err(CallError::NotController { leader: metrics.current_leader.map(|l| l as i32) });
+        }
+        if active.term != Some(metrics.current_term) {
+            // Everything committed before this term is applied before the first decision of the term.
+            self.raft.ensure_linearizable().await.map_err(|e| match e {
+                RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)) => {
+                    CallError::NotController { leader: f.leader_id.map(|l| l as i32) }
+                }
+                other => CallError::Unavailable(other.to_string()),
+            })?;
+            let image = self.image.borrow().clone();
+            active.controller.activate(&image, now_ms, true);
+            active.term = Some(metrics.current_term);
+            tracing::info!(target: "potok::controller", "node {} is the active controller (epoch {})", self.id, metrics.current_term);
+        }
+        Ok(active)
+    }
+
+    /// Handles a request sent to the controller: decides on the committed image and commits the records
+    /// before answering. Refused with [`CallError::NotController`] on a node that does not lead.
+    /// Returns the answer and the log index its records were committed at (if any).
+    pub async fn handle(
+        &self,
+        request: RequestKind,
+        version: i16,
+        now_ms: i64,
+    ) -> Result<(ResponseKind, Option<u64>), CallError> {
+        if let RequestKind::DescribeQuorum(_) = request {
+            return self.describe_quorum(now_ms).map(|r| (ResponseKind::DescribeQuorum(r), None));
+        }
+        let mut active = self.lead(now_ms).await?;
+        let image = self.image.borrow().clone();
+        let ControllerResult { records, response } = active.controller.handle(&image, request, version, now_ms);
+        let index = if records.is_empty() { None } else { Some(self.write(&records).await?) };
+        drop(active);
+        Ok((response, index))
+    }
+
+    /// The quorum as its leader sees it (DescribeQuorum, behind `kafka-metadata-quorum describe`): leader,
+    /// epoch, high watermark and each voter's log end offset, in Kafka offsets of `__cluster_metadata-0`.
+    fn describe_quorum(&self, now_ms: i64) -> Result<DescribeQuorumResponse, CallError> {
+        use kafka_protocol::messages::describe_quorum_response::{
+            Listener, Node, PartitionData, ReplicaState, TopicData,
+        };
+        use kafka_protocol::messages::{BrokerId, TopicName};
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return Err(CallError::NotController { leader: metrics.current_leader.map(|l| l as i32) });
+        }
+        let matched = metrics.replication.clone().unwrap_or_default();
+        let voters = self
+            .voters
+            .keys()
+            .map(|id| {
+                let end = if *id == self.id {
+                    Some(self.log.offset_after(metrics.last_log_index))
+                } else {
+                    matched.get(id).map(|m| self.log.offset_after(m.map(|l| l.index)))
+                };
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(*id as i32))
+                    .with_log_end_offset(end.unwrap_or(-1))
+                    // The leader hears from a voter whenever it replicates to it; openraft keeps no fetch times,
+                    // so a voter that has acknowledged entries shows as heard from now.
+                    .with_last_fetch_timestamp(if end.is_some() { now_ms } else { -1 })
+                    .with_last_caught_up_timestamp(if end.is_some() { now_ms } else { -1 })
+            })
+            .collect();
+        let high_watermark = self.log.offset_after(metrics.last_applied.map(|l| l.index));
+        let partition = PartitionData::default()
+            .with_partition_index(0)
+            .with_leader_id(BrokerId(self.id as i32))
+            .with_leader_epoch(metrics.current_term as i32)
+            .with_high_watermark(high_watermark)
+            .with_current_voters(voters);
+        let nodes = self
+            .voters
+            .iter()
+            .map(|(id, node)| {
+                let (host, port) = node.addr.rsplit_once(':').unwrap_or((&node.addr, "0"));
+                Node::default().with_node_id(BrokerId(*id as i32)).with_listeners(vec![Listener::default()
+                    .with_name(kafka_protocol::protocol::StrBytes::from_static_str("CONTROLLER"))
+                    .with_host(kafka_protocol::protocol::StrBytes::from_string(host.to_string()))
+                    .with_port(port.parse().unwrap_or(0))])
+            })
+            .collect();
+        Ok(DescribeQuorumResponse::default()
+            .with_topics(vec![TopicData::default()
+                .with_topic_name(TopicName(kafka_protocol::protocol::StrBytes::from_static_str(
+                    crate::controller::METADATA_TOPIC,
+                )))
+                .with_partitions(vec![partition])])
+            .with_nodes(nodes))
+    }
+
+    /// Waits (at most `timeout`) until this node has applied the log up to `index`, so its broker answers
+    /// with what a request it forwarded changed.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) {
+        let _ = self.raft.wait(Some(timeout)).applied_index_at_least(Some(index), "a forwarded request").await;
+    }
+
+    /// The active controller's time-driven decisions (fencing, elections, balancing); nothing elsewhere.
+    pub async fn tick(&self, now_ms: i64) {
+        let Ok(mut active) = self.lead(now_ms).await else { return };
+        let image = self.image.borrow().clone();
+        let records = active.controller.tick(&image, now_ms);
+        if !records.is_empty() {
+            if let Err(e) = self.write(&records).await {
+                tracing::warn!(target: "potok::controller", "committing the controller's decisions failed: {e}");
+            }
+        }
+    }
+
+    async fn write(&self, records: &[MetadataRecord]) -> Result<u64, CallError> {
+        self.raft.client_write(Payload::of(records)).await.map(|r| r.log_id.index).map_err(|e| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                CallError::NotController { leader: f.leader_id.map(|l| l as i32) }
+            }
+            other => CallError::Unavailable(other.to_string()),
+        })
+    }
+
+    /// Answers a frame from another node: Raft's messages, and controller calls.
+    pub async fn serve_peer(&self, request: PeerRequest, now_ms: i64) -> PeerResponse {
+        match request {
+            PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
+            PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+            PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
+            PeerRequest::Call { api_key, version, body } => {
+                PeerResponse::Call(peer::serve_call(self, api_key, version, body, now_ms).await)
+            }
+        }
+    }
+
+    /// Stops taking part in the quorum.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(target: "potok::controller", "stopping the quorum: {e}");
+        }
+    }
+}
+
+/// How long a broker keeps trying to reach the active controller with one request.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);

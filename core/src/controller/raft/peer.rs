@@ -1,0 +1,331 @@
+//! How controllers and brokers reach each other: a frame on the controller listener carrying Raft's messages
+//! or a request for the active controller, and the client that sends them.
+//!
+//! The frame looks like a Kafka request (size, then API key, version and correlation id) with a private API
+//! key, so the listener tells it apart before decoding; its body is JSON (Raft's own serde types, and Kafka's
+//! encoding of the request a broker sends the controller). Kafka speaks its own Raft RPCs (Vote, Fetch,
+//! BeginQuorumEpoch) here; potok's quorum is openraft's, so the messages are openraft's.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{ControllerNode, TypeConfig};
+
+/// The API key of potok's quorum frames (outside Kafka's range of keys).
+pub const RAFT_API_KEY: i16 = 30_000;
+/// The largest quorum frame accepted (a batch of Raft entries carrying metadata records).
+pub const MAX_PEER_FRAME: usize = 64 << 20;
+
+/// A message from another node.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A Kafka request for the active controller (BrokerRegistration, BrokerHeartbeat, CreateTopics, ...),
+    /// in Kafka's encoding of `api_key` at `version`.
+    Call {
+        api_key: i16,
+        version: i16,
+        body: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// The answer in Kafka's encoding, and the log index its records were committed at.
+    Call(Result<(Vec<u8>, Option<u64>), CallError>),
+}
+
+/// Why a request for the controller was not answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CallError {
+    /// This node does not lead the quorum (Kafka's NOT_CONTROLLER); `leader` is who does, if known.
+    #[error("not the active controller (the leader is {leader:?})")]
+    NotController { leader: Option<i32> },
+    #[error("the controller is unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad request for the controller: {0}")]
+    BadRequest(String),
+}
+
+/// Answers a controller call that arrived as a frame.
+pub(super) async fn serve_call(
+    node: &ControllerNode,
+    api_key: i16,
+    version: i16,
+    body: Vec<u8>,
+    now_ms: i64,
+) -> Result<(Vec<u8>, Option<u64>), CallError> {
+    let key = ApiKey::try_from(api_key).map_err(|_| CallError::BadRequest(format!("unknown API key {api_key}")))?;
+    let mut bytes = Bytes::from(body);
+    let request = RequestKind::decode(key, &mut bytes, version).map_err(|e| CallError::BadRequest(e.to_string()))?;
+    let (response, index) = node.handle(request, version, now_ms).await?;
+    let mut out = BytesMut::new();
+    response.encode(&mut out, version).map_err(|e| CallError::BadRequest(e.to_string()))?;
+    Ok((out.to_vec(), index))
+}
+
+/// Writes a request frame and reads its answer.
+pub fn encode_frame(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(body.len() + 12);
+    frame.extend_from_slice(&((body.len() + 8) as i32).to_be_bytes());
+    frame.extend_from_slice(&RAFT_API_KEY.to_be_bytes());
+    frame.extend_from_slice(&0i16.to_be_bytes());
+    frame.extend_from_slice(&correlation_id.to_be_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// Splits a request frame (without its size) into correlation id and body.
+pub fn decode_frame(frame: &[u8]) -> Option<(i32, &[u8])> {
+    let id = frame.get(4..8)?;
+    Some((i32::from_be_bytes([id[0], id[1], id[2], id[3]]), &frame[8..]))
+}
+
+/// The answer frame: size, correlation id, body.
+pub fn encode_answer(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(body.len() + 8);
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(&correlation_id.to_be_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// One connection to another node, reopened when it fails; one message at a time.
+#[derive(Debug)]
+pub struct PeerClient {
+    addr: String,
+    conn: tokio::sync::Mutex<Option<TcpStream>>,
+    correlation: AtomicI32,
+}
+
+impl PeerClient {
+    pub fn new(addr: String) -> Self {
+        PeerClient { addr, conn: tokio::sync::Mutex::new(None), correlation: AtomicI32::new(0) }
+    }
+
+    pub async fn send(&self, request: &PeerRequest, timeout: Duration) -> std::io::Result<PeerResponse> {
+        let body = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+        let id = self.correlation.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.conn.lock().await;
+        let result = tokio::time::timeout(timeout, async {
+            if conn.is_none() {
+                let stream = TcpStream::connect(&self.addr).await?;
+                let _ = stream.set_nodelay(true);
+                *conn = Some(stream);
+            }
+            let Some(stream) = conn.as_mut() else { return Err(std::io::Error::other("no connection")) };
+            stream.write_all(&encode_frame(id, &body)).await?;
+            let mut size = [0u8; 4];
+            stream.read_exact(&mut size).await?;
+            let size = i32::from_be_bytes(size);
+            if size < 4 || size as usize > MAX_PEER_FRAME {
+                return Err(std::io::Error::other(format!("answer of {size} bytes")));
+            }
+            let mut frame = vec![0u8; size as usize];
+            stream.read_exact(&mut frame).await?;
+            if frame[..4] != id.to_be_bytes() {
+                return Err(std::io::Error::other("answer to another request"));
+            }
+            serde_json::from_slice(&frame[4..]).map_err(std::io::Error::other)
+        })
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time")));
+        if result.is_err() {
+            *conn = None;
+        }
+        result
+    }
+}
+
+/// openraft's network: a client per peer.
+pub(super) struct Network;
+
+pub(super) struct PeerNetwork {
+    target: u64,
+    client: PeerClient,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerNetwork {
+        PeerNetwork { target, client: PeerClient::new(node.addr.clone()) }
+    }
+}
+
+type RpcResult<T, E = openraft::error::Infallible> = Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+impl PeerNetwork {
+    async fn rpc(&self, request: PeerRequest, option: &RPCOption) -> Result<PeerResponse, std::io::Error> {
+        self.client.send(&request, option.hard_ttl()).await
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
+        RPCError::Network(NetworkError::new(&std::io::Error::other("unexpected answer")))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        match self.rpc(PeerRequest::AppendEntries(rpc), &option).await {
+            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        match self.rpc(PeerRequest::InstallSnapshot(rpc), &option).await {
+            Ok(PeerResponse::InstallSnapshot(Ok(r))) => Ok(r),
+            Ok(PeerResponse::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> RpcResult<VoteResponse<u64>> {
+        match self.rpc(PeerRequest::Vote(rpc), &option).await {
+            Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+}
+
+/// A broker's way to the active controller: the controller in this process when it leads, else the voter
+/// that leads (learned from NOT_CONTROLLER answers, or found by asking each in turn).
+#[derive(Debug)]
+pub struct ControllerClient {
+    local: Option<Arc<ControllerNode>>,
+    voters: BTreeMap<i32, PeerClient>,
+    leader_hint: AtomicI32,
+}
+
+impl ControllerClient {
+    pub fn new(local: Option<Arc<ControllerNode>>, voters: &BTreeMap<u64, BasicNode>) -> Self {
+        ControllerClient {
+            local,
+            voters: voters.iter().map(|(id, n)| (*id as i32, PeerClient::new(n.addr.clone()))).collect(),
+            leader_hint: AtomicI32::new(-1),
+        }
+    }
+
+    /// Sends one request to the active controller and returns its answer (and the log index its records were
+    /// committed at), trying until `timeout` passes.
+    pub async fn call(
+        &self,
+        request: &RequestKind,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<(ResponseKind, Option<u64>), CallError> {
+        let key = api_key_of(request);
+        let deadline = Instant::now() + timeout;
+        let mut body = BytesMut::new();
+        request.encode(&mut body, version).map_err(|e| CallError::BadRequest(e.to_string()))?;
+        let ids: Vec<i32> = self.voters.keys().copied().collect();
+        let mut next = 0usize;
+        let mut last_error = CallError::Unavailable("no controller answered".into());
+        while Instant::now() < deadline {
+            let hint = self.leader_hint.load(Ordering::Relaxed);
+            let target = if hint >= 0 && self.voters.contains_key(&hint) {
+                hint
+            } else {
+                next += 1;
+                ids[(next - 1) % ids.len().max(1)]
+            };
+            let answer = match &self.local {
+                Some(local) if local.id() == target => {
+                    match local.handle(request.clone(), version, crate::net::now_ms()).await {
+                        Ok((response, index)) => {
+                            self.leader_hint.store(target, Ordering::Relaxed);
+                            return Ok((response, index));
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => {
+                    let Some(peer) = self.voters.get(&target) else { break };
+                    let call = PeerRequest::Call { api_key: key as i16, version, body: body.to_vec() };
+                    match peer.send(&call, Duration::from_secs(5)).await {
+                        Ok(PeerResponse::Call(r)) => r,
+                        Ok(_) => Err(CallError::Unavailable("unexpected answer".into())),
+                        Err(e) => Err(CallError::Unavailable(format!("controller {target}: {e}"))),
+                    }
+                }
+            };
+            match answer {
+                Ok((bytes, index)) => {
+                    self.leader_hint.store(target, Ordering::Relaxed);
+                    let mut bytes = Bytes::from(bytes);
+                    return ResponseKind::decode(key, &mut bytes, version)
+                        .map(|r| (r, index))
+                        .map_err(|e| CallError::BadRequest(e.to_string()));
+                }
+                Err(CallError::NotController { leader }) => {
+                    self.leader_hint.store(leader.filter(|l| *l != target).unwrap_or(-1), Ordering::Relaxed);
+                    last_error = CallError::NotController { leader };
+                    if leader.is_none() || leader == Some(target) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Err(e @ CallError::BadRequest(_)) => return Err(e),
+                Err(e) => {
+                    self.leader_hint.store(-1, Ordering::Relaxed);
+                    last_error = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Err(last_error)
+    }
+}
+
+fn api_key_of(request: &RequestKind) -> ApiKey {
+    match request {
+        RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
+        RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
+        RequestKind::UnregisterBroker(_) => ApiKey::UnregisterBroker,
+        RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
+        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
+        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
+        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
+        RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
+        RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
+        RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
+        RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
+        _ => ApiKey::ApiVersions,
+    }
+}

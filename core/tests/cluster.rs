@@ -1,0 +1,204 @@
+//! A three-node potok cluster in one process, each node started as `potok broker server-N.properties` starts
+//! it (Kafka's KRaft keys: process.roles, node.id, controller.quorum.voters, a controller listener): the quorum
+//! elects an active controller, every broker registers, topics are spread over the brokers, a stopped node's
+//! leaderships move, the controller fails over, and a restarted node comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use potok::broker::BrokerConfig;
+use potok::client::admin::{Admin, NewTopic};
+use potok::net::{RunningBroker, ServerError};
+
+/// Ports nothing listens on now (bound and released; the nodes bind them moments later).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+struct Cluster {
+    client_ports: Vec<u16>,
+    controller_ports: Vec<u16>,
+    dirs: Vec<PathBuf>,
+    nodes: Vec<Option<RunningBroker>>,
+}
+
+impl Cluster {
+    fn properties(&self, i: usize) -> String {
+        let voters: Vec<String> =
+            self.controller_ports.iter().enumerate().map(|(j, p)| format!("{}@127.0.0.1:{p}", j + 1)).collect();
+        format!(
+            "process.roles=broker,controller\nnode.id={}\ncontroller.quorum.voters={}\n\
+             listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}\ncontroller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\nlistener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+             log.dirs={}\ndefault.replication.factor=3\nbroker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n",
+            i + 1,
+            voters.join(","),
+            self.client_ports[i],
+            self.controller_ports[i],
+            self.dirs[i].display()
+        )
+    }
+
+    fn config(&self, i: usize) -> BrokerConfig {
+        BrokerConfig::from_properties(&self.properties(i)).unwrap()
+    }
+
+    fn new(name: &str) -> Cluster {
+        let ports = free_ports(6);
+        let base = std::env::temp_dir().join(format!("potok-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let mut cluster = Cluster {
+            client_ports: ports[..3].to_vec(),
+            controller_ports: ports[3..].to_vec(),
+            dirs: (1..=3).map(|i| base.join(format!("kafka-logs-{i}"))).collect(),
+            nodes: Vec::new(),
+        };
+        // Started side by side, as three terminals would: each waits for a quorum in the background.
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let config = cluster.config(i);
+                std::thread::spawn(move || RunningBroker::start(config).unwrap())
+            })
+            .collect();
+        cluster.nodes = handles.into_iter().map(|h| Some(h.join().unwrap())).collect();
+        cluster
+    }
+
+    fn bootstrap(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.client_ports[i])
+    }
+
+    fn admin(&self, i: usize) -> Admin {
+        Admin::new(&[("bootstrap.servers".to_string(), self.bootstrap(i))]).unwrap()
+    }
+
+    fn stop(&mut self, i: usize) {
+        self.nodes[i].take().unwrap().stop().unwrap();
+    }
+
+    fn start(&mut self, i: usize) {
+        self.nodes[i] = Some(RunningBroker::start(self.config(i)).unwrap());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            let _ = node.stop();
+        }
+        if let Some(base) = self.dirs[0].parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `timeout`.
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn live_brokers(admin: &Admin) -> Option<Vec<i32>> {
+    let cluster = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+    let mut ids: Vec<i32> = cluster.brokers.iter().map(|b| b.node_id).collect();
+    ids.sort();
+    Some(ids)
+}
+
+#[test]
+fn three_nodes_place_replicas_fail_over_and_rejoin() {
+    let mut cluster = Cluster::new("failover");
+    let admin = cluster.admin(1);
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+
+    // RF 3 over 3 brokers: every broker holds every partition and leads a third of them.
+    let created = admin.create_topics(&[NewTopic::new("invoice", 6, 3)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    let topic = admin.describe_topics(&["invoice".to_string()], None).unwrap().remove(0).1.unwrap();
+    let mut leads = [0; 4];
+    for p in &topic.partitions {
+        let mut replicas = p.replicas.clone();
+        replicas.sort();
+        assert_eq!(replicas, vec![1, 2, 3], "partition {}", p.partition);
+        assert_eq!(p.leader, p.replicas[0], "the preferred replica leads a new partition");
+        assert_eq!(p.isr.len(), 3);
+        leads[p.leader as usize] += 1;
+    }
+    assert_eq!(&leads[1..], &[2, 2, 2], "leaders are balanced");
+    // Each broker creates its replicas as the committed records reach it.
+    wait_for("every broker's replica directories", Duration::from_secs(10), || {
+        cluster.dirs.iter().all(|dir| (0..6).all(|p| dir.join(format!("invoice-{p}")).is_dir())).then_some(())
+    });
+    // A replication factor above the live brokers is refused as Kafka refuses it.
+    let refused = admin.create_topics(&[NewTopic::new("too-many", 1, 4)], false, None).unwrap();
+    let err = refused[0].1.clone().unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("replication"), "{err}");
+
+    // Stop the active controller: another is elected, its leaderships move, and metadata changes go on.
+    let controller = admin.describe_cluster(None).unwrap().controller_id;
+    assert!((1..=3).contains(&controller), "controller {controller}");
+    let stopped = controller as usize - 1;
+    cluster.stop(stopped);
+    let other = (stopped + 1) % 3;
+    let admin = cluster.admin(other);
+    let new_controller = wait_for("a new active controller", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.controller_id != controller && c.brokers.len() == 2).then_some(c.controller_id)
+    });
+    assert_ne!(new_controller, controller);
+    wait_for("leaderships moved off the stopped broker", Duration::from_secs(30), || {
+        let t = admin.describe_topics(&["invoice".to_string()], Some(Duration::from_secs(2))).ok()?.remove(0).1.ok()?;
+        t.partitions.iter().all(|p| p.leader != controller && !p.isr.contains(&controller)).then_some(())
+    });
+    let created = admin.create_topics(&[NewTopic::new("after-failover", 2, 2)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+
+    // The stopped node comes back with its data and registers again.
+    cluster.start(stopped);
+    wait_for("the restarted broker", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    let admin = cluster.admin(stopped);
+    let names = wait_for("topics on the restarted node", Duration::from_secs(30), || {
+        let names = admin.list_topics(false, Some(Duration::from_secs(2))).ok()?;
+        names.contains(&"after-failover".to_string()).then_some(names)
+    });
+    assert!(names.contains(&"invoice".to_string()));
+    assert!(cluster.dirs[stopped].join("invoice-0").is_dir());
+}
+
+#[test]
+fn misconfigured_nodes_are_refused_naming_the_key() {
+    let ports = free_ports(2);
+    let dir = std::env::temp_dir().join(format!("potok-cluster-bad-{}", std::process::id()));
+    let base = format!(
+        "process.roles=broker,controller\ncontroller.quorum.voters=1@127.0.0.1:{}\nlisteners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}\n\
+         controller.listener.names=CONTROLLER\nlog.dirs={}\n",
+        ports[1],
+        ports[0],
+        ports[1],
+        dir.display()
+    );
+    let refused = |extra: &str| -> String {
+        let config = BrokerConfig::from_properties(&format!("{base}{extra}")).unwrap();
+        match RunningBroker::start(config) {
+            Err(e @ ServerError::Config(_)) => e.to_string(),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    };
+    assert!(refused("node.id=7\n").contains("controller.quorum.voters"));
+    assert!(refused("node.id=1\ncontroller.listener.names=OTHER\n").contains("controller.listener.names"));
+    assert!(refused("node.id=1\nprocess.roles=broker\n").contains("process.roles"));
+    let _ = std::fs::remove_dir_all(dir);
+}
