@@ -76,6 +76,13 @@ node_rc=0
 step "Python package (bindings-python)"
 scripts/python-tests.sh
 
+step "C ABI (bindings-c): include/potok.h staleness, C tests plain and under AddressSanitizer, examples/c"
+scripts/c-tests.sh
+
+step "Java package (bindings-java): Maven build with the native library in the jar, JUnit 5 tests"
+# The curriculum's Java tests also run against the Apache Kafka started above ($POTOK_KAFKA_BOOTSTRAP).
+scripts/java-tests.sh
+
 step "every code snippet of README.md (sh, js with tsc --strict, python, java, c)"
 scripts/readme-check.sh "$CARGO_TARGET_DIR/debug/potok"
 

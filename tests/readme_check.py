@@ -5,7 +5,7 @@ node (the package ``potok`` resolving to bindings-node) and type-checked by ``ts
 ``python`` with the test venv's interpreter (the potok wheel installed), ``java`` compiled and run against
 Kafka's client jars, ``c`` compiled against librdkafka and run; a ``properties`` block (a config file shown)
 must hold only comments and ``key=value`` lines. ``localhost:9092`` and ``127.0.0.1:9092`` become the test
-broker's address. A block marked ``no-run`` (an install command, a broker that runs until Ctrl-C, the
+broker's address. A block marked ``fragment`` is part of a program tested elsewhere and is skipped. A block marked ``no-run`` (an install command, a broker that runs until Ctrl-C, the
 test command itself) is syntax-checked instead: every ``potok`` subcommand and repository path it names must
 exist. Every block must exit 0 within two minutes.
 
@@ -80,7 +80,10 @@ def main() -> None:
     for n, (line, language, flags, code) in enumerate(blocks(readme)):
         code = code.replace("localhost:9092", bootstrap).replace("127.0.0.1:9092", bootstrap)
         print(f"== README.md line {line}: {language} {' '.join(flags)}", flush=True)
-        if "no-run" in flags:
+        if "fragment" in flags:
+            # Part of a larger program (the Java package's own tests run the whole of it): shown, not run.
+            language = f"{language} (a fragment, not run)"
+        elif "no-run" in flags:
             check_no_run(code, line, env)
             language = f"{language} (checked, not run)"
         elif language == "sh":

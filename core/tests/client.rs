@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use potok::broker::BrokerConfig;
-use potok::client::admin::{Admin, NewTopic, OffsetSpec};
+use potok::client::admin::{Admin, IsolationLevel, NewTopic, OffsetSpec};
 use potok::client::producer::{Producer, ProducerRecord};
 use potok::client::{ClientError, TopicPartition};
 use potok::net::RunningBroker;
@@ -48,9 +48,24 @@ fn admin() -> Admin {
     Admin::new(&conf(&[])).unwrap()
 }
 
+/// Creates a topic and waits until every partition's leader answers ListOffsets. Apache Kafka propagates a new
+/// topic to its brokers asynchronously: until then a consumer group may be assigned none of its partitions, and an
+/// idempotent producer may lose its first batch to NOT_LEADER_OR_FOLLOWER (KAFKA-15591).
 fn create_topic(name: &str, partitions: i32) {
-    let results = admin().create_topics(&[NewTopic::new(name, partitions, 1)], false, None).unwrap();
+    let admin = admin();
+    let results = admin.create_topics(&[NewTopic::new(name, partitions, 1)], false, None).unwrap();
     results[0].1.clone().unwrap();
+    let specs: Vec<(TopicPartition, OffsetSpec)> =
+        (0..partitions).map(|p| (TopicPartition::new(name, p), OffsetSpec::Latest)).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answered = admin.list_offsets(&specs, IsolationLevel::ReadUncommitted, None);
+        if answered.as_ref().is_ok_and(|all| all.iter().all(|(_, r)| r.is_ok())) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} has no leaders after 30 s: {answered:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

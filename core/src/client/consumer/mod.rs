@@ -1103,6 +1103,28 @@ impl Consumer {
         let auto_create = self.inner.config.allow_auto_create_topics;
         Ok(runtime::block_on(async move { cluster.topic(&name, auto_create, deadline).await })??.partitions)
     }
+
+    /// Every topic the cluster has, with its partitions (Kafka's `listTopics`); internal topics only when
+    /// `exclude.internal.topics=false`.
+    pub fn list_topics(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<String, Vec<crate::client::cluster::PartitionMetadata>>> {
+        let deadline = Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout);
+        let cluster = self.inner.cluster.clone();
+        let metadata = runtime::block_on(async move {
+            tokio::time::timeout_at(deadline.into(), cluster.refresh(None, false))
+                .await
+                .unwrap_or_else(|_| Err(ClientError::Timeout("listing topics".into())))
+        })??;
+        let exclude_internal = self.inner.config.exclude_internal_topics;
+        Ok(metadata
+            .topics
+            .values()
+            .filter(|t| !(exclude_internal && t.is_internal))
+            .map(|t| (t.name.clone(), t.partitions.clone()))
+            .collect())
+    }
 }
 
 impl Drop for Consumer {

@@ -89,7 +89,7 @@ pub(super) fn check_can_send(inner: &Inner) -> Result<()> {
         return Ok(());
     }
     if let Some(e) = &txn.abortable {
-        return Err(ClientError::IllegalState(format!("the transaction must be aborted: {e}")));
+        return Err(failed_transaction(e, "the transaction must be aborted"));
     }
     match txn.state {
         State::InTransaction => Ok(()),
@@ -97,6 +97,17 @@ pub(super) fn check_can_send(inner: &Inner) -> Result<()> {
         State::Ready => {
             Err(ClientError::IllegalState("cannot send outside a transaction: call begin_transaction()".into()))
         }
+    }
+}
+
+/// The error of a call refused because an earlier one failed the transaction. Errors Kafka's producer treats as
+/// fatal (PRODUCER_FENCED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED: another producer owns the id, or this one may not
+/// use it) come back as themselves, as Kafka's producer throws ProducerFencedException again from every later
+/// call; any other failure only asks for an abort, a state error naming it.
+fn failed_transaction(error: &ClientError, what: &str) -> ClientError {
+    match error.code() {
+        Some(90 | 53) => error.clone(),
+        _ => ClientError::IllegalState(format!("{what} ({error})")),
     }
 }
 
@@ -283,7 +294,7 @@ pub(super) fn send_offsets(
             return Err(ClientError::IllegalState("send_offsets_to_transaction needs an open transaction".into()));
         }
         if let Some(e) = &txn.abortable {
-            return Err(ClientError::IllegalState(format!("the transaction must be aborted: {e}")));
+            return Err(failed_transaction(e, "the transaction must be aborted"));
         }
     }
     let (producer_id, producer_epoch) = *lock(&inner.producer_id);
@@ -380,9 +391,7 @@ pub(super) fn end(inner: &std::sync::Arc<Inner>, commit: bool, timeout: Duration
         }
         if commit {
             if let Some(e) = &txn.abortable {
-                return Err(ClientError::IllegalState(format!(
-                    "cannot commit: a record of the transaction failed ({e}); abort it"
-                )));
+                return Err(failed_transaction(e, "cannot commit: a record of the transaction failed; abort it"));
             }
         }
         txn.started
