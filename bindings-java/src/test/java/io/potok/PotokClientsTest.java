@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -243,7 +244,9 @@ class PotokClientsTest {
             poller.start();
             Thread.sleep(300);
             assertThrows(ConcurrentModificationException.class, consumer::assignment);
-            poller.join(10_000);
+            // Its poll(2 s) ends by its timeout; on a loaded machine that has taken over 10 s, so the wait is long.
+            poller.join(60_000);
+            assertFalse(poller.isAlive(), "the second thread's poll returned");
         }
     }
 
