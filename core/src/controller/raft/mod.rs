@@ -119,7 +119,7 @@ impl ControllerNode {
         let voters = voter_nodes(config);
         let all_voters = voters.clone();
         let log = log_store::LogStore::open(backend, metadata_dir, voters.clone(), now_ms)?;
-        let (state_machine, image) = state_machine::StateMachine::new(voters.clone());
+        let (state_machine, image) = state_machine::StateMachine::new();
         let election_ms = config.controller_quorum_election_timeout_ms.max(10) as u64;
         let raft_config = openraft::Config {
             cluster_name: cluster_id.clone(),

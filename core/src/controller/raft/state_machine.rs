@@ -1,6 +1,5 @@
 //! The quorum's state machine: the metadata image the committed records produce.
 
-use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -38,7 +37,7 @@ pub(super) struct StateMachine {
 }
 
 impl StateMachine {
-    pub fn new(_voters: BTreeMap<u64, BasicNode>) -> (StateMachine, watch::Receiver<Arc<MetadataImage>>) {
+    pub fn new() -> (StateMachine, watch::Receiver<Arc<MetadataImage>>) {
         let (tx, rx) = watch::channel(Arc::new(MetadataImage::default()));
         let sm = StateMachine {
             inner: Arc::new(Mutex::new(Inner {
