@@ -181,6 +181,8 @@ enum Purpose {
     Heartbeat,
     CreateTopic(String),
     ProducerIds,
+    /// ISR changes asked for these partitions at these partition epochs.
+    AlterPartition(Vec<(crate::storage::TopicPartition, i32)>),
 }
 
 /// Controller calls waiting to be sent, and those sent and not yet answered.
@@ -216,6 +218,11 @@ impl Broker {
         outbox.queued.push(ControllerCall { id, request, version });
     }
 
+    /// Whether controller calls wait to be sent.
+    pub fn has_controller_calls(&self) -> bool {
+        !self.outbox().queued.is_empty()
+    }
+
     /// The controller calls to send now.
     pub fn take_controller_calls(&self) -> Vec<ControllerCall> {
         std::mem::take(&mut self.outbox().queued)
@@ -233,6 +240,24 @@ impl Broker {
             return;
         }
         self.send_to_controller(request, 7, Purpose::CreateTopic(name.to_string()));
+    }
+
+    /// Sends an AlterPartition to the controller: a call to the in-process one, otherwise through the outbox.
+    pub(super) fn send_alter_partition(
+        &self,
+        request: RequestKind,
+        asked: Vec<(crate::storage::TopicPartition, i32)>,
+        now_ms: i64,
+    ) {
+        let version = super::replication::ALTER_PARTITION_VERSION;
+        if self.is_cluster_member() {
+            self.send_to_controller(request, version, Purpose::AlterPartition(asked));
+            return;
+        }
+        match self.call_controller(request, version, now_ms) {
+            Some(Ok(ResponseKind::AlterPartition(r))) => self.alter_partition_answered(asked, Some(&r)),
+            _ => self.alter_partition_answered(asked, None),
+        }
     }
 
     /// Asks the controller for a block of producer ids unless already asked.
@@ -263,6 +288,10 @@ impl Broker {
                 match purpose {
                     Purpose::Client(token) => return Some(token),
                     Purpose::Registration | Purpose::Heartbeat => lifecycle.in_flight = false,
+                    Purpose::AlterPartition(asked) => {
+                        drop(lifecycle);
+                        self.alter_partition_answered(asked, None);
+                    }
                     _ => {}
                 }
                 return None;
@@ -319,6 +348,10 @@ impl Broker {
                 *self.producer_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                     (r.producer_id_start.0, r.producer_id_start.0 + i64::from(r.producer_id_len));
             }
+            (Purpose::AlterPartition(asked), ResponseKind::AlterPartition(r)) => {
+                self.alter_partition_answered(asked, Some(&r));
+            }
+            (Purpose::AlterPartition(asked), _) => self.alter_partition_answered(asked, None),
             (_, other) => tracing::warn!(target: "potok::broker", "unexpected answer from the controller: {other:?}"),
         }
         None
@@ -341,7 +374,7 @@ impl Broker {
             }
         }
         drop(state);
-        self.complete_delayed();
+        self.complete_delayed(now_ms);
     }
 
     /// The broker caught up with the metadata log: its logs are made to match the image (created, removed,

@@ -95,6 +95,11 @@ impl EmbeddedCluster {
     }
 
     /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
+    /// Each node's id and log directory.
+    pub fn log_dirs(&self) -> Vec<(i32, PathBuf)> {
+        self.configs.iter().filter_map(|c| Some((c.node_id, c.log_dir.clone()?))).collect()
+    }
+
     pub fn bootstrap_servers(&self) -> String {
         self.client_ports
             .iter()
