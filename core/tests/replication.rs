@@ -165,3 +165,75 @@ fn followers_copy_leaders_and_acks_all_survives_a_killed_leader() {
     }
     cluster.stop().unwrap();
 }
+
+/// A consumer group survives the death of its coordinator: the leader of the group's `__consumer_offsets`
+/// partition moves to a broker holding a copy of it, which loads the group's committed offsets, and the group
+/// resumes where it committed.
+#[test]
+fn a_group_resumes_after_its_coordinator_is_killed() {
+    let mut cluster = EmbeddedCluster::start(
+        3,
+        &[
+            ("broker.session.timeout.ms", "3000"),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("offsets.topic.num.partitions", "5"),
+        ],
+    )
+    .unwrap();
+    let dirs: BTreeMap<i32, std::path::PathBuf> = cluster.log_dirs().into_iter().collect();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    admin.create_topics(&[NewTopic::new("orders", 1, 3)], false, None).unwrap()[0].1.clone().unwrap();
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 0..10 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+    let group = [("group.id", "billing"), ("auto.offset.reset", "earliest"), ("enable.auto.commit", "false")];
+    let consumer = Consumer::new(&conf(&bootstrap, &group)).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < 10 {
+        assert!(Instant::now() < deadline, "the group read {seen} of 10");
+        seen += consumer.poll(Duration::from_millis(500)).unwrap().len();
+    }
+    consumer.commit_sync(None, Some(Duration::from_secs(30))).unwrap();
+    let coordinator = admin.describe_groups(&["billing".to_string()], None).unwrap().remove(0).1.unwrap().coordinator;
+    drop(consumer);
+    // Every broker has the commit before the coordinator dies.
+    let offsets = format!("__consumer_offsets-{}", potok::coordinator::group::partition_for("billing", 5));
+    wait_for("the commit on every copy", Duration::from_secs(30), || {
+        let copies: Vec<Vec<u8>> = dirs.values().map(|d| segments(d, &offsets)).collect();
+        (!copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])).then_some(())
+    });
+    cluster.kill_broker(coordinator).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let committed = wait_for("the group's offsets from its new coordinator", Duration::from_secs(30), || {
+        admin.list_consumer_group_offsets("billing", None, Some(Duration::from_secs(2))).ok().filter(|o| !o.is_empty())
+    });
+    assert_eq!(committed[&TopicPartition::new("orders", 0)].offset, 10);
+    let described = admin.describe_groups(&["billing".to_string()], None).unwrap().remove(0).1.unwrap();
+    assert_ne!(described.coordinator, coordinator);
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 10..15 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+    let consumer = Consumer::new(&conf(&bootstrap, &group)).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while values.len() < 5 {
+        assert!(Instant::now() < deadline, "the group resumed with {values:?}");
+        for r in consumer.poll(Duration::from_millis(500)).unwrap() {
+            values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(values, (10..15).map(|i| format!("o{i}")).collect::<Vec<_>>(), "resumed at the committed offset");
+    drop(consumer);
+    cluster.stop().unwrap();
+}

@@ -361,6 +361,9 @@ impl Broker {
     /// (the controller unfenced it), the image only answers requests; from then on the replicas follow it.
     pub fn metadata_changed(&self, image: std::sync::Arc<crate::controller::MetadataImage>, now_ms: i64) {
         let following = self.lifecycle().following;
+        // Taken before the state, as everywhere: the groups of partitions whose leadership moves are loaded or
+        // dropped before any request can see the new leadership.
+        let mut groups = self.groups();
         let mut state = self.write();
         let before = state.metadata.image().clone();
         // Images are handed over from more than one task: never step back to an older one.
@@ -374,6 +377,12 @@ impl Broker {
             }
         }
         drop(state);
+        if following {
+            if let Err(e) = self.follow_group_partitions(&mut groups, now_ms) {
+                tracing::error!(target: "potok::broker", "loading groups failed: {e}");
+            }
+        }
+        drop(groups);
         self.complete_delayed(now_ms);
     }
 

@@ -148,6 +148,8 @@ pub struct Broker {
     active_controller: std::sync::atomic::AtomicI32,
     /// Followed partitions resting after a failed fetch, until the time given.
     fetch_backoff: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// The `__consumer_offsets` partitions whose groups the group coordinator holds (those this broker leads).
+    loaded_group_partitions: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -298,6 +300,7 @@ impl Broker {
             outbox: Mutex::new(lifecycle::Outbox::default()),
             active_controller: std::sync::atomic::AtomicI32::new(-1),
             fetch_backoff: Mutex::new(BTreeMap::new()),
+            loaded_group_partitions: Mutex::new(std::collections::BTreeSet::new()),
         };
         if broker.is_cluster_member() {
             // The image comes from the quorum; the logs are matched to it once the broker has caught up.
@@ -512,6 +515,9 @@ impl Broker {
 
     fn dispatch(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let version = request.header.request_api_version;
+        if let Some(answer) = self.not_coordinator(&request.body) {
+            return Outcome::Respond(answer);
+        }
         Outcome::Respond(match request.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, version)),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version, now_ms)),
@@ -609,6 +615,93 @@ impl Broker {
             }
             // decode_request refuses APIs potok does not advertise, so nothing else reaches here.
             _ => return Outcome::NoResponse,
+        })
+    }
+
+    /// The answer to a request for one group this cluster member does not coordinate (the group's
+    /// `__consumer_offsets` partition is led elsewhere): NOT_COORDINATOR, after which Kafka's clients look the
+    /// coordinator up again.
+    fn not_coordinator(&self, body: &RequestKind) -> Option<ResponseKind> {
+        use kafka_protocol::messages::offset_commit_response::{
+            OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+        };
+        use kafka_protocol::messages::txn_offset_commit_response::{
+            TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+        };
+        use kafka_protocol::messages::*;
+        if !self.is_cluster_member() {
+            return None;
+        }
+        let group = match body {
+            RequestKind::JoinGroup(r) => r.group_id.0.to_string(),
+            RequestKind::SyncGroup(r) => r.group_id.0.to_string(),
+            RequestKind::Heartbeat(r) => r.group_id.0.to_string(),
+            RequestKind::LeaveGroup(r) => r.group_id.0.to_string(),
+            RequestKind::OffsetCommit(r) => r.group_id.0.to_string(),
+            RequestKind::TxnOffsetCommit(r) => r.group_id.0.to_string(),
+            RequestKind::ConsumerGroupHeartbeat(r) => r.group_id.0.to_string(),
+            _ => return None,
+        };
+        if self.coordinates_group(&group) {
+            return None;
+        }
+        let e = ResponseError::NotCoordinator.code();
+        Some(match body {
+            RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+                JoinGroupResponse::default()
+                    .with_error_code(e)
+                    .with_generation_id(-1)
+                    .with_member_id(r.member_id.clone())
+                    .with_protocol_name(Some(StrBytes::default())),
+            ),
+            RequestKind::SyncGroup(_) => ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(e)),
+            RequestKind::Heartbeat(_) => ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(e)),
+            RequestKind::LeaveGroup(_) => ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(e)),
+            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+                OffsetCommitResponse::default().with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            OffsetCommitResponseTopic::default()
+                                .with_name(t.name.clone())
+                                .with_topic_id(t.topic_id)
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| {
+                                            OffsetCommitResponsePartition::default()
+                                                .with_partition_index(p.partition_index)
+                                                .with_error_code(e)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            ),
+            RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+                TxnOffsetCommitResponse::default().with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        TxnOffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(e)
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            RequestKind::ConsumerGroupHeartbeat(_) => {
+                ResponseKind::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::default().with_error_code(e))
+            }
+            _ => return None,
         })
     }
 
