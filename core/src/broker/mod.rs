@@ -780,7 +780,7 @@ impl Broker {
                 self.alter_isr(proposals, now_ms);
                 ResponseKind::Fetch(response)
             }
-            DelayedOp::Produce(waiting) => ResponseKind::Produce(produce::complete(self, *waiting)),
+            DelayedOp::Produce(waiting) => ResponseKind::Produce(produce::complete(self, waiting)),
         };
         self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
     }

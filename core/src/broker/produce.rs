@@ -23,12 +23,13 @@ use crate::record::{self, Batches, TimestampType};
 use crate::storage::{AppendOrigin, Log, TopicPartition};
 
 /// What became of a Produce request.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Produced {
     Respond(ProduceResponse),
     /// acks=0.
     NoResponse,
     /// acks=all: some partitions wait for their followers.
-    Wait(Box<WaitingProduce>),
+    Wait(WaitingProduce),
 }
 
 /// One partition of an acks=all Produce waiting for the ISR.
@@ -314,5 +315,5 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
     if settled(broker, &waiting) {
         return Produced::Respond(complete(broker, waiting));
     }
-    Produced::Wait(Box::new(waiting))
+    Produced::Wait(waiting)
 }

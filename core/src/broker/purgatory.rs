@@ -13,13 +13,14 @@ use kafka_protocol::messages::FetchRequest;
 use crate::coordinator::group::Token;
 use crate::storage::TopicPartition;
 
-/// A request waiting in the purgatory.
+/// A request waiting in the purgatory. (Fetches, the common case, are kept inline.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(super) enum DelayedOp {
     /// A Fetch waiting for `min_bytes` of records.
     Fetch { request: FetchRequest, version: i16 },
     /// An acks=all Produce waiting for the ISR to have its batches.
-    Produce(Box<super::produce::WaitingProduce>),
+    Produce(super::produce::WaitingProduce),
 }
 
 #[derive(Debug)]

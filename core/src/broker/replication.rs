@@ -29,8 +29,9 @@ pub(super) const ALTER_PARTITION_VERSION: i16 = 3;
 /// `replica.fetch.response.max.bytes`'s default: the most one fetch answer carries.
 const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10 * 1024 * 1024;
 
-/// What the runtime's fetcher for one leader does next.
+/// What the runtime's fetcher for one leader does next. (One per round trip: the request stays inline.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ReplicaFetch {
     /// Send this Fetch (at the version it was built for) and hand the answer to
     /// [`Broker::replica_fetch_answer`].
