@@ -330,3 +330,24 @@ fn transactions_span_brokers_and_survive_their_coordinator() {
     assert_eq!(read_topic(&bootstrap, "payments", 3, "read_committed", 9), committed);
     cluster.stop().unwrap();
 }
+
+#[test]
+#[ignore]
+fn scratch_acks_all_throughput() {
+    let cluster = EmbeddedCluster::start::<&str, &str>(3, &[]).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    admin.create_topics(&[NewTopic::new("t", 6, 3)], false, None).unwrap()[0].1.clone().unwrap();
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all"), ("linger.ms", "5")])).unwrap();
+    let started = Instant::now();
+    let futures: Vec<_> =
+        (0..5000).map(|_| producer.send(ProducerRecord::new("t", vec![0u8; 1024])).unwrap()).collect();
+    for f in futures {
+        f.wait().unwrap();
+    }
+    println!("5000 acks=all records in {:?}", started.elapsed());
+}

@@ -152,6 +152,9 @@ fn other_requests_are_served_while_a_large_topic_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_with(dir.path(), &[]);
     let mut other = connect(broker.address());
+    // A loaded machine may be slow to answer even a Metadata; what matters is that the answer does not wait
+    // for the creation (the topic list below shows which came first).
+    other.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     assert_eq!(errors(&create_topics(&mut other, 7, vec![topic("existing", 1)])), [(0, String::new())]);
     let mut creator = connect(broker.address());
     // The creation itself may take long on a loaded machine; only the order of the answers matters here.

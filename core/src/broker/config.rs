@@ -115,6 +115,8 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `log.cleanup.policy`.
     pub cleanup_policy: String,
+    /// `unclean.leader.election.enable`: the default of the topic config of the same name.
+    pub unclean_leader_election_enable: bool,
     /// `log.cleaner.*`: the log cleaner's threads, memory, IO rate and backoff.
     pub cleaner: CleanerConfig,
     /// `process.roles`: whether this node is a broker, a controller, or both (the default: a cluster of one).
@@ -220,6 +222,7 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             cleanup_policy: "delete".into(),
+            unclean_leader_election_enable: false,
             cleaner: CleanerConfig::default(),
             process_roles: ProcessRoles { broker: true, controller: true },
             controller_quorum_voters: Vec::new(),
@@ -455,6 +458,7 @@ impl BrokerConfig {
                 }
             }
             "min.insync.replicas" => self.min_insync_replicas = parse_num(key, value)?,
+            "unclean.leader.election.enable" => self.unclean_leader_election_enable = parse_bool(key, value)?,
             "log.cleanup.policy" => {
                 log_key(&mut self.log, "cleanup.policy", value)?;
                 self.cleanup_policy = value.to_string();

@@ -21,6 +21,8 @@ use super::{partition_error_code, Broker};
 use crate::partition::{Isolation, IsrProposal};
 use crate::storage::TopicPartition;
 
+/// A partition's answer carrying only an error. Its records are empty, not null: librdkafka refuses a whole
+/// response with a null record set ("invalid MessageSetSize -1"), as Kafka never sends one.
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
     PartitionData::default()
         .with_partition_index(index)
@@ -28,7 +30,7 @@ fn partition_error(index: i32, error: ResponseError) -> PartitionData {
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
-        .with_records(None)
+        .with_records(Some(Default::default()))
 }
 
 /// The replica that sent a fetch: a broker id for a follower, -1 for a consumer.
@@ -158,7 +160,7 @@ pub(super) fn handle(
                                 .with_diverging_epoch(
                                     EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset),
                                 )
-                                .with_records(None),
+                                .with_records(Some(Default::default())),
                         );
                         continue;
                     }
@@ -211,7 +213,7 @@ pub(super) fn handle(
                         .with_last_stable_offset(replica.last_stable_offset())
                         .with_log_start_offset(replica.log_start_offset())
                         .with_aborted_transactions(read_committed.then(Vec::new))
-                        .with_records(None);
+                        .with_records(Some(Default::default()));
                     partitions.push(data);
                 }
             }

@@ -161,6 +161,9 @@ fn static_broker_value(def: &ConfigDef, broker: &BrokerConfig) -> Option<String>
         "flush.ms" if set(&["log.flush.interval.ms"]) => log.flush_ms.to_string(),
         "min.insync.replicas" if set(&["min.insync.replicas"]) => broker.min_insync_replicas.to_string(),
         "cleanup.policy" if set(&["log.cleanup.policy"]) => broker.cleanup_policy.clone(),
+        "unclean.leader.election.enable" if set(&["unclean.leader.election.enable"]) => {
+            broker.unclean_leader_election_enable.to_string()
+        }
         "delete.retention.ms" if set(&["log.cleaner.delete.retention.ms"]) => log.delete_retention_ms.to_string(),
         "min.cleanable.dirty.ratio" if set(&["log.cleaner.min.cleanable.ratio"]) => {
             log.min_cleanable_dirty_ratio.to_string()
