@@ -117,6 +117,17 @@ def producer(bootstrap: str, topic: str, partitions: int, wid: str, rate: float,
     out.write(event="done", produced=seq, unflushed=left)
 
 
+def retrying(call, attempts: int = 6) -> None:
+    """Calls a transactional API again while it fails with a retriable error (a timeout: librdkafka resumes
+    the same operation), so a commit spans a fault of up to a minute."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as e:
+            if not e.args[0].retriable() or attempt == attempts - 1:
+                raise
+
+
 def txn(bootstrap: str, topic: str, partitions: int, wid: str, seed: int, out_path: str) -> None:
     out = Out(out_path)
     rng = random.Random(seed)
@@ -124,8 +135,8 @@ def txn(bootstrap: str, topic: str, partitions: int, wid: str, seed: int, out_pa
         "transactional.id": f"{wid}-txid",
         "acks": "all",
         "linger.ms": 5,
-        "transaction.timeout.ms": 10000,
-        "message.timeout.ms": 10000,
+        "transaction.timeout.ms": 15000,
+        "message.timeout.ms": 15000,
         "request.timeout.ms": 10000,
     })
 
@@ -159,24 +170,17 @@ def txn(bootstrap: str, topic: str, partitions: int, wid: str, seed: int, out_pa
 
                 p.produce(topic, value=rec[1].encode(), partition=rec[0], on_delivery=report)
             if want_commit:
-                for attempt in range(5):
-                    try:
-                        p.commit_transaction(20)
-                        outcome = "committed"
-                        break
-                    except KafkaException as e:
-                        if e.args[0].retriable() and attempt < 4:
-                            continue
-                        raise
+                retrying(lambda: p.commit_transaction(10))
+                outcome = "committed"
             else:
-                p.abort_transaction(20)
+                retrying(lambda: p.abort_transaction(10))
                 outcome = "aborted"
         except KafkaException as e:
             err = e.args[0]
             out.write(event="txn-error", txn=n, err=str(err), fatal=err.fatal(), abortable=err.txn_requires_abort())
             if err.txn_requires_abort():
                 try:
-                    p.abort_transaction(20)
+                    retrying(lambda: p.abort_transaction(10))
                     outcome = "aborted"
                 except KafkaException as e2:
                     out.write(event="abort-error", txn=n, err=str(e2))
