@@ -13,6 +13,7 @@ fresh cluster. Exit status 0 when no trial found a violation.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import random
@@ -213,13 +214,14 @@ def warm_up(a) -> None:
     """Creates __transaction_state and __consumer_offsets before the first trial, so that their creation (tens of
     seconds on a loaded machine) does not eat the first trial's faults. Best effort: a failure is printed and the
     trials go on (they show what does not work)."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Producer, TopicPartition
 
     create_topics(a, ["warm-up"])
     common = {"bootstrap.servers": bootstrap_servers(), "log_level": 2}
     plain = Producer(common)
     plain.produce("warm-up", b"x", partition=0)
-    plain.flush(30)
+    if plain.flush(30):
+        log("warm-up: a record was not acknowledged in 30 s")
     p = Producer(dict(common, **{"transactional.id": f"warm-up-{os.getpid()}"}))
 
     def init():
@@ -233,16 +235,19 @@ def warm_up(a) -> None:
         p.commit_transaction(30)
     except Exception as e:  # noqa: BLE001
         log(f"warm-up: a transaction failed: {e}")
-    c = Consumer(dict(common, **{"group.id": "warm-up", "enable.auto.commit": False}))
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    def commit():
+        # An offset commit from outside any generation, as Kafka takes from a standalone consumer: enough to
+        # create __consumer_offsets without needing a readable record (an admin call, so it has a timeout).
+        fs = a.alter_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions("warm-up", [TopicPartition("warm-up", 0, 0)])], request_timeout=10)
+        return [f.result(timeout=15) for f in fs.values()]
+
     try:
-        # A commit outside a group generation, as Kafka takes from a standalone consumer: enough to create
-        # __consumer_offsets without needing a readable record.
-        wait_until("the group coordinator (an offset commit)", 60,
-                   lambda: c.commit(offsets=[TopicPartition("warm-up", 0, 0)], asynchronous=False), 1)
+        wait_until("the group coordinator (an offset commit)", 60, commit, 1)
     except Exception as e:  # noqa: BLE001
         log(f"warm-up: the group failed: {e}")
-    finally:
-        c.close()
 
 
 def apply(cluster: Cluster, f: Fault) -> None:
@@ -281,7 +286,7 @@ def run_trial(cluster: Cluster, a, k: int, seed: int, args, workdir: Path) -> tu
         w.start("txn", "txn", bs, txn, str(PARTITIONS), f"t{k}x", str(seed))
         for name in consumers:
             w.start(name, "consumer", bs, f"{acked},{txn}", group, name)
-        w.start("monitor", "monitor", bs, group)
+        w.start("monitor", "monitor", bs, group, f"{acked},{txn}", str(PARTITIONS))
         start = time.monotonic()
         for f in schedule:
             time.sleep(max(0.0, start + f.at_s - time.monotonic()))
@@ -361,6 +366,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a run is waiting
     for ns in remove_stale_namespaces():
         log(f"removed namespace {ns} left by a dead run")
     workdir = Path(tempfile.mkdtemp(prefix=f"fault-check-{args.target}-"))

@@ -8,7 +8,7 @@ line to its output file, flushed as it goes, so what it recorded survives its ow
               "values": [[partition, value, offset|null], ...]} per transaction
     consumer  a group member, read_committed, manual synchronous commits; {"seen": [topic, partition, offset,
               value]} per record, {"commit": [[topic, partition, offset], ...]} per acknowledged commit
-    monitor   polls the group's committed offsets; {"t": time, "offsets": [[topic, partition, offset], ...]}
+    monitor   polls the group's committed offsets (OffsetFetch); {"t": time, "offsets": [[topic, partition, offset], ...]}
 
 SIGTERM asks a workload to finish: producers stop producing and wait (bounded) for their outstanding records,
 consumers leave the group. The harness sends SIGKILL to whatever has not exited in time.
@@ -26,7 +26,6 @@ import threading
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 STOP = threading.Event()
 # Past this many seconds after SIGTERM a workload exits on its own, whatever its client is waiting for.
@@ -233,20 +232,21 @@ def consumer(bootstrap: str, topics: str, group: str, wid: str, out_path: str) -
     c.close()
 
 
-def monitor(bootstrap: str, group: str, out_path: str) -> None:
+def monitor(bootstrap: str, group: str, topics: str, partitions: int, out_path: str) -> None:
+    """Asks the group coordinator (OffsetFetch, as a client outside the group that never joins it) for the
+    committed offsets, twice a second."""
     out = Out(out_path)
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    admin = AdminClient(common(bootstrap))
+    c = Consumer(dict(common(bootstrap), **{"group.id": group, "enable.auto.commit": False}))
+    tps = [TopicPartition(t, p) for t in topics.split(",") for p in range(partitions)]
     while not STOP.is_set():
         try:
-            fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=5)
-            res = fut[group].result(timeout=10)
-            out.write(t=time.time(), offsets=[[tp.topic, tp.partition, tp.offset] for tp in res.topic_partitions
-                                              if tp.offset >= 0])
-        except Exception as e:  # noqa: BLE001 - any failure during a fault is just a poll missed
+            res = c.committed(tps, timeout=5)
+            out.write(t=time.time(), offsets=[[tp.topic, tp.partition, tp.offset] for tp in res
+                                              if tp.error is None and tp.offset >= 0])
+        except KafkaException as e:
             out.write(event="poll-error", err=str(e))
         STOP.wait(0.5)
+    c.close()
 
 
 if __name__ == "__main__":
@@ -258,7 +258,7 @@ if __name__ == "__main__":
     elif kind == "consumer":
         consumer(args[0], args[1], args[2], args[3], args[4])
     elif kind == "monitor":
-        monitor(args[0], args[1], args[2])
+        monitor(args[0], args[1], args[2], int(args[3]), args[4])
     else:
         sys.exit(f"unknown workload {kind}")
     os._exit(0)
