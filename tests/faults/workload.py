@@ -74,7 +74,11 @@ def producer(bootstrap: str, topic: str, partitions: int, wid: str, rate: float,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "message.timeout.ms": 30000,
+        # No local timeout: when an in-flight message times out librdkafka bumps the producer epoch and sends
+        # what it still holds again under new sequence numbers, so a batch the broker had persisted before
+        # the bump is written twice. Kafka shows those duplicates too (trial seed 1695753998, three copies of
+        # one batch after 305 timeouts), and the idempotence promise is for retries, not for that case.
+        "message.timeout.ms": 0,
         "request.timeout.ms": 10000,
         "error_cb": on_error,
     })
