@@ -3,7 +3,9 @@
 # (server-1..3.properties: process.roles=broker,controller, node.id, controller.quorum.voters, a CONTROLLER
 # listener, log.dirs kafka-logs-N), checked with real tools: kcat -L, Kafka's own kafka-topics (--create with
 # RF 3 and --describe), kafka-python's admin client; then a node is killed with kill -9 (its leaderships move,
-# metadata changes go on) and restarted (it registers again); then every node stops on SIGTERM.
+# metadata changes go on, its partitions show as under-replicated, every record produced with acks=all
+# before is still read) and restarted (it registers again, catches up and rejoins every ISR, with segments
+# identical to the other nodes'); then every node stops on SIGTERM.
 # `kafka` runs the same files and checks against Apache Kafka 4.1.1 (formatted with kafka-storage first, as
 # Kafka requires); `potok` starts `BINARY broker server-N.properties` with no format step.
 set -euo pipefail
@@ -125,12 +127,23 @@ grep -qE "^ClusterId: +$cluster_id\$" <<<"$status" || fail "the cluster id is no
 [[ "$(grep '^CurrentVoters:' <<<"$status" | grep -o '"id": [1-3]' | wc -l)" == 3 ]] || fail "three voters expected"
 quorum --bootstrap-controller "127.0.0.1:${ports[4]}" describe --replication || fail "kafka-metadata-quorum --replication"
 
+# Replication: 100 records with acks=all (kcat), then node 1 dies by SIGKILL: the partitions it held are
+# under-replicated (Kafka's own tool lists them), and every acknowledged record is still there.
+seq 1 100 | timeout 60 kcat -P -b "$bootstrap" -t invoice -X acks=all || fail "kcat produce acks=all"
 kill -9 "${PIDS[1]}"
 wait "${PIDS[1]}" 2>/dev/null || true
 PIDS[1]=""
 timeout 120 "$venv/bin/python" tests/clients/cluster_check.py two "127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}" 1 ||
     fail "kafka-python (node 1 killed)"
-topics --bootstrap-server "127.0.0.1:${ports[2]}" --describe --topic invoice
+under_replicated() {
+    [[ "$(topics --bootstrap-server "127.0.0.1:${ports[2]}" --describe --topic invoice --under-replicated-partitions |
+        grep -c 'Partition:')" == 5 ]]
+}
+wait_for 60 "five under-replicated partitions of invoice" under_replicated
+topics --bootstrap-server "127.0.0.1:${ports[2]}" --describe --topic invoice --under-replicated-partitions
+count="$(timeout 60 kcat -C -b "127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}" -t invoice -o beginning -e -q | wc -l)"
+[[ "$count" == 100 ]] || fail "read $count of the 100 acknowledged records after node 1 was killed"
+echo "node 1 killed: 5 partitions under-replicated, all 100 acknowledged records readable"
 leader_moved() { quorum --bootstrap-server "127.0.0.1:${ports[1]}" describe --status | grep -qE '^LeaderId: +[23]$'; }
 wait_for 60 "a quorum leader other than node 1" leader_moved
 echo "the metadata quorum has a leader among the live nodes"
@@ -138,6 +151,18 @@ echo "the metadata quorum has a leader among the live nodes"
 start_node 1
 wait_for 90 "node 1 back in kcat -L" brokers_seen "${ports[2]}" 3
 echo "node 1 restarted and registered again"
+in_sync() {
+    [[ -z "$(topics --bootstrap-server "127.0.0.1:${ports[2]}" --describe --topic invoice --under-replicated-partitions)" ]]
+}
+wait_for 90 "node 1 back in every ISR of invoice" in_sync
+# The follower copies are byte for byte the leader's: the same segments on every node.
+for p in 0 1 2 3 4; do
+    for i in 2 3; do
+        cmp -s "$dir/kafka-logs-1/invoice-$p/00000000000000000000.log" "$dir/kafka-logs-$i/invoice-$p/00000000000000000000.log" ||
+            fail "invoice-$p differs between node 1 and node $i"
+    done
+done
+echo "node 1 caught up: every ISR has 3 members, every partition's segment is the same on the three nodes"
 
 for i in 1 2 3; do kill -TERM "${PIDS[$i]}"; done
 for i in 1 2 3; do

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import potok
@@ -29,7 +29,7 @@ def brokers(bootstrap: str):
     return sorted(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers)
 
 
-def test_three_nodes_place_replicas_and_survive_a_killed_node():
+def test_three_nodes_replicate_and_survive_a_killed_node():
     with potok.Cluster(brokers=3) as cluster:
         assert len(cluster.bootstrap_servers.split(",")) == 3
         assert cluster.running == [1, 2, 3]
@@ -40,6 +40,14 @@ def test_three_nodes_place_replicas_and_survive_a_killed_node():
         assert sorted(p.leader for p in topic.values()) == [1, 2, 3], "one partition led by each broker"
         assert all(sorted(p.replicas) == [1, 2, 3] for p in topic.values())
 
+        # acks=all: confluent-kafka's delivery reports come once every in-sync replica has the record.
+        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
+        acked = []
+        for i in range(60):
+            producer.produce("invoice", f"v{i}".encode(), partition=i % 3, on_delivery=lambda e, m: acked.append((e, m)))
+        assert producer.flush(30) == 0
+        assert all(e is None for e, _ in acked) and len(acked) == 60
+
         cluster.kill_broker(2)
         assert cluster.running == [1, 3]
         wait_for("broker 2 fenced", lambda: brokers(cluster.bootstrap_servers) == [1, 3])
@@ -47,8 +55,27 @@ def test_three_nodes_place_replicas_and_survive_a_killed_node():
             "leaders off broker 2",
             lambda: all(p.leader in (1, 3) for p in admin.list_topics("invoice", timeout=10).topics["invoice"].partitions.values()),
         )
+        # Broker 2's partitions lost a replica from their ISR, and nothing acknowledged was lost with it.
+        isrs = {p.id: sorted(p.isrs) for p in admin.list_topics("invoice", timeout=10).topics["invoice"].partitions.values()}
+        assert all(2 not in isr for isr in isrs.values()), isrs
+        consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "check", "auto.offset.reset": "earliest"})
+        consumer.assign([TopicPartition("invoice", p, OFFSET_BEGINNING) for p in range(3)])
+        values = set()
+        deadline = time.monotonic() + 60
+        while len(values) < 60 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.add(msg.value().decode())
+        consumer.close()
+        assert values == {f"v{i}" for i in range(60)}
+
         cluster.start_broker(2)
         wait_for("broker 2 back", lambda: brokers(cluster.bootstrap_servers) == [1, 2, 3])
+        wait_for(
+            "broker 2 back in every ISR",
+            lambda: all(len(p.isrs) == 3 for p in admin.list_topics("invoice", timeout=10).topics["invoice"].partitions.values()),
+            timeout=60,
+        )
         cluster.stop_broker(3)
         wait_for("broker 3 stopped", lambda: brokers(cluster.bootstrap_servers) == [1, 2])
 

@@ -1,7 +1,7 @@
 //! The group coordinator's storage: creating `__consumer_offsets` on first use, appending the coordinator's
 //! records to the partition that owns each group, and replaying the topic into the coordinator on start-up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::MutexGuard;
 
 use kafka_protocol::error::ResponseError;
@@ -177,43 +177,88 @@ impl Broker {
         Ok(())
     }
 
-    /// Replays `__consumer_offsets` into the group coordinator, transactional offset commits included: they
-    /// stay pending until their transaction's marker.
+    /// Whether this broker coordinates `group_id`: it leads the group's `__consumer_offsets` partition (or
+    /// the topic does not exist yet, and the first request creates it here).
+    pub(super) fn coordinates_group(&self, group_id: &str) -> bool {
+        let partitions = match self.metadata().topics.get(OFFSETS_TOPIC) {
+            Some(t) => t.partitions.len() as i32,
+            None => return true,
+        };
+        let partition = group::partition_for(group_id, partitions);
+        self.partition(OFFSETS_TOPIC, partition).is_some_and(|p| p.is_leader())
+    }
+
+    /// Loads the groups of the `__consumer_offsets` partitions this broker has come to lead and forgets
+    /// those of partitions it no longer leads (Kafka's coordinator elections and resignations follow the
+    /// partition leaders the same way).
     pub(super) fn load_groups(&self, now_ms: i64) -> Result<(), BrokerError> {
+        let mut groups = self.groups();
+        self.follow_group_partitions(&mut groups, now_ms)
+    }
+
+    /// [`Broker::load_groups`] with the coordinator already locked.
+    pub(super) fn follow_group_partitions(
+        &self,
+        groups: &mut GroupCoordinator,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
         let partitions = match self.metadata().topics.get(OFFSETS_TOPIC) {
             Some(t) => t.partitions.len() as i32,
             None => return Ok(()),
         };
-        let mut groups = self.groups();
-        for partition in 0..partitions {
-            self.replay_internal(OFFSETS_TOPIC, partition, |header, batch, records| {
-                if header.is_control() {
-                    // A transaction marker makes a producer's offset commits visible (commit) or drops them.
-                    if let Ok(marker) = record::end_txn_marker(batch) {
-                        let commit = match marker.control_type {
-                            ControlType::Commit => true,
-                            ControlType::Abort => false,
-                            ControlType::Unknown(_) => return,
-                        };
-                        groups.complete_txn_offsets(header.producer_id, commit, partition, partitions, now_ms);
-                    }
-                    return;
-                }
-                let transactional = header.is_transactional() && header.has_producer_id();
-                for r in records {
-                    let Some(key) = r.key else { continue };
-                    let loaded = if transactional {
-                        groups.load_txn(header.producer_id, &key, r.value.as_deref())
-                    } else {
-                        groups.load(&key, r.value.as_deref(), now_ms)
-                    };
-                    // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
-                    if let Err(e) = loaded {
-                        tracing::warn!("skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
-                    }
-                }
-            })?;
+        let led: BTreeSet<i32> =
+            (0..partitions).filter(|p| self.partition(OFFSETS_TOPIC, *p).is_some_and(|r| r.is_leader())).collect();
+        let mut loaded = self.loaded_group_partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lost: BTreeSet<i32> = loaded.difference(&led).copied().collect();
+        if !lost.is_empty() {
+            let gone = groups.unload(|g| lost.contains(&group::partition_for(g, partitions)));
+            tracing::info!(target: "potok::coordinator", "resigned {OFFSETS_TOPIC} partitions {lost:?} ({gone} groups)");
         }
+        for partition in led.difference(&loaded).copied().collect::<Vec<_>>() {
+            self.load_group_partition(groups, partition, partitions, now_ms)?;
+            if self.is_cluster_member() {
+                tracing::info!(target: "potok::coordinator", "coordinating the groups of {OFFSETS_TOPIC}-{partition}");
+            }
+        }
+        *loaded = led;
         Ok(())
+    }
+
+    /// Replays one `__consumer_offsets` partition into the group coordinator, transactional offset commits
+    /// included: they stay pending until their transaction's marker.
+    fn load_group_partition(
+        &self,
+        groups: &mut GroupCoordinator,
+        partition: i32,
+        partitions: i32,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
+        self.replay_internal(OFFSETS_TOPIC, partition, |header, batch, records| {
+            if header.is_control() {
+                // A transaction marker makes a producer's offset commits visible (commit) or drops them.
+                if let Ok(marker) = record::end_txn_marker(batch) {
+                    let commit = match marker.control_type {
+                        ControlType::Commit => true,
+                        ControlType::Abort => false,
+                        ControlType::Unknown(_) => return,
+                    };
+                    groups.complete_txn_offsets(header.producer_id, commit, partition, partitions, now_ms);
+                }
+                return;
+            }
+            let transactional = header.is_transactional() && header.has_producer_id();
+            for r in records {
+                let Some(key) = r.key else { continue };
+                let loaded = if transactional {
+                    groups.load_txn(header.producer_id, &key, r.value.as_deref())
+                } else {
+                    groups.load(&key, r.value.as_deref(), now_ms)
+                };
+                // A record potok cannot read is skipped, as Kafka's loader skips unknown record types.
+                if let Err(e) = loaded {
+                    tracing::warn!("skipping {OFFSETS_TOPIC}-{partition} offset {}: {e}", r.offset);
+                }
+            }
+        })
     }
 }

@@ -3,15 +3,22 @@
 //! from the first partition that has data, so a consumer always makes progress), and never beyond the high
 //! watermark (read_uncommitted) or the last stable offset (read_committed).
 //!
+//! A fetch with a replica id is a follower's (Kafka's replica fetch): it reads up to the log end, not the
+//! high watermark, tells the leader the follower's log end offset (which moves the high watermark and may
+//! bring the follower into the ISR), and gets a diverging epoch instead of records when the follower's log
+//! has a tail the leader never had (KIP-320/KIP-595 truncation by leader epoch).
+//!
 //! Fetch sessions (KIP-227) are optional for a broker: potok answers every fetch in full and gives out session
 //! id 0, which tells clients that no session was created, so they keep sending full requests.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::{partition_error_code, Broker};
-use crate::partition::Isolation;
+use crate::partition::{Isolation, IsrProposal};
 use crate::storage::TopicPartition;
 
 fn partition_error(index: i32, error: ResponseError) -> PartitionData {
@@ -22,6 +29,25 @@ fn partition_error(index: i32, error: ResponseError) -> PartitionData {
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(None)
+}
+
+/// The replica that sent a fetch: a broker id for a follower, -1 for a consumer.
+pub(super) fn replica_id(request: &FetchRequest, version: i16) -> i32 {
+    if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    }
+}
+
+fn isolation(request: &FetchRequest, version: i16) -> Isolation {
+    if replica_id(request, version) >= 0 {
+        Isolation::LogEnd
+    } else if request.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    }
 }
 
 /// The partitions a Fetch reads, by name (topic ids resolved), for the purgatory to watch.
@@ -46,7 +72,7 @@ pub(super) fn partitions(broker: &Broker, request: &FetchRequest, version: i16) 
 /// indexes, without reading), or one of them would answer with an error (unknown, moved, out of range, a
 /// different leader epoch), as Kafka's DelayedFetch decides.
 pub(super) fn satisfied(broker: &Broker, request: &FetchRequest, version: i16) -> bool {
-    let isolation = if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let isolation = isolation(request, version);
     let image = broker.metadata();
     let mut accumulated = 0u64;
     for topic in &request.topics {
@@ -71,17 +97,27 @@ pub(super) fn satisfied(broker: &Broker, request: &FetchRequest, version: i16) -
     accumulated >= request.min_bytes.max(0) as u64
 }
 
-pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+/// Answers a Fetch. A follower's fetch also records its progress; the ISR changes that follow are returned for
+/// the broker to ask the controller for.
+pub(super) fn handle(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    now_ms: i64,
+) -> (FetchResponse, usize, Vec<IsrProposal>) {
     if request.session_id != 0 {
         let response = FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-        return (response, 0);
+        return (response, 0, Vec::new());
     }
     if request.session_epoch > 0 {
         let response = FetchResponse::default().with_error_code(ResponseError::InvalidFetchSessionEpoch.code());
-        return (response, 0);
+        return (response, 0, Vec::new());
     }
-    let read_committed = request.isolation_level == 1;
-    let isolation = if read_committed { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let follower = replica_id(request, version);
+    let isolation = isolation(request, version);
+    let read_committed = isolation == Isolation::ReadCommitted;
+    let follower_epoch = if version >= 15 { request.replica_state.replica_epoch } else { -1 };
+    let mut proposals = Vec::new();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let image = broker.metadata();
@@ -108,6 +144,40 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
             if !replica.is_leader() {
                 partitions.push(partition_error(index, ResponseError::NotLeaderOrFollower));
                 continue;
+            }
+            if follower >= 0 {
+                // The follower's log must agree with this leader's up to its fetch offset before it reads on.
+                match replica.diverging_epoch(if version >= 12 { p.last_fetched_epoch } else { -1 }, p.fetch_offset) {
+                    Some((epoch, end_offset)) if epoch >= 0 => {
+                        partitions.push(
+                            PartitionData::default()
+                                .with_partition_index(index)
+                                .with_high_watermark(replica.high_watermark())
+                                .with_last_stable_offset(replica.last_stable_offset())
+                                .with_log_start_offset(replica.log_start_offset())
+                                .with_diverging_epoch(
+                                    EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset),
+                                )
+                                .with_records(None),
+                        );
+                        continue;
+                    }
+                    Some(_) => {
+                        let data = partition_error(index, ResponseError::OffsetOutOfRange)
+                            .with_high_watermark(replica.high_watermark())
+                            .with_log_start_offset(replica.log_start_offset());
+                        partitions.push(data);
+                        continue;
+                    }
+                    None => {}
+                }
+                match replica.update_follower(follower, p.fetch_offset, follower_epoch, now_ms) {
+                    Ok(update) => proposals.extend(update.expand),
+                    Err(e) => {
+                        partitions.push(partition_error(index, partition_error_code(&e)));
+                        continue;
+                    }
+                }
             }
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             match replica.read(p.fetch_offset, limit, isolation, total == 0) {
@@ -159,5 +229,5 @@ pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16) -> (
             p.log_start_offset = -1;
         }
     }
-    (FetchResponse::default().with_responses(responses), total)
+    (FetchResponse::default().with_responses(responses), total, proposals)
 }

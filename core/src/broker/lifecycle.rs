@@ -181,6 +181,8 @@ enum Purpose {
     Heartbeat,
     CreateTopic(String),
     ProducerIds,
+    /// ISR changes asked for these partitions at these partition epochs.
+    AlterPartition(Vec<(crate::storage::TopicPartition, i32)>),
 }
 
 /// Controller calls waiting to be sent, and those sent and not yet answered.
@@ -216,6 +218,11 @@ impl Broker {
         outbox.queued.push(ControllerCall { id, request, version });
     }
 
+    /// Whether controller calls wait to be sent.
+    pub fn has_controller_calls(&self) -> bool {
+        !self.outbox().queued.is_empty()
+    }
+
     /// The controller calls to send now.
     pub fn take_controller_calls(&self) -> Vec<ControllerCall> {
         std::mem::take(&mut self.outbox().queued)
@@ -233,6 +240,24 @@ impl Broker {
             return;
         }
         self.send_to_controller(request, 7, Purpose::CreateTopic(name.to_string()));
+    }
+
+    /// Sends an AlterPartition to the controller: a call to the in-process one, otherwise through the outbox.
+    pub(super) fn send_alter_partition(
+        &self,
+        request: RequestKind,
+        asked: Vec<(crate::storage::TopicPartition, i32)>,
+        now_ms: i64,
+    ) {
+        let version = super::replication::ALTER_PARTITION_VERSION;
+        if self.is_cluster_member() {
+            self.send_to_controller(request, version, Purpose::AlterPartition(asked));
+            return;
+        }
+        match self.call_controller(request, version, now_ms) {
+            Some(Ok(ResponseKind::AlterPartition(r))) => self.alter_partition_answered(asked, Some(&r)),
+            _ => self.alter_partition_answered(asked, None),
+        }
     }
 
     /// Asks the controller for a block of producer ids unless already asked.
@@ -263,6 +288,10 @@ impl Broker {
                 match purpose {
                     Purpose::Client(token) => return Some(token),
                     Purpose::Registration | Purpose::Heartbeat => lifecycle.in_flight = false,
+                    Purpose::AlterPartition(asked) => {
+                        drop(lifecycle);
+                        self.alter_partition_answered(asked, None);
+                    }
                     _ => {}
                 }
                 return None;
@@ -319,6 +348,10 @@ impl Broker {
                 *self.producer_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                     (r.producer_id_start.0, r.producer_id_start.0 + i64::from(r.producer_id_len));
             }
+            (Purpose::AlterPartition(asked), ResponseKind::AlterPartition(r)) => {
+                self.alter_partition_answered(asked, Some(&r));
+            }
+            (Purpose::AlterPartition(asked), _) => self.alter_partition_answered(asked, None),
             (_, other) => tracing::warn!(target: "potok::broker", "unexpected answer from the controller: {other:?}"),
         }
         None
@@ -328,6 +361,9 @@ impl Broker {
     /// (the controller unfenced it), the image only answers requests; from then on the replicas follow it.
     pub fn metadata_changed(&self, image: std::sync::Arc<crate::controller::MetadataImage>, now_ms: i64) {
         let following = self.lifecycle().following;
+        // Taken before the state, as everywhere: the groups of partitions whose leadership moves are loaded or
+        // dropped before any request can see the new leadership.
+        let mut groups = self.groups();
         let mut state = self.write();
         let before = state.metadata.image().clone();
         // Images are handed over from more than one task: never step back to an older one.
@@ -341,7 +377,13 @@ impl Broker {
             }
         }
         drop(state);
-        self.complete_delayed();
+        if following {
+            if let Err(e) = self.follow_group_partitions(&mut groups, now_ms) {
+                tracing::error!(target: "potok::broker", "loading groups failed: {e}");
+            }
+        }
+        drop(groups);
+        self.complete_delayed(now_ms);
     }
 
     /// The broker caught up with the metadata log: its logs are made to match the image (created, removed,

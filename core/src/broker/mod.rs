@@ -48,6 +48,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod purgatory;
+mod replication;
 mod sync_group;
 pub use crate::controller::topic_config;
 mod topic_creation;
@@ -65,6 +66,7 @@ use uuid::Uuid;
 
 pub use config::{BrokerConfig, ConfigError, Listener, ProcessRoles, Voter};
 pub use coordinator_io::OFFSETS_TOPIC;
+pub use replication::ReplicaFetch;
 pub use txn_io::TRANSACTION_STATE_TOPIC;
 
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
@@ -144,6 +146,10 @@ pub struct Broker {
     outbox: Mutex<lifecycle::Outbox>,
     /// The quorum's active controller as last heard (-1: unknown, or this broker is the only controller).
     active_controller: std::sync::atomic::AtomicI32,
+    /// Followed partitions resting after a failed fetch, until the time given.
+    fetch_backoff: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// The `__consumer_offsets` partitions whose groups the group coordinator holds (those this broker leads).
+    loaded_group_partitions: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -158,6 +164,8 @@ struct Schedule {
     housekeeping_ms: i64,
     retention_ms: i64,
     checkpoint_ms: i64,
+    /// The next check for followers to drop from the ISR.
+    isr_check_ms: i64,
 }
 
 /// Who sent a request and how to find its answer if it is parked.
@@ -250,6 +258,7 @@ impl Broker {
         }));
         let cleaner = storage::cleaner::LogCleaner::open(backend.clone(), log_dir);
         let retention_check_interval_ms = config.log_retention_check_interval_ms;
+        let isr_check_interval_ms = (config.replica_lag_time_max_ms / 2).max(1);
         // No controllers listed: this broker is the cluster's only controller.
         let controller = config
             .controller_quorum_voters
@@ -284,11 +293,14 @@ impl Broker {
                 housekeeping_ms: now_ms,
                 retention_ms: now_ms + retention_check_interval_ms,
                 checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
+                isr_check_ms: now_ms + isr_check_interval_ms,
             }),
             controller,
             lifecycle,
             outbox: Mutex::new(lifecycle::Outbox::default()),
             active_controller: std::sync::atomic::AtomicI32::new(-1),
+            fetch_backoff: Mutex::new(BTreeMap::new()),
+            loaded_group_partitions: Mutex::new(std::collections::BTreeSet::new()),
         };
         if broker.is_cluster_member() {
             // The image comes from the quorum; the logs are matched to it once the broker has caught up.
@@ -497,20 +509,31 @@ impl Broker {
     /// ready, are parked: their answers come from [`Broker::take_completions`] under the request's token.
     pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let outcome = self.dispatch(request, ctx, now_ms);
-        self.complete_delayed();
+        self.complete_delayed(now_ms);
         outcome
     }
 
     fn dispatch(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
         let version = request.header.request_api_version;
+        if let Some(answer) = self.not_coordinator(&request.body) {
+            return Outcome::Respond(answer);
+        }
         Outcome::Respond(match request.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, version)),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version, now_ms)),
             RequestKind::Produce(r) => {
                 return match produce::handle(self, r, version, now_ms) {
-                    Some(response) => Outcome::Respond(ResponseKind::Produce(response)),
-                    None => Outcome::NoResponse,
-                }
+                    produce::Produced::Respond(response) => Outcome::Respond(ResponseKind::Produce(response)),
+                    produce::Produced::NoResponse => Outcome::NoResponse,
+                    produce::Produced::Wait(waiting) => {
+                        // acks=all: the answer waits until the ISR has the batches (Kafka's DelayedProduce).
+                        let watched = waiting.partitions();
+                        let deadline_ms = now_ms.saturating_add(waiting.timeout_ms);
+                        self.purgatory().park(ctx.token, DelayedOp::Produce(waiting), watched, deadline_ms);
+                        self.try_complete(ctx.token, false, now_ms);
+                        Outcome::Parked
+                    }
+                };
             }
             RequestKind::Fetch(r) => return self.fetch_or_park(r, version, ctx.token, now_ms),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
@@ -595,6 +618,93 @@ impl Broker {
         })
     }
 
+    /// The answer to a request for one group this cluster member does not coordinate (the group's
+    /// `__consumer_offsets` partition is led elsewhere): NOT_COORDINATOR, after which Kafka's clients look the
+    /// coordinator up again.
+    fn not_coordinator(&self, body: &RequestKind) -> Option<ResponseKind> {
+        use kafka_protocol::messages::offset_commit_response::{
+            OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+        };
+        use kafka_protocol::messages::txn_offset_commit_response::{
+            TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+        };
+        use kafka_protocol::messages::*;
+        if !self.is_cluster_member() {
+            return None;
+        }
+        let group = match body {
+            RequestKind::JoinGroup(r) => r.group_id.0.to_string(),
+            RequestKind::SyncGroup(r) => r.group_id.0.to_string(),
+            RequestKind::Heartbeat(r) => r.group_id.0.to_string(),
+            RequestKind::LeaveGroup(r) => r.group_id.0.to_string(),
+            RequestKind::OffsetCommit(r) => r.group_id.0.to_string(),
+            RequestKind::TxnOffsetCommit(r) => r.group_id.0.to_string(),
+            RequestKind::ConsumerGroupHeartbeat(r) => r.group_id.0.to_string(),
+            _ => return None,
+        };
+        if self.coordinates_group(&group) {
+            return None;
+        }
+        let e = ResponseError::NotCoordinator.code();
+        Some(match body {
+            RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+                JoinGroupResponse::default()
+                    .with_error_code(e)
+                    .with_generation_id(-1)
+                    .with_member_id(r.member_id.clone())
+                    .with_protocol_name(Some(StrBytes::default())),
+            ),
+            RequestKind::SyncGroup(_) => ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(e)),
+            RequestKind::Heartbeat(_) => ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(e)),
+            RequestKind::LeaveGroup(_) => ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(e)),
+            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+                OffsetCommitResponse::default().with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            OffsetCommitResponseTopic::default()
+                                .with_name(t.name.clone())
+                                .with_topic_id(t.topic_id)
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| {
+                                            OffsetCommitResponsePartition::default()
+                                                .with_partition_index(p.partition_index)
+                                                .with_error_code(e)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            ),
+            RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+                TxnOffsetCommitResponse::default().with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        TxnOffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(e)
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            RequestKind::ConsumerGroupHeartbeat(_) => {
+                ResponseKind::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::default().with_error_code(e))
+            }
+            _ => return None,
+        })
+    }
+
     /// Answers to parked requests, by token.
     pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
         let mut done: Vec<(Token, ResponseKind)> = self
@@ -622,7 +732,8 @@ impl Broker {
     /// Answers a Fetch at once when it has `min_bytes` of records, an error, or may not wait; otherwise parks it
     /// until the partitions it reads change enough or `max_wait_ms` passes (Kafka's DelayedFetch).
     fn fetch_or_park(&self, request: FetchRequest, version: i16, token: Token, now_ms: i64) -> Outcome {
-        let (response, bytes) = fetch::handle(self, &request, version);
+        let (response, bytes, proposals) = fetch::handle(self, &request, version, now_ms);
+        self.alter_isr(proposals, now_ms);
         let has_error = response.error_code != 0
             || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
         if request.max_wait_ms <= 0 || bytes >= request.min_bytes.max(0) as usize || has_error {
@@ -635,26 +746,27 @@ impl Broker {
         let deadline_ms = now_ms.saturating_add(wait_ms);
         self.purgatory().park(token, DelayedOp::Fetch { request, version }, watched, deadline_ms);
         // Data that arrived between the read above and the parking completes it now rather than at the deadline.
-        self.try_complete(token, false);
+        self.try_complete(token, false, now_ms);
         Outcome::Parked
     }
 
     /// Completes the waiting requests that the partitions changed since the last look may satisfy.
-    fn complete_delayed(&self) {
+    fn complete_delayed(&self, now_ms: i64) {
         let changed = self.read().replicas.take_changed();
         if changed.is_empty() {
             return;
         }
         let candidates = self.purgatory().watching(&changed);
         for token in candidates {
-            self.try_complete(token, false);
+            self.try_complete(token, false, now_ms);
         }
     }
 
     /// Answers a waiting request if it can be answered now (or, with `force`, regardless: its time is up).
-    fn try_complete(&self, token: Token, force: bool) {
+    fn try_complete(&self, token: Token, force: bool, now_ms: i64) {
         let ready = match self.purgatory().get(token) {
             Some(DelayedOp::Fetch { request, version }) => force || fetch::satisfied(self, request, *version),
+            Some(DelayedOp::Produce(waiting)) => force || produce::settled(self, waiting),
             None => return,
         };
         if !ready {
@@ -663,7 +775,12 @@ impl Broker {
         // Whoever removes the operation answers it, so it is answered once.
         let Some(op) = self.purgatory().remove(token) else { return };
         let response = match op {
-            DelayedOp::Fetch { request, version } => ResponseKind::Fetch(fetch::handle(self, &request, version).0),
+            DelayedOp::Fetch { request, version } => {
+                let (response, _, proposals) = fetch::handle(self, &request, version, now_ms);
+                self.alter_isr(proposals, now_ms);
+                ResponseKind::Fetch(response)
+            }
+            DelayedOp::Produce(waiting) => ResponseKind::Produce(produce::complete(self, waiting)),
         };
         self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
     }
@@ -674,7 +791,7 @@ impl Broker {
     pub fn poll(&self, now_ms: i64) -> i64 {
         let expired = self.purgatory().expired(now_ms);
         for token in expired {
-            self.try_complete(token, true);
+            self.try_complete(token, true, now_ms);
         }
         let mut schedule = *self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
         if now_ms >= schedule.housekeeping_ms {
@@ -682,6 +799,10 @@ impl Broker {
             self.txn_tick(now_ms);
             self.lifecycle_tick(now_ms);
             schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
+        }
+        if now_ms >= schedule.isr_check_ms {
+            self.shrink_isrs(now_ms);
+            schedule.isr_check_ms = now_ms + (self.config.replica_lag_time_max_ms / 2).max(1);
         }
         let retention = now_ms >= schedule.retention_ms;
         let checkpoint = now_ms >= schedule.checkpoint_ms;
@@ -695,8 +816,9 @@ impl Broker {
             schedule.checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
         }
         *self.schedule.lock().unwrap_or_else(PoisonError::into_inner) = schedule;
-        self.complete_delayed();
-        let mut next = schedule.housekeeping_ms.min(schedule.retention_ms).min(schedule.checkpoint_ms);
+        self.complete_delayed(now_ms);
+        let mut next =
+            schedule.housekeeping_ms.min(schedule.retention_ms).min(schedule.checkpoint_ms).min(schedule.isr_check_ms);
         if let Some(deadline) = self.purgatory().next_deadline_ms() {
             next = next.min(deadline);
         }

@@ -1,7 +1,10 @@
 //! Produce: append producers' batches to partition logs, byte for byte (offsets and leader epoch assigned
-//! here), and answer with each partition's base offset. acks=0 gets no response; acks=-1 waits for the ISR,
-//! which on a single broker is the leader itself, so it is refused outright when `min.insync.replicas`
-//! cannot be met.
+//! here), and answer with each partition's base offset. acks=0 gets no response; acks=1 is answered after the
+//! leader's append; acks=-1 is refused with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+//! `min.insync.replicas`, and otherwise waits in the purgatory until the high watermark passes its batches
+//! (every in-sync replica has them), at most the request's timeout — on a single broker that is at once. If
+//! the ISR shrank below `min.insync.replicas` meanwhile, the batch is written but the answer is
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND, as in Kafka.
 //!
 //! Transactional batches need the request's transactional id, and (with
 //! `transaction.partition.verification.enable`, Kafka's default) a producer's first transactional batch in a
@@ -17,7 +20,72 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{partition_error_code, str_bytes, topic_config, Broker};
 use crate::partition::PartitionError;
 use crate::record::{self, Batches, TimestampType};
-use crate::storage::{AppendOrigin, Log};
+use crate::storage::{AppendOrigin, Log, TopicPartition};
+
+/// What became of a Produce request.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Produced {
+    Respond(ProduceResponse),
+    /// acks=0.
+    NoResponse,
+    /// acks=all: some partitions wait for their followers.
+    Wait(WaitingProduce),
+}
+
+/// One partition of an acks=all Produce waiting for the ISR.
+#[derive(Debug)]
+struct Pending {
+    topic: usize,
+    partition: usize,
+    tp: TopicPartition,
+    /// The offset after the appended batch: the high watermark must reach it.
+    required_offset: i64,
+    min_insync_replicas: i32,
+}
+
+/// An acks=all Produce whose answer waits (Kafka's DelayedProduce).
+#[derive(Debug)]
+pub(super) struct WaitingProduce {
+    response: ProduceResponse,
+    pending: Vec<Pending>,
+    pub(super) timeout_ms: i64,
+}
+
+impl WaitingProduce {
+    /// The partitions whose changes may complete it.
+    pub(super) fn partitions(&self) -> Vec<TopicPartition> {
+        self.pending.iter().map(|p| p.tp.clone()).collect()
+    }
+}
+
+/// Where one waiting partition stands: `None` while its followers have not all got the batch.
+fn status(broker: &Broker, p: &Pending) -> Option<Result<(), ResponseError>> {
+    match broker.partition(&p.tp.topic, p.tp.partition) {
+        Some(replica) => replica.replicated_to(p.required_offset, p.min_insync_replicas),
+        None => Some(Err(ResponseError::NotLeaderOrFollower)),
+    }
+}
+
+/// Whether every waiting partition of an acks=all Produce is decided.
+pub(super) fn settled(broker: &Broker, waiting: &WaitingProduce) -> bool {
+    waiting.pending.iter().all(|p| status(broker, p).is_some())
+}
+
+/// The answer to an acks=all Produce, now (a partition still waiting gets REQUEST_TIMED_OUT).
+pub(super) fn complete(broker: &Broker, waiting: WaitingProduce) -> ProduceResponse {
+    let WaitingProduce { mut response, pending, .. } = waiting;
+    for p in &pending {
+        let error = match status(broker, p) {
+            Some(Ok(())) => continue,
+            Some(Err(e)) => e,
+            None => ResponseError::RequestTimedOut,
+        };
+        if let Some(r) = response.responses.get_mut(p.topic).and_then(|t| t.partition_responses.get_mut(p.partition)) {
+            r.error_code = error.code();
+        }
+    }
+    response
+}
 
 fn partition_error(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -100,8 +168,9 @@ fn transactional_header(records: Option<&bytes::Bytes>) -> Option<record::BatchH
     record::BatchHeader::parse(batch).ok().filter(|h| h.is_transactional() && h.has_producer_id())
 }
 
-pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now_ms: i64) -> Option<ProduceResponse> {
+pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now_ms: i64) -> Produced {
     let acks = request.acks;
+    let mut pending = Vec::new();
     let transactional = request
         .topic_data
         .iter()
@@ -195,6 +264,15 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
             };
             let mut bytes = records.to_vec();
             let result = replica.append_as_leader(&mut bytes, AppendOrigin::Client, acks, min_isr, now_ms, verify);
+            if let (Ok(info), -1) = (&result, acks) {
+                pending.push(Pending {
+                    topic: responses.len(),
+                    partition: partitions.len(),
+                    tp: TopicPartition { topic: t.name.clone(), partition: index },
+                    required_offset: info.last_offset + 1,
+                    min_insync_replicas: min_isr,
+                });
+            }
             partitions.push(match result {
                 Ok(info) => PartitionProduceResponse::default()
                     .with_index(index)
@@ -229,5 +307,13 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
             }
         }
     }
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    let response = ProduceResponse::default().with_responses(responses);
+    if acks == 0 {
+        return Produced::NoResponse;
+    }
+    let waiting = WaitingProduce { response, pending, timeout_ms: i64::from(request.timeout_ms.max(0)) };
+    if settled(broker, &waiting) {
+        return Produced::Respond(complete(broker, waiting));
+    }
+    Produced::Wait(waiting)
 }

@@ -1,5 +1,5 @@
-//! The purgatory: requests whose answer waits for something to happen — a Fetch for `min_bytes` of records
-//! (and, with replication, acks=all for the ISR) — each watching the partitions whose changes may complete it,
+//! The purgatory: requests whose answer waits for something to happen — a Fetch for `min_bytes` of records,
+//! an acks=all Produce for the ISR to have its batches — each watching the partitions whose changes may complete it,
 //! with a deadline. The broker completes them on events (an append, a high-watermark or log-start move, a
 //! leadership change, a deleted topic) and on time; the network layer only delivers the answers.
 //!
@@ -13,11 +13,14 @@ use kafka_protocol::messages::FetchRequest;
 use crate::coordinator::group::Token;
 use crate::storage::TopicPartition;
 
-/// A request waiting in the purgatory.
+/// A request waiting in the purgatory. (Fetches, the common case, are kept inline.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(super) enum DelayedOp {
     /// A Fetch waiting for `min_bytes` of records.
     Fetch { request: FetchRequest, version: i16 },
+    /// An acks=all Produce waiting for the ISR to have its batches.
+    Produce(super::produce::WaitingProduce),
 }
 
 #[derive(Debug)]

@@ -41,10 +41,13 @@ impl EmbeddedCluster {
         }
         let ports = free_ports(brokers * 2)?;
         let (client_ports, controller_ports) = ports.split_at(brokers);
+        // Unique per cluster, also for clusters started in the same millisecond by one process.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let base = std::env::temp_dir().join(format!(
-            "potok-cluster-{}-{}",
+            "potok-cluster-{}-{}-{}",
             std::process::id(),
-            crate::net::now_ms() % 1_000_000_000
+            crate::net::now_ms() % 1_000_000_000,
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let voters: Vec<String> =
             controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
@@ -95,6 +98,11 @@ impl EmbeddedCluster {
     }
 
     /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
+    /// Each node's id and log directory.
+    pub fn log_dirs(&self) -> Vec<(i32, PathBuf)> {
+        self.configs.iter().filter_map(|c| Some((c.node_id, c.log_dir.clone()?))).collect()
+    }
+
     pub fn bootstrap_servers(&self) -> String {
         self.client_ports
             .iter()

@@ -11,6 +11,7 @@
 mod cleaner;
 pub mod client;
 mod connections;
+mod fetcher;
 pub mod registry;
 
 use std::collections::HashMap;
@@ -275,6 +276,9 @@ async fn serve_until(
     if let Some(node) = shared.node.clone() {
         tasks.spawn(follow_quorum(shared.clone(), node, stop_rx.clone()));
     }
+    if shared.controllers.is_some() {
+        tasks.spawn(fetcher::run(shared.clone(), stop_rx.clone()));
+    }
     // Every listener's connections come to this loop, so one place counts and stops them. Over
     // max.connections, an acceptor waits (new connections queue in the kernel) until one closes, as in Kafka;
     // accept errors (out of descriptors) back off instead of spinning.
@@ -532,6 +536,10 @@ async fn respond(
             shared.broker.handle(request, &ctx, now_ms())
         };
     shared.deliver_completions();
+    if shared.broker.has_controller_calls() {
+        // A request decided something for the controller (an ISR change): the driver sends it.
+        shared.wake.notify_one();
+    }
     let body = match outcome {
         Outcome::Respond(body) => body,
         Outcome::NoResponse => {

@@ -66,6 +66,49 @@ pub struct FollowerState {
     /// The last time the follower had everything the leader had when the follower fetched (Kafka's
     /// lastCaughtUpTimeMs, which `replica.lag.time.max.ms` is measured from).
     pub last_caught_up_ms: i64,
+    /// The leader's log end offset and the time at the follower's previous fetch: a follower that has reached
+    /// that offset was caught up then.
+    pub last_fetch_leader_end: i64,
+    pub last_fetch_ms: i64,
+    /// The follower's broker epoch as its fetches tell it (-1 when they do not), sent with an ISR expansion so
+    /// the controller refuses a replica that restarted since.
+    pub broker_epoch: i64,
+}
+
+impl FollowerState {
+    fn new(now_ms: i64) -> Self {
+        FollowerState {
+            log_end_offset: -1,
+            last_caught_up_ms: now_ms,
+            last_fetch_leader_end: -1,
+            last_fetch_ms: now_ms,
+            broker_epoch: -1,
+        }
+    }
+
+    /// Kafka's isCaughtUp: at the leader's end, or caught up within `max_lag_ms`.
+    fn caught_up(&self, leader_end: i64, now_ms: i64, max_lag_ms: i64) -> bool {
+        self.log_end_offset == leader_end || now_ms - self.last_caught_up_ms <= max_lag_ms
+    }
+}
+
+/// An ISR change a leader asks the controller for (AlterPartition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    pub tp: TopicPartition,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    /// The proposed ISR with each member's broker epoch (-1 where unknown).
+    pub isr: Vec<(i32, i64)>,
+}
+
+/// What a follower's fetch told its leader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowerFetch {
+    /// The high watermark moved (waiting acks=all produces and consumer fetches may complete).
+    pub high_watermark_moved: bool,
+    /// The follower caught up and should join the ISR.
+    pub expand: Option<IsrProposal>,
 }
 
 /// Who leads and who is in sync, as the metadata says.
@@ -80,11 +123,23 @@ pub struct ReplicaState {
     pub isr: Vec<i32>,
     /// Followers' progress, kept while this replica leads.
     pub followers: BTreeMap<i32, FollowerState>,
+    /// The ISR of an AlterPartition sent and not yet answered (Kafka's pending ISR state). Until the controller
+    /// decides, the high watermark waits for the larger of the two sets, and no other change is asked for.
+    pub pending_isr: Option<Vec<i32>>,
+    /// The leader's log end offset when it took this leader epoch: a follower joins the ISR only once it has
+    /// reached it.
+    pub leader_epoch_start_offset: i64,
 }
 
 impl ReplicaState {
     pub fn is_leader(&self) -> bool {
         self.leader == self.local_id
+    }
+
+    /// The ISR the high watermark waits for: the committed one and, while a change is pending, its members too.
+    pub fn maximal_isr(&self) -> impl Iterator<Item = &i32> {
+        let pending = self.pending_isr.iter().flatten().filter(|r| !self.isr.contains(r));
+        self.isr.iter().chain(pending)
     }
 }
 
@@ -155,6 +210,8 @@ impl Partition {
             replicas: Vec::new(),
             isr: Vec::new(),
             followers: BTreeMap::new(),
+            pending_isr: None,
+            leader_epoch_start_offset: -1,
         };
         Partition { tp, log, state: Mutex::new(state), changed }
     }
@@ -204,19 +261,26 @@ impl Partition {
         let mut state = self.state();
         let local_id = state.local_id;
         let new_epoch = !state.is_leader() || state.leader_epoch != leader_epoch;
+        let mut log = self.log();
         if new_epoch {
-            state.followers = replicas
-                .iter()
-                .filter(|r| **r != local_id)
-                .map(|r| (*r, FollowerState { log_end_offset: -1, last_caught_up_ms: now_ms }))
-                .collect();
+            state.followers =
+                replicas.iter().filter(|r| **r != local_id).map(|r| (*r, FollowerState::new(now_ms))).collect();
+            state.leader_epoch_start_offset = log.log_end_offset();
+        } else {
+            // A reassignment may add replicas under the same leader epoch.
+            for r in replicas.iter().filter(|r| **r != local_id) {
+                state.followers.entry(*r).or_insert_with(|| FollowerState::new(now_ms));
+            }
+            state.followers.retain(|r, _| replicas.contains(r));
+        }
+        if new_epoch || state.partition_epoch != partition_epoch {
+            state.pending_isr = None;
         }
         state.leader = local_id;
         state.leader_epoch = leader_epoch;
         state.partition_epoch = partition_epoch;
         state.replicas = replicas;
         state.isr = isr;
-        let mut log = self.log();
         Self::maybe_increment_high_watermark(&state, &mut log);
         self.changed.mark(&self.tp);
         new_epoch
@@ -239,6 +303,7 @@ impl Partition {
         state.replicas = replicas;
         state.isr = isr;
         state.followers.clear();
+        state.pending_isr = None;
         self.changed.mark(&self.tp);
         changed
     }
@@ -295,7 +360,7 @@ impl Partition {
             return false;
         }
         let mut high_watermark = log.log_end_offset();
-        for replica in state.isr.iter().filter(|r| **r != state.local_id) {
+        for replica in state.maximal_isr().filter(|r| **r != state.local_id) {
             match state.followers.get(replica) {
                 Some(f) => high_watermark = high_watermark.min(f.log_end_offset),
                 None => return false,
@@ -457,6 +522,215 @@ impl Partition {
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
         let log = self.log();
         log.leader_epochs().end_offset_for(epoch, log.log_end_offset())
+    }
+
+    /// The epoch of the newest batch in this replica's log (-1 for an empty log): what a follower's fetch
+    /// names as its last fetched epoch.
+    pub fn latest_epoch(&self) -> i32 {
+        self.log().leader_epochs().latest_epoch().unwrap_or(-1)
+    }
+
+    // ---- The leader's side of replication ----
+
+    /// Checks a follower's fetch position against this leader's log (Kafka's validateFetchOffsetAndEpoch):
+    /// `Some((epoch, end offset))` when the follower's log diverged — its last fetched epoch ended earlier here,
+    /// or is unknown here — and it must truncate to that point before fetching on.
+    pub fn diverging_epoch(&self, last_fetched_epoch: i32, fetch_offset: i64) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        match self.end_offset_for_epoch(last_fetched_epoch) {
+            Some((epoch, end)) if epoch < last_fetched_epoch || end < fetch_offset => Some((epoch, end)),
+            Some(_) => None,
+            None => Some((-1, -1)),
+        }
+    }
+
+    /// Records a follower's fetch from `fetch_offset` (its log end offset) at `now_ms` (Kafka's
+    /// updateFollowerFetchState): its progress and caught-up time, then the high watermark, then whether it
+    /// should join the ISR. Fails for a replica this leader does not know.
+    pub fn update_follower(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        broker_epoch: i64,
+        now_ms: i64,
+    ) -> Result<FollowerFetch, PartitionError> {
+        let mut state = self.state();
+        if !state.is_leader() {
+            return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));
+        }
+        let mut log = self.log();
+        let leader_end = log.log_end_offset();
+        let Some(follower) = state.followers.get_mut(&replica) else {
+            return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));
+        };
+        if fetch_offset >= leader_end {
+            follower.last_caught_up_ms = follower.last_caught_up_ms.max(now_ms);
+        } else if fetch_offset >= follower.last_fetch_leader_end {
+            follower.last_caught_up_ms = follower.last_caught_up_ms.max(follower.last_fetch_ms);
+        }
+        follower.log_end_offset = fetch_offset.min(leader_end);
+        follower.last_fetch_leader_end = leader_end;
+        follower.last_fetch_ms = now_ms;
+        if broker_epoch >= 0 {
+            follower.broker_epoch = broker_epoch;
+        }
+        let follower = *follower;
+        let high_watermark_moved = Self::maybe_increment_high_watermark(&state, &mut log);
+        if high_watermark_moved {
+            self.changed.mark(&self.tp);
+        }
+        // Kafka's canAddReplicaToIsr and isFollowerInSync: no change in flight, not yet in the ISR, and caught
+        // up with both the high watermark and the start of this leader's epoch.
+        let expand = state.pending_isr.is_none()
+            && !state.isr.contains(&replica)
+            && follower.log_end_offset >= log.high_watermark()
+            && follower.log_end_offset >= state.leader_epoch_start_offset;
+        drop(log);
+        let expand = expand.then(|| {
+            let mut isr = state.isr.clone();
+            isr.push(replica);
+            self.propose(&mut state, isr)
+        });
+        Ok(FollowerFetch { high_watermark_moved, expand })
+    }
+
+    /// The ISR without the followers that have not caught up within `max_lag_ms` (Kafka's
+    /// maybeShrinkIsr), if any must go and no change is in flight.
+    pub fn maybe_shrink_isr(&self, now_ms: i64, max_lag_ms: i64) -> Option<IsrProposal> {
+        let mut state = self.state();
+        if !state.is_leader() || state.pending_isr.is_some() {
+            return None;
+        }
+        let leader_end = self.log().log_end_offset();
+        let local_id = state.local_id;
+        let keep: Vec<i32> = state
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| {
+                *r == local_id || state.followers.get(r).is_some_and(|f| f.caught_up(leader_end, now_ms, max_lag_ms))
+            })
+            .collect();
+        (keep.len() < state.isr.len()).then(|| self.propose(&mut state, keep))
+    }
+
+    fn propose(&self, state: &mut ReplicaState, isr: Vec<i32>) -> IsrProposal {
+        state.pending_isr = Some(isr.clone());
+        let epoch_of = |r: i32| state.followers.get(&r).map_or(-1, |f| f.broker_epoch);
+        IsrProposal {
+            tp: self.tp.clone(),
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            isr: isr.iter().map(|r| (*r, epoch_of(*r))).collect(),
+        }
+    }
+
+    /// The controller refused or never answered an ISR change asked at `partition_epoch`: another may be asked.
+    pub fn abandon_isr_change(&self, partition_epoch: i32) {
+        let mut state = self.state();
+        if state.partition_epoch == partition_epoch {
+            state.pending_isr = None;
+        }
+    }
+
+    /// Whether the high watermark has reached `required_offset` for an acks=all produce, as Kafka's
+    /// checkEnoughReplicasReachOffset decides: `None` while waiting, `Some(Ok(()))` once every in-sync replica has
+    /// it, `Some(Err)` when this replica no longer leads or the ISR shrank below `min_insync_replicas`.
+    pub fn replicated_to(&self, required_offset: i64, min_insync_replicas: i32) -> Option<Result<(), ResponseError>> {
+        let state = self.state();
+        if !state.is_leader() {
+            return Some(Err(ResponseError::NotLeaderOrFollower));
+        }
+        if self.log().high_watermark() < required_offset {
+            return None;
+        }
+        if (state.isr.len() as i32) < min_insync_replicas {
+            return Some(Err(ResponseError::NotEnoughReplicasAfterAppend));
+        }
+        Some(Ok(()))
+    }
+
+    // ---- The follower's side ----
+
+    /// Appends batches copied from the leader, offsets and epochs as the leader wrote them; they must follow
+    /// this replica's log end. Producer state and the leader epoch cache follow from the batches.
+    pub fn append_as_follower(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+        let state = self.state();
+        if state.is_leader() {
+            return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));
+        }
+        let mut log = self.log();
+        let validated = log.validate(records, AppendOrigin::Replication)?;
+        let info = log.append_validated(records, &validated, state.leader_epoch, AppendOrigin::Replication, now_ms)?;
+        self.changed.mark(&self.tp);
+        Ok(info)
+    }
+
+    /// Takes the leader's high watermark (bounded by this replica's log end) and log start offset from a fetch
+    /// answer, as Kafka's follower does.
+    pub fn follow_leader_offsets(
+        &self,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let _state = self.state();
+        let mut log = self.log();
+        let high_watermark = leader_high_watermark.min(log.log_end_offset());
+        if high_watermark > log.high_watermark() {
+            log.set_high_watermark(high_watermark);
+            self.changed.mark(&self.tp);
+        }
+        if leader_log_start_offset > log.log_start_offset() && leader_log_start_offset <= log.high_watermark() {
+            log.increment_log_start_offset(leader_log_start_offset, now_ms)?;
+            self.changed.mark(&self.tp);
+        }
+        Ok(())
+    }
+
+    /// A follower's answer to a diverging epoch from its leader (Kafka's getOffsetTruncationState): truncates
+    /// to the smaller of the leader's end offset for that epoch and this replica's own, and returns the new
+    /// log end offset. The next fetch names the epoch now last in the log, so truncation repeats until the two
+    /// logs agree.
+    pub fn truncate_diverged(&self, leader_epoch: i32, leader_end_offset: i64) -> Result<i64, PartitionError> {
+        let _state = self.state();
+        let mut log = self.log();
+        let target = if leader_epoch < 0 || leader_end_offset < 0 {
+            // The leader knows none of this replica's epochs: nothing here can be trusted above the log start.
+            log.log_start_offset()
+        } else {
+            match log.leader_epochs().end_offset_for(leader_epoch, log.log_end_offset()) {
+                Some((_, own_end)) => own_end.min(leader_end_offset),
+                None => log.log_start_offset(),
+            }
+        };
+        log.truncate_to(target)?;
+        self.changed.mark(&self.tp);
+        Ok(log.log_end_offset())
+    }
+
+    /// A follower whose fetch offset the leader no longer has (below its log start, or beyond its end after
+    /// an unclean election): truncates to `high_watermark` when that is below the log end, otherwise starts the
+    /// log over at the leader's log start.
+    pub fn reset_to_leader(
+        &self,
+        leader_log_start_offset: i64,
+        leader_high_watermark: i64,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let _state = self.state();
+        let mut log = self.log();
+        let end = log.log_end_offset();
+        if end < leader_log_start_offset {
+            log.truncate_fully_and_start_at(leader_log_start_offset, now_ms)?;
+        } else if leader_high_watermark >= 0 && leader_high_watermark < end {
+            let target = leader_high_watermark.max(log.log_start_offset());
+            log.truncate_to(target)?;
+        }
+        self.changed.mark(&self.tp);
+        Ok(())
     }
 }
 

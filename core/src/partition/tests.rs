@@ -133,3 +133,104 @@ fn delete_records_stays_below_the_high_watermark() {
     assert_eq!(p.delete_records_before(-1, NOW).unwrap(), 6);
     assert_eq!(p.fetch_offset_for_timestamp(-2, Isolation::ReadUncommitted).unwrap(), Some((-1, 6, -1)));
 }
+
+/// Copies what `leader` has from `follower`'s log end, as one replica fetch would, and tells the leader.
+fn replicate(leader: &Partition, follower: &Partition, follower_id: i32, now_ms: i64) -> FollowerFetch {
+    let from = follower.log_end_offset();
+    let update = leader.update_follower(follower_id, from, 7, now_ms).unwrap();
+    let read = leader.read(from, 1 << 20, Isolation::LogEnd, true).unwrap();
+    let mut records = read.records;
+    if !records.is_empty() {
+        follower.append_as_follower(&mut records, now_ms).unwrap();
+    }
+    follower.follow_leader_offsets(read.high_watermark, read.log_start_offset, now_ms).unwrap();
+    update
+}
+
+#[test]
+fn a_follower_copies_its_leader_and_the_high_watermark_follows_both() {
+    let (leader, follower) = (replica(1), replica(2));
+    leader.make_leader(3, 3, vec![1, 2], vec![1, 2], NOW);
+    follower.make_follower(1, 3, 3, vec![1, 2], vec![1, 2]);
+    assert!(matches!(append(&follower, batch(-1, 0, 0, false)), Err(PartitionError::NotLeaderOrFollower(_))));
+    append(&leader, batch(9, 0, 0, false)).unwrap();
+    assert_eq!(leader.high_watermark(), 0);
+    // First fetch: the follower gets the batch; the leader learns it had nothing yet.
+    assert!(!replicate(&leader, &follower, 2, NOW).high_watermark_moved);
+    assert_eq!((follower.log_end_offset(), follower.high_watermark()), (2, 0));
+    // Second fetch: the leader learns the follower has offset 2, so the high watermark moves, and the next
+    // answer brings it to the follower.
+    assert!(replicate(&leader, &follower, 2, NOW).high_watermark_moved);
+    assert_eq!(leader.high_watermark(), 2);
+    replicate(&leader, &follower, 2, NOW);
+    assert_eq!(follower.high_watermark(), 2);
+    // The copy is byte for byte, with the leader's epoch, and the follower knows the producer's sequence.
+    let a = leader.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let b = follower.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    assert_eq!(a, b);
+    assert_eq!(follower.latest_epoch(), 3);
+    assert!(follower.log().producer_state().entry(9).is_some(), "a retried batch is known after a failover");
+    // acks=all is decided by the high watermark, and refused after the fact when the ISR is too small.
+    assert_eq!(leader.replicated_to(2, 2), Some(Ok(())));
+    assert_eq!(leader.replicated_to(3, 2), None);
+    assert_eq!(leader.replicated_to(2, 3), Some(Err(ResponseError::NotEnoughReplicasAfterAppend)));
+    assert_eq!(follower.replicated_to(2, 1), Some(Err(ResponseError::NotLeaderOrFollower)));
+}
+
+#[test]
+fn the_isr_shrinks_for_a_lagging_follower_and_grows_when_it_catches_up() {
+    let (leader, follower) = (replica(1), replica(2));
+    leader.make_leader(1, 1, vec![1, 2], vec![1, 2], NOW);
+    follower.make_follower(1, 1, 1, vec![1, 2], vec![1, 2]);
+    append(&leader, batch(-1, 0, 0, false)).unwrap();
+    assert_eq!(leader.maybe_shrink_isr(NOW + 1_000, 5_000), None, "within replica.lag.time.max.ms");
+    let shrink = leader.maybe_shrink_isr(NOW + 6_000, 5_000).unwrap();
+    assert_eq!((shrink.isr.clone(), shrink.leader_epoch, shrink.partition_epoch), (vec![(1, -1)], 1, 1));
+    assert_eq!(leader.maybe_shrink_isr(NOW + 7_000, 5_000), None, "one change in flight at a time");
+    // Until the controller decides, the high watermark still waits for the follower.
+    assert_eq!(leader.high_watermark(), 0);
+    // The controller commits the shrink: a new partition epoch; the lone leader commits at once.
+    leader.make_leader(1, 2, vec![1, 2], vec![1], NOW + 7_000);
+    assert_eq!(leader.high_watermark(), 2);
+    append(&leader, batch(-1, 0, 0, false)).unwrap();
+    // The follower fetches again: not caught up with the high watermark yet, so it stays out...
+    assert_eq!(replicate(&leader, &follower, 2, NOW + 8_000).expand, None);
+    // ...until its log end reaches it: then the leader asks to add it, with the broker epoch it fetched with.
+    let expand = replicate(&leader, &follower, 2, NOW + 8_100).expand.unwrap();
+    assert_eq!((expand.isr, expand.partition_epoch), (vec![(1, -1), (2, 7)], 2));
+    // A refused change is dropped; the next fetch asks again.
+    leader.abandon_isr_change(2);
+    assert!(replicate(&leader, &follower, 2, NOW + 8_200).expand.is_some());
+}
+
+#[test]
+fn a_follower_truncates_the_tail_its_new_leader_never_had() {
+    // Replica 1 leads epoch 1 and writes two batches; replica 2 copies only the first.
+    let (one, two) = (replica(1), replica(2));
+    one.make_leader(1, 1, vec![1, 2], vec![1, 2], NOW);
+    two.make_follower(1, 1, 1, vec![1, 2], vec![1, 2]);
+    append(&one, batch(-1, 0, 0, false)).unwrap();
+    replicate(&one, &two, 2, NOW);
+    append(&one, batch(-1, 0, 0, false)).unwrap();
+    assert_eq!((one.log_end_offset(), two.log_end_offset()), (4, 2));
+    // Replica 2 becomes leader in epoch 2 and writes three batches; replica 1 follows it.
+    two.make_leader(2, 2, vec![1, 2], vec![2], NOW);
+    one.make_follower(2, 2, 2, vec![1, 2], vec![2]);
+    for _ in 0..3 {
+        append(&two, batch(-1, 0, 0, false)).unwrap();
+    }
+    // Replica 1 fetches from offset 4 with epoch 1, which ended at offset 2 on the leader: it diverged.
+    assert_eq!(two.diverging_epoch(1, 4), Some((1, 2)));
+    assert_eq!(one.truncate_diverged(1, 2).unwrap(), 2);
+    assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), None);
+    let mut records = two.read(2, 1 << 20, Isolation::LogEnd, true).unwrap().records;
+    one.append_as_follower(&mut records, NOW).unwrap();
+    let a = one.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let b = two.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    assert_eq!(a, b, "the logs agree after truncation");
+    assert_eq!(one.end_offset_for_epoch(1), Some((1, 2)));
+    assert_eq!(one.end_offset_for_epoch(2), Some((2, 8)));
+    // An epoch the leader never saw diverges at the end of the newest epoch the leader has below it.
+    assert_eq!(two.diverging_epoch(5, 8), Some((2, 8)));
+    assert_eq!(two.diverging_epoch(-1, 8), None, "an empty follower log has nothing to check");
+}

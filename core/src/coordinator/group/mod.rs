@@ -382,6 +382,30 @@ impl GroupCoordinator {
         self.completions.push((token, Completion::Sync(sync_error(error))));
     }
 
+    /// Forgets the groups for which `moved` holds (their `__consumer_offsets` partition is led elsewhere now),
+    /// answering their parked JoinGroup and SyncGroup requests with NOT_COORDINATOR so the members find the
+    /// new coordinator, as Kafka's coordinator does when it resigns a partition. Returns how many went.
+    pub fn unload(&mut self, mut moved: impl FnMut(&str) -> bool) -> usize {
+        let ids: Vec<String> = self.groups.keys().filter(|id| moved(id)).cloned().collect();
+        for id in &ids {
+            let Some(g) = self.groups.remove(id) else { continue };
+            for m in &g.members {
+                if let Some((token, _)) = m.join_waiter {
+                    let answer = join_error(ResponseError::NotCoordinator, &m.member_id);
+                    self.completions.push((token, Completion::Join(answer)));
+                }
+                if let Some((token, _)) = m.sync_waiter {
+                    self.completions.push((token, Completion::Sync(sync_error(ResponseError::NotCoordinator))));
+                }
+            }
+        }
+        for offsets in self.pending_txn_offsets.values_mut() {
+            offsets.retain(|(group, _, _), _| !moved(group));
+        }
+        self.pending_txn_offsets.retain(|_, offsets| !offsets.is_empty());
+        ids.len()
+    }
+
     /// The ids of every group.
     pub fn group_ids(&self) -> Vec<String> {
         self.groups.keys().cloned().collect()

@@ -1,0 +1,239 @@
+//! Replication on a three-node cluster in this process, judged by potok's own Kafka clients: followers copy
+//! their leaders' logs byte for byte, acks=all waits for the ISR, a killed leader loses no acknowledged record,
+//! min.insync.replicas refuses writes the ISR cannot hold and accepts them again once a broker returns and
+//! catches up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use potok::client::admin::{Admin, NewTopic};
+use potok::client::cluster::TopicMetadata;
+use potok::client::consumer::Consumer;
+use potok::client::producer::{Producer, ProducerRecord};
+use potok::client::{ClientError, TopicPartition};
+use potok::host::cluster::EmbeddedCluster;
+
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn conf(bootstrap: &str, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v = vec![("bootstrap.servers".to_string(), bootstrap.to_string())];
+    v.extend(pairs.iter().map(|(k, val)| (k.to_string(), val.to_string())));
+    v
+}
+
+fn describe(admin: &Admin, topic: &str) -> Option<TopicMetadata> {
+    admin.describe_topics(&[topic.to_string()], Some(Duration::from_secs(2))).ok()?.remove(0).1.ok()
+}
+
+/// The bytes of a partition's segments on one broker, in offset order.
+fn segments(dir: &Path, tp: &str) -> Vec<u8> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir.join(tp))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    logs.sort();
+    logs.iter().flat_map(|p| std::fs::read(p).unwrap_or_default()).collect()
+}
+
+/// Reads a partition from the beginning to `end` with a fresh consumer.
+fn read_all(bootstrap: &str, topic: &str, partition: i32, end: usize) -> Vec<String> {
+    let consumer = Consumer::new(&conf(bootstrap, &[("auto.offset.reset", "earliest")])).unwrap();
+    consumer.assign(&[TopicPartition::new(topic, partition)]).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < end {
+        assert!(Instant::now() < deadline, "read {} of {end} records of {topic}-{partition}", seen.len());
+        for r in consumer.poll(Duration::from_millis(500)).unwrap_or_default() {
+            seen.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    seen
+}
+
+#[test]
+fn followers_copy_leaders_and_acks_all_survives_a_killed_leader() {
+    let mut cluster = EmbeddedCluster::start(
+        3,
+        &[
+            ("broker.session.timeout.ms", "3000"),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("replica.lag.time.max.ms", "5000"),
+        ],
+    )
+    .unwrap();
+    let dirs: BTreeMap<i32, std::path::PathBuf> = cluster.log_dirs().into_iter().collect();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    let mut topic = NewTopic::new("invoice", 3, 3);
+    topic.configs = vec![("min.insync.replicas".into(), "2".into()), ("segment.bytes".into(), "1000000".into())];
+    let mut strict = NewTopic::new("strict", 1, 3);
+    strict.configs = vec![("min.insync.replicas".into(), "3".into())];
+    for (_, created) in admin.create_topics(&[topic, strict], false, None).unwrap() {
+        created.unwrap();
+    }
+
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all"), ("linger.ms", "5")])).unwrap();
+    let mut acked: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+    let futures: Vec<_> = (0..300)
+        .map(|i| {
+            let value = format!("v{i}");
+            (value.clone(), producer.send(ProducerRecord::new("invoice", value).partition(i % 3)).unwrap())
+        })
+        .collect();
+    for (value, future) in futures {
+        let md = future.wait().unwrap();
+        acked.entry(md.partition).or_default().push((md.offset, value));
+    }
+    // acks=all answered: every in-sync replica has the records, so the three copies are the same bytes.
+    for p in 0..3 {
+        let name = format!("invoice-{p}");
+        wait_for(&format!("identical copies of {name}"), Duration::from_secs(30), || {
+            let copies: Vec<Vec<u8>> = dirs.values().map(|d| segments(d, &name)).collect();
+            (!copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])).then_some(())
+        });
+    }
+    let t = describe(&admin, "invoice").unwrap();
+    assert!(t.partitions.iter().all(|p| p.isr.len() == 3), "{:?}", t.partitions);
+
+    // Kill partition 0's leader (as SIGKILL would): another in-sync replica leads and has every acknowledged
+    // record at its acknowledged offset.
+    let leader = t.partitions[0].leader;
+    cluster.kill_broker(leader).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("a new leader for invoice-0", Duration::from_secs(30), || {
+        let t = describe(&admin, "invoice")?;
+        t.partitions.iter().all(|p| p.leader >= 0 && p.leader != leader && !p.isr.contains(&leader)).then_some(())
+    });
+    for (p, records) in &acked {
+        let seen = read_all(&bootstrap, "invoice", *p, records.len());
+        let expected: Vec<String> = records.iter().map(|(_, v)| v.clone()).collect();
+        assert_eq!(seen, expected, "partition {p} after the leader's death");
+        assert!(records.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    }
+    // Two brokers in sync of the three: acks=all still works.
+    let producer = Producer::new(&conf(
+        &bootstrap,
+        &[("acks", "all"), ("delivery.timeout.ms", "3000"), ("request.timeout.ms", "1000"), ("linger.ms", "0")],
+    ))
+    .unwrap();
+    producer.send(ProducerRecord::new("invoice", "two-in-sync").partition(0)).unwrap().wait().unwrap();
+
+    // `strict` wants all three in sync (min.insync.replicas=3); with one broker down the ISR has two, so an
+    // acks=all write is refused (two brokers down would take the controller quorum of three with them, and
+    // then no ISR can change at all — as in Kafka's combined mode).
+    let t = describe(&admin, "strict").unwrap();
+    assert!(t.partitions.iter().all(|p| p.isr.len() == 2), "{:?}", t.partitions);
+    // A producer retries NOT_ENOUGH_REPLICAS until its delivery timeout (and then reports the timeout, as
+    // Kafka's does); with retries=0 the error itself comes back.
+    let once = Producer::new(&conf(&bootstrap, &[("acks", "all"), ("retries", "0"), ("enable.idempotence", "false")]))
+        .unwrap();
+    let err = once.send(ProducerRecord::new("strict", "refused").partition(0)).unwrap().wait().unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Kafka { code: 19, .. }) || err.to_string().contains("NOT_ENOUGH_REPLICAS"),
+        "{err}"
+    );
+
+    // The killed broker returns, catches up from the leaders and rejoins the ISR: the write is accepted.
+    cluster.start_broker(leader).unwrap();
+    wait_for("the returned broker back in every ISR", Duration::from_secs(60), || {
+        let t = describe(&admin, "strict")?;
+        let u = describe(&admin, "invoice")?;
+        t.partitions.iter().chain(&u.partitions).all(|p| p.isr.len() == 3).then_some(())
+    });
+    let producer = Producer::new(&conf(&cluster.bootstrap_servers(), &[("acks", "all")])).unwrap();
+    producer.send(ProducerRecord::new("strict", "accepted").partition(0)).unwrap().wait().unwrap();
+    for p in 0..3 {
+        let name = format!("invoice-{p}");
+        let copies: Vec<Vec<u8>> = dirs.values().map(|d| segments(d, &name)).collect();
+        assert!(copies.iter().all(|c| *c == copies[0]), "{name} differs between brokers after the rejoin");
+    }
+    cluster.stop().unwrap();
+}
+
+/// A consumer group survives the death of its coordinator: the leader of the group's `__consumer_offsets`
+/// partition moves to a broker holding a copy of it, which loads the group's committed offsets, and the group
+/// resumes where it committed.
+#[test]
+fn a_group_resumes_after_its_coordinator_is_killed() {
+    let mut cluster = EmbeddedCluster::start(
+        3,
+        &[
+            ("broker.session.timeout.ms", "3000"),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("offsets.topic.num.partitions", "5"),
+        ],
+    )
+    .unwrap();
+    let dirs: BTreeMap<i32, std::path::PathBuf> = cluster.log_dirs().into_iter().collect();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    admin.create_topics(&[NewTopic::new("orders", 1, 3)], false, None).unwrap()[0].1.clone().unwrap();
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 0..10 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+    let group = [("group.id", "billing"), ("auto.offset.reset", "earliest"), ("enable.auto.commit", "false")];
+    let consumer = Consumer::new(&conf(&bootstrap, &group)).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < 10 {
+        assert!(Instant::now() < deadline, "the group read {seen} of 10");
+        seen += consumer.poll(Duration::from_millis(500)).unwrap().len();
+    }
+    consumer.commit_sync(None, Some(Duration::from_secs(30))).unwrap();
+    let coordinator = admin.describe_groups(&["billing".to_string()], None).unwrap().remove(0).1.unwrap().coordinator;
+    drop(consumer);
+    // Every broker has the commit before the coordinator dies.
+    let offsets = format!("__consumer_offsets-{}", potok::coordinator::group::partition_for("billing", 5));
+    wait_for("the commit on every copy", Duration::from_secs(30), || {
+        let copies: Vec<Vec<u8>> = dirs.values().map(|d| segments(d, &offsets)).collect();
+        (!copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])).then_some(())
+    });
+    cluster.kill_broker(coordinator).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let committed = wait_for("the group's offsets from its new coordinator", Duration::from_secs(30), || {
+        admin.list_consumer_group_offsets("billing", None, Some(Duration::from_secs(2))).ok().filter(|o| !o.is_empty())
+    });
+    assert_eq!(committed[&TopicPartition::new("orders", 0)].offset, 10);
+    let described = admin.describe_groups(&["billing".to_string()], None).unwrap().remove(0).1.unwrap();
+    assert_ne!(described.coordinator, coordinator);
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 10..15 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+    let consumer = Consumer::new(&conf(&bootstrap, &group)).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while values.len() < 5 {
+        assert!(Instant::now() < deadline, "the group resumed with {values:?}");
+        for r in consumer.poll(Duration::from_millis(500)).unwrap() {
+            values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(values, (10..15).map(|i| format!("o{i}")).collect::<Vec<_>>(), "resumed at the committed offset");
+    drop(consumer);
+    cluster.stop().unwrap();
+}
