@@ -16,6 +16,17 @@ args=("$@")
 # The potok binary is given relative to the repository; the harness runs from tests/.
 if [[ "$1" == potok && $# -ge 2 && "$2" != -* ]]; then args[1]="$(realpath "$2")"; fi
 cd tests
-# The harness deletes its namespaces itself, even on SIGTERM/SIGINT; after a SIGKILL of the harness the next
-# run removes them (their names carry the dead harness's pid) and the nodes die with it (PR_SET_PDEATHSIG).
-exec "$venv/bin/python" -m faults "${args[@]}"
+# The harness deletes its namespaces itself, even on SIGTERM/SIGINT, and its nodes and workloads die with it
+# (PR_SET_PDEATHSIG). Should it die another way (a librdkafka assertion aborts it, SIGKILL), its namespaces
+# (named after its pid) are deleted here.
+"$venv/bin/python" -m faults "${args[@]}" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null' TERM INT
+rc=0
+wait $pid || rc=$?
+# A trapped signal ends the first wait early; the harness is still cleaning up.
+while kill -0 $pid 2>/dev/null; do wait $pid || rc=$?; done
+for ns in $(ip netns list | grep -o "^potokf$pid-[a-z0-9]*" || true); do
+    ip netns del "$ns" && echo "fault-check: removed namespace $ns (the harness died with status $rc)" >&2
+done
+exit "$rc"

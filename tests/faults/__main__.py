@@ -264,7 +264,7 @@ def apply(cluster: Cluster, f: Fault) -> None:
         cluster.net.cut(*f.nodes)
 
 
-def run_trial(cluster: Cluster, a, k: int, seed: int, args, workdir: Path) -> tuple[checker.Result, list[str]]:
+def run_trial(cluster: Cluster, k: int, seed: int, args, workdir: Path) -> tuple[checker.Result, list[str]]:
     schedule = make_schedule(seed, args.duration)
     log(f"trial {k}: seed {seed}, {len(schedule)} faults over {args.duration:.0f}s")
     for f in schedule:
@@ -273,7 +273,11 @@ def run_trial(cluster: Cluster, a, k: int, seed: int, args, workdir: Path) -> tu
     tdir.mkdir()
     acked, txn = f"t{k}-acked", f"t{k}-txn"
     group = f"t{k}-group"
+    # The harness holds no client while the faults run: an idle librdkafka admin client whose brokers die
+    # under it has aborted the whole run (rd_kafka_enq_once_del_source_return: `eonce->refcnt > 0`).
+    a = admin()
     create_topics(a, [acked, txn])
+    del a
     bs = bootstrap_servers()
     w = Workloads(tdir)
     notes: list[str] = []
@@ -300,6 +304,7 @@ def run_trial(cluster: Cluster, a, k: int, seed: int, args, workdir: Path) -> tu
         time.sleep(max(0.0, start + args.duration - time.monotonic()))
         cluster.heal()
         log(f"trial {k}: faults healed; waiting up to {args.settle:.0f}s for the cluster to settle")
+        a = admin()
         try:
             wait_until("every partition led with its whole ISR", args.settle,
                        lambda: topics_settled(a, [acked, txn]))
@@ -395,13 +400,14 @@ def main() -> int:
             raise SystemExit(f"fault-check {args.target}: the cluster did not come up: {e}")
         log(f"three nodes up in {time.monotonic() - started:.1f}s (work dir {workdir})")
         warm_up(a)
+        del a
         log(f"coordinators ready in {time.monotonic() - started:.1f}s")
         rng = random.Random(seed)
         for k in range(1, args.trials + 1):
             trial_seed = seed if args.trials == 1 else rng.randrange(1 << 31)
             t0 = time.monotonic()
             try:
-                res, notes = run_trial(cluster, a, k, trial_seed, args, workdir)
+                res, notes = run_trial(cluster, k, trial_seed, args, workdir)
             except TrialFailure as e:
                 res, notes = checker.Result(), []
                 res.add("trial-failed", str(e))
