@@ -166,8 +166,10 @@ class Workloads:
         return lines
 
 
-def drain(topics: list[str], isolation: str, timeout_s: float):
-    """Every record of `topics` from the log start to the end (high watermark, or LSO for read_committed)."""
+def drain(topics: list[str], isolation: str, timeout_s: float, until=None, stuck=None):
+    """Every record of `topics` from the log start to the end (high watermark, or LSO for read_committed).
+    `until`: the read_uncommitted ends, which the last stable offsets are awaited to reach; the partitions
+    where they do not are added to `stuck`."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     c = Consumer({
@@ -179,13 +181,29 @@ def drain(topics: list[str], isolation: str, timeout_s: float):
         "socket.connection.setup.timeout.ms": 5000,
         "log_level": 2,  # a refused connection while a node restarts is expected, not worth a line
     })
+
+    def lso_reached(tp, high: int):
+        ends = c.get_watermark_offsets(tp, timeout=5)
+        return ends if ends[1] >= high else None
+
     try:
         tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
         ends = {}
         for tp in tps:
-            ends[(tp.topic, tp.partition)] = wait_until(
-                f"the watermarks of {tp.topic}-{tp.partition} ({isolation})", timeout_s,
-                lambda tp=tp: c.get_watermark_offsets(tp, timeout=5) or None)
+            key = (tp.topic, tp.partition)
+            ends[key] = wait_until(f"the watermarks of {tp.topic}-{tp.partition} ({isolation})", timeout_s,
+                                   lambda tp=tp: c.get_watermark_offsets(tp, timeout=5) or None)
+            if until is not None and ends[key][1] < until[key][1]:
+                # read_committed ends at the last stable offset: once every producer has stopped and the
+                # transaction timeout has passed, it must reach the high watermark (no transaction left open).
+                try:
+                    ends[key] = wait_until(
+                        f"the last stable offset of {tp.topic}-{tp.partition} to reach the high watermark "
+                        f"{until[key][1]}", timeout_s,
+                        lambda tp=tp, key=key: lso_reached(tp, until[key][1]))
+                except TrialFailure as e:
+                    stuck.append(f"{e}: it stayed at {c.get_watermark_offsets(tp, timeout=5)}")
+                    ends[key] = c.get_watermark_offsets(tp, timeout=5)
         c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
         logs = {t: {p: [] for p in range(PARTITIONS)} for t in topics}
         done = {k for k, (low, high) in ends.items() if high <= low}
@@ -317,7 +335,10 @@ def run_trial(cluster: Cluster, k: int, seed: int, args, workdir: Path) -> tuple
             res.add("workload-hung", f"{name} did not finish within 30s of SIGTERM")
         try:
             ru, marks = drain([acked, txn], "read_uncommitted", args.drain_timeout)
-            rc, _ = drain([acked, txn], "read_committed", args.drain_timeout)
+            stuck: list[str] = []
+            rc, _ = drain([acked, txn], "read_committed", args.drain_timeout, until=marks, stuck=stuck)
+            for e in stuck:
+                res.add("open-transaction", e)
         except TrialFailure as e:
             res.add("drain-timeout", f"{e}: {describe_topics(a, [acked, txn])}")
             return res, notes

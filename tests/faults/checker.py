@@ -17,6 +17,8 @@ Per partition of the transactional topic:
                   transaction markers (one per transaction and partition): fewer than the transactions known to
                   have ended with a record there, or more than the transactions that tried it, is a gap
     duplicate, phantom, rc-mismatch (a read_committed record not at the same offset under read_uncommitted)
+    open-transaction  (found by the drain) the last stable offset stays below the high watermark after every
+                  producer stopped and the transaction timeout passed: a transaction never ended
 For the consumer group:
     seen-lost     a group member consumed a record that is not in the log at that offset afterwards (consumers
                   read below the high watermark only, so what they see must survive any single failure)
