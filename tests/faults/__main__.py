@@ -186,12 +186,18 @@ def drain(topics: list[str], isolation: str, timeout_s: float, until=None, stuck
         ends = c.get_watermark_offsets(tp, timeout=5)
         return ends if ends[1] >= high else None
 
+    # One deadline for the watermarks and the last stable offsets of all partitions, one for the reading.
+    deadline = time.monotonic() + timeout_s
+
+    def left_s() -> float:
+        return max(1.0, deadline - time.monotonic())
+
     try:
         tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
         ends = {}
         for tp in tps:
             key = (tp.topic, tp.partition)
-            ends[key] = wait_until(f"the watermarks of {tp.topic}-{tp.partition} ({isolation})", timeout_s,
+            ends[key] = wait_until(f"the watermarks of {tp.topic}-{tp.partition} ({isolation})", left_s(),
                                    lambda tp=tp: c.get_watermark_offsets(tp, timeout=5) or None)
             if until is not None and ends[key][1] < until[key][1]:
                 # read_committed ends at the last stable offset: once every producer has stopped and the
@@ -199,7 +205,7 @@ def drain(topics: list[str], isolation: str, timeout_s: float, until=None, stuck
                 try:
                     ends[key] = wait_until(
                         f"the last stable offset of {tp.topic}-{tp.partition} to reach the high watermark "
-                        f"{until[key][1]}", timeout_s,
+                        f"{until[key][1]}", left_s(),
                         lambda tp=tp, key=key: lso_reached(tp, until[key][1]))
                 except TrialFailure as e:
                     stuck.append(f"{e}: it stayed at {c.get_watermark_offsets(tp, timeout=5)}")
@@ -323,16 +329,20 @@ def run_trial(cluster: Cluster, k: int, seed: int, args, workdir: Path) -> tuple
         cluster.heal()
         log(f"trial {k}: faults healed; waiting up to {args.settle:.0f}s for the cluster to settle")
         a = admin()
+        healed = time.monotonic()
         try:
             wait_until("every partition led with its whole ISR", args.settle,
                        lambda: topics_settled(a, [acked, txn]))
         except TrialFailure as e:
             res.add("not-settled", f"{e}: {describe_topics(a, [acked, txn])}")
+        settled = time.monotonic()
         for name in w.stop(producers + ["txn"], 60):
             res.add("workload-hung", f"{name} did not finish within 60s of SIGTERM")
         time.sleep(1)  # lets the group consume the last records before it stops
         for name in w.stop(consumers + ["monitor"], 30):
             res.add("workload-hung", f"{name} did not finish within 30s of SIGTERM")
+        log(f"trial {k}: settled in {settled - healed:.1f}s, workloads stopped in "
+            f"{time.monotonic() - settled:.1f}s; draining")
         try:
             ru, marks = drain([acked, txn], "read_uncommitted", args.drain_timeout)
             stuck: list[str] = []
@@ -371,13 +381,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="2 short trials (the test-suite mode)")
     ap.add_argument("--duration", type=float, default=None, help="seconds of faults per trial (default 25)")
     ap.add_argument("--settle", type=float, default=None, help="seconds to wait for a whole ISR after healing")
-    ap.add_argument("--drain-timeout", type=float, default=60)
+    ap.add_argument("--drain-timeout", type=float, default=None,
+                    help="seconds for a drain, and for the last stable offsets to reach the high watermarks")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (it is kept on failure)")
     args = ap.parse_args()
     if args.quick:
         args.trials = min(args.trials, 2)
     args.duration = args.duration or (12 if args.quick else 25)
     args.settle = args.settle or (30 if args.quick else 60)
+    args.drain_timeout = args.drain_timeout or (30 if args.quick else 60)
     if args.target == "potok" and not args.binary:
         ap.error("potok needs the binary: fault-check potok BINARY")
     if os.geteuid() != 0:
@@ -448,7 +460,7 @@ def main() -> int:
                     print(f"    {kind}: ... {n - 5} more", flush=True)
             for note in notes:
                 print(f"    client errors (not violations) {note}", flush=True)
-            rows.append((k, trial_seed, faults, res.acked, kinds))
+            rows.append((k, trial_seed, faults, res.acked, res.seen, kinds))
         ok = all(not kinds for *_, kinds in rows)
     finally:
         cluster.close()
@@ -469,12 +481,13 @@ def print_summary(target: str, rows) -> None:
     print(f"\nfault-check {target}: {len(rows)} trials, {sum(r[2] for r in rows)} faults, "
           f"{sum(r[3] for r in rows)} acknowledged records, "
           f"{sum(1 for *_, ks in rows if ks)} trials with violations")
-    header = ["trial", "seed", "faults", "acked"] + kinds
+    # "consumed" (by the group, during the trial) is liveness, not checked: it shows a group that stalled.
+    header = ["trial", "seed", "faults", "acked", "consumed"] + kinds
     print("  ".join(f"{h:>12}" for h in header))
-    for k, seed, faults, acked, ks in rows:
-        print("  ".join(f"{v:>12}" for v in [k, seed, faults, acked] + [ks.get(kind, 0) for kind in kinds]))
-    print("  ".join(f"{v:>12}" for v in ["total", "", sum(r[2] for r in rows), sum(r[3] for r in rows)] +
-                    [total[kind] for kind in kinds]), flush=True)
+    for k, seed, faults, acked, seen, ks in rows:
+        print("  ".join(f"{v:>12}" for v in [k, seed, faults, acked, seen] + [ks.get(kind, 0) for kind in kinds]))
+    print("  ".join(f"{v:>12}" for v in ["total", "", sum(r[2] for r in rows), sum(r[3] for r in rows),
+                                          sum(r[4] for r in rows)] + [total[kind] for kind in kinds]), flush=True)
 
 
 if __name__ == "__main__":
