@@ -56,6 +56,12 @@ pub struct Args {
     /// Leave internal topics (__consumer_offsets) out of --list and --describe.
     #[arg(long)]
     exclude_internal: bool,
+    /// With --describe: only partitions whose ISR is smaller than their replica list.
+    #[arg(long)]
+    under_replicated_partitions: bool,
+    /// With --describe: only partitions without a leader.
+    #[arg(long)]
+    unavailable_partitions: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -174,13 +180,22 @@ fn describe(admin: &Admin, args: &Args) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         let replication_factor = topic.partitions.first().map_or(0, |p| p.replicas.len());
-        println!(
-            "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(topic.topic_id.as_bytes()),
-            topic.partitions.len(),
-            non_default.join(",")
-        );
-        for p in &topic.partitions {
+        // Kafka's tool prints only the matching partitions, without the topic's line, when asked for a report.
+        let report = args.under_replicated_partitions || args.unavailable_partitions;
+        let wanted = |p: &potok::client::cluster::PartitionMetadata| {
+            !report
+                || (args.under_replicated_partitions && p.isr.len() < p.replicas.len())
+                || (args.unavailable_partitions && p.leader < 0)
+        };
+        if !report {
+            println!(
+                "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(topic.topic_id.as_bytes()),
+                topic.partitions.len(),
+                non_default.join(",")
+            );
+        }
+        for p in topic.partitions.iter().filter(|p| wanted(p)) {
             let leader = if p.leader >= 0 { p.leader.to_string() } else { "none".to_string() };
             // Metadata carries no eligible leader replicas; a single-node cluster never has any, which Kafka
             // prints as empty lists.

@@ -237,3 +237,96 @@ fn a_group_resumes_after_its_coordinator_is_killed() {
     drop(consumer);
     cluster.stop().unwrap();
 }
+
+/// Reads every partition of `topic` to its end as `isolation` allows, returning the values seen.
+fn read_topic(bootstrap: &str, topic: &str, partitions: i32, isolation: &str, expect: usize) -> Vec<String> {
+    let consumer =
+        Consumer::new(&conf(bootstrap, &[("auto.offset.reset", "earliest"), ("isolation.level", isolation)])).unwrap();
+    consumer.assign(&(0..partitions).map(|p| TopicPartition::new(topic, p)).collect::<Vec<_>>()).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < expect {
+        assert!(Instant::now() < deadline, "{isolation} read {seen:?}, expected {expect} records");
+        for r in consumer.poll(Duration::from_millis(300)).unwrap_or_default() {
+            seen.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    // Nothing more arrives.
+    for r in consumer.poll(Duration::from_millis(500)).unwrap_or_default() {
+        seen.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+    }
+    seen.sort();
+    seen
+}
+
+/// A transaction over partitions led by three different brokers: the coordinator writes the markers on its own
+/// partitions and asks the other leaders with WriteTxnMarkers; read_committed sees committed transactions only.
+/// The coordinator's broker is then killed: its `__transaction_state` partition's new leader takes over the
+/// transactional id.
+#[test]
+fn transactions_span_brokers_and_survive_their_coordinator() {
+    if std::env::var("POTOK_TEST_LOG").is_ok() {
+        potok::host::log::set_sink(potok::host::log::Level::Debug, |r| eprintln!("{}", r.kafka_line()));
+    }
+    let mut cluster = EmbeddedCluster::start(
+        3,
+        &[
+            ("broker.session.timeout.ms", "3000"),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("transaction.state.log.num.partitions", "3"),
+            ("offsets.topic.num.partitions", "3"),
+        ],
+    )
+    .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    admin.create_topics(&[NewTopic::new("payments", 3, 3)], false, None).unwrap()[0].1.clone().unwrap();
+    let leaders: Vec<i32> = describe(&admin, "payments").unwrap().partitions.iter().map(|p| p.leader).collect();
+    let mut sorted = leaders.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![1, 2, 3], "one partition led by each broker");
+
+    let producer = Producer::new(&conf(&bootstrap, &[("transactional.id", "payments-tx")])).unwrap();
+    producer.init_transactions(Some(Duration::from_secs(30))).unwrap();
+    for (name, commit) in [("t1", true), ("t2", false), ("t3", true)] {
+        producer.begin_transaction().unwrap();
+        for p in 0..3 {
+            producer.send(ProducerRecord::new("payments", format!("{name}-{p}")).partition(p)).unwrap();
+        }
+        if commit {
+            producer.commit_transaction(Some(Duration::from_secs(30))).unwrap();
+        } else {
+            producer.abort_transaction(Some(Duration::from_secs(30))).unwrap();
+        }
+    }
+    let committed: Vec<String> = ["t1", "t3"].iter().flat_map(|t| (0..3).map(move |p| format!("{t}-{p}"))).collect();
+    assert_eq!(read_topic(&bootstrap, "payments", 3, "read_committed", 6), committed);
+    assert_eq!(read_topic(&bootstrap, "payments", 3, "read_uncommitted", 9).len(), 9);
+    drop(producer);
+
+    // Kill the coordinator of the transactional id: the new leader of its partition loads it, and a producer
+    // with the same id carries on there.
+    let coordinator = {
+        let t = describe(&admin, "__transaction_state").unwrap();
+        let partition = potok::coordinator::group::partition_for("payments-tx", 3) as usize;
+        t.partitions[partition].leader
+    };
+    cluster.kill_broker(coordinator).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer = Producer::new(&conf(&bootstrap, &[("transactional.id", "payments-tx")])).unwrap();
+    producer.init_transactions(Some(Duration::from_secs(60))).unwrap();
+    producer.begin_transaction().unwrap();
+    for p in 0..3 {
+        producer.send(ProducerRecord::new("payments", format!("t4-{p}")).partition(p)).unwrap();
+    }
+    producer.commit_transaction(Some(Duration::from_secs(60))).unwrap();
+    let mut committed = committed;
+    committed.extend((0..3).map(|p| format!("t4-{p}")));
+    committed.sort();
+    assert_eq!(read_topic(&bootstrap, "payments", 3, "read_committed", 9), committed);
+    cluster.stop().unwrap();
+}

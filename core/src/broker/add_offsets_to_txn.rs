@@ -19,6 +19,9 @@ pub(super) fn handle(
         if transactional_id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
+        if broker.foreign_txn(&transactional_id) {
+            return Err(ResponseError::NotCoordinator);
+        }
         broker.ensure_offsets_topic(now_ms).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
         let partition = group::partition_for(request.group_id.as_str(), broker.offsets_partitions());
         let mut txns = broker.txns();

@@ -37,6 +37,9 @@ fn handle_one(broker: &Broker, txn: Transaction<'_>, version: i16, now_ms: i64) 
     if transactional_id.is_empty() {
         return all(ResponseError::InvalidRequest);
     }
+    if broker.foreign_txn(transactional_id) {
+        return all(ResponseError::NotCoordinator);
+    }
     let image = broker.metadata();
     let invalid: Vec<(TxnPartition, ResponseError)> = partitions
         .iter()

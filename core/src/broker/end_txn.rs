@@ -17,6 +17,9 @@ pub(super) fn handle(broker: &Broker, request: EndTxnRequest, version: i16, now_
     if transactional_id.is_empty() {
         return error(ResponseError::InvalidRequest);
     }
+    if broker.foreign_txn(&transactional_id) {
+        return error(ResponseError::NotCoordinator);
+    }
     let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
     let mut txns = broker.txns();
     match txns.end_txn(&transactional_id, producer_id, epoch, request.committed, now_ms) {

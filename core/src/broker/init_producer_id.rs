@@ -43,6 +43,9 @@ pub(super) fn handle(
     if transactional_id.is_empty() {
         return error(ResponseError::InvalidRequest);
     }
+    if broker.foreign_txn(&transactional_id) {
+        return error(ResponseError::NotCoordinator);
+    }
     let mut txns = broker.txns();
     if !txns.valid_timeout(request.transaction_timeout_ms) {
         return error(ResponseError::InvalidTransactionTimeout);

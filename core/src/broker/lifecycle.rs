@@ -218,9 +218,9 @@ impl Broker {
         outbox.queued.push(ControllerCall { id, request, version });
     }
 
-    /// Whether controller calls wait to be sent.
-    pub fn has_controller_calls(&self) -> bool {
-        !self.outbox().queued.is_empty()
+    /// Whether calls to the controller or to other brokers wait to be sent.
+    pub fn has_outgoing_calls(&self) -> bool {
+        !self.outbox().queued.is_empty() || self.has_marker_calls()
     }
 
     /// The controller calls to send now.
@@ -361,8 +361,9 @@ impl Broker {
     /// (the controller unfenced it), the image only answers requests; from then on the replicas follow it.
     pub fn metadata_changed(&self, image: std::sync::Arc<crate::controller::MetadataImage>, now_ms: i64) {
         let following = self.lifecycle().following;
-        // Taken before the state, as everywhere: the groups of partitions whose leadership moves are loaded or
-        // dropped before any request can see the new leadership.
+        // Taken before the state, as everywhere: the groups and transactions of partitions whose leadership
+        // moves are loaded or dropped before any request can see the new leadership.
+        let mut txns = self.txns();
         let mut groups = self.groups();
         let mut state = self.write();
         let before = state.metadata.image().clone();
@@ -383,6 +384,12 @@ impl Broker {
             }
         }
         drop(groups);
+        if following {
+            if let Err(e) = self.follow_txn_partitions(&mut txns, now_ms) {
+                tracing::error!(target: "potok::broker", "loading transactions failed: {e}");
+            }
+        }
+        drop(txns);
         self.complete_delayed(now_ms);
     }
 

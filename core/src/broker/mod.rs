@@ -54,6 +54,7 @@ pub use crate::controller::topic_config;
 mod topic_creation;
 mod txn_io;
 mod txn_offset_commit;
+mod write_txn_markers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ use uuid::Uuid;
 pub use config::{BrokerConfig, ConfigError, Listener, ProcessRoles, Voter};
 pub use coordinator_io::OFFSETS_TOPIC;
 pub use replication::ReplicaFetch;
-pub use txn_io::TRANSACTION_STATE_TOPIC;
+pub use txn_io::{MarkerCall, TRANSACTION_STATE_TOPIC};
 
 use crate::coordinator::group::{Completion, GroupConfig, GroupCoordinator, Token};
 use crate::coordinator::transaction::{TransactionCoordinator, TxnConfig};
@@ -150,6 +151,10 @@ pub struct Broker {
     fetch_backoff: Mutex<BTreeMap<TopicPartition, i64>>,
     /// The `__consumer_offsets` partitions whose groups the group coordinator holds (those this broker leads).
     loaded_group_partitions: Mutex<std::collections::BTreeSet<i32>>,
+    /// The same for `__transaction_state` and the transaction coordinator.
+    loaded_txn_partitions: Mutex<std::collections::BTreeSet<i32>>,
+    /// Transaction markers on their way to other brokers. Taken after `txns`, before `groups` and `state`.
+    markers: Mutex<txn_io::Markers>,
 }
 
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
@@ -301,6 +306,8 @@ impl Broker {
             active_controller: std::sync::atomic::AtomicI32::new(-1),
             fetch_backoff: Mutex::new(BTreeMap::new()),
             loaded_group_partitions: Mutex::new(std::collections::BTreeSet::new()),
+            loaded_txn_partitions: Mutex::new(std::collections::BTreeSet::new()),
+            markers: Mutex::new(txn_io::Markers::default()),
         };
         if broker.is_cluster_member() {
             // The image comes from the quorum; the logs are matched to it once the broker has caught up.
@@ -582,6 +589,9 @@ impl Broker {
                 ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version, now_ms))
             }
             RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version, now_ms)),
+            RequestKind::WriteTxnMarkers(r) => {
+                ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r, now_ms))
+            }
             RequestKind::DescribeTransactions(r) => {
                 ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
             }

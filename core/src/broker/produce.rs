@@ -177,7 +177,12 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
         .any(|t| t.partition_data.iter().any(|p| transactional_header(p.records.as_ref()).is_some()));
     let transactional_id = request.transactional_id.as_ref().map(|t| t.0.to_string()).filter(|t| !t.is_empty());
     // Held for the whole request so no transaction ends between a partition's check and its append.
-    let txns = (transactional && broker.config().transaction_partition_verification_enable).then(|| broker.txns());
+    // Verified where this broker is the transaction's coordinator; a coordinator on another broker would be
+    // asked with AddPartitionsToTxn v4, which potok's leaders do not send yet, so there the write is accepted
+    // as Kafka accepts it with `transaction.partition.verification.enable=false`.
+    let local_coordinator = transactional_id.as_deref().is_none_or(|id| !broker.foreign_txn(id));
+    let txns = (transactional && broker.config().transaction_partition_verification_enable && local_coordinator)
+        .then(|| broker.txns());
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let image = broker.metadata();

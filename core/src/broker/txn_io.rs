@@ -6,7 +6,11 @@
 //! Lock order: the transaction coordinator is taken before the group coordinator, the broker state and any
 //! log, never after them.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::MutexGuard;
+
+use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use kafka_protocol::error::ResponseError;
 
@@ -21,6 +25,40 @@ use crate::storage::{AppendOrigin, StorageError};
 
 /// The internal topic holding the transaction coordinator's state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// How long a partition whose marker failed waits before it is tried again.
+const MARKER_RETRY_MS: i64 = 500;
+
+/// A transaction, by transactional id, producer id and producer epoch.
+type TxnKey = (String, i64, i16);
+
+/// A WriteTxnMarkers request for another broker, for the runtime to send and answer with
+/// [`Broker::marker_answer`].
+#[derive(Debug)]
+pub struct MarkerCall {
+    pub id: u64,
+    /// The leader to send it to.
+    pub broker: i32,
+    pub request: WriteTxnMarkersRequest,
+}
+
+/// Where one prepared transaction's markers stand.
+#[derive(Debug, Default)]
+pub(super) struct MarkerProgress {
+    done: BTreeSet<(String, i32)>,
+    in_flight: BTreeSet<(String, i32)>,
+    retry_at_ms: i64,
+}
+
+/// The markers of prepared transactions on their way, and the calls to other brokers carrying them.
+/// Taken after the transaction coordinator and before the group coordinator, the state or any log.
+#[derive(Debug, Default)]
+pub(super) struct Markers {
+    progress: HashMap<TxnKey, MarkerProgress>,
+    next_id: u64,
+    queued: Vec<MarkerCall>,
+    pending: HashMap<u64, (TxnKey, Vec<(String, i32)>)>,
+}
 
 impl Broker {
     pub(super) fn txns(&self) -> MutexGuard<'_, TransactionCoordinator> {
@@ -71,53 +109,211 @@ impl Broker {
     }
 
     /// Writes the markers of every transaction in PrepareCommit or PrepareAbort and moves it to CompleteCommit
-    /// or CompleteAbort. A transaction whose markers cannot all be written stays prepared and is retried at the
-    /// next periodic check (a marker written twice closes nothing the second time).
+    /// or CompleteAbort once every partition has its marker. Partitions this broker leads get theirs at once;
+    /// those led elsewhere get a WriteTxnMarkers call to their leader ([`Broker::take_marker_calls`]), whose
+    /// answer comes back through [`Broker::marker_answer`]. A partition whose marker failed is tried again
+    /// after [`MARKER_RETRY_MS`]; a marker written twice closes nothing the second time.
     pub(super) fn complete_transactions(&self, txns: &mut TransactionCoordinator, now_ms: i64) {
+        let image = self.metadata();
+        let node_id = self.config.node_id;
         for m in txns.pending_completion() {
-            if let Err(e) = self.write_markers(&m, now_ms) {
-                tracing::error!("writing the transaction markers of {} failed: {e}", m.transactional_id);
+            let commit = m.state == TxnState::PrepareCommit;
+            let control = if commit { ControlType::Commit } else { ControlType::Abort };
+            let coordinator_epoch = self.txn_partition(&m.transactional_id).map_or(0, |(_, e)| e);
+            let key = (m.transactional_id.clone(), m.producer_id, m.producer_epoch);
+            let mut guard = self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let markers = &mut *guard;
+            let progress = markers.progress.entry(key.clone()).or_default();
+            let mut remote: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+            for (topic, partition) in &m.partitions {
+                let tp = (topic.clone(), *partition);
+                if progress.done.contains(&tp) || progress.in_flight.contains(&tp) {
+                    continue;
+                }
+                // A partition deleted meanwhile needs no marker (Kafka's coordinator drops it too).
+                let Some(p) = image.topics.get(topic).and_then(|t| t.partition(*partition)) else {
+                    progress.done.insert(tp);
+                    continue;
+                };
+                if p.leader == node_id {
+                    match self.write_local_marker(topic, *partition, control, coordinator_epoch, &m, now_ms) {
+                        Ok(()) => {
+                            progress.done.insert(tp);
+                        }
+                        Err(e) => tracing::warn!(
+                            "writing the {} marker of {} to {topic}-{partition} failed: {e}",
+                            if commit { "commit" } else { "abort" },
+                            m.transactional_id
+                        ),
+                    }
+                } else if p.leader >= 0 && progress.retry_at_ms <= now_ms {
+                    remote.entry(p.leader).or_default().push(tp);
+                }
+            }
+            for (leader, partitions) in remote {
+                let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+                for (topic, partition) in &partitions {
+                    topics.entry(topic.as_str()).or_default().push(*partition);
+                }
+                let marker = WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(m.producer_id))
+                    .with_producer_epoch(m.producer_epoch)
+                    .with_transaction_result(commit)
+                    .with_coordinator_epoch(coordinator_epoch)
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, indexes)| {
+                                WritableTxnMarkerTopic::default()
+                                    .with_name(TopicName(super::str_bytes(name)))
+                                    .with_partition_indexes(indexes)
+                            })
+                            .collect(),
+                    );
+                progress.in_flight.extend(partitions.iter().cloned());
+                markers.next_id += 1;
+                let id = markers.next_id;
+                markers.pending.insert(id, (key.clone(), partitions));
+                let request = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
+                markers.queued.push(MarkerCall { id, broker: leader, request });
+            }
+            let progress = &markers.progress[&key];
+            let all_done = m.partitions.iter().all(|(t, p)| progress.done.contains(&(t.clone(), *p)));
+            if !all_done {
                 continue;
             }
+            markers.progress.remove(&key);
+            drop(guard);
             if let Some(done) = txns.complete(&m.transactional_id, now_ms) {
                 let _ = self.store_txn(txns, done, now_ms);
             }
         }
     }
 
-    /// Writes a commit or abort marker for `m`'s producer to each of its partitions, with the coordinator
-    /// epoch. Partitions that no longer exist are skipped, as Kafka's coordinator drops them.
-    fn write_markers(&self, m: &TxnMetadata, now_ms: i64) -> Result<(), PartitionError> {
-        let commit = m.state == TxnState::PrepareCommit;
-        let control = if commit { ControlType::Commit } else { ControlType::Abort };
-        let coordinator_epoch = self.txn_partition(&m.transactional_id).map_or(0, |(_, e)| e);
-        let image = self.metadata();
-        for (topic, partition) in &m.partitions {
-            let Some(replica) = self.partition(topic, *partition) else { continue };
-            let mut marker =
-                BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
-                    .build()
-                    .map_err(StorageError::from)?;
-            replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, -1, 1, now_ms, |_| Ok(()))?;
-            if topic == OFFSETS_TOPIC {
-                let count = image.topics.get(OFFSETS_TOPIC).map_or(1, |t| t.partitions.len() as i32);
-                self.groups().complete_txn_offsets(m.producer_id, commit, *partition, count, now_ms);
-            }
+    /// Writes a commit or abort marker to a partition this broker leads.
+    fn write_local_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        control: ControlType,
+        coordinator_epoch: i32,
+        m: &TxnMetadata,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let Some(replica) = self.partition(topic, partition) else {
+            return Err(PartitionError::NotLeaderOrFollower(crate::storage::TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            }));
+        };
+        let mut marker =
+            BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
+                .build()
+                .map_err(StorageError::from)?;
+        replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, 1, 1, now_ms, |_| Ok(()))?;
+        if topic == OFFSETS_TOPIC {
+            let count = self.metadata().topics.get(OFFSETS_TOPIC).map_or(1, |t| t.partitions.len() as i32);
+            self.groups().complete_txn_offsets(m.producer_id, control == ControlType::Commit, partition, count, now_ms);
         }
         Ok(())
     }
 
-    /// Replays `__transaction_state` into the transaction coordinator, then finishes the transactions that
-    /// were between their prepare record and their markers when the broker stopped. Open transactions stay
-    /// open: their producer may still end them, or their timeout aborts them.
+    pub(super) fn has_marker_calls(&self) -> bool {
+        !self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).queued.is_empty()
+    }
+
+    /// WriteTxnMarkers calls to send to other brokers now.
+    pub fn take_marker_calls(&self) -> Vec<MarkerCall> {
+        std::mem::take(&mut self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).queued)
+    }
+
+    /// A leader's answer to a WriteTxnMarkers call (`Err` when it could not be reached): the partitions that
+    /// have their marker count as done, the others are tried again later; transactions whose markers are all
+    /// written complete.
+    pub fn marker_answer(&self, id: u64, answer: Result<WriteTxnMarkersResponse, String>, now_ms: i64) {
+        {
+            let mut guard = self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let markers = &mut *guard;
+            let Some((key, partitions)) = markers.pending.remove(&id) else { return };
+            let Some(progress) = markers.progress.get_mut(&key) else { return };
+            let written = |tp: &(String, i32)| -> bool {
+                let Ok(r) = &answer else { return false };
+                r.markers
+                    .iter()
+                    .flat_map(|m| &m.topics)
+                    .filter(|t| t.name.0.as_str() == tp.0)
+                    .flat_map(|t| &t.partitions)
+                    .any(|p| p.partition_index == tp.1 && p.error_code == 0)
+            };
+            for tp in partitions {
+                progress.in_flight.remove(&tp);
+                if written(&tp) {
+                    progress.done.insert(tp);
+                } else {
+                    tracing::warn!("the leader of {}-{} did not write the marker of {}; retrying", tp.0, tp.1, key.0);
+                    progress.retry_at_ms = now_ms + MARKER_RETRY_MS;
+                }
+            }
+        }
+        let mut txns = self.txns();
+        self.complete_transactions(&mut txns, now_ms);
+    }
+
+    /// Whether some transaction's markers are still on their way.
+    pub(super) fn markers_pending(&self) -> bool {
+        !self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).progress.is_empty()
+    }
+
+    /// Whether this broker coordinates `transactional_id`: it leads the id's `__transaction_state` partition (or
+    /// the topic does not exist yet).
+    pub(super) fn coordinates_txn(&self, transactional_id: &str) -> bool {
+        let partitions = match self.metadata().topics.get(TRANSACTION_STATE_TOPIC) {
+            Some(t) => t.partitions.len() as i32,
+            None => return true,
+        };
+        let partition = group::partition_for(transactional_id, partitions);
+        self.partition(TRANSACTION_STATE_TOPIC, partition).is_some_and(|p| p.is_leader())
+    }
+
+    /// Whether a cluster member gets a request for a transactional id another broker coordinates (it answers
+    /// NOT_COORDINATOR, and the client looks the coordinator up again).
+    pub(super) fn foreign_txn(&self, transactional_id: &str) -> bool {
+        self.is_cluster_member() && !self.coordinates_txn(transactional_id)
+    }
+
+    /// Loads the transactions of the `__transaction_state` partitions this broker has come to lead and forgets
+    /// those of partitions it no longer leads, then finishes the transactions that were between their prepare
+    /// record and their markers (the previous coordinator may have died there). Open transactions stay open:
+    /// their producer may still end them, or their timeout aborts them.
     pub(super) fn load_transactions(&self, now_ms: i64) -> Result<(), BrokerError> {
+        let mut txns = self.txns();
+        self.follow_txn_partitions(&mut txns, now_ms)
+    }
+
+    /// [`Broker::load_transactions`] with the coordinator already locked.
+    pub(super) fn follow_txn_partitions(
+        &self,
+        txns: &mut TransactionCoordinator,
+        now_ms: i64,
+    ) -> Result<(), BrokerError> {
         let partitions = match self.metadata().topics.get(TRANSACTION_STATE_TOPIC) {
             Some(t) => t.partitions.len() as i32,
             None => return Ok(()),
         };
-        let mut txns = self.txns();
-        for partition in 0..partitions {
-            self.replay_internal(TRANSACTION_STATE_TOPIC, partition, |header, _, records| {
+        let led: BTreeSet<i32> = (0..partitions)
+            .filter(|p| self.partition(TRANSACTION_STATE_TOPIC, *p).is_some_and(|r| r.is_leader()))
+            .collect();
+        let mut loaded = self.loaded_txn_partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lost: BTreeSet<i32> = loaded.difference(&led).copied().collect();
+        if !lost.is_empty() {
+            let gone = txns.unload(|id| lost.contains(&group::partition_for(id, partitions)));
+            tracing::info!(target: "potok::coordinator", "resigned {TRANSACTION_STATE_TOPIC} partitions {lost:?} ({gone} transactional ids)");
+        }
+        let gained: Vec<i32> = led.difference(&loaded).copied().collect();
+        *loaded = led;
+        drop(loaded);
+        for partition in &gained {
+            self.replay_internal(TRANSACTION_STATE_TOPIC, *partition, |header, _, records| {
                 if header.is_control() {
                     return;
                 }
@@ -137,7 +333,9 @@ impl Broker {
                 }
             })?;
         }
-        self.complete_transactions(&mut txns, now_ms);
+        if !gained.is_empty() {
+            self.complete_transactions(txns, now_ms);
+        }
         Ok(())
     }
 
@@ -151,6 +349,9 @@ impl Broker {
                     let _ = self.store_txn(&mut txns, abort, now_ms);
                 }
             }
+            self.complete_transactions(&mut txns, now_ms);
+        } else if self.markers_pending() {
+            // Markers waiting for another broker (or a retry) are looked at on every tick.
             self.complete_transactions(&mut txns, now_ms);
         }
         if txns.expiry_check_due(now_ms) {

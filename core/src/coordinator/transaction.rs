@@ -231,6 +231,14 @@ impl TransactionCoordinator {
         }
     }
 
+    /// Forgets the transactional ids for which `moved` holds (their `__transaction_state` partition is led
+    /// elsewhere now); returns how many went.
+    pub fn unload(&mut self, mut moved: impl FnMut(&str) -> bool) -> usize {
+        let before = self.txns.len();
+        self.txns.retain(|id, _| !moved(id));
+        before - self.txns.len()
+    }
+
     /// Replays one `__transaction_state` record (a `None` value is a tombstone).
     pub fn load(&mut self, transactional_id: String, metadata: Option<TxnMetadata>) {
         match metadata {

@@ -73,6 +73,8 @@ struct Shared {
     idle: Duration,
     /// Connections closed for bad input, refused by a limit, or failed accepts.
     log: RateLimitedLog,
+    /// Connections to other brokers for inter-broker calls (transaction markers), by address.
+    peers: Mutex<HashMap<String, Arc<client::Connection>>>,
 }
 
 impl Shared {
@@ -267,6 +269,7 @@ async fn serve_until(
         next_token: AtomicU64::new(1),
         idle: Duration::from_millis(config.connections_max_idle_ms.max(1) as u64),
         log: RateLimitedLog::new(20, Duration::from_secs(10)),
+        peers: Mutex::new(HashMap::new()),
     });
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let per_ip = PerIpLimits::new(&config);
@@ -416,12 +419,48 @@ async fn driver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 });
             }
         }
+        for call in shared.broker.take_marker_calls() {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let answer = write_markers_at(&shared, &call).await;
+                shared.broker.marker_answer(call.id, answer, now_ms());
+                shared.deliver_completions();
+                shared.wake.notify_one();
+            });
+        }
         let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()).max(0) as u64).min(POLL_INTERVAL_MAX);
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(wait) => {}
             _ = shared.wake.notified() => {}
         }
+    }
+}
+
+/// Sends a transaction coordinator's WriteTxnMarkers to the partitions' leader, over a connection kept per
+/// broker.
+async fn write_markers_at(
+    shared: &Shared,
+    call: &crate::broker::MarkerCall,
+) -> Result<kafka_protocol::messages::WriteTxnMarkersResponse, String> {
+    let address =
+        shared.broker.broker_address(call.broker).ok_or_else(|| format!("broker {} is unknown", call.broker))?;
+    let cached = shared.peers.lock().unwrap_or_else(PoisonError::into_inner).get(&address).cloned();
+    let conn = match cached.filter(|c| !c.is_closed()) {
+        Some(c) => c,
+        None => {
+            let client_id = format!("potok-txn-coordinator-{}", shared.broker.node_id());
+            let c = client::Connection::connect(&address, &client_id, 1 << 20, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string())?;
+            shared.peers.lock().unwrap_or_else(PoisonError::into_inner).insert(address.clone(), c.clone());
+            c
+        }
+    };
+    let version = conn.version(ApiKey::WriteTxnMarkers, 1, 1).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(raft::CALL_TIMEOUT, conn.send(&call.request, version)).await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("broker {} did not answer in time", call.broker)),
     }
 }
 
@@ -536,7 +575,7 @@ async fn respond(
             shared.broker.handle(request, &ctx, now_ms())
         };
     shared.deliver_completions();
-    if shared.broker.has_controller_calls() {
+    if shared.broker.has_outgoing_calls() {
         // A request decided something for the controller (an ISR change): the driver sends it.
         shared.wake.notify_one();
     }
