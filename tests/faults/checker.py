@@ -29,7 +29,7 @@ For the consumer group:
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
 Log = dict[int, list[tuple[int, str]]]  # partition -> [(offset, value)] in offset order
