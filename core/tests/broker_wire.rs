@@ -236,6 +236,27 @@ fn fetch_waits_for_data_then_returns_it() {
     broker.stop().unwrap();
 }
 
+/// A request pipelined behind a parked one is answered as soon as the parked one is: the broker must not lose
+/// track of the bytes already waiting on the socket (librdkafka pipelines acks=all produces this way).
+#[test]
+fn a_request_pipelined_behind_a_parked_fetch_is_answered_after_it() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    create_topic(&mut s, "pipelined", 1);
+    let started = std::time::Instant::now();
+    send(&mut s, ApiKey::Fetch, 12, 1, fetch_request("pipelined", 0, 1_000).into());
+    // Give the broker time to park the fetch before the next request arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    send(&mut s, ApiKey::ApiVersions, 3, 2, ApiVersionsRequest::default().into());
+    let (first, _) = receive(&mut s, ApiKey::Fetch, 12);
+    let (second, answer) = receive(&mut s, ApiKey::ApiVersions, 3);
+    assert_eq!((first, second), (1, 2));
+    assert!(matches!(answer, ResponseKind::ApiVersions(r) if r.error_code == 0));
+    // The fetch waited its second; the ApiVersions right after it, not a client timeout's worth more.
+    assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+    broker.stop().unwrap();
+}
+
 #[test]
 fn restart_keeps_topics_offsets_and_data() {
     let tmp = tempfile::tempdir().unwrap();

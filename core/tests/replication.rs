@@ -266,7 +266,7 @@ fn read_topic(bootstrap: &str, topic: &str, partitions: i32, isolation: &str, ex
 #[test]
 fn transactions_span_brokers_and_survive_their_coordinator() {
     if std::env::var("POTOK_TEST_LOG").is_ok() {
-        potok::host::log::set_sink(potok::host::log::Level::Debug, |r| eprintln!("{}", r.kafka_line()));
+        potok::host::log::set_sink(potok::host::log::Level::Trace, |r| eprintln!("{}", r.kafka_line()));
     }
     let mut cluster = EmbeddedCluster::start(
         3,

@@ -535,6 +535,7 @@ impl Broker {
                     produce::Produced::Wait(waiting) => {
                         // acks=all: the answer waits until the ISR has the batches (Kafka's DelayedProduce).
                         let watched = waiting.partitions();
+                        tracing::trace!(target: "potok::replication", "acks=all produce {} waits for {watched:?}", ctx.token);
                         let deadline_ms = now_ms.saturating_add(waiting.timeout_ms);
                         self.purgatory().park(ctx.token, DelayedOp::Produce(waiting), watched, deadline_ms);
                         self.try_complete(ctx.token, false, now_ms);
@@ -790,7 +791,10 @@ impl Broker {
                 self.alter_isr(proposals, now_ms);
                 ResponseKind::Fetch(response)
             }
-            DelayedOp::Produce(waiting) => ResponseKind::Produce(produce::complete(self, waiting)),
+            DelayedOp::Produce(waiting) => {
+                tracing::trace!(target: "potok::replication", "acks=all produce {token} answered: {:?}", waiting.partitions());
+                ResponseKind::Produce(produce::complete(self, waiting))
+            }
         };
         self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
     }

@@ -78,7 +78,22 @@ pub(super) fn complete(broker: &Broker, waiting: WaitingProduce) -> ProduceRespo
         let error = match status(broker, p) {
             Some(Ok(())) => continue,
             Some(Err(e)) => e,
-            None => ResponseError::RequestTimedOut,
+            None => {
+                if let Some(replica) = broker.partition(&p.tp.topic, p.tp.partition) {
+                    let s = replica.replica_state();
+                    tracing::warn!(
+                        target: "potok::replication",
+                        "{}: acks=all timed out waiting for offset {} (high watermark {}, log end {}, ISR {:?}, followers {:?})",
+                        p.tp,
+                        p.required_offset,
+                        replica.high_watermark(),
+                        replica.log_end_offset(),
+                        s.isr,
+                        s.followers
+                    );
+                }
+                ResponseError::RequestTimedOut
+            }
         };
         if let Some(r) = response.responses.get_mut(p.topic).and_then(|t| t.partition_responses.get_mut(p.partition)) {
             r.error_code = error.code();

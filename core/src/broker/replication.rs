@@ -235,7 +235,8 @@ impl Broker {
             let whole = crate::record::Batches::new(&bytes).map_while(Result::ok).map(<[u8]>::len).sum::<usize>();
             bytes.truncate(whole);
             if !bytes.is_empty() {
-                replica.append_as_follower(&mut bytes, now_ms)?;
+                let info = replica.append_as_follower(&mut bytes, now_ms)?;
+                tracing::trace!(target: "potok::replication", "{tp}: copied offsets {}..={}", info.first_offset, info.last_offset);
             }
         }
         replica.follow_leader_offsets(data.high_watermark, data.log_start_offset, now_ms)

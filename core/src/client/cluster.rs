@@ -370,6 +370,7 @@ impl Cluster {
         let request = build(version);
         match tokio::time::timeout(timeout, connection.send(&request, version)).await {
             Err(_) => {
+                tracing::debug!(target: "potok::client", "{api:?} request to {} got no answer within {timeout:?}", connection.address());
                 self.forget(connection).await;
                 Err(ClientError::Timeout(format!("{api:?} request to {}", connection.address())))
             }

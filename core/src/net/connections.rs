@@ -3,7 +3,6 @@
 //! misbehaving connections. Each piece is independent of how requests are dispatched.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -73,22 +72,19 @@ impl Drop for IpSlot {
 
 /// Resolves once the peer has closed its side of `stream` (or the connection failed), without consuming
 /// anything it sent: a request parked for later can race its answer against this and be dropped when nobody is
-/// left to read the answer. Bytes of a pipelined next request stay buffered for the reader.
+/// left to read the answer. Once the peer has sent more (a pipelined next request) it is evidently still there:
+/// the watch stops, leaving the socket's readiness alone — clearing it would hide those buffered bytes from the
+/// reader until the peer sent yet more (the socket is edge-triggered), so the next request would wait for the
+/// client's timeout.
 pub(crate) async fn peer_closed(stream: &TcpStream) {
     let mut probe = [0u8; 1];
-    loop {
-        let Ok(ready) = stream.ready(Interest::READABLE).await else { return };
-        if ready.is_read_closed() {
-            return;
-        }
-        match stream.peek(&mut probe).await {
-            Ok(0) | Err(_) => return,
-            // Unread bytes but no close yet: forget this readiness and wait for the next event (more bytes, or
-            // the close), rather than spin on a socket that stays readable.
-            Ok(_) => {
-                let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
-            }
-        }
+    let Ok(ready) = stream.ready(Interest::READABLE).await else { return };
+    if ready.is_read_closed() {
+        return;
+    }
+    match stream.peek(&mut probe).await {
+        Ok(0) | Err(_) => (),
+        Ok(_) => std::future::pending().await,
     }
 }
 

@@ -58,10 +58,12 @@ async fn fetch_from(shared: Arc<Shared>, leader: i32, mut stop: watch::Receiver<
             Some(c) => c.clone(),
             None => {
                 connection = None;
+                // A leader that died stays registered (fenced) while its partitions move: stop once nothing is
+                // followed from it any more, rather than dialling it forever.
+                if !shared.broker.replica_fetch_leaders().contains(&leader) {
+                    return;
+                }
                 let Some(address) = shared.broker.broker_address(leader) else {
-                    if matches!(shared.broker.replica_fetch_request(leader, 12, now_ms()), ReplicaFetch::Done) {
-                        return;
-                    }
                     pause(&mut stop, backoff).await;
                     continue;
                 };
