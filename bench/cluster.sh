@@ -18,7 +18,9 @@ OUT="${BENCH_OUT:-$HERE/results}"
 N="${BENCH_CLUSTER_N:-300000}"
 BROKERS="${BENCH_BROKERS:-potok kafka}"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
-POTOK="${BENCH_POTOK:-$TARGET/release/potok}"
+# bench/run.sh's profiling build if there is one, else a release build.
+POTOK="${BENCH_POTOK:-$TARGET/profiling/potok}"
+[[ -x "$POTOK" ]] || POTOK="$TARGET/release/potok"
 # shellcheck source=../scripts/kafka.sh
 source "$REPO/scripts/kafka.sh"
 VENV="$("$REPO/scripts/install-test-deps.sh")"

@@ -12,6 +12,7 @@
 #   BENCH_E2E_N [3000] round trips of EndToEndLatency       BENCH_RATE [5000] records/s of the fixed-rate run
 #   BENCH_RATE_SECONDS [10]  BENCH_PORT [29092] (potok; Kafka uses +100 and +101)  BENCH_OUT [bench/results]
 #   BENCH_BROKERS ["potok kafka"]  CARGO_TARGET_DIR [repo target/]  BENCH_TMP [/tmp]
+#   BENCH_CLUSTER [1] then runs bench/cluster.sh: three-node clusters, RF 3 acks=all, failover (cluster.md)
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -306,4 +307,10 @@ done
 } >>"$OUT/machine.txt"
 step "writing $OUT/results.md and charts"
 timeout 300 "$PY" "$HERE/report.py" "$OUT" || die "report.py"
+if [[ "${BENCH_CLUSTER:-1}" == 1 ]]; then
+    # Three-node clusters, RF 3 acks=all and failover (bench/cluster.sh; BENCH_CLUSTER=0 skips it).
+    step "three-node clusters (bench/cluster.sh)"
+    BENCH_OUT="$OUT" CARGO_TARGET_DIR="$TARGET" timeout 3600 "$HERE/cluster.sh" >>"$OUT/logs/run.log" 2>&1 ||
+        step "bench/cluster.sh FAILED (see $OUT/logs/cluster.log)"
+fi
 step "done in $(($(date +%s) - T_START)) s: $OUT/results.md"

@@ -116,7 +116,16 @@ impl Broker {
     pub(super) fn complete_transactions(&self, txns: &mut TransactionCoordinator, now_ms: i64) {
         let image = self.metadata();
         let node_id = self.config.node_id;
-        for m in txns.pending_completion() {
+        let pending = txns.pending_completion();
+        {
+            // Progress of transactions that completed or moved to another coordinator is dropped; answers to
+            // calls still on their way find nothing and are ignored.
+            let mut markers = self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            markers.progress.retain(|(id, pid, epoch), _| {
+                pending.iter().any(|m| &m.transactional_id == id && m.producer_id == *pid && m.producer_epoch == *epoch)
+            });
+        }
+        for m in pending {
             let commit = m.state == TxnState::PrepareCommit;
             let control = if commit { ControlType::Commit } else { ControlType::Abort };
             let coordinator_epoch = self.txn_partition(&m.transactional_id).map_or(0, |(_, e)| e);
@@ -179,13 +188,31 @@ impl Broker {
             }
             let progress = &markers.progress[&key];
             let all_done = m.partitions.iter().all(|(t, p)| progress.done.contains(&(t.clone(), *p)));
-            if !all_done {
+            if !all_done || progress.retry_at_ms > now_ms {
                 continue;
             }
-            markers.progress.remove(&key);
             drop(guard);
-            if let Some(done) = txns.complete(&m.transactional_id, now_ms) {
-                let _ = self.store_txn(txns, done, now_ms);
+            // The markers' progress is kept until the completion is stored: if storing fails (too few in-sync
+            // replicas of `__transaction_state`), the next attempt stores it again without writing the markers
+            // a second time, as Kafka's coordinator retries only the log append.
+            let stored = match txns.complete(&m.transactional_id, now_ms) {
+                Some(done) => self.store_txn(txns, done, now_ms),
+                None => Ok(()),
+            };
+            match stored {
+                Ok(()) => {
+                    self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).progress.remove(&key);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "storing the completion of {} failed ({e:?}); retrying without writing its markers again",
+                        m.transactional_id
+                    );
+                    let mut markers = self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(progress) = markers.progress.get_mut(&key) {
+                        progress.retry_at_ms = now_ms + MARKER_RETRY_MS;
+                    }
+                }
             }
         }
     }
