@@ -93,6 +93,10 @@ step "a three-node cluster from Kafka's KRaft property files (kcat, kafka-topics
 scripts/cluster-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
 scripts/cluster-check.sh kafka
 
+step "fault injection on a three-node potok cluster (SIGKILL, SIGSTOP, network partitions; 2 short trials; the checker's own tests)"
+(cd tests && "$(../scripts/install-test-deps.sh)/bin/python" -m pytest faults/test_checker.py -q -p no:cacheprovider)
+scripts/fault-check.sh potok "$CARGO_TARGET_DIR/debug/potok" --quick
+
 step "kill -9 under load loses no acknowledged record"
 scripts/crash-test.sh "$CARGO_TARGET_DIR/debug/potok"
 
