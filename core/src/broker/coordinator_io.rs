@@ -217,7 +217,7 @@ impl Broker {
         for partition in led.difference(&loaded).copied().collect::<Vec<_>>() {
             self.load_group_partition(groups, partition, partitions, now_ms)?;
             if self.is_cluster_member() {
-                tracing::info!(target: "potok::coordinator", "coordinating the groups of {OFFSETS_TOPIC}-{partition}");
+                tracing::debug!(target: "potok::coordinator", "coordinating the groups of {OFFSETS_TOPIC}-{partition}");
             }
         }
         *loaded = led;
