@@ -180,7 +180,6 @@ fn a_group_resumes_after_its_coordinator_is_killed() {
         ],
     )
     .unwrap();
-    let dirs: BTreeMap<i32, std::path::PathBuf> = cluster.log_dirs().into_iter().collect();
     let bootstrap = cluster.bootstrap_servers();
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
     wait_for("three registered brokers", Duration::from_secs(30), || {
@@ -204,12 +203,7 @@ fn a_group_resumes_after_its_coordinator_is_killed() {
     consumer.commit_sync(None, Some(Duration::from_secs(30))).unwrap();
     let coordinator = admin.describe_groups(&["billing".to_string()], None).unwrap().remove(0).1.unwrap().coordinator;
     drop(consumer);
-    // Every broker has the commit before the coordinator dies.
-    let offsets = format!("__consumer_offsets-{}", potok::coordinator::group::partition_for("billing", 5));
-    wait_for("the commit on every copy", Duration::from_secs(30), || {
-        let copies: Vec<Vec<u8>> = dirs.values().map(|d| segments(d, &offsets)).collect();
-        (!copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])).then_some(())
-    });
+    // The commit was answered once the in-sync replicas had it: killing the coordinator right away loses nothing.
     cluster.kill_broker(coordinator).unwrap();
     let bootstrap = cluster.bootstrap_servers();
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
@@ -329,25 +323,4 @@ fn transactions_span_brokers_and_survive_their_coordinator() {
     committed.sort();
     assert_eq!(read_topic(&bootstrap, "payments", 3, "read_committed", 9), committed);
     cluster.stop().unwrap();
-}
-
-#[test]
-#[ignore]
-fn scratch_acks_all_throughput() {
-    let cluster = EmbeddedCluster::start::<&str, &str>(3, &[]).unwrap();
-    let bootstrap = cluster.bootstrap_servers();
-    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(())
-    });
-    admin.create_topics(&[NewTopic::new("t", 6, 3)], false, None).unwrap()[0].1.clone().unwrap();
-    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all"), ("linger.ms", "5")])).unwrap();
-    let started = Instant::now();
-    let futures: Vec<_> =
-        (0..5000).map(|_| producer.send(ProducerRecord::new("t", vec![0u8; 1024])).unwrap()).collect();
-    for f in futures {
-        f.wait().unwrap();
-    }
-    println!("5000 acks=all records in {:?}", started.elapsed());
 }

@@ -157,6 +157,8 @@ pub struct Broker {
     markers: Mutex<txn_io::Markers>,
 }
 
+/// Kafka's `offsets.commit.timeout.ms`: how long a coordinator's write waits for the in-sync replicas.
+const OFFSETS_COMMIT_TIMEOUT_MS: i64 = 5_000;
 /// How often group sessions, rebalance deadlines and transaction timeouts are checked.
 const GROUP_TICK_MS: i64 = 100;
 /// How often the recovery-point, log-start-offset and high-watermark checkpoints are written (Kafka's
@@ -515,9 +517,59 @@ impl Broker {
     /// Handles one request. A Fetch that must wait for data, and JoinGroup and SyncGroup until their group is
     /// ready, are parked: their answers come from [`Broker::take_completions`] under the request's token.
     pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
-        let outcome = self.dispatch(request, ctx, now_ms);
+        let written = self.coordinator_partition(&request.body);
+        let outcome = match self.dispatch(request, ctx, now_ms) {
+            Outcome::Respond(response) => match written {
+                Some(tp) => self.respond_when_replicated(response, tp, ctx.token, now_ms),
+                None => Outcome::Respond(response),
+            },
+            other => other,
+        };
         self.complete_delayed(now_ms);
         outcome
+    }
+
+    /// The internal partition a coordinator request writes to: the group's `__consumer_offsets` partition for
+    /// offset commits, the transactional id's `__transaction_state` partition for transaction requests.
+    fn coordinator_partition(&self, body: &RequestKind) -> Option<TopicPartition> {
+        let (topic, key) = match body {
+            RequestKind::OffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::TxnOffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::EndTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),
+            RequestKind::AddOffsetsToTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),
+            RequestKind::AddPartitionsToTxn(r) => {
+                (TRANSACTION_STATE_TOPIC, r.v3_and_below_transactional_id.0.to_string())
+            }
+            RequestKind::InitProducerId(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.as_ref()?.0.to_string()),
+            _ => return None,
+        };
+        let partitions = self.metadata().topics.get(topic)?.partitions.len() as i32;
+        Some(TopicPartition {
+            topic: topic.to_string(),
+            partition: crate::coordinator::group::partition_for(&key, partitions),
+        })
+    }
+
+    /// Answers a coordinator request once every in-sync replica of the internal partition it wrote to has what
+    /// the leader has now, as Kafka's coordinators append with acks=all (at most `offsets.commit.timeout.ms`,
+    /// then COORDINATOR_NOT_AVAILABLE, which clients retry). A partition all caught up answers at once.
+    fn respond_when_replicated(
+        &self,
+        response: ResponseKind,
+        tp: TopicPartition,
+        token: Token,
+        now_ms: i64,
+    ) -> Outcome {
+        let Some(replica) = self.partition(&tp.topic, tp.partition) else { return Outcome::Respond(response) };
+        let required = replica.log_end_offset();
+        if !replica.is_leader() || replica.high_watermark() >= required {
+            return Outcome::Respond(response);
+        }
+        let deadline_ms = now_ms.saturating_add(OFFSETS_COMMIT_TIMEOUT_MS);
+        let op = DelayedOp::Replicated { response, tp: tp.clone(), required };
+        self.purgatory().park(token, op, vec![tp], deadline_ms);
+        self.try_complete(token, false, now_ms);
+        Outcome::Parked
     }
 
     fn dispatch(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {
@@ -778,6 +830,9 @@ impl Broker {
         let ready = match self.purgatory().get(token) {
             Some(DelayedOp::Fetch { request, version }) => force || fetch::satisfied(self, request, *version),
             Some(DelayedOp::Produce(waiting)) => force || produce::settled(self, waiting),
+            Some(DelayedOp::Replicated { tp, required, .. }) => {
+                force || self.partition(&tp.topic, tp.partition).is_none_or(|r| r.replicated_to(*required, 1).is_some())
+            }
             None => return,
         };
         if !ready {
@@ -790,6 +845,18 @@ impl Broker {
                 let (response, _, proposals) = fetch::handle(self, &request, version, now_ms);
                 self.alter_isr(proposals, now_ms);
                 ResponseKind::Fetch(response)
+            }
+            DelayedOp::Replicated { response, tp, required } => {
+                let replicated = self
+                    .partition(&tp.topic, tp.partition)
+                    .and_then(|r| r.replicated_to(required, 1))
+                    .is_some_and(|r| r.is_ok());
+                if replicated {
+                    response
+                } else {
+                    tracing::warn!(target: "potok::coordinator", "{tp}: the in-sync replicas did not get the coordinator's write in time");
+                    coordinator_not_available(response)
+                }
             }
             DelayedOp::Produce(waiting) => {
                 tracing::trace!(target: "potok::replication", "acks=all produce {token} answered: {:?}", waiting.partitions());
@@ -1002,6 +1069,38 @@ impl Broker {
         topic_config::value_of("min.insync.replicas", &topic.configs, &self.config, &image.broker_configs)
             .parse()
             .unwrap_or(1)
+    }
+}
+
+/// A coordinator's answer turned into COORDINATOR_NOT_AVAILABLE (its write did not reach the in-sync replicas in
+/// time), which clients retry.
+fn coordinator_not_available(response: ResponseKind) -> ResponseKind {
+    let e = ResponseError::CoordinatorNotAvailable.code();
+    match response {
+        ResponseKind::OffsetCommit(mut r) => {
+            for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                p.error_code = e;
+            }
+            ResponseKind::OffsetCommit(r)
+        }
+        ResponseKind::TxnOffsetCommit(mut r) => {
+            for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                p.error_code = e;
+            }
+            ResponseKind::TxnOffsetCommit(r)
+        }
+        ResponseKind::EndTxn(r) => ResponseKind::EndTxn(r.with_error_code(e)),
+        ResponseKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(r.with_error_code(e)),
+        ResponseKind::InitProducerId(r) => ResponseKind::InitProducerId(
+            r.with_error_code(e).with_producer_id(kafka_protocol::messages::ProducerId(-1)).with_producer_epoch(-1),
+        ),
+        ResponseKind::AddPartitionsToTxn(mut r) => {
+            for p in r.results_by_topic_v3_and_below.iter_mut().flat_map(|t| t.results_by_partition.iter_mut()) {
+                p.partition_error_code = e;
+            }
+            ResponseKind::AddPartitionsToTxn(r)
+        }
+        other => other,
     }
 }
 

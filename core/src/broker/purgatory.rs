@@ -21,6 +21,8 @@ pub(super) enum DelayedOp {
     Fetch { request: FetchRequest, version: i16 },
     /// An acks=all Produce waiting for the ISR to have its batches.
     Produce(super::produce::WaitingProduce),
+    /// A coordinator's answer waiting for the ISR to have what it wrote to an internal partition.
+    Replicated { response: kafka_protocol::messages::ResponseKind, tp: TopicPartition, required: i64 },
 }
 
 #[derive(Debug)]
