@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/install-test-deps.sh — installs what the client test suite (scripts/client-tests.sh) needs:
-#   * kcat and librdkafka's headers (librdkafka-dev), from Debian's packages (only when they are missing);
+#   * kcat, librdkafka's headers (librdkafka-dev) and iproute2, from Debian's packages (only when missing);
 #   * a Python venv at ${POTOK_CACHE:-$HOME/.cache/potok}/venv with tests/clients/requirements.txt and the
 #     Python package's build and check tools, bindings-python/requirements-dev.txt (maturin, mypy)
 #     (pip runs only when the requirements' hash differs from the venv's stamp);
@@ -50,6 +50,19 @@ if [[ ! -f /usr/include/librdkafka/rdkafka.h ]]; then
     export DEBIAN_FRONTEND=noninteractive
     timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
     timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends librdkafka-dev >/dev/null
+fi
+
+# --- iproute2 (the fault-injection harness puts each node in a network namespace: `ip netns`) ---------
+if ! command -v ip >/dev/null 2>&1; then
+    log "installing iproute2 (apt)"
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || { log "iproute2 missing and not root (no sudo)"; exit 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+    timeout 900 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends iproute2 >/dev/null
 fi
 
 # --- Python venv --------------------------------------------------------------------------------
