@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use super::{Broker, BrokerError};
 use crate::coordinator::group::{self, GroupCoordinator, Write};
 use crate::record::{self, BatchBuilder, Compression, ControlType, DecodeLimits};
-use crate::storage::{AppendInfo, AppendOrigin, StorageError};
+use crate::storage::{AppendInfo, AppendOrigin, StorageError, TopicPartition};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -180,12 +180,28 @@ impl Broker {
     /// Whether this broker coordinates `group_id`: it leads the group's `__consumer_offsets` partition (or
     /// the topic does not exist yet, and the first request creates it here).
     pub(super) fn coordinates_group(&self, group_id: &str) -> bool {
-        let partitions = match self.metadata().topics.get(OFFSETS_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => return true,
-        };
-        let partition = group::partition_for(group_id, partitions);
-        self.partition(OFFSETS_TOPIC, partition).is_some_and(|p| p.is_leader())
+        self.leads_key(OFFSETS_TOPIC, group_id)
+    }
+
+    /// The partition of a coordinator's internal topic that owns `key` (a group id or a transactional id),
+    /// once the topic exists.
+    pub(super) fn internal_partition(&self, topic: &str, key: &str) -> Option<TopicPartition> {
+        let partitions = self.metadata().topics.get(topic)?.partitions.len() as i32;
+        Some(TopicPartition { topic: topic.to_string(), partition: group::partition_for(key, partitions) })
+    }
+
+    /// Whether this broker leads the partition of `topic` that owns `key` (true while the topic does not
+    /// exist yet: the first request creates it here).
+    pub(super) fn leads_key(&self, topic: &str, key: &str) -> bool {
+        self.internal_partition(topic, key)
+            .is_none_or(|tp| self.partition(&tp.topic, tp.partition).is_some_and(|p| p.is_leader()))
+    }
+
+    /// The partition count of a coordinator's internal topic and the partitions of it this broker leads.
+    pub(super) fn led_partitions(&self, topic: &str) -> Option<(i32, BTreeSet<i32>)> {
+        let partitions = self.metadata().topics.get(topic)?.partitions.len() as i32;
+        let led = (0..partitions).filter(|p| self.partition(topic, *p).is_some_and(|r| r.is_leader())).collect();
+        Some((partitions, led))
     }
 
     /// Loads the groups of the `__consumer_offsets` partitions this broker has come to lead and forgets
@@ -202,12 +218,7 @@ impl Broker {
         groups: &mut GroupCoordinator,
         now_ms: i64,
     ) -> Result<(), BrokerError> {
-        let partitions = match self.metadata().topics.get(OFFSETS_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => return Ok(()),
-        };
-        let led: BTreeSet<i32> =
-            (0..partitions).filter(|p| self.partition(OFFSETS_TOPIC, *p).is_some_and(|r| r.is_leader())).collect();
+        let Some((partitions, led)) = self.led_partitions(OFFSETS_TOPIC) else { return Ok(()) };
         let mut loaded = self.loaded_group_partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let lost: BTreeSet<i32> = loaded.difference(&led).copied().collect();
         if !lost.is_empty() {

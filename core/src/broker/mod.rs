@@ -543,11 +543,7 @@ impl Broker {
             RequestKind::InitProducerId(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.as_ref()?.0.to_string()),
             _ => return None,
         };
-        let partitions = self.metadata().topics.get(topic)?.partitions.len() as i32;
-        Some(TopicPartition {
-            topic: topic.to_string(),
-            partition: crate::coordinator::group::partition_for(&key, partitions),
-        })
+        self.internal_partition(topic, &key)
     }
 
     /// Answers a coordinator request once every in-sync replica of the internal partition it wrote to has what

@@ -294,12 +294,7 @@ impl Broker {
     /// Whether this broker coordinates `transactional_id`: it leads the id's `__transaction_state` partition (or
     /// the topic does not exist yet).
     pub(super) fn coordinates_txn(&self, transactional_id: &str) -> bool {
-        let partitions = match self.metadata().topics.get(TRANSACTION_STATE_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => return true,
-        };
-        let partition = group::partition_for(transactional_id, partitions);
-        self.partition(TRANSACTION_STATE_TOPIC, partition).is_some_and(|p| p.is_leader())
+        self.leads_key(TRANSACTION_STATE_TOPIC, transactional_id)
     }
 
     /// Whether a cluster member gets a request for a transactional id another broker coordinates (it answers
@@ -323,13 +318,7 @@ impl Broker {
         txns: &mut TransactionCoordinator,
         now_ms: i64,
     ) -> Result<(), BrokerError> {
-        let partitions = match self.metadata().topics.get(TRANSACTION_STATE_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => return Ok(()),
-        };
-        let led: BTreeSet<i32> = (0..partitions)
-            .filter(|p| self.partition(TRANSACTION_STATE_TOPIC, *p).is_some_and(|r| r.is_leader()))
-            .collect();
+        let Some((partitions, led)) = self.led_partitions(TRANSACTION_STATE_TOPIC) else { return Ok(()) };
         let mut loaded = self.loaded_txn_partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let lost: BTreeSet<i32> = loaded.difference(&led).copied().collect();
         if !lost.is_empty() {
