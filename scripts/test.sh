@@ -93,6 +93,10 @@ step "a three-node cluster from Kafka's KRaft property files (kcat, kafka-topics
 scripts/cluster-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
 scripts/cluster-check.sh kafka
 
+step "dedicated roles: one controller-only and three broker-only nodes; two brokers die, acks=all gets NOT_ENOUGH_REPLICAS below min.insync.replicas (potok and Apache Kafka)"
+scripts/roles-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
+scripts/roles-check.sh kafka
+
 step "fault injection on a three-node potok cluster (SIGKILL, SIGSTOP, network partitions; 2 short trials; the checker's own tests)"
 (cd tests && "$(../scripts/install-test-deps.sh)/bin/python" -m pytest faults/test_checker.py -q -p no:cacheprovider)
 scripts/fault-check.sh potok "$CARGO_TARGET_DIR/debug/potok" --quick

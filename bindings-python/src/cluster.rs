@@ -1,5 +1,5 @@
-//! `EmbeddedCluster`: N potok nodes (broker and controller each) inside the Python process
-//! (`potok::host::cluster`).
+//! `EmbeddedCluster`: N potok nodes (broker and controller each, or brokers beside dedicated controllers)
+//! inside the Python process (`potok::host::cluster`).
 
 // HostError is plain data a binding reads field by field; boxing it would only add an allocation here.
 #![allow(clippy::result_large_err)]
@@ -31,10 +31,14 @@ impl EmbeddedCluster {
 
 #[pymethods]
 impl EmbeddedCluster {
-    /// Starts `brokers` nodes with Kafka config pairs applied to each; returns once all accept connections.
+    /// Starts `brokers` nodes (broker-only beside `controllers` controller-only nodes, or combined when
+    /// `controllers` is 0) with Kafka config pairs applied to each; returns once all accept connections.
     #[new]
-    fn new(py: Python<'_>, brokers: usize, config: Vec<(String, String)>) -> PyResult<Self> {
-        let cluster = py.detach(|| Cluster::start(brokers, &config)).map_err(|e| errors::raise(py, &e))?;
+    #[pyo3(signature = (brokers, config, controllers = 0))]
+    fn new(py: Python<'_>, brokers: usize, config: Vec<(String, String)>, controllers: usize) -> PyResult<Self> {
+        let cluster = py
+            .detach(|| Cluster::start_with_controllers(brokers, controllers, &config))
+            .map_err(|e| errors::raise(py, &e))?;
         Ok(EmbeddedCluster { cluster: Mutex::new(Some(cluster)) })
     }
 

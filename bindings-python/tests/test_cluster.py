@@ -89,3 +89,34 @@ def test_bad_node_ids_and_sizes_are_refused():
         cluster.stop_broker(1)
         with pytest.raises(potok.errors.KafkaStateError):
             cluster.kill_broker(1)
+
+
+def test_dedicated_controller_min_isr_refuses_acks_all_with_two_brokers_down():
+    # The course's min-ISR exercise: RF 3, min.insync.replicas=2, two of three brokers stopped. With the
+    # controller quorum on a node of its own (node 4), the ISR shrinks and acks=all gets NOT_ENOUGH_REPLICAS.
+    with potok.Cluster(brokers=3, controllers=1) as cluster:
+        assert cluster.running == [1, 2, 3, 4]
+        assert len(cluster.bootstrap_servers.split(",")) == 3
+        wait_for("three brokers", lambda: brokers(cluster.bootstrap_servers) == [1, 2, 3])
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        admin.create_topics([NewTopic("min-isr", 1, 3, config={"min.insync.replicas": "2"})])["min-isr"].result(30)
+        part = lambda: admin.list_topics("min-isr", timeout=10).topics["min-isr"].partitions[0]  # noqa: E731
+        leader = wait_for("a leader with three in sync", lambda: len(part().isrs) == 3 and part().leader)
+        for other in (b for b in (1, 2, 3) if b != leader):
+            cluster.stop_broker(other)
+        wait_for("the ISR down to the leader", lambda: part().isrs == [leader])
+
+        errors = []
+        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "retries": 0})
+        producer.produce("min-isr", b"refused", on_delivery=lambda e, m: errors.append(e))
+        producer.flush(30)
+        assert len(errors) == 1 and errors[0] is not None, errors
+        assert errors[0].name() == "NOT_ENOUGH_REPLICAS", errors[0]
+
+        for other in (b for b in (1, 2, 3) if b != leader):
+            cluster.start_broker(other)
+        wait_for("three in sync again", lambda: len(part().isrs) == 3, timeout=60)
+        errors.clear()
+        producer.produce("min-isr", b"accepted", on_delivery=lambda e, m: errors.append(e))
+        producer.flush(30)
+        assert errors == [None]

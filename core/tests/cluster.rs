@@ -200,6 +200,29 @@ fn misconfigured_nodes_are_refused_naming_the_key() {
     assert!(refused("node.id=7\n").contains("controller.quorum.voters"));
     assert!(refused("node.id=1\ncontroller.listener.names=OTHER\n").contains("controller.listener.names"));
     assert!(refused("node.id=1\nprocess.roles=broker\n").contains("process.roles"));
+    // Dedicated roles, as Kafka checks them: a controller-only node serves only controller listeners, a
+    // broker-only node none, and neither runs without the quorum's voters.
+    let controller_only = refused("node.id=1\nprocess.roles=controller\n");
+    assert!(controller_only.contains("listeners must only contain controller listeners"), "{controller_only}");
+    let broker_only = BrokerConfig::from_properties(&format!(
+        "process.roles=broker\nnode.id=2\ncontroller.quorum.voters=1@127.0.0.1:{}\n\
+         listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
+        ports[1],
+        ports[0],
+        ports[1],
+        dir.display()
+    ))
+    .unwrap();
+    let err = RunningBroker::start(broker_only).unwrap_err().to_string();
+    assert!(err.contains("must not contain a controller listener"), "{err}");
+    let alone = BrokerConfig::from_properties(&format!(
+        "process.roles=broker\nnode.id=2\nlisteners=PLAINTEXT://127.0.0.1:{}\nlog.dirs={}\n",
+        ports[0],
+        dir.display()
+    ))
+    .unwrap();
+    let err = RunningBroker::start(alone).unwrap_err().to_string();
+    assert!(err.contains("controller.quorum.voters"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

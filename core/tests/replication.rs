@@ -324,3 +324,80 @@ fn transactions_span_brokers_and_survive_their_coordinator() {
     assert_eq!(read_topic(&bootstrap, "payments", 3, "read_committed", 9), committed);
     cluster.stop().unwrap();
 }
+
+/// The course's min-ISR exercise on a cluster whose controller runs apart from the brokers (process.roles=broker
+/// on three nodes, process.roles=controller on a fourth): with two of the three brokers stopped, the quorum is
+/// untouched, the ISR shrinks to the last broker, and an acks=all write to a topic with min.insync.replicas=2 is
+/// refused with NOT_ENOUGH_REPLICAS; the brokers return, rejoin the ISR, and the write goes through.
+#[test]
+fn dedicated_controllers_outlive_two_dead_brokers_and_acks_all_is_refused_below_min_isr() {
+    let mut cluster = EmbeddedCluster::start_with_controllers(
+        3,
+        1,
+        &[
+            ("broker.session.timeout.ms", "3000"),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("replica.lag.time.max.ms", "5000"),
+        ],
+    )
+    .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    assert_eq!(bootstrap.split(',').count(), 3, "only the brokers take clients: {bootstrap}");
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let described = wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(c)
+    });
+    let mut ids: Vec<i32> = described.brokers.iter().map(|b| b.node_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 3], "the controller-only node is no broker");
+    // Clients cannot reach a dedicated controller: as Kafka 4, the brokers name one of themselves.
+    assert!(ids.contains(&described.controller_id), "controller id {}", described.controller_id);
+
+    let mut topic = NewTopic::new("min-isr", 1, 3);
+    topic.configs = vec![("min.insync.replicas".into(), "2".into())];
+    admin.create_topics(&[topic], false, None).unwrap()[0].1.clone().unwrap();
+    let leader = wait_for("a leader with its whole ISR", Duration::from_secs(30), || {
+        let p = describe(&admin, "min-isr")?.partitions.remove(0);
+        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
+    });
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all"), ("linger.ms", "0")])).unwrap();
+    for i in 0..10 {
+        producer.send(ProducerRecord::new("min-isr", format!("v{i}"))).unwrap().wait().unwrap();
+    }
+
+    // Two brokers die; the controller fences them and shrinks the ISR to the survivor.
+    let dead: Vec<i32> = (1..=3).filter(|id| *id != leader).collect();
+    for id in &dead {
+        cluster.kill_broker(*id).unwrap();
+    }
+    let admin = Admin::new(&conf(&cluster.bootstrap_servers(), &[])).unwrap();
+    wait_for("the ISR down to the leader", Duration::from_secs(30), || {
+        let p = describe(&admin, "min-isr")?.partitions.remove(0);
+        (p.leader == leader && p.isr == vec![leader]).then_some(())
+    });
+    let once = Producer::new(&conf(
+        &cluster.bootstrap_servers(),
+        &[("acks", "all"), ("retries", "0"), ("enable.idempotence", "false")],
+    ))
+    .unwrap();
+    let err = once.send(ProducerRecord::new("min-isr", "refused")).unwrap().wait().unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Kafka { code: 19, .. }) || err.to_string().contains("NOT_ENOUGH_REPLICAS"),
+        "{err}"
+    );
+    // Metadata changes still commit: the quorum lives on the controller.
+    admin.create_topics(&[NewTopic::new("while-down", 1, 1)], false, None).unwrap()[0].1.clone().unwrap();
+
+    for id in &dead {
+        cluster.start_broker(*id).unwrap();
+    }
+    wait_for("the returned brokers back in the ISR", Duration::from_secs(60), || {
+        let p = describe(&admin, "min-isr")?.partitions.remove(0);
+        (p.isr.len() == 3).then_some(())
+    });
+    let producer = Producer::new(&conf(&cluster.bootstrap_servers(), &[("acks", "all")])).unwrap();
+    producer.send(ProducerRecord::new("min-isr", "accepted")).unwrap().wait().unwrap();
+    assert_eq!(read_all(&cluster.bootstrap_servers(), "min-isr", 0, 11).last().unwrap(), "accepted");
+    cluster.stop().unwrap();
+}

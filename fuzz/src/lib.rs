@@ -92,7 +92,12 @@ pub fn request(data: &[u8]) {
         let Ok(request) = protocol::decode_request(frame) else { continue };
         let (api_key, version, correlation_id) =
             (request.api_key, request.header.request_api_version, request.header.correlation_id);
-        let ctx = RequestContext { token: n as u64 + 1, client_id: "fuzz".into(), client_host: "/127.0.0.1".into() };
+        let ctx = RequestContext {
+            token: n as u64 + 1,
+            client_id: "fuzz".into(),
+            client_host: "/127.0.0.1".into(),
+            controller_listener: false,
+        };
         if let Outcome::Respond(body) = broker.handle(request, &ctx, NOW_MS + n as i64) {
             let _ = protocol::encode_response(api_key, version, correlation_id, &body);
         }

@@ -152,17 +152,27 @@ class Cluster:
 
         with potok.Cluster(brokers=3) as cluster:
             admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+
+    With ``controllers=N`` the brokers are broker-only nodes (``process.roles=broker``) and N more nodes,
+    numbered after them, are the controller quorum (``process.roles=controller``), as a production KRaft
+    cluster runs: stopping two of three brokers then leaves the quorum up, so the ISR shrinks and an
+    ``acks=all`` producer gets NOT_ENOUGH_REPLICAS below ``min.insync.replicas``.
     """
 
     def __init__(
-        self, brokers: int = 3, config: Optional[Mapping[str, ConfigValue]] = None, **overrides: ConfigValue
+        self,
+        brokers: int = 3,
+        config: Optional[Mapping[str, ConfigValue]] = None,
+        *,
+        controllers: int = 0,
+        **overrides: ConfigValue,
     ) -> None:
         pairs: Dict[str, str] = {}
         for key, value in (config or {}).items():
             pairs[str(key)] = _kafka_value(value)
         for key, value in overrides.items():
             pairs[key.replace("_", ".")] = _kafka_value(value)
-        self._native = _native.EmbeddedCluster(int(brokers), list(pairs.items()))
+        self._native = _native.EmbeddedCluster(int(brokers), list(pairs.items()), int(controllers))
 
     @property
     def bootstrap_servers(self) -> str:

@@ -120,6 +120,10 @@ impl Broker {
     /// Periodic lifecycle work: heartbeats when due, and the in-process controller's own decisions.
     pub(super) fn lifecycle_tick(&self, now_ms: i64) -> i64 {
         if self.is_cluster_member() {
+            // A controller-only node (process.roles=controller) is no broker: it never registers.
+            if !self.config.process_roles.broker {
+                return now_ms + self.config.broker_heartbeat_interval_ms;
+            }
             self.remote_lifecycle_tick(now_ms);
             return self.lifecycle().next_heartbeat_ms;
         }

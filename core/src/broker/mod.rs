@@ -183,6 +183,9 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer address as Kafka shows it (`/127.0.0.1`).
     pub client_host: String,
+    /// The request came in on a controller listener (`controller.listener.names`), where Kafka's controller
+    /// answers rather than its broker.
+    pub controller_listener: bool,
 }
 
 /// What became of a request. (Nearly every request ends in `Respond`, so boxing it would only add an
@@ -481,13 +484,21 @@ impl Broker {
     }
 
     /// The id clients are told is the controller. Kafka 4 tells them a random live broker (clients cannot
-    /// reach the controllers); potok tells them the active controller when it is a live broker too (every
-    /// node of a potok cluster is both), so `kcat -L` shows where the controller is, and itself otherwise.
+    /// reach the controllers); potok tells them the active controller when it is a live broker too (combined
+    /// nodes, process.roles=broker,controller), so `kcat -L` shows where the controller is, and itself otherwise.
     pub fn controller_id(&self) -> i32 {
         match self.active_controller.load(std::sync::atomic::Ordering::Relaxed) {
             id if id >= 0 && self.metadata().brokers.contains_key(&id) => id,
             _ => self.config.node_id,
         }
+    }
+
+    /// The node leading the controller quorum, when known (itself for a cluster of one).
+    pub fn quorum_leader(&self) -> Option<i32> {
+        if !self.is_cluster_member() {
+            return Some(self.config.node_id);
+        }
+        Some(self.active_controller.load(std::sync::atomic::Ordering::Relaxed)).filter(|id| *id >= 0)
     }
 
     /// Notes which node is the active controller (a cluster member's runtime tells it as the quorum elects).
@@ -623,7 +634,7 @@ impl Broker {
                 ResponseKind::DescribeQuorum(describe_quorum::handle(self, now_ms))
             }
             RequestKind::DescribeCluster(r) => {
-                ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version))
+                ResponseKind::DescribeCluster(describe_cluster::handle(self, r, version, ctx.controller_listener))
             }
             RequestKind::InitProducerId(r) => {
                 ResponseKind::InitProducerId(init_producer_id::handle(self, r, version, now_ms))

@@ -3,6 +3,10 @@
 //! Kafka's KRaft `server.properties` is, on 127.0.0.1 ports picked once so a restarted node keeps its address,
 //! with data in a temporary directory (one `kafka-logs-N` per node) removed when the cluster stops. Nodes can
 //! be stopped (controlled shutdown), killed (as with SIGKILL) and started again.
+//!
+//! With dedicated controllers ([`EmbeddedCluster::start_with_controllers`]), brokers 1 to N have only the
+//! broker role and nodes N+1 to N+C only the controller role, as a production KRaft cluster runs: brokers
+//! can then die without taking the quorum with them.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -17,6 +21,7 @@ pub const MAX_NODES: usize = 9;
 /// A cluster of nodes in this process.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
+    /// Brokers first (ids 1..=N), then dedicated controllers (ids N+1..).
     configs: Vec<BrokerConfig>,
     nodes: Vec<Option<RunningBroker>>,
     client_ports: Vec<u16>,
@@ -36,11 +41,27 @@ impl EmbeddedCluster {
     /// Starts `brokers` nodes (1 to [`MAX_NODES`]) with Kafka config `entries` applied to each (after the
     /// cluster's own keys; `node.id`, `listeners`, `log.dirs` and the quorum keys are the cluster's).
     pub fn start<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<Self, HostError> {
+        Self::start_with_controllers(brokers, 0, entries)
+    }
+
+    /// Starts `brokers` broker-only nodes and `controllers` controller-only nodes (with 0, every node is both,
+    /// as [`EmbeddedCluster::start`] runs them).
+    pub fn start_with_controllers<K: AsRef<str>, V: AsRef<str>>(
+        brokers: usize,
+        controllers: usize,
+        entries: &[(K, V)],
+    ) -> Result<Self, HostError> {
         if !(1..=MAX_NODES).contains(&brokers) {
             return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
         }
-        let ports = free_ports(brokers * 2)?;
+        if controllers > MAX_NODES {
+            return Err(HostError::invalid_argument(format!("controllers must be between 0 and {MAX_NODES}")));
+        }
+        let dedicated = controllers > 0;
+        let voters_n = if dedicated { controllers } else { brokers };
+        let ports = free_ports(brokers + voters_n)?;
         let (client_ports, controller_ports) = ports.split_at(brokers);
+        let voter_id = |i: usize| if dedicated { brokers + i + 1 } else { i + 1 };
         // Unique per cluster, also for clusters started in the same millisecond by one process.
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let base = std::env::temp_dir().join(format!(
@@ -50,18 +71,23 @@ impl EmbeddedCluster {
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let voters: Vec<String> =
-            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
-        let mut configs = Vec::with_capacity(brokers);
-        for i in 0..brokers {
+            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", voter_id(i))).collect();
+        let mut configs = Vec::with_capacity(brokers + controllers);
+        for i in 0..brokers + controllers {
             let mut config = BrokerConfig::default();
-            let own = [
-                ("process.roles", "broker,controller".to_string()),
-                ("node.id", (i + 1).to_string()),
-                ("controller.quorum.voters", voters.join(",")),
-                (
-                    "listeners",
+            let (roles, listeners) = match (dedicated, i < brokers) {
+                (false, _) => (
+                    "broker,controller",
                     format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", client_ports[i], controller_ports[i]),
                 ),
+                (true, true) => ("broker", format!("PLAINTEXT://127.0.0.1:{}", client_ports[i])),
+                (true, false) => ("controller", format!("CONTROLLER://127.0.0.1:{}", controller_ports[i - brokers])),
+            };
+            let own = [
+                ("process.roles", roles.to_string()),
+                ("node.id", (i + 1).to_string()),
+                ("controller.quorum.voters", voters.join(",")),
+                ("listeners", listeners),
                 ("controller.listener.names", "CONTROLLER".to_string()),
                 ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
                 // In one process, a short election timeout starts the cluster in a fraction of a second.
@@ -81,7 +107,7 @@ impl EmbeddedCluster {
         // Nodes start side by side: each waits for the quorum in the background.
         let handles: Vec<_> =
             configs.iter().cloned().map(|config| std::thread::spawn(move || RunningBroker::start(config))).collect();
-        let mut nodes = Vec::with_capacity(brokers);
+        let mut nodes = Vec::with_capacity(configs.len());
         let mut failed = None;
         for handle in handles {
             match handle.join() {
@@ -97,13 +123,14 @@ impl EmbeddedCluster {
         }
     }
 
-    /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
     /// Each node's id and log directory.
     pub fn log_dirs(&self) -> Vec<(i32, PathBuf)> {
         self.configs.iter().filter_map(|c| Some((c.node_id, c.log_dir.clone()?))).collect()
     }
 
+    /// `host:port` of every running broker, comma-separated, as `bootstrap.servers` wants them.
     pub fn bootstrap_servers(&self) -> String {
+        // Brokers come first in `nodes`, one per client port.
         self.client_ports
             .iter()
             .zip(&self.nodes)
@@ -113,7 +140,7 @@ impl EmbeddedCluster {
             .join(",")
     }
 
-    /// The node ids (1..=N) of the nodes running now.
+    /// The node ids of the nodes running now (brokers 1..=N, then dedicated controllers).
     pub fn running(&self) -> Vec<i32> {
         (1..).zip(&self.nodes).filter(|(_, n)| n.is_some()).map(|(id, _)| id).collect()
     }
@@ -123,7 +150,7 @@ impl EmbeddedCluster {
             .ok()
             .filter(|i| (1..=self.nodes.len()).contains(i))
             .map(|i| i - 1)
-            .ok_or_else(|| HostError::invalid_argument(format!("no broker {id} (ids are 1 to {})", self.nodes.len())))
+            .ok_or_else(|| HostError::invalid_argument(format!("no node {id} (ids are 1 to {})", self.nodes.len())))
     }
 
     /// Stops a node as SIGTERM does: its leaderships move away first.

@@ -30,7 +30,9 @@ use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
-use crate::controller::raft::{self, peer, ControllerClient, ControllerNode, PeerRequest, RAFT_API_KEY};
+use crate::controller::raft::{
+    self, peer, ControllerClient, ControllerNode, MetadataObserver, PeerRequest, RAFT_API_KEY,
+};
 use crate::protocol::{self, versions, ProtocolError};
 use crate::storage::{Backend, FileBackend};
 use connections::{peer_closed, AcceptBackoff, PerIpLimits, RateLimitedLog};
@@ -63,6 +65,8 @@ struct Shared {
     node: Option<Arc<ControllerNode>>,
     /// The way to the active controller, for a broker that is a cluster member.
     controllers: Option<Arc<ControllerClient>>,
+    /// This broker's copy of the metadata log, when it is not a controller (`process.roles=broker`).
+    observer: Option<Arc<MetadataObserver>>,
     /// Wakes the driver after a request was parked, so it polls the broker by the new deadline.
     wake: Notify,
     max_frame: usize,
@@ -122,13 +126,15 @@ fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
 }
 
 /// A node ready to serve: its listeners (with whether each is a controller listener), its broker, its
-/// controller when it is a voter, and the temporary directory to remove after shutdown.
+/// controller when it is a voter (or its copy of the metadata log when it is a broker only), and the temporary
+/// directory to remove after shutdown.
 #[allow(missing_debug_implementations)]
 pub struct Bound {
     listeners: Vec<(TcpListener, bool)>,
     broker: Arc<Broker>,
     node: Option<Arc<ControllerNode>>,
     controllers: Option<Arc<ControllerClient>>,
+    observer: Option<Arc<MetadataObserver>>,
     ephemeral: Option<PathBuf>,
 }
 
@@ -140,22 +146,31 @@ impl Bound {
     }
 }
 
-/// Checks the cluster settings a node starts with, naming the key that is wrong.
+/// Checks the cluster settings a node starts with, naming the key that is wrong (Kafka's own checks of
+/// `process.roles` against the voters and the listeners).
 fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
     let bad = |m: String| Err(ServerError::Config(m));
-    // Also for a single node: a dedicated role must not silently start a combined broker and controller.
-    if !(config.process_roles.broker && config.process_roles.controller) {
-        return bad("process.roles: a potok node is both broker and controller (process.roles=broker,controller); \
-                    dedicated brokers and controllers are not supported yet"
-            .into());
-    }
+    let roles = &config.process_roles;
     if config.controller_quorum_voters.is_empty() {
+        // A cluster of one: this node is its broker and its controller.
+        if !(roles.broker && roles.controller) {
+            return bad("controller.quorum.voters: a node with only the broker or the controller role \
+                        (process.roles) needs the quorum's voters"
+                .into());
+        }
         return Ok(());
     }
-    if !config.controller_quorum_voters.iter().any(|v| v.id == config.node_id) {
+    let voter = config.controller_quorum_voters.iter().any(|v| v.id == config.node_id);
+    if roles.controller && !voter {
         return bad(format!(
-            "node.id={} is not among controller.quorum.voters; potok runs every node of a cluster as broker and \
-             controller (process.roles=broker,controller)",
+            "node.id={} is not among controller.quorum.voters, but process.roles has the controller role",
+            config.node_id
+        ));
+    }
+    if !roles.controller && voter {
+        return bad(format!(
+            "node.id={} is among controller.quorum.voters, but process.roles=broker: a broker-only node must not \
+             be a voter",
             config.node_id
         ));
     }
@@ -163,14 +178,28 @@ fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
         return bad("controller.listener.names must name the controller listener (e.g. CONTROLLER)".into());
     }
     let is_controller = |n: &str| config.controller_listener_names.iter().any(|c| c == n);
-    if !config.listeners.iter().any(|l| is_controller(&l.name)) {
+    let has_controller_listener = config.listeners.iter().any(|l| is_controller(&l.name));
+    let has_client_listener = config.listeners.iter().any(|l| !is_controller(&l.name));
+    if roles.controller && !has_controller_listener {
         return bad(format!(
             "listeners has no listener named in controller.listener.names ({})",
             config.controller_listener_names.join(",")
         ));
     }
-    if !config.listeners.iter().any(|l| !is_controller(&l.name)) {
+    if !roles.controller && has_controller_listener {
+        return bad(format!(
+            "listeners must not contain a controller listener ({}) when process.roles=broker",
+            config.controller_listener_names.join(",")
+        ));
+    }
+    if roles.broker && !has_client_listener {
         return bad("listeners has no listener for clients besides the controller listener".into());
+    }
+    if !roles.broker && has_client_listener {
+        return bad(format!(
+            "listeners must only contain controller listeners ({}) when process.roles=controller",
+            config.controller_listener_names.join(",")
+        ));
     }
     let mut ids = std::collections::BTreeSet::new();
     for v in &config.controller_quorum_voters {
@@ -226,8 +255,12 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     for socket in client_sockets {
         listeners.push(listen(socket)?);
     }
-    let (node, controllers) = if config.controller_quorum_voters.is_empty() {
-        (None, None)
+    let (node, controllers, observer) = if config.controller_quorum_voters.is_empty() {
+        (None, None, None)
+    } else if !config.process_roles.controller {
+        let voters = raft::voter_nodes(&config);
+        let observer = MetadataObserver::new(config.node_id, &voters);
+        (None, Some(Arc::new(ControllerClient::new(None, &voters))), Some(Arc::new(observer)))
     } else {
         let node = ControllerNode::start(
             &config,
@@ -239,9 +272,9 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
         )
         .await?;
         let client = ControllerClient::new(Some(node.clone()), &raft::voter_nodes(&config));
-        (Some(node), Some(Arc::new(client)))
+        (Some(node), Some(Arc::new(client)), None)
     };
-    Ok(Bound { listeners, broker, node, controllers, ephemeral })
+    Ok(Bound { listeners, broker, node, controllers, observer, ephemeral })
 }
 
 /// Serves `broker` on `listener` until `shutdown` resolves, then closes every connection and shuts the broker
@@ -257,12 +290,13 @@ async fn serve_until(
     shutdown: impl Future<Output = ()>,
     killed: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), ServerError> {
-    let Bound { listeners, broker, node, controllers, .. } = bound;
+    let Bound { listeners, broker, node, controllers, observer, .. } = bound;
     let config = broker.config().clone();
     let shared = Arc::new(Shared {
         broker,
         node,
         controllers,
+        observer,
         wake: Notify::new(),
         max_frame: config.socket_request_max_bytes,
         waiters: Mutex::new(HashMap::new()),
@@ -279,16 +313,19 @@ async fn serve_until(
     if let Some(node) = shared.node.clone() {
         tasks.spawn(follow_quorum(shared.clone(), node, stop_rx.clone()));
     }
-    if shared.controllers.is_some() {
+    if let Some(observer) = shared.observer.clone() {
+        tasks.spawn(follow_observer(shared.clone(), observer, stop_rx.clone()));
+    }
+    if shared.controllers.is_some() && config.process_roles.broker {
         tasks.spawn(fetcher::run(shared.clone(), stop_rx.clone()));
     }
     // Every listener's connections come to this loop, so one place counts and stops them. Over
     // max.connections, an acceptor waits (new connections queue in the kernel) until one closes, as in Kafka;
     // accept errors (out of descriptors) back off instead of spinning.
     let (accepted_tx, mut accepted_rx) =
-        tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)>(64);
+        tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, bool, tokio::sync::OwnedSemaphorePermit)>(64);
     let mut acceptors = JoinSet::new();
-    for (listener, _) in listeners {
+    for (listener, controller_listener) in listeners {
         let tx = accepted_tx.clone();
         let connections = connections.clone();
         let shared = shared.clone();
@@ -299,7 +336,7 @@ async fn serve_until(
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         backoff.succeeded();
-                        if tx.send((stream, peer, permit)).await.is_err() {
+                        if tx.send((stream, peer, controller_listener, permit)).await.is_err() {
                             return;
                         }
                     }
@@ -318,7 +355,7 @@ async fn serve_until(
     let cleaners = cleaner::CleanerThreads::start(&shared.broker)?;
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer, permit) = tokio::select! {
+        let (stream, peer, controller_listener, permit) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = accepted_rx.recv() => match accepted {
                 Some(accepted) => accepted,
@@ -340,7 +377,7 @@ async fn serve_until(
         let stop = stop_rx.clone();
         tasks.spawn(async move {
             let _slots = (permit, ip_slot);
-            if let Err(e) = serve_connection(shared.clone(), stream, peer, stop).await {
+            if let Err(e) = serve_connection(shared.clone(), stream, peer, controller_listener, stop).await {
                 // Kafka logs and closes a connection that sends something it cannot read; so does potok.
                 shared.log.log(|| format!("closed connection from {peer}: {e}"));
             }
@@ -402,10 +439,19 @@ async fn driver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 tokio::spawn(async move {
                     let answer = controllers.call(&call.request, call.version, raft::CALL_TIMEOUT).await;
                     // Read your writes: the broker answers once its own image has what the controller committed.
-                    if let (Ok((_, Some(index))), Some(node)) = (&answer, &shared.node) {
-                        node.wait_applied(*index, Duration::from_secs(5)).await;
-                        let image = node.image().borrow().clone();
-                        shared.broker.metadata_changed(image, now_ms());
+                    if let Ok((_, Some(index))) = &answer {
+                        let image = if let Some(node) = &shared.node {
+                            node.wait_applied(*index, Duration::from_secs(5)).await;
+                            Some(node.image().borrow().clone())
+                        } else if let Some(observer) = &shared.observer {
+                            observer.wait_applied(*index, Duration::from_secs(5)).await;
+                            Some(observer.image().borrow().clone())
+                        } else {
+                            None
+                        };
+                        if let Some(image) = image {
+                            shared.broker.metadata_changed(image, now_ms());
+                        }
                     }
                     let answer = answer.map(|(response, _)| response);
                     let gave_up = shared.broker.controller_answer(call.id, answer.map_err(|e| e.to_string()), now_ms());
@@ -489,6 +535,18 @@ async fn follow_quorum(shared: Arc<Shared>, node: Arc<ControllerNode>, mut stop:
     }
 }
 
+/// Hands the images a broker-only node fetches to its broker.
+async fn follow_observer(shared: Arc<Shared>, observer: Arc<MetadataObserver>, stop: watch::Receiver<bool>) {
+    observer
+        .run(stop, |image| {
+            shared.broker.set_active_controller(observer.leader());
+            shared.broker.metadata_changed(image, now_ms());
+            shared.deliver_completions();
+            shared.wake.notify_one();
+        })
+        .await;
+}
+
 /// Reads one frame: `Ok(None)` at a clean end of stream.
 async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<BytesMut>, ProtocolError> {
     let mut size = [0u8; 4];
@@ -511,6 +569,7 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut stream: TcpStream,
     peer: SocketAddr,
+    controller_listener: bool,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ProtocolError> {
     let _ = stream.set_nodelay(true);
@@ -527,7 +586,9 @@ async fn serve_connection(
             frame = read_frame(&mut stream, shared.max_frame) => frame,
         };
         let Some(frame) = frame? else { return Ok(()) };
-        let Some(response) = respond(&shared, frame.freeze(), &client_host, &mut stop, &stream).await? else {
+        let Some(response) =
+            respond(&shared, frame.freeze(), &client_host, controller_listener, &mut stop, &stream).await?
+        else {
             continue;
         };
         if stream.write_all(&response).await.is_err() {
@@ -541,6 +602,7 @@ async fn respond(
     shared: &Shared,
     frame: bytes::Bytes,
     client_host: &str,
+    controller_listener: bool,
     stop: &mut watch::Receiver<bool>,
     stream: &TcpStream,
 ) -> Result<Option<BytesMut>, ProtocolError> {
@@ -561,6 +623,7 @@ async fn respond(
         token: shared.next_token.fetch_add(1, Ordering::Relaxed),
         client_id: request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
         client_host: client_host.to_string(),
+        controller_listener,
     };
     // Registered before the broker sees the request, so an answer decided during the call finds its waiter.
     let (tx, rx) = oneshot::channel();

@@ -101,6 +101,11 @@ impl LogStore {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The entries from `start` to before `end` (fewer when the log ends sooner).
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>, std::io::Error> {
+        self.lock().read_range(start, end)
+    }
+
     /// The Kafka offset just past entry `index` (where the log ends once it holds that entry); 0 for none.
     pub fn offset_after(&self, index: Option<u64>) -> i64 {
         let inner = self.lock();

@@ -15,6 +15,7 @@
 //! frame (see [`peer`]); the records and the image are Kafka's.
 
 mod log_store;
+pub mod observer;
 pub mod peer;
 mod state_machine;
 
@@ -37,7 +38,13 @@ use super::records::MetadataRecord;
 use crate::broker::BrokerConfig;
 use crate::storage::Backend;
 
-pub use peer::{CallError, ControllerClient, PeerRequest, PeerResponse, RAFT_API_KEY};
+pub use observer::MetadataObserver;
+pub use peer::{CallError, ControllerClient, MetadataChunk, PeerRequest, PeerResponse, RAFT_API_KEY};
+
+/// The most entries one metadata fetch returns (each a batch of records).
+const FETCH_MAX_ENTRIES: u64 = 500;
+/// The longest an observer's metadata fetch waits for a new entry.
+pub const FETCH_MAX_WAIT: Duration = Duration::from_millis(500);
 
 openraft::declare_raft_types!(
     /// The quorum's Raft types: entries carry metadata records, node ids are Kafka node ids.
@@ -97,6 +104,9 @@ pub struct ControllerNode {
     voters: BTreeMap<u64, BasicNode>,
     image: watch::Receiver<Arc<MetadataImage>>,
     active: tokio::sync::Mutex<Active>,
+    /// Brokers reading the log without voting (`process.roles=broker`): the index after their last fetched
+    /// entry and when they fetched, for DescribeQuorum's observers.
+    observers: std::sync::Mutex<BTreeMap<i32, (Option<u64>, i64)>>,
 }
 
 impl fmt::Debug for ControllerNode {
@@ -151,6 +161,7 @@ impl ControllerNode {
             voters: all_voters,
             image,
             active: tokio::sync::Mutex::new(Active { controller, term: None }),
+            observers: std::sync::Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -247,12 +258,31 @@ impl ControllerNode {
             })
             .collect();
         let high_watermark = self.log.offset_after(metrics.last_applied.map(|l| l.index));
+        // A broker's fetch asks for what follows its last entry: it has the log up to there.
+        let observers = self
+            .observers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(id, (after, at_ms))| {
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(*id))
+                    .with_log_end_offset(self.log.offset_after(*after))
+                    .with_last_fetch_timestamp(*at_ms)
+                    .with_last_caught_up_timestamp(if *after >= metrics.last_applied.map(|l| l.index) {
+                        *at_ms
+                    } else {
+                        -1
+                    })
+            })
+            .collect();
         let partition = PartitionData::default()
             .with_partition_index(0)
             .with_leader_id(BrokerId(self.id as i32))
             .with_leader_epoch(metrics.current_term as i32)
             .with_high_watermark(high_watermark)
-            .with_current_voters(voters);
+            .with_current_voters(voters)
+            .with_observers(observers);
         let nodes = self
             .voters
             .iter()
@@ -309,7 +339,32 @@ impl ControllerNode {
             PeerRequest::Call { api_key, version, body } => {
                 PeerResponse::Call(peer::serve_call(self, api_key, version, body, now_ms).await)
             }
+            PeerRequest::FetchMetadata { node_id, after, max_wait_ms } => {
+                let max_wait = Duration::from_millis(max_wait_ms).min(FETCH_MAX_WAIT);
+                PeerResponse::FetchMetadata(self.fetch_metadata(node_id, after, max_wait, now_ms).await)
+            }
         }
+    }
+
+    /// The committed entries after `after` for an observer, waiting up to `max_wait` for one when it has them
+    /// all. Any voter answers: what it has applied is committed.
+    pub async fn fetch_metadata(
+        &self,
+        node_id: i32,
+        after: Option<u64>,
+        max_wait: Duration,
+        now_ms: i64,
+    ) -> Result<MetadataChunk, CallError> {
+        let start = after.map_or(0, |a| a + 1);
+        self.observers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(node_id, (after, now_ms));
+        let _ = self.raft.wait(Some(max_wait)).applied_index_at_least(Some(start), "an observer's fetch").await;
+        let metrics = self.raft.metrics().borrow().clone();
+        let applied = metrics.last_applied.map_or(0, |l| l.index + 1);
+        let entries = self
+            .log
+            .entries(start, applied.min(start + FETCH_MAX_ENTRIES))
+            .map_err(|e| CallError::Unavailable(e.to_string()))?;
+        Ok(MetadataChunk { entries, leader: metrics.current_leader.map(|l| l as i32) })
     }
 
     /// Stops taking part in the quorum.

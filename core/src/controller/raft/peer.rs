@@ -44,6 +44,14 @@ pub enum PeerRequest {
         version: i16,
         body: Vec<u8>,
     },
+    /// A broker that is not a controller (`process.roles=broker`) reading the committed metadata log, as
+    /// Kafka's brokers fetch `__cluster_metadata-0` as observers: the entries after index `after` (from the
+    /// first when `None`), waiting at most `max_wait_ms` for one to be committed.
+    FetchMetadata {
+        node_id: i32,
+        after: Option<u64>,
+        max_wait_ms: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,6 +61,14 @@ pub enum PeerResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// The answer in Kafka's encoding, and the log index its records were committed at.
     Call(Result<(Vec<u8>, Option<u64>), CallError>),
+    FetchMetadata(Result<MetadataChunk, CallError>),
+}
+
+/// Committed entries of the metadata log for an observer, and who leads the quorum.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MetadataChunk {
+    pub entries: Vec<openraft::Entry<TypeConfig>>,
+    pub leader: Option<i32>,
 }
 
 /// Why a request for the controller was not answered.

@@ -61,6 +61,32 @@ impl StateMachine {
     }
 }
 
+/// Applies one committed entry to `image`, whose next record has Kafka offset `next_offset`: a batch's records
+/// in turn, and one offset for a blank entry (a LeaderChange) or a membership (KRaftVoters). Controllers apply
+/// entries as Raft commits them, and brokers the same entries as they fetch them, so every node's image of a
+/// given entry has the same offsets.
+pub(super) fn apply_entry(image: &mut MetadataImage, next_offset: &mut i64, payload: &EntryPayload<TypeConfig>) {
+    match payload {
+        EntryPayload::Blank | EntryPayload::Membership(_) => {
+            image.skip_to(*next_offset);
+            *next_offset += 1;
+        }
+        EntryPayload::Normal(payload) => {
+            for bytes in &payload.records {
+                let offset = *next_offset;
+                match MetadataRecord::decode(bytes) {
+                    Ok(record) => image.apply_at(&record, offset),
+                    // Committed is committed: a record this version cannot read is skipped, loudly.
+                    Err(e) => {
+                        tracing::warn!(target: "potok::controller", "skipping unreadable metadata record at offset {offset}: {e}")
+                    }
+                }
+                *next_offset += 1;
+            }
+        }
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         let mut inner = self.lock();
@@ -97,32 +123,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut inner = self.lock();
         let mut out = Vec::new();
         for entry in entries {
-            match &entry.payload {
-                EntryPayload::Blank => {
-                    let offset = inner.next_offset;
-                    inner.image.skip_to(offset);
-                    inner.next_offset += 1;
-                }
-                EntryPayload::Normal(payload) => {
-                    for bytes in &payload.records {
-                        let offset = inner.next_offset;
-                        match MetadataRecord::decode(bytes) {
-                            Ok(record) => inner.image.apply_at(&record, offset),
-                            // Committed is committed: a record this version cannot read is skipped, loudly.
-                            Err(e) => {
-                                tracing::warn!(target: "potok::controller", "skipping unreadable metadata record at offset {offset}: {e}")
-                            }
-                        }
-                        inner.next_offset += 1;
-                    }
-                }
-                EntryPayload::Membership(m) => {
-                    inner.membership = StoredMembership::new(Some(entry.log_id), m.clone());
-                    let offset = inner.next_offset;
-                    inner.image.skip_to(offset);
-                    inner.next_offset += 1;
-                }
+            if let EntryPayload::Membership(m) = &entry.payload {
+                inner.membership = StoredMembership::new(Some(entry.log_id), m.clone());
             }
+            let Inner { image, next_offset, .. } = &mut *inner;
+            apply_entry(image, next_offset, &entry.payload);
             inner.last_applied = Some(entry.log_id);
             out.push(inner.next_offset);
         }
