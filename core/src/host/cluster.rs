@@ -5,7 +5,7 @@
 //! be stopped (controlled shutdown), killed (as with SIGKILL) and started again.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::HostError;
 use crate::broker::BrokerConfig;
@@ -32,13 +32,64 @@ fn free_ports(n: usize) -> Result<Vec<u16>, HostError> {
     held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| HostError::state(e.to_string()))).collect()
 }
 
+fn check_size(brokers: usize) -> Result<(), HostError> {
+    if (1..=MAX_NODES).contains(&brokers) {
+        Ok(())
+    } else {
+        Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")))
+    }
+}
+
+/// Each node's config: the cluster's own keys (node id, listeners on the given ports, the quorum, a log
+/// directory under `base`), then `entries`.
+fn node_configs<K: AsRef<str>, V: AsRef<str>>(
+    entries: &[(K, V)],
+    client_ports: &[u16],
+    controller_ports: &[u16],
+    base: &Path,
+) -> Result<Vec<BrokerConfig>, HostError> {
+    let voters: Vec<String> =
+        controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
+    let mut configs = Vec::with_capacity(client_ports.len());
+    for (i, (client, controller)) in client_ports.iter().zip(controller_ports).enumerate() {
+        let mut config = BrokerConfig::default();
+        let own = [
+            ("process.roles", "broker,controller".to_string()),
+            ("node.id", (i + 1).to_string()),
+            ("controller.quorum.voters", voters.join(",")),
+            ("listeners", format!("PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}")),
+            ("controller.listener.names", "CONTROLLER".to_string()),
+            ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
+            // In one process, a short election timeout starts the cluster in a fraction of a second.
+            ("controller.quorum.election.timeout.ms", "200".to_string()),
+            ("broker.heartbeat.interval.ms", "200".to_string()),
+            ("broker.session.timeout.ms", "3000".to_string()),
+            ("group.initial.rebalance.delay.ms", "0".to_string()),
+        ];
+        for (key, value) in own {
+            config.set(key, &value)?;
+        }
+        for (key, value) in entries {
+            config.set(key.as_ref().trim(), value.as_ref().trim())?;
+        }
+        configs.push(config);
+    }
+    Ok(configs)
+}
+
 impl EmbeddedCluster {
+    /// Checks `brokers` and the config `entries` as [`EmbeddedCluster::start`] does, without binding a port or
+    /// writing a file: for a binding that reports a bad key where a cluster is made and starts it later.
+    pub fn check<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<(), HostError> {
+        check_size(brokers)?;
+        let unbound = vec![0; brokers];
+        node_configs(entries, &unbound, &unbound, Path::new("")).map(drop)
+    }
+
     /// Starts `brokers` nodes (1 to [`MAX_NODES`]) with Kafka config `entries` applied to each (after the
     /// cluster's own keys; `node.id`, `listeners`, `log.dirs` and the quorum keys are the cluster's).
     pub fn start<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<Self, HostError> {
-        if !(1..=MAX_NODES).contains(&brokers) {
-            return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
-        }
+        check_size(brokers)?;
         let ports = free_ports(brokers * 2)?;
         let (client_ports, controller_ports) = ports.split_at(brokers);
         // Unique per cluster, also for clusters started in the same millisecond by one process.
@@ -49,35 +100,7 @@ impl EmbeddedCluster {
             crate::net::now_ms() % 1_000_000_000,
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let voters: Vec<String> =
-            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
-        let mut configs = Vec::with_capacity(brokers);
-        for i in 0..brokers {
-            let mut config = BrokerConfig::default();
-            let own = [
-                ("process.roles", "broker,controller".to_string()),
-                ("node.id", (i + 1).to_string()),
-                ("controller.quorum.voters", voters.join(",")),
-                (
-                    "listeners",
-                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", client_ports[i], controller_ports[i]),
-                ),
-                ("controller.listener.names", "CONTROLLER".to_string()),
-                ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
-                // In one process, a short election timeout starts the cluster in a fraction of a second.
-                ("controller.quorum.election.timeout.ms", "200".to_string()),
-                ("broker.heartbeat.interval.ms", "200".to_string()),
-                ("broker.session.timeout.ms", "3000".to_string()),
-                ("group.initial.rebalance.delay.ms", "0".to_string()),
-            ];
-            for (key, value) in own {
-                config.set(key, &value)?;
-            }
-            for (key, value) in entries {
-                config.set(key.as_ref().trim(), value.as_ref().trim())?;
-            }
-            configs.push(config);
-        }
+        let configs = node_configs(entries, client_ports, controller_ports, &base)?;
         // Nodes start side by side: each waits for the quorum in the background.
         let handles: Vec<_> =
             configs.iter().cloned().map(|config| std::thread::spawn(move || RunningBroker::start(config))).collect();
@@ -97,12 +120,12 @@ impl EmbeddedCluster {
         }
     }
 
-    /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
     /// Each node's id and log directory.
     pub fn log_dirs(&self) -> Vec<(i32, PathBuf)> {
         self.configs.iter().filter_map(|c| Some((c.node_id, c.log_dir.clone()?))).collect()
     }
 
+    /// `host:port` of every running node, comma-separated, as `bootstrap.servers` wants them.
     pub fn bootstrap_servers(&self) -> String {
         self.client_ports
             .iter()
@@ -173,5 +196,24 @@ impl EmbeddedCluster {
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
         let _ = self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::ErrorKind;
+
+    #[test]
+    fn check_refuses_what_start_refuses_without_starting_anything() {
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(EmbeddedCluster::check(0, &none).unwrap_err().kind, ErrorKind::InvalidArgument);
+        assert_eq!(EmbeddedCluster::check(MAX_NODES + 1, &none).unwrap_err().kind, ErrorKind::InvalidArgument);
+        let unknown = EmbeddedCluster::check(3, &[("no.such.key", "1")]).unwrap_err();
+        assert_eq!((unknown.kind, unknown.key.as_deref()), (ErrorKind::Config, Some("no.such.key")));
+        let malformed = EmbeddedCluster::check(3, &[("min.insync.replicas", "two")]).unwrap_err();
+        assert_eq!(malformed.key.as_deref(), Some("min.insync.replicas"));
+        EmbeddedCluster::check(MAX_NODES, &[("min.insync.replicas", "2"), ("default.replication.factor", "3")])
+            .expect("good keys pass");
     }
 }
