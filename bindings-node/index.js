@@ -1,7 +1,8 @@
 'use strict';
-// potok for Node.js: an embedded Kafka-compatible broker and (lib/kafka.js) a kafkajs-shaped client, both
-// backed by potok's native engine. See README.md ("Node.js") and index.d.ts.
+// potok for Node.js: an embedded Kafka-compatible broker, an embedded multi-node cluster (lib/cluster.js) and
+// (lib/kafka.js) a kafkajs-shaped client, all backed by potok's native engine. See README.md ("Node.js") and index.d.ts.
 const { Broker } = require('./lib/broker');
+const { Cluster } = require('./lib/cluster');
 const { Kafka, CompressionTypes } = require('./lib/kafka');
 const { serializers } = require('./lib/serializers');
 const { SchemaRegistry, SchemaRegistryError, SchemaType } = require('./lib/registry');
@@ -24,6 +25,7 @@ const { logLevel, setLogger } = require('./lib/log');
 // (`import { Broker, SerializationError } from 'potok'`).
 module.exports = {
   Broker,
+  Cluster,
   Kafka,
   CompressionTypes,
   serializers,

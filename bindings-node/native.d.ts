@@ -63,6 +63,29 @@ export declare class NativeBroker {
   get logDir(): string | null
 }
 
+/**
+ * A cluster of `brokers` nodes on 127.0.0.1 with data in a temporary directory removed when it stops; the
+ * config's Kafka keys apply to every node.
+ */
+export declare class NativeCluster {
+  /** Checks the broker count and the config at once, so a bad key is reported where the cluster is made. */
+  constructor(brokers: number, config: Array<ConfigEntry>)
+  /** Starts every node; resolves once all accept connections. */
+  start(): Promise<void>
+  /** Stops every node and removes the cluster's data; stopping a stopped cluster does nothing. */
+  stop(): Promise<void>
+  /** Stops node `id` as SIGTERM does (its leaderships move to other nodes first). */
+  stopBroker(id: number): Promise<void>
+  /** Stops node `id` as SIGKILL does: nothing flushed, the others notice when its session times out. */
+  killBroker(id: number): Promise<void>
+  /** Starts a stopped or killed node again on its address and data. */
+  startBroker(id: number): Promise<void>
+  /** `host:port,...` of the running nodes while the cluster runs, otherwise null. */
+  get bootstrapServers(): string | null
+  /** The ids of the running nodes (empty while the cluster is not started). */
+  get running(): Array<number>
+}
+
 /** Kafka's consumer (`bootstrap.servers`, `group.id`, `auto.offset.reset`, `enable.auto.commit`, ...). */
 export declare class NativeConsumer {
   constructor(config: Array<ConfigEntry>)

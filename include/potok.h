@@ -11,8 +11,8 @@
  * never a crash; an internal failure of potok is a POTOK_ERROR_OTHER error.
  *
  * OWNERSHIP. Every handle returned through an out parameter is the caller's and has exactly one destroy
- * function: potok_broker_destroy, potok_producer_destroy, potok_consumer_destroy, potok_admin_destroy,
- * potok_message_destroy, potok_message_batch_destroy, potok_partition_list_destroy,
+ * function: potok_broker_destroy, potok_cluster_destroy, potok_producer_destroy, potok_consumer_destroy,
+ * potok_admin_destroy, potok_message_destroy, potok_message_batch_destroy, potok_partition_list_destroy,
  * potok_topic_description_destroy, potok_string_list_destroy, potok_group_metadata_destroy,
  * potok_error_destroy. `char *` results are freed with potok_string_free. `const` pointers returned by
  * accessors point into the object they were read from and live as long as it does; objects lent to a
@@ -24,7 +24,7 @@
  *     const char *config[] = {"bootstrap.servers", servers, "acks", "all", NULL};
  * NULL means no keys. An unknown key or bad value is a POTOK_ERROR_CONFIG error naming the key.
  *
- * THREADS. Brokers, producers, admin clients and all immutable results (messages, batches, lists,
+ * THREADS. Brokers, clusters, producers, admin clients and all immutable results (messages, batches, lists,
  * descriptions, errors) may be used from any thread at once. A consumer is used from one thread at a time
  * (as Kafka's), except potok_consumer_wakeup(), which any thread may call. A handle must not be used during
  * or after its destroy call. Callbacks run on the thread named in their documentation.
@@ -32,8 +32,8 @@
  * TIMEOUTS. `timeout_ms` is in milliseconds; a negative value (POTOK_TIMEOUT_DEFAULT) means the call's
  * default, documented per call (Kafka's: `default.api.timeout.ms`, `max.block.ms`, or no limit).
  *
- * The embedded broker (potok_broker_*) starts a Kafka broker inside this process; an embedded multi-broker
- * cluster will be added beside it as potok_cluster_* with the same shape.
+ * The embedded broker (potok_broker_*) starts a Kafka broker inside this process; the embedded cluster
+ * (potok_cluster_*) starts N of them as one KRaft cluster, whose nodes can be stopped, killed and restarted.
  */
 
 #ifndef POTOK_H
@@ -44,6 +44,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * The most nodes one cluster runs.
+ */
+#define POTOK_CLUSTER_MAX_BROKERS 9
 
 /**
  * An offset that is not known (no committed offset, no position yet), as Kafka's `OFFSET_INVALID`.
@@ -188,6 +193,12 @@ typedef struct potok_admin potok_admin;
  * An embedded broker. All functions but `potok_broker_destroy` may be called from any thread at once.
  */
 typedef struct potok_broker potok_broker;
+
+/**
+ * An embedded cluster. All functions but `potok_cluster_destroy` may be called from any thread at once; they
+ * take turns (a call waits while another thread stops or starts a node).
+ */
+typedef struct potok_cluster potok_cluster;
 
 /**
  * A consumer. Use it from one thread at a time, as Kafka's consumer: only `potok_consumer_wakeup` may be
@@ -591,6 +602,92 @@ potok_error *potok_broker_log_dir(const potok_broker *broker,
  * `broker` is NULL or a broker from `potok_broker_new`, not freed yet, with no other call on it running.
  */
 void potok_broker_destroy(potok_broker *broker);
+
+/**
+ * Starts `brokers` nodes (1 to `POTOK_CLUSTER_MAX_BROKERS`) with Kafka broker config pairs applied to each
+ * (`{"min.insync.replicas", "2", NULL}`; NULL for none; `node.id`, `listeners`, `log.dirs` and the quorum keys
+ * are the cluster's own). Returns once every node accepts connections. A broker count out of range is a
+ * `POTOK_ERROR_INVALID_ARGUMENT` error, an unknown key or bad value a `POTOK_ERROR_CONFIG` error naming the
+ * key. On success `*out` is a cluster to free with `potok_cluster_destroy`.
+ *
+ * # Safety
+ * `config` is NULL or a NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
+ */
+potok_error *potok_cluster_start(size_t brokers,
+                                 const char *const *config,
+                                 potok_cluster **out);
+
+/**
+ * `host:port,...` of every running node, for `bootstrap.servers`; `*out` is a string to free with
+ * `potok_string_free`. A stopped cluster is a `POTOK_ERROR_STATE` error.
+ *
+ * # Safety
+ * `cluster` is a live cluster; `out` is valid for writing.
+ */
+potok_error *potok_cluster_bootstrap_servers(const potok_cluster *cluster, char **out);
+
+/**
+ * The ids of the running nodes, ascending: `*count` is how many run, and the first `min(*count, capacity)` of
+ * them are written to `ids` (NULL when `capacity` is 0). An array of `POTOK_CLUSTER_MAX_BROKERS` always holds
+ * them all.
+ *
+ * # Safety
+ * `cluster` is a live cluster; `ids` is NULL or valid for writing `capacity` ids; `count` is valid for writing.
+ */
+potok_error *potok_cluster_running(const potok_cluster *cluster,
+                                   int32_t *ids,
+                                   size_t capacity,
+                                   size_t *count);
+
+/**
+ * Stops node `id` as SIGTERM does: its partition leaderships move to other nodes first; returns when it has
+ * stopped. An id out of range is a `POTOK_ERROR_INVALID_ARGUMENT` error, a node that is not running a
+ * `POTOK_ERROR_STATE` error.
+ *
+ * # Safety
+ * `cluster` is a live cluster.
+ */
+potok_error *potok_cluster_stop_broker(const potok_cluster *cluster,
+                                       int32_t id);
+
+/**
+ * Stops node `id` as SIGKILL does: no controlled shutdown and nothing flushed; the other nodes notice when
+ * its session times out (`broker.session.timeout.ms`, 3 s by default here). Errors as
+ * `potok_cluster_stop_broker`.
+ *
+ * # Safety
+ * `cluster` is a live cluster.
+ */
+potok_error *potok_cluster_kill_broker(const potok_cluster *cluster,
+                                       int32_t id);
+
+/**
+ * Starts a stopped or killed node again, on its address and data; returns once it accepts connections. A
+ * node that is running is a `POTOK_ERROR_STATE` error.
+ *
+ * # Safety
+ * `cluster` is a live cluster.
+ */
+potok_error *potok_cluster_start_broker(const potok_cluster *cluster,
+                                        int32_t id);
+
+/**
+ * Stops every node and removes the cluster's data; later calls but this one and `potok_cluster_destroy` are
+ * `POTOK_ERROR_STATE` errors. Stopping a stopped cluster does nothing.
+ *
+ * # Safety
+ * `cluster` is a live cluster.
+ */
+potok_error *potok_cluster_stop(const potok_cluster *cluster);
+
+/**
+ * Stops the cluster if it runs (errors while stopping are dropped: call `potok_cluster_stop` first to see
+ * them) and frees it. NULL is ignored.
+ *
+ * # Safety
+ * `cluster` is NULL or a cluster from `potok_cluster_start`, not freed yet, with no other call on it running.
+ */
+void potok_cluster_destroy(potok_cluster *cluster);
 
 /**
  * How many entries the list holds.

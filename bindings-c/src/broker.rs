@@ -3,9 +3,8 @@
 //! unless `log.dirs` is given) under the caller's Kafka `server.properties` keys.
 //!
 //! A broker is made (config checked), then started and stopped, possibly several times (with `log.dirs` set,
-//! a restart finds its data again), and destroyed once. The embedded cluster will follow the same shape as
-//! `potok_cluster_*` (new with a broker count, start, bootstrap servers, stop/kill/start of one broker by
-//! node id, destroy).
+//! a restart finds its data again), and destroyed once. The embedded cluster (`potok_cluster_*`, in
+//! `cluster.rs`) runs several nodes.
 
 use std::ffi::c_char;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -3,8 +3,8 @@
 //!
 //! Shape (automerge's C crate is the model): every call that can fail returns a `potok_error *`, NULL on
 //! success, which the caller owns and frees with `potok_error_destroy`; results come back through out
-//! parameters. Every handle (`potok_broker`, `potok_producer`, `potok_consumer`, `potok_admin`,
-//! `potok_message`, `potok_message_batch`) has one `*_destroy` function and strings the library allocates for
+//! parameters. Every handle (`potok_broker`, `potok_cluster`, `potok_producer`, `potok_consumer`,
+//! `potok_admin`, `potok_message`, `potok_message_batch`) has one `*_destroy` function and strings the library allocates for
 //! the caller are freed with `potok_string_free`. No call panics across the boundary: a panic inside the engine
 //! becomes an error of kind `POTOK_ERROR_OTHER`.
 //!
@@ -13,11 +13,11 @@
 //! JNI glue hands Java (`potok::host::records`) and the log records (`potok::host::log`) come from core's host
 //! layer; producing, consuming, batching, partitioning, retries and offsets are core's clients.
 //!
-//! Modules: [`error`] (status and accessors), [`broker`] (the embedded broker; an embedded cluster will sit
-//! beside it as `potok_cluster_*`), [`producer`] (send with poll-based delivery reports, flush,
-//! transactions), [`consumer`] (subscribe/assign, poll returning message handles, commit, seek, close),
-//! [`admin`] (create/delete/describe/list topics), [`log`] (the engine's log records to a C callback), and
-//! `jni` (the `Java_io_potok_*` functions of bindings-java, which call the functions of this crate).
+//! Modules: [`error`] (status and accessors), [`broker`] (the embedded broker), [`cluster`] (an embedded
+//! cluster of N nodes, each stopped, killed and started again by node id), [`producer`] (send with poll-based
+//! delivery reports, flush, transactions), [`consumer`] (subscribe/assign, poll returning message handles,
+//! commit, seek, close), [`admin`] (create/delete/describe/list topics), [`log`] (the engine's log records to a
+//! C callback), and `jni` (the `Java_io_potok_*` functions of bindings-java, which call the functions of this crate).
 
 // The C names (`potok_broker`, `potok_error`) are the header's names; cbindgen copies them verbatim.
 #![allow(non_camel_case_types)]
@@ -27,6 +27,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod cluster;
 pub mod consumer;
 pub mod error;
 mod ffi;

@@ -2,15 +2,19 @@
  * The C ABI's tests, in C, against an embedded potok broker: errors (kinds, Kafka codes, config keys, NULL
  * arguments), the broker's life cycle, admin topics, a producer with delivery reports and headers, a consumer
  * by assignment and in a group (rebalance callback, commits, seek, offsets), the course's transactions
- * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only) and the log callback.
+ * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only), the log callback, and a
+ * three-node embedded cluster that loses a partition's leader under acks=all and gets it back.
  * scripts/c-tests.sh builds it with `cc` and runs it plainly and under AddressSanitizer (leaks included).
  * Prints "c-tests: N passed, N failed"; exits non-zero when a check failed.
  */
+/* nanosleep and clock_gettime, for the cluster test's bounded waits. */
+#define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "potok.h"
 
@@ -475,6 +479,215 @@ static void test_log_callback(void) {
     CHECK(atomic_load(&log_records) >= 2, "the broker logged its start and stop (%d)", atomic_load(&log_records));
 }
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Partition 0 of `topic` as the cluster sees it now; 0 when it cannot be described (yet). */
+static int describe_partition(potok_admin *admin, const char *topic, int32_t *leader, int32_t isr[9],
+                              size_t *isr_count) {
+    potok_topic_description *d = NULL;
+    potok_error *e = potok_admin_describe_topic(admin, topic, 5000, &d);
+    if (e != NULL) {
+        potok_error_destroy(e);
+        return 0;
+    }
+    potok_partition_info info;
+    int found = potok_topic_description_partition(d, 0, &info);
+    if (found) {
+        *leader = info.leader;
+        *isr_count = info.isr_count < 9 ? info.isr_count : 9;
+        memcpy(isr, info.isr, *isr_count * sizeof *isr);
+    }
+    potok_topic_description_destroy(d);
+    return found;
+}
+
+static int isr_has(const int32_t *isr, size_t count, int32_t id) {
+    for (size_t i = 0; i < count; i++)
+        if (isr[i] == id) return 1;
+    return 0;
+}
+
+struct cluster_reports {
+    int ok, failed;
+};
+
+static void on_cluster_delivery(void *opaque, const potok_delivery_report *r) {
+    struct cluster_reports *reports = opaque;
+    if (r->error == NULL && r->offset >= 0) {
+        reports->ok++;
+    } else {
+        reports->failed++;
+        fprintf(stderr, "cluster delivery %" PRIu64 ": %s\n", r->token, r->error ? potok_error_message(r->error) : "");
+    }
+}
+
+/* Sends `count` records numbered from `first` with acks=all and waits for every report; returns how many were
+ * acknowledged. */
+static int produce_acked(potok_producer *producer, const char *topic, int first, int count) {
+    char value[32];
+    for (int i = first; i < first + count; i++) {
+        snprintf(value, sizeof value, "v%d", i);
+        potok_record record = {.topic = topic, .partition = 0, .value = (const uint8_t *)value,
+                               .value_len = strlen(value), .timestamp = POTOK_NO_TIMESTAMP};
+        if (!OK(potok_producer_send(producer, &record, (uint64_t)i + 1))) return 0; /* 0 is POTOK_NO_REPORT */
+    }
+    OK(potok_producer_flush(producer, 60000));
+    struct cluster_reports reports = {0};
+    double deadline = now_s() + 60;
+    while (reports.ok + reports.failed < count && now_s() < deadline)
+        potok_producer_poll(producer, 1000, on_cluster_delivery, &reports);
+    return reports.ok;
+}
+
+static void test_cluster(void) {
+    potok_cluster *cluster = (potok_cluster *)1;
+    potok_error *e = potok_cluster_start(0, NULL, &cluster);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_INVALID_ARGUMENT, "0 brokers");
+    potok_error_destroy(e);
+    const char *bad[] = {"no.such.key", "1", NULL};
+    e = potok_cluster_start(3, bad, &cluster);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_CONFIG && strcmp(potok_error_config_key(e), "no.such.key") == 0,
+          "an unknown key: %s", e ? potok_error_message(e) : "no error");
+    potok_error_destroy(e);
+    CHECK(cluster == (potok_cluster *)1, "no cluster made");
+    potok_cluster_destroy(NULL);
+
+    const char *config[] = {"default.replication.factor", "3", NULL};
+    if (!OK(potok_cluster_start(3, config, &cluster))) return;
+    int32_t ids[POTOK_CLUSTER_MAX_BROKERS];
+    size_t count = 0;
+    OK(potok_cluster_running(cluster, ids, POTOK_CLUSTER_MAX_BROKERS, &count));
+    CHECK(count == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "nodes 1, 2, 3 (%zu)", count);
+    OK(potok_cluster_running(cluster, NULL, 0, &count));
+    CHECK(count == 3, "the count alone");
+    char *servers = NULL;
+    if (!OK(potok_cluster_bootstrap_servers(cluster, &servers))) {
+        potok_cluster_destroy(cluster);
+        return;
+    }
+    int commas = 0;
+    for (const char *c = servers; *c; c++) commas += *c == ',';
+    CHECK(commas == 2 && strncmp(servers, "127.0.0.1:", 10) == 0, "three addresses: %s", servers);
+    e = potok_cluster_stop_broker(cluster, 4);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_INVALID_ARGUMENT, "no node 4");
+    potok_error_destroy(e);
+
+    const char *aconfig[] = {"bootstrap.servers", servers, NULL};
+    potok_admin *admin = NULL;
+    const char *topic_config[] = {"min.insync.replicas", "2", NULL};
+    potok_error *created = NULL;
+    if (OK(potok_admin_new(aconfig, &admin))) {
+        /* The nodes accept connections once started, and register with the controller a moment later: until
+         * all three are registered and unfenced, Kafka refuses replication factor 3 (INVALID_REPLICATION_FACTOR). */
+        double deadline = now_s() + 30;
+        while ((created = potok_admin_create_topic(admin, "c-cluster", 1, 3, topic_config, 10000)) != NULL &&
+               potok_error_code(created) == 38 && now_s() < deadline) {
+            potok_error_destroy(created);
+            sleep_ms(100);
+        }
+    }
+    if (admin != NULL && OK(created)) {
+        int32_t leader = -1, isr[9];
+        size_t isr_count = 0;
+        double deadline = now_s() + 30;
+        while (!(describe_partition(admin, "c-cluster", &leader, isr, &isr_count) && leader > 0 && isr_count == 3) &&
+               now_s() < deadline)
+            sleep_ms(100);
+        CHECK(leader > 0 && isr_count == 3, "a leader and three in-sync replicas (leader %d, isr %zu)", leader,
+              isr_count);
+        int32_t dead = leader;
+
+        const char *pconfig[] = {"bootstrap.servers", servers, "acks", "all", "linger.ms", "1", NULL};
+        potok_producer *producer = NULL;
+        if (OK(potok_producer_new(pconfig, &producer))) {
+            CHECK(produce_acked(producer, "c-cluster", 0, 50) == 50, "50 acknowledged by all three replicas");
+
+            /* The leader dies without a controlled shutdown; another replica takes over and the ISR shrinks. */
+            OK(potok_cluster_kill_broker(cluster, dead));
+            e = potok_cluster_kill_broker(cluster, dead);
+            CHECK(e && potok_error_kind(e) == POTOK_ERROR_STATE, "killed twice");
+            potok_error_destroy(e);
+            OK(potok_cluster_running(cluster, ids, POTOK_CLUSTER_MAX_BROKERS, &count));
+            CHECK(count == 2 && ids[0] != dead && ids[1] != dead, "two nodes left");
+            deadline = now_s() + 30;
+            while (!(describe_partition(admin, "c-cluster", &leader, isr, &isr_count) && leader > 0 &&
+                     leader != dead && !isr_has(isr, isr_count, dead)) &&
+                   now_s() < deadline)
+                sleep_ms(100);
+            CHECK(leader > 0 && leader != dead, "a new leader (%d, was %d)", leader, dead);
+            CHECK(isr_count == 2 && !isr_has(isr, isr_count, dead), "the dead node left the ISR (%zu)", isr_count);
+
+            /* Two in-sync replicas still meet min.insync.replicas=2: acks=all keeps working. */
+            CHECK(produce_acked(producer, "c-cluster", 50, 50) == 50, "50 more acknowledged by the two left");
+            OK(potok_producer_close(producer, 10000));
+            potok_producer_destroy(producer);
+        }
+
+        /* Every acknowledged record is there, once, in order. */
+        const char *cconfig[] = {"bootstrap.servers", servers, "auto.offset.reset", "earliest", NULL};
+        potok_consumer *consumer = NULL;
+        if (OK(potok_consumer_new(cconfig, &consumer))) {
+            potok_topic_partition tp = {"c-cluster", 0};
+            OK(potok_consumer_assign(consumer, &tp, 1));
+            size_t total = 0;
+            int in_order = 1;
+            deadline = now_s() + 60;
+            while (total < 100 && now_s() < deadline) {
+                potok_message_batch *batch = NULL;
+                if (!OK(potok_consumer_poll_batch(consumer, 1000, 500, &batch))) break;
+                if (batch == NULL) continue;
+                for (size_t j = 0; j < potok_message_batch_count(batch); j++) {
+                    const potok_message *m = potok_message_batch_get(batch, j);
+                    size_t len = 0;
+                    const uint8_t *v = potok_message_value(m, &len);
+                    char want[32];
+                    snprintf(want, sizeof want, "v%zu", total + j);
+                    in_order &= potok_message_offset(m) == (int64_t)(total + j) && len == strlen(want) &&
+                                memcmp(v, want, len) == 0;
+                }
+                total += potok_message_batch_count(batch);
+                potok_message_batch_destroy(batch);
+            }
+            CHECK(total == 100 && in_order, "100 records v0..v99 at offsets 0..99 (%zu)", total);
+            OK(potok_consumer_close(consumer, 5000));
+            potok_consumer_destroy(consumer);
+        }
+
+        /* The node comes back on its address and data, catches up and rejoins the ISR. */
+        OK(potok_cluster_start_broker(cluster, dead));
+        e = potok_cluster_start_broker(cluster, dead);
+        CHECK(e && potok_error_kind(e) == POTOK_ERROR_STATE, "started twice");
+        potok_error_destroy(e);
+        deadline = now_s() + 60;
+        while (!(describe_partition(admin, "c-cluster", &leader, isr, &isr_count) && isr_has(isr, isr_count, dead)) &&
+               now_s() < deadline)
+            sleep_ms(200);
+        CHECK(isr_count == 3 && isr_has(isr, isr_count, dead), "node %d back in the ISR (%zu)", dead, isr_count);
+    }
+    potok_admin_destroy(admin);
+    potok_string_free(servers);
+
+    /* A controlled stop of one node, then of the whole cluster. */
+    OK(potok_cluster_stop_broker(cluster, 3));
+    OK(potok_cluster_running(cluster, ids, 1, &count));
+    CHECK(count == 2 && ids[0] == 1, "nodes 1 and 2 run (%zu)", count);
+    OK(potok_cluster_stop(cluster));
+    OK(potok_cluster_stop(cluster)); /* stopping a stopped cluster does nothing */
+    e = potok_cluster_bootstrap_servers(cluster, &servers);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_STATE, "stopped");
+    potok_error_destroy(e);
+    potok_cluster_destroy(cluster);
+}
+
 int main(void) {
     CHECK(strlen(potok_version()) > 0, "version");
     test_errors();
@@ -492,6 +705,7 @@ int main(void) {
     OK(potok_broker_stop(broker));
     potok_broker_destroy(broker);
     test_log_callback();
+    test_cluster();
     printf("c-tests: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 // Compiled by `tsc -p tsconfig.json` in `npm test` (never run): the public declarations must agree with the
 // generated native.d.ts and describe the API the tests exercise.
-import { Broker, CompressionTypes, ConfigError, Kafka, PotokError, SerializationError, Serializer, serializers } from '..'
+import { Broker, Cluster, CompressionTypes, ConfigError, Kafka, PotokError, SerializationError, Serializer, serializers } from '..'
 
 async function embedded(): Promise<string> {
   const broker = await new Broker({ 'num.partitions': 3, 'auto.create.topics.enable': false }).start()
@@ -84,3 +84,19 @@ async function serialized(bootstrap: string, avroSchema: object): Promise<Invoic
 }
 
 export { serialized }
+
+async function cluster(): Promise<number[]> {
+  const started = await new Cluster({ brokers: 3, config: { 'min.insync.replicas': 2 } }).start()
+  // Non-null once started.
+  const servers: string[] = started.bootstrapServers.split(',')
+  const idle: string | null = new Cluster().bootstrapServers
+  await started.killBroker(2)
+  await started.startBroker(2)
+  await started.stopBroker(3)
+  const running: number[] = started.running
+  await started.stop()
+  void [servers, idle]
+  return running
+}
+
+export { cluster }

@@ -8,6 +8,7 @@
 
 mod admin;
 mod broker;
+mod cluster;
 mod consumer;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod worker;
 
 pub use admin::NativeAdmin;
 pub use broker::NativeBroker;
+pub use cluster::NativeCluster;
 pub use consumer::NativeConsumer;
 pub use log::{set_logger, LogEntry};
 pub use producer::NativeProducer;

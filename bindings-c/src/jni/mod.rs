@@ -20,6 +20,7 @@ use jni::JNIEnv;
 
 use crate::admin::{self, potok_partition_info, potok_topic_description};
 use crate::broker;
+use crate::cluster::{self, POTOK_CLUSTER_MAX_BROKERS};
 use crate::error::{self, potok_error};
 use crate::producer::{self, potok_delivery_report, potok_header, potok_partition_offset, potok_record};
 
@@ -369,6 +370,108 @@ pub extern "system" fn Java_io_potok_internal_Native_brokerLogDir<'l>(
 pub extern "system" fn Java_io_potok_internal_Native_brokerDestroy<'l>(_env: JNIEnv<'l>, _class: JClass<'l>, h: jlong) {
     // SAFETY: Java hands each handle back once, with no call on it running.
     unsafe { broker::potok_broker_destroy(handle(h)) }
+}
+
+// ---- cluster ----
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterStart<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    brokers: jint,
+    config_array: JObjectArray<'l>,
+) -> jlong {
+    run(&mut env, 0, |env| {
+        let config = config(env, &config_array)?;
+        let mut out = std::ptr::null_mut();
+        // A negative count becomes 0, which the C ABI refuses with its own message.
+        let brokers = usize::try_from(brokers).unwrap_or(0);
+        // SAFETY: a NULL-terminated list of C strings that outlive the call; `out` is writable.
+        status(unsafe { cluster::potok_cluster_start(brokers, config.pointers.as_ptr(), &mut out) })?;
+        Ok(to_handle(out))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterBootstrapServers<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: Java passes a live cluster handle; `out` is writable.
+        status(unsafe { cluster::potok_cluster_bootstrap_servers(handle(h), &mut out) })?;
+        owned_java_string(env, out)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterRunning<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) -> jobject {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        let mut ids = [0i32; POTOK_CLUSTER_MAX_BROKERS];
+        let mut count = 0usize;
+        // SAFETY: Java passes a live cluster handle; `ids` holds POTOK_CLUSTER_MAX_BROKERS ids; `count` is writable.
+        status(unsafe { cluster::potok_cluster_running(handle(h), ids.as_mut_ptr(), ids.len(), &mut count) })?;
+        Ok(int_array(env, &ids[..count.min(ids.len())])?.into_raw())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterStopBroker<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    id: jint,
+) {
+    // SAFETY: Java passes a live cluster handle.
+    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_stop_broker(handle(h), id) }))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterKillBroker<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    id: jint,
+) {
+    // SAFETY: Java passes a live cluster handle.
+    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_kill_broker(handle(h), id) }))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterStartBroker<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    id: jint,
+) {
+    // SAFETY: Java passes a live cluster handle.
+    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_start_broker(handle(h), id) }))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterStop<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) {
+    // SAFETY: Java passes a live cluster handle.
+    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_stop(handle(h)) }))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterDestroy<'l>(
+    _env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) {
+    // SAFETY: Java hands each handle back once, with no call on it running.
+    unsafe { cluster::potok_cluster_destroy(handle(h)) }
 }
 
 // ---- admin ----

@@ -9,7 +9,7 @@
 //! can then die without taking the quorum with them.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::HostError;
 use crate::broker::BrokerConfig;
@@ -37,7 +37,75 @@ fn free_ports(n: usize) -> Result<Vec<u16>, HostError> {
     held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| HostError::state(e.to_string()))).collect()
 }
 
+fn check_size(brokers: usize, controllers: usize) -> Result<(), HostError> {
+    if !(1..=MAX_NODES).contains(&brokers) {
+        return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
+    }
+    if controllers > MAX_NODES {
+        return Err(HostError::invalid_argument(format!("controllers must be between 0 and {MAX_NODES}")));
+    }
+    Ok(())
+}
+
+/// Each node's config: the cluster's own keys (node id, roles, listeners on the given ports, the quorum, a log
+/// directory under `base`), then `entries`. With no `controllers`, every broker is also a voter (one
+/// controller port per broker); otherwise `controller_ports` are the dedicated controllers'.
+fn node_configs<K: AsRef<str>, V: AsRef<str>>(
+    entries: &[(K, V)],
+    controllers: usize,
+    client_ports: &[u16],
+    controller_ports: &[u16],
+    base: &Path,
+) -> Result<Vec<BrokerConfig>, HostError> {
+    let brokers = client_ports.len();
+    let dedicated = controllers > 0;
+    let voter_id = |i: usize| if dedicated { brokers + i + 1 } else { i + 1 };
+    let voters: Vec<String> =
+        controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", voter_id(i))).collect();
+    let mut configs = Vec::with_capacity(brokers + controllers);
+    for i in 0..brokers + controllers {
+        let mut config = BrokerConfig::default();
+        let (roles, listeners) = match (dedicated, i < brokers) {
+            (false, _) => (
+                "broker,controller",
+                format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", client_ports[i], controller_ports[i]),
+            ),
+            (true, true) => ("broker", format!("PLAINTEXT://127.0.0.1:{}", client_ports[i])),
+            (true, false) => ("controller", format!("CONTROLLER://127.0.0.1:{}", controller_ports[i - brokers])),
+        };
+        let own = [
+            ("process.roles", roles.to_string()),
+            ("node.id", (i + 1).to_string()),
+            ("controller.quorum.voters", voters.join(",")),
+            ("listeners", listeners),
+            ("controller.listener.names", "CONTROLLER".to_string()),
+            ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
+            // In one process, a short election timeout starts the cluster in a fraction of a second.
+            ("controller.quorum.election.timeout.ms", "200".to_string()),
+            ("broker.heartbeat.interval.ms", "200".to_string()),
+            ("broker.session.timeout.ms", "3000".to_string()),
+            ("group.initial.rebalance.delay.ms", "0".to_string()),
+        ];
+        for (key, value) in own {
+            config.set(key, &value)?;
+        }
+        for (key, value) in entries {
+            config.set(key.as_ref().trim(), value.as_ref().trim())?;
+        }
+        configs.push(config);
+    }
+    Ok(configs)
+}
+
 impl EmbeddedCluster {
+    /// Checks `brokers` and the config `entries` as [`EmbeddedCluster::start`] does, without binding a port or
+    /// writing a file: for a binding that reports a bad key where a cluster is made and starts it later.
+    pub fn check<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<(), HostError> {
+        check_size(brokers, 0)?;
+        let unbound = vec![0; brokers];
+        node_configs(entries, 0, &unbound, &unbound, Path::new("")).map(drop)
+    }
+
     /// Starts `brokers` nodes (1 to [`MAX_NODES`]) with Kafka config `entries` applied to each (after the
     /// cluster's own keys; `node.id`, `listeners`, `log.dirs` and the quorum keys are the cluster's).
     pub fn start<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<Self, HostError> {
@@ -51,17 +119,10 @@ impl EmbeddedCluster {
         controllers: usize,
         entries: &[(K, V)],
     ) -> Result<Self, HostError> {
-        if !(1..=MAX_NODES).contains(&brokers) {
-            return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
-        }
-        if controllers > MAX_NODES {
-            return Err(HostError::invalid_argument(format!("controllers must be between 0 and {MAX_NODES}")));
-        }
-        let dedicated = controllers > 0;
-        let voters_n = if dedicated { controllers } else { brokers };
-        let ports = free_ports(brokers + voters_n)?;
+        check_size(brokers, controllers)?;
+        let voters = if controllers > 0 { controllers } else { brokers };
+        let ports = free_ports(brokers + voters)?;
         let (client_ports, controller_ports) = ports.split_at(brokers);
-        let voter_id = |i: usize| if dedicated { brokers + i + 1 } else { i + 1 };
         // Unique per cluster, also for clusters started in the same millisecond by one process.
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let base = std::env::temp_dir().join(format!(
@@ -70,40 +131,7 @@ impl EmbeddedCluster {
             crate::net::now_ms() % 1_000_000_000,
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let voters: Vec<String> =
-            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", voter_id(i))).collect();
-        let mut configs = Vec::with_capacity(brokers + controllers);
-        for i in 0..brokers + controllers {
-            let mut config = BrokerConfig::default();
-            let (roles, listeners) = match (dedicated, i < brokers) {
-                (false, _) => (
-                    "broker,controller",
-                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", client_ports[i], controller_ports[i]),
-                ),
-                (true, true) => ("broker", format!("PLAINTEXT://127.0.0.1:{}", client_ports[i])),
-                (true, false) => ("controller", format!("CONTROLLER://127.0.0.1:{}", controller_ports[i - brokers])),
-            };
-            let own = [
-                ("process.roles", roles.to_string()),
-                ("node.id", (i + 1).to_string()),
-                ("controller.quorum.voters", voters.join(",")),
-                ("listeners", listeners),
-                ("controller.listener.names", "CONTROLLER".to_string()),
-                ("log.dirs", base.join(format!("kafka-logs-{}", i + 1)).display().to_string()),
-                // In one process, a short election timeout starts the cluster in a fraction of a second.
-                ("controller.quorum.election.timeout.ms", "200".to_string()),
-                ("broker.heartbeat.interval.ms", "200".to_string()),
-                ("broker.session.timeout.ms", "3000".to_string()),
-                ("group.initial.rebalance.delay.ms", "0".to_string()),
-            ];
-            for (key, value) in own {
-                config.set(key, &value)?;
-            }
-            for (key, value) in entries {
-                config.set(key.as_ref().trim(), value.as_ref().trim())?;
-            }
-            configs.push(config);
-        }
+        let configs = node_configs(entries, controllers, client_ports, controller_ports, &base)?;
         // Nodes start side by side: each waits for the quorum in the background.
         let handles: Vec<_> =
             configs.iter().cloned().map(|config| std::thread::spawn(move || RunningBroker::start(config))).collect();
@@ -200,5 +228,24 @@ impl EmbeddedCluster {
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
         let _ = self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::ErrorKind;
+
+    #[test]
+    fn check_refuses_what_start_refuses_without_starting_anything() {
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(EmbeddedCluster::check(0, &none).unwrap_err().kind, ErrorKind::InvalidArgument);
+        assert_eq!(EmbeddedCluster::check(MAX_NODES + 1, &none).unwrap_err().kind, ErrorKind::InvalidArgument);
+        let unknown = EmbeddedCluster::check(3, &[("no.such.key", "1")]).unwrap_err();
+        assert_eq!((unknown.kind, unknown.key.as_deref()), (ErrorKind::Config, Some("no.such.key")));
+        let malformed = EmbeddedCluster::check(3, &[("min.insync.replicas", "two")]).unwrap_err();
+        assert_eq!(malformed.key.as_deref(), Some("min.insync.replicas"));
+        EmbeddedCluster::check(MAX_NODES, &[("min.insync.replicas", "2"), ("default.replication.factor", "3")])
+            .expect("good keys pass");
     }
 }

@@ -24,7 +24,7 @@ import java.util.Properties;
  *
  * Config takes Kafka's {@code server.properties} keys; an unknown key or bad value is a {@link
  * org.apache.kafka.common.config.ConfigException} naming it. Transactions, consumer groups and auto-created topics
- * work with no config at all. Thread-safe. An embedded multi-broker {@code PotokCluster} will follow the same shape.
+ * work with no config at all. Thread-safe. {@link PotokCluster} runs several nodes as one cluster.
  */
 public final class PotokBroker implements AutoCloseable {
     private final Handle handle;

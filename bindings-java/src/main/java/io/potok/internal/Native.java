@@ -24,6 +24,16 @@ public final class Native {
     public static native String brokerLogDir(long broker);
     public static native void brokerDestroy(long broker);
 
+    public static native long clusterStart(int brokers, String[] config);
+    public static native String clusterBootstrapServers(long cluster);
+    /** The running node ids, ascending. */
+    public static native int[] clusterRunning(long cluster);
+    public static native void clusterStopBroker(long cluster, int id);
+    public static native void clusterKillBroker(long cluster, int id);
+    public static native void clusterStartBroker(long cluster, int id);
+    public static native void clusterStop(long cluster);
+    public static native void clusterDestroy(long cluster);
+
     public static native long adminNew(String[] config);
     public static native void adminCreateTopic(long admin, String name, int partitions, short replicationFactor,
             String[] configs, long timeoutMs);

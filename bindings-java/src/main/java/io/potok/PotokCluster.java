@@ -1,0 +1,103 @@
+package io.potok;
+
+import io.potok.internal.Configs;
+import io.potok.internal.Handle;
+import io.potok.internal.Native;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * A cluster of potok nodes inside this JVM, each a broker and a voter of the controller quorum (as nodes started
+ * from Kafka's KRaft {@code server.properties} with {@code process.roles=broker,controller}), on 127.0.0.1 with
+ * their data in a temporary directory removed on close. Nodes are numbered 1 to {@code brokers}: {@link
+ * #stopBroker} stops one as SIGTERM does (its leaderships move first), {@link #killBroker} as SIGKILL does, and
+ * {@link #startBroker} brings it back on the same address and data:
+ *
+ * <pre>{@code
+ * try (PotokCluster cluster = new PotokCluster(3, Map.of("min.insync.replicas", "2"))) {
+ *     Properties props = new Properties();
+ *     props.put("bootstrap.servers", cluster.bootstrapServers());
+ *     // ... create a topic with replication factor 3, produce with acks=all ...
+ *     cluster.killBroker(2);
+ * }
+ * }</pre>
+ *
+ * Config takes Kafka's {@code server.properties} keys, applied to every node ({@code node.id}, {@code listeners},
+ * {@code log.dirs} and the quorum keys are the cluster's own); an unknown key or bad value is a {@link
+ * org.apache.kafka.common.config.ConfigException} naming it. A broker count outside 1 to 9 or an unknown node id
+ * is an {@link IllegalArgumentException}; stopping a node that is not running, or starting one that is, an
+ * {@link IllegalStateException}. Thread-safe: calls take turns.
+ */
+public final class PotokCluster implements AutoCloseable {
+    private final Handle handle;
+
+    /** Starts {@code brokers} nodes with potok's embedded defaults; returns once all accept connections. */
+    public PotokCluster(int brokers) {
+        this(brokers, Map.of());
+    }
+
+    /** Starts {@code brokers} nodes with these Kafka broker config keys. */
+    public PotokCluster(int brokers, Properties config) {
+        this(brokers, Configs.of(config));
+    }
+
+    /** Starts {@code brokers} nodes with these Kafka broker config keys (values are written as Kafka reads them). */
+    public PotokCluster(int brokers, Map<String, ?> config) {
+        handle = new Handle(Native.clusterStart(brokers, Configs.flat(config, List.of())), Native::clusterDestroy,
+                "cluster");
+    }
+
+    /** {@code host:port,...} of the running nodes, for {@code bootstrap.servers}. */
+    public String bootstrapServers() {
+        return handle.call(Native::clusterBootstrapServers);
+    }
+
+    /** The ids of the running nodes, ascending. */
+    public List<Integer> running() {
+        return Arrays.stream(handle.call(Native::clusterRunning)).boxed().toList();
+    }
+
+    /** Stops node {@code id} as SIGTERM does: its partition leaderships move to other nodes first. */
+    public void stopBroker(int id) {
+        handle.run(h -> Native.clusterStopBroker(h, id));
+    }
+
+    /** Stops node {@code id} as SIGKILL does: nothing flushed; the others notice when its session times out. */
+    public void killBroker(int id) {
+        handle.run(h -> Native.clusterKillBroker(h, id));
+    }
+
+    /** Starts a stopped or killed node again on its address and data; returns once it accepts connections. */
+    public void startBroker(int id) {
+        handle.run(h -> Native.clusterStartBroker(h, id));
+    }
+
+    /** Stops every node and removes the cluster's data; later calls but {@code stop} and {@code close} are an
+     * {@link IllegalStateException}. Stopping a stopped cluster does nothing. */
+    public void stop() {
+        if (!handle.isDestroyed()) handle.run(Native::clusterStop);
+    }
+
+    /** Stops the cluster (if running) and frees it. */
+    @Override
+    public void close() {
+        if (handle.isDestroyed()) return;
+        try {
+            handle.run(Native::clusterStop);
+        } finally {
+            handle.destroy();
+        }
+    }
+
+    @Override
+    public String toString() {
+        if (handle.isDestroyed()) return "PotokCluster(closed)";
+        try {
+            return "PotokCluster(" + bootstrapServers() + ")";
+        } catch (IllegalStateException e) {
+            return "PotokCluster(stopped)";
+        }
+    }
+}

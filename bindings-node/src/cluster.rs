@@ -1,0 +1,183 @@
+//! The embedded cluster (`potok::host::cluster::EmbeddedCluster`): N nodes in this process, each a broker and a
+//! voter of the controller quorum. Starting the cluster and stopping, killing or starting one of its nodes run
+//! on libuv's thread pool, one at a time; the getters read a view of the cluster updated after each of them, so
+//! the JavaScript thread never waits for a node to start or stop.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+use potok::host::cluster::EmbeddedCluster;
+use potok::host::HostError;
+
+use crate::error::Failure;
+use crate::ConfigEntry;
+
+/// What the getters show: the cluster's addresses and running node ids, or None while it is not started.
+type View = Option<(String, Vec<i32>)>;
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Held for the whole of an operation, so operations take turns.
+    cluster: Mutex<Option<EmbeddedCluster>>,
+    view: Mutex<View>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding either lock cannot leave its value half-written, so a poisoned lock is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn publish(&self, cluster: &Option<EmbeddedCluster>) {
+        *lock(&self.view) = cluster.as_ref().map(|c| (c.bootstrap_servers(), c.running()));
+    }
+}
+
+/// A cluster of `brokers` nodes on 127.0.0.1 with data in a temporary directory removed when it stops; the
+/// config's Kafka keys apply to every node.
+#[napi]
+#[derive(Debug)]
+pub struct NativeCluster {
+    brokers: usize,
+    config: Vec<(String, String)>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Start,
+    Stop,
+    StopBroker(i32),
+    KillBroker(i32),
+    StartBroker(i32),
+}
+
+#[napi]
+impl NativeCluster {
+    /// Checks the broker count and the config at once, so a bad key is reported where the cluster is made.
+    #[napi(constructor)]
+    pub fn new(env: Env, brokers: i64, config: Vec<ConfigEntry>) -> napi::Result<NativeCluster> {
+        // A negative count becomes 0, which core refuses with its own message.
+        let brokers = usize::try_from(brokers).unwrap_or(0);
+        let config: Vec<(String, String)> = config.into_iter().map(|e| (e.name, e.value)).collect();
+        EmbeddedCluster::check(brokers, &config).map_err(|e| Failure::from(e).into_js(&env))?;
+        Ok(NativeCluster { brokers, config, shared: Arc::default() })
+    }
+
+    /// Starts every node; resolves once all accept connections.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start(&self) -> AsyncTask<ClusterTask> {
+        self.task(Op::Start)
+    }
+
+    /// Stops every node and removes the cluster's data; stopping a stopped cluster does nothing.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop(&self) -> AsyncTask<ClusterTask> {
+        self.task(Op::Stop)
+    }
+
+    /// Stops node `id` as SIGTERM does (its leaderships move to other nodes first).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop_broker(&self, id: i32) -> AsyncTask<ClusterTask> {
+        self.task(Op::StopBroker(id))
+    }
+
+    /// Stops node `id` as SIGKILL does: nothing flushed, the others notice when its session times out.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn kill_broker(&self, id: i32) -> AsyncTask<ClusterTask> {
+        self.task(Op::KillBroker(id))
+    }
+
+    /// Starts a stopped or killed node again on its address and data.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start_broker(&self, id: i32) -> AsyncTask<ClusterTask> {
+        self.task(Op::StartBroker(id))
+    }
+
+    /// `host:port,...` of the running nodes while the cluster runs, otherwise null.
+    #[napi(getter)]
+    pub fn bootstrap_servers(&self) -> Option<String> {
+        lock(&self.shared.view).as_ref().map(|(servers, _)| servers.clone())
+    }
+
+    /// The ids of the running nodes (empty while the cluster is not started).
+    #[napi(getter)]
+    pub fn running(&self) -> Vec<i32> {
+        lock(&self.shared.view).as_ref().map(|(_, running)| running.clone()).unwrap_or_default()
+    }
+
+    fn task(&self, op: Op) -> AsyncTask<ClusterTask> {
+        AsyncTask::new(ClusterTask {
+            op,
+            brokers: self.brokers,
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+            failure: None,
+        })
+    }
+}
+
+impl Drop for NativeCluster {
+    /// A cluster dropped by the garbage collector while running is stopped on its own thread, never inside a GC
+    /// finalizer on the JavaScript thread (an operation may also still hold it).
+    fn drop(&mut self) {
+        let shared = self.shared.clone();
+        let _ = std::thread::Builder::new().name("potok-cluster-drop".into()).spawn(move || {
+            if let Some(cluster) = lock(&shared.cluster).take() {
+                let _ = cluster.stop();
+            }
+        });
+    }
+}
+
+#[derive(Debug)]
+pub struct ClusterTask {
+    op: Op,
+    brokers: usize,
+    config: Vec<(String, String)>,
+    shared: Arc<Shared>,
+    failure: Option<Failure>,
+}
+
+impl ClusterTask {
+    fn run(&mut self) -> Result<(), Failure> {
+        let mut cluster = lock(&self.shared.cluster);
+        let result = match (self.op, cluster.as_mut()) {
+            (Op::Start, Some(_)) => Err(HostError::state("the cluster is already started")),
+            (Op::Start, None) => EmbeddedCluster::start(self.brokers, &self.config).map(|c| {
+                *cluster = Some(c);
+            }),
+            // Stopping a stopped cluster does nothing, as Broker's stop().
+            (Op::Stop, _) => cluster.take().map_or(Ok(()), EmbeddedCluster::stop),
+            (_, None) => Err(HostError::state("the cluster is not running; start() it first")),
+            (Op::StopBroker(id), Some(c)) => c.stop_broker(id),
+            (Op::KillBroker(id), Some(c)) => c.kill_broker(id),
+            (Op::StartBroker(id), Some(c)) => c.start_broker(id),
+        };
+        self.shared.publish(&cluster);
+        result.map_err(Failure::from)
+    }
+}
+
+impl Task for ClusterTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        self.run().map_err(|f| {
+            let placeholder = f.placeholder();
+            self.failure = Some(f);
+            placeholder
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
+        Err(self.failure.take().map_or(err, |f| f.into_js(&env)))
+    }
+}
