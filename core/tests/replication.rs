@@ -401,3 +401,68 @@ fn dedicated_controllers_outlive_two_dead_brokers_and_acks_all_is_refused_below_
     assert_eq!(read_all(&cluster.bootstrap_servers(), "min-isr", 0, 11).last().unwrap(), "accepted");
     cluster.stop().unwrap();
 }
+
+/// A group's assignment is answered only once the in-sync replicas of its `__consumer_offsets` partition have
+/// the group's records, as Kafka's coordinator answers SyncGroup after its write is committed: with both
+/// followers of that partition killed but still in its ISR (until the controller fences them after
+/// `broker.session.timeout.ms`), a consumer gets no assignment; once the ISR has shrunk to the leader, it does.
+#[test]
+fn a_group_is_answered_only_after_its_records_are_replicated() {
+    let mut cluster = EmbeddedCluster::start_with_controllers(
+        3,
+        1,
+        &[
+            ("offsets.topic.num.partitions", "1"),
+            ("broker.session.timeout.ms", "10000"),
+            ("replica.lag.time.max.ms", "60000"),
+        ],
+    )
+    .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(())
+    });
+    // The offsets topic exists once a group asks for its coordinator.
+    let probe = Consumer::new(&conf(&bootstrap, &[("group.id", "probe")])).unwrap();
+    let coordinator = wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
+        let _ = probe.committed(&[TopicPartition::new("none", 0)], Some(Duration::from_secs(1)));
+        let p = describe(&admin, "__consumer_offsets")?.partitions.remove(0);
+        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
+    });
+    drop(probe);
+    let mut orders = NewTopic::new("orders", -1, -1);
+    orders.replica_assignment = vec![(0, vec![coordinator])];
+    admin.create_topics(&[orders], false, None).unwrap()[0].1.clone().unwrap();
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 0..5 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+
+    for id in (1..=3).filter(|id| *id != coordinator) {
+        cluster.kill_broker(id).unwrap();
+    }
+    let killed = Instant::now();
+    let admin = Admin::new(&conf(&cluster.bootstrap_servers(), &[])).unwrap();
+    let group = [("group.id", "billing"), ("auto.offset.reset", "earliest")];
+    let consumer = Consumer::new(&conf(&cluster.bootstrap_servers(), &group)).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    // The group's records wait for two dead replicas still in the ISR: no assignment is handed out (the
+    // controller fences them 10 s after their last heartbeat; this looks for the first 4 s).
+    while killed.elapsed() < Duration::from_secs(4) {
+        assert!(consumer.poll(Duration::from_millis(250)).unwrap_or_default().is_empty());
+        assert!(consumer.assignment().is_empty(), "assigned before the ISR had the group's records");
+    }
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < 5 {
+        assert!(Instant::now() < deadline, "the group read {seen} of 5 after the ISR shrank");
+        seen += consumer.poll(Duration::from_millis(500)).unwrap_or_default().len();
+    }
+    assert_eq!(consumer.assignment(), vec![TopicPartition::new("orders", 0)]);
+    let isr = describe(&admin, "__consumer_offsets").unwrap().partitions.remove(0).isr;
+    assert_eq!(isr, vec![coordinator], "the group was answered with its records on the leader alone");
+    drop(consumer);
+    cluster.stop().unwrap();
+}

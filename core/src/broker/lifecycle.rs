@@ -394,6 +394,7 @@ impl Broker {
             }
         }
         drop(txns);
+        self.hold_group_answers(now_ms);
         self.complete_delayed(now_ms);
     }
 

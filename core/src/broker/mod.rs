@@ -56,7 +56,7 @@ mod txn_io;
 mod txn_offset_commit;
 mod write_txn_markers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -137,6 +137,9 @@ pub struct Broker {
     purgatory: Mutex<Purgatory>,
     /// Answers to parked requests that the purgatory decided, for [`Broker::take_completions`].
     completions: Mutex<Vec<(Token, ResponseKind)>>,
+    /// Parked JoinGroup and SyncGroup requests and the `__consumer_offsets` partition their group writes to:
+    /// the group coordinator's answer waits there until the in-sync replicas have the group's records.
+    group_waits: Mutex<HashMap<Token, TopicPartition>>,
     /// When the periodic work is next due.
     schedule: Mutex<Schedule>,
     /// The quorum controller, when this broker is the only controller and keeps the metadata log itself.
@@ -299,6 +302,7 @@ impl Broker {
             _dir_lock: dir_lock,
             purgatory: Mutex::new(Purgatory::default()),
             completions: Mutex::new(Vec::new()),
+            group_waits: Mutex::new(HashMap::new()),
             schedule: Mutex::new(Schedule {
                 housekeeping_ms: now_ms,
                 retention_ms: now_ms + retention_check_interval_ms,
@@ -534,10 +538,38 @@ impl Broker {
                 Some(tp) => self.respond_when_replicated(response, tp, ctx.token, now_ms),
                 None => Outcome::Respond(response),
             },
+            Outcome::Parked => {
+                if let Some(tp) = written {
+                    self.group_waits.lock().unwrap_or_else(PoisonError::into_inner).insert(ctx.token, tp);
+                }
+                Outcome::Parked
+            }
             other => other,
         };
+        self.hold_group_answers(now_ms);
         self.complete_delayed(now_ms);
         outcome
+    }
+
+    /// Takes the group coordinator's answers to parked JoinGroup and SyncGroup requests: each waits, as an
+    /// immediate answer does, until the in-sync replicas of its group's partition have what the leader has
+    /// now (Kafka's coordinator answers once its writes are committed).
+    pub(super) fn hold_group_answers(&self, now_ms: i64) {
+        let answers = self.groups().take_completions();
+        for (token, completion) in answers {
+            let response = match completion {
+                Completion::Join(r) => ResponseKind::JoinGroup(r),
+                Completion::Sync(r) => ResponseKind::SyncGroup(r),
+            };
+            let tp = self.group_waits.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+            let outcome = match tp {
+                Some(tp) => self.respond_when_replicated(response, tp, token, now_ms),
+                None => Outcome::Respond(response),
+            };
+            if let Outcome::Respond(response) = outcome {
+                self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
+            }
+        }
     }
 
     /// The internal partition a coordinator request writes to: the group's `__consumer_offsets` partition for
@@ -552,6 +584,12 @@ impl Broker {
                 (TRANSACTION_STATE_TOPIC, r.v3_and_below_transactional_id.0.to_string())
             }
             RequestKind::InitProducerId(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.as_ref()?.0.to_string()),
+            // Group membership changes write the group's records too (Kafka answers once they are committed).
+            RequestKind::JoinGroup(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::SyncGroup(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::LeaveGroup(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::OffsetDelete(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            RequestKind::ConsumerGroupHeartbeat(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
             _ => return None,
         };
         self.internal_partition(topic, &key)
@@ -777,6 +815,8 @@ impl Broker {
 
     /// Answers to parked requests, by token.
     pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
+        // The group coordinator's answers are normally taken by `hold_group_answers` as they are decided; any
+        // left go out as they are.
         let mut done: Vec<(Token, ResponseKind)> = self
             .groups()
             .take_completions()
@@ -786,12 +826,19 @@ impl Broker {
                 Completion::Sync(r) => (token, ResponseKind::SyncGroup(r)),
             })
             .collect();
+        if !done.is_empty() {
+            let mut waits = self.group_waits.lock().unwrap_or_else(PoisonError::into_inner);
+            for (token, _) in &done {
+                waits.remove(token);
+            }
+        }
         done.append(&mut self.completions.lock().unwrap_or_else(PoisonError::into_inner));
         done
     }
 
     /// Forgets a parked request whose connection closed.
     pub fn cancel(&self, token: Token) {
+        self.group_waits.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
         self.purgatory().remove(token);
     }
 
@@ -884,6 +931,7 @@ impl Broker {
         let mut schedule = *self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
         if now_ms >= schedule.housekeeping_ms {
             self.group_tick(now_ms);
+            self.hold_group_answers(now_ms);
             self.txn_tick(now_ms);
             self.lifecycle_tick(now_ms);
             schedule.housekeeping_ms = now_ms + GROUP_TICK_MS;
@@ -1097,6 +1145,11 @@ fn coordinator_not_available(response: ResponseKind) -> ResponseKind {
             ResponseKind::TxnOffsetCommit(r)
         }
         ResponseKind::EndTxn(r) => ResponseKind::EndTxn(r.with_error_code(e)),
+        ResponseKind::JoinGroup(r) => ResponseKind::JoinGroup(r.with_error_code(e)),
+        ResponseKind::SyncGroup(r) => ResponseKind::SyncGroup(r.with_error_code(e).with_assignment(Default::default())),
+        ResponseKind::LeaveGroup(r) => ResponseKind::LeaveGroup(r.with_error_code(e)),
+        ResponseKind::OffsetDelete(r) => ResponseKind::OffsetDelete(r.with_error_code(e)),
+        ResponseKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(r.with_error_code(e)),
         ResponseKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(r.with_error_code(e)),
         ResponseKind::InitProducerId(r) => ResponseKind::InitProducerId(
             r.with_error_code(e).with_producer_id(kafka_protocol::messages::ProducerId(-1)).with_producer_epoch(-1),
