@@ -91,7 +91,7 @@ kafka_dump_log_segments() {
     tmp="$(mktemp -d)"
     for f in "$@"; do
         [[ -f "$f" ]] || { echo "kafka.sh: no such file: $f" >&2; rm -rf "$tmp"; return 1; }
-        if [[ "$(basename "$f")" =~ ^[0-9]+\.(log|index|timeindex|txnindex|snapshot)$ ]]; then
+        if [[ "$(basename "$f")" =~ ^[0-9]+(-[0-9]+)?\.(log|index|timeindex|txnindex|snapshot|checkpoint)$ ]]; then
             files+=("$f")
         else
             mkdir "$tmp/$i" && cp "$f" "$tmp/$i/00000000000000000000.log"

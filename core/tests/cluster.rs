@@ -255,3 +255,81 @@ fn an_embedded_cluster_starts_kills_and_restarts_nodes() {
     assert!(cluster.start_broker(9).is_err());
     cluster.stop().unwrap();
 }
+
+/// The `.checkpoint` files in a node's `__cluster_metadata-0`, and the base offset of its oldest segment.
+fn metadata_files(dir: &std::path::Path) -> (Vec<String>, i64) {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("__cluster_metadata-0"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    let oldest = names.iter().find(|n| n.ends_with(".log")).and_then(|n| n[..20].parse().ok()).unwrap_or(-1);
+    (names.into_iter().filter(|n| n.ends_with(".checkpoint")).collect(), oldest)
+}
+
+/// Metadata snapshots as Kafka takes them: after `metadata.log.max.record.bytes.between.snapshots` of new
+/// records each controller writes a `.checkpoint` and the segments it covers go. A controller that was down
+/// while that happened gets the snapshot from the leader (its own log no longer reaches), and a broker that
+/// restarts reads the image from the snapshot and the entries after it.
+#[test]
+fn snapshots_bound_the_metadata_log_and_catch_up_a_lagging_controller_and_a_broker() {
+    let entries = [
+        ("metadata.log.max.record.bytes.between.snapshots", "4096"),
+        ("metadata.log.segment.bytes", "4096"),
+        ("broker.session.timeout.ms", "3000"),
+    ];
+    // Broker 1; controllers 2, 3 and 4.
+    let mut cluster = potok::host::cluster::EmbeddedCluster::start_with_controllers(1, 3, &entries).unwrap();
+    let dirs: std::collections::BTreeMap<i32, PathBuf> = cluster.log_dirs().into_iter().collect();
+    let admin = Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    wait_for("the broker registered", Duration::from_secs(30), || live_brokers(&admin).filter(|b| *b == vec![1]));
+    cluster.stop_broker(4).unwrap();
+    let topics: Vec<String> = (0..60).map(|i| format!("snapshotted-{i:02}")).collect();
+    for chunk in topics.chunks(10) {
+        let new: Vec<NewTopic> = chunk.iter().map(|t| NewTopic::new(t.clone(), 3, 1)).collect();
+        for (name, result) in admin.create_topics(&new, false, None).unwrap() {
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    wait_for("snapshots on the running controllers, old segments gone", Duration::from_secs(30), || {
+        [2, 3]
+            .iter()
+            .all(|id| {
+                let (checkpoints, oldest) = metadata_files(&dirs[id]);
+                checkpoints.len() == 1 && oldest > 0
+            })
+            .then_some(())
+    });
+    let (checkpoints, _) = metadata_files(&dirs[&2]);
+    assert!(
+        checkpoints[0].ends_with(".checkpoint")
+            && checkpoints[0].len() == "00000000000000000000-0000000000.checkpoint".len()
+    );
+
+    // Controller 4 comes back behind the purged log: it installs the leader's snapshot.
+    cluster.start_broker(4).unwrap();
+    wait_for("controller 4's snapshot", Duration::from_secs(30), || {
+        (metadata_files(&dirs[&4]).0.len() == 1).then_some(())
+    });
+    // With 2 (and later 3) stopped, the quorum is 3 and 4, or 2 and 4: 4 must hold the whole log to commit.
+    cluster.stop_broker(2).unwrap();
+    let created = admin.create_topics(&[NewTopic::new("after-install", 1, 1)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    cluster.start_broker(2).unwrap();
+    cluster.stop_broker(3).unwrap();
+    let created = admin.create_topics(&[NewTopic::new("after-install-2", 1, 1)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    cluster.start_broker(3).unwrap();
+
+    // The broker restarts: its image comes from a snapshot and the entries after it.
+    cluster.stop_broker(1).unwrap();
+    cluster.start_broker(1).unwrap();
+    let admin = Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    let names = wait_for("every topic on the restarted broker", Duration::from_secs(30), || {
+        let names = admin.list_topics(false, Some(Duration::from_secs(2))).ok()?;
+        (names.len() >= topics.len() + 2).then_some(names)
+    });
+    for t in topics.iter().chain(&["after-install".to_string(), "after-install-2".to_string()]) {
+        assert!(names.contains(t), "{t} missing after the restart: {names:?}");
+    }
+    cluster.stop().unwrap();
+}

@@ -337,3 +337,57 @@ fn kafka_dump_log_segments_reads_potok_metadata_log() {
         assert!(!lower.contains(bad), "DumpLogSegments reported {bad:?}:\n{stdout}");
     }
 }
+
+/// Kafka's DumpLogSegments reads a potok controller's metadata snapshot (`.checkpoint`) with its cluster
+/// metadata decoder: the header and footer control records, and the image as Kafka's record types.
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn kafka_dump_log_segments_reads_potok_metadata_snapshots() {
+    let entries = [("metadata.log.max.record.bytes.between.snapshots", "2048")];
+    let cluster = potok::host::cluster::EmbeddedCluster::start(1, &entries).unwrap();
+    let admin =
+        potok::client::admin::Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    let topics: Vec<_> =
+        (0..20).map(|i| potok::client::admin::NewTopic::new(format!("snapshotted-{i}"), 2, 1)).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let created = admin.create_topics(&topics, false, None);
+        if created.as_ref().is_ok_and(|r| r.iter().all(|(_, r)| r.is_ok())) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the cluster did not take the topics: {created:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let dir = cluster.log_dirs()[0].1.join("__cluster_metadata-0");
+    let checkpoint = loop {
+        let found = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "checkpoint"));
+        if let Some(found) = found {
+            break found;
+        }
+        let listing: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(std::time::Instant::now() < deadline, "no .checkpoint in {}: {listing:?}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join(checkpoint.file_name().unwrap());
+    std::fs::copy(&checkpoint, &file).unwrap();
+    cluster.stop().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("dump-log-segments")
+        .arg(&file)
+        .env("KAFKA_DUMP_ARGS", "--cluster-metadata-decoder")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    for expected in ["SnapshotHeader", "SnapshotFooter", "\"type\":\"TOPIC_RECORD\"", "\"type\":\"PARTITION_RECORD\""] {
+        assert!(stdout.contains(expected), "{expected} not in:\n{stdout}");
+    }
+    assert!(stdout.contains("snapshotted-19"), "the topics are in the snapshot:\n{stdout}");
+}

@@ -136,6 +136,14 @@ pub struct BrokerConfig {
     pub inter_broker_listener_name: Option<String>,
     /// `metadata.log.dir`: where the metadata log lives (default: the log directory).
     pub metadata_log_dir: Option<PathBuf>,
+    /// `metadata.log.max.record.bytes.between.snapshots`: a controller snapshots the metadata image (a
+    /// `.checkpoint`) after this many bytes of new records, and purges the log entries it covers.
+    pub metadata_snapshot_max_bytes: u64,
+    /// `metadata.log.max.snapshot.interval.ms`: or after this long with new records (0: never by time).
+    pub metadata_snapshot_interval_ms: i64,
+    /// `metadata.log.segment.bytes`: the metadata log's segment size (segments wholly covered by a snapshot
+    /// are deleted).
+    pub metadata_log_segment_bytes: u64,
     /// `broker.rack`.
     pub broker_rack: Option<String>,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
@@ -231,6 +239,9 @@ impl Default for BrokerConfig {
             controller_listener_names: Vec::new(),
             inter_broker_listener_name: None,
             metadata_log_dir: None,
+            metadata_snapshot_max_bytes: 20 << 20,
+            metadata_snapshot_interval_ms: 3_600_000,
+            metadata_log_segment_bytes: 64 << 20,
             broker_rack: None,
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 2_000,
@@ -553,6 +564,23 @@ impl BrokerConfig {
             }
             "inter.broker.listener.name" => self.inter_broker_listener_name = Some(value.trim().to_string()),
             "metadata.log.dir" => self.metadata_log_dir = Some(PathBuf::from(value.trim())),
+            "metadata.log.max.record.bytes.between.snapshots" => {
+                self.metadata_snapshot_max_bytes = positive(key, value)? as u64
+            }
+            "metadata.log.max.snapshot.interval.ms" => {
+                self.metadata_snapshot_interval_ms = parse_num(key, value)?;
+                if self.metadata_snapshot_interval_ms < 0 {
+                    return Err(bad("must be at least 0"));
+                }
+            }
+            "metadata.log.segment.bytes" => {
+                let bytes = positive(key, value)?;
+                // Kafka's floor (metadata.log.segment.min.bytes) is 8 MiB; potok takes 1 KiB for tests.
+                if bytes < 1024 {
+                    return Err(bad("must be at least 1024"));
+                }
+                self.metadata_log_segment_bytes = bytes as u64;
+            }
             "broker.rack" => self.broker_rack = Some(value.trim().to_string()),
             "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(key, value)?,
             "broker.heartbeat.interval.ms" => self.broker_heartbeat_interval_ms = positive(key, value)?,

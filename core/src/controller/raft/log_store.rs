@@ -40,6 +40,10 @@ struct RaftState {
     vote: Option<Vote<u64>>,
     committed: Option<LogId<u64>>,
     purged: Option<LogId<u64>>,
+    /// The index of the log's first entry and the Kafka offset its batch starts at, once entries before it
+    /// were purged (a snapshot covers them); the log start offset is kept there.
+    #[serde(default)]
+    first: Option<(u64, i64)>,
 }
 
 struct Inner {
@@ -57,6 +61,9 @@ struct Inner {
 #[derive(Clone)]
 pub(super) struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    /// The last entry index and the Kafka offset after it of the newest snapshot (shared with the state
+    /// machine): a purge past the log's end (a snapshot installed from the leader) restarts the log there.
+    anchor: super::SnapshotAnchor,
 }
 
 fn io_err(e: impl std::fmt::Display) -> std::io::Error {
@@ -72,19 +79,13 @@ impl LogStore {
         backend: Arc<dyn Backend>,
         dir: &Path,
         voters: BTreeMap<u64, BasicNode>,
+        segment_bytes: u64,
+        anchor: super::SnapshotAnchor,
         now_ms: i64,
     ) -> Result<LogStore, LogError> {
         let log_dir = dir.join(METADATA_LOG_DIR);
-        let log = Log::open(backend.clone(), &log_dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
-        let mut entries = Vec::new();
-        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), LogError> {
-            let header = record::BatchHeader::parse(batch).map_err(LogError::from)?;
-            entries
-                .push(EntryMeta { base_offset: header.base_offset, term: header.partition_leader_epoch.max(0) as u64 });
-            Ok(())
-        })?;
         let state_path = log_dir.join(RAFT_STATE);
-        let state = match read_whole(backend.as_ref(), &state_path) {
+        let state: RaftState = match read_whole(backend.as_ref(), &state_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt {
                 path: state_path.clone(),
                 reason: format!("unreadable raft state: {e}"),
@@ -92,13 +93,34 @@ impl LogStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RaftState::default(),
             Err(e) => return Err(LogError::io(&state_path, e)),
         };
+        let (first_index, first_offset) = state.first.unwrap_or((0, 0));
+        let segment_bytes = u32::try_from(segment_bytes).unwrap_or(u32::MAX);
+        let config = crate::storage::LogConfig { segment_bytes, ..metadata_log_config() };
+        let options = OpenOptions { log_start_offset: first_offset, ..OpenOptions::default() };
+        let mut log = Log::open(backend.clone(), &log_dir, config, options, now_ms)?;
+        // Every stored entry was fsynced when appended: the whole log is durable.
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+        let mut entries = Vec::new();
+        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), LogError> {
+            let header = record::BatchHeader::parse(batch).map_err(LogError::from)?;
+            entries
+                .push(EntryMeta { base_offset: header.base_offset, term: header.partition_leader_epoch.max(0) as u64 });
+            Ok(())
+        })?;
         Ok(LogStore {
-            inner: Arc::new(Mutex::new(Inner { log, backend, state_path, entries, first_index: 0, state, voters })),
+            inner: Arc::new(Mutex::new(Inner { log, backend, state_path, entries, first_index, state, voters })),
+            anchor,
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index of the first entry the log holds (those before were purged under a snapshot).
+    pub fn first_index(&self) -> u64 {
+        self.lock().first_index
     }
 
     /// The entries from `start` to before `end` (fewer when the log ends sooner).
@@ -357,9 +379,34 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        // Entries up to a snapshot may go; the batches stay in the Kafka log (it is kept whole).
+        // Entries up to a snapshot go: the log starts at the next one (segments wholly below it are deleted).
         let mut inner = self.lock();
+        let first = log_id.index + 1;
+        let Some(drop) = first.checked_sub(inner.first_index) else { return Ok(()) };
+        let now_ms = crate::net::now_ms();
+        let past_end = drop as usize > inner.entries.len();
+        let drop = (drop as usize).min(inner.entries.len());
+        let anchored = *self.anchor.lock().unwrap_or_else(PoisonError::into_inner);
+        let offset = match inner.entries.get(drop) {
+            Some(e) => e.base_offset,
+            // The log holds less than the snapshot: it restarts where the snapshot ends.
+            None => match anchored {
+                Some((index, next_offset)) if past_end && index == log_id.index => next_offset,
+                _ => inner.log.log_end_offset(),
+            },
+        };
         inner.state.purged = Some(log_id);
-        inner.save_state()
+        inner.state.first = Some((first, offset));
+        // Recorded first, so a crash in between reopens the log at the new start (what lies below is covered).
+        inner.save_state()?;
+        let moved = if offset > inner.log.log_end_offset() {
+            inner.log.truncate_fully_and_start_at(offset, now_ms)
+        } else {
+            inner.log.increment_log_start_offset(offset, now_ms)
+        };
+        moved.map_err(|e| StorageIOError::write_logs(&io_err(e)))?;
+        inner.entries.drain(..drop);
+        inner.first_index = first;
+        Ok(())
     }
 }

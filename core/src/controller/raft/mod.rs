@@ -17,7 +17,12 @@
 mod log_store;
 pub mod observer;
 pub mod peer;
+mod snapshot;
 mod state_machine;
+
+/// The newest snapshot's last entry index and the Kafka offset after it, shared by the log store and the
+/// state machine.
+type SnapshotAnchor = Arc<std::sync::Mutex<Option<(u64, i64)>>>;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,6 +112,9 @@ pub struct ControllerNode {
     /// Brokers reading the log without voting (`process.roles=broker`): the index after their last fetched
     /// entry and when they fetched, for DescribeQuorum's observers.
     observers: std::sync::Mutex<BTreeMap<i32, (Option<u64>, i64)>>,
+    state_machine: state_machine::StateMachine,
+    snapshot_max_bytes: u64,
+    snapshot_interval_ms: i64,
 }
 
 impl fmt::Debug for ControllerNode {
@@ -128,8 +136,23 @@ impl ControllerNode {
         let id = config.node_id as u64;
         let voters = voter_nodes(config);
         let all_voters = voters.clone();
-        let log = log_store::LogStore::open(backend, metadata_dir, voters.clone(), now_ms)?;
-        let (state_machine, image) = state_machine::StateMachine::new();
+        let anchor = SnapshotAnchor::default();
+        let log = log_store::LogStore::open(
+            backend.clone(),
+            metadata_dir,
+            voters.clone(),
+            config.metadata_log_segment_bytes,
+            anchor.clone(),
+            now_ms,
+        )?;
+        let (state_machine, image) = state_machine::StateMachine::open(
+            backend,
+            metadata_dir.join(crate::controller::METADATA_LOG_DIR),
+            &voters,
+            anchor,
+            now_ms,
+        )
+        .map_err(|e| QuorumError::Raft(format!("reading the metadata snapshot: {e}")))?;
         let election_ms = config.controller_quorum_election_timeout_ms.max(10) as u64;
         let raft_config = openraft::Config {
             cluster_name: cluster_id.clone(),
@@ -137,14 +160,16 @@ impl ControllerNode {
             heartbeat_interval: (election_ms / 5).clamp(10, 150),
             election_timeout_min: election_ms,
             election_timeout_max: election_ms * 2,
-            // The metadata log is small and kept whole (Kafka snapshots it; see the module notes).
+            // Snapshots are taken by size and time as Kafka takes them (see `tick`), and the entries they cover
+            // purged at once.
             snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
             max_payload_entries: 500,
             ..Default::default()
         }
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log.clone(), state_machine)
+        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         if !raft.is_initialized().await.map_err(|e| QuorumError::Raft(e.to_string()))? {
@@ -162,6 +187,9 @@ impl ControllerNode {
             image,
             active: tokio::sync::Mutex::new(Active { controller, term: None }),
             observers: std::sync::Mutex::new(BTreeMap::new()),
+            state_machine,
+            snapshot_max_bytes: config.metadata_snapshot_max_bytes,
+            snapshot_interval_ms: config.metadata_snapshot_interval_ms,
         }))
     }
 
@@ -309,8 +337,14 @@ impl ControllerNode {
         let _ = self.raft.wait(Some(timeout)).applied_index_at_least(Some(index), "a forwarded request").await;
     }
 
-    /// The active controller's time-driven decisions (fencing, elections, balancing); nothing elsewhere.
+    /// The active controller's time-driven decisions (fencing, elections, balancing); nothing elsewhere. Every
+    /// voter also snapshots its image when enough has been applied since the last snapshot.
     pub async fn tick(&self, now_ms: i64) {
+        if self.state_machine.snapshot_due(self.snapshot_max_bytes, self.snapshot_interval_ms, now_ms) {
+            if let Err(e) = self.raft.trigger().snapshot().await {
+                tracing::warn!(target: "potok::controller", "starting a metadata snapshot failed: {e}");
+            }
+        }
         let Ok(mut active) = self.lead(now_ms).await else { return };
         let image = self.image.borrow().clone();
         let records = active.controller.tick(&image, now_ms);
@@ -355,16 +389,27 @@ impl ControllerNode {
         max_wait: Duration,
         now_ms: i64,
     ) -> Result<MetadataChunk, CallError> {
-        let start = after.map_or(0, |a| a + 1);
+        let mut start = after.map_or(0, |a| a + 1);
         self.observers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(node_id, (after, now_ms));
         let _ = self.raft.wait(Some(max_wait)).applied_index_at_least(Some(start), "an observer's fetch").await;
+        let mut snapshot = None;
+        if start < self.log.first_index() {
+            // Purged under a snapshot: the observer starts again from it.
+            let (last_index, data) = self
+                .state_machine
+                .current_snapshot()
+                .ok_or_else(|| CallError::Unavailable("the metadata log was purged but no snapshot is kept".into()))?;
+            start = last_index + 1;
+            snapshot =
+                Some(peer::ObserverSnapshot { last_index, next_offset: data.next_offset, records: data.records });
+        }
         let metrics = self.raft.metrics().borrow().clone();
         let applied = metrics.last_applied.map_or(0, |l| l.index + 1);
         let entries = self
             .log
             .entries(start, applied.min(start + FETCH_MAX_ENTRIES))
             .map_err(|e| CallError::Unavailable(e.to_string()))?;
-        Ok(MetadataChunk { entries, leader: metrics.current_leader.map(|l| l as i32) })
+        Ok(MetadataChunk { snapshot, entries, leader: metrics.current_leader.map(|l| l as i32) })
     }
 
     /// Stops taking part in the quorum.

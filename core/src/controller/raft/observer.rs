@@ -15,7 +15,7 @@ use openraft::BasicNode;
 use tokio::sync::watch;
 
 use super::peer::{PeerClient, PeerRequest, PeerResponse};
-use super::state_machine::apply_entry;
+use super::state_machine::{apply_entry, image_of};
 use super::{MetadataChunk, FETCH_MAX_WAIT};
 use crate::controller::image::MetadataImage;
 
@@ -79,6 +79,11 @@ impl MetadataObserver {
     fn apply(&self, chunk: &MetadataChunk) -> bool {
         let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
         let before = applied.last;
+        if let Some(s) = chunk.snapshot.as_ref().filter(|s| applied.last.is_none_or(|l| l < s.last_index)) {
+            applied.image = image_of(&s.records, s.next_offset);
+            applied.next_offset = s.next_offset;
+            applied.last = Some(s.last_index);
+        }
         for entry in &chunk.entries {
             let expected = applied.last.map_or(0, |l| l + 1);
             if entry.log_id.index != expected {

@@ -64,11 +64,22 @@ pub enum PeerResponse {
     FetchMetadata(Result<MetadataChunk, CallError>),
 }
 
-/// Committed entries of the metadata log for an observer, and who leads the quorum.
+/// Committed entries of the metadata log for an observer, and who leads the quorum. When the entries it asked
+/// for were purged, the snapshot covering them comes first (the entries then follow it).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MetadataChunk {
+    #[serde(default)]
+    pub snapshot: Option<ObserverSnapshot>,
     pub entries: Vec<openraft::Entry<TypeConfig>>,
     pub leader: Option<i32>,
+}
+
+/// A snapshot of the image for an observer: the last entry it covers, the Kafka offset after it, its records.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ObserverSnapshot {
+    pub last_index: u64,
+    pub next_offset: i64,
+    pub records: Vec<Vec<u8>>,
 }
 
 /// Why a request for the controller was not answered.
