@@ -250,7 +250,7 @@ fn kafka_dump_log_segments_reads_potok_metadata_log() {
     use potok::controller::{partition_records, topic_records, MetadataRecord, MetadataStore, PartitionChange};
 
     let tmp = tempfile::tempdir().unwrap();
-    let mut store = MetadataStore::open(Arc::new(FileBackend), tmp.path(), 0).unwrap();
+    let mut store = MetadataStore::open(Arc::new(FileBackend), tmp.path(), 20 << 20, 0).unwrap();
     let id = uuid::Uuid::from_u128(0x5eed);
     let configs = BTreeMap::from([("segment.bytes".to_string(), "1000000".to_string())]);
     let mut records = vec![

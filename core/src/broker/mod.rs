@@ -239,7 +239,7 @@ impl Broker {
         let mut ids = IdGenerator::new(seed);
         let cluster_id = Self::load_or_write_meta_properties(backend.as_ref(), log_dir, &config, &mut ids)?;
         let metadata = if config.controller_quorum_voters.is_empty() {
-            MetadataStore::open(backend.clone(), log_dir, now_ms)?
+            MetadataStore::open(backend.clone(), log_dir, config.metadata_snapshot_max_bytes, now_ms)?
         } else {
             MetadataStore::detached()
         };
@@ -1006,6 +1006,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let before = state.metadata.image().clone();
         state.metadata.apply(records, base_offset);
+        state.metadata.maybe_snapshot(now_ms);
         let after = state.metadata.image().clone();
         self.follow_image(state, &before, &after, now_ms)?;
         Ok(())

@@ -13,6 +13,7 @@
 
 pub(crate) mod alter_configs;
 mod brokers;
+pub(crate) mod checkpoint;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
@@ -121,6 +122,10 @@ pub struct MetadataStore {
     log: Option<Log>,
     /// Shared copy-on-write: readers take a cheap handle, a commit copies only if a reader still holds one.
     image: Arc<MetadataImage>,
+    /// Bytes of records committed since the last snapshot, and the threshold for the next one
+    /// (`metadata.log.max.record.bytes.between.snapshots`).
+    since_snapshot: u64,
+    snapshot_max_bytes: u64,
 }
 
 /// The metadata log is small and must never lose a record: kept forever, fsynced on every append.
@@ -144,8 +149,15 @@ enum Replayed {
 }
 
 impl MetadataStore {
-    /// Opens the metadata log under `log_dir` and replays it into an image, migrating a JSON log first.
-    pub fn open(backend: Arc<dyn Backend>, log_dir: &Path, now_ms: i64) -> Result<Self, MetadataError> {
+    /// Opens the metadata log under `log_dir` and replays it into an image (from the newest `.checkpoint` when
+    /// there is one), migrating a JSON log first. A snapshot is taken after every `snapshot_max_bytes` of
+    /// committed records, and the log before it goes.
+    pub fn open(
+        backend: Arc<dyn Backend>,
+        log_dir: &Path,
+        snapshot_max_bytes: u64,
+        now_ms: i64,
+    ) -> Result<Self, MetadataError> {
         let dir = log_dir.join(METADATA_LOG_DIR);
         let migrating = log_dir.join(MIGRATING_DIR);
         let legacy = log_dir.join(LEGACY_DIR);
@@ -160,15 +172,39 @@ impl MetadataStore {
         if backend.is_dir(&legacy) && backend.is_dir(&dir) {
             backend.remove_dir_all(&legacy).map_err(|e| StorageError::io(&legacy, e))?;
         }
-        let log = Log::open(backend.clone(), &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
-        match Self::replay(&log)? {
-            Replayed::Records(image) => Ok(MetadataStore { log: Some(log), image: Arc::new(image) }),
+        // The newest snapshot holds everything before its end offset; the log starts there.
+        let (start, image) = match checkpoint::latest(backend.as_ref(), &dir).map_err(|e| StorageError::io(&dir, e))? {
+            Some((name, end)) => {
+                let path = dir.join(&name);
+                let bytes = crate::storage::backend::read_whole(backend.as_ref(), &path)
+                    .map_err(|e| StorageError::io(&path, e))?;
+                let records = checkpoint::decode(&bytes)
+                    .map_err(|e| MetadataError::BadRecord { offset: end, reason: format!("{name}: {e}") })?;
+                (end, checkpoint::image_of(&records, end))
+            }
+            None => (0, MetadataImage::default()),
+        };
+        let options = OpenOptions { log_start_offset: start, ..OpenOptions::default() };
+        let mut log = Log::open(backend.clone(), &dir, metadata_log_config(), options, now_ms)?;
+        if log.log_end_offset() < start {
+            // The log was cut before its snapshot (a crash right after writing it): it goes on from there.
+            log.truncate_fully_and_start_at(start, now_ms)?;
+        }
+        log.set_high_watermark(log.log_end_offset());
+        let store = |log, image| MetadataStore {
+            log: Some(log),
+            image: Arc::new(image),
+            since_snapshot: 0,
+            snapshot_max_bytes: snapshot_max_bytes.max(1),
+        };
+        match Self::replay(&log, start, image)? {
+            Replayed::Records(image) => Ok(store(log, image)),
             Replayed::Legacy(image) => {
                 drop(log);
                 Self::migrate(backend.clone(), log_dir, &image, now_ms)?;
                 let log = Log::open(backend, &dir, metadata_log_config(), OpenOptions::default(), now_ms)?;
-                match Self::replay(&log)? {
-                    Replayed::Records(image) => Ok(MetadataStore { log: Some(log), image: Arc::new(image) }),
+                match Self::replay(&log, 0, MetadataImage::default())? {
+                    Replayed::Records(image) => Ok(store(log, image)),
                     Replayed::Legacy(_) => Err(MetadataError::BadRecord {
                         offset: -1,
                         reason: "the migrated metadata log still holds JSON records".into(),
@@ -180,17 +216,16 @@ impl MetadataStore {
 
     /// Replays a metadata log. A record that cannot be read or applied is skipped with a warning rather than
     /// failing start-up: metadata that was written can always be replayed, whatever one record says.
-    fn replay(log: &Log) -> Result<Replayed, MetadataError> {
-        let mut image = MetadataImage::default();
+    fn replay(log: &Log, start: i64, mut image: MetadataImage) -> Result<Replayed, MetadataError> {
         let mut legacy = false;
-        log.for_each_batch(log.log_start_offset(), |batch| -> Result<(), MetadataError> {
+        log.for_each_batch(log.log_start_offset().max(start), |batch| -> Result<(), MetadataError> {
             let (header, records) = record::decode_records(batch, DecodeLimits::default())
                 .map_err(|e| MetadataError::BadRecord { offset: -1, reason: e.to_string() })?;
             if header.is_control() {
                 image.skip_to(header.last_offset());
                 return Ok(());
             }
-            for r in records {
+            for r in records.into_iter().filter(|r| r.offset >= start) {
                 let value = r.value.unwrap_or_default();
                 if value.first() == Some(&b'{') {
                     legacy = true;
@@ -239,7 +274,7 @@ impl MetadataStore {
     /// A store for a broker whose metadata comes from the controller quorum: no log of its own, an empty image
     /// until the quorum's first one arrives ([`MetadataStore::replace`]).
     pub fn detached() -> Self {
-        MetadataStore { log: None, image: Arc::new(MetadataImage::default()) }
+        MetadataStore { log: None, image: Arc::new(MetadataImage::default()), since_snapshot: 0, snapshot_max_bytes: 1 }
     }
 
     pub fn image(&self) -> &Arc<MetadataImage> {
@@ -270,6 +305,35 @@ impl MetadataStore {
         for (rec, offset) in records.iter().zip(base_offset..) {
             image.apply_at(rec, offset);
         }
+        if self.log.is_some() {
+            self.since_snapshot += records.iter().map(|r| r.encode().len() as u64).sum::<u64>();
+        }
+    }
+
+    /// Snapshots the image into a `.checkpoint` once enough records were committed since the last one, then
+    /// moves the log start to it (segments wholly before it are deleted). A failure is logged and retried at
+    /// the next commit: the log still holds everything.
+    pub fn maybe_snapshot(&mut self, now_ms: i64) {
+        if self.since_snapshot < self.snapshot_max_bytes {
+            return;
+        }
+        let Some(log) = self.log.as_mut() else { return };
+        let end = log.log_end_offset();
+        let epoch = log.leader_epochs().latest_epoch().map_or(0, |e| e.max(0) as u64);
+        let name = checkpoint::file_name(end, epoch);
+        let dir = log.dir().to_path_buf();
+        let written = checkpoint::encode(&checkpoint::image_records(&self.image), epoch, now_ms)
+            .and_then(|bytes| checkpoint::write(log.backend().as_ref(), &dir, &name, &bytes))
+            .and_then(|()| checkpoint::remove_others(log.backend().as_ref(), &dir, &name));
+        if let Err(e) = written {
+            tracing::warn!(target: "potok::controller", "writing the metadata snapshot {name} failed: {e}");
+            return;
+        }
+        if let Err(e) = log.increment_log_start_offset(end, now_ms) {
+            tracing::warn!(target: "potok::controller", "moving the metadata log's start to {end} failed: {e}");
+        }
+        self.since_snapshot = 0;
+        tracing::info!(target: "potok::controller", "wrote the metadata snapshot {name}");
     }
 
     /// Proposes and applies `records` (a cluster of one commits what it stores).
@@ -358,7 +422,7 @@ mod tests {
     #[test]
     fn records_replay_into_the_same_image() {
         let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
-        let mut store = MetadataStore::open(backend.clone(), Path::new("/d"), 0).unwrap();
+        let mut store = MetadataStore::open(backend.clone(), Path::new("/d"), 20 << 20, 0).unwrap();
         let mut ids = IdGenerator::new(7);
         let id = ids.uuid();
         let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
@@ -369,11 +433,49 @@ mod tests {
         store.commit(&[MetadataRecord::RemoveTopic { topic_id: b }], 0).unwrap();
         let before = store.image().clone();
         drop(store);
-        let store = MetadataStore::open(backend, Path::new("/d"), 0).unwrap();
+        let store = MetadataStore::open(backend, Path::new("/d"), 20 << 20, 0).unwrap();
         assert_eq!(store.image().topics, before.topics);
         assert_eq!(store.image().topics["a"].partitions.len(), 5);
         assert_eq!(store.image().topics["a"].configs, configs);
         assert_eq!(store.image().topic_by_id(&id).unwrap().name, "a");
+    }
+
+    /// A single node's metadata log is snapshotted once enough was committed: the `.checkpoint` holds the image,
+    /// the log starts after it (only newer checkpoints are kept), and reopening gives the same image, from the
+    /// checkpoint and the records after it.
+    #[test]
+    fn a_single_node_snapshots_its_metadata_and_replays_from_the_checkpoint() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let dir = Path::new("/d");
+        let mut store = MetadataStore::open(backend.clone(), dir, 1000, 0).unwrap();
+        let mut ids = IdGenerator::new(7);
+        for i in 0..30 {
+            let id = ids.uuid();
+            store
+                .commit(&topic_records(&format!("t{i}"), id, &[vec![1], vec![1]], &BTreeMap::new(), |_| true), 0)
+                .unwrap();
+            store.maybe_snapshot(0);
+        }
+        let last = ids.uuid();
+        store.commit(&topic_records("last", last, &[vec![1]], &BTreeMap::new(), |_| true), 0).unwrap();
+        let before = store.image().clone();
+        let end = store.log_end_offset();
+        drop(store);
+        let files = backend.list_dir(&dir.join(METADATA_LOG_DIR)).unwrap();
+        let checkpoints: Vec<_> = files.iter().filter(|f| f.ends_with(".checkpoint")).collect();
+        assert_eq!(checkpoints.len(), 1, "{files:?}");
+        let snapshot_end: i64 = checkpoints[0][..20].parse().unwrap();
+        assert!(snapshot_end > 0 && snapshot_end < end, "{files:?}");
+        let mut store = MetadataStore::open(backend.clone(), dir, 1000, 0).unwrap();
+        assert_eq!(store.image().topics, before.topics);
+        assert_eq!(store.image().offset, before.offset);
+        assert_eq!(store.log_end_offset(), end);
+        assert_eq!(store.log.as_ref().unwrap().log_start_offset(), snapshot_end);
+        store.commit(&[MetadataRecord::RemoveTopic { topic_id: last }], 0).unwrap();
+        drop(store);
+        let store = MetadataStore::open(backend, dir, 1000, 0).unwrap();
+        assert!(!store.image().topics.contains_key("last"));
+        assert_eq!(store.image().topics.len(), 30);
     }
 
     /// A data directory from before Kafka's schemas: its JSON metadata log becomes a log of Kafka records with
@@ -406,7 +508,7 @@ mod tests {
             log.append(&mut b.build().unwrap(), 0, AppendOrigin::Coordinator, 0).unwrap();
         }
         log.close(0).unwrap();
-        let store = MetadataStore::open(shared.clone(), dir, 0).unwrap();
+        let store = MetadataStore::open(shared.clone(), dir, 20 << 20, 0).unwrap();
         let image = store.image();
         let orders = &image.topics["orders"];
         assert_eq!(orders.id.to_string(), "0d7c2d1e-0b36-4d4a-9c39-6f0d9c0b7a11");
@@ -422,7 +524,7 @@ mod tests {
         assert!(!names.iter().any(|n| n.ends_with(".json") || n.ends_with(".migrating")), "{names:?}");
         drop(store);
         // The migrated log is Kafka records through and through, and opens as it is.
-        let store = MetadataStore::open(shared, dir, 0).unwrap();
+        let store = MetadataStore::open(shared, dir, 20 << 20, 0).unwrap();
         assert_eq!(store.image().topics["orders"].partitions.len(), 3);
     }
 

@@ -49,17 +49,7 @@ pub(super) struct StateMachine {
     anchor: super::SnapshotAnchor,
 }
 
-/// The image `records` make, with the offsets they had up to `next_offset`.
-pub(super) fn image_of(records: &[Vec<u8>], next_offset: i64) -> MetadataImage {
-    let mut image = MetadataImage::default();
-    for (bytes, offset) in records.iter().zip(0..) {
-        if let Ok(record) = MetadataRecord::decode(bytes) {
-            image.apply_at(&record, offset);
-        }
-    }
-    image.skip_to(next_offset - 1);
-    image
-}
+pub(super) use crate::controller::checkpoint::image_of;
 
 impl StateMachine {
     /// A state machine starting from the current checkpoint in `dir` when there is one (the log entries after
