@@ -45,8 +45,12 @@ fn check_size(brokers: usize, controllers: usize) -> Result<(), HostError> {
     if !(1..=MAX_NODES).contains(&brokers) {
         return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
     }
-    if controllers > MAX_NODES {
-        return Err(HostError::invalid_argument(format!("controllers must be between 0 and {MAX_NODES}")));
+    // The limit is on nodes, so that an array of MAX_NODES ids always holds the running ones.
+    if brokers + controllers > MAX_NODES {
+        return Err(HostError::invalid_argument(format!(
+            "brokers + controllers must be at most {MAX_NODES} (controllers between 0 and {})",
+            MAX_NODES - brokers
+        )));
     }
     Ok(())
 }
@@ -292,7 +296,7 @@ mod tests {
         assert_eq!(malformed.key.as_deref(), Some("min.insync.replicas"));
         EmbeddedCluster::check(MAX_NODES, &[("min.insync.replicas", "2"), ("default.replication.factor", "3")])
             .expect("good keys pass");
-        let too_many = EmbeddedCluster::check_with_controllers(3, MAX_NODES + 1, &none).unwrap_err();
+        let too_many = EmbeddedCluster::check_with_controllers(3, MAX_NODES - 2, &none).unwrap_err();
         assert_eq!(too_many.kind, ErrorKind::InvalidArgument);
         let bad = EmbeddedCluster::check_with_controllers(3, 1, &[("no.such.key", "1")]).unwrap_err();
         assert_eq!(bad.key.as_deref(), Some("no.such.key"));
