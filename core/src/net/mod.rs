@@ -713,8 +713,9 @@ pub struct RunningBroker {
     killed: Arc<std::sync::atomic::AtomicBool>,
     /// The schema registry, when `schema.registry.listeners` is set; stopped before the broker.
     registry: Option<registry::RegistryServer>,
-    /// Shared with the serving thread, to read the node's registration and metadata image.
-    broker: Arc<Broker>,
+    /// The serving thread's broker, to read the node's registration and metadata image. Weak: a clean stop
+    /// needs the only strong reference to shut the broker down (flush, checkpoints, clean-shutdown marker).
+    broker: std::sync::Weak<Broker>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -732,7 +733,7 @@ impl RunningBroker {
         let address = bound.client_address()?;
         let log_dir = bound.broker.log_dir().to_path_buf();
         let ephemeral = bound.ephemeral.clone();
-        let broker = bound.broker.clone();
+        let broker = Arc::downgrade(&bound.broker);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kill_flag = killed.clone();
@@ -787,12 +788,12 @@ impl RunningBroker {
     /// The broker epoch the controller gave this node once it registered and unfenced it; None before, while
     /// fenced, and on a controller-only node.
     pub fn unfenced_epoch(&self) -> Option<i64> {
-        self.broker.unfenced_epoch()
+        self.broker.upgrade()?.unfenced_epoch()
     }
 
     /// The epoch of broker `id` as this node's metadata image holds it, when registered and unfenced there.
     pub fn sees_unfenced(&self, id: i32) -> Option<i64> {
-        self.broker.metadata().brokers.get(&id).filter(|b| !b.fenced).map(|b| b.epoch)
+        self.broker.upgrade()?.metadata().brokers.get(&id).filter(|b| !b.fenced).map(|b| b.epoch)
     }
 
     /// Stops serving, flushes and closes the logs; waits for it.
