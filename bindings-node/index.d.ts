@@ -27,18 +27,22 @@ export declare class Broker {
 
 /** What `new Cluster()` takes. */
 export interface ClusterOptions {
-  /** How many nodes, 1 to 9 (default 3); their ids are 1 to `brokers`. */
+  /** How many brokers, 1 to 9 (default 3); their ids are 1 to `brokers`. */
   brokers?: number
+  /** Dedicated controller-only nodes (ids after the brokers'), default 0: every node is both broker and
+   * controller. At most 9 nodes in all. */
+  controllers?: number
   /** Kafka's broker keys applied to every node (`node.id`, `listeners`, `log.dirs` and the quorum keys are the
    * cluster's own); a bad key throws ConfigError at once. */
   config?: KafkaConfig
 }
 
-/** `brokers` potok nodes inside this Node process, each a broker and a voter of the controller quorum, on
- * 127.0.0.1 with data in a temporary directory removed on stop. */
+/** `brokers` potok nodes inside this Node process, each a broker and a voter of the controller quorum (or
+ * broker-only beside `controllers` controller-only nodes), on 127.0.0.1 with data in a temporary directory
+ * removed on stop. */
 export declare class Cluster {
   constructor(options?: ClusterOptions)
-  /** Resolves with this cluster once every node accepts connections. */
+  /** Resolves with this cluster once every broker is registered and unfenced. */
   start(): Promise<this & RunningCluster>
   /** Stops every node and removes the data. Does nothing when stopped. */
   stop(): Promise<void>
@@ -46,9 +50,9 @@ export declare class Cluster {
   stopBroker(id: number): Promise<void>
   /** Stops node `id` as SIGKILL does (nothing flushed; the others notice when its session times out). */
   killBroker(id: number): Promise<void>
-  /** Starts a stopped or killed node again, on its address and data. */
+  /** Starts a stopped or killed node again, on its address and data (a broker: once registered and unfenced). */
   startBroker(id: number): Promise<void>
-  /** `host:port,...` of the running nodes while started, otherwise null. */
+  /** `host:port,...` of the running brokers while started, otherwise null. */
   readonly bootstrapServers: NativeCluster['bootstrapServers']
   /** The ids of the running nodes, ascending (empty until started). */
   readonly running: NativeCluster['running']

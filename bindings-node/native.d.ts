@@ -64,13 +64,14 @@ export declare class NativeBroker {
 }
 
 /**
- * A cluster of `brokers` nodes on 127.0.0.1 with data in a temporary directory removed when it stops; the
- * config's Kafka keys apply to every node.
+ * A cluster of `brokers` nodes (broker-only beside `controllers` controller-only nodes, or combined when
+ * `controllers` is 0) on 127.0.0.1 with data in a temporary directory removed when it stops; the config's Kafka
+ * keys apply to every node.
  */
 export declare class NativeCluster {
-  /** Checks the broker count and the config at once, so a bad key is reported where the cluster is made. */
-  constructor(brokers: number, config: Array<ConfigEntry>)
-  /** Starts every node; resolves once all accept connections. */
+  /** Checks the node counts and the config at once, so a bad key is reported where the cluster is made. */
+  constructor(brokers: number, controllers: number, config: Array<ConfigEntry>)
+  /** Starts every node; resolves once all accept connections and every broker is registered and unfenced. */
   start(): Promise<void>
   /** Stops every node and removes the cluster's data; stopping a stopped cluster does nothing. */
   stop(): Promise<void>
@@ -78,9 +79,12 @@ export declare class NativeCluster {
   stopBroker(id: number): Promise<void>
   /** Stops node `id` as SIGKILL does: nothing flushed, the others notice when its session times out. */
   killBroker(id: number): Promise<void>
-  /** Starts a stopped or killed node again on its address and data. */
+  /**
+   * Starts a stopped or killed node again on its address and data; a broker resolves once registered and
+   * unfenced in every running broker's metadata.
+   */
   startBroker(id: number): Promise<void>
-  /** `host:port,...` of the running nodes while the cluster runs, otherwise null. */
+  /** `host:port,...` of the running brokers while the cluster runs, otherwise null. */
   get bootstrapServers(): string | null
   /** The ids of the running nodes (empty while the cluster is not started). */
   get running(): Array<number>

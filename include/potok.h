@@ -604,11 +604,14 @@ potok_error *potok_broker_log_dir(const potok_broker *broker,
 void potok_broker_destroy(potok_broker *broker);
 
 /**
- * Starts `brokers` nodes (1 to `POTOK_CLUSTER_MAX_BROKERS`) with Kafka broker config pairs applied to each
- * (`{"min.insync.replicas", "2", NULL}`; NULL for none; `node.id`, `listeners`, `log.dirs` and the quorum keys
- * are the cluster's own). Returns once every node accepts connections. A broker count out of range is a
- * `POTOK_ERROR_INVALID_ARGUMENT` error, an unknown key or bad value a `POTOK_ERROR_CONFIG` error naming the
- * key. On success `*out` is a cluster to free with `potok_cluster_destroy`.
+ * Starts `brokers` nodes (1 to `POTOK_CLUSTER_MAX_BROKERS`), each a broker and a controller, with Kafka broker
+ * config pairs applied to each (`{"min.insync.replicas", "2", NULL}`; NULL for none; `node.id`, `listeners`,
+ * `log.dirs` and the quorum keys are the cluster's own). Returns once every node accepts connections and every
+ * broker is registered and unfenced in the cluster's metadata (a topic with a replication factor of `brokers`
+ * can be created at once); a `POTOK_ERROR_STATE` error naming the broker if that takes over 30 s. A broker
+ * count out of range is a `POTOK_ERROR_INVALID_ARGUMENT` error, an unknown key or bad value a
+ * `POTOK_ERROR_CONFIG` error naming the key. On success `*out` is a cluster to free with
+ * `potok_cluster_destroy`.
  *
  * # Safety
  * `config` is NULL or a NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
@@ -618,13 +621,30 @@ potok_error *potok_cluster_start(size_t brokers,
                                  potok_cluster **out);
 
 /**
- * `host:port,...` of every running node, for `bootstrap.servers`; `*out` is a string to free with
+ * As `potok_cluster_start`, with `controllers` dedicated controllers: nodes 1 to `brokers` are broker-only
+ * (`process.roles=broker`) and nodes `brokers`+1 to `brokers`+`controllers` controller-only
+ * (`process.roles=controller`), as a production KRaft cluster runs, so brokers can die without taking the
+ * quorum with them. Only the brokers take clients (`potok_cluster_bootstrap_servers`). With `controllers` 0,
+ * every node is both, as `potok_cluster_start`. More than `POTOK_CLUSTER_MAX_BROKERS` controllers is a
+ * `POTOK_ERROR_INVALID_ARGUMENT` error.
+ *
+ * # Safety
+ * `config` is NULL or a NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
+ */
+potok_error *potok_cluster_start_with_controllers(size_t brokers,
+                                                  size_t controllers,
+                                                  const char *const *config,
+                                                  potok_cluster **out);
+
+/**
+ * `host:port,...` of every running broker (dedicated controllers take no clients), for `bootstrap.servers`; `*out` is a string to free with
  * `potok_string_free`. A stopped cluster is a `POTOK_ERROR_STATE` error.
  *
  * # Safety
  * `cluster` is a live cluster; `out` is valid for writing.
  */
-potok_error *potok_cluster_bootstrap_servers(const potok_cluster *cluster, char **out);
+potok_error *potok_cluster_bootstrap_servers(const potok_cluster *cluster,
+                                             char **out);
 
 /**
  * The ids of the running nodes, ascending: `*count` is how many run, and the first `min(*count, capacity)` of
@@ -662,8 +682,10 @@ potok_error *potok_cluster_kill_broker(const potok_cluster *cluster,
                                        int32_t id);
 
 /**
- * Starts a stopped or killed node again, on its address and data; returns once it accepts connections. A
- * node that is running is a `POTOK_ERROR_STATE` error.
+ * Starts a stopped or killed node again, on its address and data; returns once it accepts connections and, for
+ * a broker, once it is registered and unfenced in every running broker's metadata (after 30 s, a
+ * `POTOK_ERROR_STATE` error saying what did not happen; the node is left running). A node that is running is
+ * a `POTOK_ERROR_STATE` error.
  *
  * # Safety
  * `cluster` is a live cluster.
@@ -685,7 +707,7 @@ potok_error *potok_cluster_stop(const potok_cluster *cluster);
  * them) and frees it. NULL is ignored.
  *
  * # Safety
- * `cluster` is NULL or a cluster from `potok_cluster_start`, not freed yet, with no other call on it running.
+ * `cluster` is NULL or a cluster from `potok_cluster_start` or `potok_cluster_start_with_controllers`, not freed yet, with no other call on it running.
  */
 void potok_cluster_destroy(potok_cluster *cluster);
 

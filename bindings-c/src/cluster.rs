@@ -1,7 +1,9 @@
 //! `potok_cluster`: an embedded cluster of N nodes inside the calling process (`potok::host::cluster`), each a
-//! broker and a voter of the controller quorum, on 127.0.0.1 ports picked at start (a restarted node keeps its
-//! address), with data in a temporary directory removed when the cluster stops. Nodes are numbered 1 to N and
-//! can be stopped (controlled shutdown, as SIGTERM), killed (as SIGKILL) and started again.
+//! broker and a voter of the controller quorum, or N broker-only nodes beside C controller-only nodes
+//! (`potok_cluster_start_with_controllers`), on 127.0.0.1 ports picked at start (a restarted node keeps its
+//! address), with data in a temporary directory removed when the cluster stops. Nodes are numbered 1 to N (then
+//! N+1 to N+C for dedicated controllers) and can be stopped (controlled shutdown, as SIGTERM), killed (as
+//! SIGKILL) and started again.
 //!
 //! Unlike `potok_broker`, a cluster is started by the call that makes it (there is nothing to configure
 //! between the two), stopped once with `potok_cluster_stop` and freed with `potok_cluster_destroy`.
@@ -42,11 +44,14 @@ impl potok_cluster {
     }
 }
 
-/// Starts `brokers` nodes (1 to `POTOK_CLUSTER_MAX_BROKERS`) with Kafka broker config pairs applied to each
-/// (`{"min.insync.replicas", "2", NULL}`; NULL for none; `node.id`, `listeners`, `log.dirs` and the quorum keys
-/// are the cluster's own). Returns once every node accepts connections. A broker count out of range is a
-/// `POTOK_ERROR_INVALID_ARGUMENT` error, an unknown key or bad value a `POTOK_ERROR_CONFIG` error naming the
-/// key. On success `*out` is a cluster to free with `potok_cluster_destroy`.
+/// Starts `brokers` nodes (1 to `POTOK_CLUSTER_MAX_BROKERS`), each a broker and a controller, with Kafka broker
+/// config pairs applied to each (`{"min.insync.replicas", "2", NULL}`; NULL for none; `node.id`, `listeners`,
+/// `log.dirs` and the quorum keys are the cluster's own). Returns once every node accepts connections and every
+/// broker is registered and unfenced in the cluster's metadata (a topic with a replication factor of `brokers`
+/// can be created at once); a `POTOK_ERROR_STATE` error naming the broker if that takes over 30 s. A broker
+/// count out of range is a `POTOK_ERROR_INVALID_ARGUMENT` error, an unknown key or bad value a
+/// `POTOK_ERROR_CONFIG` error naming the key. On success `*out` is a cluster to free with
+/// `potok_cluster_destroy`.
 ///
 /// # Safety
 /// `config` is NULL or a NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
@@ -56,18 +61,38 @@ pub unsafe extern "C" fn potok_cluster_start(
     config: *const *const c_char,
     out: *mut *mut potok_cluster,
 ) -> *mut potok_error {
+    // SAFETY: as the caller guarantees.
+    unsafe { potok_cluster_start_with_controllers(brokers, 0, config, out) }
+}
+
+/// As `potok_cluster_start`, with `controllers` dedicated controllers: nodes 1 to `brokers` are broker-only
+/// (`process.roles=broker`) and nodes `brokers`+1 to `brokers`+`controllers` controller-only
+/// (`process.roles=controller`), as a production KRaft cluster runs, so brokers can die without taking the
+/// quorum with them. Only the brokers take clients (`potok_cluster_bootstrap_servers`). With `controllers` 0,
+/// every node is both, as `potok_cluster_start`. More than `POTOK_CLUSTER_MAX_BROKERS` controllers is a
+/// `POTOK_ERROR_INVALID_ARGUMENT` error.
+///
+/// # Safety
+/// `config` is NULL or a NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn potok_cluster_start_with_controllers(
+    brokers: usize,
+    controllers: usize,
+    config: *const *const c_char,
+    out: *mut *mut potok_cluster,
+) -> *mut potok_error {
     guard(|| {
         check_out(out, "out")?;
         // SAFETY: as the caller guarantees.
         let pairs = unsafe { config_arg(config) }?;
-        let cluster = EmbeddedCluster::start(brokers, &pairs)?;
+        let cluster = EmbeddedCluster::start_with_controllers(brokers, controllers, &pairs)?;
         let cluster = Box::new(potok_cluster { cluster: Mutex::new(Some(cluster)) });
         // SAFETY: checked non-NULL above; writable as the caller guarantees.
         unsafe { write_out(out, Box::into_raw(cluster), "out") }
     })
 }
 
-/// `host:port,...` of every running node, for `bootstrap.servers`; `*out` is a string to free with
+/// `host:port,...` of every running broker (dedicated controllers take no clients), for `bootstrap.servers`; `*out` is a string to free with
 /// `potok_string_free`. A stopped cluster is a `POTOK_ERROR_STATE` error.
 ///
 /// # Safety
@@ -147,8 +172,10 @@ pub unsafe extern "C" fn potok_cluster_kill_broker(cluster: *const potok_cluster
     node_call(cluster, |c| c.kill_broker(id))
 }
 
-/// Starts a stopped or killed node again, on its address and data; returns once it accepts connections. A
-/// node that is running is a `POTOK_ERROR_STATE` error.
+/// Starts a stopped or killed node again, on its address and data; returns once it accepts connections and, for
+/// a broker, once it is registered and unfenced in every running broker's metadata (after 30 s, a
+/// `POTOK_ERROR_STATE` error saying what did not happen; the node is left running). A node that is running is
+/// a `POTOK_ERROR_STATE` error.
 ///
 /// # Safety
 /// `cluster` is a live cluster.
@@ -175,7 +202,7 @@ pub unsafe extern "C" fn potok_cluster_stop(cluster: *const potok_cluster) -> *m
 /// them) and frees it. NULL is ignored.
 ///
 /// # Safety
-/// `cluster` is NULL or a cluster from `potok_cluster_start`, not freed yet, with no other call on it running.
+/// `cluster` is NULL or a cluster from `potok_cluster_start` or `potok_cluster_start_with_controllers`, not freed yet, with no other call on it running.
 #[no_mangle]
 pub unsafe extern "C" fn potok_cluster_destroy(cluster: *mut potok_cluster) {
     if cluster.is_null() {

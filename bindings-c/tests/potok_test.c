@@ -2,8 +2,9 @@
  * The C ABI's tests, in C, against an embedded potok broker: errors (kinds, Kafka codes, config keys, NULL
  * arguments), the broker's life cycle, admin topics, a producer with delivery reports and headers, a consumer
  * by assignment and in a group (rebalance callback, commits, seek, offsets), the course's transactions
- * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only), the log callback, and a
- * three-node embedded cluster that loses a partition's leader under acks=all and gets it back.
+ * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only), the log callback, a
+ * three-node embedded cluster that loses a partition's leader under acks=all and gets it back, and the course's
+ * min-ISR exercise on three brokers beside a dedicated controller (two brokers down: NOT_ENOUGH_REPLICAS).
  * scripts/c-tests.sh builds it with `cc` and runs it plainly and under AddressSanitizer (leaks included).
  * Prints "c-tests: N passed, N failed"; exits non-zero when a check failed.
  */
@@ -585,16 +586,10 @@ static void test_cluster(void) {
     potok_admin *admin = NULL;
     const char *topic_config[] = {"min.insync.replicas", "2", NULL};
     potok_error *created = NULL;
-    if (OK(potok_admin_new(aconfig, &admin))) {
-        /* The nodes accept connections once started, and register with the controller a moment later: until
-         * all three are registered and unfenced, Kafka refuses replication factor 3 (INVALID_REPLICATION_FACTOR). */
-        double deadline = now_s() + 30;
-        while ((created = potok_admin_create_topic(admin, "c-cluster", 1, 3, topic_config, 10000)) != NULL &&
-               potok_error_code(created) == 38 && now_s() < deadline) {
-            potok_error_destroy(created);
-            sleep_ms(100);
-        }
-    }
+    /* potok_cluster_start returned once all three brokers were registered and unfenced: replication factor 3
+     * is accepted at once. */
+    if (OK(potok_admin_new(aconfig, &admin)))
+        created = potok_admin_create_topic(admin, "c-cluster", 1, 3, topic_config, 10000);
     if (admin != NULL && OK(created)) {
         int32_t leader = -1, isr[9];
         size_t isr_count = 0;
@@ -688,6 +683,110 @@ static void test_cluster(void) {
     potok_cluster_destroy(cluster);
 }
 
+/* One record's delivery report: Kafka's error code and name (0 and "NONE" when acknowledged). */
+struct one_report {
+    int reported;
+    int32_t code;
+    char name[64];
+};
+
+static void on_one_delivery(void *opaque, const potok_delivery_report *r) {
+    struct one_report *report = opaque;
+    report->reported = 1;
+    report->code = r->error ? potok_error_code(r->error) : 0;
+    snprintf(report->name, sizeof report->name, "%s", r->error ? potok_error_name(r->error) : "NONE");
+}
+
+/* Sends one record to partition 0 of `topic` with a fresh producer (acks=all, no retries, so a refusal is
+ * reported at once) and returns its report; `reported` is 0 when none came within 60 s. */
+static struct one_report produce_one(const char *servers, const char *topic, const char *value) {
+    struct one_report report = {0, -1, ""};
+    const char *pconfig[] = {"bootstrap.servers", servers, "acks", "all", "retries", "0", NULL};
+    potok_producer *producer = NULL;
+    if (!OK(potok_producer_new(pconfig, &producer))) return report;
+    potok_record record = {.topic = topic, .partition = 0, .value = (const uint8_t *)value,
+                           .value_len = strlen(value), .timestamp = POTOK_NO_TIMESTAMP};
+    if (OK(potok_producer_send(producer, &record, 1))) {
+        OK(potok_producer_flush(producer, 60000));
+        double deadline = now_s() + 60;
+        while (!report.reported && now_s() < deadline) potok_producer_poll(producer, 1000, on_one_delivery, &report);
+    }
+    OK(potok_producer_close(producer, 10000));
+    potok_producer_destroy(producer);
+    return report;
+}
+
+/* The course's min-ISR exercise: replication factor 3, min.insync.replicas=2, and the two replicas that do not
+ * lead stopped. With the quorum on a controller-only node (node 4) the cluster keeps its controller, the ISR
+ * shrinks to the leader, and an acks=all write is refused with NOT_ENOUGH_REPLICAS (19); once the brokers are
+ * back in the ISR the write goes through. */
+static void test_cluster_min_isr(void) {
+    potok_cluster *cluster = NULL;
+    potok_error *e = potok_cluster_start_with_controllers(3, POTOK_CLUSTER_MAX_BROKERS - 2, NULL, &cluster);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_INVALID_ARGUMENT, "more than POTOK_CLUSTER_MAX_BROKERS nodes");
+    potok_error_destroy(e);
+    const char *config[] = {"replica.lag.time.max.ms", "5000", NULL};
+    if (!OK(potok_cluster_start_with_controllers(3, 1, config, &cluster))) return;
+    int32_t ids[POTOK_CLUSTER_MAX_BROKERS];
+    size_t count = 0;
+    OK(potok_cluster_running(cluster, ids, POTOK_CLUSTER_MAX_BROKERS, &count));
+    CHECK(count == 4 && ids[3] == 4, "brokers 1, 2, 3 and controller 4 (%zu)", count);
+    char *servers = NULL;
+    potok_admin *admin = NULL;
+    if (!OK(potok_cluster_bootstrap_servers(cluster, &servers))) goto done;
+    int commas = 0;
+    for (const char *c = servers; *c; c++) commas += *c == ',';
+    CHECK(commas == 2, "only the three brokers take clients: %s", servers);
+    const char *aconfig[] = {"bootstrap.servers", servers, NULL};
+    const char *topic_config[] = {"min.insync.replicas", "2", NULL};
+    if (!OK(potok_admin_new(aconfig, &admin)) ||
+        !OK(potok_admin_create_topic(admin, "c-min-isr", 1, 3, topic_config, 10000)))
+        goto done;
+
+    int32_t leader = -1, isr[9];
+    size_t isr_count = 0;
+    double deadline = now_s() + 30;
+    while (!(describe_partition(admin, "c-min-isr", &leader, isr, &isr_count) && leader > 0 && isr_count == 3) &&
+           now_s() < deadline)
+        sleep_ms(100);
+    CHECK(leader > 0 && isr_count == 3, "a leader and three in sync (leader %d, isr %zu)", leader, isr_count);
+    if (leader <= 0) goto done;
+    int32_t stopped[2], n = 0;
+    for (int32_t id = 1; id <= 3; id++)
+        if (id != leader) stopped[n++] = id;
+    OK(potok_cluster_stop_broker(cluster, stopped[0]));
+    OK(potok_cluster_stop_broker(cluster, stopped[1]));
+    potok_string_free(servers);
+    servers = NULL;
+    OK(potok_cluster_bootstrap_servers(cluster, &servers));
+    deadline = now_s() + 30;
+    while (!(describe_partition(admin, "c-min-isr", &leader, isr, &isr_count) && isr_count == 1) && now_s() < deadline)
+        sleep_ms(100);
+    CHECK(isr_count == 1, "the ISR down to the leader (%zu)", isr_count);
+
+    struct one_report refused = produce_one(servers, "c-min-isr", "refused");
+    CHECK(refused.reported && refused.code == 19 && strcmp(refused.name, "NOT_ENOUGH_REPLICAS") == 0,
+          "acks=all below min.insync.replicas: %s (%d)", refused.name, refused.code);
+
+    OK(potok_cluster_start_broker(cluster, stopped[0]));
+    OK(potok_cluster_start_broker(cluster, stopped[1]));
+    deadline = now_s() + 60;
+    while (!(describe_partition(admin, "c-min-isr", &leader, isr, &isr_count) && isr_count == 3) && now_s() < deadline)
+        sleep_ms(200);
+    CHECK(isr_count == 3, "three in sync again (%zu)", isr_count);
+    potok_string_free(servers);
+    servers = NULL;
+    OK(potok_cluster_bootstrap_servers(cluster, &servers));
+    struct one_report accepted = produce_one(servers, "c-min-isr", "accepted");
+    CHECK(accepted.reported && accepted.code == 0, "acks=all with the ISR back: %s", accepted.name);
+
+done:
+    potok_admin_destroy(admin);
+    potok_string_free(servers);
+    OK(potok_cluster_stop(cluster));
+    potok_cluster_destroy(cluster);
+}
+
 int main(void) {
     CHECK(strlen(potok_version()) > 0, "version");
     test_errors();
@@ -706,6 +805,7 @@ int main(void) {
     potok_broker_destroy(broker);
     test_log_callback();
     test_cluster();
+    test_cluster_min_isr();
     printf("c-tests: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

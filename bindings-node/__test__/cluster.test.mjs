@@ -1,7 +1,8 @@
 // The embedded Cluster through kafkajs 2.2.4: a topic with replication factor 3 and min.insync.replicas=2,
 // produced with acks=-1; the partition's leader is killed, another replica leads, the dead node leaves the ISR
 // and acks=-1 still succeeds with two in-sync replicas; everything is consumed back; the node is started again
-// and rejoins the ISR. Also the argument, config and state errors.
+// and rejoins the ISR. The course's min-ISR exercise on three brokers beside a dedicated controller: two brokers
+// stopped, acks=-1 is refused with NOT_ENOUGH_REPLICAS. Also the argument, config and state errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -65,7 +66,8 @@ test('a killed leader: acks=-1 continues with two in-sync replicas, nothing is l
     });
     admin = kafka.admin();
     await admin.connect();
-    await waitFor('three brokers', async () => (await admin.describeCluster()).brokers.length === 3);
+    // start() resolved once every broker was registered and unfenced: no waiting for them.
+    assert.deepEqual((await admin.describeCluster()).brokers.map((b) => b.nodeId).sort(), [1, 2, 3]);
     const topic = topicName('cluster');
     assert.equal(
       await admin.createTopics({
@@ -148,9 +150,93 @@ test('a killed leader: acks=-1 continues with two in-sync replicas, nothing is l
   await assert.rejects(cluster.killBroker(1), StateError);
 });
 
+/** The kafkajs protocol error somewhere in `error`'s causes (a retrier wraps what the broker answered). */
+function protocolError(error) {
+  for (let e = error; e; e = e.cause ?? e.errors?.[0]) {
+    if (e.name === 'KafkaJSProtocolError') {
+      return e;
+    }
+  }
+  return undefined;
+}
+
+test('dedicated controller: two brokers down, acks=-1 below min.insync.replicas gets NOT_ENOUGH_REPLICAS', { timeout: TIMEOUT }, async () => {
+  const cluster = await new Cluster({ brokers: 3, controllers: 1, config: { 'replica.lag.time.max.ms': 5_000 } }).start();
+  let admin;
+  try {
+    assert.deepEqual(cluster.running, [1, 2, 3, 4]);
+    assert.equal(cluster.bootstrapServers.split(',').length, 3, 'only the brokers take clients');
+    const kafka = (servers) =>
+      new Kafka({
+        clientId: 'potok-node-min-isr',
+        brokers: servers.split(','),
+        logLevel: logLevel.NOTHING,
+        connectionTimeout: 5_000,
+        requestTimeout: 30_000,
+        retry: { retries: 0 },
+      });
+    admin = new Kafka({ brokers: cluster.bootstrapServers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 3_000 } }).admin();
+    await admin.connect();
+    // No waiting for the brokers: start() resolved once all three were registered and unfenced.
+    const topic = topicName('min-isr');
+    assert.equal(
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] }],
+      }),
+      true,
+    );
+    const { leader } = await waitFor('a leader and three in-sync replicas', async () => {
+      const p = await partition0(admin, topic);
+      return p && p.leader > 0 && p.isr.length === 3 ? p : null;
+    });
+    const others = [1, 2, 3].filter((id) => id !== leader);
+    for (const id of others) {
+      await cluster.stopBroker(id);
+    }
+    await waitFor(`the ISR down to ${leader}`, async () => {
+      const p = await partition0(admin, topic);
+      return p && p.isr.length === 1 && p.isr[0] === leader;
+    });
+
+    const refusing = kafka(cluster.bootstrapServers).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await refusing.connect();
+    try {
+      await assert.rejects(refusing.send({ topic, acks: -1, messages: [{ partition: 0, value: 'refused' }] }), (error) => {
+        const cause = protocolError(error);
+        assert.equal(cause?.type, 'NOT_ENOUGH_REPLICAS', `${error.name}: ${error.message}`);
+        assert.equal(cause.code, 19);
+        return true;
+      });
+    } finally {
+      await refusing.disconnect();
+    }
+
+    for (const id of others) {
+      await cluster.startBroker(id);
+    }
+    await waitFor('three in sync again', async () => (await partition0(admin, topic))?.isr.length === 3, 60_000);
+    const accepting = kafka(cluster.bootstrapServers).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await accepting.connect();
+    try {
+      const [sent] = await accepting.send({ topic, acks: -1, messages: [{ partition: 0, value: 'accepted' }] });
+      assert.equal(sent.errorCode, 0);
+      assert.equal(sent.baseOffset, '0', 'the refused record was never written');
+    } finally {
+      await accepting.disconnect();
+    }
+  } finally {
+    await admin?.disconnect();
+    await cluster.stop();
+  }
+});
+
 test('bad sizes, keys and node ids are refused with typed errors', { timeout: TIMEOUT }, async () => {
   assert.throws(() => new Cluster({ brokers: 0 }), ArgumentError);
   assert.throws(() => new Cluster({ brokers: 10 }), ArgumentError);
+  assert.throws(() => new Cluster({ brokers: 3, controllers: 7 }), ArgumentError);
+  assert.throws(() => new Cluster({ brokers: 3, controllers: -1 }), ArgumentError);
+  assert.throws(() => new Cluster({ brokers: 3, controllers: 1.5 }), ArgumentError);
+  assert.throws(() => new Cluster({ controllers: 1, config: { 'no.such.key': 1 } }), (e) => e instanceof ConfigError && e.key === 'no.such.key');
   assert.throws(() => new Cluster({ brokers: 2.5 }), ArgumentError);
   assert.throws(() => new Cluster({ config: { 'no.such.key': 1 } }), (e) => e instanceof ConfigError && e.key === 'no.such.key');
   assert.throws(() => new Cluster({ config: { 'min.insync.replicas': 'two' } }), (e) => e instanceof ConfigError && e.key === 'min.insync.replicas');

@@ -3,26 +3,35 @@
 // controller quorum (as nodes started from Kafka's KRaft server.properties with process.roles=broker,controller),
 // on 127.0.0.1 with data in a temporary directory removed on stop. Node ids run from 1 to `brokers`; a stopped
 // or killed node starts again on the same address and data. Every operation runs on libuv's thread pool.
+// With `controllers: N`, the brokers are broker-only nodes (process.roles=broker) and N more nodes, numbered
+// after them, the controller quorum (process.roles=controller), as a production KRaft cluster runs: stopping two
+// of three brokers then leaves the quorum up, so the ISR shrinks and acks=-1 gets NOT_ENOUGH_REPLICAS below
+// min.insync.replicas.
 const native = require('./native');
 const { toEntries } = require('./config');
 const { ArgumentError, awaitNative, callNative } = require('./errors');
 
 class Cluster {
   /**
-   * @param {{ brokers?: number, config?: Record<string, string | number | boolean | Array<string | number>> }}
-   *   [options] `brokers` (default 3, at most 9) and Kafka's broker keys applied to every node
-   *   (`min.insync.replicas`, `default.replication.factor`, ...; `node.id`, `listeners`, `log.dirs` and the
-   *   quorum keys are the cluster's own).
+   * @param {{ brokers?: number, controllers?: number,
+   *   config?: Record<string, string | number | boolean | Array<string | number>> }}
+   *   [options] `brokers` (default 3), `controllers` (dedicated controller-only nodes, default 0: every node is
+   *   both; at most 9 nodes in all) and Kafka's broker keys applied to every node (`min.insync.replicas`,
+   *   `default.replication.factor`, ...; `node.id`, `listeners`, `log.dirs` and the quorum keys are the
+   *   cluster's own).
    */
-  constructor({ brokers = 3, config = {} } = {}) {
-    if (!Number.isInteger(brokers)) {
-      throw new ArgumentError(`brokers must be an integer, got ${String(brokers)}`);
+  constructor({ brokers = 3, controllers = 0, config = {} } = {}) {
+    for (const [name, value] of [['brokers', brokers], ['controllers', controllers]]) {
+      if (!Number.isInteger(value)) {
+        throw new ArgumentError(`${name} must be an integer, got ${String(value)}`);
+      }
     }
     const entries = toEntries(config);
-    this._native = callNative(() => new native.NativeCluster(brokers, entries));
+    this._native = callNative(() => new native.NativeCluster(brokers, controllers, entries));
   }
 
-  /** Starts every node; resolves with this cluster once all accept connections. */
+  /** Starts every node; resolves with this cluster once every broker is registered and unfenced (a topic with
+   * replication factor `brokers` can be created at once). */
   async start() {
     await awaitNative(this._native.start());
     return this;
@@ -43,12 +52,13 @@ class Cluster {
     await awaitNative(this._native.killBroker(nodeId(id)));
   }
 
-  /** Starts a stopped or killed node again, on its address and data. */
+  /** Starts a stopped or killed node again, on its address and data; a broker resolves once it is registered
+   * and unfenced in every running broker's metadata. */
   async startBroker(id) {
     await awaitNative(this._native.startBroker(nodeId(id)));
   }
 
-  /** `host:port,...` of the running nodes (for kafkajs's `brokers`, split on commas) while started, else null. */
+  /** `host:port,...` of the running brokers (for kafkajs's `brokers`, split on commas) while started, else null. */
   get bootstrapServers() {
     return this._native.bootstrapServers;
   }

@@ -1,5 +1,5 @@
 //! The embedded cluster (`potok::host::cluster::EmbeddedCluster`): N nodes in this process, each a broker and a
-//! voter of the controller quorum. Starting the cluster and stopping, killing or starting one of its nodes run
+//! voter of the controller quorum, or N brokers beside dedicated controllers. Starting the cluster and stopping, killing or starting one of its nodes run
 //! on libuv's thread pool, one at a time; the getters read a view of the cluster updated after each of them, so
 //! the JavaScript thread never waits for a node to start or stop.
 
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
-use potok::host::cluster::EmbeddedCluster;
+use potok::host::cluster::{EmbeddedCluster, MAX_NODES};
 use potok::host::HostError;
 
 use crate::error::Failure;
@@ -35,12 +35,14 @@ impl Shared {
     }
 }
 
-/// A cluster of `brokers` nodes on 127.0.0.1 with data in a temporary directory removed when it stops; the
-/// config's Kafka keys apply to every node.
+/// A cluster of `brokers` nodes (broker-only beside `controllers` controller-only nodes, or combined when
+/// `controllers` is 0) on 127.0.0.1 with data in a temporary directory removed when it stops; the config's Kafka
+/// keys apply to every node.
 #[napi]
 #[derive(Debug)]
 pub struct NativeCluster {
     brokers: usize,
+    controllers: usize,
     config: Vec<(String, String)>,
     shared: Arc<Shared>,
 }
@@ -56,17 +58,20 @@ enum Op {
 
 #[napi]
 impl NativeCluster {
-    /// Checks the broker count and the config at once, so a bad key is reported where the cluster is made.
+    /// Checks the node counts and the config at once, so a bad key is reported where the cluster is made.
     #[napi(constructor)]
-    pub fn new(env: Env, brokers: i64, config: Vec<ConfigEntry>) -> napi::Result<NativeCluster> {
-        // A negative count becomes 0, which core refuses with its own message.
+    pub fn new(env: Env, brokers: i64, controllers: i64, config: Vec<ConfigEntry>) -> napi::Result<NativeCluster> {
+        // A negative broker count becomes 0 and a negative controller count one above any allowed, which core
+        // refuses with its own messages.
         let brokers = usize::try_from(brokers).unwrap_or(0);
+        let controllers = usize::try_from(controllers).unwrap_or(MAX_NODES + 1);
         let config: Vec<(String, String)> = config.into_iter().map(|e| (e.name, e.value)).collect();
-        EmbeddedCluster::check(brokers, &config).map_err(|e| Failure::from(e).into_js(&env))?;
-        Ok(NativeCluster { brokers, config, shared: Arc::default() })
+        EmbeddedCluster::check_with_controllers(brokers, controllers, &config)
+            .map_err(|e| Failure::from(e).into_js(&env))?;
+        Ok(NativeCluster { brokers, controllers, config, shared: Arc::default() })
     }
 
-    /// Starts every node; resolves once all accept connections.
+    /// Starts every node; resolves once all accept connections and every broker is registered and unfenced.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start(&self) -> AsyncTask<ClusterTask> {
         self.task(Op::Start)
@@ -90,13 +95,14 @@ impl NativeCluster {
         self.task(Op::KillBroker(id))
     }
 
-    /// Starts a stopped or killed node again on its address and data.
+    /// Starts a stopped or killed node again on its address and data; a broker resolves once registered and
+    /// unfenced in every running broker's metadata.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start_broker(&self, id: i32) -> AsyncTask<ClusterTask> {
         self.task(Op::StartBroker(id))
     }
 
-    /// `host:port,...` of the running nodes while the cluster runs, otherwise null.
+    /// `host:port,...` of the running brokers while the cluster runs, otherwise null.
     #[napi(getter)]
     pub fn bootstrap_servers(&self) -> Option<String> {
         lock(&self.shared.view).as_ref().map(|(servers, _)| servers.clone())
@@ -112,6 +118,7 @@ impl NativeCluster {
         AsyncTask::new(ClusterTask {
             op,
             brokers: self.brokers,
+            controllers: self.controllers,
             config: self.config.clone(),
             shared: self.shared.clone(),
             failure: None,
@@ -136,6 +143,7 @@ impl Drop for NativeCluster {
 pub struct ClusterTask {
     op: Op,
     brokers: usize,
+    controllers: usize,
     config: Vec<(String, String)>,
     shared: Arc<Shared>,
     failure: Option<Failure>,
@@ -146,9 +154,10 @@ impl ClusterTask {
         let mut cluster = lock(&self.shared.cluster);
         let result = match (self.op, cluster.as_mut()) {
             (Op::Start, Some(_)) => Err(HostError::state("the cluster is already started")),
-            (Op::Start, None) => EmbeddedCluster::start(self.brokers, &self.config).map(|c| {
-                *cluster = Some(c);
-            }),
+            (Op::Start, None) => EmbeddedCluster::start_with_controllers(self.brokers, self.controllers, &self.config)
+                .map(|c| {
+                    *cluster = Some(c);
+                }),
             // Stopping a stopped cluster does nothing, as Broker's stop().
             (Op::Stop, _) => cluster.take().map_or(Ok(()), EmbeddedCluster::stop),
             (_, None) => Err(HostError::state("the cluster is not running; start() it first")),

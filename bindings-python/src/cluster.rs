@@ -32,7 +32,8 @@ impl EmbeddedCluster {
 #[pymethods]
 impl EmbeddedCluster {
     /// Starts `brokers` nodes (broker-only beside `controllers` controller-only nodes, or combined when
-    /// `controllers` is 0) with Kafka config pairs applied to each; returns once all accept connections.
+    /// `controllers` is 0) with Kafka config pairs applied to each; returns once every broker is registered and
+    /// unfenced in the cluster's metadata.
     #[new]
     #[pyo3(signature = (brokers, config, controllers = 0))]
     fn new(py: Python<'_>, brokers: usize, config: Vec<(String, String)>, controllers: usize) -> PyResult<Self> {

@@ -75,10 +75,8 @@ fn followers_copy_leaders_and_acks_all_survives_a_killed_leader() {
     let dirs: BTreeMap<i32, std::path::PathBuf> = cluster.log_dirs().into_iter().collect();
     let bootstrap = cluster.bootstrap_servers();
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(())
-    });
+    // The cluster started once all three were registered and unfenced.
+    assert_eq!(admin.describe_cluster(None).unwrap().brokers.len(), 3);
     let mut topic = NewTopic::new("invoice", 3, 3);
     topic.configs = vec![("min.insync.replicas".into(), "2".into()), ("segment.bytes".into(), "1000000".into())];
     let mut strict = NewTopic::new("strict", 1, 3);
@@ -182,10 +180,8 @@ fn a_group_resumes_after_its_coordinator_is_killed() {
     .unwrap();
     let bootstrap = cluster.bootstrap_servers();
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(())
-    });
+    // The cluster started once all three were registered and unfenced.
+    assert_eq!(admin.describe_cluster(None).unwrap().brokers.len(), 3);
     admin.create_topics(&[NewTopic::new("orders", 1, 3)], false, None).unwrap()[0].1.clone().unwrap();
     let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
     for i in 0..10 {
@@ -274,10 +270,8 @@ fn transactions_span_brokers_and_survive_their_coordinator() {
     .unwrap();
     let bootstrap = cluster.bootstrap_servers();
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(())
-    });
+    // The cluster started once all three were registered and unfenced.
+    assert_eq!(admin.describe_cluster(None).unwrap().brokers.len(), 3);
     admin.create_topics(&[NewTopic::new("payments", 3, 3)], false, None).unwrap()[0].1.clone().unwrap();
     let leaders: Vec<i32> = describe(&admin, "payments").unwrap().partitions.iter().map(|p| p.leader).collect();
     let mut sorted = leaders.clone();
@@ -344,10 +338,8 @@ fn dedicated_controllers_outlive_two_dead_brokers_and_acks_all_is_refused_below_
     let bootstrap = cluster.bootstrap_servers();
     assert_eq!(bootstrap.split(',').count(), 3, "only the brokers take clients: {bootstrap}");
     let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    let described = wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(c)
-    });
+    // The cluster started once all three were registered and unfenced.
+    let described = admin.describe_cluster(None).unwrap();
     let mut ids: Vec<i32> = described.brokers.iter().map(|b| b.node_id).collect();
     ids.sort();
     assert_eq!(ids, vec![1, 2, 3], "the controller-only node is no broker");

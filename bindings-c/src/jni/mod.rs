@@ -379,15 +379,19 @@ pub extern "system" fn Java_io_potok_internal_Native_clusterStart<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     brokers: jint,
+    controllers: jint,
     config_array: JObjectArray<'l>,
 ) -> jlong {
     run(&mut env, 0, |env| {
         let config = config(env, &config_array)?;
         let mut out = std::ptr::null_mut();
-        // A negative count becomes 0, which the C ABI refuses with its own message.
+        // A negative broker count becomes 0, which the C ABI refuses with its own message; a negative
+        // controller count becomes one above any the C ABI accepts, refused the same way.
         let brokers = usize::try_from(brokers).unwrap_or(0);
+        let controllers = usize::try_from(controllers).unwrap_or(POTOK_CLUSTER_MAX_BROKERS + 1);
+        let pointers = config.pointers.as_ptr();
         // SAFETY: a NULL-terminated list of C strings that outlive the call; `out` is writable.
-        status(unsafe { cluster::potok_cluster_start(brokers, config.pointers.as_ptr(), &mut out) })?;
+        status(unsafe { cluster::potok_cluster_start_with_controllers(brokers, controllers, pointers, &mut out) })?;
         Ok(to_handle(out))
     })
 }

@@ -148,7 +148,9 @@ class Cluster:
     ``server.properties`` keys applied to every node, as for :class:`Broker`.
 
     Nodes are numbered 1 to ``brokers``; :meth:`stop_broker` stops one as SIGTERM does (its leaderships move
-    first), :meth:`kill_broker` as SIGKILL does, :meth:`start_broker` brings it back on the same address::
+    first), :meth:`kill_broker` as SIGKILL does, :meth:`start_broker` brings it back on the same address.
+    Starting the cluster or a broker returns once every broker is registered and unfenced in the cluster's
+    metadata, so a topic with replication factor ``brokers`` can be created at once::
 
         with potok.Cluster(brokers=3) as cluster:
             admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
@@ -156,7 +158,8 @@ class Cluster:
     With ``controllers=N`` the brokers are broker-only nodes (``process.roles=broker``) and N more nodes,
     numbered after them, are the controller quorum (``process.roles=controller``), as a production KRaft
     cluster runs: stopping two of three brokers then leaves the quorum up, so the ISR shrinks and an
-    ``acks=all`` producer gets NOT_ENOUGH_REPLICAS below ``min.insync.replicas``.
+    ``acks=all`` producer gets NOT_ENOUGH_REPLICAS below ``min.insync.replicas``. Only the brokers take
+    clients; at most 9 nodes in all.
     """
 
     def __init__(
@@ -176,7 +179,7 @@ class Cluster:
 
     @property
     def bootstrap_servers(self) -> str:
-        """``host:port,...`` of every running node."""
+        """``host:port,...`` of every running broker."""
         return self._native.bootstrap_servers
 
     @property

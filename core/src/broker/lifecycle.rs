@@ -222,6 +222,16 @@ impl Broker {
         outbox.queued.push(ControllerCall { id, request, version });
     }
 
+    /// The broker epoch the controller gave this broker, once it has registered it and unfenced it (the broker
+    /// caught up with the metadata log and serves); None before, while fenced, and on a controller-only node.
+    pub fn unfenced_epoch(&self) -> Option<i64> {
+        if !self.config.process_roles.broker {
+            return None;
+        }
+        let lifecycle = self.lifecycle();
+        (lifecycle.broker_epoch >= 0 && !lifecycle.fenced).then_some(lifecycle.broker_epoch)
+    }
+
     /// Whether calls to the controller or to other brokers wait to be sent.
     pub fn has_outgoing_calls(&self) -> bool {
         !self.outbox().queued.is_empty() || self.has_marker_calls()

@@ -10,6 +10,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::HostError;
 use crate::broker::BrokerConfig;
@@ -17,6 +18,9 @@ use crate::net::RunningBroker;
 
 /// The most nodes an embedded cluster runs (each has its own threads and files).
 pub const MAX_NODES: usize = 9;
+
+/// How long starting the cluster or a broker waits for the brokers to be registered and unfenced.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A cluster of nodes in this process.
 #[derive(Debug)]
@@ -41,8 +45,12 @@ fn check_size(brokers: usize, controllers: usize) -> Result<(), HostError> {
     if !(1..=MAX_NODES).contains(&brokers) {
         return Err(HostError::invalid_argument(format!("brokers must be between 1 and {MAX_NODES}")));
     }
-    if controllers > MAX_NODES {
-        return Err(HostError::invalid_argument(format!("controllers must be between 0 and {MAX_NODES}")));
+    // The limit is on nodes, so that an array of MAX_NODES ids always holds the running ones.
+    if brokers + controllers > MAX_NODES {
+        return Err(HostError::invalid_argument(format!(
+            "brokers + controllers must be at most {MAX_NODES} (controllers between 0 and {})",
+            MAX_NODES - brokers
+        )));
     }
     Ok(())
 }
@@ -101,19 +109,30 @@ impl EmbeddedCluster {
     /// Checks `brokers` and the config `entries` as [`EmbeddedCluster::start`] does, without binding a port or
     /// writing a file: for a binding that reports a bad key where a cluster is made and starts it later.
     pub fn check<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<(), HostError> {
-        check_size(brokers, 0)?;
-        let unbound = vec![0; brokers];
-        node_configs(entries, 0, &unbound, &unbound, Path::new("")).map(drop)
+        Self::check_with_controllers(brokers, 0, entries)
+    }
+
+    /// [`EmbeddedCluster::check`] for [`EmbeddedCluster::start_with_controllers`].
+    pub fn check_with_controllers<K: AsRef<str>, V: AsRef<str>>(
+        brokers: usize,
+        controllers: usize,
+        entries: &[(K, V)],
+    ) -> Result<(), HostError> {
+        check_size(brokers, controllers)?;
+        let voters = if controllers > 0 { controllers } else { brokers };
+        node_configs(entries, controllers, &vec![0; brokers], &vec![0; voters], Path::new("")).map(drop)
     }
 
     /// Starts `brokers` nodes (1 to [`MAX_NODES`]) with Kafka config `entries` applied to each (after the
     /// cluster's own keys; `node.id`, `listeners`, `log.dirs` and the quorum keys are the cluster's).
+    /// Returns once every broker is registered and unfenced in every broker's metadata, so a topic with a
+    /// replication factor of `brokers` can be created at once; an error if that takes over [`READY_TIMEOUT`].
     pub fn start<K: AsRef<str>, V: AsRef<str>>(brokers: usize, entries: &[(K, V)]) -> Result<Self, HostError> {
         Self::start_with_controllers(brokers, 0, entries)
     }
 
     /// Starts `brokers` broker-only nodes and `controllers` controller-only nodes (with 0, every node is both,
-    /// as [`EmbeddedCluster::start`] runs them).
+    /// as [`EmbeddedCluster::start`] runs them); returns when [`EmbeddedCluster::start`] does.
     pub fn start_with_controllers<K: AsRef<str>, V: AsRef<str>>(
         brokers: usize,
         controllers: usize,
@@ -145,9 +164,36 @@ impl EmbeddedCluster {
             }
         }
         let cluster = EmbeddedCluster { configs, nodes, client_ports: client_ports.to_vec(), base };
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(cluster),
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // Dropped (stopped, its data removed) on error.
+        cluster.wait_ready(&(1..=brokers).collect::<Vec<_>>())?;
+        Ok(cluster)
+    }
+
+    /// Waits until each broker of `ids` that runs is registered and unfenced (the controller answered its
+    /// heartbeat so) and every running broker's metadata image holds it unfenced with that registration's
+    /// epoch: only then does a create with a replication factor counting it succeed, and does every broker's
+    /// Metadata answer list it. At most [`READY_TIMEOUT`], then an error naming what did not happen.
+    fn wait_ready(&self, ids: &[usize]) -> Result<(), HostError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let brokers = || (1..=self.client_ports.len()).filter_map(|id| Some((id, self.nodes[id - 1].as_ref()?)));
+        loop {
+            let started = ids.iter().filter(|&&id| id <= self.client_ports.len());
+            let missing = started.filter_map(|&id| Some((id, self.nodes[id - 1].as_ref()?))).find_map(|(id, node)| {
+                let Some(epoch) = node.unfenced_epoch() else {
+                    return Some(format!("broker {id} is not registered and unfenced by the controller"));
+                };
+                brokers().find(|(_, other)| other.sees_unfenced(id as i32) != Some(epoch)).map(|(other, _)| {
+                    format!("broker {other}'s metadata does not hold broker {id} unfenced (epoch {epoch})")
+                })
+            });
+            let Some(missing) = missing else { return Ok(()) };
+            if Instant::now() >= deadline {
+                return Err(HostError::state(format!("after {} s, {missing}", READY_TIMEOUT.as_secs())));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -197,14 +243,17 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// Starts a stopped or killed node again on its address and data.
+    /// Starts a stopped or killed node again on its address and data. A broker is waited for as
+    /// [`EmbeddedCluster::start`] waits (registered and unfenced, in every running broker's metadata); after
+    /// [`READY_TIMEOUT`] the error says what did not happen and the node is left running. A controller-only
+    /// node returns once it accepts connections.
     pub fn start_broker(&mut self, id: i32) -> Result<(), HostError> {
         let i = self.index(id)?;
         if self.nodes[i].is_some() {
             return Err(HostError::state(format!("broker {id} is already running")));
         }
         self.nodes[i] = Some(RunningBroker::start(self.configs[i].clone())?);
-        Ok(())
+        self.wait_ready(&[i + 1])
     }
 
     /// Stops every node and removes the cluster's data.
@@ -247,5 +296,10 @@ mod tests {
         assert_eq!(malformed.key.as_deref(), Some("min.insync.replicas"));
         EmbeddedCluster::check(MAX_NODES, &[("min.insync.replicas", "2"), ("default.replication.factor", "3")])
             .expect("good keys pass");
+        let too_many = EmbeddedCluster::check_with_controllers(3, MAX_NODES - 2, &none).unwrap_err();
+        assert_eq!(too_many.kind, ErrorKind::InvalidArgument);
+        let bad = EmbeddedCluster::check_with_controllers(3, 1, &[("no.such.key", "1")]).unwrap_err();
+        assert_eq!(bad.key.as_deref(), Some("no.such.key"));
+        EmbeddedCluster::check_with_controllers(3, 1, &[("min.insync.replicas", "2")]).expect("good keys pass");
     }
 }

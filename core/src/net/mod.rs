@@ -713,6 +713,9 @@ pub struct RunningBroker {
     killed: Arc<std::sync::atomic::AtomicBool>,
     /// The schema registry, when `schema.registry.listeners` is set; stopped before the broker.
     registry: Option<registry::RegistryServer>,
+    /// The serving thread's broker, to read the node's registration and metadata image. Weak: a clean stop
+    /// needs the only strong reference to shut the broker down (flush, checkpoints, clean-shutdown marker).
+    broker: std::sync::Weak<Broker>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -730,6 +733,7 @@ impl RunningBroker {
         let address = bound.client_address()?;
         let log_dir = bound.broker.log_dir().to_path_buf();
         let ephemeral = bound.ephemeral.clone();
+        let broker = Arc::downgrade(&bound.broker);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kill_flag = killed.clone();
@@ -747,8 +751,15 @@ impl RunningBroker {
             result
         })?;
         tracing::info!("potok broker listening on {address} (log.dirs={})", log_dir.display());
-        let mut running =
-            RunningBroker { address, log_dir, killed, registry: None, stop: Some(stop_tx), thread: Some(thread) };
+        let mut running = RunningBroker {
+            address,
+            log_dir,
+            killed,
+            registry: None,
+            broker,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
         if let Some(listener) = registry_listener {
             running.registry = Some(start_registry(address, &listener)?);
         }
@@ -772,6 +783,17 @@ impl RunningBroker {
 
     pub fn log_dir(&self) -> &std::path::Path {
         &self.log_dir
+    }
+
+    /// The broker epoch the controller gave this node once it registered and unfenced it; None before, while
+    /// fenced, and on a controller-only node.
+    pub fn unfenced_epoch(&self) -> Option<i64> {
+        self.broker.upgrade()?.unfenced_epoch()
+    }
+
+    /// The epoch of broker `id` as this node's metadata image holds it, when registered and unfenced there.
+    pub fn sees_unfenced(&self, id: i32) -> Option<i64> {
+        self.broker.upgrade()?.metadata().brokers.get(&id).filter(|b| !b.fenced).map(|b| b.epoch)
     }
 
     /// Stops serving, flushes and closes the logs; waits for it.

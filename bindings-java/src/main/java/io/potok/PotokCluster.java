@@ -13,7 +13,9 @@ import java.util.Properties;
  * from Kafka's KRaft {@code server.properties} with {@code process.roles=broker,controller}), on 127.0.0.1 with
  * their data in a temporary directory removed on close. Nodes are numbered 1 to {@code brokers}: {@link
  * #stopBroker} stops one as SIGTERM does (its leaderships move first), {@link #killBroker} as SIGKILL does, and
- * {@link #startBroker} brings it back on the same address and data:
+ * {@link #startBroker} brings it back on the same address and data. Starting the cluster or a broker returns once
+ * every broker is registered and unfenced in the cluster's metadata, so a topic with a replication factor of
+ * {@code brokers} can be created at once:
  *
  * <pre>{@code
  * try (PotokCluster cluster = new PotokCluster(3, Map.of("min.insync.replicas", "2"))) {
@@ -29,27 +31,46 @@ import java.util.Properties;
  * org.apache.kafka.common.config.ConfigException} naming it. A broker count outside 1 to 9 or an unknown node id
  * is an {@link IllegalArgumentException}; stopping a node that is not running, or starting one that is, an
  * {@link IllegalStateException}. Thread-safe: calls take turns.
+ *
+ * <p>With dedicated controllers ({@code new PotokCluster(3, 1, config)}), nodes 1 to {@code brokers} are
+ * broker-only ({@code process.roles=broker}) and the next {@code controllers} nodes controller-only ({@code
+ * process.roles=controller}), as a production KRaft cluster runs: stopping two of three brokers then leaves the
+ * quorum up, so the ISR shrinks and an {@code acks=all} producer gets {@link
+ * org.apache.kafka.common.errors.NotEnoughReplicasException} below {@code min.insync.replicas}. Only the brokers
+ * take clients. At most 9 nodes in all.
  */
 public final class PotokCluster implements AutoCloseable {
     private final Handle handle;
 
-    /** Starts {@code brokers} nodes with potok's embedded defaults; returns once all accept connections. */
+    /** Starts {@code brokers} nodes with potok's embedded defaults; returns once all are registered and unfenced. */
     public PotokCluster(int brokers) {
-        this(brokers, Map.of());
+        this(brokers, 0, Map.of());
     }
 
     /** Starts {@code brokers} nodes with these Kafka broker config keys. */
     public PotokCluster(int brokers, Properties config) {
-        this(brokers, Configs.of(config));
+        this(brokers, 0, Configs.of(config));
     }
 
     /** Starts {@code brokers} nodes with these Kafka broker config keys (values are written as Kafka reads them). */
     public PotokCluster(int brokers, Map<String, ?> config) {
-        handle = new Handle(Native.clusterStart(brokers, Configs.flat(config, List.of())), Native::clusterDestroy,
-                "cluster");
+        this(brokers, 0, config);
     }
 
-    /** {@code host:port,...} of the running nodes, for {@code bootstrap.servers}. */
+    /** Starts {@code brokers} broker-only nodes beside {@code controllers} controller-only nodes (0: every node is
+     * both) with these Kafka broker config keys. */
+    public PotokCluster(int brokers, int controllers, Properties config) {
+        this(brokers, controllers, Configs.of(config));
+    }
+
+    /** Starts {@code brokers} broker-only nodes beside {@code controllers} controller-only nodes (0: every node is
+     * both) with these Kafka broker config keys (values are written as Kafka reads them). */
+    public PotokCluster(int brokers, int controllers, Map<String, ?> config) {
+        handle = new Handle(Native.clusterStart(brokers, controllers, Configs.flat(config, List.of())),
+                Native::clusterDestroy, "cluster");
+    }
+
+    /** {@code host:port,...} of the running brokers, for {@code bootstrap.servers}. */
     public String bootstrapServers() {
         return handle.call(Native::clusterBootstrapServers);
     }
@@ -69,7 +90,9 @@ public final class PotokCluster implements AutoCloseable {
         handle.run(h -> Native.clusterKillBroker(h, id));
     }
 
-    /** Starts a stopped or killed node again on its address and data; returns once it accepts connections. */
+    /** Starts a stopped or killed node again on its address and data; returns once it accepts connections and, for
+     * a broker, is registered and unfenced in every running broker's metadata (after 30 s, an {@link
+     * IllegalStateException} saying what did not happen). */
     public void startBroker(int id) {
         handle.run(h -> Native.clusterStartBroker(h, id));
     }

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -23,11 +24,13 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.errors.NotEnoughReplicasException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
-/** PotokCluster seen through Kafka's own Java client: a partition's leader killed under acks=all. */
+/** PotokCluster seen through Kafka's own Java client: a partition's leader killed under acks=all, and the
+ * course's min-ISR exercise on brokers beside a dedicated controller. */
 class PotokClusterTest {
     /** Calls {@code check} until it returns non-null (exceptions count as not yet), failing after {@code timeout}. */
     private static <T> T waitFor(String what, Duration timeout, Callable<T> check) throws InterruptedException {
@@ -62,8 +65,8 @@ class PotokClusterTest {
             Properties props = new Properties();
             props.put("bootstrap.servers", cluster.bootstrapServers());
             try (Admin admin = Admin.create(props)) {
-                waitFor("three registered brokers", Duration.ofSeconds(30),
-                        () -> admin.describeCluster().nodes().get(10, TimeUnit.SECONDS).size() == 3 ? true : null);
+                // The cluster started once every broker was registered and unfenced.
+                assertEquals(List.of(1, 2, 3), ids(new ArrayList<>(admin.describeCluster().nodes().get(10, TimeUnit.SECONDS))));
                 String topic = "invoices";
                 admin.createTopics(List.of(new NewTopic(topic, 1, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
                         .all().get(30, TimeUnit.SECONDS);
@@ -134,10 +137,67 @@ class PotokClusterTest {
         }
     }
 
+    private static KafkaProducer<String, String> strictProducer(String bootstrapServers) {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrapServers);
+        props.put("acks", "all");
+        props.put("retries", "0");
+        return new KafkaProducer<>(props, new StringSerializer(), new StringSerializer());
+    }
+
+    /**
+     * The course's min-ISR exercise: replication factor 3, min.insync.replicas=2, the two replicas that do not lead
+     * stopped. With the quorum on a controller-only node (node 4) the ISR shrinks to the leader and an acks=all
+     * send fails with NotEnoughReplicasException; once the brokers are back in the ISR the send succeeds.
+     */
+    @Test
+    void belowMinInsyncReplicasAcksAllIsRefusedWithDedicatedControllers() throws Exception {
+        try (PotokCluster cluster = new PotokCluster(3, 1, Map.of("replica.lag.time.max.ms", "5000"))) {
+            assertEquals(List.of(1, 2, 3, 4), cluster.running());
+            assertEquals(3, cluster.bootstrapServers().split(",").length, "only the brokers take clients");
+            Properties props = new Properties();
+            props.put("bootstrap.servers", cluster.bootstrapServers());
+            try (Admin admin = Admin.create(props)) {
+                // No waiting for the brokers: the cluster started once all three were registered and unfenced.
+                String topic = "min-isr";
+                admin.createTopics(List.of(new NewTopic(topic, 1, (short) 3).configs(Map.of("min.insync.replicas", "2"))))
+                        .all().get(30, TimeUnit.SECONDS);
+                int leader = waitFor("a leader and three in-sync replicas", Duration.ofSeconds(30), () -> {
+                    TopicPartitionInfo p = partition0(admin, topic);
+                    return p.leader() != null && p.isr().size() == 3 ? p.leader().id() : null;
+                });
+                List<Integer> others = List.of(1, 2, 3).stream().filter(id -> id != leader).toList();
+                for (int id : others) cluster.stopBroker(id);
+                waitFor("the ISR down to the leader", Duration.ofSeconds(30), () -> {
+                    TopicPartitionInfo p = partition0(admin, topic);
+                    return ids(p.isr()).equals(List.of(leader)) ? p : null;
+                });
+
+                try (KafkaProducer<String, String> producer = strictProducer(cluster.bootstrapServers())) {
+                    ExecutionException refused = assertThrows(ExecutionException.class,
+                            () -> producer.send(new ProducerRecord<>(topic, 0, "k", "refused")).get(30, TimeUnit.SECONDS));
+                    assertTrue(refused.getCause() instanceof NotEnoughReplicasException, refused.getCause().toString());
+                }
+
+                for (int id : others) cluster.startBroker(id);
+                waitFor("three in sync again", Duration.ofSeconds(60), () -> {
+                    TopicPartitionInfo p = partition0(admin, topic);
+                    return p.isr().size() == 3 ? p : null;
+                });
+                try (KafkaProducer<String, String> producer = strictProducer(cluster.bootstrapServers())) {
+                    RecordMetadata m = producer.send(new ProducerRecord<>(topic, 0, "k", "accepted")).get(30, TimeUnit.SECONDS);
+                    assertEquals(0, m.offset());
+                }
+            }
+        }
+    }
+
     @Test
     void badSizesKeysAndIdsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> new PotokCluster(0));
         assertThrows(IllegalArgumentException.class, () -> new PotokCluster(10));
+        assertThrows(IllegalArgumentException.class, () -> new PotokCluster(3, 7, Map.of()));
+        assertThrows(IllegalArgumentException.class, () -> new PotokCluster(3, -1, Map.of()));
         ConfigException unknown = assertThrows(ConfigException.class, () -> new PotokCluster(1, Map.of("no.such.key", "1")));
         assertTrue(unknown.getMessage().contains("no.such.key"), unknown.getMessage());
         PotokCluster cluster = new PotokCluster(1);

@@ -24,7 +24,7 @@ public final class Native {
     public static native String brokerLogDir(long broker);
     public static native void brokerDestroy(long broker);
 
-    public static native long clusterStart(int brokers, String[] config);
+    public static native long clusterStart(int brokers, int controllers, String[] config);
     public static native String clusterBootstrapServers(long cluster);
     /** The running node ids, ascending. */
     public static native int[] clusterRunning(long cluster);
