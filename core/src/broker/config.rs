@@ -575,9 +575,10 @@ impl BrokerConfig {
             }
             "metadata.log.segment.bytes" => {
                 let bytes = positive(key, value)?;
-                // Kafka's floor (metadata.log.segment.min.bytes) is 8 MiB; potok takes 1 KiB for tests.
-                if bytes < 1024 {
-                    return Err(bad("must be at least 1024"));
+                // Kafka's floor (metadata.log.segment.min.bytes): one operation's records (at most 10,000) always
+                // fit in a segment.
+                if bytes < 8 << 20 {
+                    return Err(bad("must be at least 8388608 (8 MiB)"));
                 }
                 self.metadata_log_segment_bytes = bytes as u64;
             }
