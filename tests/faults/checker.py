@@ -202,12 +202,17 @@ def check_txn(res: Result, out: Outputs) -> None:
             if ru_at.get(p, {}).get(o) != v:
                 res.add("rc-mismatch", f"{topic}-{p}: read_committed has {v!r} at {o}, read_uncommitted "
                                        f"{ru_at.get(p, {}).get(o)!r}")
+    # Every transaction that ended with a record in a partition left a marker there. There is no upper bound:
+    # a coordinator that takes over a transaction it finds still completing (PrepareCommit/PrepareAbort) sends
+    # its markers again, as Kafka's does, so one transaction can leave several (committed records are checked
+    # at their offsets above).
     for p, (low, high) in sorted(out.watermarks.get(topic, {}).items()):
         offsets = {o for o, _ in ru.get(p, [])}
         markers = len(set(range(low, high)) - offsets)
-        if not ended_parts[p] <= markers <= attempted_parts[p]:
+        if markers < ended_parts[p]:
             res.add("gap", f"{topic}-{p}: {markers} offsets in [{low}, {high}) hold no data record; "
-                           f"transaction markers expected between {ended_parts[p]} and {attempted_parts[p]}")
+                           f"at least {ended_parts[p]} transaction markers expected "
+                           f"({attempted_parts[p]} transactions wrote there)")
 
 
 def check_group(res: Result, out: Outputs) -> None:

@@ -109,8 +109,10 @@ def test_transaction_markers_account_for_the_gaps():
     out.watermarks["t"][0] = (0, 4)  # one marker missing: t2 ended with a record there
     assert kinds(out) == {"gap": 1}
     out = clean()
-    out.watermarks["t"][0] = (0, 7)  # two more holes than transactions that touched the partition
-    assert kinds(out) == {"gap": 1}
+    # More holes than transactions: a coordinator that took a transaction over while it completed wrote its
+    # markers again (Kafka's does too).
+    out.watermarks["t"][0] = (0, 7)
+    assert kinds(out) == {}
 
 
 def test_group_offsets_and_consumed_records():

@@ -683,7 +683,12 @@ async fn answer_peer(shared: &Shared, frame: &[u8]) -> Result<BytesMut, Protocol
     let malformed = |message: String| ProtocolError::Malformed { what: "quorum frame", message };
     let Some(node) = &shared.node else { return Err(malformed("this node is not a controller".into())) };
     let (correlation_id, body) = peer::decode_frame(frame).ok_or_else(|| malformed("too short".into()))?;
-    let request: PeerRequest = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    let request: PeerRequest = serde_json::from_slice(body).map_err(|e| {
+        // What surrounds the error, so a frame that cannot be read can be understood from the log.
+        let at = e.column().saturating_sub(1).min(body.len());
+        let around = String::from_utf8_lossy(&body[at.saturating_sub(80)..(at + 80).min(body.len())]).into_owned();
+        malformed(format!("{e} (frame of {} bytes; around it: {around:?})", body.len()))
+    })?;
     let response = node.serve_peer(request, now_ms()).await;
     let body = serde_json::to_vec(&response).map_err(|e| malformed(e.to_string()))?;
     Ok(BytesMut::from(&peer::encode_answer(correlation_id, &body)[..]))
