@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.."
 source scripts/kafka.sh
 target="$1"
 potok="${2:-}"
+[[ "$target" == kafka || -x "$potok" ]] || { echo "usage: $0 potok BINARY | kafka" >&2; exit 2; }
 venv="$(scripts/install-test-deps.sh)"
 dir="$(mktemp -d)"
 declare -a PIDS=("" "" "" "")
@@ -115,11 +116,12 @@ fail() {
     exit 1
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds, for at most SECONDS.
 wait_for() {
     local seconds=$1 what=$2
+    local deadline=$((SECONDS + seconds))
     shift 2
-    for ((n = 0; n < seconds * 2; n++)); do
+    while ((SECONDS < deadline)); do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
