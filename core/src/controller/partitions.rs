@@ -241,6 +241,7 @@ impl QuorumController {
         draft: &mut Draft<'_>,
         request: AlterPartitionReassignmentsRequest,
     ) -> AlterPartitionReassignmentsResponse {
+        let allow_rf_change = request.allow_replication_factor_change;
         let mut responses = Vec::new();
         for t in request.topics {
             let name = t.name.0.to_string();
@@ -259,7 +260,7 @@ impl QuorumController {
                 let outcome = match p.replicas {
                     Some(target) => {
                         let target: Vec<i32> = target.iter().map(|b| b.0).collect();
-                        self.start_reassignment(draft, topic_id, &partition, target)
+                        self.start_reassignment(draft, topic_id, &partition, target, allow_rf_change)
                     }
                     None => self.cancel_reassignment(draft, topic_id, &partition),
                 };
@@ -280,6 +281,7 @@ impl QuorumController {
         topic_id: Uuid,
         p: &PartitionImage,
         target: Vec<i32>,
+        allow_replication_factor_change: bool,
     ) -> Result<(), (ResponseError, String)> {
         if target.is_empty() {
             return Err((
@@ -302,6 +304,15 @@ impl QuorumController {
         }
         // Where the partition is now, before any reassignment in progress.
         let current: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.adding_replicas.contains(r)).collect();
+        // Version 1 (KIP-860, `--disallow-replication-factor-change`): the count compared is that of the
+        // replica set being moved to when a move is in progress, as Kafka compares it.
+        let replication_factor = p.replicas.iter().filter(|r| !p.removing_replicas.contains(r)).count();
+        if !allow_replication_factor_change && target.len() != replication_factor {
+            return Err((
+                ResponseError::InvalidReplicationFactor,
+                format!("The replication factor is changed from {replication_factor} to {}", target.len()),
+            ));
+        }
         let adding: Vec<i32> = target.iter().copied().filter(|r| !current.contains(r)).collect();
         let removing: Vec<i32> = current.iter().copied().filter(|r| !target.contains(r)).collect();
         let mut merged = target.clone();

@@ -340,3 +340,50 @@ fn preferred_leaders_come_back_and_reassignments_complete_when_new_replicas_catc
     assert!(target.contains(&done.leader));
     assert!(done.isr.iter().all(|r| target.contains(r)));
 }
+
+fn reassign(h: &mut Harness, topic: &str, target: Option<&[i32]>, allow_rf_change: bool) -> (i16, Option<String>) {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_topics(vec![ReassignableTopic::default().with_name(TopicName(s(topic))).with_partitions(vec![
+            ReassignablePartition::default()
+                .with_partition_index(0)
+                .with_replicas(target.map(|t| t.iter().map(|b| BrokerId(*b)).collect())),
+        ])]);
+    let ResponseKind::AlterPartitionReassignments(r) = h.handle(RequestKind::AlterPartitionReassignments(request), 1)
+    else {
+        panic!()
+    };
+    let p = &r.responses[0].partitions[0];
+    (p.error_code, p.error_message.as_ref().map(|m| m.to_string()))
+}
+
+#[test]
+fn a_reassignment_may_be_told_to_keep_the_replication_factor() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.start_brokers(&[1, 2, 3, 4]);
+    h.create("t", 1, 2);
+    let current = h.partitions("t")[0].replicas.clone();
+    let others: Vec<i32> = (1..=4).filter(|b| !current.contains(b)).collect();
+    // Version 1 with allowReplicationFactorChange=false (kafka-reassign-partitions
+    // --disallow-replication-factor-change): RF 2 to 3 is refused as Kafka refuses it, and nothing changes.
+    let grown = [current[0], current[1], others[0]];
+    let (code, message) = reassign(&mut h, "t", Some(&grown), false);
+    assert_eq!(code, ResponseError::InvalidReplicationFactor.code());
+    assert_eq!(message.as_deref(), Some("The replication factor is changed from 2 to 3"));
+    assert_eq!(h.partitions("t")[0].replicas, current);
+    // The same number of replicas elsewhere is fine; while that move is in progress (4 replicas listed), the
+    // factor compared is still 2.
+    assert_eq!(reassign(&mut h, "t", Some(&others), false).0, 0);
+    assert_eq!(h.partitions("t")[0].replicas.len(), 4);
+    assert_eq!(reassign(&mut h, "t", Some(&[others[1], others[0]]), false).0, 0);
+    assert_eq!(reassign(&mut h, "t", Some(&grown), false).0, ResponseError::InvalidReplicationFactor.code());
+    // Allowed (the default, and what version 0 means): the factor may change.
+    assert_eq!(reassign(&mut h, "t", Some(&grown), true).0, 0);
+    // Cancelling takes the partition back to where it was before the moves.
+    assert_eq!(reassign(&mut h, "t", None, true).0, 0);
+    let back = h.partitions("t")[0].clone();
+    assert_eq!(back.replicas, current);
+    assert!(back.adding_replicas.is_empty() && back.removing_replicas.is_empty());
+    assert_eq!(reassign(&mut h, "t", None, true).0, ResponseError::NoReassignmentInProgress.code());
+}
