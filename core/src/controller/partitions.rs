@@ -26,8 +26,7 @@ use super::partition_change::{ChangeBuilder, Election, LEADER_RECOVERED, LEADER_
 use super::quorum::{Draft, QuorumController};
 use super::records::{MetadataRecord, PartitionChange};
 
-/// ElectLeaders' election types.
-const PREFERRED: i8 = 0;
+/// ElectLeaders' election type for an unclean election (0 is preferred).
 const UNCLEAN: i8 = 1;
 
 fn s(v: &str) -> StrBytes {
@@ -166,11 +165,26 @@ impl QuorumController {
         for (name, partitions) in wanted {
             let mut partition_results = Vec::new();
             for index in partitions {
-                let result = PartitionResult::default().with_partition_id(index);
-                let found = draft.image.topics.get(&name).and_then(|t| t.partition(index).map(|p| (t.id, p.clone())));
-                let Some((topic_id, p)) = found else {
-                    partition_results.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
-                    continue;
+                // Kafka's controller names what is missing; the election errors carry no message (null, so
+                // that clients show the error's own description).
+                let result = PartitionResult::default().with_partition_id(index).with_error_message(None);
+                let found = match draft.image.topics.get(&name) {
+                    None => Err(format!("No such topic as {name}")),
+                    Some(t) => t
+                        .partition(index)
+                        .map(|p| (t.id, p.clone()))
+                        .ok_or(format!("No such partition as {name}-{index}")),
+                };
+                let (topic_id, p) = match found {
+                    Ok(found) => found,
+                    Err(message) => {
+                        partition_results.push(
+                            result
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                                .with_error_message(Some(s(&message))),
+                        );
+                        continue;
+                    }
                 };
                 let outcome = self.elect_one(draft, topic_id, &p, election);
                 if all && outcome == Err(ResponseError::ElectionNotNeeded) {
@@ -178,9 +192,7 @@ impl QuorumController {
                 }
                 partition_results.push(match outcome {
                     Ok(()) => result,
-                    Err(e) => {
-                        result.with_error_code(e.code()).with_error_message(Some(s(&election_message(e, &name, index))))
-                    }
+                    Err(e) => result.with_error_code(e.code()),
                 });
             }
             if !partition_results.is_empty() {
@@ -493,21 +505,3 @@ fn validate_alter(
     }
     Ok(())
 }
-
-fn election_message(e: ResponseError, topic: &str, partition: i32) -> String {
-    match e {
-        ResponseError::ElectionNotNeeded => "Leader election not needed for topic partition.".into(),
-        ResponseError::PreferredLeaderNotAvailable => {
-            format!("Failed to elect leader for partition {topic}-{partition} under strategy PreferredReplicaPartitionLeaderElectionStrategy")
-        }
-        ResponseError::EligibleLeadersNotAvailable => {
-            format!(
-                "Failed to elect leader for partition {topic}-{partition} under strategy UncleanLeaderElectionStrategy"
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-#[allow(dead_code)]
-const _: i8 = PREFERRED;
