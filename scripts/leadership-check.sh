@@ -184,9 +184,15 @@ stop_node 2
 wait_for 60 "lead-0 led by another broker" leader_not lead 0 2
 wait_for 60 "lead-1 led by another broker" leader_not lead 1 2
 echo "broker 2 stopped (SIGTERM): lead-0 led by $(leader_of lead 0), lead-1 by $(leader_of lead 1) ($(elapsed))"
+out="$(elect --election-type PREFERRED --topic lead --partition 0 2>&1)" &&
+    fail "a preferred election with the preferred replica stopped succeeded: $out"
+echo "$out" | head -n 1
+grep -q "Error completing leader election (PREFERRED) for partition: lead-0: org.apache.kafka.common.errors.PreferredLeaderNotAvailableException: The preferred leader was not available." <<<"$out" ||
+    fail "preferred election with the preferred replica stopped: $out"
 start_node 2
 wait_for 90 "broker 2 registered again" brokers_seen 3
 wait_for 90 "broker 2 back in the ISR of lead" in_sync lead 0 1 2
+sleep 6 # longer than leader.imbalance.check.interval.seconds
 leader_not lead 0 2 && leader_not lead 1 2 ||
     fail "leadership went back to broker 2 with auto.leader.rebalance.enable=false"
 echo "broker 2 restarted and in sync; leadership stays away with auto.leader.rebalance.enable=false ($(elapsed))"
@@ -264,6 +270,12 @@ for i in 1 2; do
     cmp -s "$dir/kafka-logs-$i/grow-0/00000000000000000000.log" "$dir/kafka-logs-3/grow-0/00000000000000000000.log" ||
         fail "grow-0 differs between brokers $i and 3"
 done
+# kafka-reassign-partitions --disallow-replication-factor-change (AlterPartitionReassignments v1, KIP-860).
+echo '{"version":1,"partitions":[{"topic":"grow","partition":0,"replicas":[1,2]}]}' >"$dir/shrink.json"
+out="$(reassign --reassignment-json-file "$dir/shrink.json" --execute --disallow-replication-factor-change 2>&1)" &&
+    fail "a reassignment changing the replication factor was accepted with --disallow-replication-factor-change"
+grep -qx "grow-0: The replication factor is changed from 3 to 2" <<<"$out" ||
+    fail "--disallow-replication-factor-change: $out"
 count="$(count_records move)"
 [[ "$count" == 200 ]] || fail "read $count of the 200 records of move after the reassignment"
 count="$(count_records grow)"
