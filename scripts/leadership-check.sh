@@ -5,12 +5,14 @@
 # - leader election (org.apache.kafka.tools.LeaderElectionCommand, ElectLeaders): a topic with 3 partitions and
 #   RF 3, its preferred leader stopped with SIGTERM (leadership moves) and started again; with
 #   auto.leader.rebalance.enable=false leadership stays away until kafka-leader-election --election-type
-#   PREFERRED brings it back, for one partition (--topic/--partition) and then for --all-topic-partitions; a
-#   second election is a no-op, and an UNCLEAN election of a partition with a live leader is one too;
+#   PREFERRED brings it back, for one partition (--topic/--partition) and then for --all-topic-partitions
+#   (while it is stopped, the election fails with PreferredLeaderNotAvailableException); a second election is a
+#   no-op, an UNCLEAN election of a partition with a live leader is one too, an unknown partition is an error;
 # - reassignment (org.apache.kafka.tools.reassign.ReassignPartitionsCommand, AlterPartitionReassignments and
 #   ListPartitionReassignments): replicas 1,2 moved to 2,3 and a replication factor raised from 2 to 3 with
 #   --execute, --verify until complete (the directories appear on the new broker and leave the old one, the
-#   moved segments are the same bytes, every record is still read), --list; a move to a broker that is
+#   moved segments are the same bytes, every record is still read), --list, --disallow-replication-factor-change
+#   refusing RF 3 to 2; a move to a broker that is
 #   registered but stopped stays in progress (started with a raw AlterPartitionReassignments from kafka-python,
 #   as the tool refuses brokers that are not running), --list and --verify show it, --cancel takes it back;
 # - auto.leader.rebalance.enable=true with leader.imbalance.check.interval.seconds=5 (the nodes restarted
