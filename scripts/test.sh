@@ -97,6 +97,9 @@ step "dedicated roles: one controller-only and three broker-only nodes; two brok
 scripts/roles-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
 scripts/roles-check.sh kafka
 
+step "leader elections and reassignments with Kafka's kafka-leader-election and kafka-reassign-partitions (potok; the same script passes on Apache Kafka: scripts/leadership-check.sh kafka)"
+scripts/leadership-check.sh potok "$CARGO_TARGET_DIR/debug/potok"
+
 step "fault injection on a three-node potok cluster (SIGKILL, SIGSTOP, network partitions; 2 short trials; the checker's own tests)"
 (cd tests && "$(../scripts/install-test-deps.sh)/bin/python" -m pytest faults/test_checker.py -q -p no:cacheprovider)
 scripts/fault-check.sh potok "$CARGO_TARGET_DIR/debug/potok" --quick

@@ -83,6 +83,10 @@ fn api_versions_works(broker: &RunningBroker) {
     };
     assert_eq!(r.error_code, 0);
     assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16 && k.min_version == 3));
+    // kafka-leader-election and kafka-reassign-partitions refuse a broker that does not list these.
+    for api in [ApiKey::ElectLeaders, ApiKey::AlterPartitionReassignments, ApiKey::ListPartitionReassignments] {
+        assert!(r.api_keys.iter().any(|k| k.api_key == api as i16 && k.min_version == 0), "{api:?} not advertised");
+    }
 }
 
 fn create_topic(s: &mut TcpStream, name: &str, partitions: i32) {

@@ -4,12 +4,22 @@
 //! leaderships move, the controller fails over, and a restarted node comes back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, ElectLeadersRequest, ListPartitionReassignmentsRequest,
+    RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use potok::broker::BrokerConfig;
 use potok::client::admin::{Admin, NewTopic};
+use potok::client::producer::{Producer, ProducerRecord};
 use potok::net::{RunningBroker, ServerError};
 
 /// Ports nothing listens on now (bound and released; the nodes bind them moments later).
@@ -336,4 +346,121 @@ fn snapshots_bound_the_metadata_log_and_catch_up_a_lagging_controller_and_a_brok
         assert!(names.contains(t), "{t} missing after the restart: {names:?}");
     }
     cluster.stop().unwrap();
+}
+
+/// The partition's (leader, replicas, isr) as `admin` describes it.
+fn partition_state(admin: &Admin, topic: &str, partition: i32) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+    let t = admin.describe_topics(&[topic.to_string()], Some(Duration::from_secs(2))).ok()?.remove(0).1.ok()?;
+    let p = t.partitions.iter().find(|p| p.partition == partition)?;
+    Some((p.leader, p.replicas.clone(), p.isr.clone()))
+}
+
+fn reassign(stream: &mut std::net::TcpStream, topic: &str, replicas: Option<Vec<i32>>) -> i16 {
+    let request = AlterPartitionReassignmentsRequest::default().with_topics(vec![ReassignableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.into())))
+        .with_partitions(vec![ReassignablePartition::default()
+            .with_partition_index(0)
+            .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))])]);
+    let body = RequestKind::AlterPartitionReassignments(request);
+    let ResponseKind::AlterPartitionReassignments(r) =
+        common::wire::call(stream, ApiKey::AlterPartitionReassignments, 0, body)
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(r.error_code, 0);
+    r.responses[0].partitions[0].error_code
+}
+
+/// ElectLeaders and reassignments through any node to the active controller, with the brokers acting on the
+/// committed records: a preferred election moves leadership back, a new replica is created on its broker and
+/// catches up, a removed one's directory goes, and every record is still there.
+#[test]
+fn elections_and_reassignments_over_the_quorum_move_leaders_and_replicas() {
+    let mut cluster = Cluster::new("reassign");
+    let admin = cluster.admin(0);
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    let topic = NewTopic { replica_assignment: vec![(0, vec![2, 1])], ..NewTopic::new("moving", -1, -1) };
+    admin.create_topics(&[topic], false, None).unwrap()[0].1.clone().unwrap();
+    wait_for("moving-0 in sync on 2,1", Duration::from_secs(30), || {
+        partition_state(&admin, "moving", 0).filter(|(l, _, isr)| *l == 2 && isr.len() == 2)
+    });
+    let producer = Producer::new(&[
+        ("bootstrap.servers".to_string(), cluster.bootstrap(0)),
+        ("acks".to_string(), "all".to_string()),
+    ])
+    .unwrap();
+    for i in 0..50 {
+        producer.send(ProducerRecord::new("moving", format!("record-{i}")).partition(0)).unwrap().wait().unwrap();
+    }
+
+    // Broker 2, the preferred leader, stops (SIGTERM's controlled shutdown) and comes back; with
+    // auto.leader.rebalance.enable's five-minute check, only an election brings its leadership back.
+    cluster.stop(1);
+    wait_for("moving-0 led by 1", Duration::from_secs(30), || {
+        partition_state(&admin, "moving", 0).filter(|(l, _, _)| *l == 1)
+    });
+    cluster.start(1);
+    wait_for("broker 2 back in the ISR", Duration::from_secs(30), || {
+        partition_state(&admin, "moving", 0).filter(|(_, _, isr)| isr.contains(&2))
+    });
+    assert_eq!(partition_state(&admin, "moving", 0).unwrap().0, 1);
+    let mut stream = common::wire::connect(format!("127.0.0.1:{}", cluster.client_ports[2]).parse().unwrap());
+    let elect = ElectLeadersRequest::default().with_election_type(0).with_topic_partitions(Some(vec![
+        TopicPartitions::default().with_topic(TopicName(StrBytes::from_static_str("moving"))).with_partitions(vec![0]),
+    ]));
+    let ResponseKind::ElectLeaders(r) =
+        common::wire::call(&mut stream, ApiKey::ElectLeaders, 2, RequestKind::ElectLeaders(elect))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(r.replica_election_results[0].partition_result[0].error_code, 0, "{r:?}");
+    wait_for("moving-0 led by its preferred replica 2", Duration::from_secs(30), || {
+        partition_state(&admin, "moving", 0).filter(|(l, _, _)| *l == 2)
+    });
+
+    // Move 2,1 to 2,3: broker 3 creates the replica and catches up, broker 1 drops its copy.
+    assert_eq!(reassign(&mut stream, "moving", Some(vec![2, 3])), 0);
+    wait_for("moving-0 on 2,3", Duration::from_secs(30), || {
+        partition_state(&admin, "moving", 0).filter(|(_, r, isr)| *r == vec![2, 3] && isr.len() == 2)
+    });
+    let list = RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default());
+    let ResponseKind::ListPartitionReassignments(l) =
+        common::wire::call(&mut stream, ApiKey::ListPartitionReassignments, 0, list)
+    else {
+        panic!("wrong response kind")
+    };
+    assert!(l.topics.is_empty(), "{l:?}");
+    let segment = |i: usize| cluster.dirs[i].join("moving-0").join("00000000000000000000.log");
+    wait_for("broker 1's copy removed", Duration::from_secs(10), || {
+        (!cluster.dirs[0].join("moving-0").exists()).then_some(())
+    });
+    wait_for("broker 3's copy the same as broker 2's", Duration::from_secs(10), || {
+        let (a, b) = (std::fs::read(segment(1)).ok()?, std::fs::read(segment(2)).ok()?);
+        (a == b && !a.is_empty()).then_some(())
+    });
+    let bytes = std::fs::read(segment(2)).unwrap();
+    let copied: i32 = potok::record::Batches::new(&bytes)
+        .map(|b| potok::record::BatchHeader::parse(b.unwrap()).unwrap().records_count)
+        .sum();
+    assert_eq!(copied, 50, "records on broker 3");
+
+    // A move to a broker that is down stays in progress (listed) until it is cancelled.
+    cluster.stop(0);
+    wait_for("broker 1 fenced", Duration::from_secs(30), || live_brokers(&admin).filter(|ids| *ids == vec![2, 3]));
+    assert_eq!(reassign(&mut stream, "moving", Some(vec![2, 3, 1])), 0);
+    let list = RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default());
+    let ResponseKind::ListPartitionReassignments(l) =
+        common::wire::call(&mut stream, ApiKey::ListPartitionReassignments, 0, list)
+    else {
+        panic!("wrong response kind")
+    };
+    let moving = &l.topics[0].partitions[0];
+    assert_eq!(moving.adding_replicas, vec![BrokerId(1)]);
+    assert_eq!(reassign(&mut stream, "moving", None), 0);
+    assert_eq!(partition_state(&admin, "moving", 0).map(|(_, r, _)| r), Some(vec![2, 3]));
+    cluster.start(0);
+    wait_for("broker 1 back", Duration::from_secs(30), || live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3]));
+    assert!(!cluster.dirs[0].join("moving-0").exists(), "a cancelled move left a replica on broker 1");
 }

@@ -26,8 +26,7 @@ use super::partition_change::{ChangeBuilder, Election, LEADER_RECOVERED, LEADER_
 use super::quorum::{Draft, QuorumController};
 use super::records::{MetadataRecord, PartitionChange};
 
-/// ElectLeaders' election types.
-const PREFERRED: i8 = 0;
+/// ElectLeaders' election type for an unclean election (0 is preferred).
 const UNCLEAN: i8 = 1;
 
 fn s(v: &str) -> StrBytes {
@@ -166,11 +165,26 @@ impl QuorumController {
         for (name, partitions) in wanted {
             let mut partition_results = Vec::new();
             for index in partitions {
-                let result = PartitionResult::default().with_partition_id(index);
-                let found = draft.image.topics.get(&name).and_then(|t| t.partition(index).map(|p| (t.id, p.clone())));
-                let Some((topic_id, p)) = found else {
-                    partition_results.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
-                    continue;
+                // Kafka's controller names what is missing; the election errors carry no message (null, so
+                // that clients show the error's own description).
+                let result = PartitionResult::default().with_partition_id(index).with_error_message(None);
+                let found = match draft.image.topics.get(&name) {
+                    None => Err(format!("No such topic as {name}")),
+                    Some(t) => t
+                        .partition(index)
+                        .map(|p| (t.id, p.clone()))
+                        .ok_or(format!("No such partition as {name}-{index}")),
+                };
+                let (topic_id, p) = match found {
+                    Ok(found) => found,
+                    Err(message) => {
+                        partition_results.push(
+                            result
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                                .with_error_message(Some(s(&message))),
+                        );
+                        continue;
+                    }
                 };
                 let outcome = self.elect_one(draft, topic_id, &p, election);
                 if all && outcome == Err(ResponseError::ElectionNotNeeded) {
@@ -178,9 +192,7 @@ impl QuorumController {
                 }
                 partition_results.push(match outcome {
                     Ok(()) => result,
-                    Err(e) => {
-                        result.with_error_code(e.code()).with_error_message(Some(s(&election_message(e, &name, index))))
-                    }
+                    Err(e) => result.with_error_code(e.code()),
                 });
             }
             if !partition_results.is_empty() {
@@ -241,6 +253,7 @@ impl QuorumController {
         draft: &mut Draft<'_>,
         request: AlterPartitionReassignmentsRequest,
     ) -> AlterPartitionReassignmentsResponse {
+        let allow_rf_change = request.allow_replication_factor_change;
         let mut responses = Vec::new();
         for t in request.topics {
             let name = t.name.0.to_string();
@@ -259,7 +272,7 @@ impl QuorumController {
                 let outcome = match p.replicas {
                     Some(target) => {
                         let target: Vec<i32> = target.iter().map(|b| b.0).collect();
-                        self.start_reassignment(draft, topic_id, &partition, target)
+                        self.start_reassignment(draft, topic_id, &partition, target, allow_rf_change)
                     }
                     None => self.cancel_reassignment(draft, topic_id, &partition),
                 };
@@ -280,6 +293,7 @@ impl QuorumController {
         topic_id: Uuid,
         p: &PartitionImage,
         target: Vec<i32>,
+        allow_replication_factor_change: bool,
     ) -> Result<(), (ResponseError, String)> {
         if target.is_empty() {
             return Err((
@@ -302,6 +316,15 @@ impl QuorumController {
         }
         // Where the partition is now, before any reassignment in progress.
         let current: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.adding_replicas.contains(r)).collect();
+        // Version 1 (KIP-860, `--disallow-replication-factor-change`): the count compared is that of the
+        // replica set being moved to when a move is in progress, as Kafka compares it.
+        let replication_factor = p.replicas.iter().filter(|r| !p.removing_replicas.contains(r)).count();
+        if !allow_replication_factor_change && target.len() != replication_factor {
+            return Err((
+                ResponseError::InvalidReplicationFactor,
+                format!("The replication factor is changed from {replication_factor} to {}", target.len()),
+            ));
+        }
         let adding: Vec<i32> = target.iter().copied().filter(|r| !current.contains(r)).collect();
         let removing: Vec<i32> = current.iter().copied().filter(|r| !target.contains(r)).collect();
         let mut merged = target.clone();
@@ -482,21 +505,3 @@ fn validate_alter(
     }
     Ok(())
 }
-
-fn election_message(e: ResponseError, topic: &str, partition: i32) -> String {
-    match e {
-        ResponseError::ElectionNotNeeded => "Leader election not needed for topic partition.".into(),
-        ResponseError::PreferredLeaderNotAvailable => {
-            format!("Failed to elect leader for partition {topic}-{partition} under strategy PreferredReplicaPartitionLeaderElectionStrategy")
-        }
-        ResponseError::EligibleLeadersNotAvailable => {
-            format!(
-                "Failed to elect leader for partition {topic}-{partition} under strategy UncleanLeaderElectionStrategy"
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-#[allow(dead_code)]
-const _: i8 = PREFERRED;

@@ -340,3 +340,122 @@ fn preferred_leaders_come_back_and_reassignments_complete_when_new_replicas_catc
     assert!(target.contains(&done.leader));
     assert!(done.isr.iter().all(|r| target.contains(r)));
 }
+
+fn reassign(h: &mut Harness, topic: &str, target: Option<&[i32]>, allow_rf_change: bool) -> (i16, Option<String>) {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_topics(vec![ReassignableTopic::default().with_name(TopicName(s(topic))).with_partitions(vec![
+            ReassignablePartition::default()
+                .with_partition_index(0)
+                .with_replicas(target.map(|t| t.iter().map(|b| BrokerId(*b)).collect())),
+        ])]);
+    let ResponseKind::AlterPartitionReassignments(r) = h.handle(RequestKind::AlterPartitionReassignments(request), 1)
+    else {
+        panic!()
+    };
+    let p = &r.responses[0].partitions[0];
+    (p.error_code, p.error_message.as_ref().map(|m| m.to_string()))
+}
+
+#[test]
+fn a_reassignment_may_be_told_to_keep_the_replication_factor() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.start_brokers(&[1, 2, 3, 4]);
+    h.create("t", 1, 2);
+    let current = h.partitions("t")[0].replicas.clone();
+    let others: Vec<i32> = (1..=4).filter(|b| !current.contains(b)).collect();
+    // Version 1 with allowReplicationFactorChange=false (kafka-reassign-partitions
+    // --disallow-replication-factor-change): RF 2 to 3 is refused as Kafka refuses it, and nothing changes.
+    let grown = [current[0], current[1], others[0]];
+    let (code, message) = reassign(&mut h, "t", Some(&grown), false);
+    assert_eq!(code, ResponseError::InvalidReplicationFactor.code());
+    assert_eq!(message.as_deref(), Some("The replication factor is changed from 2 to 3"));
+    assert_eq!(h.partitions("t")[0].replicas, current);
+    // The same number of replicas elsewhere is fine; while that move is in progress (4 replicas listed), the
+    // factor compared is still 2.
+    assert_eq!(reassign(&mut h, "t", Some(&others), false).0, 0);
+    assert_eq!(h.partitions("t")[0].replicas.len(), 4);
+    assert_eq!(reassign(&mut h, "t", Some(&[others[1], others[0]]), false).0, 0);
+    assert_eq!(reassign(&mut h, "t", Some(&grown), false).0, ResponseError::InvalidReplicationFactor.code());
+    // Allowed (the default, and what version 0 means): the factor may change.
+    assert_eq!(reassign(&mut h, "t", Some(&grown), true).0, 0);
+    // Cancelling takes the partition back to where it was before the moves.
+    assert_eq!(reassign(&mut h, "t", None, true).0, 0);
+    let back = h.partitions("t")[0].clone();
+    assert_eq!(back.replicas, current);
+    assert!(back.adding_replicas.is_empty() && back.removing_replicas.is_empty());
+    assert_eq!(reassign(&mut h, "t", None, true).0, ResponseError::NoReassignmentInProgress.code());
+}
+
+fn elect(h: &mut Harness, election_type: i8, partitions: Option<&[(&str, i32)]>) -> ElectLeadersResponse {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let topic_partitions = partitions.map(|ps| {
+        ps.iter()
+            .map(|(t, p)| TopicPartitions::default().with_topic(TopicName(s(t))).with_partitions(vec![*p]))
+            .collect()
+    });
+    let request =
+        ElectLeadersRequest::default().with_election_type(election_type).with_topic_partitions(topic_partitions);
+    let ResponseKind::ElectLeaders(r) = h.handle(RequestKind::ElectLeaders(request), 2) else { panic!() };
+    r
+}
+
+/// (topic, partition, error code, error message) of each result.
+fn election_results(r: &ElectLeadersResponse) -> Vec<(String, i32, i16, Option<String>)> {
+    r.replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result.iter().map(|p| {
+                (t.topic.0.to_string(), p.partition_id, p.error_code, p.error_message.as_ref().map(|m| m.to_string()))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn elect_leaders_answers_as_kafkas_controller() {
+    const PREFERRED: i8 = 0;
+    const UNCLEAN: i8 = 1;
+    let mut h = Harness::new(BrokerConfig { auto_leader_rebalance_enable: false, ..BrokerConfig::default() });
+    h.start_brokers(&[1, 2, 3]);
+    h.create("t", 1, 3);
+    let preferred = h.partitions("t")[0].replicas[0];
+    // Nothing to do: ELECTION_NOT_NEEDED, without a message, for a named partition; left out for "all".
+    let r = elect(&mut h, PREFERRED, Some(&[("t", 0)]));
+    assert_eq!(election_results(&r), vec![("t".into(), 0, ResponseError::ElectionNotNeeded.code(), None)]);
+    assert!(election_results(&elect(&mut h, PREFERRED, None)).is_empty());
+    // Unknown topics and partitions are named in the message, as Kafka's controller names them.
+    let r = elect(&mut h, PREFERRED, Some(&[("nope", 0), ("t", 7)]));
+    let code = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(
+        election_results(&r),
+        vec![
+            ("nope".into(), 0, code, Some("No such topic as nope".into())),
+            ("t".into(), 7, code, Some("No such partition as t-7".into())),
+        ]
+    );
+    // The preferred leader shuts down: its partition moves, and a preferred election cannot bring it back.
+    h.heartbeat(preferred, true);
+    assert_ne!(h.partitions("t")[0].leader, preferred);
+    let r = elect(&mut h, PREFERRED, Some(&[("t", 0)]));
+    assert_eq!(election_results(&r), vec![("t".into(), 0, ResponseError::PreferredLeaderNotAvailable.code(), None)]);
+    // An unclean election with a live leader is not needed either.
+    let r = elect(&mut h, UNCLEAN, Some(&[("t", 0)]));
+    assert_eq!(election_results(&r), vec![("t".into(), 0, ResponseError::ElectionNotNeeded.code(), None)]);
+    // Back and in sync, the preferred replica takes over on request (auto balancing is off here).
+    assert_eq!(h.register(preferred, 99).error_code, 0);
+    h.heartbeat(preferred, false);
+    let mut isr = h.partitions("t")[0].isr.clone();
+    isr.push(preferred);
+    assert_eq!(alter_isr(&mut h, "t", 0, isr).topics[0].partitions[0].error_code, 0);
+    h.now += 600_000;
+    for b in 1..=3 {
+        h.heartbeat(b, false);
+    }
+    h.tick();
+    assert_ne!(h.partitions("t")[0].leader, preferred, "auto.leader.rebalance.enable=false moved the leader");
+    let r = elect(&mut h, PREFERRED, None);
+    assert_eq!(election_results(&r), vec![("t".into(), 0, 0, None)]);
+    assert_eq!(h.partitions("t")[0].leader, preferred);
+}
