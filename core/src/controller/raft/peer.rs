@@ -154,13 +154,19 @@ impl PeerClient {
         let body = serde_json::to_vec(request).map_err(std::io::Error::other)?;
         let id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.conn.lock().await;
-        let result = tokio::time::timeout(timeout, async {
-            if conn.is_none() {
-                let stream = TcpStream::connect(&self.addr).await?;
-                let _ = stream.set_nodelay(true);
-                *conn = Some(stream);
-            }
-            let Some(stream) = conn.as_mut() else { return Err(std::io::Error::other("no connection")) };
+        // The connection is taken out for the exchange and put back only after a whole answer was read: if the
+        // caller drops this future half-way (openraft cancels replication calls), the stream goes with it
+        // instead of being reused with half a frame written, which would corrupt the next frame on it.
+        let stream = conn.take();
+        let exchange = async move {
+            let mut stream = match stream {
+                Some(stream) => stream,
+                None => {
+                    let stream = TcpStream::connect(&self.addr).await?;
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
+            };
             stream.write_all(&encode_frame(id, &body)).await?;
             let mut size = [0u8; 4];
             stream.read_exact(&mut size).await?;
@@ -173,14 +179,17 @@ impl PeerClient {
             if frame[..4] != id.to_be_bytes() {
                 return Err(std::io::Error::other("answer to another request"));
             }
-            serde_json::from_slice(&frame[4..]).map_err(std::io::Error::other)
-        })
-        .await
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time")));
-        if result.is_err() {
-            *conn = None;
+            let answer = serde_json::from_slice(&frame[4..]).map_err(std::io::Error::other)?;
+            Ok((stream, answer))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok((stream, answer))) => {
+                *conn = Some(stream);
+                Ok(answer)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time")),
         }
-        result
     }
 }
 
@@ -354,5 +363,71 @@ fn api_key_of(request: &RequestKind) -> ApiKey {
         RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
         RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
         _ => ApiKey::ApiVersions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A call dropped half-way through writing its frame (openraft cancels replication calls) must not leave
+    /// half a frame on a connection the next call uses: the peer would read the next frame inside this one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_dropped_mid_frame_does_not_corrupt_the_next_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (unreadable, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (hold_tx, hold_rx) = tokio::sync::watch::channel(true);
+        let (u, a) = (unreadable.clone(), answered.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let (u, a, mut hold) = (u.clone(), a.clone(), hold_rx.clone());
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        // After the first frame, reads nothing until released, so the large one cannot be
+                        // written whole.
+                        if n == 1 {
+                            let _ = hold.wait_for(|h| !h).await;
+                        }
+                        let mut size = [0u8; 4];
+                        if stream.read_exact(&mut size).await.is_err() {
+                            return;
+                        }
+                        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+                        if stream.read_exact(&mut frame).await.is_err() {
+                            return;
+                        }
+                        let (id, body) = decode_frame(&frame).unwrap();
+                        if serde_json::from_slice::<PeerRequest>(body).is_err() {
+                            u.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        a.fetch_add(1, Ordering::Relaxed);
+                        let answer = serde_json::to_vec(&PeerResponse::Call(Ok((vec![], None)))).unwrap();
+                        if stream.write_all(&encode_answer(id, &answer)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = PeerClient::new(addr);
+        let call = |len: usize| PeerRequest::Call { api_key: 0, version: 0, body: vec![7; len] };
+        // A first call opens the connection the client keeps.
+        assert!(matches!(client.send(&call(10), Duration::from_secs(10)).await, Ok(PeerResponse::Call(Ok(_)))));
+        // Far more than the socket buffers hold: the write blocks, and the caller gives up on it.
+        let big = call(16 << 20);
+        let dropped = tokio::time::timeout(Duration::from_secs(2), client.send(&big, Duration::from_secs(60))).await;
+        assert!(dropped.is_err(), "the large call should still have been writing");
+        hold_tx.send_replace(false);
+        let answer = client.send(&call(10), Duration::from_secs(10)).await;
+        assert!(matches!(answer, Ok(PeerResponse::Call(Ok(_)))), "{answer:?}");
+        assert_eq!(unreadable.load(Ordering::Relaxed), 0, "a frame arrived with another inside it");
+        assert_eq!(answered.load(Ordering::Relaxed), 2);
     }
 }
