@@ -275,6 +275,6 @@ expect_fail "broker with Kafka's dynamic quorum"
 expect_err "broker with Kafka's dynamic quorum" "controller\.quorum\.bootstrap\.servers.*controller\.quorum\.voters"
 potok broker --override process.roles=broker --override listeners=PLAINTEXT://127.0.0.1:0
 expect_fail "broker with process.roles=broker"
-expect_err "broker with process.roles=broker" "process\.roles.*dedicated brokers and controllers are not supported"
+expect_err "broker with process.roles=broker" "controller\.quorum\.voters: a node with only the broker or the controller role \(process\.roles\) needs the quorum's voters"
 
 echo "cli-check: $checks checks passed against $address"
