@@ -1,0 +1,66 @@
+//! The deterministic cluster simulation (see `sim/mod.rs`): many seeds of a short scenario with crashes,
+//! restarts, partitions and dropped or delayed messages, checking the controller's and the replicas'
+//! invariants. `POTOK_SIM_SEEDS=N` runs N seeds (from `POTOK_SIM_FIRST`, default 1); `POTOK_SIM_SEED=S` replays
+//! one seed and prints its schedule as it runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod sim;
+
+use std::time::Instant;
+
+fn env_u64(key: &str) -> Option<u64> {
+    std::env::var(key).ok().map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{key} must be a number")))
+}
+
+#[test]
+fn cluster_simulation() {
+    let (seeds, verbose): (Vec<u64>, bool) = match env_u64("POTOK_SIM_SEED") {
+        Some(seed) => (vec![seed], true),
+        None => {
+            let first = env_u64("POTOK_SIM_FIRST").unwrap_or(1);
+            let count = env_u64("POTOK_SIM_SEEDS").unwrap_or(40);
+            ((first..first + count).collect(), false)
+        }
+    };
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut total = sim::Stats::default();
+    for &seed in &seeds {
+        let t = Instant::now();
+        match sim::run_seed(seed, verbose) {
+            Ok((params, stats)) => {
+                if verbose {
+                    eprintln!("seed {seed}: {params:?} {stats:?} in {:?}", t.elapsed());
+                }
+                total.events += stats.events;
+                total.produced += stats.produced;
+                total.acked += stats.acked;
+                total.epochs += stats.epochs;
+                total.crashes += stats.crashes;
+                total.partitions += stats.partitions;
+            }
+            Err((violation, trace, params)) => {
+                eprintln!("seed {seed} FAILED ({params:?}): {violation}");
+                eprintln!("  replay: POTOK_SIM_SEED={seed} cargo test -p potok-core --test simulation -- --nocapture");
+                eprintln!("  schedule:");
+                for line in trace.iter().rev().take(60).rev() {
+                    eprintln!("    {line}");
+                }
+                failures.push(seed);
+            }
+        }
+    }
+    eprintln!(
+        "{} seeds in {:?}: {} events, {} produced, {} acknowledged, {} controller epochs, {} crashes, {} partitions",
+        seeds.len(),
+        started.elapsed(),
+        total.events,
+        total.produced,
+        total.acked,
+        total.epochs,
+        total.crashes,
+        total.partitions
+    );
+    assert!(failures.is_empty(), "seeds failing: {failures:?}");
+    assert!(total.acked > 0, "the workload had acknowledged writes to check");
+}
