@@ -38,6 +38,7 @@ fn cluster_simulation() {
                 total.epochs += stats.epochs;
                 total.crashes += stats.crashes;
                 total.partitions += stats.partitions;
+                total.truncations += stats.truncations;
             }
             Err((violation, trace, params)) => {
                 eprintln!("seed {seed} FAILED ({params:?}): {violation}");
@@ -51,7 +52,7 @@ fn cluster_simulation() {
         }
     }
     eprintln!(
-        "{} seeds in {:?}: {} events, {} produced, {} acknowledged, {} controller epochs, {} crashes, {} partitions",
+        "{} seeds in {:?}: {} events, {} produced, {} acknowledged, {} controller epochs, {} crashes, {} partitions, {} truncations seen",
         seeds.len(),
         started.elapsed(),
         total.events,
@@ -59,8 +60,22 @@ fn cluster_simulation() {
         total.acked,
         total.epochs,
         total.crashes,
-        total.partitions
+        total.partitions,
+        total.truncations
     );
     assert!(failures.is_empty(), "seeds failing: {failures:?}");
     assert!(total.acked > 0, "the workload had acknowledged writes to check");
+}
+
+/// The same seed gives the same run, event for event: what makes a failing seed worth printing.
+#[test]
+fn a_seed_replays_exactly() {
+    let run = |seed| {
+        let mut sim = sim::Sim::new(seed, false);
+        let result = sim.run().map_err(|v| v.0);
+        (result, sim.trace.clone(), sim.stats.events, sim.stats.acked)
+    };
+    let first = run(7);
+    assert!(first.2 > 1000, "the run did something");
+    assert_eq!(first, run(7));
 }

@@ -31,6 +31,8 @@ fn fail<T>(message: String) -> Result<T, Violation> {
 pub struct State {
     /// A violation found where it could not be returned at once.
     pub deferred: Option<Violation>,
+    /// (topic id, partition, leader epoch) → the leader the committed log names for it.
+    pub committed_epochs: BTreeMap<(uuid::Uuid, i32, i32), i32>,
     /// (topic, partition, leader epoch) → the broker seen leading it.
     leaders: BTreeMap<(String, i32, i32), i32>,
     /// (broker, topic, partition) → the leader epoch and high watermark last seen while it led (this start).
@@ -40,12 +42,17 @@ pub struct State {
     history: BTreeMap<(String, i32), BTreeMap<i64, Option<Bytes>>>,
     /// The metadata offset each broker's image had at the last look (this start).
     image_offsets: BTreeMap<i32, i64>,
+    /// (broker, topic, partition) → the replica's log end offset at the last look (this start).
+    log_ends: BTreeMap<(i32, String, i32), i64>,
+    /// How often a replica's log end offset was seen to go back (a follower truncating a diverged suffix).
+    pub truncations: u64,
 }
 
 impl State {
     pub fn broker_started(&mut self, id: i32) {
         self.leader_hw.retain(|(b, _, _), _| *b != id);
         self.image_offsets.remove(&id);
+        self.log_ends.retain(|(b, _, _), _| *b != id);
     }
 
     /// At most one active controller per epoch.
@@ -82,6 +89,10 @@ impl State {
         let state = replica.replica_state();
         let high_watermark = replica.high_watermark();
         let key = (id, topic.to_string(), partition);
+        let log_end = replica.log_end_offset();
+        if self.log_ends.insert(key.clone(), log_end).is_some_and(|last| log_end < last) {
+            self.truncations += 1;
+        }
         if state.is_leader() {
             let epoch = state.leader_epoch;
             let first = *self.leaders.entry((topic.to_string(), partition, epoch)).or_insert(id);
@@ -162,12 +173,23 @@ fn read_log(replica: &Partition, upto: i64) -> Result<LogRecords, Violation> {
     Ok(out)
 }
 
-/// Every committed image: a partition's leader is a registered, unfenced broker in its ISR, and the ISR is
-/// among the replicas.
-pub fn committed_image(image: &MetadataImage) -> Result<(), Violation> {
+/// Every committed image: a partition's leader is a registered, unfenced broker in its ISR, the ISR is among
+/// the replicas, and a leader epoch names one leader in the whole log (`epochs`: (topic id, partition, leader
+/// epoch) → leader, over every image so far).
+pub fn committed_image(
+    image: &MetadataImage,
+    epochs: &mut BTreeMap<(uuid::Uuid, i32, i32), i32>,
+) -> Result<(), Violation> {
     for topic in image.topics.values() {
         for p in &topic.partitions {
             let name = format!("{}-{}", topic.name, p.partition);
+            let first = *epochs.entry((topic.id, p.partition, p.leader_epoch)).or_insert(p.leader);
+            if first != p.leader {
+                return fail(format!(
+                    "{name}: leader epoch {} names leader {first} and later {} (offset {})",
+                    p.leader_epoch, p.leader, image.offset
+                ));
+            }
             if let Some(outside) = p.isr.iter().find(|r| !p.replicas.contains(r)) {
                 return fail(format!("{name}: ISR member {outside} is not a replica (offset {})", image.offset));
             }
@@ -202,6 +224,9 @@ pub fn final_state(
     produced: &[Produced],
 ) -> Result<(), Violation> {
     let mut logs: BTreeMap<(i32, String, i32), LogRecords> = BTreeMap::new();
+    if let Some(b) = image.brokers.values().find(|b| b.fenced) {
+        return fail(format!("broker {} is still fenced after healing", b.id));
+    }
     for topic in image.topics.values() {
         for p in &topic.partitions {
             if p.leader < 0 {
@@ -213,6 +238,12 @@ pub fn final_state(
                 return fail(format!(
                     "{}-{} has no leader after healing (replicas {:?}, ISR {:?}, leader epoch {}; brokers {brokers:?})",
                     topic.name, p.partition, p.replicas, p.isr, p.leader_epoch
+                ));
+            }
+            if p.isr.len() != p.replicas.len() {
+                return fail(format!(
+                    "{}-{}: the ISR {:?} did not grow back to the replicas {:?} after healing",
+                    topic.name, p.partition, p.isr, p.replicas
                 ));
             }
             for member in &p.isr {

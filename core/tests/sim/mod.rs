@@ -88,6 +88,8 @@ pub struct Stats {
     pub commits: usize,
     pub crashes: u64,
     pub partitions: u64,
+    /// Replicas seen truncating their log (a diverged suffix after a leader change).
+    pub truncations: u64,
 }
 
 #[derive(Debug)]
@@ -201,6 +203,12 @@ enum Ev {
     RestartBroker {
         b: i32,
         inc: u32,
+    },
+    /// A broker in controlled shutdown: stops once the controller lets it (or after the runtime's 10 s).
+    Stopping {
+        b: i32,
+        inc: u32,
+        deadline_ms: i64,
     },
     RestartController(i32),
     Reconnect {
@@ -377,7 +385,8 @@ impl Sim {
     }
 
     fn new_controller(&mut self, id: i32) -> ControllerSim {
-        let config = broker_config(id, self.params.controllers);
+        let mut config = broker_config(id, self.params.controllers);
+        config.set("process.roles", "controller").expect("a valid setting");
         let cluster_id = Broker::open(
             config.clone(),
             Arc::new(MemoryBackend::new()),
@@ -434,7 +443,9 @@ impl Sim {
             self.step(ev)?;
         }
         self.now = end;
-        self.final_checks()
+        let result = self.final_checks();
+        self.stats.truncations = self.checks.truncations;
+        result
     }
 
     // ---- the network ----
@@ -497,18 +508,22 @@ impl Sim {
         self.service(id);
     }
 
-    fn crash_broker(&mut self, id: i32) {
+    /// Stops a broker: killed (`clean == false`: what a restarted process finds is every write that reached
+    /// the page cache) or, after its controlled shutdown, with `Broker::shutdown` (flush, checkpoints).
+    fn stop_broker(&mut self, id: i32, clean: bool) -> Result<(), Violation> {
+        let now = self.now;
         let b = self.brokers.get_mut(&id).expect("a known broker");
-        if b.broker.is_none() {
-            return;
+        let Some(broker) = b.broker.take() else { return Ok(()) };
+        if clean {
+            broker.shutdown(now).map_err(|e| Violation(format!("broker {id} did not shut down cleanly: {e}")))?;
+        } else {
+            b.backend = b.backend.snapshot();
+            drop(broker);
         }
-        // What a restarted process finds: every write that reached the page cache.
-        b.backend = b.backend.snapshot();
-        b.broker = None;
         let pending = std::mem::take(&mut b.pending);
         let inc = b.inc;
         self.stats.crashes += 1;
-        self.note(format!("crash broker {id}"));
+        self.note(format!("{} broker {id}", if clean { "stopped" } else { "crash" }));
         // Followers with a fetch parked here see their connection reset.
         for (_, p) in pending {
             if let Pending::Fetch { follower, inc, version, request } = p {
@@ -519,8 +534,10 @@ impl Sim {
                 );
             }
         }
-        let restart_after = self.rng.range(500, 6_000);
+        let healed = self.now - START_MS >= self.params.heal_at_ms;
+        let restart_after = if healed { 100 } else { self.rng.range(500, 6_000) };
         self.at(restart_after, Ev::RestartBroker { b: id, inc });
+        Ok(())
     }
 
     fn broker(&self, id: i32) -> Option<&Broker> {
@@ -800,7 +817,7 @@ impl Sim {
                 if self.now - START_MS >= self.params.heal_at_ms {
                     return Ok(());
                 }
-                self.fault();
+                self.fault()?;
                 if self.now - START_MS < self.params.heal_at_ms {
                     let next = self.rng.range(300, 2_500);
                     self.at(next, Ev::Fault);
@@ -813,6 +830,18 @@ impl Sim {
                 }
             }
             Ev::RestartController(id) => self.restart_controller(id),
+            Ev::Stopping { b, inc, deadline_ms } => {
+                if self.inc_of(b) != Some(inc) {
+                    return Ok(());
+                }
+                let may_stop = self.broker(b).expect("a live broker").may_stop();
+                if may_stop || self.now >= deadline_ms {
+                    self.stop_broker(b, true)?;
+                } else {
+                    self.service(b);
+                    self.at(20, Ev::Stopping { b, inc, deadline_ms });
+                }
+            }
             Ev::Reconnect { node, cut } => {
                 if self.sides.get(&node) == Some(&cut) {
                     self.sides.remove(&node);
@@ -1093,7 +1122,7 @@ impl Sim {
         }
         let index = self.log.append(Entry::Records { epoch, records });
         self.stats.commits += 1;
-        if let Err(v) = checks::committed_image(self.log.image()) {
+        if let Err(v) = checks::committed_image(self.log.image(), &mut self.checks.committed_epochs) {
             self.checks.deferred.get_or_insert(v);
         }
         Some(index)
@@ -1248,13 +1277,24 @@ impl Sim {
 
     // ---- faults ----
 
-    fn fault(&mut self) {
-        match self.rng.below(10) {
+    fn fault(&mut self) -> Result<(), Violation> {
+        match self.rng.below(11) {
             0..=2 => {
                 let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
                 if live.len() > 1 {
                     let b = *self.rng.pick(&live).expect("a live broker");
-                    self.crash_broker(b);
+                    self.stop_broker(b, false)?;
+                }
+            }
+            10 => {
+                let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
+                if live.len() > 1 {
+                    let b = *self.rng.pick(&live).expect("a live broker");
+                    self.note(format!("controlled shutdown of broker {b}"));
+                    self.broker(b).expect("a live broker").begin_shutdown(self.now);
+                    let inc = self.inc_of(b).expect("a live broker");
+                    self.service(b);
+                    self.at(20, Ev::Stopping { b, inc, deadline_ms: self.now + 10_000 });
                 }
             }
             3..=4 => {
@@ -1299,6 +1339,7 @@ impl Sim {
                 }
             }
         }
+        Ok(())
     }
 
     // ---- checks ----
