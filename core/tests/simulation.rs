@@ -40,7 +40,8 @@ fn cluster_simulation() {
                 total.partitions += stats.partitions;
                 total.truncations += stats.truncations;
             }
-            Err((violation, trace, params)) => {
+            Err(failure) => {
+                let sim::Failure { violation, trace, params } = *failure;
                 eprintln!("seed {seed} FAILED ({params:?}): {violation}");
                 eprintln!("  replay: POTOK_SIM_SEED={seed} cargo test -p potok-core --test simulation -- --nocapture");
                 eprintln!("  schedule:");

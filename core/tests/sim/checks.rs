@@ -241,9 +241,28 @@ pub fn final_state(
                 ));
             }
             if p.isr.len() != p.replicas.len() {
+                let replicas: Vec<String> = p
+                    .replicas
+                    .iter()
+                    .map(|r| match live.get(r).and_then(|b| b.partition(&topic.name, p.partition)) {
+                        Some(replica) => format!(
+                            "{r}: log end {}, high watermark {}, {:?}",
+                            replica.log_end_offset(),
+                            replica.high_watermark(),
+                            replica.replica_state()
+                        ),
+                        None => format!("{r}: no replica"),
+                    })
+                    .collect();
                 return fail(format!(
-                    "{}-{}: the ISR {:?} did not grow back to the replicas {:?} after healing",
-                    topic.name, p.partition, p.isr, p.replicas
+                    "{}-{}: the ISR {:?} did not grow back to the replicas {:?} after healing (leader {}, epoch {}); {}",
+                    topic.name,
+                    p.partition,
+                    p.isr,
+                    p.replicas,
+                    p.leader,
+                    p.leader_epoch,
+                    replicas.join("; ")
                 ));
             }
             for member in &p.isr {

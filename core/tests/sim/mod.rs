@@ -56,6 +56,10 @@ pub struct Params {
     pub brokers: usize,
     pub controllers: usize,
     pub drop_rate: f64,
+    /// How often a message is slow (50 ms – 2 s: it arrives after later ones).
+    pub slow_rate: f64,
+    /// The range of gaps between two faults.
+    pub fault_gap_ms: (i64, i64),
     /// Faults happen in `[faults_from_ms, heal_at_ms)` after the start; then everything heals.
     pub faults_from_ms: i64,
     pub heal_at_ms: i64,
@@ -69,7 +73,9 @@ impl Params {
         Params {
             brokers: rng.range(3, 5) as usize,
             controllers: 3,
-            drop_rate: [0.0, 0.005, 0.02, 0.05][rng.below(4) as usize],
+            drop_rate: [0.0, 0.005, 0.02, 0.05, 0.1][rng.below(5) as usize],
+            slow_rate: [0.0, 0.03, 0.1][rng.below(3) as usize],
+            fault_gap_ms: [(300, 2_500), (100, 800)][rng.below(2) as usize],
             faults_from_ms: 4_000,
             heal_at_ms: 20_000,
             produce_until_ms: 22_000,
@@ -478,8 +484,8 @@ impl Sim {
         if self.drop_rate > 0.0 && self.rng.chance(self.drop_rate) {
             return Err(self.rng.range(20, 1_000));
         }
-        if self.rng.chance(0.03) {
-            Ok(self.rng.range(50, 400))
+        if self.drop_rate > 0.0 && self.rng.chance(self.params.slow_rate) {
+            Ok(self.rng.range(50, 2_000))
         } else {
             Ok(self.rng.range(1, 5))
         }
@@ -686,6 +692,18 @@ impl Sim {
                     return Ok(());
                 }
                 let failed = answer.is_err();
+                if let Ok(r) = &answer {
+                    for t in &r.responses {
+                        for p in t.partitions.iter().filter(|p| p.error_code != 0 || p.diverging_epoch.epoch >= 0) {
+                            self.debug(|| {
+                                format!(
+                                    "broker {b} <- fetch from {leader}: partition {} of {}: error {}, diverging {:?}",
+                                    p.partition_index, t.topic_id, p.error_code, p.diverging_epoch
+                                )
+                            });
+                        }
+                    }
+                }
                 let broker = self.broker(b).expect("a live broker");
                 broker.replica_fetch_answer(leader, &request, version, answer, self.now);
                 let backoff = if failed { broker.config().replica_fetch_backoff_ms.clamp(10, 60_000) } else { 0 };
@@ -819,7 +837,8 @@ impl Sim {
                 }
                 self.fault()?;
                 if self.now - START_MS < self.params.heal_at_ms {
-                    let next = self.rng.range(300, 2_500);
+                    let (lo, hi) = self.params.fault_gap_ms;
+                    let next = self.rng.range(lo, hi);
                     self.at(next, Ev::Fault);
                 }
             }
@@ -1367,14 +1386,23 @@ impl Sim {
     }
 }
 
+/// A failed seed: what broke, the run's schedule, and the scenario.
+#[derive(Debug)]
+pub struct Failure {
+    pub violation: Violation,
+    pub trace: Vec<String>,
+    pub params: Params,
+}
+
 /// Runs one seed; the error carries the failure and the run's schedule.
-pub fn run_seed(seed: u64, verbose: bool) -> Result<(Params, Stats), (Violation, Vec<String>, Params)> {
+pub fn run_seed(seed: u64, verbose: bool) -> Result<(Params, Stats), Box<Failure>> {
     let mut sim = Sim::new(seed, verbose);
     match sim.run() {
         Ok(()) => Ok((sim.params.clone(), sim.stats.clone())),
-        Err(v) => {
-            let v = Violation(format!("at t={} ms: {}", sim.now - START_MS, v.0));
-            Err((v, std::mem::take(&mut sim.trace), sim.params.clone()))
-        }
+        Err(v) => Err(Box::new(Failure {
+            violation: Violation(format!("at t={} ms: {}", sim.now - START_MS, v.0)),
+            trace: std::mem::take(&mut sim.trace),
+            params: sim.params.clone(),
+        })),
     }
 }
