@@ -82,6 +82,33 @@ impl State {
                 }
             }
         }
+        // What a leader counts as committed is on every member of its ISR: none of them may end before the
+        // leader's high watermark.
+        for (id, _, broker) in live {
+            for topic in log.image().topics.values() {
+                for p in &topic.partitions {
+                    let Some(replica) = broker.partition(&topic.name, p.partition) else { continue };
+                    let state = replica.replica_state();
+                    if !state.is_leader() {
+                        continue;
+                    }
+                    let high_watermark = replica.high_watermark();
+                    for member in state.isr.iter().filter(|m| *m != id) {
+                        let Some((_, _, other)) = live.iter().find(|(b, _, _)| b == member) else { continue };
+                        let Some(copy) = other.partition(&topic.name, p.partition) else { continue };
+                        if copy.log_end_offset() < high_watermark {
+                            return fail(format!(
+                                "{}-{}: leader {id}'s high watermark is {high_watermark} but ISR member {member}'s log \
+                                 ends at {}",
+                                topic.name,
+                                p.partition,
+                                copy.log_end_offset()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -90,6 +117,13 @@ impl State {
         let high_watermark = replica.high_watermark();
         let key = (id, topic.to_string(), partition);
         let log_end = replica.log_end_offset();
+        let log_start = replica.log_start_offset();
+        if !(log_start <= high_watermark && high_watermark <= log_end) {
+            return fail(format!(
+                "{topic}-{partition} on broker {id}: log start {log_start}, high watermark {high_watermark}, log end \
+                 {log_end} out of order"
+            ));
+        }
         if self.log_ends.insert(key.clone(), log_end).is_some_and(|last| log_end < last) {
             self.truncations += 1;
         }
