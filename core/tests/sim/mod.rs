@@ -284,6 +284,8 @@ fn broker_config(id: i32, controllers: usize) -> BrokerConfig {
         ("offsets.topic.num.partitions", "1".into()),
         ("transaction.state.log.num.partitions", "1".into()),
         ("auto.create.topics.enable", "false".into()),
+        // Leadership moves back to preferred replicas within a run, under the faults.
+        ("leader.imbalance.check.interval.seconds", "5".into()),
     ] {
         config.set(k, &v).expect("a valid setting");
     }
