@@ -225,7 +225,7 @@ pub fn committed_image(
                 ));
             }
             if let Some(outside) = p.isr.iter().find(|r| !p.replicas.contains(r)) {
-                return fail(format!("{name}: ISR member {outside} is not a replica (offset {})", image.offset));
+                return fail(format!("{name}: ISR member {outside} is not a replica (offset {}): {p:?}", image.offset));
             }
             if p.leader < 0 {
                 continue;

@@ -17,11 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, RequestHeader, RequestKind, ResponseKind,
-    TopicName,
+    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse,
+    ProduceRequest, RequestHeader, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Message, StrBytes};
 use potok::broker::{Broker, BrokerConfig, Listener, Outcome, ReplicaFetch, RequestContext};
@@ -203,7 +204,9 @@ enum Ev {
     Admin,
     AdminAt {
         b: i32,
-        request: CreateTopicsRequest,
+        key: ApiKey,
+        version: i16,
+        request: RequestKind,
     },
     Fault,
     RestartBroker {
@@ -320,6 +323,8 @@ fn api_key(request: &RequestKind) -> ApiKey {
         RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
+        RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
+        RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
         other => panic!("a controller call the simulation does not expect: {other:?}"),
     }
 }
@@ -614,7 +619,8 @@ impl Sim {
                         self.at(d, Ev::ProduceReply { id: pid, answer: response });
                     }
                 }
-                Some(Pending::Admin) | None => {}
+                Some(Pending::Admin) => self.debug(|| format!("admin answer at broker {id}: {response:?}")),
+                None => {}
             }
         }
     }
@@ -812,24 +818,23 @@ impl Sim {
                 }
             }
             Ev::Admin => self.admin(),
-            Ev::AdminAt { b, request } => {
+            Ev::AdminAt { b, key, version, request } => {
                 let token = self.next_token();
                 let Some(broker) = self.broker(b) else { return Ok(()) };
-                let version = 7;
-                let body = wire_request(ApiKey::CreateTopics, version, &RequestKind::CreateTopics(request));
-                let header = RequestHeader::default()
-                    .with_request_api_key(ApiKey::CreateTopics as i16)
-                    .with_request_api_version(version);
+                let body = wire_request(key, version, &request);
+                let header =
+                    RequestHeader::default().with_request_api_key(key as i16).with_request_api_version(version);
                 let ctx = RequestContext {
                     token,
                     client_id: "sim-admin".into(),
                     client_host: "/client".into(),
                     controller_listener: false,
                 };
-                if let Outcome::Parked =
-                    broker.handle(Request { api_key: ApiKey::CreateTopics, header, body }, &ctx, self.now)
-                {
-                    self.brokers.get_mut(&b).expect("a known broker").pending.insert(token, Pending::Admin);
+                match broker.handle(Request { api_key: key, header, body }, &ctx, self.now) {
+                    Outcome::Parked => {
+                        self.brokers.get_mut(&b).expect("a known broker").pending.insert(token, Pending::Admin);
+                    }
+                    other => self.debug(|| format!("admin {key:?} at broker {b}: {other:?}")),
                 }
                 self.service(b);
             }
@@ -987,10 +992,42 @@ impl Sim {
                 .collect();
             let request = CreateTopicsRequest::default().with_topics(topics).with_timeout_ms(10_000);
             if let Ok(d) = self.link(CLIENT, b) {
-                self.at(d, Ev::AdminAt { b, request });
+                let request = RequestKind::CreateTopics(request);
+                self.at(d, Ev::AdminAt { b, key: ApiKey::CreateTopics, version: 7, request });
             }
         }
         self.at(1_000, Ev::Admin);
+    }
+
+    /// An admin moves one partition to three brokers drawn at random (AlterPartitionReassignments, sent to
+    /// any broker, which forwards it to the controller).
+    fn reassign(&mut self) {
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        if ids.len() < 4 {
+            return;
+        }
+        let mut pool = ids.clone();
+        let mut target = Vec::new();
+        while target.len() < 3 {
+            let i = self.rng.below(pool.len() as u64) as usize;
+            target.push(pool.remove(i));
+        }
+        let topic = TOPICS[self.rng.below(TOPICS.len() as u64) as usize];
+        let partition = self.rng.below(PARTITIONS as u64) as i32;
+        let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
+        let Some(&via) = self.rng.pick(&live) else { return };
+        self.note(format!("reassign {topic}-{partition} to {target:?} (via broker {via})"));
+        let request = AlterPartitionReassignmentsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+            ReassignableTopic::default().with_name(TopicName(StrBytes::from_static_str(topic))).with_partitions(vec![
+                ReassignablePartition::default()
+                    .with_partition_index(partition)
+                    .with_replicas(Some(target.into_iter().map(BrokerId).collect())),
+            ]),
+        ]);
+        if let Ok(d) = self.link(CLIENT, via) {
+            let request = RequestKind::AlterPartitionReassignments(request);
+            self.at(d, Ev::AdminAt { b: via, key: ApiKey::AlterPartitionReassignments, version: 0, request });
+        }
     }
 
     // ---- controller calls ----
@@ -1141,6 +1178,7 @@ impl Sim {
         if epoch != self.epoch || self.leader != Some(ctrl) || !self.has_majority(ctrl) {
             return None;
         }
+        self.debug(|| format!("controller {ctrl} commits {records:?}"));
         let index = self.log.append(Entry::Records { epoch, records });
         self.stats.commits += 1;
         if let Err(v) = checks::committed_image(self.log.image(), &mut self.checks.committed_epochs) {
@@ -1299,7 +1337,8 @@ impl Sim {
     // ---- faults ----
 
     fn fault(&mut self) -> Result<(), Violation> {
-        match self.rng.below(11) {
+        match self.rng.below(14) {
+            11..=13 => self.reassign(),
             0..=2 => {
                 let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
                 if live.len() > 1 {
