@@ -18,11 +18,13 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse,
-    ProduceRequest, RequestHeader, RequestKind, ResponseKind, TopicName,
+    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    ElectLeadersRequest, FetchRequest, FetchResponse, ProduceRequest, RequestHeader, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::{Message, StrBytes};
 use potok::broker::{Broker, BrokerConfig, Listener, Outcome, ReplicaFetch, RequestContext};
@@ -1030,6 +1032,41 @@ impl Sim {
         }
     }
 
+    /// An admin adds a partition to a topic (CreatePartitions through any broker).
+    fn add_partition(&mut self) {
+        let topic = TOPICS[self.rng.below(TOPICS.len() as u64) as usize];
+        let count = self.log.image().topics.get(topic).map_or(0, |t| t.partitions.len()) as i32 + 1;
+        if !(2..=4).contains(&count) {
+            return;
+        }
+        let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
+        let Some(&via) = self.rng.pick(&live) else { return };
+        self.note(format!("grow {topic} to {count} partitions (via broker {via})"));
+        let request = CreatePartitionsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_count(count)
+                .with_assignments(None),
+        ]);
+        if let Ok(d) = self.link(CLIENT, via) {
+            let request = RequestKind::CreatePartitions(request);
+            self.at(d, Ev::AdminAt { b: via, key: ApiKey::CreatePartitions, version: 3, request });
+        }
+    }
+
+    /// An admin asks for preferred leaders everywhere (ElectLeaders through any broker).
+    fn elect_preferred(&mut self) {
+        let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
+        let Some(&via) = self.rng.pick(&live) else { return };
+        self.note(format!("elect preferred leaders (via broker {via})"));
+        let request =
+            ElectLeadersRequest::default().with_election_type(0).with_topic_partitions(None).with_timeout_ms(30_000);
+        if let Ok(d) = self.link(CLIENT, via) {
+            let request = RequestKind::ElectLeaders(request);
+            self.at(d, Ev::AdminAt { b: via, key: ApiKey::ElectLeaders, version: 2, request });
+        }
+    }
+
     // ---- controller calls ----
 
     fn call_attempt(&mut self, key: u64) {
@@ -1337,8 +1374,10 @@ impl Sim {
     // ---- faults ----
 
     fn fault(&mut self) -> Result<(), Violation> {
-        match self.rng.below(14) {
+        match self.rng.below(16) {
             11..=13 => self.reassign(),
+            14 => self.add_partition(),
+            15 => self.elect_preferred(),
             0..=2 => {
                 let live: Vec<i32> = self.brokers.values().filter(|b| b.broker.is_some()).map(|b| b.id).collect();
                 if live.len() > 1 {
