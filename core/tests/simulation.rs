@@ -18,7 +18,7 @@ fn cluster_simulation() {
         Some(seed) => (vec![seed], true),
         None => {
             let first = env_u64("POTOK_SIM_FIRST").unwrap_or(1);
-            let count = env_u64("POTOK_SIM_SEEDS").unwrap_or(40);
+            let count = env_u64("POTOK_SIM_SEEDS").unwrap_or(50);
             ((first..first + count).collect(), false)
         }
     };

@@ -1,12 +1,18 @@
 //! A deterministic simulation of a potok cluster in virtual time: 3–5 brokers and 3 controllers, driven the
 //! way `potok::net` drives them (poll, controller calls, metadata images, replica fetchers, parked requests),
 //! over a simulated network that delays, drops and partitions messages, with nodes that crash (their page
-//! cache survives, as after a killed process) and restart. Everything random comes from one seed, so a
-//! failing seed replays exactly.
+//! cache survives, as after a killed process), shut down cleanly and restart, and admin requests
+//! (reassignments, new partitions, preferred elections) among the faults. Everything random comes from one
+//! seed, so a failing seed replays exactly.
 //!
 //! What is real: `Broker` (request handling, the replica state machine: high watermark, ISR, leader epochs,
-//! truncation, acks=all purgatory, lifecycle) on the in-memory storage backend, and the sans-IO
-//! `QuorumController`. What is modelled: Raft (see [`quorum`]), the network, and the runtime's tasks.
+//! truncation, the acks=all purgatory, registration, heartbeats, controlled shutdown) on the in-memory storage
+//! backend, and the sans-IO `QuorumController`; every message between nodes goes through Kafka's wire encoding
+//! at the version the real runtime uses. What is modelled: Raft (see [`quorum`]: the committed log is one list,
+//! elections are the model's decision), the network (a lost message is a failed call after a delay, as a reset
+//! or timed-out connection is to the runtime; no byte-level framing), and the runtime's tasks (the driver, the
+//! fetchers, the observer and the controller client, with their timeouts and retries). Not modelled: losing
+//! writes that never reached the page cache (power loss), the log cleaner, transactions and consumer groups.
 
 mod checks;
 mod quorum;
