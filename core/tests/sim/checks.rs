@@ -99,10 +99,12 @@ impl State {
                         if copy.log_end_offset() < high_watermark {
                             return fail(format!(
                                 "{}-{}: leader {id}'s high watermark is {high_watermark} but ISR member {member}'s log \
-                                 ends at {}",
+                                 ends at {} (leader {state:?}; member {:?}, high watermark {})",
                                 topic.name,
                                 p.partition,
-                                copy.log_end_offset()
+                                copy.log_end_offset(),
+                                copy.replica_state(),
+                                copy.high_watermark()
                             ));
                         }
                     }
