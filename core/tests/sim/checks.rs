@@ -82,8 +82,9 @@ impl State {
                 }
             }
         }
-        // What a leader counts as committed is on every member of its ISR: none of them may end before the
-        // leader's high watermark.
+        // What a leader counts as committed is on every member of its ISR that follows it in its leader epoch:
+        // none of them may end before the leader's high watermark. (A deposed leader that has not heard yet
+        // may name members that have since left the partition, or restarted and not followed anyone yet.)
         for (id, _, broker) in live {
             for topic in log.image().topics.values() {
                 for p in &topic.partitions {
@@ -96,6 +97,10 @@ impl State {
                     for member in state.isr.iter().filter(|m| *m != id) {
                         let Some((_, _, other)) = live.iter().find(|(b, _, _)| b == member) else { continue };
                         let Some(copy) = other.partition(&topic.name, p.partition) else { continue };
+                        let follows = copy.replica_state();
+                        if follows.leader != *id || follows.leader_epoch != state.leader_epoch {
+                            continue;
+                        }
                         if copy.log_end_offset() < high_watermark {
                             return fail(format!(
                                 "{}-{}: leader {id}'s high watermark is {high_watermark} but ISR member {member}'s log \
