@@ -289,16 +289,23 @@ impl Broker {
 
     /// The controller's answer to an AlterPartition: a refused or unanswered change is abandoned (the next
     /// check may ask again); an accepted one is installed by the metadata image that carries it.
+    ///
+    /// A refusal that says the partition has moved on — a newer partition epoch (INVALID_UPDATE_VERSION), a new
+    /// leader epoch, a deleted topic — keeps the change pending, as Kafka's handleAlterPartitionError does: the
+    /// newer state may be this very change, committed by an earlier attempt whose answer was lost, and until
+    /// the image that carries it arrives the high watermark must keep waiting for a replica being added.
+    /// Dropping the pending ISR there let the high watermark pass a replica that the committed ISR then held.
     pub(super) fn alter_partition_answered(
         &self,
         asked: Vec<(TopicPartition, i32)>,
         answer: Option<&kafka_protocol::messages::AlterPartitionResponse>,
     ) {
         let image = self.metadata();
-        let refused = |tp: &TopicPartition| -> bool {
-            let Some(r) = answer else { return true };
+        // The partition's error code in the answer (`Some(0)` when changed), `None` for no usable answer.
+        let outcome = |tp: &TopicPartition| -> Option<i16> {
+            let r = answer?;
             if r.error_code != 0 {
-                return true;
+                return None;
             }
             let topic_id = image.topics.get(&tp.topic).map(|t| t.id);
             r.topics
@@ -306,13 +313,27 @@ impl Broker {
                 .filter(|t| Some(t.topic_id) == topic_id)
                 .flat_map(|t| &t.partitions)
                 .find(|p| p.partition_index == tp.partition)
-                .is_none_or(|p| p.error_code != 0)
+                .map(|p| p.error_code)
         };
+        let superseded = [
+            ResponseError::InvalidUpdateVersion,
+            ResponseError::FencedLeaderEpoch,
+            ResponseError::NewLeaderElected,
+            ResponseError::UnknownTopicOrPartition,
+            ResponseError::UnknownTopicId,
+        ]
+        .map(|e| e.code());
         for (tp, partition_epoch) in asked {
-            if refused(&tp) {
-                tracing::info!(target: "potok::replication", "{tp}: the controller did not change the ISR");
-                if let Some(replica) = self.read().replicas.get(&tp) {
-                    replica.abandon_isr_change(partition_epoch);
+            match outcome(&tp) {
+                Some(0) => {}
+                Some(code) if superseded.contains(&code) => {
+                    tracing::info!(target: "potok::replication", "{tp}: the controller has a newer state (error {code}); waiting for it");
+                }
+                _ => {
+                    tracing::info!(target: "potok::replication", "{tp}: the controller did not change the ISR");
+                    if let Some(replica) = self.read().replicas.get(&tp) {
+                        replica.abandon_isr_change(partition_epoch);
+                    }
                 }
             }
         }

@@ -314,8 +314,10 @@ impl QuorumController {
                 format!("The manual partition assignment includes broker {missing}, but no such broker is registered."),
             ));
         }
-        // Where the partition is now, before any reassignment in progress.
-        let current: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.adding_replicas.contains(r)).collect();
+        // Every replica the partition has now, those of a reassignment in progress included (Kafka's
+        // changePartitionReassignment starts from the whole replica list): one that is being added but is not in
+        // the new target must be removed like any other, not dropped from the replicas while it may be in the ISR.
+        let current: Vec<i32> = p.replicas.clone();
         // Version 1 (KIP-860, `--disallow-replication-factor-change`): the count compared is that of the
         // replica set being moved to when a move is in progress, as Kafka compares it.
         let replication_factor = p.replicas.iter().filter(|r| !p.removing_replicas.contains(r)).count();
@@ -340,7 +342,10 @@ impl QuorumController {
             change.removing_replicas = Some(Vec::new());
         } else {
             change.replicas = Some(merged);
-            change.adding_replicas = Some(adding);
+            // With nothing new to add, the replicas a move in progress is adding stay listed as adding (Kafka's
+            // PartitionChangeBuilder keeps them unless the new move names some): the move completes only once
+            // they are in sync, and cancelling it still goes back to where the partition was before it.
+            change.adding_replicas = Some(if adding.is_empty() { p.adding_replicas.clone() } else { adding });
             change.removing_replicas = Some(removing);
             // Replicas move under a new leader epoch, so followers learn of the new set.
             change.leader = p.leader;
@@ -392,6 +397,11 @@ impl QuorumController {
                 let target: Vec<i32> =
                     p.replicas.iter().copied().filter(|r| !p.removing_replicas.contains(r)).collect();
                 let isr: Vec<i32> = p.isr.iter().copied().filter(|r| target.contains(r)).collect();
+                // No in-sync replica among the new ones yet (Kafka's maybeCompleteReassignment waits too): the
+                // old replicas, which hold the data, stay until one is.
+                if isr.is_empty() {
+                    continue;
+                }
                 let image = &draft.image;
                 let change =
                     ChangeBuilder::new(p, topic.id, |r| QuorumController::is_active(image, r) && target.contains(&r))

@@ -459,3 +459,80 @@ fn elect_leaders_answers_as_kafkas_controller() {
     assert_eq!(election_results(&r), vec![("t".into(), 0, 0, None)]);
     assert_eq!(h.partitions("t")[0].leader, preferred);
 }
+
+/// Found by the cluster simulation (seed 10 of `tests/simulation.rs` with reassignments): a reassignment replaced
+/// while another is in progress left a replica that was being added, and had joined the ISR, in the ISR but no
+/// longer among the replicas. Kafka starts a new reassignment from the whole replica list, so that replica is
+/// one the new move removes: it leaves the replicas and the ISR together when the move completes.
+#[test]
+fn a_reassignment_that_replaces_one_in_progress_keeps_the_isr_among_the_replicas() {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    let mut h = Harness::new(BrokerConfig::default());
+    h.start_brokers(&[1, 2, 3, 4, 5]);
+    h.create("t", 1, 3);
+    let original = h.partitions("t")[0].replicas.clone();
+    let reassign = |h: &mut Harness, target: &[i32]| {
+        let request = AlterPartitionReassignmentsRequest::default().with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(0)
+                .with_replicas(Some(target.iter().map(|b| BrokerId(*b)).collect()))])]);
+        let ResponseKind::AlterPartitionReassignments(r) =
+            h.handle(RequestKind::AlterPartitionReassignments(request), 0)
+        else {
+            panic!()
+        };
+        assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    };
+    // Move to the two brokers it is not on plus one it is on; one of the new ones catches up (joins the ISR)
+    // before the other does.
+    let new: Vec<i32> = (1..=5).filter(|b| !original.contains(b)).collect();
+    let first = vec![original[0], new[0], new[1]];
+    reassign(&mut h, &first);
+    let mut isr = h.partitions("t")[0].isr.clone();
+    isr.push(new[1]);
+    assert_eq!(alter_isr(&mut h, "t", 0, isr).topics[0].partitions[0].error_code, 0);
+    let moving = h.partitions("t")[0].clone();
+    assert!(moving.isr.contains(&new[1]) && moving.adding_replicas.contains(&new[0]), "{moving:?}");
+    // A new reassignment leaves out the replica that already caught up: it is removed like the old replicas,
+    // and stays a replica (and in the ISR) until the move completes.
+    let second = vec![original[0], original[1], new[0]];
+    reassign(&mut h, &second);
+    let p = h.partitions("t")[0].clone();
+    assert!(p.isr.iter().all(|r| p.replicas.contains(r)), "the ISR is among the replicas: {p:?}");
+    assert!(p.removing_replicas.contains(&new[1]), "{p:?}");
+    // Once the replica still being added is in sync, the move completes on the new target.
+    let mut isr = p.isr.clone();
+    isr.push(new[0]);
+    assert_eq!(alter_isr(&mut h, "t", 0, isr).topics[0].partitions[0].error_code, 0);
+    let done = h.partitions("t")[0].clone();
+    assert_eq!(done.replicas, second, "{done:?}");
+    assert!(done.adding_replicas.is_empty() && done.removing_replicas.is_empty());
+    assert!(done.isr.iter().all(|r| second.contains(r)) && !done.isr.contains(&new[1]), "{done:?}");
+}
+
+/// Found by the cluster simulation (seed 27 of `tests/simulation.rs`): a reassignment with nothing to add —
+/// here a move to two of the three replicas, neither in sync — was completed at once although none of the new
+/// replicas was in sync, which left the partition with no leader and an ISR (its last member, the replica being
+/// removed) outside the replicas: the only up-to-date copy was being dropped. As in Kafka, a reassignment
+/// completes only once the ISR has a member among the new replicas.
+#[test]
+fn a_reassignment_completes_only_with_an_in_sync_replica_among_the_new_ones() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.start_brokers(&[1, 2, 3]);
+    h.create("t", 1, 3);
+    let p = h.partitions("t")[0].clone();
+    let leader = p.leader;
+    let others: Vec<i32> = p.replicas.iter().copied().filter(|r| *r != leader).collect();
+    // The followers fall out of the ISR; then the partition is moved to them (allowed to change the factor).
+    assert_eq!(alter_isr(&mut h, "t", 0, vec![leader]).topics[0].partitions[0].error_code, 0);
+    assert_eq!(reassign(&mut h, "t", Some(&others), true).0, 0);
+    let p = h.partitions("t")[0].clone();
+    assert!(p.isr.iter().all(|r| p.replicas.contains(r)), "the ISR is among the replicas: {p:?}");
+    assert_eq!((p.leader, p.removing_replicas.clone()), (leader, vec![leader]), "the old leader still leads: {p:?}");
+    // A new replica catches up: the move completes, and it leads.
+    assert_eq!(alter_isr(&mut h, "t", 0, vec![leader, others[0]]).topics[0].partitions[0].error_code, 0);
+    let done = h.partitions("t")[0].clone();
+    assert_eq!(done.replicas, others, "{done:?}");
+    assert_eq!((done.leader, done.isr.clone()), (others[0], vec![others[0]]), "{done:?}");
+}

@@ -234,3 +234,30 @@ fn a_follower_truncates_the_tail_its_new_leader_never_had() {
     assert_eq!(two.diverging_epoch(5, 8), Some((2, 8)));
     assert_eq!(two.diverging_epoch(-1, 8), None, "an empty follower log has nothing to check");
 }
+
+/// Found by the cluster simulation (seed 20 of `tests/simulation.rs` with drops and slow messages): a leader
+/// writes in epoch 0 and dies before anyone copies it; the next leader's log starts with epoch 1. The old
+/// leader, back as a follower, fetches naming epoch 0, older than anything the new leader has. Kafka answers
+/// with the start of the new leader's first epoch, so the follower truncates its unreplicated records; potok
+/// answered OFFSET_OUT_OF_RANGE, which the follower could not act on (its offset is within the leader's log),
+/// so it fetched in a loop and never rejoined the ISR.
+#[test]
+fn a_follower_whose_only_epoch_the_leader_never_had_truncates() {
+    let (one, two) = (replica(1), replica(2));
+    one.make_leader(0, 0, vec![1, 2], vec![1, 2], NOW);
+    append(&one, batch(-1, 0, 0, false)).unwrap();
+    two.make_leader(1, 1, vec![1, 2], vec![2], NOW);
+    for _ in 0..3 {
+        append(&two, batch(-1, 0, 0, false)).unwrap();
+    }
+    one.make_follower(2, 1, 1, vec![1, 2], vec![2]);
+    assert_eq!(two.end_offset_for_epoch(0), Some((0, 0)), "epoch 0 ends where the leader's first epoch starts");
+    assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), Some((0, 0)));
+    assert_eq!(one.truncate_diverged(0, 0).unwrap(), 0, "the unreplicated records go");
+    assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), None);
+    let mut records = two.read(0, 1 << 20, Isolation::LogEnd, true).unwrap().records;
+    one.append_as_follower(&mut records, NOW).unwrap();
+    let a = one.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let b = two.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    assert_eq!(a, b, "the logs agree after truncation");
+}

@@ -125,10 +125,15 @@ impl LeaderEpochCache {
     }
 
     /// The end offset of `epoch` as OffsetForLeaderEpoch answers it: the start offset of the next larger epoch,
-    /// or `log_end_offset` if `epoch` is the latest. Returns (epoch found, end offset), or `None` when `epoch` is
-    /// older than every entry.
+    /// or `log_end_offset` if `epoch` is the latest. Returns (epoch found, end offset). An epoch older than every
+    /// entry ends where the first entry starts, as Kafka's LeaderEpochFileCache answers (that epoch's records,
+    /// if this log ever had them, are gone): a follower whose log holds only such an epoch then truncates to
+    /// there instead of being told its offset is out of range, which it could not act on. `None` for an empty
+    /// cache.
     pub fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
-        let idx = self.entries.iter().rposition(|e| e.epoch <= epoch)?;
+        let Some(idx) = self.entries.iter().rposition(|e| e.epoch <= epoch) else {
+            return self.entries.first().map(|first| (epoch, first.start_offset));
+        };
         let end = self.entries.get(idx + 1).map_or(log_end_offset, |next| next.start_offset);
         Some((self.entries[idx].epoch, end))
     }
