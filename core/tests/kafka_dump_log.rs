@@ -301,17 +301,7 @@ fn kafka_dump_log_segments_reads_potok_metadata_log() {
     store.close(0).unwrap();
 
     let file = tmp.path().join("__cluster_metadata-0/00000000000000000000.log");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg("dump-log-segments")
-        .arg(&file)
-        .env("KAFKA_DUMP_ARGS", "--cluster-metadata-decoder")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    let stdout = dump_cluster_metadata(&file);
     for name in [
         "FEATURE_LEVEL_RECORD",
         "REGISTER_BROKER_RECORD",
@@ -375,19 +365,25 @@ fn kafka_dump_log_segments_reads_potok_metadata_snapshots() {
     let file = copy.path().join(checkpoint.file_name().unwrap());
     std::fs::copy(&checkpoint, &file).unwrap();
     cluster.stop().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg("dump-log-segments")
-        .arg(&file)
-        .env("KAFKA_DUMP_ARGS", "--cluster-metadata-decoder")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    let stdout = dump_cluster_metadata(&file);
     for expected in ["SnapshotHeader", "SnapshotFooter", "\"type\":\"TOPIC_RECORD\"", "\"type\":\"PARTITION_RECORD\""] {
         assert!(stdout.contains(expected), "{expected} not in:\n{stdout}");
     }
     assert!(stdout.contains("snapshotted-19"), "the topics are in the snapshot:\n{stdout}");
+}
+
+/// Kafka's DumpLogSegments with its cluster metadata decoder on `file`: its output, once it succeeded.
+fn dump_cluster_metadata(file: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("dump-log-segments")
+        .arg(file)
+        .env("KAFKA_DUMP_ARGS", "--cluster-metadata-decoder")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
+    stdout
 }

@@ -321,20 +321,10 @@ fn wire_response(key: ApiKey, version: i16, body: &ResponseKind) -> ResponseKind
 }
 
 fn api_key(request: &RequestKind) -> ApiKey {
-    match request {
-        RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
-        RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
-        RequestKind::UnregisterBroker(_) => ApiKey::UnregisterBroker,
-        RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
-        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
-        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
-        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
-        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
-        RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
-        RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
-        RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
-        other => panic!("a controller call the simulation does not expect: {other:?}"),
-    }
+    // The runtime's own mapping (ApiVersions stands for a kind a broker never sends the controller).
+    let key = potok::controller::raft::peer::api_key_of(request);
+    assert_ne!(key, ApiKey::ApiVersions, "a controller call the simulation does not expect: {request:?}");
+    key
 }
 
 fn fetch_version() -> i16 {

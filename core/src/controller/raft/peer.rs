@@ -346,7 +346,8 @@ impl ControllerClient {
     }
 }
 
-fn api_key_of(request: &RequestKind) -> ApiKey {
+/// The API key of a request a broker sends the controller (ApiVersions for any other kind).
+pub fn api_key_of(request: &RequestKind) -> ApiKey {
     match request {
         RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
         RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
