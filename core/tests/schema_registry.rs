@@ -199,7 +199,8 @@ fn eventually<T, E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<T
 fn a_cluster_registry_survives_the_loss_of_the_broker_that_leads_schemas() {
     use potok::host::cluster::EmbeddedCluster;
     let mut cluster = EmbeddedCluster::start(3, &[("schema.registry.listeners", "http://127.0.0.1:0")]).unwrap();
-    let urls: Vec<String> = (1..=3).map(|id| cluster.schema_registry_url(id).expect("a registry per broker")).collect();
+    let urls: Vec<String> =
+        (1..=3).map(|id| cluster.schema_registry_url(id).unwrap().expect("a registry per broker")).collect();
     let (leader, replicas, _) =
         eventually("describe _schemas", || schemas_partition(&cluster.bootstrap_servers()).ok_or("not yet"));
     assert_eq!(replicas.len(), 3, "_schemas is replicated on every broker of the cluster: {replicas:?}");
@@ -238,7 +239,7 @@ fn a_cluster_registry_survives_the_loss_of_the_broker_that_leads_schemas() {
 
     // The lost broker comes back: its registry (same URL) catches up on what was written without it.
     cluster.start_broker(leader).unwrap();
-    assert_eq!(cluster.schema_registry_url(leader).as_ref(), Some(&urls[leader as usize - 1]));
+    assert_eq!(cluster.schema_registry_url(leader).unwrap().as_ref(), Some(&urls[leader as usize - 1]));
     let back = SchemaRegistryClient::new(&urls[leader as usize - 1]).unwrap();
     assert_eq!(back.latest_version("pos-value").unwrap().id, v2);
     cluster.stop().unwrap();

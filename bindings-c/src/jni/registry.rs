@@ -1,5 +1,5 @@
-//! The registry serializers of `io.potok.serde` (`potok_registry_*`) and the broker's registry URL. Values cross
-//! as JSON text one way and as the Confluent wire format's bytes the other.
+//! The registry serializers of `io.potok.serde` (`potok_registry_*`) and the registry URLs of brokers and
+//! clusters. Values cross as JSON text one way and as the Confluent wire format's bytes the other.
 
 use jni::objects::{JByteArray, JClass, JObjectArray, JString};
 use jni::sys::{jboolean, jbyteArray, jlong, jstring};
@@ -132,4 +132,22 @@ pub extern "system" fn Java_io_potok_internal_Native_registryDeserializerDestroy
 ) {
     // SAFETY: Java hands back a deserializer handle once (`io.potok.internal.Handle`).
     unsafe { r::potok_registry_deserializer_destroy(handle(h)) }
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterSchemaRegistryUrl<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    id: jni::sys::jint,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: Java passes a live cluster handle; `out` is writable.
+        status(unsafe { crate::cluster::potok_cluster_schema_registry_url(handle(h), id, &mut out) })?;
+        if out.is_null() {
+            return Ok(std::ptr::null_mut());
+        }
+        owned_java_string(env, out)
+    })
 }

@@ -217,10 +217,10 @@ impl EmbeddedCluster {
     }
 
     /// The schema registry URL (`http://host:port`) of broker `id` while it runs, when the cluster was started
-    /// with `schema.registry.listeners`.
-    pub fn schema_registry_url(&self, id: i32) -> Option<String> {
-        let i = self.index(id).ok()?;
-        self.nodes.get(i)?.as_ref()?.schema_registry_url()
+    /// with `schema.registry.listeners` (None otherwise); an id that is no node's is an error.
+    pub fn schema_registry_url(&self, id: i32) -> Result<Option<String>, HostError> {
+        let i = self.index(id)?;
+        Ok(self.nodes[i].as_ref().and_then(RunningBroker::schema_registry_url))
     }
 
     /// The schema registry URLs of every running broker, comma-separated, as Confluent's `schema.registry.url`

@@ -258,4 +258,67 @@ class SchemaRegistryTest {
                     avro.deserialize("latest", raw.get(0).value()));
         }
     }
+
+    @Test
+    void onAClusterTheSchemasOutliveTheBrokerLeadingThem() throws Exception {
+        try (PotokCluster cluster = PotokCluster.withSchemaRegistry(3)) {
+            String urls = cluster.schemaRegistryUrl();
+            assertEquals(3, urls.split(",").length, urls);
+            Properties props = new Properties();
+            props.put("bootstrap.servers", cluster.bootstrapServers());
+            Map<String, Object> registry = Map.of("schema.registry.url", urls);
+            try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(props)) {
+                admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("sales", 1, (short) 3)))
+                        .all().get(30, TimeUnit.SECONDS);
+            }
+            try (Producer<String, Object> producer = Clients.KAFKA.producer(props, new StringSerializer(),
+                    new KafkaAvroSerializer(POS_V1, registry, false))) {
+                producer.send(new ProducerRecord<>("sales", "a", Map.of("store", "Lyon", "amount", 1.5)))
+                        .get(30, TimeUnit.SECONDS);
+            }
+            int leader;
+            try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(props)) {
+                var schemas = admin.describeTopics(List.of("_schemas")).allTopicNames().get(30, TimeUnit.SECONDS)
+                        .get("_schemas").partitions().get(0);
+                assertEquals(3, schemas.replicas().size(), "_schemas is on every broker");
+                leader = schemas.leader().id();
+            }
+            String lostUrl = cluster.schemaRegistryUrl(leader);
+            cluster.killBroker(leader);
+            assertNull(cluster.schemaRegistryUrl(leader), "a killed broker serves no registry");
+            props.put("bootstrap.servers", cluster.bootstrapServers());
+
+            // The lost broker's registry first in the list: the serializers move on to the next one. V2 registers
+            // once _schemas has a new leader (the ISR shrinks when the lost broker's session times out).
+            Map<String, Object> withLost = Map.of("schema.registry.url", lostUrl + "," + cluster.schemaRegistryUrl());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            try (Producer<String, Object> producer = Clients.KAFKA.producer(props, new StringSerializer(),
+                    new KafkaAvroSerializer(POS_V2, withLost, false))) {
+                while (true) {
+                    try {
+                        producer.send(new ProducerRecord<>("sales", "b", Map.of("store", "Nice", "amount", 2.5)))
+                                .get(30, TimeUnit.SECONDS);
+                        break;
+                    } catch (SerializationException e) {
+                        if (System.nanoTime() > deadline) throw e;
+                        Thread.sleep(200);
+                    }
+                }
+            }
+            Properties consumerProps = new Properties();
+            consumerProps.put("bootstrap.servers", cluster.bootstrapServers());
+            List<String> values = new ArrayList<>();
+            try (Consumer<String, String> consumer = Clients.KAFKA.consumer(consumerProps, new StringDeserializer(),
+                    new KafkaAvroDeserializer(withLost, false))) {
+                TopicPartition tp = new TopicPartition("sales", 0);
+                consumer.assign(List.of(tp));
+                consumer.seekToBeginning(List.of(tp));
+                while (values.size() < 2 && System.nanoTime() < deadline + TimeUnit.SECONDS.toNanos(30)) {
+                    consumer.poll(Duration.ofMillis(200)).forEach(r -> values.add(r.value()));
+                }
+            }
+            assertEquals(List.of("{\"amount\":1.5,\"store\":\"Lyon\"}",
+                    "{\"amount\":2.5,\"currency\":\"EUR\",\"store\":\"Nice\"}"), values);
+        }
+    }
 }

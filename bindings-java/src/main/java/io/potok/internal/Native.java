@@ -46,6 +46,8 @@ public final class Native {
     public static native void clusterStartBroker(long cluster, int id);
     public static native void clusterStop(long cluster);
     public static native void clusterDestroy(long cluster);
+    /** Broker {@code id}'s registry URL, or with 0 every running broker's, comma-separated; null when none. */
+    public static native String clusterSchemaRegistryUrl(long cluster, int id);
 
     public static native long adminNew(String[] config);
     public static native void adminCreateTopic(long admin, String name, int partitions, short replicationFactor,
