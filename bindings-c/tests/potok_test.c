@@ -571,6 +571,13 @@ static void test_cluster(void) {
     CHECK(count == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "nodes 1, 2, 3 (%zu)", count);
     OK(potok_cluster_running(cluster, NULL, 0, &count));
     CHECK(count == 3, "the count alone");
+    char *registry_url = (char *)1;
+    if (OK(potok_cluster_schema_registry_url(cluster, 0, &registry_url))) {
+        CHECK(registry_url == NULL, "no schema registry without schema.registry.listeners");
+    }
+    e = potok_cluster_schema_registry_url(cluster, 42, &registry_url);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_INVALID_ARGUMENT, "no node 42");
+    potok_error_destroy(e);
     char *servers = NULL;
     if (!OK(potok_cluster_bootstrap_servers(cluster, &servers))) {
         potok_cluster_destroy(cluster);
