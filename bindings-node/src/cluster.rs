@@ -14,8 +14,16 @@ use potok::host::HostError;
 use crate::error::Failure;
 use crate::ConfigEntry;
 
-/// What the getters show: the cluster's addresses and running node ids, or None while it is not started.
-type View = Option<(String, Vec<i32>)>;
+/// What the getters show while the cluster runs (None while it is not started).
+#[derive(Debug, Clone)]
+struct Running {
+    bootstrap_servers: String,
+    running: Vec<i32>,
+    /// Each running broker's schema registry URL, by node id (empty without registries).
+    registry_urls: Vec<(i32, String)>,
+}
+
+type View = Option<Running>;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -31,7 +39,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn publish(&self, cluster: &Option<EmbeddedCluster>) {
-        *lock(&self.view) = cluster.as_ref().map(|c| (c.bootstrap_servers(), c.running()));
+        *lock(&self.view) = cluster.as_ref().map(|c| Running {
+            bootstrap_servers: c.bootstrap_servers(),
+            running: c.running(),
+            registry_urls: c
+                .running()
+                .into_iter()
+                .filter_map(|id| Some((id, c.schema_registry_url(id).ok().flatten()?)))
+                .collect(),
+        });
     }
 }
 
@@ -105,13 +121,29 @@ impl NativeCluster {
     /// `host:port,...` of the running brokers while the cluster runs, otherwise null.
     #[napi(getter)]
     pub fn bootstrap_servers(&self) -> Option<String> {
-        lock(&self.shared.view).as_ref().map(|(servers, _)| servers.clone())
+        lock(&self.shared.view).as_ref().map(|r| r.bootstrap_servers.clone())
+    }
+
+    /// The schema registry URLs of the running brokers, comma-separated (what Confluent's `schema.registry.url`
+    /// takes), when the cluster serves registries (`schema.registry.listeners`); otherwise null.
+    #[napi(getter)]
+    pub fn schema_registry_url(&self) -> Option<String> {
+        let view = lock(&self.shared.view);
+        let urls: Vec<&str> = view.iter().flat_map(|r| r.registry_urls.iter().map(|(_, u)| u.as_str())).collect();
+        (!urls.is_empty()).then(|| urls.join(","))
+    }
+
+    /// Broker `id`'s schema registry URL while it runs (the same after a restart), otherwise null.
+    #[napi]
+    pub fn broker_schema_registry_url(&self, id: i32) -> Option<String> {
+        let view = lock(&self.shared.view);
+        view.as_ref()?.registry_urls.iter().find(|(node, _)| *node == id).map(|(_, u)| u.clone())
     }
 
     /// The ids of the running nodes (empty while the cluster is not started).
     #[napi(getter)]
     pub fn running(&self) -> Vec<i32> {
-        lock(&self.shared.view).as_ref().map(|(_, running)| running.clone()).unwrap_or_default()
+        lock(&self.shared.view).as_ref().map(|r| r.running.clone()).unwrap_or_default()
     }
 
     fn task(&self, op: Op) -> AsyncTask<ClusterTask> {

@@ -766,9 +766,20 @@ impl RunningBroker {
             thread: Some(thread),
         };
         if let Some(listener) = registry_listener {
-            running.registry = Some(start_registry(address, &listener)?);
+            running.start_schema_registry(&listener)?;
         }
         Ok(running)
+    }
+
+    /// Starts the schema registry on `listener` (a broker started without `schema.registry.listeners`): for an
+    /// embedded cluster, which starts each node's registry only once every broker is registered, so that
+    /// `_schemas` gets the cluster's replication factor. Starting a second registry is a state error.
+    pub fn start_schema_registry(&mut self, listener: &crate::broker::config::Listener) -> Result<(), ServerError> {
+        if self.registry.is_some() {
+            return Err(ServerError::Io(std::io::Error::other("the schema registry is already running")));
+        }
+        self.registry = Some(start_registry(self.address, listener)?);
+        Ok(())
     }
 
     /// The schema registry's URL (`http://host:port`), when the broker serves one.
