@@ -119,6 +119,8 @@ pub struct ControllerNode {
     campaigns: std::sync::Mutex<BTreeMap<u64, Campaign>>,
     /// How long a voter may campaign above a leader's term before the leader resigns for it.
     stranded_after_ms: i64,
+    /// The longest a new term's activation waits for the quorum to commit the term's first entry.
+    activation_timeout: Duration,
 }
 
 /// A voter asking for votes in terms above the one this node leads: when it first and last asked, in how many
@@ -208,6 +210,7 @@ impl ControllerNode {
             // Several election timeouts: a voter that merely missed a heartbeat or two is caught by the next
             // append (its answer carries its higher term and the leader steps down at once).
             stranded_after_ms: (election_ms * 5).max(2_000) as i64,
+            activation_timeout: Duration::from_millis(election_ms * 2),
         }))
     }
 
@@ -239,7 +242,13 @@ impl ControllerNode {
         }
         if active.term != Some(metrics.current_term) {
             // Everything committed before this term is applied before the first decision of the term.
-            self.raft.ensure_linearizable().await.map_err(|e| match e {
+            // Bounded: a leader that cannot commit its first entry (no quorum answers) must not hold the active
+            // controller's lock, and every call queued behind it, until it can.
+            let linearizable =
+                tokio::time::timeout(self.activation_timeout, self.raft.ensure_linearizable()).await.map_err(|_| {
+                    CallError::Unavailable("the quorum has not committed this term's first entry yet".into())
+                })?;
+            linearizable.map_err(|e| match e {
                 RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)) => {
                     CallError::NotController { leader: f.leader_id.map(|l| l as i32) }
                 }
@@ -437,7 +446,6 @@ impl ControllerNode {
                 tracing::warn!(target: "potok::controller", "starting a metadata snapshot failed: {e}");
             }
         }
-        self.resign_for_stranded_voters(now_ms).await;
         let Ok(mut active) = self.lead(now_ms).await else { return };
         let image = self.image.borrow().clone();
         let records = active.controller.tick(&image, now_ms);
@@ -463,6 +471,8 @@ impl ControllerNode {
             PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
             PeerRequest::Vote(r) => {
                 self.note_campaign(&r.vote, now_ms);
+                // Checked as the voter asks, not on the controller's tick, which may wait on the quorum.
+                self.resign_for_stranded_voters(now_ms).await;
                 PeerResponse::Vote(self.raft.vote(r).await)
             }
             PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
