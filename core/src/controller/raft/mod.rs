@@ -172,8 +172,10 @@ impl ControllerNode {
         let election_ms = config.controller_quorum_election_timeout_ms.max(10) as u64;
         let raft_config = openraft::Config {
             cluster_name: cluster_id.clone(),
-            // The leader's heartbeats come several times per election timeout.
-            heartbeat_interval: (election_ms / 5).clamp(10, 150),
+            // The leader's heartbeats come three times per election timeout. openraft also uses this interval as
+            // the deadline of every AppendEntries: a follower on a loaded machine (a debug build, a slow fsync)
+            // that needs longer than that to store entries never gets one acknowledged, and its replication stalls.
+            heartbeat_interval: (election_ms / 3).clamp(10, 500),
             election_timeout_min: election_ms,
             election_timeout_max: election_ms * 2,
             // Snapshots are taken by size and time as Kafka takes them (see `tick`), and the entries they cover
