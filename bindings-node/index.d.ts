@@ -56,6 +56,8 @@ export declare class Cluster {
   readonly bootstrapServers: NativeCluster['bootstrapServers']
   /** The ids of the running nodes, ascending (empty until started). */
   readonly running: NativeCluster['running']
+  /** Each node's id and log directory, where `<topic>-<partition>/` holds the segment files (empty until started). */
+  readonly logDirs: NativeCluster['logDirs']
 }
 
 /** A started cluster: `bootstrapServers` is set until `stop()`. */

@@ -14,8 +14,17 @@ use potok::host::HostError;
 use crate::error::Failure;
 use crate::ConfigEntry;
 
-/// What the getters show: the cluster's addresses and running node ids, or None while it is not started.
-type View = Option<(String, Vec<i32>)>;
+/// What the getters show: the cluster's addresses, running node ids and each node's log directory, or None while
+/// it is not started.
+type View = Option<(String, Vec<i32>, Vec<NodeLogDir>)>;
+
+/// One node's id and log directory (where its partitions' segment files are).
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NodeLogDir {
+    pub node_id: i32,
+    pub path: String,
+}
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -31,7 +40,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn publish(&self, cluster: &Option<EmbeddedCluster>) {
-        *lock(&self.view) = cluster.as_ref().map(|c| (c.bootstrap_servers(), c.running()));
+        *lock(&self.view) = cluster.as_ref().map(|c| {
+            let dirs =
+                c.log_dirs().into_iter().map(|(node_id, p)| NodeLogDir { node_id, path: p.display().to_string() });
+            (c.bootstrap_servers(), c.running(), dirs.collect())
+        });
     }
 }
 
@@ -105,13 +118,19 @@ impl NativeCluster {
     /// `host:port,...` of the running brokers while the cluster runs, otherwise null.
     #[napi(getter)]
     pub fn bootstrap_servers(&self) -> Option<String> {
-        lock(&self.shared.view).as_ref().map(|(servers, _)| servers.clone())
+        lock(&self.shared.view).as_ref().map(|(servers, _, _)| servers.clone())
     }
 
     /// The ids of the running nodes (empty while the cluster is not started).
     #[napi(getter)]
     pub fn running(&self) -> Vec<i32> {
-        lock(&self.shared.view).as_ref().map(|(_, running)| running.clone()).unwrap_or_default()
+        lock(&self.shared.view).as_ref().map(|(_, running, _)| running.clone()).unwrap_or_default()
+    }
+
+    /// Each node's id and log directory while the cluster runs (stopped nodes too), otherwise empty.
+    #[napi(getter)]
+    pub fn log_dirs(&self) -> Vec<NodeLogDir> {
+        lock(&self.shared.view).as_ref().map(|(_, _, dirs)| dirs.clone()).unwrap_or_default()
     }
 
     fn task(&self, op: Op) -> AsyncTask<ClusterTask> {
