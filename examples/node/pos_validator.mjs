@@ -66,6 +66,11 @@ main(async () => {
     process.once('SIGINT', () => {
       stopping = true;
     });
+    // The idle clock starts once the group has given this member its partitions.
+    for (const deadline = Date.now() + 30_000; consumer.assignment().length === 0 && Date.now() < deadline; ) {
+      await sleep(50);
+    }
+    last = Math.max(last, Date.now());
     while (!stopping && (opts.idle <= 0 || Date.now() - last < opts.idle * 1000)) {
       await sleep(100);
     }

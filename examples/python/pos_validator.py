@@ -64,7 +64,10 @@ def validate(bootstrap: str, source: str, valid_topic: str, invalid_topic: str, 
     last = time.monotonic()
     course.log(f"PosValidator reading {source} in group {group}...")
     while not stopping and (idle <= 0 or time.monotonic() - last < idle):
-        for msg in consumer.consume(500, 0.5):
+        batch = consumer.consume(500, 0.5)
+        if not batch and not consumer.assignment():
+            last = time.monotonic()  # the idle clock starts once the group has given this member partitions
+        for msg in batch:
             last = time.monotonic()
             invoice = from_json(msg.value())
             if is_invalid(invoice):
