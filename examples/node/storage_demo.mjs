@@ -98,7 +98,14 @@ main(async () => {
     potok: '',
   });
   await withCluster(opts, 3, async ({ kafka, cluster }) => {
-    await createTopic(kafka, opts.topic, opts.partitions, opts.replicationFactor, { 'segment.bytes': opts.segmentBytes });
+    try {
+      await createTopic(kafka, opts.topic, opts.partitions, opts.replicationFactor, { 'segment.bytes': opts.segmentBytes });
+    } catch (e) {
+      if (e.type === 'INVALID_CONFIG') {
+        e.message += '\n(Kafka 4 refuses segment.bytes below 1048576: pass --segment-bytes 1048576)';
+      }
+      throw e;
+    }
     await produce(kafka, opts.topic, opts.count);
     for (const line of await describe(kafka, opts.topic)) {
       console.log(line);

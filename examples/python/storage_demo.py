@@ -107,8 +107,11 @@ def main() -> None:
     p.add_argument("--potok", help="the potok binary for dump-log (default: $POTOK_BIN or potok on PATH)")
     args = p.parse_args()
     with course.cluster(args, brokers=3) as setup:
-        course.create_topic(setup.bootstrap, args.topic, args.partitions, args.replication_factor,
-                            {"segment.bytes": args.segment_bytes})
+        try:
+            course.create_topic(setup.bootstrap, args.topic, args.partitions, args.replication_factor,
+                                {"segment.bytes": args.segment_bytes})
+        except potok.InvalidConfigError as e:
+            raise SystemExit(f"{e}\n(Kafka 4 refuses segment.bytes below 1048576: pass --segment-bytes 1048576)")
         produce(setup.bootstrap, args.topic, args.count)
         for line in course.describe(setup.bootstrap, args.topic):
             print(line, flush=True)
