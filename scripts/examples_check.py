@@ -235,7 +235,7 @@ def run_case(case: Case, env: Dict[str, str]) -> Optional[str]:
     return None
 
 
-# Exercise -> Java class (examples/java); the others are Python and Node.js only so far.
+# Exercise -> Java class (examples/java); the storage demo is Python and Node.js only so far.
 JAVA_CLASSES = {
     "hello_producer": "HelloProducer",
     "callback_producer": "CallbackProducer",
@@ -244,6 +244,8 @@ JAVA_CLASSES = {
     "idempotent_producer": "IdempotentProducer",
     "transactions": "Transactions",
     "assign_seek": "AssignSeek",
+    "pos_validator": "PosValidator",
+    "consumer_groups": "ConsumerGroups",
 }
 
 Runner = Callable[[str], Optional[List[str]]]
