@@ -235,8 +235,9 @@ def run_case(case: Case, env: Dict[str, str]) -> Optional[str]:
     return None
 
 
-# Exercise -> Java class (examples/java); the storage demo is Python and Node.js only so far.
+# Exercise -> Java class (examples/java).
 JAVA_CLASSES = {
+    "storage_demo": "StorageDemo",
     "hello_producer": "HelloProducer",
     "callback_producer": "CallbackProducer",
     "key_partitioner": "KeyPartitioner",
