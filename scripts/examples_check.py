@@ -70,7 +70,8 @@ def java_partition(key: int, partitions: int) -> int:
 
 def expect_storage(out: str, count: int, embedded: bool, rf: int) -> None:
     check(f"produced {count} records" in out, "the producer did not report every record")
-    described = re.findall(r"^Topic: \S+\tPartition: (\d+)\tLeader: (\d+)\tReplicas: ([\d,]+)\tIsr: ([\d,]+)$", out, re.M)
+    described = re.findall(r"^Topic: \S+\tPartition: (\d+)\tLeader: (\d+)\tReplicas: ([\d,]+)\tIsr: ([\d,]+)$",
+                           out, re.M)
     check(len(described) == 5, f"5 partitions described, got {described}")
     for _, leader, replicas, isr in described:
         check(len(replicas.split(",")) == rf and sorted(isr.split(",")) == sorted(replicas.split(",")),
@@ -112,7 +113,8 @@ def expect_hello(out: str, count: int, show: int) -> None:
     check(sorted(landed) == list(range(1, show + 1)), f"keys 1..{show} reported: {sorted(landed)}")
     check([landed[k] for k in range(1, 6)] == [0, 3, 1, 3, 4], f"keys 1..5 on partitions 0,3,1,3,4: {landed}")
     for key, partition in landed.items():
-        check(partition == java_partition(key, 5), f"key {key} on {partition}, Java puts it on {java_partition(key, 5)}")
+        java = java_partition(key, 5)
+        check(partition == java, f"key {key} on partition {partition}, Java's producer puts it on {java}")
     ends = [int(n) for n in re.findall(r"^partition \d: (\d+) records$", out, re.M)]
     check(len(ends) == 5 and sum(ends) == count, f"{count} records in the 5 partitions: {ends}")
     check(f"sent {count} records in " in out, "the summary line")
@@ -132,7 +134,8 @@ def expect_partitioner(out: str, count: int) -> None:
     landed = {int(k): int(p) for k, p in re.findall(r"^key (\d+) -> partition (\d+)$", out, re.M)}
     check(sorted(landed) == list(range(1, count + 1)), f"every key reported: {landed}")
     check(all(p == k % 2 for k, p in landed.items()), f"key % 2: {landed}")
-    held = {int(p): [int(k) for k in keys.split()] for p, keys in re.findall(r"^partition (\d) holds keys (.*)$", out, re.M)}
+    held = {int(p): [int(k) for k in keys.split()]
+            for p, keys in re.findall(r"^partition (\d) holds keys (.*)$", out, re.M)}
     check(held.get(0) == [k for k in range(1, count + 1) if k % 2 == 0], f"partition 0 holds the even keys: {held}")
     check(held.get(1) == [k for k in range(1, count + 1) if k % 2 == 1], f"partition 1 holds the odd keys: {held}")
 
@@ -185,7 +188,8 @@ def expect_groups(out: str, count: int, instances: int) -> None:
         owned = sorted(p for s in shares.values() for p in s.split(","))
         check(len(owned) == 3 and len(set(owned)) == 3, f"each partition assigned once: {owned}")
     check(f"validated {count} invoices" in out, "every invoice validated")
-    rows = re.findall(r"^\S+ \S+ (\d) CURRENT-OFFSET (\d+) LOG-END-OFFSET (\d+) LAG (\d+) CONSUMER-ID (\S+)$", out, re.M)
+    rows = re.findall(r"^\S+ \S+ (\d) CURRENT-OFFSET (\d+) LOG-END-OFFSET (\d+) LAG (\d+) CONSUMER-ID (\S+)$",
+                      out, re.M)
     check(len(rows) == 3, f"3 partitions described: {rows}")
     check(all(lag == "0" and cur == end for _, cur, end, lag, _ in rows), f"no lag once validated: {rows}")
     check(sum(int(cur) for _, cur, _, _, _ in rows) == count, f"the committed offsets add up to {count}: {rows}")
@@ -265,7 +269,8 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
         ("idempotent_producer", "", ["--count", "20000"], lambda out: expect_idempotent(out, 20_000, True)),
         ("transactions", "", [], lambda out: expect_transactions(out, 2)),
         ("pos_validator", "", ["--produce", "300", "--idle", "1.5"], lambda out: expect_validator(out, 300)),
-        ("consumer_groups", "", ["--instances", "3", "--produce", "200"], lambda out: expect_groups(out, 200, 3)),
+        ("consumer_groups", "", ["--instances", "3", "--produce", "200", "--heartbeat-interval-ms", "500"],
+         lambda out: expect_groups(out, 200, 3)),
         ("assign_seek", "", [], expect_seek),
     ]
     cases = []

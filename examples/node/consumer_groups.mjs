@@ -15,11 +15,11 @@ import { args, createTopic, endOffsets, main, potok, sleep, withCluster } from '
 import { isInvalid, produceInvoices } from './pos_invoices.mjs';
 
 const usage = `node consumer_groups.mjs [--bootstrap-servers HOST:PORT,...] [--source pos] [--valid-topic valid-pos]
-    [--invalid-topic invalid-pos] [--group PosValidatorGroup] [--instances 3] [--produce 300] [--replication-factor 3]`;
+    [--invalid-topic invalid-pos] [--group PosValidatorGroup] [--instances 3] [--produce 300] [--heartbeat-interval-ms 3000] [--replication-factor 3]`;
 
 /** One PosValidator: a group member forwarding each invoice to the valid or invalid topic. */
 async function startInstance(kafka, name, opts) {
-  const consumer = kafka.consumer({ groupId: opts.group, config: { 'client.id': name } });
+  const consumer = kafka.consumer({ groupId: opts.group, heartbeatInterval: opts.heartbeatIntervalMs, config: { 'client.id': name } });
   const producer = kafka.producer();
   await Promise.all([consumer.connect(), producer.connect()]);
   await consumer.subscribe({ topics: [opts.source], fromBeginning: true });
@@ -110,6 +110,7 @@ main(async () => {
     group: 'PosValidatorGroup',
     instances: 3,
     produce: 300,
+    'heartbeat-interval-ms': 3000,
     'replication-factor': 3,
   });
   await withCluster(opts, 3, async ({ kafka, bootstrap }) => {

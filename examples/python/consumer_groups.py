@@ -52,7 +52,8 @@ class Instance(threading.Thread):
         try:
             consumer = potok.Consumer({"bootstrap.servers": self.bootstrap, "group.id": a.group,  # type: ignore
                                        "client.id": self.name, "auto.offset.reset": "earliest",
-                                       "enable.auto.commit": False})
+                                       "enable.auto.commit": False,
+                                       "heartbeat.interval.ms": a.heartbeat_interval_ms})  # type: ignore
             producer = potok.Producer({"bootstrap.servers": self.bootstrap, "client.id": self.name})
 
             def assigned(_c: potok.Consumer, tps: List[potok.TopicPartition]) -> None:
@@ -124,6 +125,8 @@ def main() -> None:
     p.add_argument("--group", default="PosValidatorGroup")
     p.add_argument("--instances", type=int, default=3)
     p.add_argument("--produce", type=int, default=300, help="invoices sent to the source topic first")
+    p.add_argument("--heartbeat-interval-ms", type=int, default=3000,
+                   help="how soon a member hears of a rebalance (Kafka's default 3000)")
     p.add_argument("--replication-factor", type=int, default=3)
     args = p.parse_args()
     with course.cluster(args, brokers=3) as setup:

@@ -51,7 +51,8 @@ public final class ConsumerGroups {
             this.course = course;
             this.validated = validated;
             consumer = new KafkaConsumer<>(course.props("group.id", course.get("group"), "client.id", name,
-                    "auto.offset.reset", "earliest", "enable.auto.commit", "false"), new StringDeserializer(),
+                    "auto.offset.reset", "earliest", "enable.auto.commit", "false", "heartbeat.interval.ms",
+                    course.get("heartbeat-interval-ms")), new StringDeserializer(),
                     new PosInvoices.JsonDeserializer());
             producer = new KafkaProducer<>(course.props("client.id", name), new StringSerializer(),
                     new PosInvoices.JsonSerializer());
@@ -109,7 +110,7 @@ public final class ConsumerGroups {
     public static void main(String[] args) throws Exception {
         try (Course course = new Course(args, Map.of("source", "pos", "valid-topic", "valid-pos", "invalid-topic",
                 "invalid-pos", "group", "PosValidatorGroup", "instances", "3", "produce", "300",
-                "replication-factor", "3"))) {
+                "heartbeat-interval-ms", "3000", "replication-factor", "3"))) {
             for (String topic : List.of(course.get("source"), course.get("valid-topic"), course.get("invalid-topic"))) {
                 course.createTopic(topic, 3, course.getInt("replication-factor"), Map.of());
             }
