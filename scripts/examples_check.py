@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -106,6 +106,28 @@ def expect_storage(out: str, count: int, embedded: bool, rf: int) -> None:
     assert index is not None
     entries = int(index.group(1))
     check(0 < entries < int(dump.group(2)), f"the index is sparse: {entries} entries for {dump.group(2)} batches")
+
+
+def expect_broker_failure(out: str) -> None:
+    def isrs(section: str) -> List[Tuple[int, List[int]]]:
+        rows = re.findall(r"^Topic: \S+\tPartition: \d+\tLeader: (\d+)\tReplicas: [\d,]+\tIsr: ([\d,]+)$",
+                          section, re.M)
+        check(len(rows) == 3, f"3 partitions described: {section!r}")
+        return [(int(leader), sorted(int(i) for i in isr.split(","))) for leader, isr in rows]
+
+    parts = re.split(r"^(?:stopped broker 1|stopped broker 2|started brokers 1 and 2)$", out, flags=re.M)
+    check(len(parts) == 4, f"the steps: stop 1, stop 2, start both: {out!r}")
+    check(all(isr == [1, 2, 3] for _, isr in isrs(parts[0])), "all three in sync at first")
+    check(all(isr == [2, 3] and leader != 1 for leader, isr in isrs(parts[1])),
+          "broker 1 left every ISR and leads nothing")
+    check(all(isr == [3] and leader == 3 for leader, isr in isrs(parts[2])), "only broker 3 in sync, leading all")
+    check(all(isr == [1, 2, 3] for _, isr in isrs(parts[3])), "the restarted brokers rejoined the ISR")
+    check("acks=all with 3 in sync: delivered" in parts[0] and "acks=all with 2 in sync: delivered" in parts[1],
+          "acks=all succeeds with 3 and with 2 replicas in sync")
+    check("acks=all with 1 in sync, retries=0: NOT_ENOUGH_REPLICAS" in parts[2], "NOT_ENOUGH_REPLICAS below min ISR")
+    check(re.search(r"^acks=all with 1 in sync, retrying: _TIMED_OUT after \d+ ms$", parts[2], re.M) is not None,
+          "a retrying producer gives up at delivery.timeout.ms")
+    check("acks=all with 3 in sync: delivered" in parts[3], "acks=all succeeds again")
 
 
 def expect_hello(out: str, count: int, show: int) -> None:
@@ -242,6 +264,7 @@ def run_case(case: Case, env: Dict[str, str]) -> Optional[str]:
 # Exercise -> Java class (examples/java).
 JAVA_CLASSES = {
     "storage_demo": "StorageDemo",
+    "broker_failure": "BrokerFailure",
     "hello_producer": "HelloProducer",
     "callback_producer": "CallbackProducer",
     "key_partitioner": "KeyPartitioner",
@@ -261,6 +284,7 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
     table = [
         ("storage_demo", "", ["--count", "50000", "--segment-bytes", "100000"],
          lambda out: expect_storage(out, 50_000, True, 3)),
+        ("broker_failure", "", [], expect_broker_failure),
         ("hello_producer", "", ["--count", "20000"], lambda out: expect_hello(out, 20_000, 10)),
         ("callback_producer", "", ["--count", "10"], lambda out: expect_callback(out, 10)),
         ("callback_producer", " --sync", ["--count", "5", "--sync"], lambda out: expect_callback(out, 5)),
