@@ -179,6 +179,15 @@ def expect_idempotent(out: str, count: int, embedded: bool) -> None:
         check(re.search(r"^stopped broker \d after \d+ records$", out, re.M) is not None, "a leader was stopped")
 
 
+def expect_multithreaded(out: str, per_file: int, files: int) -> None:
+    dispatched = re.findall(r"^dispatcher (\S+\.csv): sent (\d+) lines$", out, re.M)
+    check(len(dispatched) == files and all(int(n) == per_file for _, n in dispatched),
+          f"{files} dispatchers of {per_file} lines: {dispatched}")
+    ends = [int(n) for n in re.findall(r"^partition \d: (\d+) records$", out, re.M)]
+    check(len(ends) == 5 and sum(ends) == per_file * files, f"{per_file * files} records in 5 partitions: {ends}")
+    check(f"read {per_file * files} lines, each sent line once: yes" in out, "every line arrived once")
+
+
 def expect_transactions(out: str, count: int) -> None:
     check(f"read_committed saw {2 * count} records (T1: {2 * count}, T2: 0)" in out, "read_committed sees T1 only")
     check(f"read_uncommitted saw {4 * count} records (T1: {2 * count}, T2: {2 * count})" in out,
@@ -271,6 +280,7 @@ JAVA_CLASSES = {
     "timestamps": "Timestamps",
     "idempotent_producer": "IdempotentProducer",
     "transactions": "Transactions",
+    "multithreaded_producer": "MultiThreadedProducer",
     "assign_seek": "AssignSeek",
     "pos_validator": "PosValidator",
     "consumer_groups": "ConsumerGroups",
@@ -291,6 +301,7 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
         ("key_partitioner", "", [], lambda out: expect_partitioner(out, 10)),
         ("timestamps", "", [], lambda out: expect_timestamps(out, 3)),
         ("idempotent_producer", "", ["--count", "20000"], lambda out: expect_idempotent(out, 20_000, True)),
+        ("multithreaded_producer", "", [], lambda out: expect_multithreaded(out, 250, 2)),
         ("transactions", "", [], lambda out: expect_transactions(out, 2)),
         ("pos_validator", "", ["--produce", "300", "--idle", "1.5"], lambda out: expect_validator(out, 300)),
         ("consumer_groups", "", ["--instances", "3", "--produce", "200", "--heartbeat-interval-ms", "500"],
