@@ -63,7 +63,9 @@ def main() -> None:
                         except BufferError:
                             time.sleep(0.01)
                 sent.update(lines)
-                print(f"dispatcher {os.path.basename(path)}: sent {len(lines)} lines", flush=True)
+                # One write per line: print() from two threads could interleave a line with its newline.
+                sys.stdout.write(f"dispatcher {os.path.basename(path)}: sent {len(lines)} lines\n")
+                sys.stdout.flush()
             except BaseException as e:  # reported by the main thread
                 failures.append(e)
 
