@@ -62,4 +62,4 @@ fi
 
 echo "== the course's exercises: Python and Node.js${java_args:+ and Java} on potok, a sample on Apache Kafka ($kafka)"
 timeout -k 10 600 "$venv/bin/python" scripts/examples_check.py --python "$python" --node node \
-    --potok "$potok_bin" --kafka "$kafka" "${java_args[@]}" "$@"
+    --potok "$potok_bin" --kafka "$kafka" --jobs 3 "${java_args[@]}" "$@"
