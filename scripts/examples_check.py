@@ -196,6 +196,48 @@ def expect_transactions(out: str, count: int) -> None:
     check(len(committed) == 2 * count and all(k == v for _, k, v in committed), f"T1's keys and values: {committed}")
 
 
+def expect_twitter(out: str, profile: str, count: int, embedded: bool) -> None:
+    config = re.search(r"^producer config: (.*)$", out, re.M)
+    check(config is not None, "the producer config is printed")
+    assert config is not None
+    settings = dict(kv.split("=", 1) for kv in config.group(1).split())
+    safe = {"acks": "all", "enable.idempotence": "true", "retries": "2147483647",
+            "max.in.flight.requests.per.connection": "5"}
+    fast = {"compression.type": "snappy", "linger.ms": "20", "batch.size": "32768"}
+    want = safe if profile == "safe" else {**safe, **fast}
+    check(settings == want, f"the {profile} settings: {settings}")
+    check(f"sent {count} tweets, failed 0" in out, "every tweet sent")
+    check(f"read {count} tweets, every one as sent: yes" in out, "every tweet read back as sent")
+    if embedded:
+        batches = re.search(r"^batches: (\d+), compresscodec (\w+): (\d+)$", out, re.M)
+        codec = "none" if profile == "safe" else "snappy"
+        check(batches is not None and batches.group(2) == codec and batches.group(1) == batches.group(3),
+              f"every batch on disk has compresscodec {codec}")
+
+
+def expect_key_hashing(out: str) -> None:
+    for partitions in (3, 4):
+        landed = {int(k): int(p) for k, p in
+                  re.findall(rf"^{partitions} partitions: key id_(\d) -> partition (\d)$", out, re.M)}
+        want = {i: (murmur2(f"id_{i}".encode()) & 0x7FFFFFFF) % partitions for i in range(10)}
+        check(landed == want, f"{partitions} partitions: keys where Java's partitioner puts them: {landed}")
+    check([(murmur2(f"id_{i}".encode()) & 0x7FFFFFFF) % 3 for i in range(10)] == [1, 0, 2, 0, 2, 2, 0, 2, 1, 2],
+          "the course's table")
+    check("keys that moved: 7 of 10" in out, "adding a partition remaps keys")
+
+
+def expect_buffer_full(out: str) -> None:
+    full = re.search(r"^buffer full after (\d+) records of 1000 bytes \(buffer.memory=65536\): (.*)$", out, re.M)
+    check(full is not None and 0 < int(full.group(1)) <= 66, f"the buffer fills at about 64 KB: {out!r}")
+    assert full is not None
+    blocked = re.search(r"(?:send\(\) blocked|gave up after) (\d+) ms", out)
+    check(blocked is not None and int(blocked.group(1)) >= 1000, "max.block.ms=1000 was waited out")
+    check(out.index("broker 1 stopped") < full.start() < out.index("broker 1 started"), "the order of the steps")
+    delivered = re.search(r"^delivered (\d+) buffered records, failed 0$", out, re.M)
+    check(delivered is not None and int(delivered.group(1)) >= int(full.group(1)),
+          "the buffered records were delivered once the broker was back")
+
+
 def expect_validator(out: str, count: int) -> None:
     produced = re.search(r"^produced (\d+) invoices \(invalid: (\d+)\)$", out, re.M)
     check(produced is not None and int(produced.group(1)) == count, "the invoices were produced")
@@ -284,6 +326,9 @@ JAVA_CLASSES = {
     "assign_seek": "AssignSeek",
     "pos_validator": "PosValidator",
     "consumer_groups": "ConsumerGroups",
+    "key_hashing": "KeyHashing",
+    "twitter_producer": "TwitterProducer",
+    "buffer_full": "BufferFull",
 }
 
 Runner = Callable[[str], Optional[List[str]]]
@@ -303,6 +348,11 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
         ("idempotent_producer", "", ["--count", "20000"], lambda out: expect_idempotent(out, 20_000, True)),
         ("multithreaded_producer", "", [], lambda out: expect_multithreaded(out, 250, 2)),
         ("transactions", "", [], lambda out: expect_transactions(out, 2)),
+        ("key_hashing", "", [], expect_key_hashing),
+        ("twitter_producer", "", [], lambda out: expect_twitter(out, "high-throughput", 200, True)),
+        ("twitter_producer", " --profile safe", ["--profile", "safe"],
+         lambda out: expect_twitter(out, "safe", 200, True)),
+        ("buffer_full", "", [], expect_buffer_full),
         ("pos_validator", "", ["--produce", "300", "--idle", "1.5"], lambda out: expect_validator(out, 300)),
         ("consumer_groups", "", ["--instances", "3", "--produce", "200", "--heartbeat-interval-ms", "500"],
          lambda out: expect_groups(out, 200, 3)),
@@ -326,6 +376,7 @@ def kafka_cases(lang: str, run: Runner, kafka: str) -> List[Case]:
                           "--min-insync-replicas", "1"], lambda out: expect_transactions(out, 2)),
         ("timestamps", ["--topic-prefix", f"{tag}-ts"], lambda out: expect_timestamps(out, 3)),
         ("key_partitioner", ["--topic", f"{tag}-odd-even"], lambda out: expect_partitioner(out, 10)),
+        ("key_hashing", ["--topic", f"{tag}-first"], expect_key_hashing),
     ]
     cases = []
     for name, extra, expect in table:
@@ -352,10 +403,12 @@ def main() -> int:
         env["POTOK_BIN"] = args.potok
 
     def py(name: str) -> Optional[List[str]]:
-        return [args.python, os.path.join(EXAMPLES, "python", f"{name}.py")]
+        path = os.path.join(EXAMPLES, "python", f"{name}.py")
+        return [args.python, path] if os.path.exists(path) else None
 
     def node(name: str) -> Optional[List[str]]:
-        return [args.node, os.path.join(EXAMPLES, "node", f"{name}.mjs")]
+        path = os.path.join(EXAMPLES, "node", f"{name}.mjs")
+        return [args.node, path] if os.path.exists(path) else None
 
     def java(name: str) -> Optional[List[str]]:
         if not args.java_cp or name not in JAVA_CLASSES:
