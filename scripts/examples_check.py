@@ -238,6 +238,13 @@ def expect_buffer_full(out: str) -> None:
           "the buffered records were delivered once the broker was back")
 
 
+def expect_pos_simulator(out: str, threads: int, count: int) -> None:
+    sent = [int(n) for n in re.findall(r"^producer thread \d+: sent (\d+) invoices$", out, re.M)]
+    check(len(sent) == threads and sum(sent) == count and min(sent) > 0, f"{threads} threads sent {count}: {sent}")
+    check(f"sent {count} invoices, failed 0" in out, "every invoice acknowledged")
+    check(f"read {count} invoices, every one keyed by its StoreID and valid: yes" in out, "read back, keyed, valid")
+
+
 def expect_validator(out: str, count: int) -> None:
     produced = re.search(r"^produced (\d+) invoices \(invalid: (\d+)\)$", out, re.M)
     check(produced is not None and int(produced.group(1)) == count, "the invoices were produced")
@@ -325,6 +332,7 @@ JAVA_CLASSES = {
     "multithreaded_producer": "MultiThreadedProducer",
     "assign_seek": "AssignSeek",
     "pos_validator": "PosValidator",
+    "pos_simulator": "PosSimulator",
     "consumer_groups": "ConsumerGroups",
     "key_hashing": "KeyHashing",
     "twitter_producer": "TwitterProducer",
@@ -353,6 +361,7 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
         ("twitter_producer", " --profile safe", ["--profile", "safe"],
          lambda out: expect_twitter(out, "safe", 200, True)),
         ("buffer_full", "", [], expect_buffer_full),
+        ("pos_simulator", "", ["pos", "3", "50"], lambda out: expect_pos_simulator(out, 3, 60)),
         ("pos_validator", "", ["--produce", "300", "--idle", "1.5"], lambda out: expect_validator(out, 300)),
         ("consumer_groups", "", ["--instances", "3", "--produce", "200", "--heartbeat-interval-ms", "500"],
          lambda out: expect_groups(out, 200, 3)),
