@@ -13,7 +13,6 @@ It first writes `--produce` records (default 30) to partition 0 of `assign-seek-
 
 from __future__ import annotations
 
-import sys
 import time
 
 import potok
@@ -55,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -24,7 +24,6 @@ after each step, and
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any, Callable, Dict, List
 
@@ -117,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

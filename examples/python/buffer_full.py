@@ -18,7 +18,6 @@ starts the broker again, and the buffered records are delivered. Lines on stdout
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import List
 
@@ -94,4 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

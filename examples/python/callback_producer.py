@@ -12,7 +12,6 @@ and in the order sent.
 
 from __future__ import annotations
 
-import sys
 
 import potok
 from potok.serialization import IntegerSerializer
@@ -50,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

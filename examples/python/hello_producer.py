@@ -13,8 +13,8 @@ reports), then `partition P: N records` per partition (the log end offsets) and 
 from __future__ import annotations
 
 import struct
-import sys
 import time
+from typing import Callable, Dict, Optional
 
 import potok
 from potok.serialization import IntegerSerializer, MessageField, SerializationContext, StringSerializer
@@ -37,13 +37,14 @@ def main() -> None:
         producer = potok.Producer({"bootstrap.servers": setup.bootstrap, "client.id": "HelloProducer"})
         # Kafka's IntegerSerializer and StringSerializer, from potok.serialization. For a million records the
         # same bytes come faster from Python itself: struct.pack(">i", i) and str.encode() (--fast).
-        keys, values = IntegerSerializer(), StringSerializer()
         key_ctx = SerializationContext(args.topic, MessageField.KEY)
         value_ctx = SerializationContext(args.topic, MessageField.VALUE)
+        keys: Callable[[int, SerializationContext], Optional[bytes]] = IntegerSerializer()
+        values: Callable[[str, SerializationContext], Optional[bytes]] = StringSerializer()
         if args.fast:
             keys = lambda i, _ctx: struct.pack(">i", i)  # noqa: E731
             values = lambda s, _ctx: s.encode()  # noqa: E731
-        landed = {}
+        landed: Dict[int, int] = {}
 
         def report(err, msg) -> None:  # type: ignore[no-untyped-def]
             if err is not None:
@@ -66,12 +67,12 @@ def main() -> None:
         producer.close()
         elapsed = time.monotonic() - started
         course.log("Finished - Closing Kafka Producer.")
-        for key in sorted(landed):
-            print(f"key {key} -> partition {landed[key]}")
+        for k in sorted(landed):
+            print(f"key {k} -> partition {landed[k]}")
         for partition, end in enumerate(course.end_offsets(setup.bootstrap, args.topic, args.partitions)):
             print(f"partition {partition}: {end} records")
         print(f"sent {args.count} records in {elapsed:.1f} s")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

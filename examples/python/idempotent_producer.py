@@ -14,7 +14,6 @@ cluster the program stops the broker leading partition 0 halfway through, so tha
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Dict, Set
 
@@ -80,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -13,7 +13,6 @@ Lines on stdout: `3 partitions: key id_0 -> partition 1` ..., then `4 partitions
 
 from __future__ import annotations
 
-import sys
 from typing import Dict
 
 import potok
@@ -59,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

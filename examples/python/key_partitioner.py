@@ -12,7 +12,6 @@ what a consumer reads back from each partition: `partition P holds keys ...`.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import potok
@@ -60,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from typing import Any, Dict, List
 
@@ -130,4 +129,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -24,7 +24,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 from typing import List, Optional
 
 import potok
@@ -123,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

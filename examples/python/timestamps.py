@@ -15,7 +15,6 @@ and `log append times within the run: yes` when every LogAppendTime lies between
 
 from __future__ import annotations
 
-import sys
 import time
 
 import potok
@@ -68,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

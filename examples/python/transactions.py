@@ -13,7 +13,6 @@ Lines on stdout: `read_committed: hello-producer-1 key 1 Simple Message-T1-1` ..
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from typing import List, Tuple
@@ -87,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
