@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -302,12 +304,17 @@ class Case:
 
 def run_case(case: Case, env: Dict[str, str]) -> Optional[str]:
     started = time.monotonic()
+    # Each run's embedded cluster keeps its data under TMPDIR: a directory of its own, removed afterwards, so a
+    # run killed at its timeout leaves nothing behind.
+    tmp = tempfile.mkdtemp(prefix="potok-examples-")
     try:
-        done = subprocess.run(case.command, capture_output=True, text=True, timeout=case.timeout, env=env,
-                              cwd=ROOT)
+        done = subprocess.run(case.command, capture_output=True, text=True, timeout=case.timeout,
+                              env=dict(env, TMPDIR=tmp), cwd=ROOT)
     except subprocess.TimeoutExpired as e:  # run() has killed the program
         output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o or "" for o in (e.stdout, e.stderr))
         return f"FAIL {case.name}: timed out after {case.timeout} s\n{output}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         return f"FAIL {case.name}: exit {done.returncode} ({elapsed:.1f} s)\n{done.stdout}{done.stderr}"
