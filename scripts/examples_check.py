@@ -247,6 +247,11 @@ def expect_pos_simulator(out: str, threads: int, count: int) -> None:
     check(f"read {count} invoices, every one keyed by its StoreID and valid: yes" in out, "read back, keyed, valid")
 
 
+def expect_avro_simulator(out: str) -> None:
+    expect_pos_simulator(out, 3, 60)
+    check(re.search(r"^subject pos-value: schema id \d+$", out, re.M) is not None, "the schema registered as pos-value")
+
+
 def expect_validator(out: str, count: int) -> None:
     produced = re.search(r"^produced (\d+) invoices \(invalid: (\d+)\)$", out, re.M)
     check(produced is not None and int(produced.group(1)) == count, "the invoices were produced")
@@ -369,6 +374,7 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
          lambda out: expect_twitter(out, "safe", 200, True)),
         ("buffer_full", "", [], expect_buffer_full),
         ("pos_simulator", "", ["pos", "3", "50"], lambda out: expect_pos_simulator(out, 3, 60)),
+        ("avro_pos_simulator", "", ["pos", "3", "20"], expect_avro_simulator),
         ("pos_validator", "", ["--produce", "300", "--idle", "1.5"], lambda out: expect_validator(out, 300)),
         ("consumer_groups", "", ["--instances", "3", "--produce", "200", "--heartbeat-interval-ms", "500"],
          lambda out: expect_groups(out, 200, 3)),
@@ -376,6 +382,10 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
     ]
     cases = []
     for name, label, extra, expect in table:
+        # examples/python/avro_pos_simulator.py predates the course's common command line (it takes --bootstrap and
+        # --schema-registry and needs a running registry); the Python package's tests run it.
+        if (lang, name) == ("python", "avro_pos_simulator"):
+            continue
         command = run(name)
         if command is not None:
             cases.append(Case(f"{lang} {name}{label}", command + extra, expect))
