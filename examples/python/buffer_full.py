@@ -52,7 +52,8 @@ def main() -> None:
         producer.produce(TOPIC, b"first", on_delivery=report)  # the producer learns the topic's leader
         producer.flush(30)
         delivered.clear()
-        cluster.stop_broker(1)
+        # Killed rather than shut down: the producer keeps the topic's metadata it has and cannot send.
+        cluster.kill_broker(1)
         print("broker 1 stopped", flush=True)
 
         value = b"x" * args.record_bytes

@@ -46,7 +46,8 @@ public final class BufferFull {
             try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props, new ByteArraySerializer(),
                     new ByteArraySerializer())) {
                 producer.send(new ProducerRecord<>(topic, "first".getBytes())).get();
-                cluster.stopBroker(1);
+                // Killed rather than shut down: the producer keeps the topic's metadata it has and cannot send.
+                cluster.killBroker(1);
                 System.out.println("broker 1 stopped");
                 byte[] value = new byte[recordBytes];
                 int buffered = 0;
