@@ -35,6 +35,8 @@ export interface ClusterOptions {
   /** Kafka's broker keys applied to every node (`node.id`, `listeners`, `log.dirs` and the quorum keys are the
    * cluster's own); a bad key throws ConfigError at once. */
   config?: KafkaConfig
+  /** Serve a Confluent-compatible schema registry on every broker (`schemaRegistryUrl`). */
+  schemaRegistry?: boolean
 }
 
 /** `brokers` potok nodes inside this Node process, each a broker and a voter of the controller quorum (or
@@ -58,6 +60,10 @@ export declare class Cluster {
   readonly running: NativeCluster['running']
   /** Each node's id and log directory, where `<topic>-<partition>/` holds the segment files (empty until started). */
   readonly logDirs: NativeCluster['logDirs']
+  /** The running brokers' schema registry URLs, comma-separated, with `schemaRegistry: true`; otherwise null. */
+  readonly schemaRegistryUrl: NativeCluster['schemaRegistryUrl']
+  /** Broker `id`'s schema registry URL while it runs, otherwise null. */
+  brokerSchemaRegistryUrl(id: number): string | null
 }
 
 /** A started cluster: `bootstrapServers` is set until `stop()`. */

@@ -86,6 +86,13 @@ export declare class NativeCluster {
   startBroker(id: number): Promise<void>
   /** `host:port,...` of the running brokers while the cluster runs, otherwise null. */
   get bootstrapServers(): string | null
+  /**
+   * The schema registry URLs of the running brokers, comma-separated (what Confluent's `schema.registry.url`
+   * takes), when the cluster serves registries (`schema.registry.listeners`); otherwise null.
+   */
+  get schemaRegistryUrl(): string | null
+  /** Broker `id`'s schema registry URL while it runs (the same after a restart), otherwise null. */
+  brokerSchemaRegistryUrl(id: number): string | null
   /** The ids of the running nodes (empty while the cluster is not started). */
   get running(): Array<number>
   /** Each node's id and log directory while the cluster runs (stopped nodes too), otherwise empty. */

@@ -14,11 +14,12 @@
  * function: potok_broker_destroy, potok_cluster_destroy, potok_producer_destroy, potok_consumer_destroy,
  * potok_admin_destroy, potok_message_destroy, potok_message_batch_destroy, potok_partition_list_destroy,
  * potok_topic_description_destroy, potok_string_list_destroy, potok_group_metadata_destroy,
- * potok_error_destroy. `char *` results are freed with potok_string_free. `const` pointers returned by
- * accessors point into the object they were read from and live as long as it does; objects lent to a
- * callback (a delivery report, a partition list, an error) live until the callback returns. Every destroy
- * function accepts NULL. Inputs (config lists, records, arrays) are only read during the call; the library
- * copies what it keeps.
+ * potok_registry_serializer_destroy, potok_registry_deserializer_destroy, potok_error_destroy. `char *`
+ * results are freed with potok_string_free, byte buffers (a `uint8_t *` and its length) with potok_bytes_free.
+ * `const` pointers returned by accessors point into the object they were read from and live as long as it
+ * does; objects lent to a callback (a delivery report, a partition list, an error) live until the callback
+ * returns. Every destroy function accepts NULL. Inputs (config lists, records, arrays) are only read during
+ * the call; the library copies what it keeps.
  *
  * CONFIG. Kafka's own config keys, as a NULL-terminated list of key/value strings:
  *     const char *config[] = {"bootstrap.servers", servers, "acks", "all", NULL};
@@ -100,6 +101,12 @@
  * Any `timeout_ms`: negative means the call's default (documented per call).
  */
 #define POTOK_TIMEOUT_DEFAULT -1
+
+/**
+ * The most bytes one serialized value or one JSON text may take (Kafka's default `message.max.bytes` is
+ * about 1 MiB; this leaves room for brokers configured larger).
+ */
+#define POTOK_REGISTRY_VALUE_MAX_BYTES ((64 * 1024) * 1024)
 
 /**
  * What a rebalance callback is told.
@@ -238,6 +245,16 @@ typedef struct potok_partition_list potok_partition_list;
  * except `potok_producer_destroy`, which must be the last call.
  */
 typedef struct potok_producer potok_producer;
+
+/**
+ * A registry-aware deserializer (`schema_type` AVRO or JSON). May be used from any thread at once.
+ */
+typedef struct potok_registry_deserializer potok_registry_deserializer;
+
+/**
+ * A registry-aware serializer (`schema_type` AVRO or JSON). May be used from any thread at once.
+ */
+typedef struct potok_registry_serializer potok_registry_serializer;
 
 /**
  * A list of names. Immutable; any thread. Freed with `potok_string_list_destroy`.
@@ -585,6 +602,17 @@ potok_error *potok_broker_bootstrap_servers(const potok_broker *broker,
                                             char **out);
 
 /**
+ * The schema registry's URL (`http://host:port`) while the broker runs with `schema.registry.listeners` set
+ * (`http://127.0.0.1:0` picks a free port); `*out` is a string to free with `potok_string_free`, or NULL when
+ * the broker serves no registry. A broker that is not running is a `POTOK_ERROR_STATE` error.
+ *
+ * # Safety
+ * `broker` is a live broker; `out` is valid for writing.
+ */
+potok_error *potok_broker_schema_registry_url(const potok_broker *broker,
+                                              char **out);
+
+/**
  * The log directory while the broker runs (a fresh temporary one unless `log.dirs` was given); `*out` is a
  * string to free with `potok_string_free`.
  *
@@ -645,6 +673,21 @@ potok_error *potok_cluster_start_with_controllers(size_t brokers,
  */
 potok_error *potok_cluster_bootstrap_servers(const potok_cluster *cluster,
                                              char **out);
+
+/**
+ * The schema registry URL of broker `id` (`http://host:port`) while it runs, or with `id` 0 the URLs of every
+ * running broker's registry, comma-separated (what Confluent's `schema.registry.url` takes: a client tries the
+ * next when one cannot be reached). Registries run when the cluster was started with
+ * `schema.registry.listeners` (`http://127.0.0.1:0`: a port picked once per broker). `*out` is a string to
+ * free with `potok_string_free`, or NULL when there is no such registry. An id out of range is a
+ * `POTOK_ERROR_INVALID_ARGUMENT` error.
+ *
+ * # Safety
+ * `cluster` is a live cluster; `out` is valid for writing.
+ */
+potok_error *potok_cluster_schema_registry_url(const potok_cluster *cluster,
+                                               int32_t id,
+                                               char **out);
 
 /**
  * The log directory of node `id` (running or not): `<dir>/<topic>-<partition>/` holds that partition's segment
@@ -1252,6 +1295,24 @@ size_t potok_error_path_count(const potok_error *error);
 const char *potok_error_path(const potok_error *error, size_t index);
 
 /**
+ * For a failure the schema registry answered (a registry serializer's register or lookup refused): the HTTP
+ * status (409 for an incompatible schema, 404, 422...); 0 for any other error.
+ *
+ * # Safety
+ * `error` is NULL or a live error.
+ */
+int32_t potok_error_registry_status(const potok_error *error);
+
+/**
+ * For a failure the schema registry answered: Confluent's `error_code` (40401 subject not found, 40901
+ * incompatible, 42201 invalid schema...); -1 for any other error or an answer without one.
+ *
+ * # Safety
+ * `error` is NULL or a live error.
+ */
+int64_t potok_error_registry_code(const potok_error *error);
+
+/**
  * Frees an error. NULL is ignored.
  *
  * # Safety
@@ -1458,6 +1519,97 @@ potok_error *potok_producer_send_offsets_to_transaction(potok_producer *producer
                                                         size_t count,
                                                         const potok_group_metadata *group,
                                                         int64_t timeout_ms);
+
+/**
+ * Makes a serializer writing values with a schema registered at the registry `url` (`http://host:port`,
+ * comma-separated for several) under the subject `<topic>-key` or `<topic>-value` (`is_key`).
+ * `schema_type` is "AVRO" or "JSON"; `schema` is the writer schema's text, or NULL with
+ * `use.latest.version=true`. `config` takes Confluent's serializer keys: `auto.register.schemas` (default true),
+ * `use.latest.version` (default false), `normalize.schemas` (default false); an unknown key is refused.
+ * On success `*out` is a serializer to free with `potok_registry_serializer_destroy`.
+ *
+ * # Safety
+ * `url` and `schema_type` are NUL-terminated strings, `schema` NULL or one; `config` is NULL or a
+ * NULL-terminated list of NUL-terminated strings; `out` is valid for writing.
+ */
+potok_error *potok_registry_serializer_new(const char *url,
+                                           const char *schema_type,
+                                           const char *schema,
+                                           bool is_key,
+                                           const char *const *config,
+                                           potok_registry_serializer **out);
+
+/**
+ * Serializes one value given as JSON text for `topic`: registers (or looks up, or takes the subject's latest)
+ * the schema on first use, checks the value against it and writes the Confluent wire format. On success
+ * `*out_data` / `*out_len` are the bytes, freed with `potok_bytes_free`. A value that does not fit the schema
+ * is a `POTOK_ERROR_SERIALIZATION` error with the failing fields (`potok_error_path`); a registry refusal also
+ * has `potok_error_registry_status` / `potok_error_registry_code`.
+ *
+ * # Safety
+ * `serializer` is a live serializer; `topic` and `json` are NUL-terminated strings; the out parameters are
+ * valid for writing.
+ */
+potok_error *potok_registry_serializer_serialize(const potok_registry_serializer *serializer,
+                                                 const char *topic,
+                                                 const char *json,
+                                                 uint8_t **out_data,
+                                                 size_t *out_len);
+
+/**
+ * Frees a serializer. NULL is ignored.
+ *
+ * # Safety
+ * `serializer` is NULL or from `potok_registry_serializer_new`, not freed yet, with no other call on it running.
+ */
+void potok_registry_serializer_destroy(potok_registry_serializer *serializer);
+
+/**
+ * Makes a deserializer reading values in the Confluent wire format: it fetches (and caches) the writer's
+ * schema by the id in the frame from the registry at `url` and decodes with it. `schema_type` is "AVRO" or
+ * "JSON" (a frame whose schema is of the other type is refused). `*out` is freed with
+ * `potok_registry_deserializer_destroy`.
+ *
+ * # Safety
+ * `url` and `schema_type` are NUL-terminated strings; `out` is valid for writing.
+ */
+potok_error *potok_registry_deserializer_new(const char *url,
+                                             const char *schema_type,
+                                             bool is_key,
+                                             potok_registry_deserializer **out);
+
+/**
+ * Deserializes `len` bytes at `data` (the Confluent wire format). On success `*out_json` is the value as JSON
+ * text (free with `potok_string_free`) and `*out_schema_id` the writer's schema id.
+ *
+ * # Safety
+ * `deserializer` is a live deserializer; `data` is valid for reading `len` bytes; the out parameters are
+ * valid for writing.
+ */
+potok_error *potok_registry_deserializer_deserialize(const potok_registry_deserializer *deserializer,
+                                                     const uint8_t *data,
+                                                     size_t len,
+                                                     char **out_json,
+                                                     int32_t *out_schema_id);
+
+/**
+ * Frees a deserializer. NULL is ignored.
+ *
+ * # Safety
+ * `deserializer` is NULL or from `potok_registry_deserializer_new`, not freed yet, with no other call on it
+ * running.
+ */
+void potok_registry_deserializer_destroy(potok_registry_deserializer *deserializer);
+
+/**
+ * Frees bytes the library returned (`potok_registry_serializer_serialize`), with the length it returned.
+ * NULL is ignored.
+ *
+ * # Safety
+ * `data` is NULL or bytes returned by this library with this `len`, not freed yet.
+ */
+void potok_bytes_free(uint8_t *data,
+                      size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -128,6 +128,27 @@ pub unsafe extern "C" fn potok_broker_bootstrap_servers(
     })
 }
 
+/// The schema registry's URL (`http://host:port`) while the broker runs with `schema.registry.listeners` set
+/// (`http://127.0.0.1:0` picks a free port); `*out` is a string to free with `potok_string_free`, or NULL when
+/// the broker serves no registry. A broker that is not running is a `POTOK_ERROR_STATE` error.
+///
+/// # Safety
+/// `broker` is a live broker; `out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn potok_broker_schema_registry_url(
+    broker: *const potok_broker,
+    out: *mut *mut c_char,
+) -> *mut potok_error {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY: as the caller guarantees.
+        let url = unsafe { handle(broker, "broker") }?.with_running(|b| b.schema_registry_url())?;
+        let url = url.map_or(std::ptr::null_mut(), |u| owned_string(&u));
+        // SAFETY: checked non-NULL; writable as the caller guarantees.
+        unsafe { write_out(out, url, "out") }
+    })
+}
+
 /// The log directory while the broker runs (a fresh temporary one unless `log.dirs` was given); `*out` is a
 /// string to free with `potok_string_free`.
 ///

@@ -111,6 +111,37 @@ pub unsafe extern "C" fn potok_cluster_bootstrap_servers(
     })
 }
 
+/// The schema registry URL of broker `id` (`http://host:port`) while it runs, or with `id` 0 the URLs of every
+/// running broker's registry, comma-separated (what Confluent's `schema.registry.url` takes: a client tries the
+/// next when one cannot be reached). Registries run when the cluster was started with
+/// `schema.registry.listeners` (`http://127.0.0.1:0`: a port picked once per broker). `*out` is a string to
+/// free with `potok_string_free`, or NULL when there is no such registry. An id out of range is a
+/// `POTOK_ERROR_INVALID_ARGUMENT` error.
+///
+/// # Safety
+/// `cluster` is a live cluster; `out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn potok_cluster_schema_registry_url(
+    cluster: *const potok_cluster,
+    id: i32,
+    out: *mut *mut c_char,
+) -> *mut potok_error {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY: as the caller guarantees.
+        let url = unsafe { handle(cluster, "cluster") }?.with(|c| {
+            if id == 0 {
+                Ok(c.schema_registry_urls())
+            } else {
+                c.schema_registry_url(id)
+            }
+        })?;
+        let url = url.map_or(std::ptr::null_mut(), |u| owned_string(&u));
+        // SAFETY: checked non-NULL; writable as the caller guarantees.
+        unsafe { write_out(out, url, "out") }
+    })
+}
+
 /// The log directory of node `id` (running or not): `<dir>/<topic>-<partition>/` holds that partition's segment
 /// files. `*out` is a string to free with `potok_string_free`. An id that is not one of the cluster's nodes is a
 /// `POTOK_ERROR_INVALID_ARGUMENT` error, a stopped cluster a `POTOK_ERROR_STATE` error.

@@ -49,6 +49,9 @@ pub struct potok_error {
     message: CString,
     key: Option<CString>,
     paths: Vec<CString>,
+    /// The schema registry's answer behind a registry serializer's failure: HTTP status (0 when none, or
+    /// when the registry could not be reached) and Confluent's `error_code` (-1 when none).
+    registry: (u16, i64),
 }
 
 impl std::fmt::Debug for potok_error {
@@ -64,8 +67,14 @@ impl potok_error {
             message: c_string(&error.message),
             key: error.key.as_deref().map(c_string),
             paths: error.paths.iter().map(|p| c_string(p)).collect(),
+            registry: (0, -1),
             error,
         }
+    }
+
+    /// An error that the schema registry answered with (`status`, Confluent's `error_code`).
+    pub(crate) fn from_registry(error: HostError, status: u16, error_code: i64) -> potok_error {
+        potok_error { registry: (status, error_code), ..potok_error::new(error) }
     }
 
     pub(crate) fn boxed(error: HostError) -> *mut potok_error {
@@ -170,6 +179,26 @@ pub unsafe extern "C" fn potok_error_path_count(error: *const potok_error) -> us
 #[no_mangle]
 pub unsafe extern "C" fn potok_error_path(error: *const potok_error, index: usize) -> *const c_char {
     with(error, std::ptr::null(), |e| e.paths.get(index).map_or(std::ptr::null(), |p| p.as_ptr()))
+}
+
+/// For a failure the schema registry answered (a registry serializer's register or lookup refused): the HTTP
+/// status (409 for an incompatible schema, 404, 422...); 0 for any other error.
+///
+/// # Safety
+/// `error` is NULL or a live error.
+#[no_mangle]
+pub unsafe extern "C" fn potok_error_registry_status(error: *const potok_error) -> i32 {
+    with(error, 0, |e| i32::from(e.registry.0))
+}
+
+/// For a failure the schema registry answered: Confluent's `error_code` (40401 subject not found, 40901
+/// incompatible, 42201 invalid schema...); -1 for any other error or an answer without one.
+///
+/// # Safety
+/// `error` is NULL or a live error.
+#[no_mangle]
+pub unsafe extern "C" fn potok_error_registry_code(error: *const potok_error) -> i64 {
+    with(error, -1, |e| e.registry.1)
 }
 
 /// Frees an error. NULL is ignored.

@@ -16,7 +16,8 @@
 //! Modules: [`error`] (status and accessors), [`broker`] (the embedded broker), [`cluster`] (an embedded
 //! cluster of N nodes, each stopped, killed and started again by node id), [`producer`] (send with poll-based
 //! delivery reports, flush, transactions), [`consumer`] (subscribe/assign, poll returning message handles,
-//! commit, seek, close), [`admin`] (create/delete/describe/list topics), [`log`] (the engine's log records to a
+//! commit, seek, close), [`admin`] (create/delete/describe/list topics), [`registry`] (registry-aware Avro and
+//! JSON Schema serializers in the Confluent wire format), [`log`] (the engine's log records to a
 //! C callback), and `jni` (the `Java_io_potok_*` functions of bindings-java, which call the functions of this crate).
 
 // The C names (`potok_broker`, `potok_error`) are the header's names; cbindgen copies them verbatim.
@@ -33,6 +34,7 @@ pub mod error;
 mod ffi;
 pub mod log;
 pub mod producer;
+pub mod registry;
 
 /// cbindgen:ignore
 #[cfg(feature = "jni")]

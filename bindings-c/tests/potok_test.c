@@ -2,7 +2,8 @@
  * The C ABI's tests, in C, against an embedded potok broker: errors (kinds, Kafka codes, config keys, NULL
  * arguments), the broker's life cycle, admin topics, a producer with delivery reports and headers, a consumer
  * by assignment and in a group (rebalance callback, commits, seek, offsets), the course's transactions
- * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only), the log callback, a
+ * exercise (T1 committed, T2 aborted, a read_committed reader sees T1 only), the log callback, the schema
+ * registry and its serializers, a
  * three-node embedded cluster that loses a partition's leader under acks=all and gets it back, and the course's
  * min-ISR exercise on three brokers beside a dedicated controller (two brokers down: NOT_ENOUGH_REPLICAS).
  * scripts/c-tests.sh builds it with `cc` and runs it plainly and under AddressSanitizer (leaks included).
@@ -579,6 +580,13 @@ static void test_cluster(void) {
     potok_error *no_node = potok_cluster_log_dir(cluster, 4, &log_dir);
     CHECK(no_node && potok_error_kind(no_node) == POTOK_ERROR_INVALID_ARGUMENT, "no node 4");
     potok_error_destroy(no_node);
+    char *registry_url = (char *)1;
+    if (OK(potok_cluster_schema_registry_url(cluster, 0, &registry_url))) {
+        CHECK(registry_url == NULL, "no schema registry without schema.registry.listeners");
+    }
+    e = potok_cluster_schema_registry_url(cluster, 42, &registry_url);
+    CHECK(e && potok_error_kind(e) == POTOK_ERROR_INVALID_ARGUMENT, "no node 42");
+    potok_error_destroy(e);
     char *servers = NULL;
     if (!OK(potok_cluster_bootstrap_servers(cluster, &servers))) {
         potok_cluster_destroy(cluster);
@@ -796,6 +804,73 @@ done:
     potok_cluster_destroy(cluster);
 }
 
+/* The schema registry a broker serves (schema.registry.listeners) and the registry serializers: register on first
+ * use, the Confluent wire format (magic byte 0, the id big-endian), a compatible evolution, an incompatible one
+ * refused with the registry's 409 / 40901, and a round trip by id. */
+static void test_schema_registry(void) {
+    const char *config[] = {"schema.registry.listeners", "http://127.0.0.1:0", NULL};
+    potok_broker *broker = NULL;
+    char *url = NULL;
+    if (!OK(potok_broker_new(config, &broker))) return;
+    if (!OK(potok_broker_start(broker)) || !OK(potok_broker_schema_registry_url(broker, &url)) || url == NULL) {
+        CHECK(url != NULL, "a registry URL");
+        potok_broker_destroy(broker);
+        return;
+    }
+    CHECK(strncmp(url, "http://127.0.0.1:", 17) == 0, "url %s", url);
+    const char *v1 = "{\"type\":\"record\",\"name\":\"Sale\",\"fields\":[{\"name\":\"store\",\"type\":\"string\"}]}";
+    const char *v2 = "{\"type\":\"record\",\"name\":\"Sale\",\"fields\":[{\"name\":\"store\",\"type\":\"string\"},"
+                     "{\"name\":\"amount\",\"type\":\"double\",\"default\":0}]}";
+    const char *bad = "{\"type\":\"record\",\"name\":\"Sale\",\"fields\":[{\"name\":\"store\",\"type\":\"string\"},"
+                      "{\"name\":\"till\",\"type\":\"int\"}]}";
+    potok_registry_serializer *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    potok_registry_deserializer *d = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (OK(potok_registry_serializer_new(url, "AVRO", v1, false, NULL, &s1)) &&
+        OK(potok_registry_serializer_serialize(s1, "pos", "{\"store\":\"Lyon\"}", &data, &len))) {
+        /* Magic byte 0, id 1, then "Lyon" as an Avro string (zig-zag length 8). */
+        const uint8_t expected[] = {0, 0, 0, 0, 1, 8, 'L', 'y', 'o', 'n'};
+        CHECK(len == sizeof expected && memcmp(data, expected, len) == 0, "frame of %zu bytes", len);
+        if (OK(potok_registry_deserializer_new(url, "AVRO", false, &d))) {
+            char *json = NULL;
+            int32_t id = 0;
+            if (OK(potok_registry_deserializer_deserialize(d, data, len, &json, &id))) {
+                CHECK(id == 1 && strcmp(json, "{\"store\":\"Lyon\"}") == 0, "id %d, %s", id, json);
+                potok_string_free(json);
+            }
+            potok_error *e = potok_registry_deserializer_deserialize(d, (const uint8_t *)"x", 1, &json, &id);
+            CHECK(e && potok_error_kind(e) == POTOK_ERROR_SERIALIZATION && potok_error_registry_status(e) == 0,
+                  "not the wire format");
+            potok_error_destroy(e);
+        }
+        potok_bytes_free(data, len);
+    }
+    if (OK(potok_registry_serializer_new(url, "AVRO", v2, false, NULL, &s2)) &&
+        OK(potok_registry_serializer_serialize(s2, "pos", "{\"store\":\"Nice\",\"amount\":2.5}", &data, &len))) {
+        CHECK(len > 5 && data[4] == 2, "the evolved schema has id 2");
+        potok_bytes_free(data, len);
+    }
+    if (OK(potok_registry_serializer_new(url, "AVRO", bad, false, NULL, &s3))) {
+        potok_error *e = potok_registry_serializer_serialize(s3, "pos", "{\"store\":\"Metz\",\"till\":1}", &data, &len);
+        CHECK(e && potok_error_kind(e) == POTOK_ERROR_SERIALIZATION, "incompatible refused");
+        CHECK(potok_error_registry_status(e) == 409 && potok_error_registry_code(e) == 40901,
+              "status %d code %" PRId64, potok_error_registry_status(e), potok_error_registry_code(e));
+        potok_error_destroy(e);
+    }
+    const char *unknown[] = {"auto.register.schema", "false", NULL};
+    potok_registry_serializer *typo = NULL;
+    potok_error *e = potok_registry_serializer_new(url, "AVRO", v1, false, unknown, &typo);
+    CHECK(e && typo == NULL, "an unknown serializer key is refused");
+    potok_error_destroy(e);
+    potok_registry_serializer_destroy(s1);
+    potok_registry_serializer_destroy(s2);
+    potok_registry_serializer_destroy(s3);
+    potok_registry_deserializer_destroy(d);
+    potok_string_free(url);
+    potok_broker_destroy(broker);
+}
+
 int main(void) {
     CHECK(strlen(potok_version()) > 0, "version");
     test_errors();
@@ -813,6 +888,7 @@ int main(void) {
     OK(potok_broker_stop(broker));
     potok_broker_destroy(broker);
     test_log_callback();
+    test_schema_registry();
     test_cluster();
     test_cluster_min_isr();
     printf("c-tests: %d passed, %d failed\n", passed, failed);

@@ -8,10 +8,12 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import kafkajs from 'kafkajs';
+
 import { TIMEOUT, collect, topicName } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
-const { Broker, Kafka, SchemaRegistry, SchemaRegistryError, SchemaType, SerializationError } = require('..');
+const { Broker, Cluster, Kafka, SchemaRegistry, SchemaRegistryError, SchemaType, SerializationError } = require('..');
 
 const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'src', 'serde', 'testdata');
 const POS_AVRO_SCHEMA = JSON.parse(fs.readFileSync(path.join(testdata, 'pos-invoice.avsc'), 'utf8'));
@@ -103,4 +105,44 @@ test('the curriculum\'s Avro PosInvoice through the broker and the registry', { 
   await consumer.disconnect();
   const read = await Promise.all(seen.map((m) => registry.decode(m.value)));
   assert.deepEqual(read.sort((a, b) => a.InvoiceNumber.localeCompare(b.InvoiceNumber)), invoices);
+});
+
+test('a cluster with schemaRegistry: the schemas outlive the broker leading _schemas', { timeout: 240_000 }, async (t) => {
+  const cluster = await new Cluster({ brokers: 3, schemaRegistry: true }).start();
+  t.after(() => cluster.stop());
+  const urls = cluster.schemaRegistryUrl.split(',');
+  assert.equal(urls.length, 3);
+  const admin = new kafkajs.Kafka({ brokers: cluster.bootstrapServers.split(','), logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['_schemas'] });
+  await admin.disconnect();
+  const { leader, replicas } = topics[0].partitions[0];
+  assert.equal(replicas.length, 3, '_schemas is on every broker');
+  const lostUrl = cluster.brokerSchemaRegistryUrl(leader);
+  const { id: id1 } = await new SchemaRegistry({ host: lostUrl }).register({ schema: V1 }, { subject: 'pos-value' });
+
+  await cluster.killBroker(leader);
+  assert.equal(cluster.brokerSchemaRegistryUrl(leader), null);
+  const [readerUrl, writerUrl] = cluster.schemaRegistryUrl.split(',');
+  assert.deepEqual(await new SchemaRegistry({ host: readerUrl }).getSchema(id1), V1);
+  // Writes go on once _schemas has a new leader (after the lost broker's session times out).
+  const writer = new SchemaRegistry({ host: writerUrl });
+  const deadline = Date.now() + 60_000;
+  let id2;
+  for (;;) {
+    try {
+      ({ id: id2 } = await writer.register({ schema: V2 }, { subject: 'pos-value' }));
+      break;
+    } catch (e) {
+      if (!(e instanceof SchemaRegistryError) || Date.now() > deadline) {
+        throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  assert.notEqual(id2, id1);
+  await assert.rejects(writer.register({ schema: BAD }, { subject: 'pos-value' }), (e) => e.status === 409);
+  await cluster.startBroker(leader);
+  assert.equal(cluster.brokerSchemaRegistryUrl(leader), lostUrl);
+  assert.equal(await new SchemaRegistry({ host: lostUrl }).getLatestSchemaId('pos-value'), id2);
 });

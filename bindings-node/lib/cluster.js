@@ -13,20 +13,24 @@ const { ArgumentError, awaitNative, callNative } = require('./errors');
 
 class Cluster {
   /**
-   * @param {{ brokers?: number, controllers?: number,
+   * @param {{ brokers?: number, controllers?: number, schemaRegistry?: boolean,
    *   config?: Record<string, string | number | boolean | Array<string | number>> }}
    *   [options] `brokers` (default 3), `controllers` (dedicated controller-only nodes, default 0: every node is
    *   both; at most 9 nodes in all) and Kafka's broker keys applied to every node (`min.insync.replicas`,
    *   `default.replication.factor`, ...; `node.id`, `listeners`, `log.dirs` and the quorum keys are the
-   *   cluster's own).
+   *   cluster's own). `schemaRegistry: true` also serves a Confluent-compatible schema registry on every broker
+   *   (`schemaRegistryUrl`), all over one `_schemas` topic replicated on up to 3 brokers.
    */
-  constructor({ brokers = 3, controllers = 0, config = {} } = {}) {
+  constructor({ brokers = 3, controllers = 0, config = {}, schemaRegistry = false } = {}) {
     for (const [name, value] of [['brokers', brokers], ['controllers', controllers]]) {
       if (!Number.isInteger(value)) {
         throw new ArgumentError(`${name} must be an integer, got ${String(value)}`);
       }
     }
-    const entries = toEntries(config);
+    const withRegistry = schemaRegistry && config['schema.registry.listeners'] === undefined
+      ? { ...config, 'schema.registry.listeners': 'http://127.0.0.1:0' }
+      : config;
+    const entries = toEntries(withRegistry);
     this._native = callNative(() => new native.NativeCluster(brokers, controllers, entries));
   }
 
@@ -61,6 +65,17 @@ class Cluster {
   /** `host:port,...` of the running brokers (for kafkajs's `brokers`, split on commas) while started, else null. */
   get bootstrapServers() {
     return this._native.bootstrapServers;
+  }
+
+  /** The schema registry URLs of the running brokers, comma-separated, with `schemaRegistry: true` while
+   * started; otherwise null. */
+  get schemaRegistryUrl() {
+    return this._native.schemaRegistryUrl;
+  }
+
+  /** Broker `id`'s schema registry URL while it runs (the same after a restart), otherwise null. */
+  brokerSchemaRegistryUrl(id) {
+    return this._native.brokerSchemaRegistryUrl(nodeId(id));
   }
 
   /** The ids of the running nodes, ascending (empty until start()). */

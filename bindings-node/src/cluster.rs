@@ -14,9 +14,16 @@ use potok::host::HostError;
 use crate::error::Failure;
 use crate::ConfigEntry;
 
-/// What the getters show: the cluster's addresses, running node ids and each node's log directory, or None while
-/// it is not started.
-type View = Option<(String, Vec<i32>, Vec<NodeLogDir>)>;
+/// What the getters show while the cluster runs (None while it is not started).
+#[derive(Debug, Clone)]
+struct Running {
+    bootstrap_servers: String,
+    running: Vec<i32>,
+    /// Each running broker's schema registry URL, by node id (empty without registries).
+    registry_urls: Vec<(i32, String)>,
+    /// Each node's log directory, running or not.
+    log_dirs: Vec<NodeLogDir>,
+}
 
 /// One node's id and log directory (where its partitions' segment files are).
 #[napi(object)]
@@ -25,6 +32,8 @@ pub struct NodeLogDir {
     pub node_id: i32,
     pub path: String,
 }
+
+type View = Option<Running>;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -40,10 +49,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn publish(&self, cluster: &Option<EmbeddedCluster>) {
-        *lock(&self.view) = cluster.as_ref().map(|c| {
-            let dirs =
-                c.log_dirs().into_iter().map(|(node_id, p)| NodeLogDir { node_id, path: p.display().to_string() });
-            (c.bootstrap_servers(), c.running(), dirs.collect())
+        *lock(&self.view) = cluster.as_ref().map(|c| Running {
+            bootstrap_servers: c.bootstrap_servers(),
+            running: c.running(),
+            registry_urls: c
+                .running()
+                .into_iter()
+                .filter_map(|id| Some((id, c.schema_registry_url(id).ok().flatten()?)))
+                .collect(),
+            log_dirs: c
+                .log_dirs()
+                .into_iter()
+                .map(|(node_id, p)| NodeLogDir { node_id, path: p.display().to_string() })
+                .collect(),
         });
     }
 }
@@ -118,19 +136,35 @@ impl NativeCluster {
     /// `host:port,...` of the running brokers while the cluster runs, otherwise null.
     #[napi(getter)]
     pub fn bootstrap_servers(&self) -> Option<String> {
-        lock(&self.shared.view).as_ref().map(|(servers, _, _)| servers.clone())
+        lock(&self.shared.view).as_ref().map(|r| r.bootstrap_servers.clone())
+    }
+
+    /// The schema registry URLs of the running brokers, comma-separated (what Confluent's `schema.registry.url`
+    /// takes), when the cluster serves registries (`schema.registry.listeners`); otherwise null.
+    #[napi(getter)]
+    pub fn schema_registry_url(&self) -> Option<String> {
+        let view = lock(&self.shared.view);
+        let urls: Vec<&str> = view.iter().flat_map(|r| r.registry_urls.iter().map(|(_, u)| u.as_str())).collect();
+        (!urls.is_empty()).then(|| urls.join(","))
+    }
+
+    /// Broker `id`'s schema registry URL while it runs (the same after a restart), otherwise null.
+    #[napi]
+    pub fn broker_schema_registry_url(&self, id: i32) -> Option<String> {
+        let view = lock(&self.shared.view);
+        view.as_ref()?.registry_urls.iter().find(|(node, _)| *node == id).map(|(_, u)| u.clone())
     }
 
     /// The ids of the running nodes (empty while the cluster is not started).
     #[napi(getter)]
     pub fn running(&self) -> Vec<i32> {
-        lock(&self.shared.view).as_ref().map(|(_, running, _)| running.clone()).unwrap_or_default()
+        lock(&self.shared.view).as_ref().map(|r| r.running.clone()).unwrap_or_default()
     }
 
     /// Each node's id and log directory while the cluster runs (stopped nodes too), otherwise empty.
     #[napi(getter)]
     pub fn log_dirs(&self) -> Vec<NodeLogDir> {
-        lock(&self.shared.view).as_ref().map(|(_, _, dirs)| dirs.clone()).unwrap_or_default()
+        lock(&self.shared.view).as_ref().map(|r| r.log_dirs.clone()).unwrap_or_default()
     }
 
     fn task(&self, op: Op) -> AsyncTask<ClusterTask> {

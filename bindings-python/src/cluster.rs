@@ -59,6 +59,17 @@ impl EmbeddedCluster {
         self.with(py, |c| Ok(c.log_dirs().into_iter().map(|(id, p)| (id, p.display().to_string())).collect()))
     }
 
+    /// Every running broker's schema registry URL, comma-separated (None without registries).
+    #[getter]
+    fn schema_registry_url(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |c| Ok(c.schema_registry_urls()))
+    }
+
+    /// Broker `id`'s schema registry URL while it runs (None when it does not, or without registries).
+    fn broker_schema_registry_url(&self, py: Python<'_>, id: i32) -> PyResult<Option<String>> {
+        self.with(py, |c| c.schema_registry_url(id))
+    }
+
     fn stop_broker(&self, py: Python<'_>, id: i32) -> PyResult<()> {
         self.with(py, |c| c.stop_broker(id))
     }

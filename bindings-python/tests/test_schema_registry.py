@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,7 @@ from potok.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from potok.serialization import MessageField, SerializationContext
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
+import confluent_kafka.admin  # noqa: E402
 from confluent_kafka.schema_registry import Schema as CSchema  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient as CClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer as CAvroDeserializer  # noqa: E402
@@ -206,6 +208,46 @@ def test_schemas_survive_a_restart(tmp_path):
         assert client.register_schema("kept-value", CSchema(V1, "AVRO")) == id1
         assert client.register_schema("new-value", CSchema(BAD, "AVRO")) == id2 + 1
 
+
+
+def test_a_clusters_schemas_survive_the_loss_of_the_broker_leading_them():
+    """``potok.Cluster(schema_registry=True)``: a registry on every broker over one ``_schemas`` topic on three
+    replicas; the broker leading it is killed and confluent-kafka's client, given every URL, reads back by id
+    and registers again."""
+    with potok.Cluster(3, schema_registry=True) as cluster:
+        urls = cluster.schema_registry_url.split(",")
+        assert len(urls) == 3
+        admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        described = admin.describe_topics(confluent_kafka.TopicCollection(["_schemas"]))["_schemas"]
+        partition = described.result(OP_TIMEOUT).partitions[0]
+        assert len(partition.replicas) == 3
+        leader = partition.leader.id
+        lost_url = cluster.broker_schema_registry_url(leader)
+        id1 = CClient({"url": lost_url}).register_schema("pos-value", CSchema(V1, "AVRO"))
+        cluster.kill_broker(leader)
+        assert cluster.broker_schema_registry_url(leader) is None
+        survivors = cluster.schema_registry_url
+        assert lost_url not in survivors
+        client = CClient({"url": survivors.split(",")[0]})
+        assert json.loads(client.get_schema(id1).schema_str) == json.loads(V1)
+        # Writes go on once _schemas has a new leader (the lost broker's session times out first).
+        writer = CClient({"url": survivors.split(",")[1]})
+        deadline = time.monotonic() + OP_TIMEOUT
+        while True:
+            try:
+                id2 = writer.register_schema("pos-value", CSchema(V2, "AVRO"))
+                break
+            except CError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert id2 != id1
+        with pytest.raises(CError) as refused:
+            writer.register_schema("pos-value", CSchema(BAD, "AVRO"))
+        assert refused.value.http_status_code == 409
+        cluster.start_broker(leader)
+        assert cluster.broker_schema_registry_url(leader) == lost_url
+        assert CClient({"url": lost_url}).get_latest_version("pos-value").schema_id == id2
 
 def raw(url, method, path, body=None, content_type="application/vnd.schemaregistry.v1+json"):
     data = body.encode() if isinstance(body, str) else body

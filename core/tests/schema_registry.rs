@@ -173,3 +173,74 @@ fn bad_input_gets_confluents_error_bodies() {
     }
     broker.stop().unwrap();
 }
+
+/// `_schemas` partition 0's (leader, replicas) as broker `bootstrap` describes it.
+fn schemas_partition(bootstrap: &str) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+    let admin = potok::client::admin::Admin::new(&pairs(&[("bootstrap.servers", bootstrap)])).ok()?;
+    let t = admin.describe_topics(&["_schemas".to_string()], Some(Duration::from_secs(2))).ok()?.remove(0).1.ok()?;
+    let p = t.partitions.iter().find(|p| p.partition == 0)?;
+    Some((p.leader, p.replicas.clone(), p.isr.clone()))
+}
+
+/// Retries `f` every 100 ms for up to 60 s (a registry reading `_schemas` may be a moment behind a write made
+/// through another, and leaderships move after a broker's loss).
+fn eventually<T, E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() >= deadline => panic!("{what}: {e:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn a_cluster_registry_survives_the_loss_of_the_broker_that_leads_schemas() {
+    use potok::host::cluster::EmbeddedCluster;
+    let mut cluster = EmbeddedCluster::start(3, &[("schema.registry.listeners", "http://127.0.0.1:0")]).unwrap();
+    let urls: Vec<String> =
+        (1..=3).map(|id| cluster.schema_registry_url(id).unwrap().expect("a registry per broker")).collect();
+    let (leader, replicas, _) =
+        eventually("describe _schemas", || schemas_partition(&cluster.bootstrap_servers()).ok_or("not yet"));
+    assert_eq!(replicas.len(), 3, "_schemas is replicated on every broker of the cluster: {replicas:?}");
+
+    // Register through the registry of the broker that leads `_schemas`, then lose that broker (as SIGKILL).
+    let serving = SchemaRegistryClient::new(&urls[leader as usize - 1]).unwrap();
+    let v1 = serving.register("pos-value", &RegistrySchema::new("AVRO", V1), false).unwrap();
+    cluster.kill_broker(leader).unwrap();
+    let others: Vec<&String> = (1..=3).filter(|&id| id != leader).map(|id| &urls[id as usize - 1]).collect();
+
+    // Another broker's registry reads the schema back by id and by subject...
+    let reader = SchemaRegistryClient::new(others[0]).unwrap();
+    let schema = eventually("read back by id", || reader.schema_by_id(v1));
+    assert_eq!(schema.schema, V1);
+    assert_eq!(eventually("latest", || reader.latest_version("pos-value")).id, v1);
+    // ...and registers again once `_schemas` has a new leader: a new version, a new id, still checked against
+    // the first (BACKWARD refuses BAD).
+    let writer = SchemaRegistryClient::new(others[1]).unwrap();
+    let v2 =
+        eventually("register after the loss", || writer.register("pos-value", &RegistrySchema::new("AVRO", V2), false));
+    assert_ne!(v2, v1);
+    let refused = writer.register("pos-value", &RegistrySchema::new("AVRO", BAD), false).unwrap_err();
+    assert_eq!((refused.status, refused.error_code), (409, 40901));
+    let (new_leader, _, _) = schemas_partition(&cluster.bootstrap_servers()).expect("described");
+    assert_ne!(new_leader, leader, "leadership moved off the lost broker");
+
+    // A client given every registry (the lost one first) fails over, and serializes and reads back by id.
+    let all = format!("{},{},{}", urls[leader as usize - 1], others[0], others[1]);
+    let client = Arc::new(SchemaRegistryClient::new(&all).unwrap());
+    let ser = RegistrySerializer::new(client.clone(), "AVRO", Some(V2), false, RegistrySerdeConfig::default()).unwrap();
+    let value = json!({"StoreID": "STR1", "Total": {"double": 9.5}});
+    let bytes = ser.serialize("pos", Some(&value)).unwrap().unwrap();
+    assert_eq!(&bytes[1..5], &v2.to_be_bytes(), "the id the surviving registries gave V2");
+    let de = RegistryDeserializer::new(Arc::new(SchemaRegistryClient::new(others[0]).unwrap()), "AVRO");
+    assert_eq!(de.deserialize_with_id(&bytes).unwrap(), (v2, json!({"StoreID": "STR1", "Total": 9.5})));
+
+    // The lost broker comes back: its registry (same URL) catches up on what was written without it.
+    cluster.start_broker(leader).unwrap();
+    assert_eq!(cluster.schema_registry_url(leader).unwrap().as_ref(), Some(&urls[leader as usize - 1]));
+    let back = SchemaRegistryClient::new(&urls[leader as usize - 1]).unwrap();
+    assert_eq!(back.latest_version("pos-value").unwrap().id, v2);
+    cluster.stop().unwrap();
+}

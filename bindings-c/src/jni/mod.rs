@@ -10,6 +10,7 @@
 //! per poll instead of several JNI calls per record.
 
 mod consumer;
+mod registry;
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -89,10 +90,13 @@ fn exception<'local>(env: &mut JNIEnv<'local>, error: *const potok_error) -> jni
     let name = c_str_value(env, unsafe { error::potok_error_name(error) })?;
     let message = c_str_value(env, unsafe { error::potok_error_message(error) })?;
     let key = c_str_value(env, unsafe { error::potok_error_config_key(error) })?;
+    // SAFETY: as above.
+    let (registry_status, registry_code) =
+        unsafe { (error::potok_error_registry_status(error), error::potok_error_registry_code(error)) };
     env.call_static_method(
         ERRORS,
         "create",
-        "(IILjava/lang/String;Ljava/lang/String;ZLjava/lang/String;)Ljava/lang/RuntimeException;",
+        "(IILjava/lang/String;Ljava/lang/String;ZLjava/lang/String;IJ)Ljava/lang/RuntimeException;",
         &[
             JValue::Int(kind),
             JValue::Int(code),
@@ -100,6 +104,8 @@ fn exception<'local>(env: &mut JNIEnv<'local>, error: *const potok_error) -> jni
             JValue::Object(&message),
             JValue::Bool(jboolean::from(retriable)),
             JValue::Object(&key),
+            JValue::Int(registry_status),
+            JValue::Long(registry_code),
         ],
     )?
     .l()

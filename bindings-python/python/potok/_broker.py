@@ -160,6 +160,10 @@ class Cluster:
     cluster runs: stopping two of three brokers then leaves the quorum up, so the ISR shrinks and an
     ``acks=all`` producer gets NOT_ENOUGH_REPLICAS below ``min.insync.replicas``. Only the brokers take
     clients; at most 9 nodes in all.
+
+    ``schema_registry=True`` also serves a Confluent-compatible schema registry on every broker
+    (:attr:`schema_registry_url`), all sharing the compacted ``_schemas`` topic, replicated on up to 3 brokers so
+    that the schemas outlive a broker's loss.
     """
 
     def __init__(
@@ -168,14 +172,27 @@ class Cluster:
         config: Optional[Mapping[str, ConfigValue]] = None,
         *,
         controllers: int = 0,
+        schema_registry: bool = False,
         **overrides: ConfigValue,
     ) -> None:
         pairs: Dict[str, str] = {}
+        if schema_registry:
+            pairs["schema.registry.listeners"] = "http://127.0.0.1:0"
         for key, value in (config or {}).items():
             pairs[str(key)] = _kafka_value(value)
         for key, value in overrides.items():
             pairs[key.replace("_", ".")] = _kafka_value(value)
         self._native = _native.EmbeddedCluster(int(brokers), list(pairs.items()), int(controllers))
+
+    @property
+    def schema_registry_url(self) -> Optional[str]:
+        """The schema registry URLs of every running broker (``schema_registry=True``), comma-separated as
+        Confluent's ``schema.registry.url`` takes several; None without registries."""
+        return self._native.schema_registry_url
+
+    def broker_schema_registry_url(self, broker_id: int) -> Optional[str]:
+        """Broker ``broker_id``'s schema registry URL while it runs (the same after a restart), else None."""
+        return self._native.broker_schema_registry_url(broker_id)
 
     @property
     def bootstrap_servers(self) -> str:

@@ -140,7 +140,16 @@ async fn list_offsets_once(
                             .collect(),
                     )
             })
-            .await?;
+            .await;
+        // A leader that cannot be reached (a broker lost) fails only its own partitions, retriably, so that the
+        // caller refreshes metadata and asks the new leader, instead of asking the lost one until the deadline.
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                out.extend(items.into_iter().map(|(tp, _)| (tp, Err(e.clone()))));
+                continue;
+            }
+        };
         for (tp, _) in items {
             let r = response
                 .topics

@@ -4,6 +4,11 @@
 //! with data in a temporary directory (one `kafka-logs-N` per node) removed when the cluster stops. Nodes can
 //! be stopped (controlled shutdown), killed (as with SIGKILL) and started again.
 //!
+//! With `schema.registry.listeners` among the config entries (`http://127.0.0.1:0`), every broker also serves a
+//! schema registry, on a port picked once per broker (so a restarted node keeps its URL); the registries start
+//! once every broker is registered, so `_schemas` is created with a replication factor of min(brokers, 3) and
+//! outlives any one broker. Each registry reads and writes `_schemas` through its own broker.
+//!
 //! With dedicated controllers ([`EmbeddedCluster::start_with_controllers`]), brokers 1 to N have only the
 //! broker role and nodes N+1 to N+C only the controller role, as a production KRaft cluster runs: brokers
 //! can then die without taking the quorum with them.
@@ -13,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::HostError;
+use crate::broker::config::Listener;
 use crate::broker::BrokerConfig;
 use crate::net::RunningBroker;
 
@@ -29,6 +35,8 @@ pub struct EmbeddedCluster {
     configs: Vec<BrokerConfig>,
     nodes: Vec<Option<RunningBroker>>,
     client_ports: Vec<u16>,
+    /// Each broker's schema registry listener (with its port picked), when the entries asked for registries.
+    registry_listeners: Vec<Option<Listener>>,
     base: PathBuf,
 }
 
@@ -105,6 +113,27 @@ fn node_configs<K: AsRef<str>, V: AsRef<str>>(
     Ok(configs)
 }
 
+/// Takes `schema.registry.listeners` out of the brokers' configs (the cluster starts the registries itself, once
+/// the brokers are ready) and gives each broker its own listener, picking a port once where the entries said 0.
+fn registry_listeners(configs: &mut [BrokerConfig], brokers: usize) -> Result<Vec<Option<Listener>>, HostError> {
+    let mut listeners = Vec::with_capacity(brokers);
+    for config in configs.iter_mut().take(brokers) {
+        listeners.push(config.schema_registry_listeners.take());
+    }
+    for config in configs.iter_mut().skip(brokers) {
+        // A controller-only node serves no clients, so no registry either.
+        config.schema_registry_listeners = None;
+    }
+    let wanted = listeners.iter().filter(|l| l.as_ref().is_some_and(|l| l.port == 0)).count();
+    let mut ports = free_ports(wanted)?.into_iter();
+    for listener in listeners.iter_mut().flatten() {
+        if listener.port == 0 {
+            listener.port = ports.next().ok_or_else(|| HostError::state("no free port for a schema registry"))?;
+        }
+    }
+    Ok(listeners)
+}
+
 impl EmbeddedCluster {
     /// Checks `brokers` and the config `entries` as [`EmbeddedCluster::start`] does, without binding a port or
     /// writing a file: for a binding that reports a bad key where a cluster is made and starts it later.
@@ -150,7 +179,8 @@ impl EmbeddedCluster {
             crate::net::now_ms() % 1_000_000_000,
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let configs = node_configs(entries, controllers, client_ports, controller_ports, &base)?;
+        let mut configs = node_configs(entries, controllers, client_ports, controller_ports, &base)?;
+        let registry_listeners = registry_listeners(&mut configs, brokers)?;
         // Nodes start side by side: each waits for the quorum in the background.
         let handles: Vec<_> =
             configs.iter().cloned().map(|config| std::thread::spawn(move || RunningBroker::start(config))).collect();
@@ -163,13 +193,41 @@ impl EmbeddedCluster {
                 Err(_) => failed = Some(HostError::state("a node panicked while starting")),
             }
         }
-        let cluster = EmbeddedCluster { configs, nodes, client_ports: client_ports.to_vec(), base };
+        let mut cluster =
+            EmbeddedCluster { configs, nodes, client_ports: client_ports.to_vec(), registry_listeners, base };
         if let Some(e) = failed {
             return Err(e);
         }
         // Dropped (stopped, its data removed) on error.
         cluster.wait_ready(&(1..=brokers).collect::<Vec<_>>())?;
+        for id in 1..=brokers {
+            cluster.start_registry(id)?;
+        }
         Ok(cluster)
+    }
+
+    /// Starts broker `id`'s schema registry, if the cluster has registries.
+    fn start_registry(&mut self, id: usize) -> Result<(), HostError> {
+        let (Some(Some(listener)), Some(Some(node))) =
+            (self.registry_listeners.get(id - 1), self.nodes.get_mut(id - 1))
+        else {
+            return Ok(());
+        };
+        node.start_schema_registry(listener).map_err(HostError::from)
+    }
+
+    /// The schema registry URL (`http://host:port`) of broker `id` while it runs, when the cluster was started
+    /// with `schema.registry.listeners` (None otherwise); an id that is no node's is an error.
+    pub fn schema_registry_url(&self, id: i32) -> Result<Option<String>, HostError> {
+        let i = self.index(id)?;
+        Ok(self.nodes[i].as_ref().and_then(RunningBroker::schema_registry_url))
+    }
+
+    /// The schema registry URLs of every running broker, comma-separated, as Confluent's `schema.registry.url`
+    /// takes several (a client tries the next when one cannot be reached); None without registries.
+    pub fn schema_registry_urls(&self) -> Option<String> {
+        let urls: Vec<String> = self.nodes.iter().filter_map(|n| n.as_ref()?.schema_registry_url()).collect();
+        (!urls.is_empty()).then(|| urls.join(","))
     }
 
     /// Waits until each broker of `ids` that runs is registered and unfenced (the controller answered its
@@ -253,7 +311,8 @@ impl EmbeddedCluster {
             return Err(HostError::state(format!("broker {id} is already running")));
         }
         self.nodes[i] = Some(RunningBroker::start(self.configs[i].clone())?);
-        self.wait_ready(&[i + 1])
+        self.wait_ready(&[i + 1])?;
+        self.start_registry(i + 1)
     }
 
     /// Stops every node and removes the cluster's data.

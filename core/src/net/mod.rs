@@ -311,7 +311,8 @@ async fn serve_until(
     let mut tasks = JoinSet::new();
     tasks.spawn(driver(shared.clone(), stop_rx.clone()));
     if let Some(node) = shared.node.clone() {
-        tasks.spawn(follow_quorum(shared.clone(), node, stop_rx.clone()));
+        tasks.spawn(follow_quorum(shared.clone(), node.clone(), stop_rx.clone()));
+        tasks.spawn(tick_controller(shared.clone(), node, stop_rx.clone()));
     }
     if let Some(observer) = shared.observer.clone() {
         tasks.spawn(follow_observer(shared.clone(), observer, stop_rx.clone()));
@@ -510,11 +511,9 @@ async fn write_markers_at(
     }
 }
 
-/// Hands the quorum's committed images to the broker, and runs the active controller's periodic work.
+/// Hands the quorum's committed images to the broker.
 async fn follow_quorum(shared: Arc<Shared>, node: Arc<ControllerNode>, mut stop: watch::Receiver<bool>) {
     let mut images = node.image();
-    let mut tick = tokio::time::interval(Duration::from_millis(crate::controller::CONTROLLER_TICK_MS as u64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -527,6 +526,18 @@ async fn follow_quorum(shared: Arc<Shared>, node: Arc<ControllerNode>, mut stop:
                 shared.deliver_completions();
                 shared.wake.notify_one();
             }
+        }
+    }
+}
+
+/// Runs the controller's periodic work, apart from [`follow_quorum`]: a tick that waits on the quorum (a write,
+/// a new term's first entry) must not hold back the images the broker needs.
+async fn tick_controller(shared: Arc<Shared>, node: Arc<ControllerNode>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(crate::controller::CONTROLLER_TICK_MS as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
             _ = tick.tick() => {
                 shared.broker.set_active_controller(node.leader());
                 node.tick(now_ms()).await;
@@ -766,9 +777,20 @@ impl RunningBroker {
             thread: Some(thread),
         };
         if let Some(listener) = registry_listener {
-            running.registry = Some(start_registry(address, &listener)?);
+            running.start_schema_registry(&listener)?;
         }
         Ok(running)
+    }
+
+    /// Starts the schema registry on `listener` (a broker started without `schema.registry.listeners`): for an
+    /// embedded cluster, which starts each node's registry only once every broker is registered, so that
+    /// `_schemas` gets the cluster's replication factor. Starting a second registry is a state error.
+    pub fn start_schema_registry(&mut self, listener: &crate::broker::config::Listener) -> Result<(), ServerError> {
+        if self.registry.is_some() {
+            return Err(ServerError::Io(std::io::Error::other("the schema registry is already running")));
+        }
+        self.registry = Some(start_registry(self.address, listener)?);
+        Ok(())
     }
 
     /// The schema registry's URL (`http://host:port`), when the broker serves one.

@@ -491,3 +491,56 @@ fn deleting_latest() {
     assert_eq!(sim.call("DELETE", "/subjects/s/versions/1?permanent=true", None), (200, json!(1)));
     assert_eq!(code(sim.call("DELETE", "/subjects/s/versions/latest", None)), 40401);
 }
+
+/// Identity as Confluent decides it: the canonical form ignores whitespace and the order of Avro's own
+/// attributes but keeps custom properties (and JSON Schema keys) in written order, so reordering them is a new
+/// schema; with `normalize` (the query flag, or `normalize: true` in the subject's config) they are sorted first,
+/// and the reordered schema is the one already registered. A lookup asked to normalise does the same.
+#[test]
+fn normalisation_makes_reordered_schemas_one() {
+    let mut sim = Sim::new();
+    let a = r#"{"type":"record","name":"R","b":1,"a":2,"fields":[{"name":"x","type":"int","z":1,"y":2}]}"#;
+    let b = r#"{ "a": 2, "fields": [ {"y": 2, "type": "int", "name": "x", "z": 1} ], "name": "R", "type": "record", "b": 1 }"#;
+    let spaced = a.replace(',', " , ").replace(':', " : ");
+    let id = |r: (u16, Value)| {
+        assert_eq!(r.0, 200, "{r:?}");
+        r.1["id"].as_i64().expect("an id")
+    };
+
+    let plain_a = id(sim.register("plain", a, "AVRO"));
+    assert_eq!(id(sim.register("plain", &spaced, "AVRO")), plain_a, "whitespace is not identity");
+    let plain_b = id(sim.register("plain", b, "AVRO"));
+    assert_ne!(plain_b, plain_a, "custom properties in another order are another schema without normalize");
+    assert_eq!(sim.call("GET", "/subjects/plain/versions", None), (200, json!([1, 2])));
+
+    let body = |s: &str| Some(json!({"schema": s}));
+    let norm_a = id(sim.call("POST", "/subjects/norm/versions?normalize=true", body(a)));
+    assert_eq!(id(sim.call("POST", "/subjects/norm/versions?normalize=true", body(b))), norm_a);
+    assert_eq!(sim.call("GET", "/subjects/norm/versions", None), (200, json!([1])));
+    let stored = sim.call("GET", "/subjects/norm/versions/1/schema", None).1;
+    assert_eq!(
+        stored,
+        json!({"type":"record","name":"R","fields":[{"name":"x","type":"int","y":2,"z":1}],"a":2,"b":1}),
+        "stored with its properties sorted"
+    );
+    // A lookup asked to normalise finds it from either order.
+    assert_eq!(sim.call("POST", "/subjects/norm?normalize=true", body(a)).1["version"], 1);
+    assert_eq!(sim.call("POST", "/subjects/norm?normalize=true", body(b)).1["id"], norm_a);
+
+    // `normalize` in the subject's config applies to every registration and lookup under it.
+    sim.call("PUT", "/config/configured", Some(json!({"normalize": true})));
+    assert_eq!(sim.call("GET", "/config/configured", None), (200, json!({"normalize": true})));
+    assert_eq!(id(sim.register("configured", a, "AVRO")), norm_a);
+    assert_eq!(id(sim.register("configured", b, "AVRO")), norm_a);
+    assert_eq!(sim.call("POST", "/subjects/configured", body(b)).1["id"], norm_a);
+
+    // JSON Schema: key order is identity unless normalised.
+    let j1 = r#"{"type":"object","properties":{"x":{"type":"string"}}}"#;
+    let j2 = r#"{"properties":{"x":{"type":"string"}},"type":"object"}"#;
+    let json_body = |s: &str| Some(json!({"schema": s, "schemaType": "JSON"}));
+    let first = id(sim.register("j", j1, "JSON"));
+    assert_ne!(id(sim.register("j", j2, "JSON")), first);
+    let n1 = id(sim.call("POST", "/subjects/jn/versions?normalize=true", json_body(j1)));
+    assert_eq!(id(sim.call("POST", "/subjects/jn/versions?normalize=true", json_body(j2))), n1);
+    assert_eq!(sim.call("GET", "/subjects/jn/versions", None), (200, json!([1])));
+}

@@ -104,7 +104,18 @@ async fn fetch_from(
                 request
             }
         })
-        .await?;
+        .await;
+    let response = match response {
+        Ok(r) => r,
+        // A leader that cannot be reached (a broker lost): learn the new leader before the next round, or every
+        // round would ask the lost one again until the metadata grows old (`metadata.max.age.ms`).
+        Err(e) => {
+            if e.needs_metadata_refresh() {
+                let _ = inner.cluster.refresh(None, false).await;
+            }
+            return Err(e);
+        }
+    };
     ClientError::check(response.error_code)?;
     let mut refresh = false;
     let mut out_of_range = Vec::new();

@@ -128,6 +128,11 @@ impl LogStore {
         self.lock().read_range(start, end)
     }
 
+    /// The id of the last entry the log holds (or of the last purged one).
+    pub fn last_log_id(&self) -> Option<LogId<u64>> {
+        self.lock().last_log_id()
+    }
+
     /// The Kafka offset just past entry `index` (where the log ends once it holds that entry); 0 for none.
     pub fn offset_after(&self, index: Option<u64>) -> i64 {
         let inner = self.lock();

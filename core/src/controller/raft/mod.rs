@@ -115,6 +115,22 @@ pub struct ControllerNode {
     state_machine: state_machine::StateMachine,
     snapshot_max_bytes: u64,
     snapshot_interval_ms: i64,
+    /// Voters seen campaigning above this leader's term (see [`ControllerNode::resign_for_stranded_voters`]).
+    campaigns: std::sync::Mutex<BTreeMap<u64, Campaign>>,
+    /// How long a voter may campaign above a leader's term before the leader resigns for it.
+    stranded_after_ms: i64,
+    /// The longest a new term's activation waits for the quorum to commit the term's first entry.
+    activation_timeout: Duration,
+}
+
+/// A voter asking for votes in terms above the one this node leads: when it first and last asked, in how many
+/// terms, and its latest vote.
+#[derive(Debug, Clone)]
+struct Campaign {
+    first_ms: i64,
+    last_ms: i64,
+    terms: u32,
+    vote: openraft::Vote<u64>,
 }
 
 impl fmt::Debug for ControllerNode {
@@ -190,6 +206,11 @@ impl ControllerNode {
             state_machine,
             snapshot_max_bytes: config.metadata_snapshot_max_bytes,
             snapshot_interval_ms: config.metadata_snapshot_interval_ms,
+            campaigns: std::sync::Mutex::new(BTreeMap::new()),
+            // Several election timeouts: a voter that merely missed a heartbeat or two is caught by the next
+            // append (its answer carries its higher term and the leader steps down at once).
+            stranded_after_ms: (election_ms * 5).max(2_000) as i64,
+            activation_timeout: Duration::from_millis(election_ms * 2),
         }))
     }
 
@@ -221,7 +242,13 @@ impl ControllerNode {
         }
         if active.term != Some(metrics.current_term) {
             // Everything committed before this term is applied before the first decision of the term.
-            self.raft.ensure_linearizable().await.map_err(|e| match e {
+            // Bounded: a leader that cannot commit its first entry (no quorum answers) must not hold the active
+            // controller's lock, and every call queued behind it, until it can.
+            let linearizable =
+                tokio::time::timeout(self.activation_timeout, self.raft.ensure_linearizable()).await.map_err(|_| {
+                    CallError::Unavailable("the quorum has not committed this term's first entry yet".into())
+                })?;
+            linearizable.map_err(|e| match e {
                 RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)) => {
                     CallError::NotController { leader: f.leader_id.map(|l| l as i32) }
                 }
@@ -233,6 +260,80 @@ impl ControllerNode {
             tracing::info!(target: "potok::controller", "node {} is the active controller (epoch {})", self.id, metrics.current_term);
         }
         Ok(active)
+    }
+
+    /// Remembers a vote request from a voter campaigning in a term above the one this node leads.
+    fn note_campaign(&self, vote: &openraft::Vote<u64>, now_ms: i64) {
+        let metrics = self.raft.metrics().borrow().clone();
+        let Some(candidate) = vote.leader_id().voted_for() else { return };
+        if metrics.state != ServerState::Leader || vote.leader_id().term <= metrics.current_term {
+            return;
+        }
+        let mut campaigns = self.campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let campaign =
+            campaigns.entry(candidate).or_insert(Campaign { first_ms: now_ms, last_ms: now_ms, terms: 0, vote: *vote });
+        if campaign.terms == 0 || vote.leader_id().term > campaign.vote.leader_id().term {
+            campaign.terms += 1;
+        }
+        campaign.last_ms = now_ms;
+        campaign.vote = *vote;
+    }
+
+    /// A voter that keeps campaigning above the term this node leads is not getting the leader's appends: its
+    /// answer to any of them would carry its higher term, and the leader would step down at once. openraft's
+    /// leader refuses its vote requests (its lease, or the voter's shorter log) without adopting their term, so
+    /// when its replication to that voter has stalled — a lost in-flight request leaves the stream waiting for
+    /// an answer that never comes, and no heartbeat is sent to a stream with one in flight — the voter is
+    /// stranded for good: its broker never learns the metadata again and it never rejoins an ISR. After
+    /// `stranded_after_ms` of that (two terms at least), the leader adopts the voter's term as Raft prescribes
+    /// for a higher term, which ends its leadership; the election that follows starts fresh replication
+    /// streams, and the voter follows the new leader once its appends pass. A voter cut off one way only (it
+    /// reaches the leader, the leader's appends do not reach it) makes the leader resign every
+    /// `stranded_after_ms` until the link heals, as any higher term would in plain Raft.
+    async fn resign_for_stranded_voters(&self, now_ms: i64) {
+        let metrics = self.raft.metrics().borrow().clone();
+        let stranded = {
+            let mut campaigns = self.campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if metrics.state != ServerState::Leader {
+                campaigns.clear();
+                return;
+            }
+            // A voter that stopped asking (it heard from a leader, or died) is forgotten. A refused candidate
+            // asks again after its election timeout, its leader lease and a wait for having the shorter log:
+            // seconds apart.
+            campaigns.retain(|_, c| {
+                now_ms - c.last_ms <= 2 * self.stranded_after_ms && c.vote.leader_id().term > metrics.current_term
+            });
+            campaigns
+                .iter()
+                .filter(|(_, c)| c.terms >= 2 && now_ms - c.first_ms >= self.stranded_after_ms)
+                .max_by_key(|(_, c)| c.vote.leader_id().term)
+                .map(|(id, c)| (*id, c.clone()))
+        };
+        let Some((voter, campaign)) = stranded else { return };
+        let matched = metrics.replication.as_ref().and_then(|r| r.get(&voter).cloned()).flatten();
+        tracing::warn!(
+            target: "potok::controller",
+            "voter {voter} has asked for votes in term {} for {} ms while this node leads term {} (its log matches \
+             up to {:?} of {:?}): the leader's appends do not reach it; stepping down for a new election",
+            campaign.vote.leader_id().term,
+            now_ms - campaign.first_ms,
+            metrics.current_term,
+            matched.map(|l| l.index),
+            metrics.last_log_index
+        );
+        self.campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        // The voter's vote request as if its log were as long as this node's: the log check passes, and
+        // granting the vote makes this node a follower in that term. The grant goes nowhere (the voter asked
+        // nothing of this call), like a lost answer: it elects no one.
+        let adopt = openraft::raft::VoteRequest { vote: campaign.vote, last_log_id: self.log.last_log_id() };
+        match self.raft.vote(adopt).await {
+            Ok(r) if r.vote_granted => {}
+            Ok(_) => {
+                tracing::info!(target: "potok::controller", "not stepping down yet (this node's leader lease holds)")
+            }
+            Err(e) => tracing::warn!(target: "potok::controller", "stepping down failed: {e}"),
+        }
     }
 
     /// Handles a request sent to the controller: decides on the committed image and commits the records
@@ -368,7 +469,12 @@ impl ControllerNode {
     pub async fn serve_peer(&self, request: PeerRequest, now_ms: i64) -> PeerResponse {
         match request {
             PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
-            PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+            PeerRequest::Vote(r) => {
+                self.note_campaign(&r.vote, now_ms);
+                // Checked as the voter asks, not on the controller's tick, which may wait on the quorum.
+                self.resign_for_stranded_voters(now_ms).await;
+                PeerResponse::Vote(self.raft.vote(r).await)
+            }
             PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
             PeerRequest::Call { api_key, version, body } => {
                 PeerResponse::Call(peer::serve_call(self, api_key, version, body, now_ms).await)

@@ -27,6 +27,9 @@ import java.util.Properties;
  * work with no config at all. Thread-safe. {@link PotokCluster} runs several nodes as one cluster.
  */
 public final class PotokBroker implements AutoCloseable {
+    /** The broker config key of the schema registry's listener ({@code http://host:port}). */
+    public static final String SCHEMA_REGISTRY_LISTENERS = "schema.registry.listeners";
+
     private final Handle handle;
     private PotokAdmin admin;
 
@@ -42,7 +45,17 @@ public final class PotokBroker implements AutoCloseable {
 
     /** Starts a broker with these Kafka broker config keys (values are written as Kafka reads them). */
     public PotokBroker(Map<String, ?> config) {
-        long h = Native.brokerNew(Configs.flat(config, List.of()));
+        this(config, false);
+    }
+
+    /**
+     * Starts a broker with these Kafka broker config keys and, with {@code schemaRegistry}, a Confluent-compatible
+     * schema registry on a free port of 127.0.0.1 ({@link #schemaRegistryUrl()}), its schemas kept in the broker's
+     * compacted {@code _schemas} topic. The same as setting {@code schema.registry.listeners} to
+     * {@code http://127.0.0.1:0}.
+     */
+    public PotokBroker(Map<String, ?> config, boolean schemaRegistry) {
+        long h = Native.brokerNew(Configs.flat(withRegistry(config, schemaRegistry), List.of()));
         handle = new Handle(h, Native::brokerDestroy, "broker");
         try {
             handle.run(Native::brokerStart);
@@ -52,9 +65,29 @@ public final class PotokBroker implements AutoCloseable {
         }
     }
 
+    /** Starts a broker with potok's embedded defaults and a schema registry ({@link #schemaRegistryUrl()}). */
+    public static PotokBroker withSchemaRegistry() {
+        return new PotokBroker(Map.of(), true);
+    }
+
+    private static Map<String, ?> withRegistry(Map<String, ?> config, boolean schemaRegistry) {
+        if (!schemaRegistry || config.containsKey(SCHEMA_REGISTRY_LISTENERS)) return config;
+        Map<String, Object> all = new java.util.HashMap<>(config);
+        all.put(SCHEMA_REGISTRY_LISTENERS, "http://127.0.0.1:0");
+        return all;
+    }
+
     /** {@code host:port} for {@code bootstrap.servers}. */
     public String bootstrapServers() {
         return handle.call(Native::brokerBootstrapServers);
+    }
+
+    /**
+     * The schema registry's URL ({@code http://host:port}, for Confluent's {@code schema.registry.url}) when the
+     * broker serves one ({@code new PotokBroker(config, true)} or {@code schema.registry.listeners}), else null.
+     */
+    public String schemaRegistryUrl() {
+        return handle.call(Native::brokerSchemaRegistryUrl);
     }
 
     /** The log directory (a fresh temporary one unless {@code log.dirs} was given). */

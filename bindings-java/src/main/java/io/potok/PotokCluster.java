@@ -71,6 +71,42 @@ public final class PotokCluster implements AutoCloseable {
                 Native::clusterDestroy, "cluster");
     }
 
+    /**
+     * Starts {@code brokers} nodes with these Kafka broker config keys and, with {@code schemaRegistry}, a
+     * Confluent-compatible schema registry on every broker ({@link #schemaRegistryUrl()}), all sharing the
+     * cluster's compacted {@code _schemas} topic (replicated on up to 3 brokers, so the schemas outlive a broker's
+     * loss). The same as setting {@code schema.registry.listeners} to {@code http://127.0.0.1:0}.
+     */
+    public PotokCluster(int brokers, Map<String, ?> config, boolean schemaRegistry) {
+        this(brokers, 0, schemaRegistry && !config.containsKey(PotokBroker.SCHEMA_REGISTRY_LISTENERS)
+                ? withRegistry(config) : config);
+    }
+
+    private static Map<String, Object> withRegistry(Map<String, ?> config) {
+        Map<String, Object> all = new java.util.HashMap<>(config);
+        all.put(PotokBroker.SCHEMA_REGISTRY_LISTENERS, "http://127.0.0.1:0");
+        return all;
+    }
+
+    /** Starts {@code brokers} nodes with potok's embedded defaults and a schema registry on each. */
+    public static PotokCluster withSchemaRegistry(int brokers) {
+        return new PotokCluster(brokers, Map.of(), true);
+    }
+
+    /**
+     * The schema registry URLs of the running brokers, comma-separated, for Confluent's {@code schema.registry.url}
+     * (a client tries the next one when one cannot be reached); null when the cluster serves no registry.
+     */
+    public String schemaRegistryUrl() {
+        return handle.call(h -> Native.clusterSchemaRegistryUrl(h, 0));
+    }
+
+    /** Broker {@code id}'s schema registry URL ({@code http://host:port}, the same after a restart); null when it
+     * is not running or the cluster serves no registry. */
+    public String schemaRegistryUrl(int id) {
+        return handle.call(h -> Native.clusterSchemaRegistryUrl(h, id));
+    }
+
     /** {@code host:port,...} of the running brokers, for {@code bootstrap.servers}. */
     public String bootstrapServers() {
         return handle.call(Native::clusterBootstrapServers);

@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 
 import io.potok.junit.PotokExtension;
 import io.potok.junit.PotokTest;
+import io.potok.serde.KafkaJsonSchemaDeserializer;
+import io.potok.serde.KafkaJsonSchemaSerializer;
+import java.util.Map;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Order;
@@ -74,6 +77,23 @@ class PotokExtensionTest {
             broker.createTopic("two", -1);
             assertEquals(2, broker.admin().describeTopic("two").partitions().size());
             assertSame(broker, potok.broker());
+        }
+    }
+
+    @PotokTest(schemaRegistry = true)
+    @Nested
+    class WithSchemaRegistry {
+        @Test
+        void aRegistryForTheBrokersSerializers(PotokExtension potok) {
+            assertEquals(potok.broker().schemaRegistryUrl(), potok.schemaRegistryUrl());
+            Map<String, Object> registry = Map.of("schema.registry.url", potok.schemaRegistryUrl());
+            try (KafkaJsonSchemaSerializer serializer = new KafkaJsonSchemaSerializer("{\"type\": \"string\"}",
+                    registry, false); KafkaJsonSchemaDeserializer deserializer =
+                    new KafkaJsonSchemaDeserializer(registry, false)) {
+                byte[] framed = serializer.serialize("names", "\"Ada\"");
+                assertEquals(0, framed[0], "the Confluent wire format's magic byte");
+                assertEquals("\"Ada\"", deserializer.deserialize("names", framed));
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.potok.internal;
 
+import io.potok.serde.SchemaRegistryException;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.SerializationException;
@@ -21,12 +22,19 @@ public final class Errors {
 
     private Errors() {}
 
+    /** {@code registryStatus} and {@code registryCode}: the schema registry's HTTP status and Confluent error code
+     * behind a registry serializer's failure (0 and -1 for any other error). */
     public static RuntimeException create(int kind, int code, String name, String message, boolean retriable,
-            String configKey) {
+            String configKey, int registryStatus, long registryCode) {
         switch (kind) {
             case CONFIG:
                 return new ConfigException(message);
             case SERIALIZATION:
+                // As Confluent's serializers do: a SerializationException caused by the registry's refusal.
+                if (registryStatus > 0) {
+                    return new SerializationException(message,
+                            new SchemaRegistryException(registryStatus, (int) registryCode, message));
+                }
                 return new SerializationException(message);
             case WAKEUP:
                 return new WakeupException();

@@ -23,6 +23,19 @@ public final class Native {
     public static native String brokerBootstrapServers(long broker);
     public static native String brokerLogDir(long broker);
     public static native void brokerDestroy(long broker);
+    /** {@code http://host:port}, or null when the broker serves no schema registry. */
+    public static native String brokerSchemaRegistryUrl(long broker);
+
+    /** {@code schema} may be null (with {@code use.latest.version}); config is Confluent's serializer keys. */
+    public static native long registrySerializerNew(String url, String schemaType, String schema, boolean isKey,
+            String[] config);
+    /** The value as JSON text in, the Confluent wire format out. */
+    public static native byte[] registrySerializerSerialize(long serializer, String topic, String json);
+    public static native void registrySerializerDestroy(long serializer);
+    public static native long registryDeserializerNew(String url, String schemaType, boolean isKey);
+    /** The Confluent wire format in, the value as JSON text out. */
+    public static native String registryDeserializerDeserialize(long deserializer, byte[] data);
+    public static native void registryDeserializerDestroy(long deserializer);
 
     public static native long clusterStart(int brokers, int controllers, String[] config);
     public static native String clusterBootstrapServers(long cluster);
@@ -34,6 +47,8 @@ public final class Native {
     public static native void clusterStartBroker(long cluster, int id);
     public static native void clusterStop(long cluster);
     public static native void clusterDestroy(long cluster);
+    /** Broker {@code id}'s registry URL, or with 0 every running broker's, comma-separated; null when none. */
+    public static native String clusterSchemaRegistryUrl(long cluster, int id);
 
     public static native long adminNew(String[] config);
     public static native void adminCreateTopic(long admin, String name, int partitions, short replicationFactor,

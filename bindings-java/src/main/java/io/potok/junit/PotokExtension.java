@@ -27,7 +27,8 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * </ul>
  *
  * {@link #bootstrapServers()} is the address for clients and {@link #freshTopic(int)} creates a topic with a name
- * no other test uses. Test methods may also declare a {@link PotokBroker} parameter.
+ * no other test uses; with {@link #schemaRegistry()} the broker serves a schema registry at {@link
+ * #schemaRegistryUrl()}. Test methods may also declare a {@link PotokBroker} parameter.
  */
 public class PotokExtension
         implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver {
@@ -47,6 +48,12 @@ public class PotokExtension
         return this;
     }
 
+    /** The broker also serves a schema registry ({@link #schemaRegistryUrl()}). */
+    public PotokExtension schemaRegistry() {
+        config.putIfAbsent(PotokBroker.SCHEMA_REGISTRY_LISTENERS, "http://127.0.0.1:0");
+        return this;
+    }
+
     /** A fresh broker for every test, even when registered on a static field. */
     public PotokExtension brokerPerTest() {
         perTest = true;
@@ -57,6 +64,7 @@ public class PotokExtension
         PotokTest annotation = context.getTestClass().map(c -> c.getAnnotation(PotokTest.class)).orElse(null);
         if (annotation == null) return;
         perTest |= annotation.brokerPerTest();
+        if (annotation.schemaRegistry()) schemaRegistry();
         for (String entry : annotation.config()) {
             int eq = entry.indexOf('=');
             if (eq <= 0) {
@@ -106,6 +114,12 @@ public class PotokExtension
     /** {@code host:port} for {@code bootstrap.servers}. */
     public String bootstrapServers() {
         return broker().bootstrapServers();
+    }
+
+    /** The schema registry's URL, for {@code schema.registry.url} (with {@link #schemaRegistry()} or {@code
+     * @PotokTest(schemaRegistry = true)}; null otherwise). */
+    public String schemaRegistryUrl() {
+        return broker().schemaRegistryUrl();
     }
 
     /** Creates a topic with a name no other test uses and returns the name. */

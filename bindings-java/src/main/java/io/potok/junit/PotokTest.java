@@ -29,4 +29,7 @@ public @interface PotokTest {
 
     /** A fresh broker for every test method instead of one for the whole class. */
     boolean brokerPerTest() default false;
+
+    /** The broker also serves a schema registry ({@code PotokExtension.schemaRegistryUrl()}). */
+    boolean schemaRegistry() default false;
 }
