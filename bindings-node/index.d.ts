@@ -58,6 +58,8 @@ export declare class Cluster {
   readonly bootstrapServers: NativeCluster['bootstrapServers']
   /** The ids of the running nodes, ascending (empty until started). */
   readonly running: NativeCluster['running']
+  /** Each node's id and log directory, where `<topic>-<partition>/` holds the segment files (empty until started). */
+  readonly logDirs: NativeCluster['logDirs']
   /** The running brokers' schema registry URLs, comma-separated, with `schemaRegistry: true`; otherwise null. */
   readonly schemaRegistryUrl: NativeCluster['schemaRegistryUrl']
   /** Broker `id`'s schema registry URL while it runs, otherwise null. */

@@ -95,6 +95,8 @@ export declare class NativeCluster {
   brokerSchemaRegistryUrl(id: number): string | null
   /** The ids of the running nodes (empty while the cluster is not started). */
   get running(): Array<number>
+  /** Each node's id and log directory while the cluster runs (stopped nodes too), otherwise empty. */
+  get logDirs(): Array<NodeLogDir>
 }
 
 /** Kafka's consumer (`bootstrap.servers`, `group.id`, `auto.offset.reset`, `enable.auto.commit`, ...). */
@@ -290,6 +292,12 @@ export interface NewTopicSpec {
   /** -1: the broker's `default.replication.factor`. */
   replicationFactor: number
   configs: Array<ConfigEntry>
+}
+
+/** One node's id and log directory (where its partitions' segment files are). */
+export interface NodeLogDir {
+  nodeId: number
+  path: string
 }
 
 /** A ListOffsets query: `spec` is -2 (earliest), -1 (latest), -3 (max timestamp) or a timestamp in ms. */

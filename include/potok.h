@@ -690,6 +690,18 @@ potok_error *potok_cluster_schema_registry_url(const potok_cluster *cluster,
                                                char **out);
 
 /**
+ * The log directory of node `id` (running or not): `<dir>/<topic>-<partition>/` holds that partition's segment
+ * files. `*out` is a string to free with `potok_string_free`. An id that is not one of the cluster's nodes is a
+ * `POTOK_ERROR_INVALID_ARGUMENT` error, a stopped cluster a `POTOK_ERROR_STATE` error.
+ *
+ * # Safety
+ * `cluster` is a live cluster; `out` is valid for writing.
+ */
+potok_error *potok_cluster_log_dir(const potok_cluster *cluster,
+                                   int32_t id,
+                                   char **out);
+
+/**
  * The ids of the running nodes, ascending: `*count` is how many run, and the first `min(*count, capacity)` of
  * them are written to `ids` (NULL when `capacity` is 0). An array of `POTOK_CLUSTER_MAX_BROKERS` always holds
  * them all.

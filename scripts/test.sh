@@ -83,6 +83,10 @@ step "Java package (bindings-java): Maven build with the native library in the j
 # The curriculum's Java tests also run against the Apache Kafka started above ($POTOK_KAFKA_BOOTSTRAP).
 scripts/java-tests.sh
 
+step "the course's exercises (examples/: Python, Node.js, Java) on embedded potok clusters, a sample on Apache Kafka"
+# Reuses the wheel, the Node addon and the potok jar the three steps above built, and the Apache Kafka started above.
+scripts/examples-check.sh
+
 step "every code snippet of README.md (sh, js with tsc --strict, python, java, c)"
 scripts/readme-check.sh "$CARGO_TARGET_DIR/debug/potok"
 

@@ -142,6 +142,31 @@ pub unsafe extern "C" fn potok_cluster_schema_registry_url(
     })
 }
 
+/// The log directory of node `id` (running or not): `<dir>/<topic>-<partition>/` holds that partition's segment
+/// files. `*out` is a string to free with `potok_string_free`. An id that is not one of the cluster's nodes is a
+/// `POTOK_ERROR_INVALID_ARGUMENT` error, a stopped cluster a `POTOK_ERROR_STATE` error.
+///
+/// # Safety
+/// `cluster` is a live cluster; `out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn potok_cluster_log_dir(
+    cluster: *const potok_cluster,
+    id: i32,
+    out: *mut *mut c_char,
+) -> *mut potok_error {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY: as the caller guarantees.
+        let dirs = unsafe { handle(cluster, "cluster") }?.with(|c| Ok(c.log_dirs()))?;
+        let dir = dirs
+            .into_iter()
+            .find(|(node, _)| *node == id)
+            .ok_or_else(|| HostError::invalid_argument(format!("no node {id} in the cluster")))?;
+        // SAFETY: checked non-NULL; writable as the caller guarantees.
+        unsafe { write_out(out, owned_string(&dir.1.display().to_string()), "out") }
+    })
+}
+
 /// The ids of the running nodes, ascending: `*count` is how many run, and the first `min(*count, capacity)` of
 /// them are written to `ids` (NULL when `capacity` is 0). An array of `POTOK_CLUSTER_MAX_BROKERS` always holds
 /// them all.

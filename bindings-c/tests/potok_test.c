@@ -571,6 +571,15 @@ static void test_cluster(void) {
     CHECK(count == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "nodes 1, 2, 3 (%zu)", count);
     OK(potok_cluster_running(cluster, NULL, 0, &count));
     CHECK(count == 3, "the count alone");
+    char *log_dir = NULL;
+    if (OK(potok_cluster_log_dir(cluster, 2, &log_dir))) {
+        size_t len = strlen(log_dir);
+        CHECK(len > 2 && strcmp(log_dir + len - 2, "-2") == 0, "node 2's log directory: %s", log_dir);
+        potok_string_free(log_dir);
+    }
+    potok_error *no_node = potok_cluster_log_dir(cluster, 4, &log_dir);
+    CHECK(no_node && potok_error_kind(no_node) == POTOK_ERROR_INVALID_ARGUMENT, "no node 4");
+    potok_error_destroy(no_node);
     char *registry_url = (char *)1;
     if (OK(potok_cluster_schema_registry_url(cluster, 0, &registry_url))) {
         CHECK(registry_url == NULL, "no schema registry without schema.registry.listeners");

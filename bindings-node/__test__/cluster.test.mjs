@@ -3,6 +3,7 @@
 // and acks=-1 still succeeds with two in-sync replicas; everything is consumed back; the node is started again
 // and rejoins the ISR. The course's min-ISR exercise on three brokers beside a dedicated controller: two brokers
 // stopped, acks=-1 is refused with NOT_ENOUGH_REPLICAS. Also the argument, config and state errors.
+import fs from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -45,6 +46,7 @@ test('a killed leader: acks=-1 continues with two in-sync replicas, nothing is l
   const cluster = new Cluster({ brokers: 3, config: { 'group.initial.rebalance.delay.ms': 0 } });
   assert.equal(cluster.bootstrapServers, null);
   assert.deepEqual(cluster.running, []);
+  assert.deepEqual(cluster.logDirs, []);
   assert.equal(await cluster.start(), cluster);
   let admin;
   let producer;
@@ -55,6 +57,8 @@ test('a killed leader: acks=-1 continues with two in-sync replicas, nothing is l
       assert.match(server, /^127\.0\.0\.1:\d+$/);
     }
     assert.deepEqual(cluster.running, [1, 2, 3]);
+    assert.deepEqual(cluster.logDirs.map((d) => d.nodeId), [1, 2, 3]);
+    assert.ok(cluster.logDirs.every((d) => fs.statSync(d.path).isDirectory()));
 
     const kafka = new Kafka({
       clientId: 'potok-node-cluster',

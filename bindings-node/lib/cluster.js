@@ -83,6 +83,12 @@ class Cluster {
     return this._native.running;
   }
 
+  /** Each node's `{ nodeId, path }`: its log directory, where `<topic>-<partition>/` holds the segment files
+   * (empty until start()). */
+  get logDirs() {
+    return this._native.logDirs;
+  }
+
   /** `await using cluster = await new Cluster().start()` where the runtime supports it. */
   async [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
     await this.stop();

@@ -21,6 +21,16 @@ struct Running {
     running: Vec<i32>,
     /// Each running broker's schema registry URL, by node id (empty without registries).
     registry_urls: Vec<(i32, String)>,
+    /// Each node's log directory, running or not.
+    log_dirs: Vec<NodeLogDir>,
+}
+
+/// One node's id and log directory (where its partitions' segment files are).
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NodeLogDir {
+    pub node_id: i32,
+    pub path: String,
 }
 
 type View = Option<Running>;
@@ -46,6 +56,11 @@ impl Shared {
                 .running()
                 .into_iter()
                 .filter_map(|id| Some((id, c.schema_registry_url(id).ok().flatten()?)))
+                .collect(),
+            log_dirs: c
+                .log_dirs()
+                .into_iter()
+                .map(|(node_id, p)| NodeLogDir { node_id, path: p.display().to_string() })
                 .collect(),
         });
     }
@@ -144,6 +159,12 @@ impl NativeCluster {
     #[napi(getter)]
     pub fn running(&self) -> Vec<i32> {
         lock(&self.shared.view).as_ref().map(|r| r.running.clone()).unwrap_or_default()
+    }
+
+    /// Each node's id and log directory while the cluster runs (stopped nodes too), otherwise empty.
+    #[napi(getter)]
+    pub fn log_dirs(&self) -> Vec<NodeLogDir> {
+        lock(&self.shared.view).as_ref().map(|r| r.log_dirs.clone()).unwrap_or_default()
     }
 
     fn task(&self, op: Op) -> AsyncTask<ClusterTask> {

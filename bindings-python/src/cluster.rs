@@ -53,6 +53,12 @@ impl EmbeddedCluster {
         self.with(py, |c| Ok(c.running()))
     }
 
+    /// Each node's id and log directory, as (id, path) pairs.
+    #[getter]
+    fn log_dirs(&self, py: Python<'_>) -> PyResult<Vec<(i32, String)>> {
+        self.with(py, |c| Ok(c.log_dirs().into_iter().map(|(id, p)| (id, p.display().to_string())).collect()))
+    }
+
     /// Every running broker's schema registry URL, comma-separated (None without registries).
     #[getter]
     fn schema_registry_url(&self, py: Python<'_>) -> PyResult<Option<String>> {

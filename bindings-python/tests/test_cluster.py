@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -33,6 +34,8 @@ def test_three_nodes_replicate_and_survive_a_killed_node():
     with potok.Cluster(brokers=3) as cluster:
         assert len(cluster.bootstrap_servers.split(",")) == 3
         assert cluster.running == [1, 2, 3]
+        assert sorted(cluster.log_dirs) == [1, 2, 3] and len(set(cluster.log_dirs.values())) == 3
+        assert all(os.path.isdir(d) for d in cluster.log_dirs.values())
         # Started once every broker was registered and unfenced: no waiting for them.
         assert brokers(cluster.bootstrap_servers) == [1, 2, 3]
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})

@@ -417,6 +417,21 @@ pub extern "system" fn Java_io_potok_internal_Native_clusterBootstrapServers<'l>
 }
 
 #[no_mangle]
+pub extern "system" fn Java_io_potok_internal_Native_clusterLogDir<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    id: jint,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: Java passes a live cluster handle; `out` is writable.
+        status(unsafe { cluster::potok_cluster_log_dir(handle(h), id, &mut out) })?;
+        owned_java_string(env, out)
+    })
+}
+
+#[no_mangle]
 pub extern "system" fn Java_io_potok_internal_Native_clusterRunning<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,

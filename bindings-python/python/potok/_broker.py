@@ -204,6 +204,11 @@ class Cluster:
         """The ids of the nodes running now."""
         return self._native.running
 
+    @property
+    def log_dirs(self) -> Dict[int, str]:
+        """Each node's id and its log directory (``<dir>/<topic>-<partition>/`` holds the segment files)."""
+        return dict(self._native.log_dirs)
+
     def stop_broker(self, broker_id: int) -> None:
         self._native.stop_broker(broker_id)
 

@@ -3,6 +3,7 @@ package io.potok;
 import io.potok.internal.Configs;
 import io.potok.internal.Handle;
 import io.potok.internal.Native;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -114,6 +115,14 @@ public final class PotokCluster implements AutoCloseable {
     /** The ids of the running nodes, ascending. */
     public List<Integer> running() {
         return Arrays.stream(handle.call(Native::clusterRunning)).boxed().toList();
+    }
+
+    /** The log directory of node {@code id}, running or not: {@code <topic>-<partition>/} in it holds that
+     * partition's segment files. An id that is not one of the cluster's nodes is an {@link
+     * IllegalArgumentException}. */
+    public Path logDir(int id) {
+        String dir = handle.call(h -> Native.clusterLogDir(h, id));
+        return Path.of(dir);
     }
 
     /** Stops node {@code id} as SIGTERM does: its partition leaderships move to other nodes first. */

@@ -2,6 +2,7 @@ package io.potok;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,6 +62,9 @@ class PotokClusterTest {
     void acksAllContinuesWhenThePartitionLeaderIsKilled() throws Exception {
         try (PotokCluster cluster = new PotokCluster(3)) {
             assertEquals(List.of(1, 2, 3), cluster.running());
+            assertTrue(java.nio.file.Files.isDirectory(cluster.logDir(2)), cluster.logDir(2).toString());
+            assertNotEquals(cluster.logDir(1), cluster.logDir(2));
+            assertThrows(IllegalArgumentException.class, () -> cluster.logDir(4));
             assertEquals(3, cluster.bootstrapServers().split(",").length, cluster.bootstrapServers());
             Properties props = new Properties();
             props.put("bootstrap.servers", cluster.bootstrapServers());

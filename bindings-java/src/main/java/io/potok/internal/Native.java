@@ -41,6 +41,7 @@ public final class Native {
     public static native String clusterBootstrapServers(long cluster);
     /** The running node ids, ascending. */
     public static native int[] clusterRunning(long cluster);
+    public static native String clusterLogDir(long cluster, int id);
     public static native void clusterStopBroker(long cluster, int id);
     public static native void clusterKillBroker(long cluster, int id);
     public static native void clusterStartBroker(long cluster, int id);
