@@ -100,6 +100,8 @@ pub struct PackedRecords {
     pub data: Vec<u8>,
 }
 
+/// A key's or value's length in the layout (-1 for null); only the native packer uses it.
+#[cfg(feature = "native")]
 fn length(b: &Option<Bytes>) -> i32 {
     b.as_ref().map_or(-1, |b| i32::try_from(b.len()).unwrap_or(i32::MAX))
 }
