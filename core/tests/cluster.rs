@@ -25,7 +25,7 @@ use potok::client::admin::{Admin, NewTopic};
 use potok::client::producer::{Producer, ProducerRecord};
 use potok::net::{RunningBroker, ServerError};
 
-/// Ports nothing listens on now (bound and released; the nodes bind them moments later).
+/// Ports nothing listens on now (bound and released).
 fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     held.iter().map(|l| l.local_addr().unwrap().port()).collect()
@@ -66,27 +66,50 @@ impl Cluster {
         Cluster::with_voter_ports(name, |ports| ports.to_vec())
     }
 
-    /// A cluster whose voters are reached at `voters(controller ports)`.
-    fn with_voter_ports(name: &str, voters: impl FnOnce(&[u16]) -> Vec<u16>) -> Cluster {
-        let ports = free_ports(6);
+    /// A cluster whose voters are reached at `voters(controller ports)`. Its ports are picked by binding port 0
+    /// and released just before the nodes bind them, so another test of this run may take one in between: a
+    /// start that finds a port taken is retried on fresh ports.
+    fn with_voter_ports(name: &str, mut voters: impl FnMut(&[u16]) -> Vec<u16>) -> Cluster {
         let base = std::env::temp_dir().join(format!("potok-cluster-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let mut cluster = Cluster {
-            client_ports: ports[..3].to_vec(),
-            controller_ports: ports[3..].to_vec(),
-            voter_ports: voters(&ports[3..]),
-            dirs: (1..=3).map(|i| base.join(format!("kafka-logs-{i}"))).collect(),
-            nodes: Vec::new(),
-        };
-        // Started side by side, as three terminals would: each waits for a quorum in the background.
-        let handles: Vec<_> = (0..3)
-            .map(|i| {
-                let config = cluster.config(i);
-                std::thread::spawn(move || RunningBroker::start(config).unwrap())
-            })
-            .collect();
-        cluster.nodes = handles.into_iter().map(|h| Some(h.join().unwrap())).collect();
-        cluster
+        for attempt in 1.. {
+            let _ = std::fs::remove_dir_all(&base);
+            let held: Vec<TcpListener> = (0..6).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+            let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+            // Whatever `voters` binds (proxies) is bound while these are held, so it cannot take one of them.
+            let voter_ports = voters(&ports[3..]);
+            drop(held);
+            let mut cluster = Cluster {
+                client_ports: ports[..3].to_vec(),
+                controller_ports: ports[3..].to_vec(),
+                voter_ports,
+                dirs: (1..=3).map(|i| base.join(format!("kafka-logs-{i}"))).collect(),
+                nodes: Vec::new(),
+            };
+            // Started side by side, as three terminals would: each waits for a quorum in the background.
+            let handles: Vec<_> = (0..3)
+                .map(|i| {
+                    let config = cluster.config(i);
+                    std::thread::spawn(move || RunningBroker::start(config))
+                })
+                .collect();
+            let started: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let taken = started.iter().any(|s| matches!(s, Err(ServerError::Bind { .. })));
+            cluster.nodes = started
+                .into_iter()
+                .map(|s| match s {
+                    Ok(node) => Some(node),
+                    Err(ServerError::Bind { address, error }) if attempt < 5 => {
+                        eprintln!("{address} was taken meanwhile ({error}); starting again on other ports");
+                        None
+                    }
+                    Err(e) => panic!("node failed to start: {e}"),
+                })
+                .collect();
+            if !taken {
+                return cluster;
+            }
+        }
+        unreachable!()
     }
 
     fn bootstrap(&self, i: usize) -> String {
@@ -547,7 +570,7 @@ fn a_leader_steps_down_for_a_voter_its_appends_do_not_reach() {
     let holes: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
     let proxied = holes.clone();
     let cluster = Cluster::with_voter_ports("stranded", move |ports| {
-        ports.iter().zip(proxied).map(|(port, hole)| append_blackhole(*port, hole)).collect()
+        ports.iter().zip(&proxied).map(|(port, hole)| append_blackhole(*port, hole.clone())).collect()
     });
     let (leader, term) = wait_for("a quorum leader", Duration::from_secs(30), || quorum_leader(&cluster));
     let stranded = (1..=3u64).find(|id| *id != leader).unwrap();
