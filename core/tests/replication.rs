@@ -4,10 +4,14 @@
 //! catches up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::{ApiKey, DescribeTransactionsRequest, ResponseKind, TransactionalId};
+use kafka_protocol::protocol::StrBytes;
 use potok::client::admin::{Admin, NewTopic};
 use potok::client::cluster::TopicMetadata;
 use potok::client::consumer::Consumer;
@@ -456,5 +460,79 @@ fn a_group_is_answered_only_after_its_records_are_replicated() {
     let isr = describe(&admin, "__consumer_offsets").unwrap().partitions.remove(0).isr;
     assert_eq!(isr, vec![coordinator], "the group was answered with its records on the leader alone");
     drop(consumer);
+    cluster.stop().unwrap();
+}
+
+/// A transaction completes only once the in-sync replicas of its partitions have its markers: Kafka writes
+/// markers with acks=all. Acknowledged by the leader alone, a marker could be truncated away by a leader change
+/// after the coordinator had completed the transaction, and the producer's next transaction's marker would then
+/// end these records (a fault trial saw a committed transaction's records aborted that way). Here one broker,
+/// a follower of both partitions (one led by the coordinator, one by another broker), dies before the commit:
+/// the transaction stays in PrepareCommit while that broker is still in the ISR, and completes once the
+/// controller has fenced it and the ISRs have shrunk.
+#[test]
+fn a_transaction_completes_only_once_its_markers_are_replicated() {
+    let mut cluster = EmbeddedCluster::start_with_controllers(
+        3,
+        1,
+        &[
+            ("broker.session.timeout.ms", "10000"),
+            ("replica.lag.time.max.ms", "60000"),
+            ("transaction.state.log.num.partitions", "1"),
+            ("transaction.state.log.replication.factor", "1"),
+            ("transaction.state.log.min.isr", "1"),
+        ],
+    )
+    .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let brokers = wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(c.brokers)
+    });
+    let producer = Producer::new(&conf(&bootstrap, &[("transactional.id", "ledger-tx")])).unwrap();
+    producer.init_transactions(Some(Duration::from_secs(30))).unwrap();
+    let coordinator = describe(&admin, "__transaction_state").unwrap().partitions[0].leader;
+    let others: Vec<i32> = (1..=3).filter(|id| *id != coordinator).collect();
+    let (peer, doomed) = (others[0], others[1]);
+    let mut ledger = NewTopic::new("ledger", -1, -1);
+    ledger.replica_assignment = vec![(0, vec![coordinator, doomed]), (1, vec![peer, doomed])];
+    admin.create_topics(&[ledger], false, None).unwrap()[0].1.clone().unwrap();
+    wait_for("both replicas of both partitions in sync", Duration::from_secs(30), || {
+        describe(&admin, "ledger")?.partitions.iter().all(|p| p.isr.len() == 2).then_some(())
+    });
+
+    producer.begin_transaction().unwrap();
+    for p in 0..2 {
+        producer.send(ProducerRecord::new("ledger", format!("entry-{p}")).partition(p)).unwrap().wait().unwrap();
+    }
+    cluster.kill_broker(doomed).unwrap();
+    let killed = Instant::now();
+    producer.commit_transaction(Some(Duration::from_secs(30))).unwrap();
+
+    let address = brokers.iter().find(|b| b.node_id == coordinator).map(|b| format!("{}:{}", b.host, b.port)).unwrap();
+    let mut conn = common::wire::connect(address.parse().unwrap());
+    let mut state = || {
+        let request = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("ledger-tx"))]);
+        let ResponseKind::DescribeTransactions(r) =
+            common::wire::call(&mut conn, ApiKey::DescribeTransactions, 0, request.into())
+        else {
+            panic!("not a DescribeTransactions answer")
+        };
+        r.transaction_states[0].transaction_state.to_string()
+    };
+    // The dead broker stays in both ISRs until the controller fences it (10 s after its last heartbeat): the
+    // markers are written on the leaders but not replicated, so the transaction is not complete.
+    while killed.elapsed() < Duration::from_secs(4) {
+        assert_eq!(state(), "PrepareCommit", "completed before the in-sync replicas had the markers");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_for("the transaction completed", Duration::from_secs(60), || (state() == "CompleteCommit").then_some(()));
+    let isrs: Vec<Vec<i32>> = describe(&admin, "ledger").unwrap().partitions.into_iter().map(|p| p.isr).collect();
+    assert_eq!(isrs, vec![vec![coordinator], vec![peer]], "completed once the ISRs had shrunk to the leaders");
+    let bootstrap = cluster.bootstrap_servers();
+    assert_eq!(read_topic(&bootstrap, "ledger", 2, "read_committed", 2), vec!["entry-0", "entry-1"]);
+    drop(producer);
     cluster.stop().unwrap();
 }

@@ -688,7 +688,18 @@ impl Broker {
             }
             RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version, now_ms)),
             RequestKind::WriteTxnMarkers(r) => {
-                ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r, now_ms))
+                return match write_txn_markers::handle(self, r, now_ms) {
+                    write_txn_markers::Written::Respond(response) => {
+                        Outcome::Respond(ResponseKind::WriteTxnMarkers(response))
+                    }
+                    write_txn_markers::Written::Wait(waiting) => {
+                        let watched = waiting.partitions();
+                        let deadline_ms = now_ms.saturating_add(write_txn_markers::MARKER_REPLICATION_TIMEOUT_MS);
+                        self.purgatory().park(ctx.token, DelayedOp::Markers(waiting), watched, deadline_ms);
+                        self.try_complete(ctx.token, false, now_ms);
+                        Outcome::Parked
+                    }
+                };
             }
             RequestKind::DescribeTransactions(r) => {
                 ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
@@ -877,6 +888,11 @@ impl Broker {
         for token in candidates {
             self.try_complete(token, false, now_ms);
         }
+        // Transactions whose markers this broker wrote complete as soon as the markers are replicated.
+        if self.markers_replicating(&changed) {
+            let mut txns = self.txns();
+            self.complete_transactions(&mut txns, now_ms);
+        }
     }
 
     /// Answers a waiting request if it can be answered now (or, with `force`, regardless: its time is up).
@@ -884,6 +900,7 @@ impl Broker {
         let ready = match self.purgatory().get(token) {
             Some(DelayedOp::Fetch { request, version }) => force || fetch::satisfied(self, request, *version),
             Some(DelayedOp::Produce(waiting)) => force || produce::settled(self, waiting),
+            Some(DelayedOp::Markers(waiting)) => force || write_txn_markers::settled(self, waiting),
             Some(DelayedOp::Replicated { tp, required, .. }) => {
                 force || self.partition(&tp.topic, tp.partition).is_none_or(|r| r.replicated_to(*required, 1).is_some())
             }
@@ -911,6 +928,9 @@ impl Broker {
                     tracing::warn!(target: "potok::coordinator", "{tp}: the in-sync replicas did not get the coordinator's write in time");
                     coordinator_not_available(response)
                 }
+            }
+            DelayedOp::Markers(waiting) => {
+                ResponseKind::WriteTxnMarkers(write_txn_markers::complete(self, waiting, now_ms))
             }
             DelayedOp::Produce(waiting) => {
                 tracing::trace!(target: "potok::replication", "acks=all produce {token} answered: {:?}", waiting.partitions());

@@ -60,8 +60,19 @@ impl WaitingProduce {
 
 /// Where one waiting partition stands: `None` while its followers have not all got the batch.
 fn status(broker: &Broker, p: &Pending) -> Option<Result<(), ResponseError>> {
-    match broker.partition(&p.tp.topic, p.tp.partition) {
-        Some(replica) => replica.replicated_to(p.required_offset, p.min_insync_replicas),
+    replication_status(broker, &p.tp, p.required_offset, p.min_insync_replicas)
+}
+
+/// Whether every in-sync replica of `tp` has the leader's log up to `required_offset` (see
+/// [`crate::partition::Partition::replicated_to`]); a partition this broker no longer has is NOT_LEADER_OR_FOLLOWER.
+pub(super) fn replication_status(
+    broker: &Broker,
+    tp: &TopicPartition,
+    required_offset: i64,
+    min_insync_replicas: i32,
+) -> Option<Result<(), ResponseError>> {
+    match broker.partition(&tp.topic, tp.partition) {
+        Some(replica) => replica.replicated_to(required_offset, min_insync_replicas),
         None => Some(Err(ResponseError::NotLeaderOrFollower)),
     }
 }

@@ -1,7 +1,8 @@
 //! The purgatory: requests whose answer waits for something to happen — a Fetch for `min_bytes` of records,
-//! an acks=all Produce for the ISR to have its batches — each watching the partitions whose changes may complete it,
-//! with a deadline. The broker completes them on events (an append, a high-watermark or log-start move, a
-//! leadership change, a deleted topic) and on time; the network layer only delivers the answers.
+//! an acks=all Produce or a WriteTxnMarkers for the ISR to have its batches — each watching the partitions
+//! whose changes may complete it, with a deadline. The broker completes them on events (an append, a
+//! high-watermark or log-start move, a leadership change, a deleted topic) and on time; the network layer only
+//! delivers the answers.
 //!
 //! The number of waiting operations is bounded by the number of connections: a connection has at most one
 //! request in flight at the broker, as in Kafka.
@@ -21,6 +22,8 @@ pub(super) enum DelayedOp {
     Fetch { request: FetchRequest, version: i16 },
     /// An acks=all Produce waiting for the ISR to have its batches.
     Produce(super::produce::WaitingProduce),
+    /// A WriteTxnMarkers answer waiting for the ISR to have its markers.
+    Markers(super::write_txn_markers::WaitingMarkers),
     /// A coordinator's answer waiting for the ISR to have what it wrote to an internal partition.
     Replicated { response: kafka_protocol::messages::ResponseKind, tp: TopicPartition, required: i64 },
 }

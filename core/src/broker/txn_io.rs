@@ -21,7 +21,7 @@ use crate::coordinator::transaction::{TransactionCoordinator, TxnMetadata, TxnSt
 use crate::coordinator::txn_log_schema;
 use crate::partition::PartitionError;
 use crate::record::{BatchBuilder, Compression, ControlType};
-use crate::storage::{AppendOrigin, StorageError};
+use crate::storage::{AppendOrigin, StorageError, TopicPartition};
 
 /// The internal topic holding the transaction coordinator's state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -47,6 +47,9 @@ pub struct MarkerCall {
 pub(super) struct MarkerProgress {
     done: BTreeSet<(String, i32)>,
     in_flight: BTreeSet<(String, i32)>,
+    /// Markers written to partitions this broker leads, waiting for their in-sync replicas: the offset the high
+    /// watermark must reach, and the partition's `min.insync.replicas`.
+    replicating: BTreeMap<(String, i32), (i64, i32)>,
     retry_at_ms: i64,
 }
 
@@ -144,18 +147,47 @@ impl Broker {
                     progress.done.insert(tp);
                     continue;
                 };
-                if p.leader == node_id {
+                if p.leader == node_id && !progress.replicating.contains_key(&tp) && progress.retry_at_ms <= now_ms {
                     match self.write_local_marker(topic, *partition, control, coordinator_epoch, &m, now_ms) {
-                        Ok(()) => {
+                        Ok(waiting) => {
+                            progress.replicating.insert(tp.clone(), waiting);
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                "writing the {} marker of {} to {topic}-{partition} failed: {e}",
+                                if commit { "commit" } else { "abort" },
+                                m.transactional_id
+                            );
+                            progress.retry_at_ms = now_ms + MARKER_RETRY_MS;
+                        }
+                    }
+                }
+                // A marker this broker wrote counts once its in-sync replicas have it, as Kafka appends markers
+                // with acks=all: acknowledged earlier, a leader change could truncate it away after the
+                // transaction completed, and the next transaction's marker would end these records instead.
+                if let Some(&(required, min_isr)) = progress.replicating.get(&tp) {
+                    let at = TopicPartition { topic: topic.clone(), partition: *partition };
+                    match super::produce::replication_status(self, &at, required, min_isr) {
+                        None => {}
+                        Some(Ok(())) => {
+                            progress.replicating.remove(&tp);
+                            if topic == OFFSETS_TOPIC {
+                                let count = image.topics.get(OFFSETS_TOPIC).map_or(1, |t| t.partitions.len() as i32);
+                                self.groups().complete_txn_offsets(m.producer_id, commit, *partition, count, now_ms);
+                            }
                             progress.done.insert(tp);
                         }
-                        Err(e) => tracing::warn!(
-                            "writing the {} marker of {} to {topic}-{partition} failed: {e}",
-                            if commit { "commit" } else { "abort" },
-                            m.transactional_id
-                        ),
+                        Some(Err(e)) => {
+                            tracing::warn!(
+                                "the marker of {} at {at} offset {} was not replicated ({e:?}); writing it again",
+                                m.transactional_id,
+                                required - 1
+                            );
+                            progress.replicating.remove(&tp);
+                            progress.retry_at_ms = now_ms + MARKER_RETRY_MS;
+                        }
                     }
-                } else if p.leader >= 0 && progress.retry_at_ms <= now_ms {
+                } else if p.leader != node_id && p.leader >= 0 && progress.retry_at_ms <= now_ms {
                     remote.entry(p.leader).or_default().push(tp);
                 }
             }
@@ -217,7 +249,9 @@ impl Broker {
         }
     }
 
-    /// Writes a commit or abort marker to a partition this broker leads.
+    /// Writes a commit or abort marker to a partition this broker leads, with acks=all (refused while the ISR
+    /// is smaller than `min.insync.replicas`). Returns the offset the high watermark must reach for the marker
+    /// to be replicated, and the partition's `min.insync.replicas`.
     fn write_local_marker(
         &self,
         topic: &str,
@@ -226,23 +260,18 @@ impl Broker {
         coordinator_epoch: i32,
         m: &TxnMetadata,
         now_ms: i64,
-    ) -> Result<(), PartitionError> {
-        let Some(replica) = self.partition(topic, partition) else {
-            return Err(PartitionError::NotLeaderOrFollower(crate::storage::TopicPartition {
-                topic: topic.to_string(),
-                partition,
-            }));
+    ) -> Result<(i64, i32), PartitionError> {
+        let image = self.metadata();
+        let (Some(replica), Some(t)) = (self.partition(topic, partition), image.topics.get(topic)) else {
+            return Err(PartitionError::NotLeaderOrFollower(TopicPartition { topic: topic.to_string(), partition }));
         };
+        let min_isr = self.min_insync_replicas(t, &image);
         let mut marker =
             BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
                 .build()
                 .map_err(StorageError::from)?;
-        replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, 1, 1, now_ms, |_| Ok(()))?;
-        if topic == OFFSETS_TOPIC {
-            let count = self.metadata().topics.get(OFFSETS_TOPIC).map_or(1, |t| t.partitions.len() as i32);
-            self.groups().complete_txn_offsets(m.producer_id, control == ControlType::Commit, partition, count, now_ms);
-        }
-        Ok(())
+        let info = replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(()))?;
+        Ok((info.last_offset + 1, min_isr))
     }
 
     pub(super) fn has_marker_calls(&self) -> bool {
@@ -289,6 +318,16 @@ impl Broker {
     /// Whether some transaction's markers are still on their way.
     pub(super) fn markers_pending(&self) -> bool {
         !self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).progress.is_empty()
+    }
+
+    /// Whether a marker this broker wrote waits for the in-sync replicas of one of `changed`.
+    pub(super) fn markers_replicating(&self, changed: &BTreeSet<TopicPartition>) -> bool {
+        let markers = self.markers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        markers
+            .progress
+            .values()
+            .flat_map(|p| p.replicating.keys())
+            .any(|(topic, partition)| changed.contains(&TopicPartition { topic: topic.clone(), partition: *partition }))
     }
 
     /// Whether this broker coordinates `transactional_id`: it leads the id's `__transaction_state` partition (or
