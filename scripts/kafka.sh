@@ -11,10 +11,13 @@
 #   scripts/kafka.sh dump-log-segments FILE... kafka.tools.DumpLogSegments --deep-iteration --print-data-log;
 #                                              exits 1 on a CRC mismatch, a torn tail or a decode error
 #                                              (KAFKA_DUMP_ARGS adds options, e.g. --transaction-log-decoder)
+#   scripts/kafka.sh metadata-shell ARGS...    org.apache.kafka.shell.MetadataShell (kafka-metadata-shell.sh),
+#                                              e.g. --snapshot FILE.log tree /image
 #   scripts/kafka.sh start DATA_DIR PORT       format + start a single-node KRaft broker/controller
 #   scripts/kafka.sh stop DATA_DIR             stop it (TERM, then KILL after 20 s)
 # As a library (`source scripts/kafka.sh`): the same as functions kafka_install, kafka_classpath,
-# kafka_dump_log_segments, kafka_start, kafka_stop and kafka_java (runs a main class on the classpath).
+# kafka_dump_log_segments, kafka_metadata_shell, kafka_start, kafka_stop and kafka_java (runs a main class on
+# the classpath).
 # Sourcing changes no shell options; the functions return non-zero on failure.
 
 KAFKA_VERSION=4.1.1
@@ -24,7 +27,7 @@ KAFKA_HOME_DIR="${POTOK_CACHE:-$HOME/.cache/potok}/kafka-$KAFKA_VERSION"
 KAFKA_LIBS="$KAFKA_HOME_DIR/libs"
 KAFKA_JAVA_HOME="${KAFKA_JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 # Bump when the pom below changes, so that an old libs dir is fetched again.
-_KAFKA_STAMP="kafka=$KAFKA_VERSION scala=$KAFKA_SCALA_VERSION slf4j-simple=$SLF4J_VERSION pom=1"
+_KAFKA_STAMP="kafka=$KAFKA_VERSION scala=$KAFKA_SCALA_VERSION slf4j-simple=$SLF4J_VERSION pom=2"
 
 _kafka_pom() {
     cat <<EOF
@@ -39,6 +42,7 @@ _kafka_pom() {
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_$KAFKA_SCALA_VERSION</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-shell</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>$SLF4J_VERSION</version></dependency>
   </dependencies>
   <build><plugins><plugin>
@@ -112,6 +116,10 @@ kafka_dump_log_segments() {
     fi
     rm -rf "$tmp"
     return "$rc"
+}
+
+kafka_metadata_shell() {
+    kafka_java org.apache.kafka.shell.MetadataShell "$@"
 }
 
 _kafka_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -197,6 +205,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
         install) kafka_install ;;
         classpath) kafka_classpath ;;
         dump-log-segments) kafka_dump_log_segments "$@" ;;
+        metadata-shell) kafka_metadata_shell "$@" ;;
         start) kafka_start "$@" ;;
         stop) kafka_stop "$@" ;;
         *)

@@ -289,7 +289,7 @@ fn kafka_dump_log_segments_reads_potok_metadata_log() {
     records.push(MetadataRecord::BrokerRegistrationChange {
         broker_id: 1,
         broker_epoch: 3,
-        fenced: -1,
+        fenced: 0,
         in_controlled_shutdown: 1,
     });
     records.push(MetadataRecord::FenceBroker { id: 1, epoch: 3 });
@@ -386,4 +386,84 @@ fn dump_cluster_metadata(file: &Path) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "DumpLogSegments failed:\n{stdout}\n{stderr}");
     stdout
+}
+
+/// Kafka's metadata shell (`kafka-metadata-shell.sh --snapshot`) replays a potok controller's metadata log into
+/// Kafka's own MetadataImage: the brokers with their fencing, a topic's partitions with the leaders and ISRs
+/// potok reports. (It showed every potok broker fenced while potok wrote an unfencing as Kafka's "no change".)
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn kafka_metadata_shell_reads_potok_metadata_log() {
+    use std::time::{Duration, Instant};
+
+    let entries = [("broker.session.timeout.ms", "3000"), ("broker.heartbeat.interval.ms", "500")];
+    let mut cluster = potok::host::cluster::EmbeddedCluster::start(3, &entries).unwrap();
+    let admin =
+        potok::client::admin::Admin::new(&[("bootstrap.servers".to_string(), cluster.bootstrap_servers())]).unwrap();
+    admin.create_topics(&[potok::client::admin::NewTopic::new("invoice", 3, 3)], false, None).unwrap()[0]
+        .1
+        .clone()
+        .unwrap();
+    cluster.stop_broker(3).unwrap();
+    // Broker 3's controlled shutdown moved its leaderships and took it out of every ISR.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let partitions = loop {
+        let described = admin.describe_topics(&["invoice".to_string()], Some(Duration::from_secs(2)));
+        let partitions = described.ok().and_then(|mut d| d.remove(0).1.ok()).map(|t| t.partitions);
+        if let Some(p) = partitions.filter(|p| p.iter().all(|p| p.leader > 0 && !p.isr.contains(&3))) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "broker 3 still leads or is in an ISR");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Nothing changes now (heartbeats write no records): the log copied is the image above.
+    std::thread::sleep(Duration::from_millis(500));
+    let log = cluster.log_dirs()[0].1.join("__cluster_metadata-0/00000000000000000000.log");
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join("00000000000000000000.log");
+    std::fs::copy(&log, &file).unwrap();
+    cluster.stop().unwrap();
+
+    let shell = |path: &str| -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .args(["metadata-shell", "--snapshot"])
+            .arg(&file)
+            .args(["tree", path])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "the metadata shell failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let brokers = shell("/image/cluster/brokers");
+    for id in 1..=3 {
+        let line = brokers.lines().find(|l| l.contains(&format!("BrokerRegistration(id={id},"))).unwrap_or_else(|| {
+            panic!("broker {id} missing:\n{brokers}");
+        });
+        assert!(line.contains(&format!("fenced={}", id == 3)), "broker {id}: {line}");
+        assert!(line.contains(&format!("inControlledShutdown={}", id == 3)), "broker {id}: {line}");
+    }
+    let topic = shell("/image/topics/byName/invoice");
+    let registrations: Vec<&str> = topic.lines().filter(|l| l.contains("PartitionRegistration(")).collect();
+    assert_eq!(registrations.len(), 3, "{topic}");
+    let field = |line: &str, name: &str| -> String {
+        let start = line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 2;
+        let rest = &line[start..];
+        let end = if rest.starts_with('[') { rest.find(']').unwrap() + 1 } else { rest.find([',', ')']).unwrap() };
+        rest[..end].to_string()
+    };
+    for p in &partitions {
+        // The shell prints partitions by index as a tree: "  0:" then the registration on the next line.
+        let at = topic.lines().position(|l| l.trim() == format!("{}:", p.partition)).unwrap();
+        let line = topic.lines().nth(at + 1).unwrap();
+        assert_eq!(field(line, "leader"), p.leader.to_string(), "partition {}: {line}", p.partition);
+        let mut isr: Vec<i32> =
+            field(line, "isr").trim_matches(['[', ']']).split(", ").map(|r| r.parse().unwrap()).collect();
+        isr.sort();
+        let mut expected = p.isr.clone();
+        expected.sort();
+        assert_eq!(isr, expected, "partition {}: {line}", p.partition);
+    }
 }

@@ -126,7 +126,7 @@ impl QuorumController {
                 draft.push(MetadataRecord::BrokerRegistrationChange {
                     broker_id: id,
                     broker_epoch: broker.epoch,
-                    fenced: -1,
+                    fenced: 0,
                     in_controlled_shutdown: 1,
                 });
             }
@@ -229,7 +229,7 @@ impl QuorumController {
         draft.push(MetadataRecord::BrokerRegistrationChange {
             broker_id: id,
             broker_epoch: epoch,
-            fenced: 0,
+            fenced: -1,
             in_controlled_shutdown: 0,
         });
         self.elect_offline_leaders(draft);

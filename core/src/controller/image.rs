@@ -201,11 +201,11 @@ impl MetadataImage {
             }
             MetadataRecord::BrokerRegistrationChange { broker_id, broker_epoch, fenced, in_controlled_shutdown } => {
                 if let Some(b) = self.brokers.get_mut(broker_id).filter(|b| b.epoch == *broker_epoch) {
-                    if *fenced >= 0 {
+                    if *fenced != 0 {
                         b.fenced = *fenced == 1;
                     }
-                    if *in_controlled_shutdown >= 0 {
-                        b.in_controlled_shutdown = *in_controlled_shutdown == 1;
+                    if *in_controlled_shutdown == 1 {
+                        b.in_controlled_shutdown = true;
                     }
                 }
             }

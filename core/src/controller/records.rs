@@ -145,7 +145,8 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
-    /// `fenced` / `in_controlled_shutdown`: -1 unchanged, 0 false, 1 true.
+    /// Kafka's values: `fenced` -1 unfenced, 0 no change, 1 fenced; `in_controlled_shutdown` 0 no change, 1 in
+    /// controlled shutdown (only a new registration ends one).
     BrokerRegistrationChange {
         broker_id: i32,
         broker_epoch: i64,
@@ -502,11 +503,12 @@ impl MetadataRecord {
             MetadataRecord::BrokerRegistrationChange { broker_id, broker_epoch, fenced, in_controlled_shutdown } => {
                 w.i32(*broker_id);
                 w.i64(*broker_epoch);
+                // Tagged fields are written only when they differ from their default (0, no change).
                 let mut tags = Vec::new();
-                if *fenced != -1 {
+                if *fenced != 0 {
                     tags.push((0, vec![*fenced as u8]));
                 }
-                if *in_controlled_shutdown != -1 {
+                if *in_controlled_shutdown != 0 {
                     tags.push((1, vec![*in_controlled_shutdown as u8]));
                 }
                 w.tags(&tags);
@@ -688,10 +690,17 @@ impl MetadataRecord {
             17 => {
                 let broker_id = r.i32("broker id")?;
                 let broker_epoch = r.i64("broker epoch")?;
-                let (mut fenced, mut in_controlled_shutdown) = (-1, -1);
+                let (mut fenced, mut in_controlled_shutdown) = (0, 0);
                 r.tags(|tag, f| {
                     match tag {
-                        0 => fenced = f.i8("fenced")?,
+                        // Kafka never writes a tagged field at its default (0); potok's earlier builds wrote an
+                        // unfencing as an explicit 0, read as what it meant.
+                        0 => {
+                            fenced = match f.i8("fenced")? {
+                                0 => -1,
+                                v => v,
+                            }
+                        }
                         1 => in_controlled_shutdown = f.i8("in controlled shutdown")?,
                         _ => return Ok(false),
                     }
@@ -797,8 +806,14 @@ mod tests {
             MetadataRecord::BrokerRegistrationChange {
                 broker_id: 2,
                 broker_epoch: 42,
-                fenced: 0,
-                in_controlled_shutdown: -1,
+                fenced: -1,
+                in_controlled_shutdown: 0,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 2,
+                broker_epoch: 42,
+                fenced: 1,
+                in_controlled_shutdown: 1,
             },
             MetadataRecord::NoOp,
         ]
@@ -825,6 +840,26 @@ mod tests {
         expected.extend_from_slice(b"kraft.version");
         expected.extend_from_slice(&[0, 1, 0]);
         assert_eq!(feature.encode(), expected);
+    }
+
+    /// BrokerRegistrationChangeRecord v1 as Kafka writes it: Fenced (tag 0) -1 unfenced, 1 fenced, and no tag for
+    /// no change; InControlledShutdown (tag 1) 1 or no tag. Kafka's own tools (the metadata shell) showed every
+    /// potok broker fenced while potok wrote an unfencing as 0, which Kafka reads as no change.
+    #[test]
+    fn broker_registration_changes_are_kafkas() {
+        let change = |fenced, in_controlled_shutdown| {
+            MetadataRecord::BrokerRegistrationChange { broker_id: 2, broker_epoch: 7, fenced, in_controlled_shutdown }
+                .encode()
+        };
+        let head = [1, 17, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7];
+        let with = |tail: &[u8]| [&head[..], tail].concat();
+        assert_eq!(change(-1, 0), with(&[1, 0, 1, 0xff]));
+        assert_eq!(change(1, 0), with(&[1, 0, 1, 1]));
+        assert_eq!(change(0, 1), with(&[1, 1, 1, 1]));
+        assert_eq!(change(0, 0), with(&[0]));
+        // An unfencing written by earlier potok builds (an explicit Fenced of 0) still reads as one.
+        let legacy = MetadataRecord::decode(&with(&[1, 0, 1, 0])).unwrap();
+        assert!(matches!(legacy, MetadataRecord::BrokerRegistrationChange { fenced: -1, .. }), "{legacy:?}");
     }
 
     #[test]
