@@ -823,3 +823,46 @@ fn try_send_refuses_a_full_buffer_instead_of_blocking() {
     assert!(err.is_retriable());
     producer.close(Some(Duration::ZERO)).unwrap_err();
 }
+
+/// An idempotent producer writing to topics created moments before, as a course exercise does right after
+/// `kafka-topics --create`. Apache Kafka answers Metadata before every new leader has taken over: one request
+/// gets NOT_LEADER_OR_FOLLOWER and the next, a few milliseconds later, is the producer's first write to the
+/// partition (any first sequence is accepted), so the refused batch can only follow under a new producer id or
+/// epoch. The producer stalled until `delivery.timeout.ms` there; every record is now written, once.
+#[test]
+fn an_idempotent_producer_writes_to_topics_created_moments_before() {
+    let admin = admin();
+    let topics: Vec<String> = (0..3).map(|i| unique(&format!("fresh-{i}"))).collect();
+    let per_topic = 3000;
+    for topic in &topics {
+        // Not create_topic(): its wait for every leader is what this test must not have.
+        admin.create_topics(&[NewTopic::new(topic, 10, 1)], false, None).unwrap()[0].1.clone().unwrap();
+        let producer = Producer::new(&conf(&[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "0"),
+            ("batch.size", "2000"),
+            ("delivery.timeout.ms", "60000"),
+        ]))
+        .unwrap();
+        let sent: Vec<_> = (0..per_topic)
+            .map(|i| producer.send(ProducerRecord::new(topic.as_str(), format!("{i:05}")).partition(i % 10)).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        producer.flush(Some(Duration::from_secs(60))).unwrap();
+        for s in sent {
+            s.wait().unwrap();
+        }
+        println!("{topic}: {per_topic} records acknowledged in {:?}", started.elapsed());
+    }
+    let records = read_all(&topics, "read_uncommitted", topics.len() * per_topic as usize);
+    for topic in &topics {
+        let mut values: Vec<String> = records
+            .iter()
+            .filter(|r| &r.topic == topic)
+            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        values.sort();
+        let expected: Vec<String> = (0..per_topic).map(|i| format!("{i:05}")).collect();
+        assert_eq!(values, expected, "{topic}: every record once");
+    }
+}

@@ -53,6 +53,11 @@ pub struct ProducerBatch {
     pub base_sequence: i32,
     pub attempts: u32,
     retry_at: Option<Instant>,
+    /// The accumulator's sequence generation the batch was numbered in (see [`Accumulator::reset_sequences`]).
+    generation: u64,
+    /// An attempt ended without a clear answer (a timeout, a lost connection, or an acks=all write the ISR did
+    /// not confirm): the broker may have the batch.
+    pub maybe_written: bool,
 }
 
 impl ProducerBatch {
@@ -152,11 +157,19 @@ pub struct Accumulator {
     queues: HashMap<TopicPartition, PartitionQueue>,
     /// Batches not yet completed (queued or in flight).
     incomplete_batches: usize,
+    /// Bumped by every [`Accumulator::reset_sequences`]: a batch numbered in an older generation is numbered
+    /// again when it comes back for a retry.
+    generation: u64,
 }
 
 impl Accumulator {
     pub fn new(config: AccumulatorConfig) -> Accumulator {
-        Accumulator { config, queues: HashMap::new(), incomplete_batches: 0 }
+        Accumulator { config, queues: HashMap::new(), incomplete_batches: 0, generation: 0 }
+    }
+
+    /// Whether `batch` was numbered under the producer id and epoch in use now.
+    pub fn is_current(&self, batch: &ProducerBatch) -> bool {
+        batch.generation == self.generation
     }
 
     pub fn incomplete_batches(&self) -> usize {
@@ -205,6 +218,8 @@ impl Accumulator {
                 base_sequence: -1,
                 attempts: 0,
                 retry_at: None,
+                generation: 0,
+                maybe_written: false,
             });
             self.incomplete_batches += 1;
         }
@@ -234,6 +249,7 @@ impl Accumulator {
     ) -> Drained {
         let mut drained = Drained::default();
         let config = &self.config;
+        let generation = self.generation;
         for (tp, queue) in self.queues.iter_mut() {
             let Some(front) = queue.batches.front() else { continue };
             if queue.in_flight >= config.max_in_flight || (queue.retrying && queue.in_flight > 0) {
@@ -262,6 +278,7 @@ impl Accumulator {
             }
             let Some(mut batch) = queue.batches.pop_front() else { continue };
             if config.idempotent && batch.base_sequence < 0 {
+                batch.generation = generation;
                 batch.base_sequence = queue.next_sequence;
                 let count = batch.record_count() as i32;
                 queue.next_sequence = queue.next_sequence.checked_add(count).unwrap_or(count - 1);
@@ -290,12 +307,19 @@ impl Accumulator {
     /// Puts a batch back for another attempt after a backoff, ahead of batches with later sequences.
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, now: Instant) {
         batch.attempts += 1;
+        let stale = batch.generation != self.generation && batch.base_sequence >= 0;
         let exp = self.config.retry_backoff.saturating_mul(1 << batch.attempts.min(10).saturating_sub(1));
         batch.retry_at = Some(now + exp.min(self.config.retry_backoff_max));
         let queue = self.queues.entry(batch.tp.clone()).or_default();
         queue.in_flight_sequences.remove(&batch.base_sequence);
         queue.in_flight = queue.in_flight.saturating_sub(1);
         queue.retrying = true;
+        if stale {
+            // Sent under the producer id the sequences were reset from: numbered (and encoded) again, ahead of
+            // the partition's other batches, which were all appended after it.
+            batch.base_sequence = -1;
+            batch.encoded = None;
+        }
         let position = if batch.base_sequence >= 0 {
             queue
                 .batches
@@ -315,11 +339,6 @@ impl Accumulator {
             q.in_flight_sequences.range(..base_sequence).next().is_some()
                 || q.batches.iter().any(|b| b.attempts > 0 && b.base_sequence >= 0 && b.base_sequence < base_sequence)
         })
-    }
-
-    /// Whether a batch of the partition waits for a retry.
-    pub fn is_retrying(&self, tp: &TopicPartition) -> bool {
-        self.queues.get(tp).is_some_and(|q| q.retrying)
     }
 
     /// Whether the batch may still be retried (`delivery.timeout.ms` not passed).
@@ -355,6 +374,7 @@ impl Accumulator {
     /// Forgets sequence numbers after the producer got a new id or epoch: queued batches are re-encoded and
     /// numbered again from 0.
     pub fn reset_sequences(&mut self) {
+        self.generation += 1;
         for queue in self.queues.values_mut() {
             queue.next_sequence = 0;
             queue.retrying = false;

@@ -359,13 +359,33 @@ fn finish_failed(inner: &Inner, batch: ProducerBatch, error: &ClientError) {
 }
 
 /// A batch came back failed: retry it when the error is retriable and time and retries are left, else fail it.
-fn handle_failure(inner: &Inner, batch: ProducerBatch, error: ClientError, now: Instant) {
+///
+/// OUT_OF_ORDER_SEQUENCE_NUMBER is retried in three cases. Behind an earlier batch of the partition still in
+/// flight or waiting for its retry, it only means that batch has not landed yet. For a batch numbered under a
+/// producer id given up since, the batch is numbered again. And for the partition's earliest unresolved batch
+/// of an idempotent producer, the broker has a later batch first — a leader taking over between two requests
+/// refuses the first (NOT_LEADER_OR_FOLLOWER) and takes the second as the producer's first write (Kafka accepts
+/// any first sequence, KIP-360), so the first could never follow: the producer takes a new producer id and
+/// renumbers its batches, as Kafka's producer bumps its epoch, unless the batch may already have been written.
+fn handle_failure(inner: &Inner, mut batch: ProducerBatch, error: ClientError, now: Instant) {
     let mut acc = lock(&inner.accumulator);
-    // An out-of-order sequence behind a batch that is being retried is expected: resend it after that one.
-    let out_of_order_behind_retry = error.code() == Some(45)
-        && (acc.is_retrying(&batch.tp) || acc.has_earlier_unresolved(&batch.tp, batch.base_sequence));
-    let retriable = error.is_retriable() || out_of_order_behind_retry;
+    // No answer, REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND: the leader may have appended the batch.
+    batch.maybe_written |= matches!(error.code(), None | Some(7) | Some(20));
+    let out_of_order = error.code() == Some(45);
+    let behind = acc.has_earlier_unresolved(&batch.tp, batch.base_sequence);
+    let stale = !acc.is_current(&batch);
+    let gap = out_of_order
+        && !behind
+        && !stale
+        && !batch.maybe_written
+        && inner.config.idempotent
+        && inner.config.transactional_id.is_none();
+    let retriable = error.is_retriable() || (out_of_order && (behind || stale)) || gap;
     if retriable && batch.attempts < inner.config.retries && acc.within_delivery_timeout(&batch, now) {
+        if gap {
+            *lock(&inner.producer_id) = (-1, -1);
+            acc.reset_sequences();
+        }
         if error.needs_metadata_refresh() {
             let cluster = inner.cluster.clone();
             let topic = batch.tp.topic.clone();
