@@ -249,7 +249,12 @@ def expect_pos_simulator(out: str, threads: int, count: int) -> None:
 
 def expect_avro_simulator(out: str) -> None:
     expect_pos_simulator(out, 3, 60)
-    check(re.search(r"^subject pos-value: schema id \d+$", out, re.M) is not None, "the schema registered as pos-value")
+    registered = re.search(r"^subject pos-value: schema id (\d+)$", out, re.M)
+    check(registered is not None, "the schema registered as pos-value")
+    assert registered is not None
+    check(re.search(r"^subject pos-value: versions \[1\]$", out, re.M) is not None, "one version of pos-value")
+    check(f"every value in the Confluent wire format with schema id {registered.group(1)}: yes" in out,
+          "every value framed with magic byte 0 and the registered schema's id")
 
 
 def expect_validator(out: str, count: int) -> None:
@@ -349,6 +354,7 @@ JAVA_CLASSES = {
     "key_hashing": "KeyHashing",
     "twitter_producer": "TwitterProducer",
     "buffer_full": "BufferFull",
+    "avro_pos_simulator": "AvroPosSimulator",
 }
 
 Runner = Callable[[str], Optional[List[str]]]
