@@ -145,7 +145,10 @@ export declare class NativeProducer {
   constructor(config: Array<ConfigEntry>)
   /**
    * Sends a packed batch (see the module docs); resolves when every record is acknowledged, rejects with
-   * the first record's error otherwise (records appended before a failed append are still delivered).
+   * the first record's error otherwise. The batch may block up to `max.block.ms` from this call for metadata
+   * and `buffer.memory` (also while it waits behind earlier sends on the client's thread), as Java's `send()`;
+   * a record that cannot be appended by then rejects the promise at once with a `TimeoutError` (records
+   * appended before it are still delivered).
    */
   send(topics: Array<string>, layout: Int32Array, timestamps: BigInt64Array, data: Buffer): Promise<SendResult>
   /** Calls `callback` (on the JavaScript thread) for each failed broker connection. */

@@ -132,6 +132,28 @@ def expect_broker_failure(out: str) -> None:
     check("acks=all with 3 in sync: delivered" in parts[3], "acks=all succeeds again")
 
 
+def expect_controller_failover(out: str) -> None:
+    first = re.search(r"^active controller: node ([123])$", out, re.M)
+    check(first is not None, f"the active controller named: {out!r}")
+    assert first is not None
+    old = int(first.group(1))
+    killed = out.find(f"killed node {old}, the active controller")
+    check(killed > first.start(), "the active controller's node was killed")
+    elected = re.search(r"^new active controller: node ([123])$", out, re.M)
+    check(elected is not None and elected.start() > killed, "a new controller elected after the kill")
+    assert elected is not None
+    new = int(elected.group(1))
+    check(new != old, f"the new controller is another node: {old} -> {new}")
+    rows = re.findall(r"^Topic: failover-topic\tPartition: \d\tLeader: (\d)\tReplicas: [\d,]+\tIsr: ([\d,]+)$", out, re.M)
+    check(len(rows) == 3, f"3 partitions described: {rows}")
+    check(all(int(leader) != old and str(old) not in isr.split(",") and len(isr.split(",")) == 2
+              for leader, isr in rows), f"the dead node leads nothing and left every ISR: {rows}")
+    check(out.count("acks=all: 10 records delivered") == 2, "acks=all writes before and after the failover")
+    check("the topic holds 20 records" in out, "every record is in the topic")
+    check(re.search(rf"^node {old} started again: it rejoins the quorum, the active controller (stays|is now) node \d$",
+                    out, re.M) is not None, "the killed node came back")
+
+
 def expect_hello(out: str, count: int, show: int) -> None:
     landed = {int(k): int(p) for k, p in re.findall(r"^key (\d+) -> partition (\d+)$", out, re.M)}
     check(sorted(landed) == list(range(1, show + 1)), f"keys 1..{show} reported: {sorted(landed)}")
@@ -249,7 +271,12 @@ def expect_pos_simulator(out: str, threads: int, count: int) -> None:
 
 def expect_avro_simulator(out: str) -> None:
     expect_pos_simulator(out, 3, 60)
-    check(re.search(r"^subject pos-value: schema id \d+$", out, re.M) is not None, "the schema registered as pos-value")
+    registered = re.search(r"^subject pos-value: schema id (\d+)$", out, re.M)
+    check(registered is not None, "the schema registered as pos-value")
+    assert registered is not None
+    check(re.search(r"^subject pos-value: versions \[1\]$", out, re.M) is not None, "one version of pos-value")
+    check(f"every value in the Confluent wire format with schema id {registered.group(1)}: yes" in out,
+          "every value framed with magic byte 0 and the registered schema's id")
 
 
 def expect_validator(out: str, count: int) -> None:
@@ -335,6 +362,7 @@ def run_case(case: Case, env: Dict[str, str]) -> Optional[str]:
 JAVA_CLASSES = {
     "storage_demo": "StorageDemo",
     "broker_failure": "BrokerFailure",
+    "controller_failover": "ControllerFailover",
     "hello_producer": "HelloProducer",
     "callback_producer": "CallbackProducer",
     "key_partitioner": "KeyPartitioner",
@@ -349,6 +377,7 @@ JAVA_CLASSES = {
     "key_hashing": "KeyHashing",
     "twitter_producer": "TwitterProducer",
     "buffer_full": "BufferFull",
+    "avro_pos_simulator": "AvroPosSimulator",
 }
 
 Runner = Callable[[str], Optional[List[str]]]
@@ -360,6 +389,7 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
         ("storage_demo", "", ["--count", "50000", "--segment-bytes", "100000"],
          lambda out: expect_storage(out, 50_000, True, 3)),
         ("broker_failure", "", [], expect_broker_failure),
+        ("controller_failover", "", [], expect_controller_failover),
         ("hello_producer", "", ["--count", "20000"], lambda out: expect_hello(out, 20_000, 10)),
         ("callback_producer", "", ["--count", "10"], lambda out: expect_callback(out, 10)),
         ("callback_producer", " --sync", ["--count", "5", "--sync"], lambda out: expect_callback(out, 5)),

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{BigInt64Array, Buffer, Int32Array, Object};
@@ -69,7 +69,10 @@ impl NativeProducer {
     }
 
     /// Sends a packed batch (see the module docs); resolves when every record is acknowledged, rejects with
-    /// the first record's error otherwise (records appended before a failed append are still delivered).
+    /// the first record's error otherwise. The batch may block up to `max.block.ms` from this call for metadata
+    /// and `buffer.memory` (also while it waits behind earlier sends on the client's thread), as Java's `send()`;
+    /// a record that cannot be appended by then rejects the promise at once with a `TimeoutError` (records
+    /// appended before it are still delivered).
     #[napi(ts_return_type = "Promise<SendResult>")]
     pub fn send<'env>(
         &self,
@@ -80,9 +83,11 @@ impl NativeProducer {
         data: Buffer,
     ) -> napi::Result<Object<'env>> {
         let records = unpack(&topics, &layout, &timestamps, data).map_err(|f| f.into_js(env))?;
+        // max.block.ms counts from JavaScript's call, not from when the worker gets to the batch.
+        let deadline = self.producer.block_deadline();
         let (settle, promise) = Settle::<SendResult>::new(env)?;
         let producer = self.producer.clone();
-        let job = move || append_all(&producer, records, settle);
+        let job = move || append_all(&producer, records, deadline, settle);
         self.worker.submit(Box::new(job)).map_err(|f| f.into_js(env))?;
         Ok(promise)
     }
@@ -198,16 +203,22 @@ struct Delivery {
     outcomes: Mutex<Vec<Option<Result<RecordMetadata, ClientError>>>>,
     /// Callbacks still to come; the one that brings it to zero settles the promise.
     pending: AtomicUsize,
-    /// The error of an append that failed (no record after it was appended).
-    append_error: Mutex<Option<ClientError>>,
+    /// Taken by whoever settles the promise: the last delivery callback, or a failed append (at once).
     settle: Mutex<Option<Settle<SendResult>>>,
 }
 
 impl Delivery {
+    /// Rejects the promise now with the error of an append that failed (no record after it was appended), without
+    /// waiting for the records appended before it: their delivery may take until `delivery.timeout.ms`.
+    fn append_failed(&self, error: ClientError) {
+        if let Some(settle) = self.settle.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            settle.reject(error.into());
+        }
+    }
+
     fn finish(&self) {
         let Some(settle) = self.settle.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         let outcomes = std::mem::take(&mut *self.outcomes.lock().unwrap_or_else(PoisonError::into_inner));
-        let append_error = self.append_error.lock().unwrap_or_else(PoisonError::into_inner).take();
         let mut partitions = Vec::with_capacity(outcomes.len());
         let mut offsets = Vec::with_capacity(outcomes.len());
         let mut timestamps = Vec::with_capacity(outcomes.len());
@@ -222,9 +233,6 @@ impl Delivery {
                 None => break,
             }
         }
-        if let Some(e) = append_error {
-            return settle.reject(e.into());
-        }
         settle.resolve_with(move |_| {
             Ok(SendResult {
                 partitions: Int32Array::new(partitions),
@@ -235,30 +243,24 @@ impl Delivery {
     }
 }
 
-fn append_all(producer: &Producer, records: Vec<ProducerRecord>, settle: Settle<SendResult>) {
+fn append_all(producer: &Producer, records: Vec<ProducerRecord>, deadline: Instant, settle: Settle<SendResult>) {
     let count = records.len();
     let delivery = Arc::new(Delivery {
         outcomes: Mutex::new((0..count).map(|_| None).collect()),
         // One extra count held by this loop, so no callback can settle before every append was tried.
         pending: AtomicUsize::new(count + 1),
-        append_error: Mutex::new(None),
         settle: Mutex::new(Some(settle)),
     });
     for (index, record) in records.into_iter().enumerate() {
         let on_delivery = delivery.clone();
-        let appended = producer.send_with_callback(record, move |outcome| {
+        let appended = producer.send_with_callback_until(record, deadline, move |outcome| {
             on_delivery.outcomes.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(outcome);
             if on_delivery.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                 on_delivery.finish();
             }
         });
         if let Err(e) = appended {
-            *delivery.append_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-            // The records never appended will get no callback; the loop's own count goes with them.
-            let never = count - index + 1;
-            if delivery.pending.fetch_sub(never, Ordering::AcqRel) == never {
-                delivery.finish();
-            }
+            delivery.append_failed(e);
             return;
         }
     }

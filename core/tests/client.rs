@@ -585,6 +585,13 @@ fn max_block_ms_fires_when_the_buffer_stays_full() {
     };
     assert!(matches!(err, ClientError::Timeout(_)), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(700));
+    // A host that queues sends (Node's client thread) passes the deadline of its own call: a send whose deadline
+    // passed while it waited its turn fails at once when there is no room, instead of blocking max.block.ms more.
+    let deadline = std::time::Instant::now();
+    let err =
+        producer.send_with_callback_until(ProducerRecord::new("full", vec![0u8; 500]), deadline, |_| {}).unwrap_err();
+    assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    assert!(deadline.elapsed() < Duration::from_millis(700), "it did not wait max.block.ms again");
     producer.close(Some(Duration::ZERO)).unwrap_err();
 }
 

@@ -10,7 +10,9 @@
 // course ran this exercise on one broker); --count defaults to 60 there. Read the topic back as JSON with
 //   potok console-consumer --bootstrap-server localhost:9092 --topic pos --from-beginning \
 //       --value-deserializer avro --property schema.registry.url=http://localhost:8081
-// Same stdout lines as pos_simulator.py, plus `subject pos-value: schema id N`.
+// Same stdout lines as pos_simulator.py, plus the subject's schema id and versions in the registry and a check of
+// the values' framing (`subject pos-value: schema id N`, `subject pos-value: versions [1]`, `every value in the
+// Confluent wire format with schema id N: yes`).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -77,17 +79,25 @@ main(async () => {
     await producer.disconnect();
     const total = (await endOffsets(kafka, topic)).reduce((a, b) => a + b, 0);
     console.log(`sent ${Number.isFinite(count) ? count : total} invoices, failed ${failed}`);
-    console.log(`subject ${topic}-value: schema id ${await registry.getLatestSchemaId(`${topic}-value`)}`);
+    // The registry's side: the subject the serializer registered, its versions and the latest one's id.
+    const subject = `${topic}-value`;
+    const schemaId = await registry.getLatestSchemaId(subject);
+    console.log(`subject ${subject}: schema id ${schemaId}`);
+    console.log(`subject ${subject}: versions ${JSON.stringify(await registry.request('GET', `/subjects/${subject}/versions`))}`);
 
-    // Each value names its schema id; the deserializer fetches that schema from the registry and decodes.
+    // Each value names its schema id after the magic byte (the Confluent wire format); the deserializer fetches
+    // that schema from the registry and decodes.
     const fromAvro = registry.deserializer();
     const got = await readAll(kafka, [topic], { expected: total, extraMs: 0 });
     let good = 0;
+    let framed = 0;
     for (const { message } of got) {
+      framed += message.value[0] === 0 && message.value.readInt32BE(1) === schemaId ? 1 : 0;
       const invoice = await fromAvro.deserialize(message.value);
       good += message.key.toString() === invoice.StoreID && Array.isArray(invoice.InvoiceLineItems) ? 1 : 0;
     }
     console.log(`read ${got.length} invoices, every one keyed by its StoreID and valid: ${good === got.length ? 'yes' : 'no'}`);
+    console.log(`every value in the Confluent wire format with schema id ${schemaId}: ${framed === got.length ? 'yes' : 'no'}`);
   } finally {
     if (broker) {
       await broker.stop();

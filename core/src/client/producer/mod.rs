@@ -462,7 +462,7 @@ impl Producer {
     /// `max.block.ms` for the topic's metadata and for `buffer.memory`, as Kafka's Java producer does.
     pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let (tx, rx) = oneshot::channel();
-        self.append(record, Thunk::Channel(tx), true)?;
+        self.append(record, Thunk::Channel(tx), Some(self.block_deadline()))?;
         Ok(DeliveryFuture { rx })
     }
 
@@ -473,7 +473,25 @@ impl Producer {
         record: ProducerRecord,
         callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
     ) -> Result<()> {
-        self.append(record, Thunk::Callback(Box::new(callback)), true)
+        self.append(record, Thunk::Callback(Box::new(callback)), Some(self.block_deadline()))
+    }
+
+    /// When a send made now stops blocking: `max.block.ms` from now.
+    pub fn block_deadline(&self) -> Instant {
+        Instant::now() + self.inner().config.max_block
+    }
+
+    /// [`Producer::send_with_callback`] blocking until `deadline` rather than for `max.block.ms` from the call: for
+    /// hosts that queue sends before they reach the producer (a Node.js client's thread), where `max.block.ms`
+    /// counts from the host's own call ([`Producer::block_deadline`] then), as the Java producer counts it from
+    /// `send()`. A send that waited its turn past the deadline fails at once if the buffer has no room for it.
+    pub fn send_with_callback_until(
+        &self,
+        record: ProducerRecord,
+        deadline: Instant,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.append(record, Thunk::Callback(Box::new(callback)), Some(deadline))
     }
 
     /// Sends a record without ever blocking, as librdkafka's `produce()`: a record for a topic whose metadata is
@@ -481,7 +499,7 @@ impl Producer {
     /// full `buffer.memory` is [`ClientError::BufferFull`] at once.
     pub fn try_send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let (tx, rx) = oneshot::channel();
-        self.append(record, Thunk::Channel(tx), false)?;
+        self.append(record, Thunk::Channel(tx), None)?;
         Ok(DeliveryFuture { rx })
     }
 
@@ -491,7 +509,7 @@ impl Producer {
         record: ProducerRecord,
         callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
     ) -> Result<()> {
-        self.append(record, Thunk::Callback(Box::new(callback)), false)
+        self.append(record, Thunk::Callback(Box::new(callback)), None)
     }
 
     /// Sets who hears about failed broker connections (Kafka's clients log each one; librdkafka calls
@@ -510,7 +528,8 @@ impl Producer {
         &self.inner().common.client_id
     }
 
-    fn append(&self, record: ProducerRecord, thunk: Thunk, blocking: bool) -> Result<()> {
+    /// Appends a record, blocking until `deadline` for metadata and buffer room, or (`None`) never.
+    fn append(&self, record: ProducerRecord, thunk: Thunk, deadline: Option<Instant>) -> Result<()> {
         let inner = self.inner();
         if inner.closing.load(Ordering::Acquire) {
             return Err(ClientError::IllegalState("cannot send after the producer is closed".into()));
@@ -519,7 +538,6 @@ impl Producer {
             return Err(ClientError::InvalidArgument("topic must not be empty".into()));
         }
         transactions::check_can_send(inner)?;
-        let deadline = Instant::now() + inner.config.max_block;
         let headers: Vec<Header> =
             record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
         let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
@@ -543,9 +561,9 @@ impl Producer {
         // The metadata snapshot is borrowed, not copied: this runs once per record.
         let metadata = inner.cluster.metadata();
         let fetched;
-        let topic = match metadata.topics.get(&record.topic) {
-            Some(t) if !t.partitions.is_empty() => t,
-            _ if !blocking => {
+        let topic = match (metadata.topics.get(&record.topic), deadline) {
+            (Some(t), _) if !t.partitions.is_empty() => t,
+            (_, None) => {
                 inner.try_reserve(size)?;
                 let mut awaiting = lock(&inner.awaiting);
                 awaiting.push(record, thunk, size, Instant::now());
@@ -554,17 +572,16 @@ impl Producer {
                 inner.wake.notify_one();
                 return Ok(());
             }
-            _ => {
+            (_, Some(deadline)) => {
                 let (cluster, name) = (inner.cluster.clone(), record.topic.clone());
                 fetched = runtime::block_on(async move { cluster.topic(&name, true, deadline).await })??;
                 &fetched
             }
         };
         let partition = inner.choose_partition(&record, topic)?;
-        if blocking {
-            inner.reserve(size, deadline)?;
-        } else {
-            inner.try_reserve(size)?;
+        match deadline {
+            Some(deadline) => inner.reserve(size, deadline)?,
+            None => inner.try_reserve(size)?,
         }
         if inner.awaiting_count.load(Ordering::Acquire) > 0 {
             // Records of this topic still waiting for metadata go first: queue behind them. The lock is held

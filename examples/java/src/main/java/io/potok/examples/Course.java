@@ -18,24 +18,35 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 /**
  * What every exercise shares: the command line ({@code --bootstrap-servers} and the exercise's own
  * {@code --name value} options), the cluster it runs on (an embedded potok cluster of three brokers when no
- * servers are named) and topic creation.
+ * servers are named; for the registry exercises, with a schema registry on each broker) and topic creation.
  */
 final class Course implements AutoCloseable {
     private final Map<String, String> options = new HashMap<>();
     /** The embedded cluster, or null when {@code --bootstrap-servers} named one. */
     final PotokCluster cluster;
     final String bootstrap;
+    /** The schema registry's URLs (comma-separated) when the exercise asked for one, otherwise null. */
+    final String schemaRegistryUrl;
 
     /** Parses {@code args} against {@code defaults} (option name without dashes to its default value; a default
      * of "false" makes a flag that takes no value) and starts the cluster. */
     Course(String[] args, Map<String, String> defaults) {
+        this(args, defaults, false);
+    }
+
+    /** As {@link #Course(String[], Map)}; with {@code schemaRegistry}, the embedded cluster also serves a schema
+     * registry on every broker, and with {@code --bootstrap-servers} the exercise needs {@code --schema-registry
+     * URL} (Confluent's Schema Registry, or {@code potok broker --override schema.registry.listeners=...}). */
+    Course(String[] args, Map<String, String> defaults, boolean schemaRegistry) {
         options.putAll(defaults);
-        String servers = null;
+        String servers = null, registry = null;
         for (int i = 0; i < args.length; i++) {
             if (!args[i].startsWith("--")) throw new IllegalArgumentException("unexpected argument " + args[i]);
             String name = args[i].substring(2);
             if (name.equals("bootstrap-servers")) {
                 servers = args[++i];
+            } else if (schemaRegistry && name.equals("schema-registry")) {
+                registry = args[++i];
             } else if (!defaults.containsKey(name)) {
                 throw new IllegalArgumentException("unknown option --" + name + "; options: --bootstrap-servers "
                         + String.join(" ", defaults.keySet().stream().map(k -> "--" + k).toList()));
@@ -48,13 +59,18 @@ final class Course implements AutoCloseable {
         if (servers == null) {
             long started = System.nanoTime();
             // The course's brokers wait 3 s before a new group's first rebalance; an exercise has no one to wait for.
-            cluster = new PotokCluster(3, Map.of("group.initial.rebalance.delay.ms", "0"));
+            cluster = new PotokCluster(3, Map.of("group.initial.rebalance.delay.ms", "0"), schemaRegistry);
             bootstrap = cluster.bootstrapServers();
-            log(String.format("embedded potok cluster of 3 broker(s) at %s (started in %.1f s)", bootstrap,
-                    (System.nanoTime() - started) / 1e9));
+            schemaRegistryUrl = schemaRegistry ? cluster.schemaRegistryUrl() : null;
+            log(String.format("embedded potok cluster of 3 broker(s) at %s (started in %.1f s)%s", bootstrap,
+                    (System.nanoTime() - started) / 1e9, schemaRegistry ? ", schema registry at " + schemaRegistryUrl : ""));
         } else {
+            if (schemaRegistry && registry == null) {
+                throw new IllegalArgumentException("--bootstrap-servers needs --schema-registry http://HOST:PORT");
+            }
             cluster = null;
             bootstrap = servers;
+            schemaRegistryUrl = registry;
         }
     }
 
