@@ -13,6 +13,7 @@
 #                                              (KAFKA_DUMP_ARGS adds options, e.g. --transaction-log-decoder)
 #   scripts/kafka.sh metadata-shell ARGS...    org.apache.kafka.shell.MetadataShell (kafka-metadata-shell.sh),
 #                                              e.g. --snapshot FILE.log tree /image
+#   scripts/kafka.sh java MAIN_CLASS ARGS...   any of Kafka's tools by class, e.g. kafka.tools.StorageTool format ...
 #   scripts/kafka.sh start DATA_DIR PORT       format + start a single-node KRaft broker/controller
 #   scripts/kafka.sh stop DATA_DIR             stop it (TERM, then KILL after 20 s)
 # As a library (`source scripts/kafka.sh`): the same as functions kafka_install, kafka_classpath,
@@ -206,10 +207,11 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
         classpath) kafka_classpath ;;
         dump-log-segments) kafka_dump_log_segments "$@" ;;
         metadata-shell) kafka_metadata_shell "$@" ;;
+        java) kafka_java "$@" ;;
         start) kafka_start "$@" ;;
         stop) kafka_stop "$@" ;;
         *)
-            echo "usage: $0 {install|classpath|dump-log-segments FILE...|start DATA_DIR PORT|stop DATA_DIR}" >&2
+            echo "usage: $0 {install|classpath|dump-log-segments FILE...|metadata-shell ARGS...|java MAIN ARGS...|start DATA_DIR PORT|stop DATA_DIR}" >&2
             exit 2
             ;;
     esac

@@ -601,3 +601,77 @@ fn a_leader_steps_down_for_a_voter_its_appends_do_not_reach() {
         partition_state(&admin, "after-stranding", 0).filter(|(_, _, isr)| isr.contains(&(stranded as i32)))
     });
 }
+
+/// Kafka's dynamic controller quorum (KIP-853) as `kafka-storage format --initial-controllers` sets it up: no
+/// `controller.quorum.voters`, only `controller.quorum.bootstrap.servers`, and each controller's metadata
+/// directory holding the voter set. The controllers form the quorum from it, a broker-only node learns the voters
+/// from a bootstrap server (DescribeQuorum), and a controller whose directory holds no voter set is refused,
+/// naming the key.
+#[test]
+fn a_dynamic_quorum_starts_from_the_voters_its_directories_hold() {
+    use potok::controller::BootstrapVoter;
+
+    let ports = free_ports(7);
+    let base = std::env::temp_dir().join(format!("potok-cluster-dynamic-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dirs: Vec<PathBuf> = (1..=4).map(|i| base.join(format!("kafka-logs-{i}"))).collect();
+    let bootstrap: Vec<String> = ports[3..6].iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let properties = |i: usize, roles: &str, listeners: &str| {
+        format!(
+            "process.roles={roles}\nnode.id={}\ncontroller.quorum.bootstrap.servers={}\nlisteners={listeners}\n\
+             controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\nlog.dirs={}\n\
+             default.replication.factor=3\nbroker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n",
+            i + 1,
+            bootstrap.join(","),
+            dirs[i].display()
+        )
+    };
+    let combined = |i: usize| {
+        let listeners = format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", ports[i], ports[3 + i]);
+        BrokerConfig::from_properties(&properties(i, "broker,controller", &listeners)).unwrap()
+    };
+    match RunningBroker::start(combined(0)) {
+        Err(ServerError::Config(m)) => {
+            assert!(m.contains("controller.quorum.bootstrap.servers") && m.contains("holds no voter set"), "{m}")
+        }
+        other => panic!("an unformatted controller of a dynamic quorum started: {:?}", other.map(|_| ())),
+    }
+    let voters: Vec<BootstrapVoter> = (0..3)
+        .map(|i| BootstrapVoter {
+            id: i as i32 + 1,
+            directory_id: uuid::Uuid::from_u128(i as u128 + 1),
+            listener: "CONTROLLER".into(),
+            host: "127.0.0.1".into(),
+            port: ports[3 + i],
+        })
+        .collect();
+    for dir in &dirs[..3] {
+        potok::controller::write_bootstrap_voters(dir, &voters, 0).unwrap();
+    }
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let config = combined(i);
+            std::thread::spawn(move || RunningBroker::start(config).unwrap())
+        })
+        .collect();
+    let mut nodes: Vec<RunningBroker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let listeners = format!("PLAINTEXT://127.0.0.1:{}", ports[6]);
+    nodes.push(
+        RunningBroker::start(BrokerConfig::from_properties(&properties(3, "broker", &listeners)).unwrap()).unwrap(),
+    );
+
+    let admin = Admin::new(&[("bootstrap.servers".to_string(), format!("127.0.0.1:{}", ports[6]))]).unwrap();
+    wait_for("four registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| ids == &vec![1, 2, 3, 4])
+    });
+    let created = admin.create_topics(&[NewTopic::new("dynamic", 3, 3)], false, None).unwrap();
+    created[0].1.clone().unwrap();
+    wait_for("every replica of the new topic in sync", Duration::from_secs(30), || {
+        (0..3).all(|p| partition_state(&admin, "dynamic", p).is_some_and(|(_, _, isr)| isr.len() == 3)).then_some(())
+    });
+    for node in nodes {
+        node.stop().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -467,3 +467,106 @@ fn kafka_metadata_shell_reads_potok_metadata_log() {
         assert_eq!(isr, expected, "partition {}: {line}", p.partition);
     }
 }
+
+/// A dynamic controller quorum (KIP-853) formatted by Kafka's own `kafka-storage format --initial-controllers`
+/// runs on potok: each node's directory holds Kafka's bootstrap checkpoint (KRaftVersion and KRaftVoters control
+/// records), potok's controllers form the quorum from it, and Kafka's `kafka-metadata-quorum` lists its voters.
+#[test]
+#[ignore = "needs Apache Kafka's jars; run by scripts/test.sh"]
+fn a_dynamic_quorum_formatted_by_kafkas_storage_tool_runs_on_potok() {
+    use std::time::{Duration, Instant};
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let kafka = |args: &[&str]| -> String {
+        let out = Command::new("bash").arg(&script).arg("java").args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let held: Vec<std::net::TcpListener> =
+        (0..6).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    drop(held);
+    let tmp = tempfile::tempdir().unwrap();
+    let bootstrap: Vec<String> = ports[3..].iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let directory_ids = ["AAAAAAAAAAAAAAAAAAAAAQ", "AAAAAAAAAAAAAAAAAAAAAg", "AAAAAAAAAAAAAAAAAAAAAw"];
+    let initial: Vec<String> =
+        (0..3).map(|i| format!("{}@127.0.0.1:{}:{}", i + 1, ports[3 + i], directory_ids[i])).collect();
+    let mut configs = Vec::new();
+    for i in 0..3 {
+        let properties = format!(
+            "process.roles=broker,controller\nnode.id={}\ncontroller.quorum.bootstrap.servers={}\n\
+             listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}\ncontroller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\nlistener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+             log.dirs={}\ndefault.replication.factor=3\n",
+            i + 1,
+            bootstrap.join(","),
+            ports[i],
+            ports[3 + i],
+            tmp.path().join(format!("logs-{}", i + 1)).display()
+        );
+        let file = tmp.path().join(format!("server-{}.properties", i + 1));
+        std::fs::write(&file, &properties).unwrap();
+        configs.push(potok::broker::BrokerConfig::from_properties(&properties).unwrap());
+        if i < 2 {
+            continue;
+        }
+        // Node 3 by Kafka's tool; nodes 1 and 2 as `potok storage format --initial-controllers` writes them.
+        let file = file.to_string_lossy().into_owned();
+        let initial = initial.join(",");
+        let cluster_id = "MkU3OEVBNTcwNTJENDM2Qk";
+        kafka(&["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", &file, "--initial-controllers", &initial]);
+    }
+    let voters = potok::controller::read_bootstrap_voters(&tmp.path().join("logs-3")).unwrap().unwrap();
+    let read: Vec<(i32, String, u16)> =
+        voters.iter().map(|v| (v.id, potok::controller::uuid_to_base64(&v.directory_id), v.port)).collect();
+    let expected: Vec<(i32, String, u16)> =
+        (0..3).map(|i| (i as i32 + 1, directory_ids[i].to_string(), ports[3 + i])).collect();
+    assert_eq!(read, expected, "the voters of Kafka's bootstrap checkpoint");
+    for (i, directory_id) in directory_ids.iter().enumerate().take(2) {
+        let dir = tmp.path().join(format!("logs-{}", i + 1));
+        potok::controller::write_bootstrap_voters(&dir, &voters, 0).unwrap();
+        let meta =
+            format!("cluster.id=MkU3OEVBNTcwNTJENDM2Qk\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n", i + 1);
+        std::fs::write(dir.join("meta.properties"), meta).unwrap();
+    }
+    // Kafka reads potok's bootstrap checkpoint as its own.
+    let dump = dump_cluster_metadata(
+        &tmp.path().join("logs-1/__cluster_metadata-0/00000000000000000000-0000000000.checkpoint"),
+    );
+    assert!(dump.contains("KRaftVersion {\"version\":0,\"kRaftVersion\":1}"), "{dump}");
+    for (i, id) in directory_ids.iter().enumerate() {
+        let voter = format!("{{\"voterId\":{},\"voterDirectoryId\":\"{id}\"", i + 1);
+        assert!(dump.contains(&voter), "{voter} not in:\n{dump}");
+    }
+
+    let handles: Vec<_> =
+        configs.into_iter().map(|c| std::thread::spawn(move || potok::net::RunningBroker::start(c).unwrap())).collect();
+    let nodes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let admin =
+        potok::client::admin::Admin::new(&[("bootstrap.servers".to_string(), format!("127.0.0.1:{}", ports[0]))])
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let created = admin.create_topics(&[potok::client::admin::NewTopic::new("dynamic", 3, 3)], false, None);
+        if created.as_ref().is_ok_and(|r| r[0].1.is_ok()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dynamic quorum took no topic: {created:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = kafka(&[
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        "--bootstrap-controller",
+        &bootstrap[1],
+        "describe",
+        "--status",
+    ]);
+    for (i, port) in ports[3..].iter().enumerate() {
+        let voter = format!("{{\"id\": {}, \"endpoints\": [\"CONTROLLER://127.0.0.1:{port}\"]}}", i + 1);
+        assert!(status.contains(&voter), "{voter} not in:\n{status}");
+    }
+    for node in nodes {
+        node.stop().unwrap();
+    }
+}

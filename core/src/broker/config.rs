@@ -285,23 +285,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "cluster.id",
 ];
 
-/// Refuses Kafka's dynamic controller quorum (several `controller.quorum.bootstrap.servers`), which potok cannot
-/// run yet, so a Kafka config written for it does not silently start an unrelated single broker; a cluster's
-/// controllers are listed in `controller.quorum.voters`. The rest of a cluster's settings (roles, voters,
-/// listeners) are checked when the node starts (`net::bind`).
-fn supported_quorum(key: &str, value: &str) -> Result<(), ConfigError> {
-    if key == "controller.quorum.bootstrap.servers" && value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-        return Err(ConfigError {
-            key: key.into(),
-            value: value.into(),
-            reason: "Kafka's dynamic controller quorum is not supported yet: list the controllers in \
-                     controller.quorum.voters (id@host:port,...)"
-                .into(),
-        });
-    }
-    Ok(())
-}
-
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError {
         key: key.into(),
@@ -363,7 +346,6 @@ impl BrokerConfig {
                 reason: e.to_string(),
             })
         };
-        supported_quorum(key, value)?;
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => self.listeners = Listener::parse(key, value)?,
@@ -738,14 +720,14 @@ mod tests {
     }
 
     #[test]
-    fn a_dynamic_quorum_is_refused_not_ignored() {
-        let three = "process.roles=broker,controller\nnode.id=1\n\
-                     controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,3@127.0.0.1:19094\n\
-                     controller.quorum.bootstrap.servers=127.0.0.1:19092\n";
-        let c = BrokerConfig::from_properties(three).unwrap();
-        assert_eq!(c.controller_quorum_voters.len(), 3);
-        let e = c.clone().set("controller.quorum.bootstrap.servers", "127.0.0.1:9093,127.0.0.1:9094").unwrap_err();
-        assert_eq!(e.key, "controller.quorum.bootstrap.servers");
-        assert!(e.reason.contains("dynamic controller quorum"), "{e}");
+    fn the_quorums_bootstrap_servers_are_read() {
+        let c = BrokerConfig::from_properties(
+            "process.roles=broker,controller\nnode.id=1\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:9093, 127.0.0.1:9094,127.0.0.1:9095\n",
+        )
+        .unwrap();
+        assert!(c.controller_quorum_voters.is_empty());
+        let ports: Vec<u16> = c.controller_quorum_bootstrap_servers.iter().map(|(_, p)| *p).collect();
+        assert_eq!(ports, vec![9093, 9094, 9095]);
     }
 }

@@ -7,8 +7,11 @@
 
 use std::path::Path;
 
-use kafka_protocol::messages::{SnapshotFooterRecord, SnapshotHeaderRecord};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::messages::voters_record::{Endpoint, KRaftVersionFeature, Voter};
+use kafka_protocol::messages::{
+    BrokerId, KRaftVersionRecord, SnapshotFooterRecord, SnapshotHeaderRecord, VotersRecord,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::image::MetadataImage;
 use super::records::MetadataRecord;
@@ -19,6 +22,9 @@ use crate::storage::Backend;
 /// Kafka's control record types of a snapshot's first and last batches.
 const SNAPSHOT_HEADER: i16 = 3;
 const SNAPSHOT_FOOTER: i16 = 4;
+/// Kafka's control record types of a dynamic quorum's kraft.version and voter set (KIP-853).
+const KRAFT_VERSION: i16 = 5;
+const KRAFT_VOTERS: i16 = 6;
 /// Records per batch in a checkpoint file.
 const RECORDS_PER_BATCH: usize = 1000;
 pub(crate) const SUFFIX: &str = ".checkpoint";
@@ -101,10 +107,11 @@ pub(crate) fn write(backend: &dyn Backend, dir: &Path, name: &str, bytes: &[u8])
     write_atomic(backend, &dir.join(name), bytes)
 }
 
-/// Removes the checkpoints other than `keep`.
+/// Removes the checkpoints other than `keep` (and the bootstrap checkpoint holding a dynamic quorum's voters).
 pub(crate) fn remove_others(backend: &dyn Backend, dir: &Path, keep: &str) -> std::io::Result<()> {
+    let bootstrap = file_name(0, 0);
     for old in backend.list_dir(dir)? {
-        if old.ends_with(SUFFIX) && old != keep {
+        if old.ends_with(SUFFIX) && old != keep && old != bootstrap {
             backend.remove_file(&dir.join(old))?;
         }
     }
@@ -117,6 +124,113 @@ pub(crate) fn latest(backend: &dyn Backend, dir: &Path) -> std::io::Result<Optio
         return Ok(None);
     }
     Ok(backend.list_dir(dir)?.into_iter().filter_map(|n| end_offset_of(&n).map(|e| (n, e))).max_by_key(|(_, e)| *e))
+}
+
+/// A voter of a dynamic controller quorum (KIP-853), as `kafka-storage format --initial-controllers` names it
+/// (`id@host:port:directory-id`) and the quorum's VotersRecord keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapVoter {
+    pub id: i32,
+    pub directory_id: uuid::Uuid,
+    /// The controller listener it serves the quorum on.
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The bootstrap checkpoint `kafka-storage format --standalone` / `--initial-controllers` writes into a
+/// controller's `__cluster_metadata-0`: a snapshot at offset 0 of only control records, kraft.version 1 and the
+/// initial voter set.
+pub fn bootstrap_voters_checkpoint(voters: &[BootstrapVoter], now_ms: i64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut control = |kind: i16, value: Vec<u8>, offset: i64| -> std::io::Result<()> {
+        let bytes = BatchBuilder::control_record(kind, &value, now_ms).base_offset(offset).build().map_err(io_err)?;
+        out.extend_from_slice(&bytes);
+        Ok(())
+    };
+    let mut header = Vec::new();
+    SnapshotHeaderRecord::default().with_last_contained_log_timestamp(now_ms).encode(&mut header, 0).map_err(io_err)?;
+    control(SNAPSHOT_HEADER, header, 0)?;
+    let mut version = Vec::new();
+    KRaftVersionRecord::default().with_k_raft_version(1).encode(&mut version, 0).map_err(io_err)?;
+    control(KRAFT_VERSION, version, 1)?;
+    let record = VotersRecord::default().with_voters(
+        voters
+            .iter()
+            .map(|v| {
+                Voter::default()
+                    .with_voter_id(BrokerId(v.id))
+                    .with_voter_directory_id(v.directory_id)
+                    .with_endpoints(vec![Endpoint::default()
+                        .with_name(StrBytes::from_string(v.listener.clone()))
+                        .with_host(StrBytes::from_string(v.host.clone()))
+                        .with_port(v.port)])
+                    .with_k_raft_version_feature(
+                        KRaftVersionFeature::default().with_min_supported_version(0).with_max_supported_version(1),
+                    )
+            })
+            .collect(),
+    );
+    let mut value = Vec::new();
+    record.encode(&mut value, 0).map_err(io_err)?;
+    control(KRAFT_VOTERS, value, 2)?;
+    let mut footer = Vec::new();
+    SnapshotFooterRecord::default().encode(&mut footer, 0).map_err(io_err)?;
+    control(SNAPSHOT_FOOTER, footer, 3)?;
+    Ok(out)
+}
+
+/// Writes the bootstrap checkpoint of a dynamic quorum into `metadata_dir/__cluster_metadata-0`.
+pub fn write_bootstrap_voters(metadata_dir: &Path, voters: &[BootstrapVoter], now_ms: i64) -> std::io::Result<()> {
+    let dir = metadata_dir.join(format!("{}-0", super::METADATA_TOPIC));
+    std::fs::create_dir_all(&dir)?;
+    let bytes = bootstrap_voters_checkpoint(voters, now_ms)?;
+    write_atomic(&crate::storage::FileBackend, &dir.join(file_name(0, 0)), &bytes)
+}
+
+/// The voter set of a dynamic quorum, from the newest VotersRecord in the checkpoints of
+/// `metadata_dir/__cluster_metadata-0` (the bootstrap checkpoint a format wrote); `None` when there is none.
+pub fn read_bootstrap_voters(metadata_dir: &Path) -> std::io::Result<Option<Vec<BootstrapVoter>>> {
+    let dir = metadata_dir.join(format!("{}-0", super::METADATA_TOPIC));
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(None) };
+    let mut checkpoints: Vec<(i64, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| end_offset_of(&e.file_name().to_string_lossy()).map(|end| (end, e.path())))
+        .collect();
+    checkpoints.sort();
+    let mut found = None;
+    for (_, path) in checkpoints {
+        let bytes = std::fs::read(&path)?;
+        for batch in record::Batches::new(&bytes) {
+            let batch = batch.map_err(io_err)?;
+            let (header, records) = record::decode_records(batch, DecodeLimits::default()).map_err(io_err)?;
+            if !header.is_control() {
+                continue;
+            }
+            for r in records {
+                let kind = r.key.as_ref().filter(|k| k.len() >= 4).map(|k| i16::from_be_bytes([k[2], k[3]]));
+                let (Some(KRAFT_VOTERS), Some(mut value)) = (kind, r.value) else { continue };
+                let record = VotersRecord::decode(&mut value, 0)
+                    .map_err(|e| io_err(format!("{}: a VotersRecord potok cannot read: {e}", path.display())))?;
+                let voters = record
+                    .voters
+                    .iter()
+                    .filter_map(|v| {
+                        let endpoint = v.endpoints.first()?;
+                        Some(BootstrapVoter {
+                            id: v.voter_id.0,
+                            directory_id: v.voter_directory_id,
+                            listener: endpoint.name.to_string(),
+                            host: endpoint.host.to_string(),
+                            port: endpoint.port,
+                        })
+                    })
+                    .collect();
+                found = Some(voters);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The image's records in Kafka's encoding.
@@ -156,5 +270,25 @@ mod tests {
         assert_eq!(file_name(1234, 5), "00000000000000001234-0000000005.checkpoint");
         assert_eq!(end_offset_of("00000000000000001234-0000000005.checkpoint"), Some(1234));
         assert_eq!(end_offset_of("00000000000000001234.log"), None);
+    }
+
+    #[test]
+    fn a_dynamic_quorums_voters_round_trip_through_the_bootstrap_checkpoint() {
+        let voters: Vec<BootstrapVoter> = (1..=3)
+            .map(|id| BootstrapVoter {
+                id,
+                directory_id: uuid::Uuid::from_u128(id as u128),
+                listener: "CONTROLLER".into(),
+                host: "127.0.0.1".into(),
+                port: 19092 + id as u16,
+            })
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        write_bootstrap_voters(tmp.path(), &voters, 1_700_000_000_000).unwrap();
+        assert_eq!(read_bootstrap_voters(tmp.path()).unwrap(), Some(voters));
+        // Only control records: the checkpoint holds no metadata records, and has its footer.
+        let bytes = std::fs::read(tmp.path().join("__cluster_metadata-0").join(file_name(0, 0))).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(read_bootstrap_voters(&tmp.path().join("none")).unwrap(), None);
     }
 }

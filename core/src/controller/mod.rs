@@ -14,6 +14,7 @@
 pub(crate) mod alter_configs;
 mod brokers;
 pub(crate) mod checkpoint;
+pub use checkpoint::{read_bootstrap_voters, write_bootstrap_voters, BootstrapVoter};
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
@@ -414,10 +415,53 @@ pub fn uuid_to_base64(id: &Uuid) -> String {
     out
 }
 
+/// The UUID of Kafka's text form ([`uuid_to_base64`]); `None` when `text` is not 22 characters of URL-safe
+/// base64. The 4 bits past the 16 bytes are ignored, as Java's decoder ignores them (Kafka's documented example
+/// cluster id, `MkU3OEVBNTcwNTJENDM2Qk`, has them set).
+pub fn uuid_from_base64(text: &str) -> Option<Uuid> {
+    let digit = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.as_bytes();
+    if text.len() != 22 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(18);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= digit(*c)? << (18 - 6 * i);
+        }
+        bytes.extend_from_slice(&n.to_be_bytes()[1..1 + chunk.len() - 1]);
+    }
+    Uuid::from_slice(&bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::MemoryBackend;
+
+    #[test]
+    fn uuids_read_back_from_kafkas_text_form() {
+        for id in [Uuid::nil(), Uuid::from_u128(u128::MAX), Uuid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210)]
+        {
+            assert_eq!(uuid_from_base64(&uuid_to_base64(&id)), Some(id));
+        }
+        // The bytes of the ASCII text "2E78EA57052D436B".
+        assert_eq!(uuid_from_base64("MkU3OEVBNTcwNTJENDM2Qk").unwrap().as_bytes(), b"2E78EA57052D436B");
+        assert_eq!(uuid_from_base64("AAAAAAAAAAAAAAAAAAAAAA"), Some(Uuid::nil()));
+        for bad in ["", "AAAA", "AAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAA+"] {
+            assert_eq!(uuid_from_base64(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn records_replay_into_the_same_image() {

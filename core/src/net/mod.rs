@@ -210,9 +210,116 @@ fn check_cluster_config(config: &BrokerConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Kafka's dynamic controller quorum (KIP-853): with `controller.quorum.bootstrap.servers` and no
+/// `controller.quorum.voters`, a controller takes the voter set its formatted metadata directory holds (`storage
+/// format --standalone` or `--initial-controllers`, potok's or Kafka's), and a broker-only node asks a bootstrap
+/// server for it (DescribeQuorum, for up to a minute while the controllers start). potok runs that set as it runs
+/// a static one: voters are not added or removed later (AddRaftVoter and RemoveRaftVoter are not offered). A
+/// node whose set is itself alone, or that has one bootstrap server and no set (Kafka's own single-node
+/// `server.properties`, unformatted), stays a cluster of one, as before.
+async fn resolve_voters(mut config: BrokerConfig) -> Result<BrokerConfig, ServerError> {
+    if !config.controller_quorum_voters.is_empty() || config.controller_quorum_bootstrap_servers.is_empty() {
+        return Ok(config);
+    }
+    let bad = |m: String| ServerError::Config(format!("controller.quorum.bootstrap.servers: {m}"));
+    let roles = config.process_roles;
+    let voters: Vec<crate::broker::config::Voter> = if roles.controller {
+        let dir = config.metadata_log_dir.clone().or_else(|| config.log_dir.clone());
+        let found = match &dir {
+            Some(dir) => crate::controller::read_bootstrap_voters(dir)
+                .map_err(|e| bad(format!("reading the voter set in {}: {e}", dir.display())))?,
+            None => None,
+        };
+        match found {
+            Some(voters) => voters
+                .into_iter()
+                .map(|v| crate::broker::config::Voter { id: v.id, host: v.host, port: v.port })
+                .collect(),
+            None if config.controller_quorum_bootstrap_servers.len() == 1 && roles.broker => Vec::new(),
+            None => {
+                return Err(bad(format!(
+                    "{} holds no voter set: format it with `potok storage format --standalone` or                      `--initial-controllers` (or Kafka's kafka-storage), or list the controllers in                      controller.quorum.voters",
+                    dir.map_or_else(|| "the node (no log.dirs)".to_string(), |d| d.display().to_string())
+                )))
+            }
+        }
+    } else {
+        voters_from_bootstrap_servers(&config).await.map_err(bad)?
+    };
+    let alone = voters.len() == 1 && voters[0].id == config.node_id && roles.broker && roles.controller;
+    if !alone {
+        config.controller_quorum_voters = voters;
+    }
+    Ok(config)
+}
+
+/// The quorum's voters as a bootstrap server's DescribeQuorum (v2, with the voters' endpoints) gives them.
+async fn voters_from_bootstrap_servers(config: &BrokerConfig) -> Result<Vec<crate::broker::config::Voter>, String> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse, TopicName};
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(crate::broker::str_bytes(crate::controller::METADATA_TOPIC)))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let client_id = format!("potok-broker-{}", config.node_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::from("no answer yet");
+    loop {
+        for (host, port) in &config.controller_quorum_bootstrap_servers {
+            let address = format!("{host}:{port}");
+            let answer: Result<DescribeQuorumResponse, String> = async {
+                let conn = client::Connection::connect(&address, &client_id, 1 << 20, Duration::from_secs(5))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let version = conn.version(ApiKey::DescribeQuorum, 2, 2).map_err(|e| e.to_string())?;
+                tokio::time::timeout(Duration::from_secs(5), conn.send(&request, version))
+                    .await
+                    .map_err(|_| "no answer in 5 s".to_string())?
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            let voters = answer.and_then(|r| {
+                let partition = r.topics.first().and_then(|t| t.partitions.first()).ok_or("no partition")?;
+                if partition.error_code != 0 {
+                    return Err(format!("error code {}", partition.error_code));
+                }
+                partition
+                    .current_voters
+                    .iter()
+                    .map(|v| {
+                        let node = r.nodes.iter().find(|n| n.node_id == v.replica_id);
+                        let listener = node.and_then(|n| {
+                            n.listeners
+                                .iter()
+                                .find(|l| config.controller_listener_names.iter().any(|c| c == l.name.as_str()))
+                                .or(n.listeners.first())
+                        });
+                        listener
+                            .map(|l| crate::broker::config::Voter {
+                                id: v.replica_id.0,
+                                host: l.host.to_string(),
+                                port: l.port,
+                            })
+                            .ok_or_else(|| format!("no endpoint for voter {}", v.replica_id.0))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            });
+            match voters {
+                Ok(v) if !v.is_empty() => return Ok(v),
+                Ok(_) => last = format!("{address}: no voters"),
+                Err(e) => last = format!("{address}: {e}"),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("no bootstrap server gave the quorum's voters in 60 s ({last})"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Binds every listener and opens the node's log directory (a fresh temporary one when `log.dirs` is not
 /// set); a voter of a controller quorum also joins the quorum.
 pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
+    let config = resolve_voters(config).await?;
     check_cluster_config(&config)?;
     // The ports are taken now (so the advertised address is known) but the client listeners do not listen
     // until the logs are loaded, as Kafka opens its listeners only then: a client connecting during recovery
