@@ -412,10 +412,6 @@ def potok_cases(lang: str, run: Runner) -> List[Case]:
     ]
     cases = []
     for name, label, extra, expect in table:
-        # examples/python/avro_pos_simulator.py predates the course's common command line (it takes --bootstrap and
-        # --schema-registry and needs a running registry); the Python package's tests run it.
-        if (lang, name) == ("python", "avro_pos_simulator"):
-            continue
         command = run(name)
         if command is not None:
             cases.append(Case(f"{lang} {name}{label}", command + extra, expect))

@@ -3,22 +3,24 @@
 point-of-sale invoices to a topic, keyed by StoreID, with an Avro serializer that registers the `PosInvoice`
 schema in a schema registry (subject `<topic>-value`) and writes the Confluent wire format.
 
-    python examples/python/avro_pos_simulator.py pos 2 500            # topic, producer threads, ms between sends
-        [--bootstrap localhost:9092] [--schema-registry http://localhost:8081] [--count N]
+    python examples/python/avro_pos_simulator.py [TOPIC NO_OF_PRODUCERS PRODUCE_SPEED_MS]
+        [--bootstrap-servers HOST:PORT,... --schema-registry http://HOST:PORT] [--count N]
 
-Read them back as JSON with an Avro console consumer:
+Without --bootstrap-servers it starts an embedded potok cluster of one broker that also serves the schema
+registry (`potok broker --override schema.registry.listeners=http://127.0.0.1:8081` does the same; Confluent's
+Schema Registry and Apache Kafka work as well), and stops after 60 invoices unless --count says otherwise. Read
+them back as JSON with an Avro console consumer:
 
     potok console-consumer --bootstrap-server localhost:9092 --topic pos --from-beginning \\
         --value-deserializer avro --property schema.registry.url=http://localhost:8081
 
-`potok broker --override schema.registry.listeners=http://127.0.0.1:8081` serves the registry; Confluent's
-Schema Registry and Apache Kafka work as well. Uses potok's own clients (`pip install potok`); `run()` is what
-the package's test suite calls.
+Same stdout lines as pos_simulator.py, plus the subject's schema id and versions in the registry and a check
+that every value carries that id in the Confluent wire format. Uses potok's own clients (`pip install potok`);
+`run()` is what the package's test suite calls.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import threading
 import time
@@ -26,7 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import potok
 from potok.schema_registry import SchemaRegistryClient
-from potok.schema_registry.avro import AvroSerializer
+from potok.schema_registry.avro import AvroDeserializer, AvroSerializer
 from potok.serialization import MessageField, SerializationContext, StringSerializer
 
 
@@ -174,18 +176,87 @@ def run(bootstrap: str, registry_url: str, topic: str = "pos", producers: int = 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("topic")
-    parser.add_argument("producers", type=int)
-    parser.add_argument("speed_ms", type=int)
-    parser.add_argument("--bootstrap", default="localhost:9092")
-    parser.add_argument("--schema-registry", default="http://localhost:8081")
-    parser.add_argument("--count", type=int, default=None, help="stop after this many invoices")
-    args = parser.parse_args()
-    try:
-        run(args.bootstrap, args.schema_registry, args.topic, args.producers, args.speed_ms, args.count)
-    except KeyboardInterrupt:
-        pass
+    import json
+    import signal
+    import sys
+
+    import course  # beside this file; imported here so that the package's tests can load `run` alone
+
+    p = course.parser(__doc__)
+    p.add_argument("topic", nargs="?", default="pos")
+    p.add_argument("producers", nargs="?", type=int, default=2)
+    p.add_argument("speed_ms", nargs="?", type=int, default=500)
+    p.add_argument("--schema-registry", metavar="URL", help="the registry of the cluster named by --bootstrap-servers")
+    p.add_argument("--count", type=int, help="stop after this many invoices in all")
+    p.add_argument("--replication-factor", type=int, default=1)
+    args = p.parse_args()
+    if args.bootstrap_servers and not args.schema_registry:
+        p.error("--bootstrap-servers needs --schema-registry http://HOST:PORT")
+    with course.cluster(args, brokers=1, schema_registry=True) as setup:
+        registry_url = args.schema_registry or (setup.cluster.schema_registry_url if setup.cluster else None)
+        assert registry_url is not None
+        course.create_topic(setup.bootstrap, args.topic, 3, args.replication_factor)
+        registry = SchemaRegistryClient({"url": registry_url})
+        to_avro = AvroSerializer(registry, json.dumps(POS_INVOICE_SCHEMA))
+        count = args.count if args.count is not None else (60 if setup.embedded else None)
+        producer = potok.Producer({"bootstrap.servers": setup.bootstrap, "client.id": "AvroPosSimulator",
+                                   "enable.idempotence": True})
+        generator = InvoiceGenerator(seed=13)
+        failed: List[str] = []
+        remaining = [count]  # invoices still to send in all (None: until stopped)
+        lock = threading.Lock()
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+        def produce_loop(n: int) -> None:
+            sent = 0
+            while not stop.is_set():
+                with lock:
+                    if remaining[0] is not None:
+                        if remaining[0] == 0:
+                            break
+                        remaining[0] -= 1
+                    # One serializer, registering the schema once, shared by the threads.
+                    invoice = generator.next_invoice()
+                    value = to_avro(invoice, SerializationContext(args.topic, MessageField.VALUE))
+                producer.produce(args.topic, value, key=invoice["StoreID"],
+                                 on_delivery=lambda err, msg: failed.append(str(err)) if err else None)
+                sent += 1
+                stop.wait(args.speed_ms / 1000)
+            sys.stdout.write(f"producer thread {n}: sent {sent} invoices\n")
+            sys.stdout.flush()
+
+        threads = [threading.Thread(target=produce_loop, args=(n,)) for n in range(1, args.producers + 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        producer.flush(60)
+        producer.close()
+        total = sum(course.end_offsets(setup.bootstrap, args.topic, 3))
+        print(f"sent {total if count is None else count} invoices, failed {len(failed)}", flush=True)
+        # The registry's side: the subject the serializer registered, its versions and the latest one's id.
+        subject = f"{args.topic}-value"
+        schema_id = registry.get_latest_version(subject).schema_id
+        print(f"subject {subject}: schema id {schema_id}")
+        print(f"subject {subject}: versions {json.dumps(registry.get_versions(subject))}")
+        # Each value names its schema id after the magic byte; the deserializer fetches that schema and decodes.
+        from_avro = AvroDeserializer(registry)
+        consumer = potok.Consumer({"bootstrap.servers": setup.bootstrap, "group.id": "avro-pos-simulator-reader",
+                                   "enable.auto.commit": False})
+        consumer.assign([potok.TopicPartition(args.topic, p, potok.OFFSET_BEGINNING) for p in range(3)])
+        good = framed = read = 0
+        deadline = time.monotonic() + 30
+        while read < total and time.monotonic() < deadline:
+            for msg in consumer.consume(500, 1.0):
+                read += 1
+                value = msg.value()
+                framed += value[0] == 0 and int.from_bytes(value[1:5], "big") == schema_id
+                invoice = from_avro(value, SerializationContext(args.topic, MessageField.VALUE))
+                good += msg.key().decode() == invoice["StoreID"] and isinstance(invoice["InvoiceLineItems"], list)
+        consumer.close()
+        print(f"read {read} invoices, every one keyed by its StoreID and valid: {'yes' if good == read else 'no'}")
+        print(f"every value in the Confluent wire format with schema id {schema_id}: {'yes' if framed == read else 'no'}")
 
 
 if __name__ == "__main__":
