@@ -9,6 +9,58 @@
 //! returns. Records polled by a consumer come back in core's packed layout (`potok::host::records`): five arrays
 //! per poll instead of several JNI calls per record.
 
+/// Native methods that call one C ABI function on a live handle and throw its error, generated because each is
+/// the same few lines: `name(h, extra: jtype, ...) => function` calls `function(handle, extra, ...)`.
+/// `string` ones pass an out-pointer last and return the string it gets (`null` for NULL); `destroy` ones free
+/// the handle. Java guarantees every handle is live and of the function's type, and hands each one back to its
+/// destroy function once, with no call on it running (`io.potok.internal.Handle`).
+macro_rules! native_call {
+    ($java:ident(h $(, $arg:ident: $ty:ty)*) => $f:path) => {
+        #[no_mangle]
+        pub extern "system" fn $java<'l>(
+            mut env: ::jni::JNIEnv<'l>,
+            _class: ::jni::objects::JClass<'l>,
+            h: ::jni::sys::jlong
+            $(, $arg: $ty)*
+        ) {
+            // SAFETY: a live handle of the function's type (see the macro's documentation).
+            $crate::jni::run(&mut env, (), |_| {
+                $crate::jni::status(unsafe { $f($crate::jni::handle(h) $(, $arg)*) })
+            })
+        }
+    };
+    (string $java:ident(h $(, $arg:ident: $ty:ty)*) => $f:path) => {
+        #[no_mangle]
+        pub extern "system" fn $java<'l>(
+            mut env: ::jni::JNIEnv<'l>,
+            _class: ::jni::objects::JClass<'l>,
+            h: ::jni::sys::jlong
+            $(, $arg: $ty)*
+        ) -> ::jni::sys::jstring {
+            $crate::jni::run(&mut env, std::ptr::null_mut(), |env| {
+                let mut out = std::ptr::null_mut();
+                // SAFETY: a live handle of the function's type (see the macro's documentation); `out` is writable.
+                $crate::jni::status(unsafe { $f($crate::jni::handle(h) $(, $arg)*, &mut out) })?;
+                if out.is_null() {
+                    return Ok(std::ptr::null_mut());
+                }
+                $crate::jni::owned_java_string(env, out)
+            })
+        }
+    };
+    (destroy $java:ident => $f:path) => {
+        #[no_mangle]
+        pub extern "system" fn $java<'l>(
+            _env: ::jni::JNIEnv<'l>,
+            _class: ::jni::objects::JClass<'l>,
+            h: ::jni::sys::jlong,
+        ) {
+            // SAFETY: Java hands each handle back once, with no call on it running.
+            unsafe { $f($crate::jni::handle(h)) }
+        }
+    };
+}
+
 mod consumer;
 mod registry;
 
@@ -318,21 +370,9 @@ pub extern "system" fn Java_io_potok_internal_Native_brokerNew<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerStart<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) {
-    // SAFETY: Java passes a live broker handle.
-    run(&mut env, (), |_| status(unsafe { broker::potok_broker_start(handle(h)) }))
-}
+native_call!(Java_io_potok_internal_Native_brokerStart(h) => broker::potok_broker_start);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerStop<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, h: jlong) {
-    // SAFETY: Java passes a live broker handle.
-    run(&mut env, (), |_| status(unsafe { broker::potok_broker_stop(handle(h)) }))
-}
+native_call!(Java_io_potok_internal_Native_brokerStop(h) => broker::potok_broker_stop);
 
 #[no_mangle]
 pub extern "system" fn Java_io_potok_internal_Native_brokerIsRunning<'l>(
@@ -344,39 +384,11 @@ pub extern "system" fn Java_io_potok_internal_Native_brokerIsRunning<'l>(
     jboolean::from(unsafe { broker::potok_broker_is_running(handle(h)) })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerBootstrapServers<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live broker handle; `out` is writable.
-        status(unsafe { broker::potok_broker_bootstrap_servers(handle(h), &mut out) })?;
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_brokerBootstrapServers(h) => broker::potok_broker_bootstrap_servers);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerLogDir<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live broker handle; `out` is writable.
-        status(unsafe { broker::potok_broker_log_dir(handle(h), &mut out) })?;
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_brokerLogDir(h) => broker::potok_broker_log_dir);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerDestroy<'l>(_env: JNIEnv<'l>, _class: JClass<'l>, h: jlong) {
-    // SAFETY: Java hands each handle back once, with no call on it running.
-    unsafe { broker::potok_broker_destroy(handle(h)) }
-}
+native_call!(destroy Java_io_potok_internal_Native_brokerDestroy => broker::potok_broker_destroy);
 
 // ---- cluster ----
 
@@ -402,34 +414,10 @@ pub extern "system" fn Java_io_potok_internal_Native_clusterStart<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterBootstrapServers<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live cluster handle; `out` is writable.
-        status(unsafe { cluster::potok_cluster_bootstrap_servers(handle(h), &mut out) })?;
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_clusterBootstrapServers(h)
+    => cluster::potok_cluster_bootstrap_servers);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterLogDir<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    id: jint,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live cluster handle; `out` is writable.
-        status(unsafe { cluster::potok_cluster_log_dir(handle(h), id, &mut out) })?;
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_clusterLogDir(h, id: jint) => cluster::potok_cluster_log_dir);
 
 #[no_mangle]
 pub extern "system" fn Java_io_potok_internal_Native_clusterRunning<'l>(
@@ -446,58 +434,15 @@ pub extern "system" fn Java_io_potok_internal_Native_clusterRunning<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterStopBroker<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    id: jint,
-) {
-    // SAFETY: Java passes a live cluster handle.
-    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_stop_broker(handle(h), id) }))
-}
+native_call!(Java_io_potok_internal_Native_clusterStopBroker(h, id: jint) => cluster::potok_cluster_stop_broker);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterKillBroker<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    id: jint,
-) {
-    // SAFETY: Java passes a live cluster handle.
-    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_kill_broker(handle(h), id) }))
-}
+native_call!(Java_io_potok_internal_Native_clusterKillBroker(h, id: jint) => cluster::potok_cluster_kill_broker);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterStartBroker<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    id: jint,
-) {
-    // SAFETY: Java passes a live cluster handle.
-    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_start_broker(handle(h), id) }))
-}
+native_call!(Java_io_potok_internal_Native_clusterStartBroker(h, id: jint) => cluster::potok_cluster_start_broker);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterStop<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) {
-    // SAFETY: Java passes a live cluster handle.
-    run(&mut env, (), |_| status(unsafe { cluster::potok_cluster_stop(handle(h)) }))
-}
+native_call!(Java_io_potok_internal_Native_clusterStop(h) => cluster::potok_cluster_stop);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterDestroy<'l>(
-    _env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) {
-    // SAFETY: Java hands each handle back once, with no call on it running.
-    unsafe { cluster::potok_cluster_destroy(handle(h)) }
-}
+native_call!(destroy Java_io_potok_internal_Native_clusterDestroy => cluster::potok_cluster_destroy);
 
 // ---- admin ----
 
@@ -592,11 +537,7 @@ pub extern "system" fn Java_io_potok_internal_Native_adminListTopics<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_adminDestroy<'l>(_env: JNIEnv<'l>, _class: JClass<'l>, h: jlong) {
-    // SAFETY: Java hands each handle back once, with no call on it running.
-    unsafe { admin::potok_admin_destroy(handle(h)) }
-}
+native_call!(destroy Java_io_potok_internal_Native_adminDestroy => admin::potok_admin_destroy);
 
 // ---- producer ----
 
@@ -740,16 +681,7 @@ pub extern "system" fn Java_io_potok_internal_Native_producerPoll<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerFlush<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    timeout_ms: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_flush(handle(h), timeout_ms) }))
-}
+native_call!(Java_io_potok_internal_Native_producerFlush(h, timeout_ms: jlong) => producer::potok_producer_flush);
 
 #[no_mangle]
 pub extern "system" fn Java_io_potok_internal_Native_producerPartitionsFor<'l>(
@@ -767,69 +699,20 @@ pub extern "system" fn Java_io_potok_internal_Native_producerPartitionsFor<'l>(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerClose<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    timeout_ms: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_close(handle(h), timeout_ms) }))
-}
+native_call!(Java_io_potok_internal_Native_producerClose(h, timeout_ms: jlong) => producer::potok_producer_close);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerDestroy<'l>(
-    _env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) {
-    // SAFETY: Java hands each handle back once, with no call on it running.
-    unsafe { producer::potok_producer_destroy(handle(h)) }
-}
+native_call!(destroy Java_io_potok_internal_Native_producerDestroy => producer::potok_producer_destroy);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerInitTransactions<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    timeout_ms: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_init_transactions(handle(h), timeout_ms) }))
-}
+native_call!(Java_io_potok_internal_Native_producerInitTransactions(h, timeout_ms: jlong)
+    => producer::potok_producer_init_transactions);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerBeginTransaction<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_begin_transaction(handle(h)) }))
-}
+native_call!(Java_io_potok_internal_Native_producerBeginTransaction(h) => producer::potok_producer_begin_transaction);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerCommitTransaction<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    timeout_ms: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_commit_transaction(handle(h), timeout_ms) }))
-}
+native_call!(Java_io_potok_internal_Native_producerCommitTransaction(h, timeout_ms: jlong)
+    => producer::potok_producer_commit_transaction);
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_producerAbortTransaction<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    timeout_ms: jlong,
-) {
-    // SAFETY: a live producer handle.
-    run(&mut env, (), |_| status(unsafe { producer::potok_producer_abort_transaction(handle(h), timeout_ms) }))
-}
+native_call!(Java_io_potok_internal_Native_producerAbortTransaction(h, timeout_ms: jlong)
+    => producer::potok_producer_abort_transaction);
 
 /// Offsets as parallel arrays, converted for the C ABI (the strings must outlive the returned structs).
 struct Offsets {

@@ -9,22 +9,8 @@ use super::{bytes, c_ptr, c_string, config, handle, owned_java_string, run, stat
 use crate::broker;
 use crate::registry::{self as r, potok_registry_deserializer, potok_registry_serializer};
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_brokerSchemaRegistryUrl<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live broker handle; `out` is writable.
-        status(unsafe { broker::potok_broker_schema_registry_url(handle(h), &mut out) })?;
-        if out.is_null() {
-            return Ok(std::ptr::null_mut());
-        }
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_brokerSchemaRegistryUrl(h)
+    => broker::potok_broker_schema_registry_url);
 
 #[no_mangle]
 pub extern "system" fn Java_io_potok_internal_Native_registrySerializerNew<'l>(
@@ -134,20 +120,5 @@ pub extern "system" fn Java_io_potok_internal_Native_registryDeserializerDestroy
     unsafe { r::potok_registry_deserializer_destroy(handle(h)) }
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_potok_internal_Native_clusterSchemaRegistryUrl<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    id: jni::sys::jint,
-) -> jstring {
-    run(&mut env, std::ptr::null_mut(), |env| {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: Java passes a live cluster handle; `out` is writable.
-        status(unsafe { crate::cluster::potok_cluster_schema_registry_url(handle(h), id, &mut out) })?;
-        if out.is_null() {
-            return Ok(std::ptr::null_mut());
-        }
-        owned_java_string(env, out)
-    })
-}
+native_call!(string Java_io_potok_internal_Native_clusterSchemaRegistryUrl(h, id: jni::sys::jint)
+    => crate::cluster::potok_cluster_schema_registry_url);
