@@ -536,3 +536,100 @@ fn a_transaction_completes_only_once_its_markers_are_replicated() {
     drop(producer);
     cluster.stop().unwrap();
 }
+
+/// OffsetFetch answers only from the group's coordinator, and only with offsets the in-sync replicas have.
+/// A fault trial saw a group's committed offsets go backwards: OffsetFetch had shown commits the coordinator held
+/// but its replicas did not (a follower was dead but still in the ISR), the coordinator's broker then died and the
+/// follower became leader without them; and a restarted broker that had not caught up with the metadata answered
+/// as the coordinator, with no offsets at all. Kafka shows a commit only once its write is replicated, and other
+/// brokers answer NOT_COORDINATOR.
+#[test]
+fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated() {
+    use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+    use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
+
+    let mut cluster = EmbeddedCluster::start_with_controllers(
+        3,
+        1,
+        &[
+            ("offsets.topic.num.partitions", "1"),
+            ("broker.session.timeout.ms", "10000"),
+            ("replica.lag.time.max.ms", "60000"),
+        ],
+    )
+    .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let brokers = wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(c.brokers)
+    });
+    let address = |id: i32| {
+        let b = brokers.iter().find(|b| b.node_id == id).unwrap();
+        format!("{}:{}", b.host, b.port).parse::<std::net::SocketAddr>().unwrap()
+    };
+    let probe = Consumer::new(&conf(&bootstrap, &[("group.id", "probe")])).unwrap();
+    let coordinator = wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
+        let _ = probe.committed(&[TopicPartition::new("none", 0)], Some(Duration::from_secs(1)));
+        let p = describe(&admin, "__consumer_offsets")?.partitions.remove(0);
+        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
+    });
+    drop(probe);
+    let other = (1..=3).find(|id| *id != coordinator).unwrap();
+    let mut orders = NewTopic::new("orders", -1, -1);
+    orders.replica_assignment = vec![(0, vec![coordinator])];
+    admin.create_topics(&[orders], false, None).unwrap()[0].1.clone().unwrap();
+
+    let commit = |offset: i64| {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("billing")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])]);
+        let mut conn = common::wire::connect(address(coordinator));
+        common::wire::send(&mut conn, ApiKey::OffsetCommit, 8, request.into());
+        conn
+    };
+    // (group error, committed offset of orders-0) as `broker` answers OffsetFetch v8.
+    let fetch = |broker: i32| -> (i16, i64) {
+        let request = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("billing")))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partition_indexes(vec![0])]))]);
+        let mut conn = common::wire::connect(address(broker));
+        let ResponseKind::OffsetFetch(r) = common::wire::call(&mut conn, ApiKey::OffsetFetch, 8, request.into()) else {
+            panic!("not an OffsetFetch answer")
+        };
+        let group = &r.groups[0];
+        let offset = group.topics.first().and_then(|t| t.partitions.first()).map_or(-1, |p| p.committed_offset);
+        (group.error_code, offset)
+    };
+    let mut first = commit(10);
+    let ResponseKind::OffsetCommit(r) = common::wire::receive(&mut first, ApiKey::OffsetCommit, 8) else { panic!() };
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(fetch(coordinator), (0, 10));
+    assert_eq!(fetch(other), (16, -1), "a broker that is not the coordinator answers NOT_COORDINATOR");
+
+    // Both followers die while still in the ISR: a new commit is written on the coordinator but not replicated.
+    for id in (1..=3).filter(|id| *id != coordinator) {
+        cluster.kill_broker(id).unwrap();
+    }
+    let killed = Instant::now();
+    let _pending = commit(20);
+    // Until the controller fences them (10 s after their last heartbeat), OffsetFetch never shows 20: it waits
+    // for the replicas and then answers COORDINATOR_NOT_AVAILABLE (15), which clients retry.
+    while killed.elapsed() < Duration::from_secs(6) {
+        let (error, offset) = fetch(coordinator);
+        assert_ne!(offset, 20, "an offset the replicas do not have was shown");
+        assert!(error == 15 || (error, offset) == (0, 10), "{error} {offset}");
+    }
+    wait_for("the commit once the ISR has shrunk to the coordinator", Duration::from_secs(60), || {
+        (fetch(coordinator) == (0, 20)).then_some(())
+    });
+    cluster.stop().unwrap();
+}

@@ -190,11 +190,15 @@ impl Broker {
         Some(TopicPartition { topic: topic.to_string(), partition: group::partition_for(key, partitions) })
     }
 
-    /// Whether this broker leads the partition of `topic` that owns `key` (true while the topic does not
-    /// exist yet: the first request creates it here).
+    /// Whether this broker leads the partition of `topic` that owns `key`. While the topic does not exist (in
+    /// this broker's metadata) a single broker does (the first request creates it here), and a cluster member
+    /// does not: a restarted broker not caught up with the metadata yet must not answer as every group's and
+    /// transaction's coordinator; FindCoordinator creates the topic through the controller.
     pub(super) fn leads_key(&self, topic: &str, key: &str) -> bool {
-        self.internal_partition(topic, key)
-            .is_none_or(|tp| self.partition(&tp.topic, tp.partition).is_some_and(|p| p.is_leader()))
+        match self.internal_partition(topic, key) {
+            Some(tp) => self.partition(&tp.topic, tp.partition).is_some_and(|p| p.is_leader()),
+            None => !self.is_cluster_member(),
+        }
     }
 
     /// The partition count of a coordinator's internal topic and the partitions of it this broker leads.

@@ -577,6 +577,11 @@ impl Broker {
     fn coordinator_partition(&self, body: &RequestKind) -> Option<TopicPartition> {
         let (topic, key) = match body {
             RequestKind::OffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            // What OffsetFetch answers must be durable (of several groups (v8+), the first one's partition).
+            RequestKind::OffsetFetch(r) => match r.groups.first() {
+                Some(g) => (OFFSETS_TOPIC, g.group_id.0.to_string()),
+                None => (OFFSETS_TOPIC, r.group_id.0.to_string()),
+            },
             RequestKind::TxnOffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
             RequestKind::EndTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),
             RequestKind::AddOffsetsToTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),
@@ -1166,6 +1171,20 @@ fn coordinator_not_available(response: ResponseKind) -> ResponseKind {
             ResponseKind::TxnOffsetCommit(r)
         }
         ResponseKind::EndTxn(r) => ResponseKind::EndTxn(r.with_error_code(e)),
+        // Offsets that may not be durable are not handed out: every group and partition gets the error.
+        ResponseKind::OffsetFetch(mut r) => {
+            r.error_code = e;
+            for t in &mut r.topics {
+                for p in &mut t.partitions {
+                    (p.error_code, p.committed_offset, p.committed_leader_epoch) = (e, -1, -1);
+                }
+            }
+            for g in &mut r.groups {
+                g.error_code = e;
+                g.topics.clear();
+            }
+            ResponseKind::OffsetFetch(r)
+        }
         ResponseKind::JoinGroup(r) => ResponseKind::JoinGroup(r.with_error_code(e)),
         ResponseKind::SyncGroup(r) => ResponseKind::SyncGroup(r.with_error_code(e).with_assignment(Default::default())),
         ResponseKind::LeaveGroup(r) => ResponseKind::LeaveGroup(r.with_error_code(e)),

@@ -53,6 +53,17 @@ fn fetch(
         .collect()
 }
 
+/// Whether this broker answers for `group_id`: on a cluster only the group's coordinator does, and others
+/// answer NOT_COORDINATOR (their copy of the group is stale or empty; a client that still asks the previous
+/// coordinator after a failover must look it up again rather than take "no committed offset" for an answer).
+fn coordinates(broker: &Broker, group_id: &str) -> bool {
+    !broker.is_cluster_member() || group_id.is_empty() || broker.coordinates_group(group_id)
+}
+
+/// The answer comes from the group coordinator's state, which holds a commit as soon as it is written to the
+/// leader of the group's `__consumer_offsets` partition; the broker sends it once the in-sync replicas have
+/// that write (`Broker::handle`), so a committed offset is never seen before it is durable — a failover could
+/// otherwise take back an offset a client has seen.
 pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let groups = broker.groups();
     let epoch = |e: i32| if version >= 5 { e } else { -1 };
@@ -64,6 +75,11 @@ pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16)
                 let group_id = g.group_id.0.to_string();
                 let wanted =
                     g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+                if !coordinates(broker, &group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(ResponseError::NotCoordinator.code());
+                }
                 let topics = fetch(&groups, &group_id, wanted, request.require_stable)
                     .into_iter()
                     .map(|(topic, rows)| {
@@ -88,7 +104,31 @@ pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16)
         return OffsetFetchResponse::default().with_groups(results);
     }
     let group_id = request.group_id.0.to_string();
-    let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let wanted: Option<Vec<(String, Vec<i32>)>> =
+        request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    if !coordinates(broker, &group_id) {
+        // Before v2 the error can only be given per partition.
+        let e = ResponseError::NotCoordinator.code();
+        let topics = wanted
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(topic, partitions)| {
+                OffsetFetchResponseTopic::default().with_name(TopicName(str_bytes(topic))).with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|p| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_error_code(e)
+                                .with_committed_offset(-1)
+                                .with_committed_leader_epoch(-1)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_topics(topics).with_error_code(if version >= 2 { e } else { 0 });
+    }
     let topics = fetch(&groups, &group_id, wanted, version >= 7 && request.require_stable)
         .into_iter()
         .map(|(topic, rows)| {
