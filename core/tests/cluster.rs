@@ -609,9 +609,22 @@ fn a_leader_steps_down_for_a_voter_its_appends_do_not_reach() {
 /// naming the key.
 #[test]
 fn a_dynamic_quorum_starts_from_the_voters_its_directories_hold() {
+    // The ports are picked by binding port 0 and released; another test may take one in between, so a start
+    // that finds one taken is tried again on fresh ports.
+    for attempt in 1.. {
+        match dynamic_quorum(&free_ports(7)) {
+            Ok(()) => return,
+            Err(ServerError::Bind { address, error }) if attempt < 5 => {
+                eprintln!("{address} was taken meanwhile ({error}); starting again on other ports")
+            }
+            Err(e) => panic!("a node failed to start: {e}"),
+        }
+    }
+}
+
+fn dynamic_quorum(ports: &[u16]) -> Result<(), ServerError> {
     use potok::controller::BootstrapVoter;
 
-    let ports = free_ports(7);
     let base = std::env::temp_dir().join(format!("potok-cluster-dynamic-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let dirs: Vec<PathBuf> = (1..=4).map(|i| base.join(format!("kafka-logs-{i}"))).collect();
@@ -652,14 +665,16 @@ fn a_dynamic_quorum_starts_from_the_voters_its_directories_hold() {
     let handles: Vec<_> = (0..3)
         .map(|i| {
             let config = combined(i);
-            std::thread::spawn(move || RunningBroker::start(config).unwrap())
+            std::thread::spawn(move || RunningBroker::start(config))
         })
         .collect();
-    let mut nodes: Vec<RunningBroker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let started: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for node in started {
+        nodes.push(node?);
+    }
     let listeners = format!("PLAINTEXT://127.0.0.1:{}", ports[6]);
-    nodes.push(
-        RunningBroker::start(BrokerConfig::from_properties(&properties(3, "broker", &listeners)).unwrap()).unwrap(),
-    );
+    nodes.push(RunningBroker::start(BrokerConfig::from_properties(&properties(3, "broker", &listeners)).unwrap())?);
 
     let admin = Admin::new(&[("bootstrap.servers".to_string(), format!("127.0.0.1:{}", ports[6]))]).unwrap();
     wait_for("four registered brokers", Duration::from_secs(30), || {
@@ -674,4 +689,5 @@ fn a_dynamic_quorum_starts_from_the_voters_its_directories_hold() {
         node.stop().unwrap();
     }
     let _ = std::fs::remove_dir_all(&base);
+    Ok(())
 }

@@ -238,7 +238,9 @@ async fn resolve_voters(mut config: BrokerConfig) -> Result<BrokerConfig, Server
             None if config.controller_quorum_bootstrap_servers.len() == 1 && roles.broker => Vec::new(),
             None => {
                 return Err(bad(format!(
-                    "{} holds no voter set: format it with `potok storage format --standalone` or                      `--initial-controllers` (or Kafka's kafka-storage), or list the controllers in                      controller.quorum.voters",
+                    "{} holds no voter set: format it with `potok storage format --standalone` or \
+                     `--initial-controllers` (or Kafka's kafka-storage), or list the controllers in \
+                     controller.quorum.voters",
                     dir.map_or_else(|| "the node (no log.dirs)".to_string(), |d| d.display().to_string())
                 )))
             }
@@ -519,16 +521,42 @@ async fn serve_until(
     if killed {
         return Ok(());
     }
-    let broker = match Arc::try_unwrap(shared) {
-        Ok(shared) => shared.broker,
-        Err(_) => return Ok(()),
+    // A task spawned for a peer call (a marker, a controller call) may still hold the shared state for a moment
+    // on a loaded machine: wait for it (at most 5 s) rather than skip the clean shutdown.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut shared = shared;
+    let broker = loop {
+        match Arc::try_unwrap(shared) {
+            Ok(shared) => break shared.broker,
+            Err(still) if tokio::time::Instant::now() < deadline => {
+                shared = still;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(still) => {
+                tracing::warn!(
+                    "shutting down while other tasks still hold the broker: flushing without a clean-shutdown marker"
+                );
+                return still.broker.tick(now_ms(), false, true).map_err(|e| BrokerError::from(e).into());
+            }
+        }
     };
     // The controller client may hold the node, which holds nothing of the broker: only the broker matters here.
-    match Arc::try_unwrap(broker) {
-        Ok(broker) => broker.shutdown(now_ms())?,
-        Err(broker) => broker.tick(now_ms(), false, true).map_err(BrokerError::from)?,
+    let mut broker = broker;
+    loop {
+        match Arc::try_unwrap(broker) {
+            Ok(broker) => return Ok(broker.shutdown(now_ms())?),
+            Err(still) if tokio::time::Instant::now() < deadline => {
+                broker = still;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(still) => {
+                tracing::warn!(
+                    "shutting down while other tasks still hold the broker: flushing without a clean-shutdown marker"
+                );
+                return still.tick(now_ms(), false, true).map_err(|e| BrokerError::from(e).into());
+            }
+        }
     }
-    Ok(())
 }
 
 /// The longest the driver sleeps between polls even when the broker wants nothing sooner.
