@@ -421,10 +421,8 @@ fn kafka_metadata_shell_reads_potok_metadata_log() {
     let log = cluster.log_dirs()[0].1.join("__cluster_metadata-0/00000000000000000000.log");
     let copy = tempfile::tempdir().unwrap();
     let file = copy.path().join("00000000000000000000.log");
-    std::fs::copy(&log, &file).unwrap();
-    cluster.stop().unwrap();
 
-    let shell = |path: &str| -> String {
+    let shell = |path: &str| -> (String, String) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
         let out = Command::new("bash")
             .arg(script)
@@ -434,10 +432,24 @@ fn kafka_metadata_shell_reads_potok_metadata_log() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "the metadata shell failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        stdout
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "the metadata shell failed:\n{stdout}\n{stderr}");
+        (stdout, stderr)
     };
-    let brokers = shell("/image/cluster/brokers");
+    // The shell prints nothing when it cannot load the file, as when the copy caught a batch being written (the
+    // quorum still writes now and then): the log is copied again, up to three times.
+    let tree = |path: &str, expect: &str| -> String {
+        let mut last = (String::new(), String::new());
+        for _ in 0..3 {
+            std::fs::copy(&log, &file).unwrap();
+            last = shell(path);
+            if last.0.contains(expect) {
+                return last.0;
+            }
+        }
+        panic!("the metadata shell showed no {expect} under {path}:\n{}\n{}", last.0, last.1)
+    };
+    let brokers = tree("/image/cluster/brokers", "BrokerRegistration(");
     for id in 1..=3 {
         let line = brokers.lines().find(|l| l.contains(&format!("BrokerRegistration(id={id},"))).unwrap_or_else(|| {
             panic!("broker {id} missing:\n{brokers}");
@@ -445,7 +457,7 @@ fn kafka_metadata_shell_reads_potok_metadata_log() {
         assert!(line.contains(&format!("fenced={}", id == 3)), "broker {id}: {line}");
         assert!(line.contains(&format!("inControlledShutdown={}", id == 3)), "broker {id}: {line}");
     }
-    let topic = shell("/image/topics/byName/invoice");
+    let topic = tree("/image/topics/byName/invoice", "PartitionRegistration(");
     let registrations: Vec<&str> = topic.lines().filter(|l| l.contains("PartitionRegistration(")).collect();
     assert_eq!(registrations.len(), 3, "{topic}");
     let field = |line: &str, name: &str| -> String {
@@ -466,6 +478,7 @@ fn kafka_metadata_shell_reads_potok_metadata_log() {
         expected.sort();
         assert_eq!(isr, expected, "partition {}: {line}", p.partition);
     }
+    cluster.stop().unwrap();
 }
 
 /// A dynamic controller quorum (KIP-853) formatted by Kafka's own `kafka-storage format --initial-controllers`
