@@ -639,3 +639,35 @@ fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated(
     });
     cluster.stop().unwrap();
 }
+
+/// The first consumer group of a cluster with a broker stopped: `__consumer_offsets` is created with the
+/// brokers that are up (potok caps the internal topics' replication factor at the live brokers, so that a course
+/// set-up with one broker down still runs its groups). A broker whose metadata lacks the topic does not answer as
+/// its coordinator meanwhile.
+#[test]
+fn a_first_group_runs_with_a_broker_down() {
+    let mut cluster =
+        EmbeddedCluster::start(3, &[("broker.session.timeout.ms", "3000"), ("broker.heartbeat.interval.ms", "500")])
+            .unwrap();
+    let admin = Admin::new(&conf(&cluster.bootstrap_servers(), &[])).unwrap();
+    admin.create_topics(&[NewTopic::new("orders", 1, 2)], false, None).unwrap()[0].1.clone().unwrap();
+    cluster.stop_broker(3).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer = Producer::new(&conf(&bootstrap, &[("acks", "all")])).unwrap();
+    for i in 0..5 {
+        producer.send(ProducerRecord::new("orders", format!("o{i}"))).unwrap().wait().unwrap();
+    }
+    let consumer =
+        Consumer::new(&conf(&bootstrap, &[("group.id", "billing"), ("auto.offset.reset", "earliest")])).unwrap();
+    consumer.subscribe(&["orders".to_string()]).unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < 5 {
+        assert!(Instant::now() < deadline, "the group read {seen} of 5 with a broker down");
+        seen += consumer.poll(Duration::from_millis(500)).unwrap_or_default().len();
+    }
+    let offsets = describe(&admin, "__consumer_offsets").unwrap();
+    assert!(offsets.partitions.iter().all(|p| p.replicas.len() == 2), "replicated on the two live brokers");
+    drop(consumer);
+    cluster.stop().unwrap();
+}

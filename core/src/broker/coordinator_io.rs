@@ -63,9 +63,10 @@ impl Broker {
             ("compression.type".to_string(), compression_type.to_string()),
             ("segment.bytes".to_string(), segment_bytes.to_string()),
         ]);
-        // Replicated as configured, but never more than the cluster has brokers: a single broker runs every
-        // feature with no config.
-        let brokers = self.metadata().brokers.len().max(1) as i16;
+        // Replicated as configured, but never more than the cluster has live brokers: a single broker runs every
+        // feature with no config, and a cluster with a broker down still gets its groups' and transactions' topic.
+        let live = self.metadata().brokers.values().filter(|b| !b.fenced && !b.in_controlled_shutdown).count();
+        let brokers = live.max(1) as i16;
         let replication_factor = replication_factor.min(brokers);
         if let Some(min_isr) = min_insync_replicas {
             configs.insert("min.insync.replicas".into(), min_isr.min(i32::from(replication_factor)).to_string());
