@@ -7,11 +7,8 @@
 
 use std::path::Path;
 
-use kafka_protocol::messages::voters_record::{Endpoint, KRaftVersionFeature, Voter};
-use kafka_protocol::messages::{
-    BrokerId, KRaftVersionRecord, SnapshotFooterRecord, SnapshotHeaderRecord, VotersRecord,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{SnapshotFooterRecord, SnapshotHeaderRecord};
+use kafka_protocol::protocol::Encodable;
 
 use super::image::MetadataImage;
 use super::records::MetadataRecord;
@@ -23,7 +20,9 @@ use crate::storage::Backend;
 const SNAPSHOT_HEADER: i16 = 3;
 const SNAPSHOT_FOOTER: i16 = 4;
 /// Kafka's control record types of a dynamic quorum's kraft.version and voter set (KIP-853).
+#[cfg(feature = "native")]
 const KRAFT_VERSION: i16 = 5;
+#[cfg(feature = "native")]
 const KRAFT_VOTERS: i16 = 6;
 /// Records per batch in a checkpoint file.
 const RECORDS_PER_BATCH: usize = 1000;
@@ -141,7 +140,11 @@ pub struct BootstrapVoter {
 /// The bootstrap checkpoint `kafka-storage format --standalone` / `--initial-controllers` writes into a
 /// controller's `__cluster_metadata-0`: a snapshot at offset 0 of only control records, kraft.version 1 and the
 /// initial voter set.
+#[cfg(feature = "native")]
 pub fn bootstrap_voters_checkpoint(voters: &[BootstrapVoter], now_ms: i64) -> std::io::Result<Vec<u8>> {
+    use kafka_protocol::messages::voters_record::{Endpoint, KRaftVersionFeature, Voter};
+    use kafka_protocol::messages::{BrokerId, KRaftVersionRecord, VotersRecord};
+    use kafka_protocol::protocol::StrBytes;
     let mut out = Vec::new();
     let mut control = |kind: i16, value: Vec<u8>, offset: i64| -> std::io::Result<()> {
         let bytes = BatchBuilder::control_record(kind, &value, now_ms).base_offset(offset).build().map_err(io_err)?;
@@ -181,6 +184,7 @@ pub fn bootstrap_voters_checkpoint(voters: &[BootstrapVoter], now_ms: i64) -> st
 }
 
 /// Writes the bootstrap checkpoint of a dynamic quorum into `metadata_dir/__cluster_metadata-0`.
+#[cfg(feature = "native")]
 pub fn write_bootstrap_voters(metadata_dir: &Path, voters: &[BootstrapVoter], now_ms: i64) -> std::io::Result<()> {
     let dir = metadata_dir.join(format!("{}-0", super::METADATA_TOPIC));
     std::fs::create_dir_all(&dir)?;
@@ -190,7 +194,10 @@ pub fn write_bootstrap_voters(metadata_dir: &Path, voters: &[BootstrapVoter], no
 
 /// The voter set of a dynamic quorum, from the newest VotersRecord in the checkpoints of
 /// `metadata_dir/__cluster_metadata-0` (the bootstrap checkpoint a format wrote); `None` when there is none.
+#[cfg(feature = "native")]
 pub fn read_bootstrap_voters(metadata_dir: &Path) -> std::io::Result<Option<Vec<BootstrapVoter>>> {
+    use kafka_protocol::messages::VotersRecord;
+    use kafka_protocol::protocol::Decodable;
     let dir = metadata_dir.join(format!("{}-0", super::METADATA_TOPIC));
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(None) };
     let mut checkpoints: Vec<(i64, std::path::PathBuf)> = entries
@@ -272,6 +279,7 @@ mod tests {
         assert_eq!(end_offset_of("00000000000000001234.log"), None);
     }
 
+    #[cfg(feature = "native")]
     #[test]
     fn a_dynamic_quorums_voters_round_trip_through_the_bootstrap_checkpoint() {
         let voters: Vec<BootstrapVoter> = (1..=3)

@@ -14,7 +14,9 @@
 pub(crate) mod alter_configs;
 mod brokers;
 pub(crate) mod checkpoint;
-pub use checkpoint::{read_bootstrap_voters, write_bootstrap_voters, BootstrapVoter};
+pub use checkpoint::BootstrapVoter;
+#[cfg(feature = "native")]
+pub use checkpoint::{read_bootstrap_voters, write_bootstrap_voters};
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
