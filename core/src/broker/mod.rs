@@ -577,11 +577,6 @@ impl Broker {
     fn coordinator_partition(&self, body: &RequestKind) -> Option<TopicPartition> {
         let (topic, key) = match body {
             RequestKind::OffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
-            // What OffsetFetch answers must be durable (of several groups (v8+), the first one's partition).
-            RequestKind::OffsetFetch(r) => match r.groups.first() {
-                Some(g) => (OFFSETS_TOPIC, g.group_id.0.to_string()),
-                None => (OFFSETS_TOPIC, r.group_id.0.to_string()),
-            },
             RequestKind::TxnOffsetCommit(r) => (OFFSETS_TOPIC, r.group_id.0.to_string()),
             RequestKind::EndTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),
             RequestKind::AddOffsetsToTxn(r) => (TRANSACTION_STATE_TOPIC, r.transactional_id.0.to_string()),

@@ -61,9 +61,8 @@ fn coordinates(broker: &Broker, group_id: &str) -> bool {
 }
 
 /// The answer comes from the group coordinator's state, which holds a commit as soon as it is written to the
-/// leader of the group's `__consumer_offsets` partition; the broker sends it once the in-sync replicas have
-/// that write (`Broker::handle`), so a committed offset is never seen before it is durable — a failover could
-/// otherwise take back an offset a client has seen.
+/// leader of the group's `__consumer_offsets` partition (Kafka shows it only once the write is replicated; a
+/// failover can take back an offset a client has seen here — known, not yet fixed).
 pub(super) fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let groups = broker.groups();
     let epoch = |e: i32| if version >= 5 { e } else { -1 };
