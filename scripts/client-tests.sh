@@ -32,7 +32,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 echo "== pytest tests/clients/python (POTOK_BOOTSTRAP=$POTOK_BOOTSTRAP)"
 py_rc=0
-timeout -k 10 900 "$venv/bin/python" -m pytest tests/clients/python -q -p no:cacheprovider \
+timeout -k 10 900 "$venv/bin/python" -m pytest tests/clients/python -q -p no:cacheprovider --log-level=INFO \
     --timeout 60 2>&1 | tee "$tmp/pytest.out" || py_rc=$?
 
 echo "== node --test tests/clients/node/ (POTOK_BOOTSTRAP=$POTOK_BOOTSTRAP)"

@@ -537,16 +537,20 @@ fn a_transaction_completes_only_once_its_markers_are_replicated() {
     cluster.stop().unwrap();
 }
 
-/// OffsetFetch answers only from the group's coordinator: other brokers answer NOT_COORDINATOR, as Kafka's do.
-/// A fault trial saw a restarted broker that had not caught up with the metadata answer as the coordinator, with
-/// no offsets at all.
+/// OffsetFetch answers only from the group's coordinator, and only with offsets the in-sync replicas have.
+/// A fault trial saw a group's committed offsets go backwards: OffsetFetch had shown commits the coordinator held
+/// but its replicas did not (a follower was dead but still in the ISR), the coordinator's broker then died and the
+/// follower became leader without them; and a restarted broker that had not caught up with the metadata answered
+/// as the coordinator, with no offsets at all. Kafka's coordinator reads at its partition's committed offset, so
+/// a commit shows once its write is replicated (answered at once, with the previous offset, meanwhile), and other
+/// brokers answer NOT_COORDINATOR.
 #[test]
-fn a_committed_offset_is_answered_only_by_the_coordinator() {
+fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated() {
     use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
     use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
     use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
 
-    let cluster = EmbeddedCluster::start_with_controllers(
+    let mut cluster = EmbeddedCluster::start_with_controllers(
         3,
         1,
         &[
@@ -612,6 +616,31 @@ fn a_committed_offset_is_answered_only_by_the_coordinator() {
     assert_eq!(fetch(coordinator), (0, 10));
     assert_eq!(fetch(other), (16, -1), "a broker that is not the coordinator answers NOT_COORDINATOR");
 
+    // Both followers die while still in the ISR: a new commit is written on the coordinator but not replicated.
+    for id in (1..=3).filter(|id| *id != coordinator) {
+        cluster.kill_broker(id).unwrap();
+    }
+    let killed = Instant::now();
+    let mut pending = commit(20);
+    // Until the controller fences them (10 s after their last heartbeat, so not before 8 s from now), OffsetFetch
+    // answers at once with the replicated offset, 10, never with 20.
+    let mut answers = 0;
+    while killed.elapsed() < Duration::from_secs(4) {
+        let answer = fetch(coordinator);
+        if killed.elapsed() >= Duration::from_secs(8) {
+            break;
+        }
+        answers += 1;
+        assert_eq!(answer, (0, 10), "after {:?}", killed.elapsed());
+    }
+    assert!(answers > 0, "no OffsetFetch was answered before the followers could be fenced");
+    // Once the ISR has shrunk to the coordinator, the commit is replicated: answered, and then seen.
+    let ResponseKind::OffsetCommit(r) = common::wire::receive(&mut pending, ApiKey::OffsetCommit, 8) else { panic!() };
+    let error = r.topics[0].partitions[0].error_code;
+    wait_for("the commit once the ISR has shrunk to the coordinator", Duration::from_secs(60), || {
+        (fetch(coordinator) == (0, 20)).then_some(())
+    });
+    assert!(error == 0 || error == 15, "the commit was answered with {error}");
     cluster.stop().unwrap();
 }
 

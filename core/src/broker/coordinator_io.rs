@@ -107,6 +107,45 @@ impl Broker {
         Ok(())
     }
 
+    /// Makes offsets just stored for `group_id` committed once the in-sync replicas of the group's partition
+    /// have them (at once on a single broker): until then OffsetFetch answers with the previous ones, so no
+    /// reader sees a commit that a failover of the coordinator could still lose.
+    pub(super) fn commit_when_replicated(
+        &self,
+        groups: &mut GroupCoordinator,
+        group_id: &str,
+        offsets: Vec<(String, i32, crate::coordinator::offsets_schema::OffsetValue)>,
+        now_ms: i64,
+    ) {
+        let Some(tp) = self.internal_partition(OFFSETS_TOPIC, group_id) else {
+            return groups.apply_commit(group_id, offsets, now_ms);
+        };
+        let Some(replica) = self.partition(&tp.topic, tp.partition) else {
+            return groups.apply_commit(group_id, offsets, now_ms);
+        };
+        groups.stage_commit(group_id, replica.log_end_offset(), offsets, now_ms);
+        groups.promote_commits(tp.partition, self.offsets_partitions(), replica.high_watermark());
+    }
+
+    /// Makes staged offset commits committed in those of `changed` that are `__consumer_offsets` partitions
+    /// replicated far enough.
+    pub(super) fn promote_commits<'a>(&self, changed: impl IntoIterator<Item = &'a TopicPartition>) {
+        let mut partitions = changed.into_iter().filter(|tp| tp.topic == OFFSETS_TOPIC).peekable();
+        if partitions.peek().is_none() {
+            return;
+        }
+        let mut groups = self.groups();
+        if !groups.has_pending_commits() {
+            return;
+        }
+        let count = self.offsets_partitions();
+        for tp in partitions {
+            if let Some(replica) = self.partition(&tp.topic, tp.partition) {
+                groups.promote_commits(tp.partition, count, replica.high_watermark());
+            }
+        }
+    }
+
     /// Makes a change to some groups under the coordinator's lock and stores the records it queued; when they
     /// cannot be stored, the groups are put back as they were (with the answers the change decided
     /// withdrawn) and `failed` decides the outcome. This is apply-after-persist for group state: nothing a

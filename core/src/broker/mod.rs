@@ -608,6 +608,7 @@ impl Broker {
         let Some(replica) = self.partition(&tp.topic, tp.partition) else { return Outcome::Respond(response) };
         let required = replica.log_end_offset();
         if !replica.is_leader() || replica.high_watermark() >= required {
+            self.promote_commits([&tp]);
             return Outcome::Respond(response);
         }
         let deadline_ms = now_ms.saturating_add(OFFSETS_COMMIT_TIMEOUT_MS);
@@ -884,6 +885,8 @@ impl Broker {
         if changed.is_empty() {
             return;
         }
+        // Offset commits become visible before their answers go out.
+        self.promote_commits(&changed);
         let candidates = self.purgatory().watching(&changed);
         for token in candidates {
             self.try_complete(token, false, now_ms);
@@ -918,6 +921,7 @@ impl Broker {
                 ResponseKind::Fetch(response)
             }
             DelayedOp::Replicated { response, tp, required } => {
+                self.promote_commits([&tp]);
                 let replicated = self
                     .partition(&tp.topic, tp.partition)
                     .and_then(|r| r.replicated_to(required, 1))

@@ -59,7 +59,7 @@ pub(super) fn handle(broker: &Broker, request: OffsetCommitRequest, now_ms: i64)
         // coordinator stays locked meanwhile, so commits apply in the order they were stored.
         let writes = GroupCoordinator::prepare_commit(&group_id, &accepted);
         match broker.store_group_writes(writes, now_ms) {
-            Ok(()) => groups.apply_commit(&group_id, accepted, now_ms),
+            Ok(()) => broker.commit_when_replicated(&mut groups, &group_id, accepted, now_ms),
             Err(e) => {
                 // Kafka answers a commit too large to store with INVALID_COMMIT_OFFSET_SIZE.
                 let e = if e == ResponseError::UnknownServerError { ResponseError::InvalidCommitOffsetSize } else { e };

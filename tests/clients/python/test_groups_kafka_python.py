@@ -43,6 +43,16 @@ def kpy_consumer(group, **conf):
     return KafkaConsumer(**base)
 
 
+def kpy_subscribe(c, topic):
+    """Subscribes a kafka-python consumer once it has the topic's metadata. Otherwise kafka-python may join with
+    its metadata request still in flight, assign nothing, and not rejoin when the metadata arrives: a race in the
+    client (dpkp/kafka-python#1590; the Java client and librdkafka wait for the metadata before joining). It
+    stalled a member in 2 of 3 CI runs. A broker's group.initial.rebalance.delay.ms hides it; potok's default,
+    like the one in Kafka's quickstart config, is 0."""
+    assert c.partitions_for_topic(topic), f"no metadata for {topic}"
+    c.subscribe([topic])
+
+
 def ck_consumer(group):
     return Consumer(
         {
@@ -99,7 +109,7 @@ class Member:
         try:
             c = kpy_consumer(self.group, client_id=f"potok-test-group-kpy-{self.name}")
             try:
-                c.subscribe([self.topic])
+                kpy_subscribe(c, self.topic)
                 while not self.stop.is_set():
                     batch = c.poll(timeout_ms=100)
                     with self.lock:
@@ -224,7 +234,7 @@ def test_kafka_python_commits_read_by_confluent(topic_factory, unique_group):
 
     c = kpy_consumer(unique_group)
     try:
-        c.subscribe([topic])
+        kpy_subscribe(c, topic)
         got = {}
         deadline = time.monotonic() + OP_TIMEOUT
         while len(got) < len(records) and time.monotonic() < deadline:
@@ -275,7 +285,7 @@ def test_confluent_commits_read_by_kafka_python(topic_factory, unique_group):
             om = c.committed(TopicPartition(topic, p), metadata=True)
             assert (om.offset, om.metadata) == (o, f"ck-{p}\x00"), om  # with confluent-kafka's NUL
         # A kafka-python member resumes from confluent-kafka's commits.
-        c.subscribe([topic])
+        kpy_subscribe(c, topic)
         resumed = {}
         want = {rec: kv for rec, kv in records.items() if rec[1] >= start_at[rec[0]]}
         deadline = time.monotonic() + OP_TIMEOUT

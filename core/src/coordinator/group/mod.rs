@@ -16,7 +16,7 @@
 //! [`GroupCoordinator::snapshot`] of the groups it touches, which [`GroupCoordinator::rollback`] puts back —
 //! with the answers the change decided withdrawn — when its records cannot be stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -140,6 +140,11 @@ pub struct Group {
     initial_delay_deadline_ms: Option<i64>,
     sync_deadline_ms: i64,
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Offsets stored in `__consumer_offsets` that its in-sync replicas do not all have yet, in the order
+    /// they were written, each with the log end offset the partition must be replicated to: they become
+    /// committed (and visible to OffsetFetch) then, as Kafka's coordinator reads at the partition's committed
+    /// offset, so a commit a coordinator failover loses was never seen.
+    pending_offsets: Vec<(i64, String, i32, OffsetValue)>,
     state_timestamp_ms: i64,
     /// Set while the group uses the consumer protocol (KIP-848) instead of the classic one.
     pub consumer: Option<ConsumerState>,
@@ -160,6 +165,7 @@ impl Group {
             initial_delay_deadline_ms: None,
             sync_deadline_ms: 0,
             offsets: BTreeMap::new(),
+            pending_offsets: Vec::new(),
             state_timestamp_ms: now_ms,
             consumer: None,
         }
@@ -300,6 +306,8 @@ pub struct GroupCoordinator {
     /// Offsets committed inside transactions (TxnOffsetCommit) that their commit marker has not yet made
     /// visible: producer id -> (group, topic, partition) -> offset. An abort marker drops them.
     pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, String, i32), OffsetValue>>,
+    /// The groups with staged offset commits (an index: a group here may have been unloaded since).
+    pending_commit_groups: BTreeSet<String>,
 }
 
 fn s(v: &str) -> StrBytes {
@@ -896,7 +904,11 @@ impl GroupCoordinator {
                 value: None,
             });
         }
-        if g.offsets.is_empty() && g.members.is_empty() && now_ms - g.state_timestamp_ms > retention {
+        if g.offsets.is_empty()
+            && g.pending_offsets.is_empty()
+            && g.members.is_empty()
+            && now_ms - g.state_timestamp_ms > retention
+        {
             self.groups.remove(group_id);
             self.writes.push(Write { group: group_id.to_string(), key: schema::group_key(group_id), value: None });
         }
@@ -951,6 +963,49 @@ impl GroupCoordinator {
                 value: Some(schema::offset_value(value)),
             })
             .collect()
+    }
+
+    /// Remembers offsets stored in the group's `__consumer_offsets` partition up to `end_offset`: they become
+    /// the committed ones once [`GroupCoordinator::promote_commits`] sees the partition replicated that far.
+    pub fn stage_commit(
+        &mut self,
+        group_id: &str,
+        end_offset: i64,
+        offsets: Vec<(String, i32, OffsetValue)>,
+        now_ms: i64,
+    ) {
+        let g = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, now_ms));
+        g.pending_offsets.extend(offsets.into_iter().map(|(t, p, v)| (end_offset, t, p, v)));
+        self.pending_commit_groups.insert(group_id.to_string());
+    }
+
+    /// Makes the staged offsets of the groups in `__consumer_offsets` partition `offsets_partition` (of
+    /// `partition_count`) that its high watermark has passed the committed ones.
+    pub fn promote_commits(&mut self, offsets_partition: i32, partition_count: i32, high_watermark: i64) {
+        let ids: Vec<String> = self
+            .pending_commit_groups
+            .iter()
+            .filter(|id| partition_for(id, partition_count) == offsets_partition)
+            .cloned()
+            .collect();
+        for id in ids {
+            let Some(g) = self.groups.get_mut(&id) else {
+                self.pending_commit_groups.remove(&id);
+                continue;
+            };
+            let ready = g.pending_offsets.iter().take_while(|(end, ..)| *end <= high_watermark).count();
+            for (_, topic, partition, value) in g.pending_offsets.drain(..ready) {
+                g.offsets.insert((topic, partition), value);
+            }
+            if g.pending_offsets.is_empty() {
+                self.pending_commit_groups.remove(&id);
+            }
+        }
+    }
+
+    /// Whether some group has offsets waiting for their partition to be replicated.
+    pub fn has_pending_commits(&self) -> bool {
+        !self.pending_commit_groups.is_empty()
     }
 
     /// Makes stored offsets the committed ones.
@@ -1029,7 +1084,10 @@ impl GroupCoordinator {
             return Err(ResponseError::NonEmptyGroup);
         }
         let g = self.groups.remove(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-        for (topic, partition) in g.offsets.keys() {
+        // Staged commits are in the log too, before these tombstones: they must go with the group.
+        let staged = g.pending_offsets.iter().map(|(_, t, p, _)| (t.clone(), *p));
+        let keys: BTreeSet<(String, i32)> = g.offsets.keys().cloned().chain(staged).collect();
+        for (topic, partition) in &keys {
             self.writes.push(Write {
                 group: group_id.to_string(),
                 key: schema::offset_key(group_id, topic, *partition),
@@ -1053,7 +1111,10 @@ impl GroupCoordinator {
                 results.push(Some(ResponseError::GroupSubscribedToTopic));
                 continue;
             }
-            if g.offsets.remove(&(topic.clone(), *partition)).is_some() {
+            let staged = g.pending_offsets.len();
+            g.pending_offsets.retain(|(_, t, p, _)| !(t == topic && p == partition));
+            let had_staged = g.pending_offsets.len() != staged;
+            if g.offsets.remove(&(topic.clone(), *partition)).is_some() || had_staged {
                 self.writes.push(Write {
                     group: group_id.to_string(),
                     key: schema::offset_key(group_id, topic, *partition),

@@ -300,3 +300,37 @@ fn a_rolled_back_change_leaves_no_trace_and_reparks_the_others() {
     assert_eq!(answers[&61].error_code, ResponseError::CoordinatorNotAvailable.code());
     assert!(c.take_writes().is_empty());
 }
+
+#[test]
+fn staged_commits_show_once_their_partition_is_replicated_and_go_with_their_group() {
+    let mut c = GroupCoordinator::new(GroupConfig::default(), 6);
+    let at = |offset| OffsetValue { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp: 100 };
+    let partition = partition_for("g", 50);
+    c.apply_commit("g", vec![("t".into(), 0, at(5))], 100);
+    c.stage_commit("g", 11, vec![("t".into(), 0, at(7))], 100);
+    c.stage_commit("g", 12, vec![("t".into(), 0, at(9)), ("t".into(), 1, at(3))], 100);
+    assert!(c.has_pending_commits());
+    // Another partition's progress, or this one's short of the first write, changes nothing.
+    c.promote_commits((partition + 1) % 50, 50, 100);
+    c.promote_commits(partition, 50, 10);
+    assert_eq!(c.committed("g", "t", 0).map(|v| v.offset), Some(5));
+    c.promote_commits(partition, 50, 11);
+    assert_eq!(c.committed("g", "t", 0).map(|v| v.offset), Some(7));
+    assert!(c.committed("g", "t", 1).is_none());
+    c.promote_commits(partition, 50, 12);
+    assert_eq!(c.committed("g", "t", 0).map(|v| v.offset), Some(9));
+    assert_eq!(c.committed("g", "t", 1).map(|v| v.offset), Some(3));
+    assert!(!c.has_pending_commits());
+
+    // Deleting a group with a staged commit tombstones that partition's offset too, so a replay does not bring
+    // it back.
+    c.stage_commit("g", 13, vec![("t".into(), 2, at(1))], 100);
+    c.take_writes();
+    assert_eq!(c.delete_group("g"), Ok(()));
+    let tombstones: Vec<_> = c.take_writes().into_iter().filter(|w| w.value.is_none()).map(|w| w.key).collect();
+    for p in 0..3 {
+        assert!(tombstones.contains(&schema::offset_key("g", "t", p)), "no tombstone for t-{p}");
+    }
+    c.promote_commits(partition, 50, 13);
+    assert!(c.committed("g", "t", 2).is_none(), "a deleted group's staged commit came back");
+}
