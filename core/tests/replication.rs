@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiKey, DescribeTransactionsRequest, ResponseKind, TransactionalId};
 use kafka_protocol::protocol::StrBytes;
 use potok::client::admin::{Admin, NewTopic};
-use potok::client::cluster::TopicMetadata;
+use potok::client::cluster::{BrokerInfo, TopicMetadata};
 use potok::client::consumer::Consumer;
 use potok::client::producer::{Producer, ProducerRecord};
 use potok::client::{ClientError, TopicPartition};
@@ -34,6 +34,19 @@ fn conf(bootstrap: &str, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut v = vec![("bootstrap.servers".to_string(), bootstrap.to_string())];
     v.extend(pairs.iter().map(|(k, val)| (k.to_string(), val.to_string())));
     v
+}
+
+/// A cluster of three brokers and one dedicated controller with `config`, once every broker has registered:
+/// the cluster, its bootstrap servers, an admin client and the brokers.
+fn three_brokers(config: &[(&str, &str)]) -> (EmbeddedCluster, String, Admin, Vec<BrokerInfo>) {
+    let cluster = EmbeddedCluster::start_with_controllers(3, 1, config).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
+    let brokers = wait_for("three registered brokers", Duration::from_secs(30), || {
+        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
+        (c.brokers.len() == 3).then_some(c.brokers)
+    });
+    (cluster, bootstrap, admin, brokers)
 }
 
 fn describe(admin: &Admin, topic: &str) -> Option<TopicMetadata> {
@@ -404,22 +417,11 @@ fn dedicated_controllers_outlive_two_dead_brokers_and_acks_all_is_refused_below_
 /// `broker.session.timeout.ms`), a consumer gets no assignment; once the ISR has shrunk to the leader, it does.
 #[test]
 fn a_group_is_answered_only_after_its_records_are_replicated() {
-    let mut cluster = EmbeddedCluster::start_with_controllers(
-        3,
-        1,
-        &[
-            ("offsets.topic.num.partitions", "1"),
-            ("broker.session.timeout.ms", "10000"),
-            ("replica.lag.time.max.ms", "60000"),
-        ],
-    )
-    .unwrap();
-    let bootstrap = cluster.bootstrap_servers();
-    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(())
-    });
+    let (mut cluster, bootstrap, admin, _) = three_brokers(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("broker.session.timeout.ms", "10000"),
+        ("replica.lag.time.max.ms", "60000"),
+    ]);
     // The offsets topic exists once a group asks for its coordinator.
     let probe = Consumer::new(&conf(&bootstrap, &[("group.id", "probe")])).unwrap();
     let coordinator = wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
@@ -472,24 +474,13 @@ fn a_group_is_answered_only_after_its_records_are_replicated() {
 /// controller has fenced it and the ISRs have shrunk.
 #[test]
 fn a_transaction_completes_only_once_its_markers_are_replicated() {
-    let mut cluster = EmbeddedCluster::start_with_controllers(
-        3,
-        1,
-        &[
-            ("broker.session.timeout.ms", "10000"),
-            ("replica.lag.time.max.ms", "60000"),
-            ("transaction.state.log.num.partitions", "1"),
-            ("transaction.state.log.replication.factor", "1"),
-            ("transaction.state.log.min.isr", "1"),
-        ],
-    )
-    .unwrap();
-    let bootstrap = cluster.bootstrap_servers();
-    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    let brokers = wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(c.brokers)
-    });
+    let (mut cluster, bootstrap, admin, brokers) = three_brokers(&[
+        ("broker.session.timeout.ms", "10000"),
+        ("replica.lag.time.max.ms", "60000"),
+        ("transaction.state.log.num.partitions", "1"),
+        ("transaction.state.log.replication.factor", "1"),
+        ("transaction.state.log.min.isr", "1"),
+    ]);
     let producer = Producer::new(&conf(&bootstrap, &[("transactional.id", "ledger-tx")])).unwrap();
     producer.init_transactions(Some(Duration::from_secs(30))).unwrap();
     let coordinator = describe(&admin, "__transaction_state").unwrap().partitions[0].leader;
@@ -550,22 +541,11 @@ fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated(
     use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
     use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
 
-    let mut cluster = EmbeddedCluster::start_with_controllers(
-        3,
-        1,
-        &[
-            ("offsets.topic.num.partitions", "1"),
-            ("broker.session.timeout.ms", "10000"),
-            ("replica.lag.time.max.ms", "60000"),
-        ],
-    )
-    .unwrap();
-    let bootstrap = cluster.bootstrap_servers();
-    let admin = Admin::new(&conf(&bootstrap, &[])).unwrap();
-    let brokers = wait_for("three registered brokers", Duration::from_secs(30), || {
-        let c = admin.describe_cluster(Some(Duration::from_secs(2))).ok()?;
-        (c.brokers.len() == 3).then_some(c.brokers)
-    });
+    let (mut cluster, bootstrap, admin, brokers) = three_brokers(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("broker.session.timeout.ms", "10000"),
+        ("replica.lag.time.max.ms", "60000"),
+    ]);
     let address = |id: i32| {
         let b = brokers.iter().find(|b| b.node_id == id).unwrap();
         format!("{}:{}", b.host, b.port).parse::<std::net::SocketAddr>().unwrap()
