@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import potok
 from potok.schema_registry import SchemaRegistryClient
@@ -177,8 +177,6 @@ def run(bootstrap: str, registry_url: str, topic: str = "pos", producers: int = 
 
 def main() -> None:
     import json
-    import signal
-    import sys
 
     import course  # beside this file; imported here so that the package's tests can load `run` alone
 
@@ -202,37 +200,13 @@ def main() -> None:
         producer = potok.Producer({"bootstrap.servers": setup.bootstrap, "client.id": "AvroPosSimulator",
                                    "enable.idempotence": True})
         generator = InvoiceGenerator(seed=13)
-        failed: List[str] = []
-        remaining = [count]  # invoices still to send in all (None: until stopped)
-        lock = threading.Lock()
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-        def produce_loop(n: int) -> None:
-            sent = 0
-            while not stop.is_set():
-                with lock:
-                    if remaining[0] is not None:
-                        if remaining[0] == 0:
-                            break
-                        remaining[0] -= 1
-                    # One serializer, registering the schema once, shared by the threads.
-                    invoice = generator.next_invoice()
-                    value = to_avro(invoice, SerializationContext(args.topic, MessageField.VALUE))
-                producer.produce(args.topic, value, key=invoice["StoreID"],
-                                 on_delivery=lambda err, msg: failed.append(str(err)) if err else None)
-                sent += 1
-                stop.wait(args.speed_ms / 1000)
-            sys.stdout.write(f"producer thread {n}: sent {sent} invoices\n")
-            sys.stdout.flush()
+        def next_record() -> Tuple[str, bytes]:
+            # One serializer, registering the schema once, shared by the threads.
+            invoice = generator.next_invoice()
+            return invoice["StoreID"], to_avro(invoice, SerializationContext(args.topic, MessageField.VALUE))
 
-        threads = [threading.Thread(target=produce_loop, args=(n,)) for n in range(1, args.producers + 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        producer.flush(60)
-        producer.close()
+        failed = course.produce_from_threads(producer, args.topic, args.producers, count, args.speed_ms, next_record)
         total = sum(course.end_offsets(setup.bootstrap, args.topic, 3))
         print(f"sent {total if count is None else count} invoices, failed {len(failed)}", flush=True)
         # The registry's side: the subject the serializer registered, its versions and the latest one's id.

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
+import threading
 import time
-from typing import Dict, Iterator, List, Mapping, Optional
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import potok
 from potok.admin import AdminClient, NewTopic, OffsetSpec
@@ -89,6 +91,45 @@ def create_topic(bootstrap: str, name: str, partitions: int, replication_factor:
                 time.sleep(0.1)
     finally:
         admin.close()
+
+
+def produce_from_threads(producer: potok.Producer, topic: str, threads: int, count: Optional[int], pause_ms: int,
+                         next_record: Callable[[], Tuple[object, object]], what: str = "invoices") -> List[str]:
+    """Sends records to ``topic`` from ``threads`` threads sharing one ``producer``, as the course's POS
+    simulators do: ``count`` records in all, or until Ctrl-C when it is None, each thread pausing ``pause_ms``
+    between sends. ``next_record`` gives a (key, value) and is called under a lock, so a generator or a
+    serializer that registers its schema once may keep state. Prints each thread's count, then flushes and
+    closes the producer; returns the delivery errors."""
+    failed: List[str] = []
+    remaining = [count]  # records still to send in all (None: until stopped)
+    lock = threading.Lock()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def run(n: int) -> None:
+        sent = 0
+        while not stop.is_set():
+            with lock:
+                if remaining[0] is not None:
+                    if remaining[0] == 0:
+                        break
+                    remaining[0] -= 1
+                key, value = next_record()
+            producer.produce(topic, value, key=key,
+                             on_delivery=lambda err, msg: failed.append(str(err)) if err else None)
+            sent += 1
+            stop.wait(pause_ms / 1000)
+        sys.stdout.write(f"producer thread {n}: sent {sent} {what}\n")
+        sys.stdout.flush()
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(1, threads + 1)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    producer.flush(60)
+    producer.close()
+    return failed
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> List[int]:

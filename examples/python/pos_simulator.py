@@ -19,11 +19,8 @@ simulator runs until Ctrl-C; `--count N` stops after N invoices in all (the defa
 from __future__ import annotations
 
 import os
-import signal
-import sys
-import threading
 import time
-from typing import List
+from typing import Tuple
 
 import potok
 from potok.serialization import JSONDeserializer, JSONSerializer, MessageField, SerializationContext
@@ -51,36 +48,12 @@ def main() -> None:
         producer = potok.Producer({"bootstrap.servers": setup.bootstrap, "client.id": "PosSimulator"})
         to_json = JSONSerializer(schema)
         generator = InvoiceGenerator(seed=11)
-        failed: List[str] = []
-        remaining = [count]  # invoices still to send in all (None: until stopped)
-        lock = threading.Lock()
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-        def run(n: int) -> None:
-            sent = 0
-            while not stop.is_set():
-                with lock:
-                    if remaining[0] is not None:
-                        if remaining[0] == 0:
-                            break
-                        remaining[0] -= 1
-                invoice = generator.next_invoice()
-                value = to_json(invoice, SerializationContext(args.topic, MessageField.VALUE))
-                producer.produce(args.topic, value, key=invoice["StoreID"],
-                                 on_delivery=lambda err, msg: failed.append(str(err)) if err else None)
-                sent += 1
-                stop.wait(args.speed_ms / 1000)
-            sys.stdout.write(f"producer thread {n}: sent {sent} invoices\n")
-            sys.stdout.flush()
+        def next_record() -> Tuple[str, bytes]:
+            invoice = generator.next_invoice()
+            return invoice["StoreID"], to_json(invoice, SerializationContext(args.topic, MessageField.VALUE))
 
-        threads = [threading.Thread(target=run, args=(n,)) for n in range(1, args.producers + 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        producer.flush(60)
-        producer.close()
+        failed = course.produce_from_threads(producer, args.topic, args.producers, count, args.speed_ms, next_record)
         total = sum(course.end_offsets(setup.bootstrap, args.topic, 3))
         print(f"sent {total if count is None else count} invoices, failed {len(failed)}", flush=True)
 
