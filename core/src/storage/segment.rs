@@ -381,6 +381,21 @@ impl Segment {
         let limit = max_bytes.max(first_size) as u64;
         let mut end = start + first_size as u64;
         let mut next_offset = first.next_offset();
+        // The offset index says where a run of whole batches within both bounds ends, so only the few batches
+        // after the last index entry it allows have their headers read (entries are every
+        // index.interval.bytes), not every batch of a large read.
+        if let Some(skip_to) = self.offset_index.skip_target(start.saturating_add(limit), max_offset) {
+            if skip_to > end {
+                // The batch at the target is within the bounds by the index; its header confirms it.
+                if let Ok(Some(h)) = self.header_at(skip_to) {
+                    let skipped_end = skip_to + h.size_in_bytes() as u64;
+                    if h.base_offset < max_offset && skipped_end - start <= limit && skipped_end <= self.size() {
+                        end = skipped_end;
+                        next_offset = h.next_offset();
+                    }
+                }
+            }
+        }
         // A header that does not parse past the first batch ends the read there, as a short buffer would.
         while let Ok(Some(h)) = self.header_at(end) {
             let size = h.size_in_bytes() as u64;
