@@ -4,6 +4,9 @@
 //! cleaner's threads (`cleaner`), and clean shutdown. This layer only moves bytes and reads the clock: when to
 //! answer a parked request (a long-polling Fetch, a JoinGroup) is the broker's decision.
 //!
+//! A Fetch answer's records go from the segment files to the socket with `sendfile(2)` (the broker leaves
+//! them in files, see [`Broker::set_zero_copy_fetch`]): a response is written as parts, bytes and file ranges.
+//!
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
 //! while its request is parked has the request dropped at the broker.

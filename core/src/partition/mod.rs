@@ -413,12 +413,8 @@ impl Partition {
         min_one_batch: bool,
     ) -> Result<FetchedData, PartitionError> {
         let read = self.read_records(fetch_offset, max_bytes, isolation, min_one_batch, false)?;
-        let records = match read.records {
-            Records::Bytes(bytes) => bytes,
-            Records::File(slice) => slice
-                .read_to_vec()
-                .map_err(|e| PartitionError::Storage(StorageError::Io { path: std::path::PathBuf::new(), error: e }))?,
-        };
+        let path = || std::path::PathBuf::from(format!("{}-{}", self.tp.topic, self.tp.partition));
+        let records = read.records.into_bytes().map_err(|e| StorageError::io(&path(), e))?;
         Ok(FetchedData {
             records,
             high_watermark: read.high_watermark,

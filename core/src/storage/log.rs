@@ -100,6 +100,14 @@ impl Records {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The bytes, read from the file for a file range.
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Records::Bytes(bytes) => Ok(bytes),
+            Records::File(slice) => slice.read_to_vec(),
+        }
+    }
 }
 
 /// The outcome of [`Log::read_records`].
@@ -773,10 +781,7 @@ impl Log {
         min_one_batch: bool,
     ) -> Result<ReadInfo, StorageError> {
         let read = self.read_records(offset, max_bytes, max_offset, min_one_batch, false)?;
-        let records = match read.records {
-            Records::Bytes(bytes) => bytes,
-            Records::File(slice) => slice.read_to_vec().map_err(|e| StorageError::io(&self.dir, e))?,
-        };
+        let records = read.records.into_bytes().map_err(|e| StorageError::io(&self.dir, e))?;
         Ok(ReadInfo { records, log_start_offset: read.log_start_offset, log_end_offset: read.log_end_offset })
     }
 

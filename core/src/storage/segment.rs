@@ -341,27 +341,12 @@ impl Segment {
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` (at least one batch when
-    /// `min_one_batch`), none of them starting at or after `max_offset`.
-    pub fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one_batch: bool,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.read_records(offset, max_bytes, max_offset, min_one_batch, false)? {
-            None => Ok(None),
-            Some((Records::Bytes(bytes), _)) => Ok(Some(bytes)),
-            Some((Records::File(slice), _)) => {
-                slice.read_to_vec().map(Some).map_err(|e| StorageError::io(&self.log_path, e))
-            }
-        }
-    }
-
-    /// As [`Segment::read`], with the next offset after the last batch read (`None` when none is). With
-    /// `zero_copy`, a backend that can send files answers with a slice of the segment file instead of its bytes.
-    /// The batch boundaries come from the batch headers alone (one small positional read per batch): neither
-    /// the records nor a buffer of `max_bytes` are touched.
+    /// `min_one_batch`), none of them starting at or after `max_offset`, with the next offset after the last
+    /// batch read (`None` when none is). With `zero_copy`, a backend that can send files answers with a slice
+    /// of the segment file instead of its bytes.
+    ///
+    /// The batch boundaries come from the offset index and the headers of the few batches after the last index
+    /// entry within the bounds: neither the records nor a buffer of `max_bytes` are touched.
     pub fn read_records(
         &self,
         offset: i64,
