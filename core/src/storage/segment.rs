@@ -30,6 +30,11 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// What a cleaned segment's files are renamed to before they replace the old segments (Kafka's `SwapFileSuffix`).
 pub const SWAP_SUFFIX: &str = ".swap";
 
+/// The smallest read answered as a file range rather than bytes: below it, copying the bytes into the
+/// response costs less than the extra system calls (and small packets) of sending the range on its own, as a
+/// Fetch of many partitions with little new in each would otherwise do.
+pub const SEND_FILE_MIN_BYTES: usize = 16 * 1024;
+
 /// Tells segment objects apart, so the cleaner can check that the segments it cleaned are still the log's.
 static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -391,7 +396,7 @@ impl Segment {
             next_offset = h.next_offset();
         }
         let len = (end - start) as usize;
-        if zero_copy {
+        if zero_copy && len >= SEND_FILE_MIN_BYTES {
             if let Some(file) = self.log.shared() {
                 return Ok(Some((Records::File(FileSlice { file, position: start, len }), Some(next_offset))));
             }
