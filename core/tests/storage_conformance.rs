@@ -6,7 +6,7 @@ mod common;
 
 use common::{batch, TestBackend};
 use potok::record::{self, Batches, Compression, DecodeLimits, TimestampType};
-use potok::storage::{AppendOrigin, Log, LogConfig, LogManager, OpenOptions, StorageError, TopicPartition};
+use potok::storage::{AppendOrigin, Log, LogConfig, LogManager, OpenOptions, Records, StorageError, TopicPartition};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -94,6 +94,61 @@ fn reads_respect_limits_and_range(tb: TestBackend) {
     assert!(log.read(20, 1 << 20, i64::MAX, false).unwrap().records.is_empty(), "at the log end");
     assert!(matches!(log.read(21, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
     assert!(matches!(log.read(-1, 100, i64::MAX, false), Err(StorageError::OffsetOutOfRange { .. })));
+}
+
+/// A read ends at the same batch whatever finds it: the whole batches from the one holding the offset, as
+/// many as fit in `max_bytes` (at least one with `min_one_batch`), none starting at or past `max_offset`. The
+/// reference walks every batch; the log skips ahead through its sparse offset index. A Fetch's read (which may
+/// answer with a range of the segment file) returns the same bytes and the next offset after them.
+fn reads_end_at_the_same_batch_as_a_full_walk(tb: TestBackend) {
+    let config = LogConfig { index_interval_bytes: 300, ..LogConfig::default() };
+    let mut log = open(&tb, config);
+    for n in 0..120usize {
+        append(&mut log, batch(1 + n % 4, 20 + (n * 37) % 200, NOW, Compression::None)).unwrap();
+    }
+    let all = log.read(0, usize::MAX, i64::MAX, true).unwrap().records;
+    // (base offset, next offset, start, end) of every batch.
+    let mut batches = Vec::new();
+    let mut position = 0;
+    for b in Batches::new(&all) {
+        let h = record::BatchHeader::parse(b.unwrap()).unwrap();
+        batches.push((h.base_offset, h.next_offset(), position, position + h.size_in_bytes()));
+        position += h.size_in_bytes();
+    }
+    assert_eq!(position, all.len());
+    let end = log.log_end_offset();
+    for offset in [0, 1, 7, 50, 133, end - 1] {
+        for max_bytes in [1, 90, 300, 1000, 2500, 9999, 1 << 20] {
+            for max_offset in [3, 60, 200, end, i64::MAX] {
+                for min_one_batch in [false, true] {
+                    let first = batches.iter().position(|b| b.1 > offset).unwrap();
+                    let (_, _, start, first_end) = batches[first];
+                    let mut last = None;
+                    if batches[first].0 < max_offset && (first_end - start <= max_bytes || min_one_batch) {
+                        let limit = max_bytes.max(first_end - start);
+                        last = Some(first);
+                        for (i, b) in batches.iter().enumerate().skip(first + 1) {
+                            if b.0 >= max_offset || b.3 - start > limit {
+                                break;
+                            }
+                            last = Some(i);
+                        }
+                    }
+                    let expected = last.map_or(&[][..], |l| &all[start..batches[l].3]);
+                    let case = format!("offset {offset}, max_bytes {max_bytes}, max_offset {max_offset}");
+                    let read = log.read(offset, max_bytes, max_offset, min_one_batch).unwrap();
+                    assert!(read.records == expected, "{case}");
+                    let fetched = log.read_records(offset, max_bytes, max_offset, min_one_batch, true).unwrap();
+                    assert_eq!(fetched.next_offset, last.map(|l| batches[l].1), "{case}");
+                    let bytes = match fetched.records {
+                        Records::Bytes(bytes) => bytes,
+                        Records::File(slice) => slice.read_to_vec().unwrap(),
+                    };
+                    assert!(bytes == expected, "{case}");
+                }
+            }
+        }
+    }
 }
 
 fn segments_roll_with_kafka_names_and_trimmed_indexes(tb: TestBackend) {
@@ -598,6 +653,7 @@ macro_rules! conformance {
 
 conformance!(
     appends_assign_offsets_and_read_back,
+    reads_end_at_the_same_batch_as_a_full_walk,
     reads_respect_limits_and_range,
     segments_roll_with_kafka_names_and_trimmed_indexes,
     segments_roll_by_time,

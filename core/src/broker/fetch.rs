@@ -8,6 +8,10 @@
 //! bring the follower into the ISR), and gets a diverging epoch instead of records when the follower's log
 //! has a tail the leader never had (KIP-320/KIP-595 truncation by leader epoch).
 //!
+//! With `zero_copy`, a partition's records on a backend that can send files stay in the segment file: the
+//! response's `records` for it is empty and the file range goes alongside, in [`FileRecords`], for the
+//! connection to send with `sendfile(2)`. The bytes on the wire are the same either way.
+//!
 //! Fetch sessions (KIP-227) are optional for a broker: potok answers every fetch in full and gives out session
 //! id 0, which tells clients that no session was created, so they keep sending full requests.
 
@@ -19,7 +23,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::{partition_error_code, Broker};
 use crate::partition::{Isolation, IsrProposal};
-use crate::storage::TopicPartition;
+use crate::protocol::FileRecords;
+use crate::storage::{Records, TopicPartition};
 
 /// A partition's answer carrying only an error. Its records are empty, not null: librdkafka refuses a whole
 /// response with a null record set ("invalid MessageSetSize -1"), as Kafka never sends one.
@@ -99,21 +104,24 @@ pub(super) fn satisfied(broker: &Broker, request: &FetchRequest, version: i16) -
     accumulated >= request.min_bytes.max(0) as u64
 }
 
-/// Answers a Fetch. A follower's fetch also records its progress; the ISR changes that follow are returned for
-/// the broker to ask the controller for.
-pub(super) fn handle(
-    broker: &Broker,
-    request: &FetchRequest,
-    version: i16,
-    now_ms: i64,
-) -> (FetchResponse, usize, Vec<IsrProposal>) {
+/// A Fetch's answer: the response, the records of it left in segment files, the record bytes it carries, and
+/// the ISR changes a follower's fetch implies (for the broker to ask the controller for).
+pub(super) struct Answer {
+    pub response: FetchResponse,
+    pub files: FileRecords,
+    pub bytes: usize,
+    pub proposals: Vec<IsrProposal>,
+}
+
+/// Answers a Fetch. A follower's fetch also records its progress. With `zero_copy`, records on a backend that
+/// can send files are answered as file ranges (see the module comment).
+pub(super) fn handle(broker: &Broker, request: &FetchRequest, version: i16, now_ms: i64, zero_copy: bool) -> Answer {
+    let only = |response| Answer { response, files: FileRecords::default(), bytes: 0, proposals: Vec::new() };
     if request.session_id != 0 {
-        let response = FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-        return (response, 0, Vec::new());
+        return only(FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()));
     }
     if request.session_epoch > 0 {
-        let response = FetchResponse::default().with_error_code(ResponseError::InvalidFetchSessionEpoch.code());
-        return (response, 0, Vec::new());
+        return only(FetchResponse::default().with_error_code(ResponseError::InvalidFetchSessionEpoch.code()));
     }
     let follower = replica_id(request, version);
     let isolation = isolation(request, version);
@@ -124,7 +132,8 @@ pub(super) fn handle(
     let mut total = 0usize;
     let image = broker.metadata();
     let mut responses = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
+    let mut files = FileRecords::default();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
         let by_id = version >= 13;
         let found = if by_id { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.topic.0.as_str()) };
         let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
@@ -182,10 +191,17 @@ pub(super) fn handle(
                 }
             }
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-            match replica.read(p.fetch_offset, limit, isolation, total == 0) {
+            match replica.read_records(p.fetch_offset, limit, isolation, total == 0, zero_copy) {
                 Ok(read) => {
                     total += read.records.len();
                     remaining = remaining.saturating_sub(read.records.len());
+                    let records = match read.records {
+                        Records::Bytes(bytes) => bytes.into(),
+                        Records::File(slice) => {
+                            files.push(topic_index, partitions.len(), slice);
+                            Default::default()
+                        }
+                    };
                     let aborted = read.aborted.map(|txns| {
                         txns.into_iter()
                             .map(|t| {
@@ -202,7 +218,7 @@ pub(super) fn handle(
                             .with_last_stable_offset(read.last_stable_offset)
                             .with_log_start_offset(read.log_start_offset)
                             .with_aborted_transactions(aborted)
-                            .with_records(Some(read.records.into())),
+                            .with_records(Some(records)),
                     );
                 }
                 Err(e) => {
@@ -231,5 +247,5 @@ pub(super) fn handle(
             p.log_start_offset = -1;
         }
     }
-    (FetchResponse::default().with_responses(responses), total, proposals)
+    Answer { response: FetchResponse::default().with_responses(responses), files, bytes: total, proposals }
 }

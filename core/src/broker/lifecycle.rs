@@ -313,7 +313,11 @@ impl Broker {
         };
         match (purpose, answer) {
             (Purpose::Client(token), response) => {
-                self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((token, response));
+                self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((
+                    token,
+                    response,
+                    crate::protocol::FileRecords::default(),
+                ));
             }
             (Purpose::Registration, ResponseKind::BrokerRegistration(r)) => {
                 let mut lifecycle = self.lifecycle();

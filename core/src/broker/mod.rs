@@ -79,7 +79,7 @@ use crate::controller::{
 };
 use crate::controller::{ControllerResult, QuorumController};
 use crate::partition::{Partition, PartitionError, ReplicaManager};
-use crate::protocol::Request;
+use crate::protocol::{FileRecords, Request};
 use crate::record::RecordError;
 use crate::storage::{self, Backend, LogManager, StorageError, TopicPartition};
 
@@ -136,7 +136,9 @@ pub struct Broker {
     /// holding either.
     purgatory: Mutex<Purgatory>,
     /// Answers to parked requests that the purgatory decided, for [`Broker::take_completions`].
-    completions: Mutex<Vec<(Token, ResponseKind)>>,
+    completions: Mutex<Vec<(Token, ResponseKind, FileRecords)>>,
+    /// Whether Fetch answers may leave records in segment files (see [`Broker::set_zero_copy_fetch`]).
+    zero_copy_fetch: std::sync::atomic::AtomicBool,
     /// Parked JoinGroup and SyncGroup requests and the `__consumer_offsets` partition their group writes to:
     /// the group coordinator's answer waits there until the in-sync replicas have the group's records.
     group_waits: Mutex<HashMap<Token, TopicPartition>>,
@@ -197,6 +199,9 @@ pub struct RequestContext {
 #[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Respond(ResponseKind),
+    /// A Fetch answer whose records are partly in segment files, for a connection that sends them from there
+    /// (only with [`Broker::set_zero_copy_fetch`]).
+    RespondWithFiles(ResponseKind, FileRecords),
     /// No response is due (Produce with acks=0).
     NoResponse,
     /// The answer comes later from [`Broker::take_completions`] under the request's token.
@@ -302,6 +307,7 @@ impl Broker {
             _dir_lock: dir_lock,
             purgatory: Mutex::new(Purgatory::default()),
             completions: Mutex::new(Vec::new()),
+            zero_copy_fetch: std::sync::atomic::AtomicBool::new(false),
             group_waits: Mutex::new(HashMap::new()),
             schedule: Mutex::new(Schedule {
                 housekeeping_ms: now_ms,
@@ -567,7 +573,11 @@ impl Broker {
                 None => Outcome::Respond(response),
             };
             if let Outcome::Respond(response) = outcome {
-                self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
+                self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((
+                    token,
+                    response,
+                    FileRecords::default(),
+                ));
             }
         }
     }
@@ -825,22 +835,36 @@ impl Broker {
         })
     }
 
-    /// Answers to parked requests, by token.
+    /// Answers to parked requests, by token, with Fetch records read into the responses.
     pub fn take_completions(&self) -> Vec<(Token, ResponseKind)> {
+        self.take_completions_with_files()
+            .into_iter()
+            .map(|(token, mut response, files)| {
+                if let ResponseKind::Fetch(fetch) = &mut response {
+                    files.materialize(fetch);
+                }
+                (token, response)
+            })
+            .collect()
+    }
+
+    /// Answers to parked requests, by token; a Fetch answer's records may be in segment files (see
+    /// [`Outcome::RespondWithFiles`]).
+    pub fn take_completions_with_files(&self) -> Vec<(Token, ResponseKind, FileRecords)> {
         // The group coordinator's answers are normally taken by `hold_group_answers` as they are decided; any
         // left go out as they are.
-        let mut done: Vec<(Token, ResponseKind)> = self
+        let mut done: Vec<(Token, ResponseKind, FileRecords)> = self
             .groups()
             .take_completions()
             .into_iter()
             .map(|(token, c)| match c {
-                Completion::Join(r) => (token, ResponseKind::JoinGroup(r)),
-                Completion::Sync(r) => (token, ResponseKind::SyncGroup(r)),
+                Completion::Join(r) => (token, ResponseKind::JoinGroup(r), FileRecords::default()),
+                Completion::Sync(r) => (token, ResponseKind::SyncGroup(r), FileRecords::default()),
             })
             .collect();
         if !done.is_empty() {
             let mut waits = self.group_waits.lock().unwrap_or_else(PoisonError::into_inner);
-            for (token, _) in &done {
+            for (token, _, _) in &done {
                 waits.remove(token);
             }
         }
@@ -861,12 +885,16 @@ impl Broker {
     /// Answers a Fetch at once when it has `min_bytes` of records, an error, or may not wait; otherwise parks it
     /// until the partitions it reads change enough or `max_wait_ms` passes (Kafka's DelayedFetch).
     fn fetch_or_park(&self, request: FetchRequest, version: i16, token: Token, now_ms: i64) -> Outcome {
-        let (response, bytes, proposals) = fetch::handle(self, &request, version, now_ms);
+        let fetch::Answer { response, files, bytes, proposals } =
+            fetch::handle(self, &request, version, now_ms, self.zero_copy_fetch());
         self.alter_isr(proposals, now_ms);
         let has_error = response.error_code != 0
             || response.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
         if request.max_wait_ms <= 0 || bytes >= request.min_bytes.max(0) as usize || has_error {
-            return Outcome::Respond(ResponseKind::Fetch(response));
+            if files.is_empty() {
+                return Outcome::Respond(ResponseKind::Fetch(response));
+            }
+            return Outcome::RespondWithFiles(ResponseKind::Fetch(response), files);
         }
         let watched = fetch::partitions(self, &request, version);
         // At most connections.max.idle.ms: Kafka's idle-connection expiry ends a longer wait (a client asking
@@ -914,11 +942,13 @@ impl Broker {
         }
         // Whoever removes the operation answers it, so it is answered once.
         let Some(op) = self.purgatory().remove(token) else { return };
+        let mut files = FileRecords::default();
         let response = match op {
             DelayedOp::Fetch { request, version } => {
-                let (response, _, proposals) = fetch::handle(self, &request, version, now_ms);
-                self.alter_isr(proposals, now_ms);
-                ResponseKind::Fetch(response)
+                let answer = fetch::handle(self, &request, version, now_ms, self.zero_copy_fetch());
+                self.alter_isr(answer.proposals, now_ms);
+                files = answer.files;
+                ResponseKind::Fetch(answer.response)
             }
             DelayedOp::Replicated { response, tp, required } => {
                 self.promote_commits([&tp]);
@@ -941,7 +971,18 @@ impl Broker {
                 ResponseKind::Produce(produce::complete(self, waiting))
             }
         };
-        self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response));
+        self.completions.lock().unwrap_or_else(PoisonError::into_inner).push((token, response, files));
+    }
+
+    /// Lets Fetch answers leave records in segment files, as [`Outcome::RespondWithFiles`] and
+    /// [`Broker::take_completions_with_files`], for a connection that sends them to its socket from there
+    /// (the network runtime does, on Linux). Off by default: every answer then carries its record bytes.
+    pub fn set_zero_copy_fetch(&self, enabled: bool) {
+        self.zero_copy_fetch.store(enabled, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn zero_copy_fetch(&self) -> bool {
+        self.zero_copy_fetch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The broker's time-driven work: expires waiting requests, group and transaction housekeeping (every

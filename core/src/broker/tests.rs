@@ -191,3 +191,142 @@ fn a_restarted_broker_leads_its_partitions_again() {
     assert!(b.partition("t", 0).unwrap().is_leader());
     assert_eq!(b.partition("t", 1).unwrap().leader_epoch(), image.topics["t"].partitions[1].leader_epoch);
 }
+
+/// A broker on real files, for the zero-copy Fetch path.
+#[cfg(all(feature = "native", target_os = "linux"))]
+fn file_broker(dir: &Path) -> Broker {
+    let listener = Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 };
+    let config = BrokerConfig { offsets_topic_num_partitions: 1, ..BrokerConfig::default() };
+    Broker::open(config, Arc::new(crate::storage::FileBackend), dir, listener, 7, NOW).unwrap()
+}
+
+/// A Fetch of `topics` (name, id, partitions) from offset 0 in `version`.
+#[cfg(all(feature = "native", target_os = "linux"))]
+fn fetch_all(version: i16, topics: &[(&str, Uuid, &[i32])], isolation_level: i8, max_bytes: i32) -> FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let topics = topics
+        .iter()
+        .map(|(name, id, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|p| {
+                    FetchPartition::default()
+                        .with_partition(*p)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(max_bytes)
+                })
+                .collect();
+            let topic = FetchTopic::default().with_partitions(partitions);
+            if version >= 13 {
+                topic.with_topic_id(*id)
+            } else {
+                topic.with_topic(TopicName(str_bytes(*name)))
+            }
+        })
+        .collect();
+    FetchRequest::default().with_max_bytes(max_bytes).with_isolation_level(isolation_level).with_topics(topics)
+}
+
+/// The frame a broker answers `fetch` with, as parts and as the bytes the copying path writes.
+#[cfg(all(feature = "native", target_os = "linux"))]
+fn fetch_frames(broker: &Broker, fetch: &FetchRequest, version: i16) -> (crate::protocol::ResponseFrame, Vec<u8>) {
+    use crate::protocol::{encode_response, encode_response_parts, FileRecords};
+    let handle = |zero_copy| {
+        broker.set_zero_copy_fetch(zero_copy);
+        let request = request(ApiKey::Fetch, version, RequestKind::Fetch(fetch.clone()));
+        match broker.handle(request, &RequestContext::default(), NOW) {
+            Outcome::Respond(r) => (r, FileRecords::default()),
+            Outcome::RespondWithFiles(r, files) => (r, files),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    };
+    let (copied, none) = handle(false);
+    assert!(none.is_empty(), "the copying path leaves nothing in files");
+    let copied = encode_response(ApiKey::Fetch, version, 42, &copied).unwrap().to_vec();
+    let (body, files) = handle(true);
+    let frame = encode_response_parts(ApiKey::Fetch, version, 42, &body, &files).unwrap();
+    (frame, copied)
+}
+
+/// A Fetch answered from file ranges (sent with sendfile) is byte for byte the frame the copying path encodes,
+/// in every Fetch version, with several topics and partitions (some empty, some unknown), aborted transactions
+/// for read_committed, and the `max_bytes` bounds cutting a partition short.
+#[test]
+#[cfg(all(feature = "native", target_os = "linux"))]
+fn fetch_from_file_ranges_is_byte_identical_to_copying() {
+    use crate::protocol::FramePart;
+    use crate::record::{BatchBuilder, Compression, ControlType};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = file_broker(dir.path());
+    let a = broker.create_topic("a", 3, Default::default(), NOW).unwrap();
+    let b = broker.create_topic("b", 1, Default::default(), NOW).unwrap();
+    for (topic, partition, batches) in [("a", 0, 5), ("a", 2, 1), ("b", 0, 3)] {
+        let replica = broker.partition(topic, partition).unwrap();
+        for n in 0..batches {
+            let mut batch = BatchBuilder::new(Compression::None);
+            // Batches of about 20 KiB, answered from files, except a-2's small one (copied, between ranges).
+            let repeat = if (topic, partition) == ("a", 2) { 1 } else { 200 };
+            for i in 0..10 {
+                let value = format!("{topic}{partition}-{n}-{i}").repeat(repeat);
+                batch.append(NOW, Some(format!("k{i}").as_bytes()), Some(value.as_bytes()), &[]);
+            }
+            replica.append_as_leader(&mut batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+        }
+    }
+    // An aborted transaction on b-0, for read_committed's aborted list.
+    let replica = broker.partition("b", 0).unwrap();
+    let mut txn = BatchBuilder::new(Compression::None).producer(9, 0, 0, true);
+    txn.append(NOW, None, Some(b"aborted"), &[]);
+    replica.append_as_leader(&mut txn.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+    let abort = BatchBuilder::control_marker(ControlType::Abort, 0, 9, 0, NOW).build().unwrap();
+    replica.append_as_leader(&mut abort.clone(), AppendOrigin::Coordinator, 1, 1, NOW, |_| Ok(())).unwrap();
+
+    let unknown = Uuid::from_u128(7);
+    let topics: [(&str, Uuid, &[i32]); 3] = [("a", a, &[0, 1, 2]), ("missing", unknown, &[0]), ("b", b, &[0])];
+    let mut slices = 0;
+    for version in 4..=18 {
+        for (isolation, max_bytes) in [(0, 1 << 20), (1, 1 << 20), (0, 50_000), (0, 300)] {
+            let fetch = fetch_all(version, &topics, isolation, max_bytes);
+            let (frame, copied) = fetch_frames(&broker, &fetch, version);
+            assert_eq!(frame.to_bytes().unwrap().to_vec(), copied, "version {version}, isolation {isolation}");
+            assert_eq!(i32::from_be_bytes(copied[..4].try_into().unwrap()) as usize, copied.len() - 4);
+            slices += frame.parts.iter().filter(|p| matches!(p, FramePart::File(_))).count();
+        }
+    }
+    assert!(slices >= 15 * 4, "the records came from file ranges ({slices} of them)");
+}
+
+/// A segment that retention deletes while a Fetch answer holds a range of it is still sent whole: the answer
+/// holds the file open (Linux keeps an unlinked file until its last descriptor closes).
+#[test]
+#[cfg(all(feature = "native", target_os = "linux"))]
+fn a_segment_deleted_under_a_fetch_answer_is_still_sent() {
+    use crate::record::{BatchBuilder, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = file_broker(dir.path());
+    let id = broker.create_topic("t", 1, Default::default(), NOW).unwrap();
+    let replica = broker.partition("t", 0).unwrap();
+    let append = |value: &[u8]| {
+        let mut batch = BatchBuilder::new(Compression::None);
+        batch.append(NOW, None, Some(value), &[]);
+        replica.append_as_leader(&mut batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+    };
+    // Over the size answered from files (SEND_FILE_MIN_BYTES).
+    append(&[1u8; 12_000]);
+    append(&[2u8; 12_000]);
+    replica.log().roll(NOW).unwrap();
+    append(&[3u8; 12_000]);
+    let first_segment = dir.path().join("t-0").join(crate::storage::segment::file_name(0, ".log"));
+    assert!(first_segment.exists());
+
+    let fetch = fetch_all(16, &[("t", id, &[0])], 0, 1 << 20);
+    let (frame, copied) = fetch_frames(&broker, &fetch, 16);
+    assert!(frame.parts.iter().any(|p| matches!(p, crate::protocol::FramePart::File(_))));
+
+    // DeleteRecords moves the log start past the segment; retention (or DeleteRecords itself) removes it.
+    replica.delete_records_before(2, NOW).unwrap();
+    replica.log().enforce_retention(NOW).unwrap();
+    assert_eq!(replica.log().segment_count(), 1);
+    assert!(!first_segment.exists(), "retention deleted the segment the answer reads");
+    assert_eq!(frame.to_bytes().unwrap().to_vec(), copied, "the answer is whole and unchanged");
+}

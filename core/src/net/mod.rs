@@ -4,6 +4,9 @@
 //! cleaner's threads (`cleaner`), and clean shutdown. This layer only moves bytes and reads the clock: when to
 //! answer a parked request (a long-polling Fetch, a JoinGroup) is the broker's decision.
 //!
+//! A Fetch answer's records go from the segment files to the socket with `sendfile(2)` (the broker leaves
+//! them in files, see [`Broker::set_zero_copy_fetch`]): a response is written as parts, bytes and file ranges.
+//!
 //! Per connection, requests are handled one at a time in arrival order, as Kafka does, so responses need
 //! no reordering. A malformed frame or an unsupported request closes that connection only; a peer that closes
 //! while its request is parked has the request dropped at the broker.
@@ -33,7 +36,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
 use crate::controller::raft::{
     self, peer, ControllerClient, ControllerNode, MetadataObserver, PeerRequest, RAFT_API_KEY,
 };
-use crate::protocol::{self, versions, ProtocolError};
+use crate::protocol::{self, versions, FileRecords, FramePart, ProtocolError, ResponseFrame};
 use crate::storage::{Backend, FileBackend};
 use connections::{peer_closed, AcceptBackoff, PerIpLimits, RateLimitedLog};
 
@@ -71,7 +74,7 @@ struct Shared {
     wake: Notify,
     max_frame: usize,
     /// Parked JoinGroup / SyncGroup requests waiting for their answer, by token.
-    waiters: Mutex<HashMap<u64, oneshot::Sender<ResponseKind>>>,
+    waiters: Mutex<HashMap<u64, oneshot::Sender<(ResponseKind, FileRecords)>>>,
     next_token: AtomicU64,
     /// `connections.max.idle.ms`: idle connections close after this.
     idle: Duration,
@@ -84,14 +87,14 @@ struct Shared {
 impl Shared {
     /// Hands the broker's answers to parked requests to the connections waiting for them.
     fn deliver_completions(&self) {
-        let completions = self.broker.take_completions();
+        let completions = self.broker.take_completions_with_files();
         if completions.is_empty() {
             return;
         }
         let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-        for (token, response) in completions {
+        for (token, response, files) in completions {
             if let Some(tx) = waiters.remove(&token) {
-                let _ = tx.send(response);
+                let _ = tx.send((response, files));
             }
         }
     }
@@ -361,6 +364,8 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     let backend: Arc<dyn Backend> = Arc::new(FileBackend);
     let metadata_dir = config.metadata_log_dir.clone().unwrap_or_else(|| log_dir.clone());
     let broker = Arc::new(Broker::open(config.clone(), backend.clone(), &log_dir, advertised, seed, now_ms())?);
+    // Every listener is plain TCP, so a Fetch's records go from the segment files to the socket (sendfile).
+    broker.set_zero_copy_fetch(true);
     for socket in client_sockets {
         listeners.push(listen(socket)?);
     }
@@ -703,10 +708,15 @@ async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<B
     // check_frame refuses a negative or oversized length; with only the prefix buffered it reports "incomplete".
     protocol::check_frame(&size, max_frame)?;
     let size = i32::from_be_bytes(size) as usize;
-    // The size was checked against socket.request.max.bytes before this allocation.
-    let mut frame = BytesMut::zeroed(size);
-    if stream.read_exact(&mut frame).await.is_err() {
-        return Ok(None);
+    // The size was checked against socket.request.max.bytes before this allocation. The bytes are read into
+    // the buffer's spare capacity (no zero-filling first), and never past this frame.
+    let mut frame = BytesMut::with_capacity(size);
+    let mut body = (&mut *stream).take(size as u64);
+    while frame.len() < size {
+        match body.read_buf(&mut frame).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
     }
     Ok(Some(frame))
 }
@@ -737,10 +747,53 @@ async fn serve_connection(
         else {
             continue;
         };
-        if stream.write_all(&response).await.is_err() {
+        if let Err(e) = write_frame(&mut stream, &response).await {
+            // A peer that left is normal; a segment file that shrank under a response cannot be answered
+            // (the frame's size was already sent), so the connection closes, as Kafka's does.
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                tracing::warn!("closing the connection from {peer}: {e}");
+            }
             return Ok(());
         }
     }
+}
+
+/// Writes a response frame's parts in order: bytes as they are, file ranges (a Fetch's records) straight from
+/// the segment file to the socket.
+async fn write_frame(stream: &mut TcpStream, frame: &ResponseFrame) -> std::io::Result<()> {
+    for part in &frame.parts {
+        match part {
+            FramePart::Bytes(bytes) => stream.write_all(bytes).await?,
+            FramePart::File(slice) => send_file(stream, slice).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends a file range with `sendfile(2)` on the non-blocking socket: waits until it is writable, sends what it
+/// takes, and goes on from there until the whole range is sent.
+async fn send_file(stream: &TcpStream, slice: &crate::storage::FileSlice) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let socket_fd = stream.as_raw_fd();
+    let mut position = slice.position;
+    let end = slice.position + slice.len as u64;
+    while position < end {
+        stream.writable().await?;
+        let left = (end - position) as usize;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || slice.file.send_to(socket_fd, &mut position, left));
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "a segment file ended before the fetched range did (it was truncated)",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Handles one request frame; `Ok(None)` when no response is due (acks=0, or the client left while it waited).
@@ -751,16 +804,16 @@ async fn respond(
     controller_listener: bool,
     stop: &mut watch::Receiver<bool>,
     stream: &TcpStream,
-) -> Result<Option<BytesMut>, ProtocolError> {
+) -> Result<Option<ResponseFrame>, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
     if key == RAFT_API_KEY {
-        return answer_peer(shared, &frame).await.map(Some);
+        return answer_peer(shared, &frame).await.map(|b| Some(b.into()));
     }
     if key == ApiKey::ApiVersions as i16 && versions::supported(ApiKey::ApiVersions).is_some_and(|r| version > r.max) {
         // A client newer than potok: answer in version 0 with the versions it can pick from.
         let correlation_id = frame.get(4..8).map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         let body = ResponseKind::ApiVersions(versions::api_versions_fallback());
-        return protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(Some);
+        return protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(|b| Some(b.into()));
     }
     let request = protocol::decode_request(frame)?;
     let api_key = request.api_key;
@@ -788,8 +841,9 @@ async fn respond(
         // A request decided something for the controller (an ISR change): the driver sends it.
         shared.wake.notify_one();
     }
-    let body = match outcome {
-        Outcome::Respond(body) => body,
+    let (body, files) = match outcome {
+        Outcome::Respond(body) => (body, FileRecords::default()),
+        Outcome::RespondWithFiles(body, files) => (body, files),
         Outcome::NoResponse => {
             shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
             return Ok(None);
@@ -821,7 +875,7 @@ async fn respond(
         }
     };
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
-    protocol::encode_response(api_key, version, correlation_id, &body).map(Some)
+    protocol::encode_response_parts(api_key, version, correlation_id, &body, &files).map(Some)
 }
 
 /// Answers a quorum frame from another node (Raft's messages, controller calls).
@@ -994,5 +1048,74 @@ impl RunningBroker {
 impl Drop for RunningBroker {
     fn drop(&mut self) {
         let _ = self.stop_inner();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::storage::FileSlice;
+
+    /// A frame's file range goes out with sendfile whole and in order between its byte parts, through a socket
+    /// that fills up (the reader is slow, so sends stop on EAGAIN and go on), even though its file was removed
+    /// before the write began.
+    #[tokio::test]
+    async fn file_ranges_are_sent_whole_from_a_removed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.log");
+        let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+        let mut file = FileBackend.open(&path, true).unwrap();
+        file.append(&data).unwrap();
+        let shared = file.shared().expect("the file backend shares its files on Linux");
+        drop(file);
+        std::fs::remove_file(&path).unwrap();
+        let (position, len) = (1000usize, 6 << 20);
+        let frame = ResponseFrame {
+            parts: vec![
+                FramePart::Bytes(bytes::Bytes::from_static(b"head")),
+                FramePart::File(FileSlice { file: shared, position: position as u64, len }),
+                FramePart::Bytes(bytes::Bytes::from_static(b"tail")),
+            ],
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let writer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            write_frame(&mut stream, &frame).await
+        });
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let mut received = Vec::with_capacity(len + 8);
+        let mut chunk = vec![0u8; 64 << 10];
+        let read_all = async {
+            while received.len() < len + 8 {
+                let n = client.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the writer closed after {} bytes", received.len());
+                received.extend_from_slice(&chunk[..n]);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the frame arrives in time");
+        tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
+        assert_eq!(&received[..4], b"head");
+        assert!(received[4..4 + len] == data[position..position + len], "the file range arrived as it was");
+        assert_eq!(&received[4 + len..], b"tail");
+    }
+
+    /// A file range past the end of its (truncated) file is an error, not a short frame the client would
+    /// misread.
+    #[tokio::test]
+    async fn a_truncated_file_range_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.log");
+        let mut file = FileBackend.open(&path, true).unwrap();
+        file.append(&[7u8; 1000]).unwrap();
+        let slice = FileSlice { file: file.shared().unwrap(), position: 500, len: 1000 };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(address).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let sent = tokio::time::timeout(Duration::from_secs(10), send_file(&stream, &slice)).await.unwrap();
+        assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
     }
 }

@@ -22,9 +22,9 @@ use kafka_protocol::error::ResponseError;
 
 pub use manager::ReplicaManager;
 
-use crate::record::{BatchHeader, Batches, TimestampType};
+use crate::record::TimestampType;
 use crate::storage::txn_index::AbortedTxn;
-use crate::storage::{self, AppendInfo, AppendOrigin, Log, SharedLog, StorageError, TopicPartition};
+use crate::storage::{self, AppendInfo, AppendOrigin, Log, Records, SharedLog, StorageError, TopicPartition};
 
 /// No leader (the partition is offline or this broker has not learned it yet).
 pub const NO_LEADER: i32 = -1;
@@ -158,6 +158,18 @@ pub enum Isolation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedData {
     pub records: Vec<u8>,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    /// For read_committed: the aborted transactions among the records read.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
+
+/// [`FetchedData`] whose records may stay in a segment file until they are sent.
+#[derive(Debug, Clone)]
+pub struct FetchedRecords {
+    pub records: Records,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -400,6 +412,29 @@ impl Partition {
         isolation: Isolation,
         min_one_batch: bool,
     ) -> Result<FetchedData, PartitionError> {
+        let read = self.read_records(fetch_offset, max_bytes, isolation, min_one_batch, false)?;
+        let path = || std::path::PathBuf::from(format!("{}-{}", self.tp.topic, self.tp.partition));
+        let records = read.records.into_bytes().map_err(|e| StorageError::io(&path(), e))?;
+        Ok(FetchedData {
+            records,
+            high_watermark: read.high_watermark,
+            last_stable_offset: read.last_stable_offset,
+            log_start_offset: read.log_start_offset,
+            log_end_offset: read.log_end_offset,
+            aborted: read.aborted,
+        })
+    }
+
+    /// As [`Partition::read`], for a Fetch: with `zero_copy`, a backend that can send files answers with a
+    /// slice of the segment file rather than its bytes (see [`crate::storage::FileSlice`]).
+    pub fn read_records(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        min_one_batch: bool,
+        zero_copy: bool,
+    ) -> Result<FetchedRecords, PartitionError> {
         let log = self.log();
         let high_watermark = log.high_watermark();
         let last_stable_offset = log.last_stable_offset();
@@ -408,17 +443,12 @@ impl Partition {
             Isolation::ReadCommitted => last_stable_offset,
             Isolation::LogEnd => i64::MAX,
         };
-        let read = log.read(fetch_offset, max_bytes, max_offset, min_one_batch)?;
+        let read = log.read_records(fetch_offset, max_bytes, max_offset, min_one_batch, zero_copy)?;
         // A read_committed consumer is told which producers' records in the fetched range were aborted, so it
         // can drop them (Kafka reads this from the segments' .txnindex).
-        let aborted = (isolation == Isolation::ReadCommitted).then(|| {
-            let upper_bound = Batches::new(&read.records)
-                .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
-                .last()
-                .map(|h| h.next_offset());
-            upper_bound.map(|u| log.collect_aborted_txns(fetch_offset, u)).unwrap_or_default()
-        });
-        Ok(FetchedData {
+        let aborted = (isolation == Isolation::ReadCommitted)
+            .then(|| read.next_offset.map(|upper| log.collect_aborted_txns(fetch_offset, upper)).unwrap_or_default());
+        Ok(FetchedRecords {
             records: read.records,
             high_watermark,
             last_stable_offset,

@@ -3,7 +3,10 @@
 //! specs); this module adds framing with a size limit enforced before allocating, version negotiation, and
 //! the decode/encode boundary the broker and the client share.
 
+mod frame;
 pub mod versions;
+
+pub use frame::{encode_response_parts, FileRecords, FramePart, ResponseFrame};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};

@@ -212,6 +212,23 @@ impl OffsetIndex {
         self.inner.floor(offset, |f, n| Self::key(f, self.base_offset, n)).map_or(0, |n| self.entry(n).1)
     }
 
+    /// The file position of the next-to-last entry among those with a position `<= max_position` and an offset
+    /// `< max_offset`: the batch there ends no later than the last such entry's position, so every batch up to
+    /// and including it lies within both bounds (what a read may skip to without reading the batches between).
+    pub fn skip_target(&self, max_position: u64, max_offset: i64) -> Option<u64> {
+        let max_position = i64::try_from(max_position).unwrap_or(i64::MAX);
+        let by_position = self.inner.floor(max_position, |f, n| i64::from(Self::position(f, n)))?;
+        let by_offset = self.inner.floor(max_offset.saturating_sub(1), |f, n| Self::key(f, self.base_offset, n))?;
+        let last = by_position.min(by_offset);
+        last.checked_sub(1).map(|n| u64::from(self.entry(n).1))
+    }
+
+    fn position(f: &IndexFile, n: usize) -> u32 {
+        let mut buf = [0u8; OFFSET_ENTRY_SIZE];
+        f.read_entry(n, &mut buf);
+        u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]])
+    }
+
     fn key(f: &IndexFile, base_offset: i64, n: usize) -> i64 {
         let mut buf = [0u8; OFFSET_ENTRY_SIZE];
         f.read_entry(n, &mut buf);

@@ -81,6 +81,45 @@ pub struct ReadInfo {
     pub log_end_offset: i64,
 }
 
+/// Whole batches as a read returns them: their bytes, or (for a Fetch on a backend that can send files) the
+/// range of the segment file that holds them.
+#[derive(Debug, Clone)]
+pub enum Records {
+    Bytes(Vec<u8>),
+    File(super::FileSlice),
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Bytes(b) => b.len(),
+            Records::File(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, read from the file for a file range.
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Records::Bytes(bytes) => Ok(bytes),
+            Records::File(slice) => slice.read_to_vec(),
+        }
+    }
+}
+
+/// The outcome of [`Log::read_records`].
+#[derive(Debug, Clone)]
+pub struct ReadRecords {
+    pub records: Records,
+    /// One past the last offset of the last batch read; `None` when no batch was.
+    pub next_offset: Option<i64>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
 #[derive(Debug)]
 pub struct Log {
     backend: Arc<dyn Backend>,
@@ -741,6 +780,21 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<ReadInfo, StorageError> {
+        let read = self.read_records(offset, max_bytes, max_offset, min_one_batch, false)?;
+        let records = read.records.into_bytes().map_err(|e| StorageError::io(&self.dir, e))?;
+        Ok(ReadInfo { records, log_start_offset: read.log_start_offset, log_end_offset: read.log_end_offset })
+    }
+
+    /// As [`Log::read`]; with `zero_copy`, a backend that can send files answers with a slice of the segment
+    /// file (held open, so retention or compaction deleting the segment later leaves it readable).
+    pub fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+        zero_copy: bool,
+    ) -> Result<ReadRecords, StorageError> {
         let log_end_offset = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end_offset {
             return Err(StorageError::OffsetOutOfRange {
@@ -750,14 +804,16 @@ impl Log {
             });
         }
         let from = self.segments.range(..=offset).next_back().map_or(offset, |(base, _)| *base);
-        let mut records = Vec::new();
+        let mut records = Records::Bytes(Vec::new());
+        let mut next_offset = None;
         for seg in self.segments.range(from..).map(|(_, s)| s) {
-            if let Some(bytes) = seg.read(offset, max_bytes, max_offset, min_one_batch)? {
-                records = bytes;
+            if let Some((found, next)) = seg.read_records(offset, max_bytes, max_offset, min_one_batch, zero_copy)? {
+                records = found;
+                next_offset = next;
                 break;
             }
         }
-        Ok(ReadInfo { records, log_start_offset: self.log_start_offset, log_end_offset })
+        Ok(ReadRecords { records, next_offset, log_start_offset: self.log_start_offset, log_end_offset })
     }
 
     /// The bytes a read from `from` bounded by `to` could return (whole batches from the one holding `from` to

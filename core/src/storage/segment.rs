@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::backend::{Backend, BackendFile};
+use super::backend::{Backend, BackendFile, FileSlice};
 use super::index::{OffsetIndex, TimeIndex};
+use super::log::Records;
 use super::txn_index::{AbortedTxn, TransactionIndex, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
 use crate::record::{self, BatchHeader, DecodeLimits, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
@@ -28,6 +29,11 @@ pub const SEGMENT_FILE_SUFFIXES: [&str; 4] = [LOG_SUFFIX, INDEX_SUFFIX, TIME_IND
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// What a cleaned segment's files are renamed to before they replace the old segments (Kafka's `SwapFileSuffix`).
 pub const SWAP_SUFFIX: &str = ".swap";
+
+/// The smallest read answered as a file range rather than bytes: below it, copying the bytes into the
+/// response costs less than the extra system calls (and small packets) of sending the range on its own, as a
+/// Fetch of many partitions with little new in each would otherwise do.
+pub const SEND_FILE_MIN_BYTES: usize = 16 * 1024;
 
 /// Tells segment objects apart, so the cleaner can check that the segments it cleaned are still the log's.
 static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
@@ -340,37 +346,64 @@ impl Segment {
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` (at least one batch when
-    /// `min_one_batch`), none of them starting at or after `max_offset`. One positional read fetches the
-    /// candidate bytes; batch boundaries are then found in memory.
-    pub fn read(
+    /// `min_one_batch`), none of them starting at or after `max_offset`, with the next offset after the last
+    /// batch read (`None` when none is). With `zero_copy`, a backend that can send files answers with a slice
+    /// of the segment file instead of its bytes.
+    ///
+    /// The batch boundaries come from the offset index and the headers of the few batches after the last index
+    /// entry within the bounds: neither the records nor a buffer of `max_bytes` are touched.
+    pub fn read_records(
         &self,
         offset: i64,
         max_bytes: usize,
         max_offset: i64,
         min_one_batch: bool,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
+        zero_copy: bool,
+    ) -> Result<Option<(Records, Option<i64>)>, StorageError> {
         let Some((start, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
         let first_size = first.size_in_bytes();
         if first.base_offset >= max_offset || (first_size > max_bytes && !min_one_batch) {
-            return Ok(Some(Vec::new()));
+            return Ok(Some((Records::Bytes(Vec::new()), None)));
         }
-        // The first batch is whole on disk (recovery guarantees it), so this never reads past the file's end.
-        let want = max_bytes.max(first_size).min((self.size() - start) as usize);
-        let mut buf = vec![0u8; want];
-        self.log.read_exact_at(&mut buf, start).map_err(|e| StorageError::io(&self.log_path, e))?;
-        let mut end = 0;
-        while buf.len() - end >= RECORD_BATCH_OVERHEAD {
-            let h = BatchHeader::parse(&buf[end..])?;
-            let size = h.size_in_bytes();
-            if h.base_offset >= max_offset || size > buf.len() - end {
+        // The first batch is whole on disk (recovery guarantees it); later ones count while they fit.
+        let limit = max_bytes.max(first_size) as u64;
+        let mut end = start + first_size as u64;
+        let mut next_offset = first.next_offset();
+        // The offset index says where a run of whole batches within both bounds ends, so only the few batches
+        // after the last index entry it allows have their headers read (entries are every
+        // index.interval.bytes), not every batch of a large read.
+        if let Some(skip_to) = self.offset_index.skip_target(start.saturating_add(limit), max_offset) {
+            if skip_to > end {
+                // The batch at the target is within the bounds by the index; its header confirms it.
+                if let Ok(Some(h)) = self.header_at(skip_to) {
+                    let skipped_end = skip_to + h.size_in_bytes() as u64;
+                    if h.base_offset < max_offset && skipped_end - start <= limit && skipped_end <= self.size() {
+                        end = skipped_end;
+                        next_offset = h.next_offset();
+                    }
+                }
+            }
+        }
+        // A header that does not parse past the first batch ends the read there, as a short buffer would.
+        while let Ok(Some(h)) = self.header_at(end) {
+            let size = h.size_in_bytes() as u64;
+            if h.base_offset >= max_offset || end - start + size > limit || end + size > self.size() {
                 break;
             }
             end += size;
+            next_offset = h.next_offset();
         }
-        buf.truncate(end);
-        Ok(Some(buf))
+        let len = (end - start) as usize;
+        if zero_copy && len >= SEND_FILE_MIN_BYTES {
+            if let Some(file) = self.log.shared() {
+                return Ok(Some((Records::File(FileSlice { file, position: start, len }), Some(next_offset))));
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.log.read_exact_at(&mut buf, start).map_err(|e| StorageError::io(&self.log_path, e))?;
+        Ok(Some((Records::Bytes(buf), Some(next_offset))))
     }
 
     /// The first record at or after `start_offset` whose timestamp is `>= timestamp`, as (offset, timestamp).

@@ -801,6 +801,7 @@ impl Sim {
                             .insert(token, Pending::Produce { id });
                     }
                     Outcome::NoResponse => panic!("an acks=all produce got no response"),
+                    Outcome::RespondWithFiles(..) => panic!("a produce answered with a fetch's file records"),
                 }
                 self.service(b);
             }

@@ -5,10 +5,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use memmap2::MmapMut;
 
-use super::{Backend, BackendFile, LockGuard, MappedFile};
+use super::{Backend, BackendFile, LockGuard, MappedFile, SharedFile};
 
 /// Files under the real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,7 +40,7 @@ impl Backend for FileBackend {
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn BackendFile>> {
         let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
         let len = file.metadata()?.len();
-        Ok(Box::new(DiskFile { file, len, path: path.to_path_buf() }))
+        Ok(Box::new(DiskFile { file: Arc::new(file), len, path: path.to_path_buf() }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -117,7 +118,8 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
 
 #[derive(Debug)]
 struct DiskFile {
-    file: File,
+    /// Shared with the Fetch responses that send ranges of it (see [`BackendFile::shared`]).
+    file: Arc<File>,
     /// Tracked here so appends need no metadata call; this process is the file's only writer.
     len: u64,
     /// For a mapping to reopen the file when it resizes, reserves or syncs it.
@@ -130,7 +132,7 @@ impl BackendFile for DiskFile {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        self.file.read_exact_at(buf, pos)
+        FileExt::read_exact_at(&*self.file, buf, pos)
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
@@ -152,6 +154,45 @@ impl BackendFile for DiskFile {
     fn map(&mut self) -> io::Result<Box<dyn MappedFile>> {
         let map = map_file(&self.file, self.len)?;
         Ok(Box::new(DiskMap { map, path: self.path.clone(), len_changed: AtomicBool::new(false) }))
+    }
+
+    /// Only where `sendfile(2)` sends from a file to a socket (Linux); elsewhere reads copy.
+    #[cfg(target_os = "linux")]
+    fn shared(&self) -> Option<Arc<dyn crate::storage::backend::SharedFile>> {
+        Some(self.file.clone())
+    }
+}
+
+/// The longest single `sendfile(2)` call: Linux sends at most this much (0x7ffff000) per call anyway.
+#[cfg(target_os = "linux")]
+const SENDFILE_MAX: usize = 0x7fff_f000;
+
+impl SharedFile for File {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, pos)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_to(&self, socket_fd: i32, pos: &mut u64, len: usize) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut offset = libc::off_t::try_from(*pos)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file position too large"))?;
+        // SAFETY: `sendfile` reads from the descriptor of this open `File` (borrowed for the call) and writes
+        // to `socket_fd`, which the caller keeps open across the call; `offset` is a live local the kernel
+        // updates in place. No user-space memory is read or written besides `offset`.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::sendfile(socket_fd, self.as_raw_fd(), &mut offset, len.min(SENDFILE_MAX)) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        *pos = offset as u64;
+        Ok(sent as usize)
+    }
+
+    /// Without `sendfile(2)` no slices are handed out (see [`DiskFile::shared`]), so this is never called.
+    #[cfg(not(target_os = "linux"))]
+    fn send_to(&self, _socket_fd: i32, _pos: &mut u64, _len: usize) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "sendfile is only used on Linux"))
     }
 }
 

@@ -19,6 +19,7 @@ pub use file::FileBackend;
 use std::fmt::Debug;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A store of directories and files.
 pub trait Backend: Send + Sync + Debug {
@@ -58,6 +59,42 @@ pub trait BackendFile: Send + Sync + Debug {
     /// Maps the file at its current length. The mapping does not need this handle: the caller may drop it and
     /// keep the mapping (so a mapped index holds no file descriptor).
     fn map(&mut self) -> io::Result<Box<dyn MappedFile>>;
+    /// A handle on the open file that a reader may keep after this one is closed or the file is removed, for
+    /// a Fetch to send a range of it to a socket without copying it through memory. `None` (the default)
+    /// where the backend cannot send files (the memory backend, wasm): reads copy the bytes instead.
+    fn shared(&self) -> Option<Arc<dyn SharedFile>> {
+        None
+    }
+}
+
+/// An open file that outlives its segment: the open descriptor keeps the file's contents alive after the
+/// segment is deleted (retention) or replaced (compaction), as Linux keeps an unlinked file until its last
+/// descriptor closes.
+pub trait SharedFile: Send + Sync + Debug {
+    /// Fills `buf` from `pos`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()>;
+    /// Sends up to `len` bytes from `*pos` to the socket with descriptor `socket_fd` without copying them
+    /// through user space, advancing `*pos`: the bytes sent, 0 when the file ends before `*pos`. A
+    /// non-blocking socket that is full gives `ErrorKind::WouldBlock`.
+    fn send_to(&self, socket_fd: i32, pos: &mut u64, len: usize) -> io::Result<usize>;
+}
+
+/// A range of a segment file that a Fetch answers with, read or sent when the response is written. It holds
+/// the file open, so a segment deleted meanwhile still yields the bytes it had.
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    pub file: Arc<dyn SharedFile>,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// The bytes of the slice, read into memory (for a caller that cannot send files).
+    pub fn read_to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf)
+    }
 }
 
 /// A read-write view of a whole file, as indexes use it. It owns its file: resizing and syncing go through
