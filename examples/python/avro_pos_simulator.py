@@ -97,13 +97,13 @@ class InvoiceGenerator:
     def next_invoice(self) -> Dict[str, Any]:
         with self._lock:
             rng = self._rng
-            items = []
+            items: List[Dict[str, Any]] = []
             for _ in range(rng.randint(1, 4)):
                 code, description, price = rng.choice(_PRODUCTS)
                 qty = rng.randint(1, 2)
                 items.append({"ItemCode": code, "ItemDescription": description, "ItemPrice": price, "ItemQty": qty,
                               "TotalValue": price * qty})
-            total = sum(i["TotalValue"] for i in items)
+            total = sum(float(i["TotalValue"]) for i in items)
             delivery = rng.choice(["HOME-DELIVERY", "TAKEAWAY"])
             address = None
             if delivery == "HOME-DELIVERY":
@@ -201,7 +201,7 @@ def main() -> None:
                                    "enable.idempotence": True})
         generator = InvoiceGenerator(seed=13)
 
-        def next_record() -> Tuple[str, bytes]:
+        def next_record() -> Tuple[str, Optional[bytes]]:
             # One serializer, registering the schema once, shared by the threads.
             invoice = generator.next_invoice()
             return invoice["StoreID"], to_avro(invoice, SerializationContext(args.topic, MessageField.VALUE))

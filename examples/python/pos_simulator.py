@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Tuple
+from typing import Optional, Tuple
 
 import potok
 from potok.serialization import JSONDeserializer, JSONSerializer, MessageField, SerializationContext
@@ -49,7 +49,7 @@ def main() -> None:
         to_json = JSONSerializer(schema)
         generator = InvoiceGenerator(seed=11)
 
-        def next_record() -> Tuple[str, bytes]:
+        def next_record() -> Tuple[str, Optional[bytes]]:
             invoice = generator.next_invoice()
             return invoice["StoreID"], to_json(invoice, SerializationContext(args.topic, MessageField.VALUE))
 
@@ -68,6 +68,7 @@ def main() -> None:
             for msg in consumer.consume(500, 1.0):
                 read += 1
                 invoice = from_json(msg.value(), SerializationContext(args.topic, MessageField.VALUE))
+                assert invoice is not None
                 good += msg.key().decode() == invoice["StoreID"]
         consumer.close()
         print(f"read {read} invoices, every one keyed by its StoreID and valid: {'yes' if good == read else 'no'}")
