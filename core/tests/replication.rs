@@ -49,6 +49,17 @@ fn three_brokers(config: &[(&str, &str)]) -> (EmbeddedCluster, String, Admin, Ve
     (cluster, bootstrap, admin, brokers)
 }
 
+/// The leader of `__consumer_offsets`' one partition, once a group has asked for its coordinator (which creates
+/// the topic) and all three replicas are in sync.
+fn offsets_coordinator(bootstrap: &str, admin: &Admin) -> i32 {
+    let probe = Consumer::new(&conf(bootstrap, &[("group.id", "probe")])).unwrap();
+    wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
+        let _ = probe.committed(&[TopicPartition::new("none", 0)], Some(Duration::from_secs(1)));
+        let p = describe(admin, "__consumer_offsets")?.partitions.remove(0);
+        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
+    })
+}
+
 fn describe(admin: &Admin, topic: &str) -> Option<TopicMetadata> {
     admin.describe_topics(&[topic.to_string()], Some(Duration::from_secs(2))).ok()?.remove(0).1.ok()
 }
@@ -422,14 +433,7 @@ fn a_group_is_answered_only_after_its_records_are_replicated() {
         ("broker.session.timeout.ms", "10000"),
         ("replica.lag.time.max.ms", "60000"),
     ]);
-    // The offsets topic exists once a group asks for its coordinator.
-    let probe = Consumer::new(&conf(&bootstrap, &[("group.id", "probe")])).unwrap();
-    let coordinator = wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
-        let _ = probe.committed(&[TopicPartition::new("none", 0)], Some(Duration::from_secs(1)));
-        let p = describe(&admin, "__consumer_offsets")?.partitions.remove(0);
-        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
-    });
-    drop(probe);
+    let coordinator = offsets_coordinator(&bootstrap, &admin);
     let mut orders = NewTopic::new("orders", -1, -1);
     orders.replica_assignment = vec![(0, vec![coordinator])];
     admin.create_topics(&[orders], false, None).unwrap()[0].1.clone().unwrap();
@@ -550,13 +554,7 @@ fn a_committed_offset_is_seen_only_at_the_coordinator_and_once_it_is_replicated(
         let b = brokers.iter().find(|b| b.node_id == id).unwrap();
         format!("{}:{}", b.host, b.port).parse::<std::net::SocketAddr>().unwrap()
     };
-    let probe = Consumer::new(&conf(&bootstrap, &[("group.id", "probe")])).unwrap();
-    let coordinator = wait_for("the offsets topic with three replicas in sync", Duration::from_secs(60), || {
-        let _ = probe.committed(&[TopicPartition::new("none", 0)], Some(Duration::from_secs(1)));
-        let p = describe(&admin, "__consumer_offsets")?.partitions.remove(0);
-        (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
-    });
-    drop(probe);
+    let coordinator = offsets_coordinator(&bootstrap, &admin);
     let other = (1..=3).find(|id| *id != coordinator).unwrap();
     let mut orders = NewTopic::new("orders", -1, -1);
     orders.replica_assignment = vec![(0, vec![coordinator])];
