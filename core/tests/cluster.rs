@@ -272,6 +272,50 @@ fn misconfigured_nodes_are_refused_naming_the_key() {
 }
 
 /// The bindings' embedded cluster: three nodes in this process, one killed and started again.
+/// Whether a connection to `port` is accepted now (a refused connect is the answer of a port not listening).
+fn accepts(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).is_ok()
+}
+
+/// A node opens its client listener only once the controller has registered and unfenced it, as Kafka's
+/// brokers do: before that its metadata is not caught up, and a cluster whose nodes were all restarted would
+/// answer Metadata with no brokers (all fenced), after which librdkafka drops every broker it knew.
+#[test]
+fn a_node_serves_clients_only_once_registered_and_unfenced() {
+    let mut cluster = Cluster::new("gate");
+    let admin = cluster.admin(0);
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    drop(admin);
+    // Node 1 stops last and starts again at once, so no other test's listener can take its port meanwhile.
+    for i in [1, 2, 0] {
+        cluster.stop(i);
+    }
+    // One node of three: no quorum, so it cannot register. Its controller listener is up (the quorum's peers
+    // reach it there); its client listener refuses connections.
+    cluster.start(0);
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(2) {
+        assert!(!accepts(cluster.client_ports[0]), "a node that cannot register accepted a client connection");
+        assert!(accepts(cluster.controller_ports[0]), "the controller listener is not up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(cluster.nodes[0].as_ref().unwrap().unfenced_epoch(), None);
+    // With a quorum the three register, and each serves clients once unfenced, with every broker listed.
+    cluster.start(1);
+    cluster.start(2);
+    for i in 0..3 {
+        wait_for("the node's client listener", Duration::from_secs(30), || {
+            accepts(cluster.client_ports[i]).then_some(())
+        });
+        assert!(cluster.nodes[i].as_ref().unwrap().unfenced_epoch().is_some(), "node {} listens while fenced", i + 1);
+        let admin = cluster.admin(i);
+        let brokers = wait_for("the node's metadata", Duration::from_secs(10), || live_brokers(&admin));
+        assert!(brokers.contains(&(i as i32 + 1)), "node {} is not in its own metadata: {brokers:?}", i + 1);
+    }
+}
+
 #[test]
 fn an_embedded_cluster_starts_kills_and_restarts_nodes() {
     let started = Instant::now();

@@ -128,12 +128,32 @@ fn ephemeral_dir(seed: u64) -> Result<PathBuf, ServerError> {
     }
 }
 
+/// A listener socket: listening already, or bound and waiting for the broker's first unfencing.
+enum Listener {
+    Listening(TcpListener),
+    /// A client listener of a cluster member, with its address for errors. Kafka enables a broker's
+    /// client listeners only once the controller has registered and unfenced it (`BrokerServer.startup`):
+    /// before that its metadata is not caught up, and a restarted cluster whose brokers are all still
+    /// fenced would answer Metadata with no brokers at all, which makes librdkafka drop every broker it
+    /// knows. Until then a client's connect is refused and it tries another broker.
+    WhenUnfenced(TcpSocket, String),
+}
+
+impl Listener {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Listener::Listening(tcp) => tcp.local_addr(),
+            Listener::WhenUnfenced(socket, _) => socket.local_addr(),
+        }
+    }
+}
+
 /// A node ready to serve: its listeners (with whether each is a controller listener), its broker, its
 /// controller when it is a voter (or its copy of the metadata log when it is a broker only), and the temporary
 /// directory to remove after shutdown.
 #[allow(missing_debug_implementations)]
 pub struct Bound {
-    listeners: Vec<(TcpListener, bool)>,
+    listeners: Vec<(Listener, bool)>,
     broker: Arc<Broker>,
     node: Option<Arc<ControllerNode>>,
     controllers: Option<Arc<ControllerClient>>,
@@ -347,7 +367,10 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     let client = sockets.iter().find(|(_, _, c)| !c).unwrap_or(&sockets[0]);
     let port = client.0.local_addr()?.port();
     let listen = |(socket, address, controller): (TcpSocket, String, bool)| {
-        socket.listen(LISTEN_BACKLOG).map(|tcp| (tcp, controller)).map_err(|error| ServerError::Bind { address, error })
+        socket
+            .listen(LISTEN_BACKLOG)
+            .map(|tcp| (Listener::Listening(tcp), controller))
+            .map_err(|error| ServerError::Bind { address, error })
     };
     // Controller listeners listen at once: the quorum's peers reach each other through them.
     let (controller_sockets, client_sockets): (Vec<_>, Vec<_>) = sockets.into_iter().partition(|(_, _, c)| *c);
@@ -366,8 +389,13 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
     let broker = Arc::new(Broker::open(config.clone(), backend.clone(), &log_dir, advertised, seed, now_ms())?);
     // Every listener is plain TCP, so a Fetch's records go from the segment files to the socket (sendfile).
     broker.set_zero_copy_fetch(true);
+    let cluster_member = !config.controller_quorum_voters.is_empty();
     for socket in client_sockets {
-        listeners.push(listen(socket)?);
+        if cluster_member {
+            listeners.push((Listener::WhenUnfenced(socket.0, socket.1), false));
+        } else {
+            listeners.push(listen(socket)?);
+        }
     }
     let (node, controllers, observer) = if config.controller_quorum_voters.is_empty() {
         (None, None, None)
@@ -444,7 +472,29 @@ async fn serve_until(
         let tx = accepted_tx.clone();
         let connections = connections.clone();
         let shared = shared.clone();
+        let mut stop = stop_rx.clone();
         acceptors.spawn(async move {
+            let listener = match listener {
+                Listener::Listening(tcp) => tcp,
+                Listener::WhenUnfenced(socket, address) => {
+                    while shared.broker.unfenced_epoch().is_none() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
+                    match socket.listen(LISTEN_BACKLOG) {
+                        Ok(tcp) => {
+                            tracing::info!(target: "potok::net", "registered and unfenced: serving clients on {address}");
+                            tcp
+                        }
+                        Err(e) => {
+                            tracing::error!(target: "potok::net", "cannot listen on {address}: {e}");
+                            return;
+                        }
+                    }
+                }
+            };
             let mut backoff = AcceptBackoff::default();
             loop {
                 let Ok(permit) = connections.clone().acquire_owned().await else { return };
