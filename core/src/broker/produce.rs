@@ -18,6 +18,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{partition_error_code, str_bytes, topic_config, Broker};
+use crate::controller::{MetadataImage, TopicImage};
 use crate::partition::PartitionError;
 use crate::record::{self, Batches, TimestampType};
 use crate::storage::{AppendOrigin, Log, TopicPartition};
@@ -123,6 +124,27 @@ fn partition_error(index: i32, error: ResponseError, message: Option<String>) ->
         .with_error_message(message.map(str_bytes))
 }
 
+/// A topic's settings that every produce to it checks, looked up once per topic of a request.
+struct TopicRules {
+    before_max_ms: i64,
+    after_max_ms: i64,
+    compacted: bool,
+    min_isr: i32,
+}
+
+impl TopicRules {
+    fn of(broker: &Broker, topic: &TopicImage, image: &MetadataImage) -> TopicRules {
+        let value = |name: &str| topic_config::value_of(name, &topic.configs, broker.config(), &image.broker_configs);
+        let millis = |name: &str| value(name).parse().unwrap_or(i64::MAX);
+        TopicRules {
+            before_max_ms: millis("message.timestamp.before.max.ms"),
+            after_max_ms: millis("message.timestamp.after.max.ms"),
+            compacted: value("cleanup.policy").split(',').any(|p| p.trim() == "compact"),
+            min_isr: broker.min_insync_replicas(topic, image),
+        }
+    }
+}
+
 /// Checks CreateTime timestamps against `message.timestamp.before.max.ms` / `after.max.ms`, batch by batch.
 fn check_timestamps(records: &[u8], before_max_ms: i64, after_max_ms: i64, now_ms: i64) -> Result<(), String> {
     for batch in Batches::new(records).flatten() {
@@ -215,6 +237,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
         let by_id = version >= 13;
         let found = if by_id { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.name.0.as_str()) };
         let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let rules = found.map(|t| TopicRules::of(broker, t, &image));
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let index = data.index;
@@ -222,7 +245,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRequiredAcks, None));
                 continue;
             }
-            let Some(t) = found.filter(|t| t.partition(index).is_some()) else {
+            let Some((t, rules)) = found.zip(rules.as_ref()).filter(|(t, _)| t.partition(index).is_some()) else {
                 partitions.push(partition_error(index, unknown, None));
                 continue;
             };
@@ -253,28 +276,19 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRecord, Some(msg)));
                 continue;
             }
-            let value = |name: &str| {
-                topic_config::value_of(name, &t.configs, broker.config(), &image.broker_configs)
-                    .parse()
-                    .unwrap_or(i64::MAX)
-            };
-            let (before_max, after_max) =
-                (value("message.timestamp.before.max.ms"), value("message.timestamp.after.max.ms"));
-            if let Err(msg) = check_timestamps(&records, before_max, after_max, now_ms) {
+            if let Err(msg) = check_timestamps(&records, rules.before_max_ms, rules.after_max_ms, now_ms) {
                 partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
                 continue;
             }
-            let compacted =
-                topic_config::value_of("cleanup.policy", &t.configs, broker.config(), &image.broker_configs)
-                    .split(',')
-                    .any(|p| p.trim() == "compact");
-            if let Some((errors, message)) = compacted.then(|| keyless_records(&records, &t.name, index)).flatten() {
+            if let Some((errors, message)) =
+                rules.compacted.then(|| keyless_records(&records, &t.name, index)).flatten()
+            {
                 partitions.push(
                     partition_error(index, ResponseError::InvalidRecord, Some(message)).with_record_errors(errors),
                 );
                 continue;
             }
-            let min_isr = broker.min_insync_replicas(t, &image);
+            let min_isr = rules.min_isr;
             // Within a transaction, the partition's first write must be one the coordinator knows of (KIP-890
             // verification); checked with the log locked so no marker can end the transaction meanwhile.
             let verify = |log: &Log| -> Result<(), PartitionError> {
@@ -311,6 +325,10 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                     .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                     .with_log_start_offset(info.log_start_offset),
                 Err(e) => {
+                    if let PartitionError::OutOfOrderSequence { .. } = e {
+                        // Rare outside faults, and what makes an idempotent client bump its epoch: worth a line.
+                        tracing::info!(target: "potok::produce", "{}-{index}: {e}", t.name);
+                    }
                     let message = match &e {
                         PartitionError::Refused { message, .. } => message.clone(),
                         e => Some(e.to_string()),

@@ -129,18 +129,30 @@ pub fn effective(
     TOPIC_CONFIGS
         .iter()
         .map(|d| {
-            if let Some(v) = overrides.get(d.name) {
-                return (d, v.clone(), ConfigSource::TopicConfig);
-            }
-            if let Some(v) = d.broker_key.and_then(|k| dynamic_broker.get(k)) {
-                return (d, v.clone(), ConfigSource::DynamicDefaultBrokerConfig);
-            }
-            match static_broker_value(d, broker) {
-                Some(v) => (d, v, ConfigSource::StaticBrokerConfig),
-                None => (d, d.default.to_string(), ConfigSource::DefaultConfig),
-            }
+            let (v, source) = effective_value(d, overrides, broker, dynamic_broker);
+            (d, v, source)
         })
         .collect()
+}
+
+/// The effective value of one topic config, with its source: the topic's override, else the dynamic broker
+/// default, else server.properties, else Kafka's default.
+fn effective_value(
+    def: &ConfigDef,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+    dynamic_broker: &BTreeMap<String, String>,
+) -> (String, ConfigSource) {
+    if let Some(v) = overrides.get(def.name) {
+        return (v.clone(), ConfigSource::TopicConfig);
+    }
+    if let Some(v) = def.broker_key.and_then(|k| dynamic_broker.get(k)) {
+        return (v.clone(), ConfigSource::DynamicDefaultBrokerConfig);
+    }
+    match static_broker_value(def, broker) {
+        Some(v) => (v, ConfigSource::StaticBrokerConfig),
+        None => (def.default.to_string(), ConfigSource::DefaultConfig),
+    }
 }
 
 /// The broker's configured default for a topic config, if server.properties set one.
@@ -186,10 +198,10 @@ pub fn value_of(
     broker: &BrokerConfig,
     dynamic_broker: &BTreeMap<String, String>,
 ) -> String {
-    effective(overrides, broker, dynamic_broker)
-        .into_iter()
-        .find(|(d, _, _)| d.name == name)
-        .map(|(_, v, _)| v)
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.name == name)
+        .map(|d| effective_value(d, overrides, broker, dynamic_broker).0)
         .unwrap_or_default()
 }
 

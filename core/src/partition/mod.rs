@@ -47,8 +47,11 @@ pub enum PartitionError {
     UnknownLeaderEpoch { requested: i32, current: i32 },
     #[error("producer {producer_id} sent epoch {epoch}, older than the partition's")]
     InvalidProducerEpoch { producer_id: i64, epoch: i16 },
-    #[error("producer {producer_id} sent sequence {sequence} out of order")]
-    OutOfOrderSequence { producer_id: i64, sequence: i32 },
+    #[error(
+        "Out of order sequence number for producer {producer_id} (epoch {epoch}): {sequence} (incoming seq. number), {} (current end sequence number)",
+        last.map_or("none".to_string(), |l| l.to_string())
+    )]
+    OutOfOrderSequence { producer_id: i64, epoch: i16, sequence: i32, last: Option<i32> },
     #[error("producer {producer_id} wrote a non-transactional batch while its transaction is open")]
     InvalidTxnState { producer_id: i64 },
     #[error("transaction marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than the partition's")]

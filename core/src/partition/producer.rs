@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use super::PartitionError;
-use crate::storage::producer_state::{last_seq, next_seq, MarkerCheck, ProducerState, SequenceCheck};
+use crate::record::BatchHeader;
+use crate::storage::producer_state::{last_seq, next_seq, MarkerCheck, ProducerEntry, ProducerState, SequenceCheck};
 use crate::storage::{AppendInfo, AppendOrigin, ValidatedBatches};
 
 /// Checks `batches` against the producer state. `Ok(Some(info))` means the append is a retry of a batch
@@ -70,9 +71,11 @@ fn check_sequences(
             }
             _ => producers.check(h),
         };
-        if h.base_sequence >= 0 {
-            pending.insert(h.producer_id, (h.producer_epoch, last_seq(h)));
-        }
+        let previous = if h.base_sequence >= 0 {
+            pending.insert(h.producer_id, (h.producer_epoch, last_seq(h)))
+        } else {
+            pending.get(&h.producer_id).copied()
+        };
         match check {
             SequenceCheck::Accept => {}
             SequenceCheck::StaleEpoch => {
@@ -81,12 +84,7 @@ fn check_sequences(
                     epoch: h.producer_epoch,
                 })
             }
-            SequenceCheck::OutOfOrder => {
-                return Err(PartitionError::OutOfOrderSequence {
-                    producer_id: h.producer_id,
-                    sequence: h.base_sequence,
-                })
-            }
+            SequenceCheck::OutOfOrder => return Err(out_of_order(producers, previous, h)),
             SequenceCheck::InvalidTxnState => {
                 return Err(PartitionError::InvalidTxnState { producer_id: h.producer_id })
             }
@@ -106,13 +104,23 @@ fn check_sequences(
                     duplicate: true,
                 }));
             }
-            SequenceCheck::Duplicate(_) => {
-                return Err(PartitionError::OutOfOrderSequence {
-                    producer_id: h.producer_id,
-                    sequence: h.base_sequence,
-                })
-            }
+            SequenceCheck::Duplicate(_) => return Err(out_of_order(producers, previous, h)),
         }
     }
     Ok(None)
+}
+
+/// The refusal of a batch whose sequence does not follow the producer's last one in this partition.
+/// `previous` is the producer's last batch earlier in the same append, if any.
+fn out_of_order(producers: &ProducerState, previous: Option<(i16, i32)>, h: &BatchHeader) -> PartitionError {
+    let last = match previous {
+        Some((_, last)) => Some(last),
+        None => producers.entry(h.producer_id).and_then(ProducerEntry::last_seq),
+    };
+    PartitionError::OutOfOrderSequence {
+        producer_id: h.producer_id,
+        epoch: h.producer_epoch,
+        sequence: h.base_sequence,
+        last,
+    }
 }

@@ -89,7 +89,9 @@ fn producer_rules_are_the_leaders() {
     let retry = append(&p, batch(7, 0, 0, false)).unwrap();
     assert!(retry.duplicate && retry.first_offset == 0);
     assert_eq!(p.log_end_offset(), 2);
-    assert!(matches!(append(&p, batch(7, 0, 5, false)), Err(PartitionError::OutOfOrderSequence { .. })));
+    let gap = append(&p, batch(7, 0, 5, false)).unwrap_err();
+    assert!(matches!(gap, PartitionError::OutOfOrderSequence { sequence: 5, last: Some(1), .. }), "{gap:?}");
+    assert!(gap.to_string().contains("5 (incoming seq. number), 1 (current end sequence number)"), "{gap}");
     assert_eq!(append(&p, batch(7, 1, 0, false)).unwrap().first_offset, 2, "a new epoch starts at 0");
     assert!(matches!(append(&p, batch(7, 0, 2, false)), Err(PartitionError::InvalidProducerEpoch { .. })));
     // Transactions: no plain write inside an open one; markers from an old producer or coordinator epoch fail.
@@ -109,6 +111,9 @@ fn producer_rules_are_the_leaders() {
     });
     assert!(matches!(refused, Err(PartitionError::Refused { error: ResponseError::InvalidTxnState, .. })));
     assert_eq!(p.log_end_offset(), end);
+    // An unknown producer starts at 0 (see ProducerState::check for why this differs from Kafka).
+    let unknown = append(&p, batch(9, 0, 5, false)).unwrap_err();
+    assert!(matches!(unknown, PartitionError::OutOfOrderSequence { last: None, .. }), "{unknown:?}");
 }
 
 #[test]

@@ -57,6 +57,13 @@ pub struct ProducerEntry {
     pub last_timestamp: i64,
 }
 
+impl ProducerEntry {
+    /// The sequence of the producer's last record in this partition under its current epoch, if any.
+    pub fn last_seq(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_seq)
+    }
+}
+
 impl Default for ProducerEntry {
     fn default() -> Self {
         ProducerEntry {
@@ -153,6 +160,11 @@ pub(crate) fn next_seq(seq: i32) -> i32 {
 impl ProducerState {
     /// Checks a client batch (one with a producer id) against the state.
     pub fn check(&self, h: &BatchHeader) -> SequenceCheck {
+        // A producer this partition knows nothing of must start at 0. Kafka (KIP-360) accepts any sequence here,
+        // because the producer's state may have gone with its records (retention, DeleteRecords); but then a
+        // first batch refused NOT_LEADER_OR_FOLLOWER and a second one written leave the first one's retries
+        // OUT_OF_ORDER_SEQUENCE_NUMBER for good (KAFKA-15591) and the partition out of order. potok refuses
+        // the gap instead: the client bumps its epoch and starts again at 0, reordering nothing.
         let Some(entry) = self.producers.get(&h.producer_id) else {
             return if h.base_sequence == 0 { SequenceCheck::Accept } else { SequenceCheck::OutOfOrder };
         };
