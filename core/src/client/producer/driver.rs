@@ -60,14 +60,21 @@ pub(super) async fn run(inner: Arc<Inner>) {
         tokio::select! {
             _ = inner.wake.notified() => {}
             _ = tokio::time::sleep_until(wake_at.into()) => {}
-            Some(answer) = answers.join_next(), if !answers.is_empty() => match answer {
-                Ok((id, result)) => {
-                    let (actions, _) =
-                        take_actions(&inner, |sender| sender.on_response(id, inner.now_ms(), result));
-                    perform(&inner, actions, &mut answers).await;
+            Some(answer) = answers.join_next(), if !answers.is_empty() => {
+                // Every answer already in is handled before the next poll, which then drains once for all.
+                let mut next = Some(answer);
+                while let Some(answer) = next.take().or_else(|| answers.try_join_next()) {
+                    match answer {
+                        Ok((id, result)) => {
+                            let (actions, _) =
+                                take_actions(&inner, |sender| sender.on_response(id, inner.now_ms(), result));
+                            perform(&inner, actions, &mut answers).await;
+                        }
+                        // Answer tasks do not panic; one that did leaves its batches in flight until close
+                        // times out.
+                        Err(e) => tracing::error!(target: "potok::client", "a producer answer task failed: {e}"),
+                    }
                 }
-                // Answer tasks do not panic; one that did leaves its batches in flight until close times out.
-                Err(e) => tracing::error!(target: "potok::client", "a producer answer task failed: {e}"),
             }
         }
     }
