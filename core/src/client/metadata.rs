@@ -1,6 +1,6 @@
 //! What a client knows of the cluster's layout: brokers, topics, partitions and their leaders. Plain data with
-//! no IO, so the sans-IO client state machines (the producer's [`Sender`](crate::client::producer::sender))
-//! read it on every target; [`Cluster`](crate::client::cluster) fills it from Metadata responses natively.
+//! no IO, so the sans-IO client state machines (the producer's [`Sender`](crate::client::producer::sender::Sender))
+//! read it on every target; natively, `client::cluster` fills it from Metadata responses.
 
 use std::collections::{BTreeMap, HashMap};
 

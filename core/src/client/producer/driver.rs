@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::accumulator::ProducerBatch;
 use super::native::{lock, Inner};
-use super::sender::{Action, Delivered, Request, RequestId, Response};
+use super::sender::{Action, Delivered, Request, RequestId, Response, Sender};
 use super::transactions;
 use crate::client::cluster::{client_versions, Cluster, Metadata};
 use crate::client::error::{ClientError, Result};
@@ -85,10 +85,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
 
 /// Runs `step` on the locked sender and counts the completions it hands out before the lock is released (see
 /// the module invariant); returns its actions and the sender's next deadline.
-fn take_actions(
-    inner: &Inner,
-    step: impl FnOnce(&mut super::sender::Sender) -> Vec<Action>,
-) -> (Vec<Action>, Option<u64>) {
+fn take_actions(inner: &Inner, step: impl FnOnce(&mut Sender) -> Vec<Action>) -> (Vec<Action>, Option<u64>) {
     let mut sender = lock(&inner.sender);
     let actions = step(&mut sender);
     let completions = actions.iter().filter(|a| matches!(a, Action::Complete { .. })).count();
