@@ -18,9 +18,10 @@
 //! - [`net`] (feature `native`): the tokio server that moves bytes between sockets and the broker,
 //!   [`net::RunningBroker`] for embedding, and the client connection.
 //! - [`client`]: potok's own Kafka client. IO-free: partitioners (murmur2 as the Java client, the sticky
-//!   built-in partitioner) and the consumer-group assignors with the consumer protocol's bytes; native: the
-//!   producer (accumulator, sender, transactions), the consumer (group membership, `consumer/fetcher.rs`),
-//!   the admin client, and `requests.rs`, the offset requests all three share.
+//!   built-in partitioner), the consumer-group assignors with the consumer protocol's bytes, cluster metadata,
+//!   and the producer's sender, a sans-IO state machine over its record accumulator; native: the producer's
+//!   tokio driver, public API and transactions, the consumer (group membership, `consumer/fetcher.rs`), the
+//!   admin client, and `requests.rs`, the offset requests all three share.
 //! - [`serde`]: serializers as Kafka's Java ones write (primitives, JSON), JSON Schema validation, an Avro
 //!   codec, and the Confluent wire format.
 //! - [`host`]: what every binding (Python, Node; C, JVM and wasm next) shares, as plain data: error

@@ -3,7 +3,7 @@
 //! picks the version both sides support, applies `request.timeout.ms`, and drops a connection that failed or timed
 //! out (as Kafka's clients do) so the next call dials again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use kafka_protocol::protocol::{Request, StrBytes};
 
 use crate::client::config::CommonConfig;
 use crate::client::error::{ClientError, Result};
+pub use crate::client::metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
 use crate::net::client::{Connection, PendingResponse};
 
 /// The versions of each API the client speaks: (lowest, highest). Request fields are set for the lowest and
@@ -49,61 +50,6 @@ pub(crate) fn client_versions(api: ApiKey) -> (i16, i16) {
         ApiKey::OffsetDelete => (0, 0),
         ApiKey::ConsumerGroupDescribe => (0, 1),
         _ => (0, 0),
-    }
-}
-
-/// One broker as the cluster describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerInfo {
-    pub node_id: i32,
-    pub host: String,
-    pub port: i32,
-    pub rack: Option<String>,
-}
-
-/// One partition's replicas and leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionMetadata {
-    pub partition: i32,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    pub offline_replicas: Vec<i32>,
-    pub error_code: i16,
-}
-
-/// A topic's partitions (sorted by partition index).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicMetadata {
-    pub name: String,
-    pub topic_id: uuid::Uuid,
-    pub is_internal: bool,
-    pub error_code: i16,
-    pub partitions: Vec<PartitionMetadata>,
-}
-
-impl TopicMetadata {
-    pub fn partition(&self, partition: i32) -> Option<&PartitionMetadata> {
-        self.partitions.iter().find(|p| p.partition == partition)
-    }
-}
-
-/// A snapshot of cluster metadata.
-#[derive(Debug, Clone, Default)]
-pub struct Metadata {
-    pub cluster_id: Option<String>,
-    pub controller_id: i32,
-    pub brokers: BTreeMap<i32, BrokerInfo>,
-    pub topics: HashMap<String, TopicMetadata>,
-    /// Topics a refresh reported an error for (e.g. UNKNOWN_TOPIC_OR_PARTITION), with the code.
-    pub topic_errors: HashMap<String, i16>,
-}
-
-impl Metadata {
-    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
-        let leader = self.topics.get(topic)?.partition(partition)?.leader;
-        (leader >= 0).then_some(leader)
     }
 }
 
@@ -295,17 +241,22 @@ impl Cluster {
     /// Sends a request built for the negotiated version to a broker (`None`: any broker) and waits for the
     /// response, at most `request.timeout.ms`.
     pub async fn call<R: Request>(&self, node: Option<i32>, build: impl FnOnce(i16) -> R) -> Result<R::Response> {
-        let connection = match node {
-            Some(n) => self.connection(n).await?,
-            None => self.any_connection().await?,
-        };
+        let connection = self.node_connection(node).await?;
         self.call_on(&connection, build).await
+    }
+
+    /// A connection to broker `node`, or to any broker for `None`.
+    pub async fn node_connection(&self, node: Option<i32>) -> Result<Arc<Connection>> {
+        match node {
+            Some(n) => self.connection(n).await,
+            None => self.any_connection().await,
+        }
     }
 
     /// Writes a request to a broker without waiting for the answer (see [`Connection::submit`]: calls from one
     /// task reach the broker in call order). [`Cluster::finish`] waits for the response.
-    pub async fn submit<R: Request>(&self, node: i32, build: impl FnOnce(i16) -> R) -> Result<Submitted> {
-        let connection = self.connection(node).await?;
+    pub async fn submit<R: Request>(&self, node: Option<i32>, build: impl FnOnce(i16) -> R) -> Result<Submitted> {
+        let connection = self.node_connection(node).await?;
         let api = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol(format!("API key {}", R::KEY)))?;
         let (min, max) = client_versions(api);
         let version = connection.version(api, min, max)?;

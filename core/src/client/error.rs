@@ -99,7 +99,6 @@ impl ClientError {
     }
 
     /// Whether the error means the client's view of partition leadership is stale.
-    #[cfg(feature = "native")]
     pub(crate) fn needs_metadata_refresh(&self) -> bool {
         matches!(self, ClientError::Io(_))
             || matches!(self.code().and_then(ResponseError::try_from_code), Some(e) if matches!(e,

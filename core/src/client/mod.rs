@@ -1,9 +1,9 @@
 //! potok's own Kafka clients: producer, consumer and admin. They speak the Kafka protocol, so they work against a
 //! potok broker and against Apache Kafka alike; config keys, defaults and semantics are Kafka's.
 //!
-//! The IO-free parts (config, partitioners, assignors, the record accumulator) build everywhere; the parts that
-//! talk to brokers need the `native` feature (tokio). Public calls are blocking and thread-safe; each runs its
-//! network work on one shared client runtime ([`runtime`]).
+//! The IO-free parts (config, partitioners, assignors, metadata, the producer's sans-IO sender and record
+//! accumulator) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
+//! are blocking and thread-safe; each runs its network work on one shared client runtime ([`runtime`]).
 //!
 //! [`partitioner`] hashes keys with murmur2 exactly as the Java client does and runs the sticky built-in
 //! partitioner for keyless records; [`assignor`] computes consumer-group assignments byte- and
@@ -12,7 +12,9 @@
 pub mod assignor;
 pub mod config;
 pub mod error;
+pub mod metadata;
 pub mod partitioner;
+pub mod producer;
 
 #[cfg(feature = "native")]
 pub mod admin;
@@ -20,8 +22,6 @@ pub mod admin;
 pub mod cluster;
 #[cfg(feature = "native")]
 pub mod consumer;
-#[cfg(feature = "native")]
-pub mod producer;
 #[cfg(feature = "native")]
 pub(crate) mod requests;
 #[cfg(feature = "native")]

@@ -1,13 +1,13 @@
 //! The record accumulator: per partition, a queue of batches being filled (`batch.size`, `linger.ms`) and
 //! batches waiting to be sent or resent. It decides what is ready to send and never does IO itself: time comes
-//! in as an argument, so the rules (linger, backoff, in-flight limits, retry order, expiry) are unit-tested.
+//! in as an argument (milliseconds on the caller's monotonic clock), so the rules (linger, backoff, in-flight
+//! limits, retry order, expiry) are unit-tested and it builds for wasm32, where no clock may be read.
 //!
 //! Ordering invariant: per partition, batches leave in the order they were appended. Once a batch got a
 //! sequence number (idempotence) a retried batch goes back into the queue in sequence order, and while a
 //! partition has a batch waiting for retry no later batch is sent ahead of it.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -18,13 +18,25 @@ use crate::record::{BatchBuilder, Compression, Header};
 
 /// How a record's outcome reaches its sender.
 pub enum Thunk {
+    #[cfg(feature = "native")]
     Channel(tokio::sync::oneshot::Sender<Result<RecordMetadata, ClientError>>),
     Callback(Box<dyn FnOnce(Result<RecordMetadata, ClientError>) + Send>),
+}
+
+impl std::fmt::Debug for Thunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            #[cfg(feature = "native")]
+            Thunk::Channel(_) => "Thunk::Channel",
+            Thunk::Callback(_) => "Thunk::Callback",
+        })
+    }
 }
 
 impl Thunk {
     pub fn complete(self, result: Result<RecordMetadata, ClientError>) {
         match self {
+            #[cfg(feature = "native")]
             Thunk::Channel(tx) => {
                 let _ = tx.send(result);
             }
@@ -49,15 +61,26 @@ pub struct ProducerBatch {
     thunks: Vec<RecordThunk>,
     /// Bytes of `buffer.memory` this batch holds.
     pub reserved_bytes: usize,
-    created: Instant,
+    created_ms: u64,
     pub base_sequence: i32,
     pub attempts: u32,
-    retry_at: Option<Instant>,
+    retry_at_ms: Option<u64>,
     /// The accumulator's sequence generation the batch was numbered in (see [`Accumulator::reset_sequences`]).
     generation: u64,
     /// An attempt ended without a clear answer (a timeout, a lost connection, or an acks=all write the ISR did
     /// not confirm): the broker may have the batch.
     pub maybe_written: bool,
+}
+
+impl std::fmt::Debug for ProducerBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBatch")
+            .field("tp", &self.tp)
+            .field("records", &self.thunks.len())
+            .field("base_sequence", &self.base_sequence)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProducerBatch {
@@ -106,7 +129,7 @@ impl ProducerBatch {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
     in_flight: usize,
@@ -122,16 +145,17 @@ struct PartitionQueue {
 #[derive(Debug, Clone)]
 pub struct AccumulatorConfig {
     pub batch_size: usize,
-    pub linger: Duration,
+    pub linger_ms: u64,
     pub compression: Compression,
     pub max_in_flight: usize,
-    pub delivery_timeout: Duration,
-    pub retry_backoff: Duration,
-    pub retry_backoff_max: Duration,
+    pub delivery_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
     pub idempotent: bool,
 }
 
 /// What `append` did, for the partitioner and the sender.
+#[derive(Debug)]
 pub struct Appended {
     pub appended_bytes: usize,
     /// The last batch is full or more than one batch is queued (Kafka's `allBatchesFull`).
@@ -141,17 +165,18 @@ pub struct Appended {
 }
 
 /// What `drain` found.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Drained {
     /// Batches to send, by partition (one per partition per call).
     pub batches: Vec<ProducerBatch>,
     /// Partitions with sendable batches but no known leader.
     pub unknown_leader: Vec<TopicPartition>,
     /// When something next becomes ready (linger or backoff ends).
-    pub next_ready: Option<Instant>,
+    pub next_ready_ms: Option<u64>,
 }
 
 /// Per-partition batch queues.
+#[derive(Debug)]
 pub struct Accumulator {
     config: AccumulatorConfig,
     queues: HashMap<TopicPartition, PartitionQueue>,
@@ -193,7 +218,7 @@ impl Accumulator {
         headers: &[Header],
         reserved_bytes: usize,
         thunk: Thunk,
-        now: Instant,
+        now_ms: u64,
     ) -> Appended {
         let batch_size = self.config.batch_size;
         let compression = self.config.compression;
@@ -214,10 +239,10 @@ impl Accumulator {
                 encoded: None,
                 thunks: Vec::new(),
                 reserved_bytes: 0,
-                created: now,
+                created_ms: now_ms,
                 base_sequence: -1,
                 attempts: 0,
-                retry_at: None,
+                retry_at_ms: None,
                 generation: 0,
                 maybe_written: false,
             });
@@ -242,7 +267,7 @@ impl Accumulator {
     /// one per partition, respecting in-flight limits, retry backoff and retry order.
     pub fn drain(
         &mut self,
-        now: Instant,
+        now_ms: u64,
         flush: bool,
         leader_of: impl Fn(&TopicPartition) -> Option<i32>,
         may_send: impl Fn(&TopicPartition) -> bool,
@@ -255,18 +280,18 @@ impl Accumulator {
             if queue.in_flight >= config.max_in_flight || (queue.retrying && queue.in_flight > 0) {
                 continue;
             }
-            if let Some(at) = front.retry_at {
-                if at > now {
-                    drained.next_ready = Some(drained.next_ready.map_or(at, |n: Instant| n.min(at)));
+            if let Some(at) = front.retry_at_ms {
+                if at > now_ms {
+                    drained.next_ready_ms = Some(drained.next_ready_ms.map_or(at, |n| n.min(at)));
                     continue;
                 }
             }
             let full = queue.batches.len() > 1
                 || front.encoded.is_some()
                 || front.builder.as_ref().is_some_and(|b| b.estimated_size() >= config.batch_size);
-            let linger_end = front.created + config.linger;
-            if !(full || flush || linger_end <= now) {
-                drained.next_ready = Some(drained.next_ready.map_or(linger_end, |n: Instant| n.min(linger_end)));
+            let linger_end = front.created_ms + config.linger_ms;
+            if !(full || flush || linger_end <= now_ms) {
+                drained.next_ready_ms = Some(drained.next_ready_ms.map_or(linger_end, |n| n.min(linger_end)));
                 continue;
             }
             if leader_of(tp).is_none() {
@@ -305,11 +330,11 @@ impl Accumulator {
     }
 
     /// Puts a batch back for another attempt after a backoff, ahead of batches with later sequences.
-    pub fn reenqueue(&mut self, mut batch: ProducerBatch, now: Instant) {
+    pub fn reenqueue(&mut self, mut batch: ProducerBatch, now_ms: u64) {
         batch.attempts += 1;
         let stale = batch.generation != self.generation && batch.base_sequence >= 0;
-        let exp = self.config.retry_backoff.saturating_mul(1 << batch.attempts.min(10).saturating_sub(1));
-        batch.retry_at = Some(now + exp.min(self.config.retry_backoff_max));
+        let exp = self.config.retry_backoff_ms.saturating_mul(1 << batch.attempts.min(10).saturating_sub(1));
+        batch.retry_at_ms = Some(now_ms + exp.min(self.config.retry_backoff_max_ms));
         let queue = self.queues.entry(batch.tp.clone()).or_default();
         queue.in_flight_sequences.remove(&batch.base_sequence);
         queue.in_flight = queue.in_flight.saturating_sub(1);
@@ -342,16 +367,16 @@ impl Accumulator {
     }
 
     /// Whether the batch may still be retried (`delivery.timeout.ms` not passed).
-    pub fn within_delivery_timeout(&self, batch: &ProducerBatch, now: Instant) -> bool {
-        now < batch.created + self.config.delivery_timeout
+    pub fn within_delivery_timeout(&self, batch: &ProducerBatch, now_ms: u64) -> bool {
+        now_ms < batch.created_ms + self.config.delivery_timeout_ms
     }
 
     /// Removes queued (not in-flight) batches older than `delivery.timeout.ms`.
-    pub fn expire(&mut self, now: Instant) -> Vec<ProducerBatch> {
+    pub fn expire(&mut self, now_ms: u64) -> Vec<ProducerBatch> {
         let mut expired = Vec::new();
-        let timeout = self.config.delivery_timeout;
+        let timeout = self.config.delivery_timeout_ms;
         for queue in self.queues.values_mut() {
-            while queue.batches.front().is_some_and(|b| b.created + timeout <= now) {
+            while queue.batches.front().is_some_and(|b| b.created_ms + timeout <= now_ms) {
                 if let Some(b) = queue.batches.pop_front() {
                     expired.push(b);
                 }

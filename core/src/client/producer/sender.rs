@@ -1,94 +1,230 @@
-//! The producer's background sender: one task per producer on the client runtime. It fetches a producer id
-//! for idempotence, expires batches past `delivery.timeout.ms`, looks up the metadata of topics that records
-//! sent with `try_send` wait for (and moves them into the accumulator once it is known), adds partitions to the
-//! open transaction, drains ready batches, refreshes metadata for partitions without a known leader, and sends
-//! one Produce request per leader (several may be in flight; responses are handled by spawned tasks).
+//! The producer's sender as a sans-IO state machine: time and broker responses go in, requests and record
+//! outcomes come out. It owns the [`Accumulator`] and everything the Java producer's `Sender` thread decides:
+//! the producer id of an idempotent producer (InitProducerId before the first Produce), batch expiry
+//! (`delivery.timeout.ms`), draining ready batches per partition leader into Produce requests under
+//! `max.request.size`, in-flight limits, retries with backoff, idempotent sequence handling, and asking for
+//! metadata when a partition has no known leader or a leader moved.
+//!
+//! A driver runs it: natively a tokio task on the client runtime (`driver.rs`), in a browser the page's event
+//! loop. The driver calls [`Sender::poll`] whenever something may have changed (records appended, a response
+//! handled, [`Sender::next_deadline_ms`] reached), performs the returned [`Action`]s, and feeds each request's
+//! outcome back through [`Sender::on_response`]. Time is a millisecond count on the driver's monotonic clock;
+//! the machine never reads a clock, spawns a task or touches a socket, so it builds for wasm32 and is tested in
+//! virtual time.
+//!
+//! Invariants: requests leave only from `poll`, so a driver that writes them to a broker in the order given
+//! keeps each partition's batches in sequence order; a batch is in exactly one place (the accumulator, one
+//! in-flight request, or a [`Action::Complete`] handed to the driver); request timeouts are the driver's (it
+//! reports a request that got no answer as an error).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId, TransactionalId};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
 
-use super::accumulator::ProducerBatch;
-use super::{lock, transactions, Inner};
-use crate::client::cluster::Metadata;
-use crate::client::error::{ClientError, Result};
-use crate::client::requests::{sb, topic_name};
+use super::accumulator::{Accumulator, AccumulatorConfig, ProducerBatch};
+use crate::client::error::ClientError;
+use crate::client::metadata::Metadata;
+use crate::client::TopicPartition;
 
-/// The longest the sender sleeps when nothing is due, so closing and metadata age are looked at regularly.
-const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
+/// Names one request the machine asked for, to match its outcome.
+pub type RequestId = u64;
 
-pub(super) async fn run(inner: Arc<Inner>) {
-    let mut metadata_retry_at = Instant::now();
-    let mut pid_retry_at = Instant::now();
-    let mut awaiting = AwaitingLookup::new(&inner);
-    loop {
-        let now = Instant::now();
-        let closing = inner.closing.load(Ordering::Acquire);
-        for batch in lock(&inner.accumulator).expire(now) {
+/// The settings the sender applies.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub acks: i16,
+    pub idempotent: bool,
+    pub transactional_id: Option<String>,
+    pub retries: u32,
+    pub max_request_size: usize,
+    pub request_timeout_ms: i32,
+    /// The wait before asking again for a producer id or for metadata.
+    pub retry_backoff_ms: u64,
+    pub accumulator: AccumulatorConfig,
+}
+
+/// A request for the driver to send. Fields are valid at every version the client speaks, so the driver
+/// picks the version the broker supports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    InitProducerId(InitProducerIdRequest),
+    Produce(ProduceRequest),
+}
+
+impl Request {
+    /// Whether the broker answers: a Produce with `acks=0` gets no response, only a write.
+    pub fn expects_response(&self) -> bool {
+        !matches!(self, Request::Produce(r) if r.acks == 0)
+    }
+}
+
+/// The outcome of a [`Request`], as the driver reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    InitProducerId(InitProducerIdResponse),
+    Produce(ProduceResponse),
+    /// A request that gets no response ([`Request::expects_response`] is false) was written to the broker.
+    Written,
+}
+
+/// Where a batch's records were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// The first record's offset (-1 with `acks=0` or when the broker already had the batch).
+    pub base_offset: i64,
+    /// The broker's append time for topics with LogAppendTime, else -1.
+    pub log_append_time_ms: i64,
+}
+
+/// What the driver does next.
+#[derive(Debug)]
+pub enum Action {
+    /// Send `request` to broker `node` (`None`: any broker) and report the outcome with `id`. Requests to one
+    /// broker must be written in the order they are given.
+    Send { id: RequestId, node: Option<i32>, request: Request },
+    /// Refresh the metadata of `topics` (no known leader, or the leader moved); later polls read it.
+    RefreshMetadata { topics: Vec<String> },
+    /// The batch is done: complete its records with `result` and release their `buffer.memory`.
+    Complete { batch: ProducerBatch, result: Result<Delivered, ClientError> },
+}
+
+/// What a request in flight carries.
+#[derive(Debug)]
+enum InFlight {
+    ProducerId,
+    Produce(Vec<ProducerBatch>),
+}
+
+/// The producer's sender (see the module documentation).
+#[derive(Debug)]
+pub struct Sender {
+    config: SenderConfig,
+    accumulator: Accumulator,
+    producer_id: i64,
+    producer_epoch: i16,
+    /// An InitProducerId request is in flight.
+    producer_id_requested: bool,
+    producer_id_retry_ms: u64,
+    metadata_retry_ms: u64,
+    in_flight: HashMap<RequestId, InFlight>,
+    next_request_id: RequestId,
+    /// When the last poll found something due next, if anything.
+    deadline_ms: Option<u64>,
+}
+
+impl Sender {
+    pub fn new(config: SenderConfig) -> Sender {
+        Sender {
+            accumulator: Accumulator::new(config.accumulator.clone()),
+            config,
+            producer_id: -1,
+            producer_epoch: -1,
+            producer_id_requested: false,
+            producer_id_retry_ms: 0,
+            metadata_retry_ms: 0,
+            in_flight: HashMap::new(),
+            next_request_id: 0,
+            deadline_ms: None,
+        }
+    }
+
+    pub fn accumulator(&self) -> &Accumulator {
+        &self.accumulator
+    }
+
+    /// For appending records (then poll) and for taking every batch out on close or a fatal error.
+    pub fn accumulator_mut(&mut self) -> &mut Accumulator {
+        &mut self.accumulator
+    }
+
+    /// The producer id and epoch in use, (-1, -1) before one is known.
+    pub fn producer_id(&self) -> (i64, i16) {
+        (self.producer_id, self.producer_epoch)
+    }
+
+    /// Uses a producer id and epoch obtained elsewhere (a transactional producer's `init_transactions`);
+    /// sequences start again from 0.
+    pub fn set_producer_id(&mut self, producer_id: i64, producer_epoch: i16) {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.accumulator.reset_sequences();
+    }
+
+    /// Batches appended and not yet handed out as completed (queued or in flight).
+    pub fn incomplete_batches(&self) -> usize {
+        self.accumulator.incomplete_batches()
+    }
+
+    /// When to poll again at the latest if nothing else happens (a linger or backoff ends), as found by the
+    /// last poll. Appends and responses may make something due earlier: poll after each.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    /// An idempotent producer without a transactional id gets its own producer id (a transactional one gets
+    /// it from `init_transactions`).
+    fn needs_producer_id(&self) -> bool {
+        self.config.idempotent && self.config.transactional_id.is_none() && self.producer_id < 0
+    }
+
+    /// Expires batches past `delivery.timeout.ms`, asks for a producer id when one is needed, and turns the
+    /// batches ready at `now_ms` into Produce requests for their leaders in `metadata`. `flush`: every queued
+    /// batch is ready regardless of `linger.ms`. `may_send`: whether a partition's batches may go now (a
+    /// transactional producer sends only to partitions added to the transaction).
+    pub fn poll(
+        &mut self,
+        now_ms: u64,
+        metadata: &Metadata,
+        flush: bool,
+        may_send: impl Fn(&TopicPartition) -> bool,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for batch in self.accumulator.expire(now_ms) {
             let error = ClientError::Timeout(format!(
                 "expiring {} record(s) for {}: {} ms has passed since batch creation",
                 batch.record_count(),
                 batch.tp,
-                inner.config.delivery_timeout.as_millis()
+                self.config.accumulator.delivery_timeout_ms
             ));
-            finish_failed(&inner, batch, &error);
+            actions.push(Action::Complete { batch, result: Err(error) });
         }
-        if inner.awaiting_count.load(Ordering::Acquire) > 0 {
-            awaiting.step(&inner, now).await;
-        }
-        let has_data = inner.incomplete(&lock(&inner.accumulator)) > 0;
-        if closing && !has_data {
-            break;
-        }
-        let needs_pid = inner.config.idempotent
-            && inner.config.transactional_id.is_none()
-            && lock(&inner.producer_id).0 < 0
-            && has_data;
-        if needs_pid && now >= pid_retry_at {
-            match init_producer_id(&inner).await {
-                Ok(()) => {}
-                Err(e) if e.is_retriable() => pid_retry_at = Instant::now() + inner.common.retry_backoff,
-                Err(e) => {
-                    for batch in lock(&inner.accumulator).take_all() {
-                        finish_failed(&inner, batch, &e);
-                    }
-                }
+        let mut deadline_ms = None;
+        if self.needs_producer_id() && self.accumulator.incomplete_batches() > 0 && !self.producer_id_requested {
+            if now_ms >= self.producer_id_retry_ms {
+                self.producer_id_requested = true;
+                let request =
+                    InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(i32::MAX);
+                actions.push(self.send(None, InFlight::ProducerId, Request::InitProducerId(request)));
+            } else {
+                deadline_ms = Some(self.producer_id_retry_ms);
             }
         }
-        if inner.config.transactional_id.is_some() && has_data {
-            transactions::add_partitions(&inner).await;
+        if self.config.idempotent && self.producer_id < 0 {
+            self.deadline_ms = deadline_ms;
+            return actions;
         }
-        let producer_ready = !inner.config.idempotent || lock(&inner.producer_id).0 >= 0;
-        let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
-        let metadata = inner.cluster.metadata();
-        let drained = if producer_ready {
-            let txn = lock(&inner.txn);
-            lock(&inner.accumulator).drain(
-                now,
-                flush,
-                |tp| metadata.leader_for(&tp.topic, tp.partition),
-                |tp| txn.may_send(tp),
-            )
-        } else {
-            Default::default()
-        };
-        if !drained.unknown_leader.is_empty() && now >= metadata_retry_at {
-            let mut topics: Vec<String> = drained.unknown_leader.iter().map(|tp| tp.topic.clone()).collect();
-            topics.sort();
-            topics.dedup();
-            let _ = inner.cluster.refresh(Some(&topics), false).await;
-            metadata_retry_at = Instant::now() + inner.common.retry_backoff;
+        let drained =
+            self.accumulator.drain(now_ms, flush, |tp| metadata.leader_for(&tp.topic, tp.partition), may_send);
+        deadline_ms = earliest(deadline_ms, drained.next_ready_ms);
+        if !drained.unknown_leader.is_empty() {
+            if now_ms >= self.metadata_retry_ms {
+                let topics: BTreeSet<String> = drained.unknown_leader.into_iter().map(|tp| tp.topic).collect();
+                actions.push(Action::RefreshMetadata { topics: topics.into_iter().collect() });
+                // At least 1 ms: the driver refreshes in the background, so a zero backoff must not spin.
+                self.metadata_retry_ms = now_ms + self.config.retry_backoff_ms.max(1);
+            }
+            deadline_ms = earliest(deadline_ms, Some(self.metadata_retry_ms));
         }
-        let mut by_leader: HashMap<i32, Vec<ProducerBatch>> = HashMap::new();
+        let mut by_leader: BTreeMap<i32, Vec<ProducerBatch>> = BTreeMap::new();
         for batch in drained.batches {
             match metadata.leader_for(&batch.tp.topic, batch.tp.partition) {
                 Some(leader) => by_leader.entry(leader).or_default().push(batch),
-                // The leader was known when drained from the same snapshot; keep the batch for the next round.
-                None => lock(&inner.accumulator).reenqueue(batch, now),
+                // Drained because the same snapshot knew the leader; keep the invariant without a panic.
+                None => self.accumulator.reenqueue(batch, now_ms),
             }
         }
         for (leader, batches) in by_leader {
@@ -96,313 +232,236 @@ pub(super) async fn run(inner: Arc<Inner>) {
             let mut request = Vec::new();
             let mut size = 0;
             for batch in batches {
-                let batch_size = batch.reserved_bytes;
-                if !request.is_empty() && size + batch_size > inner.config.max_request_size {
-                    produce(&inner, leader, std::mem::take(&mut request)).await;
+                if !request.is_empty() && size + batch.reserved_bytes > self.config.max_request_size {
+                    self.produce(leader, std::mem::take(&mut request), &mut actions);
                     size = 0;
                 }
-                size += batch_size;
+                size += batch.reserved_bytes;
                 request.push(batch);
             }
-            produce(&inner, leader, request).await;
+            self.produce(leader, request, &mut actions);
         }
-        let mut wake_at = now + IDLE_WAIT_MAX;
-        if let Some(t) = drained.next_ready {
-            wake_at = wake_at.min(t);
-        }
-        if !drained.unknown_leader.is_empty() {
-            wake_at = wake_at.min(metadata_retry_at);
-        }
-        if needs_pid {
-            wake_at = wake_at.min(pid_retry_at);
-        }
-        if inner.awaiting_count.load(Ordering::Acquire) > 0 {
-            wake_at = wake_at.min(awaiting.retry_at);
-        }
-        tokio::select! {
-            _ = inner.wake.notified() => {}
-            _ = tokio::time::sleep_until(wake_at.into()) => {}
-        }
-    }
-    inner.sender_done.store(true, Ordering::Release);
-    let _guard = lock(&inner.accumulator);
-    inner.completed.notify_all();
-}
-
-/// The metadata lookups for records waiting in `Inner::awaiting`, with their own backoff: doubling from
-/// `retry.backoff.ms` to `retry.backoff.max.ms` while lookups fail (an unreachable cluster is asked about less
-/// and less often, as Kafka's clients back off their reconnects), reset by a success.
-struct AwaitingLookup {
-    retry_at: Instant,
-    backoff: Duration,
-    /// Why the last lookup failed, for the error of records that time out waiting.
-    last_error: Option<ClientError>,
-}
-
-impl AwaitingLookup {
-    fn new(inner: &Inner) -> AwaitingLookup {
-        AwaitingLookup { retry_at: Instant::now(), backoff: inner.common.retry_backoff, last_error: None }
+        self.deadline_ms = deadline_ms;
+        actions
     }
 
-    /// Fails records that waited `delivery.timeout.ms`, moves those whose topic is known into the accumulator,
-    /// and asks the cluster about the other topics when the backoff allows.
-    async fn step(&mut self, inner: &Inner, now: Instant) {
-        let expired = inner.take_awaiting(|a| a.expire(now, inner.config.delivery_timeout));
-        let timeout_ms = inner.config.delivery_timeout.as_millis();
-        let why = self.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-        inner.fail_awaiting(expired, |topic| {
-            ClientError::Timeout(format!("topic {topic} not present in metadata after {timeout_ms} ms{why}"))
-        });
-        let unknown = place(inner, &inner.cluster.metadata());
-        if unknown.is_empty() || now < self.retry_at {
-            return;
+    /// Takes in the outcome of request `id`: `Err` when it could not be sent or got no answer in time.
+    /// Returns completions and metadata refreshes; never a request (those leave from `poll`).
+    pub fn on_response(&mut self, id: RequestId, now_ms: u64, result: Result<Response, ClientError>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match self.in_flight.remove(&id) {
+            None => {}
+            Some(InFlight::ProducerId) => self.on_producer_id(now_ms, result, &mut actions),
+            Some(InFlight::Produce(batches)) => self.on_produce(now_ms, batches, result, &mut actions),
         }
-        match inner.cluster.refresh(Some(&unknown), true).await {
-            Ok(metadata) => {
-                self.last_error = None;
-                self.backoff = inner.common.retry_backoff;
-                for topic in place(inner, &metadata) {
-                    // A topic the cluster refuses for good (an invalid name, no authorization) fails its records
-                    // now; an unknown one (auto-creation off, or still propagating) is asked about again.
-                    let Some(&code) = metadata.topic_errors.get(&topic) else { continue };
-                    let error = ClientError::from_code(code, None);
-                    if !error.is_retriable() {
-                        let records = inner.take_awaiting(|a| a.take(&topic).into());
-                        inner.fail_awaiting(records, |_| error.clone());
-                    }
+        actions
+    }
+
+    fn send(&mut self, node: Option<i32>, in_flight: InFlight, request: Request) -> Action {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        self.in_flight.insert(id, in_flight);
+        Action::Send { id, node, request }
+    }
+
+    /// Encodes the batches (at most one per partition) into one Produce request for `leader`.
+    fn produce(&mut self, leader: i32, batches: Vec<ProducerBatch>, actions: &mut Vec<Action>) {
+        let producer_id = if self.config.idempotent { self.producer_id } else { -1 };
+        let transactional = self.config.transactional_id.is_some();
+        let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
+        let mut sendable = Vec::with_capacity(batches.len());
+        for mut batch in batches {
+            match batch.encode(producer_id, self.producer_epoch, transactional) {
+                Ok(bytes) => {
+                    topics
+                        .entry(batch.tp.topic.clone())
+                        .or_default()
+                        .push(PartitionProduceData::default().with_index(batch.tp.partition).with_records(Some(bytes)));
+                    sendable.push(batch);
+                }
+                Err(e) => {
+                    let error = ClientError::Serialization(format!("encoding a batch for {}: {e}", batch.tp));
+                    self.accumulator.done(&batch.tp, batch.base_sequence);
+                    actions.push(Action::Complete { batch, result: Err(error) });
                 }
             }
-            Err(e) => {
-                self.last_error = Some(e);
-                self.backoff = (self.backoff * 2).min(inner.common.retry_backoff_max);
-            }
         }
-        self.retry_at = Instant::now() + self.backoff.max(Duration::from_millis(1));
-    }
-}
-
-/// Moves waiting records of topics `metadata` knows into the accumulator; returns the topics still unknown.
-fn place(inner: &Inner, metadata: &Metadata) -> Vec<String> {
-    let mut unknown = Vec::new();
-    // Bound first: `place_awaiting` takes the lock again.
-    let topics = lock(&inner.awaiting).topics();
-    for topic in topics {
-        match metadata.topics.get(&topic) {
-            Some(t) if !t.partitions.is_empty() => inner.place_awaiting(t),
-            _ => unknown.push(topic),
+        if sendable.is_empty() {
+            return;
         }
-    }
-    unknown
-}
-
-/// Gets a producer id and epoch for an idempotent (non-transactional) producer.
-async fn init_producer_id(inner: &Inner) -> Result<()> {
-    let response = inner
-        .cluster
-        .call(None, |version| {
-            let request =
-                InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(i32::MAX);
-            if version >= 3 {
-                request.with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
-            } else {
-                request
-            }
-        })
-        .await?;
-    ClientError::check(response.error_code)?;
-    *lock(&inner.producer_id) = (response.producer_id.0, response.producer_epoch);
-    lock(&inner.accumulator).reset_sequences();
-    Ok(())
-}
-
-/// Sends one Produce request with at most one batch per partition and handles the answer.
-/// Writes the request from the sender task itself, so requests to one broker leave in drain order (batches of a
-/// partition must reach the broker in sequence order), then hands the wait for the answer to a task of its own.
-async fn produce(inner: &Arc<Inner>, leader: i32, mut batches: Vec<ProducerBatch>) {
-    let inner = inner.clone();
-    let (producer_id, producer_epoch) = *lock(&inner.producer_id);
-    let transactional = inner.config.transactional_id.is_some();
-    let mut encoded = Vec::with_capacity(batches.len());
-    let mut sendable = Vec::with_capacity(batches.len());
-    for mut batch in batches.drain(..) {
-        let pid = if inner.config.idempotent { producer_id } else { -1 };
-        match batch.encode(pid, producer_epoch, transactional) {
-            Ok(bytes) => {
-                encoded.push((batch.tp.clone(), bytes));
-                sendable.push(batch);
-            }
-            Err(e) => {
-                let error = ClientError::Serialization(format!("encoding a batch for {}: {e}", batch.tp));
-                lock(&inner.accumulator).done(&batch.tp, batch.base_sequence);
-                finish_failed(&inner, batch, &error);
-            }
-        }
-    }
-    if sendable.is_empty() {
-        return;
-    }
-    let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
-    for (tp, bytes) in &encoded {
-        topics
-            .entry(tp.topic.as_str())
-            .or_default()
-            .push(PartitionProduceData::default().with_index(tp.partition).with_records(Some(bytes.clone())));
-    }
-    let topic_data: Vec<TopicProduceData> = topics
-        .into_iter()
-        .map(|(t, partitions)| TopicProduceData::default().with_name(topic_name(t)).with_partition_data(partitions))
-        .collect();
-    let acks = inner.config.acks;
-    let timeout_ms = inner.common.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-    let transactional_id = inner.config.transactional_id.as_deref().map(|t| TransactionalId(sb(t)));
-    let build = move |_version: i16| {
-        ProduceRequest::default()
+        let topic_data = topics
+            .into_iter()
+            .map(|(t, partitions)| {
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(t)))
+                    .with_partition_data(partitions)
+            })
+            .collect();
+        let transactional_id =
+            self.config.transactional_id.as_ref().map(|t| TransactionalId(StrBytes::from_string(t.clone())));
+        let request = ProduceRequest::default()
             .with_transactional_id(transactional_id)
-            .with_acks(acks)
-            .with_timeout_ms(timeout_ms)
-            .with_topic_data(topic_data)
-    };
-    if acks == 0 {
-        let sent = match inner.cluster.connection(leader).await {
-            Ok(connection) => {
-                let version = connection.version(kafka_protocol::messages::ApiKey::Produce, 3, 12);
-                match version {
-                    Ok(v) => connection.send_oneway(&build(v), v).await,
-                    Err(e) => Err(e),
+            .with_acks(self.config.acks)
+            .with_timeout_ms(self.config.request_timeout_ms)
+            .with_topic_data(topic_data);
+        actions.push(self.send(Some(leader), InFlight::Produce(sendable), Request::Produce(request)));
+    }
+
+    fn on_producer_id(&mut self, now_ms: u64, result: Result<Response, ClientError>, actions: &mut Vec<Action>) {
+        self.producer_id_requested = false;
+        let outcome = result.and_then(|response| match response {
+            Response::InitProducerId(r) => {
+                ClientError::check(r.error_code).map(|()| (r.producer_id.0, r.producer_epoch))
+            }
+            other => Err(unexpected("InitProducerId", &other)),
+        });
+        match outcome {
+            Ok((producer_id, producer_epoch)) => self.set_producer_id(producer_id, producer_epoch),
+            Err(e) if e.is_retriable() => self.producer_id_retry_ms = now_ms + self.config.retry_backoff_ms,
+            Err(e) => {
+                for batch in self.accumulator.take_all() {
+                    actions.push(Action::Complete { batch, result: Err(e.clone()) });
                 }
             }
-            Err(e) => Err(e),
+        }
+    }
+
+    fn on_produce(
+        &mut self,
+        now_ms: u64,
+        batches: Vec<ProducerBatch>,
+        result: Result<Response, ClientError>,
+        actions: &mut Vec<Action>,
+    ) {
+        let mut refresh = BTreeSet::new();
+        let response = match result {
+            Ok(Response::Produce(response)) if self.config.acks != 0 => response,
+            Ok(Response::Written) if self.config.acks == 0 => {
+                for batch in batches {
+                    self.finish_ok(batch, Delivered { base_offset: -1, log_append_time_ms: -1 }, actions);
+                }
+                return;
+            }
+            other => {
+                let e = match other {
+                    Ok(r) => unexpected("Produce", &r),
+                    Err(e) => e,
+                };
+                for batch in batches {
+                    self.on_failure(batch, e.clone(), now_ms, &mut refresh, actions);
+                }
+                push_refresh(refresh, actions);
+                return;
+            }
         };
-        let now = Instant::now();
-        for batch in sendable {
-            match &sent {
-                Ok(()) => finish_ok(&inner, batch, -1, -1),
-                Err(e) => handle_failure(&inner, batch, e.clone(), now),
+        for batch in batches {
+            let answer = response
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == batch.tp.topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == batch.tp.partition);
+            match answer {
+                None => {
+                    let e = ClientError::Protocol(format!("no Produce result for {}", batch.tp));
+                    self.on_failure(batch, e, now_ms, &mut refresh, actions)
+                }
+                Some(p) if p.error_code == 0 => {
+                    let delivered = Delivered { base_offset: p.base_offset, log_append_time_ms: p.log_append_time_ms };
+                    self.finish_ok(batch, delivered, actions)
+                }
+                // DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch; it was written once.
+                Some(p) if p.error_code == 46 => {
+                    self.finish_ok(batch, Delivered { base_offset: -1, log_append_time_ms: -1 }, actions)
+                }
+                Some(p) => {
+                    let message = p.error_message.as_ref().map(|m| m.to_string()).or_else(|| {
+                        p.record_errors
+                            .first()
+                            .and_then(|r| r.batch_index_error_message.as_ref())
+                            .map(|m| m.to_string())
+                    });
+                    let e = ClientError::from_code(p.error_code, message);
+                    self.on_failure(batch, e, now_ms, &mut refresh, actions)
+                }
             }
         }
-        inner.wake.notify_one();
-        return;
+        push_refresh(refresh, actions);
     }
-    let submitted = match inner.cluster.submit(leader, build).await {
-        Ok(s) => s,
-        Err(e) => {
-            let now = Instant::now();
-            for batch in sendable {
-                handle_failure(&inner, batch, e.clone(), now);
+
+    fn finish_ok(&mut self, batch: ProducerBatch, delivered: Delivered, actions: &mut Vec<Action>) {
+        self.accumulator.done(&batch.tp, batch.base_sequence);
+        actions.push(Action::Complete { batch, result: Ok(delivered) });
+    }
+
+    /// A batch came back failed: retry it when the error is retriable and time and retries are left, else fail
+    /// it. Topics whose leader may have moved go into `refresh`.
+    ///
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER is retried in three cases. Behind an earlier batch of the partition still
+    /// in flight or waiting for its retry, it only means that batch has not landed yet. For a batch numbered
+    /// under a producer id given up since, the batch is numbered again. And for the partition's earliest
+    /// unresolved batch of an idempotent producer, the broker has a later batch first — a leader taking over
+    /// between two requests refuses the first (NOT_LEADER_OR_FOLLOWER) and takes the second as the producer's
+    /// first write (Kafka accepts any first sequence, KIP-360), so the first could never follow: the producer
+    /// takes a new producer id and renumbers its batches, as Kafka's producer bumps its epoch, unless the batch
+    /// may already have been written.
+    fn on_failure(
+        &mut self,
+        mut batch: ProducerBatch,
+        error: ClientError,
+        now_ms: u64,
+        refresh: &mut BTreeSet<String>,
+        actions: &mut Vec<Action>,
+    ) {
+        // No answer, REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND: the leader may have appended the batch.
+        batch.maybe_written |= matches!(error.code(), None | Some(7) | Some(20));
+        let own_producer_id = self.config.idempotent && self.config.transactional_id.is_none();
+        let out_of_order = error.code() == Some(45);
+        let behind = self.accumulator.has_earlier_unresolved(&batch.tp, batch.base_sequence);
+        let stale = !self.accumulator.is_current(&batch);
+        let gap = out_of_order && !behind && !stale && !batch.maybe_written && own_producer_id;
+        let retriable = error.is_retriable() || (out_of_order && (behind || stale)) || gap;
+        if retriable && batch.attempts < self.config.retries && self.accumulator.within_delivery_timeout(&batch, now_ms)
+        {
+            if gap {
+                self.forget_producer_id();
             }
-            inner.wake.notify_one();
+            if error.needs_metadata_refresh() {
+                refresh.insert(batch.tp.topic.clone());
+            }
+            self.accumulator.reenqueue(batch, now_ms);
             return;
         }
-    };
-    tokio::spawn(async move {
-        let result = inner.cluster.finish::<ProduceRequest>(submitted).await;
-        complete(&inner, sendable, result);
-    });
+        self.accumulator.done(&batch.tp, batch.base_sequence);
+        if own_producer_id && batch.base_sequence >= 0 {
+            // The partition's sequence now has a gap the broker will refuse: start over with a new producer id,
+            // as Kafka's producer bumps its epoch.
+            self.forget_producer_id();
+        }
+        actions.push(Action::Complete { batch, result: Err(error) });
+    }
+
+    fn forget_producer_id(&mut self) {
+        self.set_producer_id(-1, -1);
+    }
 }
 
-fn complete(inner: &Inner, sendable: Vec<ProducerBatch>, result: Result<kafka_protocol::messages::ProduceResponse>) {
-    let now = Instant::now();
-    match result {
-        Err(e) => {
-            for batch in sendable {
-                handle_failure(inner, batch, e.clone(), now);
-            }
-        }
-        Ok(response) => {
-            for batch in sendable {
-                let answer = response
-                    .responses
-                    .iter()
-                    .filter(|t| t.name.0.as_str() == batch.tp.topic)
-                    .flat_map(|t| t.partition_responses.iter())
-                    .find(|p| p.index == batch.tp.partition);
-                match answer {
-                    None => {
-                        let e = ClientError::Protocol(format!("no Produce result for {}", batch.tp));
-                        handle_failure(inner, batch, e, now)
-                    }
-                    Some(p) if p.error_code == 0 => finish_ok(inner, batch, p.base_offset, p.log_append_time_ms),
-                    // DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch; it was written once.
-                    Some(p) if p.error_code == 46 => finish_ok(inner, batch, -1, -1),
-                    Some(p) => {
-                        let message = p.error_message.as_ref().map(|m| m.to_string()).or_else(|| {
-                            p.record_errors
-                                .first()
-                                .and_then(|r| r.batch_index_error_message.as_ref())
-                                .map(|m| m.to_string())
-                        });
-                        handle_failure(inner, batch, ClientError::from_code(p.error_code, message), now)
-                    }
-                }
-            }
-        }
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
-    inner.wake.notify_one();
 }
 
-fn finish_ok(inner: &Inner, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
-    let (tp, bytes, sequence) = (batch.tp.clone(), batch.reserved_bytes, batch.base_sequence);
-    batch.complete(base_offset, log_append_time);
-    lock(&inner.accumulator).done(&tp, sequence);
-    inner.release(bytes);
-    inner.completed.notify_all();
+fn push_refresh(topics: BTreeSet<String>, actions: &mut Vec<Action>) {
+    if !topics.is_empty() {
+        actions.push(Action::RefreshMetadata { topics: topics.into_iter().collect() });
+    }
 }
 
-fn finish_failed(inner: &Inner, batch: ProducerBatch, error: &ClientError) {
-    let bytes = batch.reserved_bytes;
-    if inner.config.transactional_id.is_some() {
-        lock(&inner.txn).set_abortable(error.clone());
-    }
-    batch.fail(error);
-    inner.release(bytes);
-    inner.completed.notify_all();
+fn unexpected(request: &str, response: &Response) -> ClientError {
+    ClientError::Protocol(format!("unexpected answer to {request}: {response:?}"))
 }
 
-/// A batch came back failed: retry it when the error is retriable and time and retries are left, else fail it.
-///
-/// OUT_OF_ORDER_SEQUENCE_NUMBER is retried in three cases. Behind an earlier batch of the partition still in
-/// flight or waiting for its retry, it only means that batch has not landed yet. For a batch numbered under a
-/// producer id given up since, the batch is numbered again. And for the partition's earliest unresolved batch
-/// of an idempotent producer, the broker has a later batch first — a leader taking over between two requests
-/// refuses the first (NOT_LEADER_OR_FOLLOWER) and takes the second as the producer's first write (Kafka accepts
-/// any first sequence, KIP-360), so the first could never follow: the producer takes a new producer id and
-/// renumbers its batches, as Kafka's producer bumps its epoch, unless the batch may already have been written.
-fn handle_failure(inner: &Inner, mut batch: ProducerBatch, error: ClientError, now: Instant) {
-    let mut acc = lock(&inner.accumulator);
-    // No answer, REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND: the leader may have appended the batch.
-    batch.maybe_written |= matches!(error.code(), None | Some(7) | Some(20));
-    let out_of_order = error.code() == Some(45);
-    let behind = acc.has_earlier_unresolved(&batch.tp, batch.base_sequence);
-    let stale = !acc.is_current(&batch);
-    let gap = out_of_order
-        && !behind
-        && !stale
-        && !batch.maybe_written
-        && inner.config.idempotent
-        && inner.config.transactional_id.is_none();
-    let retriable = error.is_retriable() || (out_of_order && (behind || stale)) || gap;
-    if retriable && batch.attempts < inner.config.retries && acc.within_delivery_timeout(&batch, now) {
-        if gap {
-            *lock(&inner.producer_id) = (-1, -1);
-            acc.reset_sequences();
-        }
-        if error.needs_metadata_refresh() {
-            let cluster = inner.cluster.clone();
-            let topic = batch.tp.topic.clone();
-            tokio::spawn(async move {
-                let _ = cluster.refresh(Some(&[topic]), false).await;
-            });
-        }
-        acc.reenqueue(batch, now);
-        return;
-    }
-    acc.done(&batch.tp, batch.base_sequence);
-    if inner.config.idempotent && inner.config.transactional_id.is_none() && batch.base_sequence >= 0 {
-        // The partition's sequence now has a gap the broker will refuse: start over with a new producer id,
-        // as Kafka's producer bumps its epoch.
-        *lock(&inner.producer_id) = (-1, -1);
-        acc.reset_sequences();
-    }
-    drop(acc);
-    finish_failed(inner, batch, &error);
-}
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::*;
 
-use super::{lock, Inner};
+use super::native::{lock, Inner};
 use crate::client::error::{ClientError, Result};
 use crate::client::requests::{by_topic, sb, topic_name};
 use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
@@ -188,8 +188,7 @@ pub(super) fn init(inner: &std::sync::Arc<Inner>, timeout: Duration) -> Result<(
         })
         .await
     })??;
-    *lock(&inner.producer_id) = (producer_id, producer_epoch);
-    lock(&inner.accumulator).reset_sequences();
+    lock(&inner.sender).set_producer_id(producer_id, producer_epoch);
     lock(&inner.txn).state = State::Ready;
     Ok(())
 }
@@ -216,13 +215,18 @@ pub(super) async fn add_partitions(inner: &Inner) {
         if txn.state != State::InTransaction || txn.abortable.is_some() {
             return;
         }
-        lock(&inner.accumulator).partitions_with_data().into_iter().filter(|tp| !txn.added.contains(tp)).collect()
+        lock(&inner.sender)
+            .accumulator()
+            .partitions_with_data()
+            .into_iter()
+            .filter(|tp| !txn.added.contains(tp))
+            .collect()
     };
     if pending.is_empty() {
         return;
     }
     let Ok(id) = transactional_id(inner) else { return };
-    let (producer_id, producer_epoch) = *lock(&inner.producer_id);
+    let (producer_id, producer_epoch) = lock(&inner.sender).producer_id();
     let items: Vec<(TopicPartition, ())> = pending.iter().map(|tp| (tp.clone(), ())).collect();
     let result = with_coordinator(inner, inner.common.request_timeout, |coordinator| {
         let (id, items) = (id.clone(), &items);
@@ -272,7 +276,7 @@ pub(super) async fn add_partitions(inner: &Inner) {
             // as Kafka's producer does, so flush and abort do not wait for them.
             txn.set_abortable(e.clone());
             drop(txn);
-            for batch in lock(&inner.accumulator).take_all() {
+            for batch in lock(&inner.sender).accumulator_mut().take_all() {
                 inner.release(batch.reserved_bytes);
                 batch.fail(&e);
             }
@@ -297,7 +301,7 @@ pub(super) fn send_offsets(
             return Err(failed_transaction(e, "the transaction must be aborted"));
         }
     }
-    let (producer_id, producer_epoch) = *lock(&inner.producer_id);
+    let (producer_id, producer_epoch) = lock(&inner.sender).producer_id();
     let inner2 = inner.clone();
     let group = group.clone();
     let items: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -397,7 +401,7 @@ pub(super) fn end(inner: &std::sync::Arc<Inner>, commit: bool, timeout: Duration
         txn.started
     };
     if started {
-        let (producer_id, producer_epoch) = *lock(&inner.producer_id);
+        let (producer_id, producer_epoch) = lock(&inner.sender).producer_id();
         let inner2 = inner.clone();
         runtime::block_on(async move {
             with_coordinator(&inner2, timeout, |coordinator| {
