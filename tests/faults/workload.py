@@ -80,10 +80,11 @@ def producer(bootstrap: str, topic: str, partitions: int, wid: str, rate: float,
         # one batch after 305 timeouts), and the idempotence promise is for retries, not for that case.
         "message.timeout.ms": 0,
         "request.timeout.ms": 10000,
-        # The idempotence state machine's log (to stderr, kept with a failed trial's work directory): which
-        # answer or timeout made librdkafka bump its epoch or fetch a new producer id, should a duplicate
-        # appear again (trial seed 1807272002, run 20261204, left that unknown).
-        "debug": "eos",
+        # librdkafka's log of its idempotence state machine and of each batch's outcome (to stderr, kept with a
+        # failed trial's work directory): which answers made it bump its epoch, should a duplicate appear
+        # again (trial seed 1807272002 of run 20261204 left that unknown; 1552802484 of run 20261207 had
+        # only the eos log).
+        "debug": "eos,msg",
         "log_level": 7,
         "error_cb": on_error,
     })
