@@ -267,7 +267,8 @@ impl Broker {
     /// response frame, or `null` for a request Kafka does not answer (Produce with acks=0).
     #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | null>")]
     pub fn request(&self, frame: &Uint8Array) -> Promise {
-        let own = self.inner.borrow().own_connection;
+        // The broker's own connection, or a new one if a frame the broker could not read closed it.
+        let own = self.inner.borrow().own_connection.filter(|id| self.inner.borrow().broker.is_open(*id));
         let connection = match own {
             Some(id) => id,
             None => match self.inner.borrow_mut().broker.connect() {
@@ -388,6 +389,15 @@ impl Connection {
     pub fn close(&self) {
         self.inner.borrow_mut().broker.close(self.id);
         deliver(&self.inner);
+    }
+}
+
+impl Drop for Connection {
+    /// A connection collected by JS's garbage collector closes, so the broker forgets its parked request.
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.inner.try_borrow_mut() {
+            shared.broker.close(self.id);
+        }
     }
 }
 

@@ -293,6 +293,9 @@ test('an unreadable frame rejects with a protocol error and closes its connectio
       code: 'INVALID_REQUEST',
     });
     assert.equal((await call(broker.connect(), 'ApiVersions', 2, {})).errorCode, NO_ERROR);
+    // broker.request() opens a new connection of its own after its last one was closed.
+    await assert.rejects(broker.request(garbage), { code: 'INVALID_REQUEST' });
+    assert.equal((await call(broker, 'ApiVersions', 2, {})).errorCode, NO_ERROR);
   });
 });
 

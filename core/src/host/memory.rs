@@ -185,6 +185,11 @@ impl MemoryBroker {
         std::mem::take(&mut self.answers)
     }
 
+    /// Whether a connection is open (not closed by its host or by a frame the broker could not read).
+    pub fn is_open(&self, connection: ConnectionId) -> bool {
+        self.connections.contains_key(&connection)
+    }
+
     /// Whether a connection has a request in flight or queued.
     pub fn is_busy(&self, connection: ConnectionId) -> bool {
         self.connections.get(&connection).is_some_and(|c| c.in_flight.is_some() || !c.queued.is_empty())

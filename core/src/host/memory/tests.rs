@@ -199,6 +199,7 @@ fn an_unreadable_frame_closes_its_connection() {
     let error = failed.frame.as_ref().unwrap_err();
     assert_eq!((error.kind, error.name.as_str()), (crate::host::ErrorKind::Protocol, "INVALID_REQUEST"));
     assert!(answers.iter().any(|a| a.request == parked && a.frame.is_ok()));
+    assert!(!broker.is_open(conn));
     assert!(broker.submit(conn, fetch_frame("t", 0, 0, 3), NOW).is_err(), "the connection is closed");
     // A frame whose size prefix does not match its length is refused as well.
     let third = broker.connect().unwrap();
