@@ -11,6 +11,8 @@
 #   scripts/wasm.sh bindgen            install wasm-bindgen-cli at the version bindings-wasm pins (cached under
 #                                      ${POTOK_CACHE:-~/.cache/potok}/wasm-bindgen-X.Y.Z; no-op when present);
 #                                      prints the path of the wasm-bindgen binary
+#   scripts/wasm.sh browser            install Debian's chromium for the playground's page test (no-op when
+#                                      present; nothing downloads a browser)
 #   scripts/wasm.sh pkg [CARGO_ARGS...]
 #                                      build bindings-wasm for wasm32 in release and write its JS package to
 #                                      bindings-wasm/pkg: web/ (ES module for browsers, --target web) and node/
@@ -47,7 +49,7 @@ TARGET=wasm32-unknown-unknown
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    echo "usage: $0 install | check|build [CRATE_DIR [CARGO_ARGS...]] | bindgen | pkg [CARGO_ARGS...]" >&2
+    echo "usage: $0 install | check|build [CRATE_DIR [CARGO_ARGS...]] | bindgen | browser | pkg [CARGO_ARGS...]" >&2
     exit 2
 }
 
@@ -151,14 +153,24 @@ cmd_bindgen() {
     echo "$bin"
 }
 
+cmd_browser() {
+    pkg_installed chromium && [ -x /usr/bin/chromium ] && return 0
+    echo "wasm.sh: installing chromium" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends chromium
+}
+
 # cmd_pkg [CARGO_ARGS...]: the JS package of bindings-wasm in bindings-wasm/pkg/{web,node}.
 cmd_pkg() {
     local bindgen target_dir wasm out
     bindgen="$(cmd_bindgen)"
     # One codegen unit with LTO: a smaller download. Not stripped by cargo (the workspace's release profile
-    # strips): stripping drops the `target_features` section, without which wasm-bindgen cannot tell that the
-    # module uses reference types and writes glue that fails at run time. wasm-bindgen drops the debug info
-    # and, asked below, the names.
+    # strips): stripping drops the `target_features` section wasm-bindgen reads to learn which Wasm features
+    # (reference types, ...) the module uses, and it warns that it has to guess. wasm-bindgen drops the debug
+    # info itself and, asked below, the names; the result is the same size.
     CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_STRIP=false \
         cmd_cargo build bindings-wasm "$@"
     if [ -n "${CARGO_TARGET_DIR:-}" ]; then
@@ -179,6 +191,7 @@ case "${1:-}" in
     install) [ $# -eq 1 ] || usage; cmd_install ;;
     check | build) cmd_cargo "$@" ;;
     bindgen) [ $# -eq 1 ] || usage; cmd_bindgen ;;
+    browser) [ $# -eq 1 ] || usage; cmd_browser ;;
     pkg) shift; cmd_pkg "$@" ;;
     *) usage ;;
 esac
