@@ -245,3 +245,66 @@ fn annotate_keeps_compressed_records_whole_and_stops_at_a_torn_tail() {
     bytes.extend_from_within(..30);
     assert_eq!(annotate(&bytes).len(), 1, "a partial batch after the first is not marked");
 }
+
+/// An open transaction: the coordinator's view (Ongoing, its partition) and the partition's (a transactional
+/// batch, the last stable offset held at the transaction's first offset while the high watermark moves on).
+#[test]
+fn an_open_transaction_holds_back_the_last_stable_offset() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, InitProducerIdRequest, InitProducerIdResponse,
+        ProduceRequest, ProduceResponse, ProducerId, TransactionalId,
+    };
+    let mut broker = rolled_broker();
+    let conn = broker.connect().unwrap();
+    let txn_id = TransactionalId(StrBytes::from_static_str("txn-1"));
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(txn_id.clone()))
+        .with_transaction_timeout_ms(60_000);
+    broker.submit(conn, frame(ApiKey::InitProducerId, 1, 2, &init), NOW).unwrap();
+    let answers = broker.take_answers();
+    let (_, init): (_, InitProducerIdResponse) =
+        parse(ApiKey::InitProducerId, 1, answers[0].frame.as_ref().unwrap().as_ref().unwrap());
+    assert_eq!(init.error_code, 0);
+    let (producer_id, epoch) = (init.producer_id.0, init.producer_epoch);
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txn_id.clone())
+        .with_v3_and_below_producer_id(ProducerId(producer_id))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![0])]);
+    broker.submit(conn, frame(ApiKey::AddPartitionsToTxn, 3, 3, &add), NOW).unwrap();
+    let answers = broker.take_answers();
+    let (_, added): (_, AddPartitionsToTxnResponse) =
+        parse(ApiKey::AddPartitionsToTxn, 3, answers[0].frame.as_ref().unwrap().as_ref().unwrap());
+    assert_eq!(added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code, 0);
+    let mut batch = BatchBuilder::new(Compression::None).producer(producer_id, epoch, 0, true);
+    batch.append(NOW, None, Some(b"in a transaction"), &[]);
+    let data = PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(batch.build().unwrap())));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("t")))
+        .with_partition_data(vec![data]);
+    let produce = ProduceRequest::default()
+        .with_transactional_id(Some(txn_id))
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![topic]);
+    broker.submit(conn, frame(ApiKey::Produce, 9, 4, &produce), NOW).unwrap();
+    let answers = broker.take_answers();
+    let (_, produced): (_, ProduceResponse) =
+        parse(ApiKey::Produce, 9, answers[0].frame.as_ref().unwrap().as_ref().unwrap());
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+
+    let view = inspect(broker.broker().unwrap(), &InspectLimits::default()).unwrap();
+    let [txn] = &view.transactions[..] else { panic!("{:?}", view.transactions) };
+    assert_eq!((txn.transactional_id.as_str(), txn.state.as_str()), ("txn-1", "Ongoing"));
+    assert_eq!((txn.producer_id, txn.producer_epoch), (producer_id, epoch));
+    assert_eq!(txn.partitions, [TopicPartitionView { topic: "t".into(), partition: 0 }]);
+    let p = &view.topics.iter().find(|t| t.name == "t").unwrap().partitions[0];
+    assert_eq!((p.high_watermark, p.last_stable_offset, p.log_end_offset), (11, 10, 11));
+    let last = p.segments.last().unwrap().batches.last().unwrap();
+    assert_eq!((last.base_offset, last.transactional, last.control, last.producer_id), (10, true, false, producer_id));
+    assert!(view.topics.iter().any(|t| t.name == "__transaction_state"));
+}
