@@ -32,7 +32,7 @@ before(async () => {
 
 after(() => server.close());
 
-test('the storage lesson draws rolled segments, the sparse index and a batch\'s bytes', { skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}` }, async () => {
+test('the storage lesson draws rolled segments, the sparse index, a batch\'s bytes, and retention', { skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}` }, async () => {
   const { chromium } = require('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -76,6 +76,23 @@ test('the storage lesson draws rolled segments, the sparse index and a batch\'s 
     assert.match(legend, /magic: 2/);
     assert.equal(await page.$$eval('#segments .batch.selected', b => b.length), 1);
     if (process.env.POTOK_SCREENSHOT) await page.screenshot({ path: process.env.POTOK_SCREENSHOT, fullPage: true });
+
+    // Retention: a new broker whose topic keeps about two segments; the broker's retention check, run by the
+    // page's timer, deletes the oldest segments and the log start offset moves up.
+    await page.fill('#retention-bytes', '2048');
+    await page.click('#restart');
+    await page.waitForFunction(() => /^broker .* started/.test(document.getElementById('status').textContent));
+    for (let i = 0; i < 3; i++) await page.click('#produce10');
+    await page.waitForFunction(() => document.getElementById('status').textContent === '90 records produced');
+    await page.waitForFunction(() => /log start offset [1-9]/.test(document.getElementById('offsets').textContent), null, {
+      timeout: 10000,
+    });
+    const kept = await page.$$eval('#segments g.segment', gs => gs.map(g => Number(g.dataset.baseOffset)));
+    const offsets = await page.textContent('#offsets');
+    const logStart = Number(/log start offset (\d+)/.exec(offsets)[1]);
+    assert.equal(kept[0], logStart, 'the oldest kept segment starts at the log start offset');
+    assert.ok(kept.length <= 3, JSON.stringify(kept));
+    assert.match(offsets, /high watermark 90 /);
     assert.deepEqual(errors, []);
     console.log(`storage lesson: page load to a started broker ${loadMs} ms`);
   } finally {

@@ -25,16 +25,19 @@ function status(text) { $('status').textContent = text; }
 async function start() {
   if (broker) broker.stop();
   const started = performance.now();
-  broker = await Broker.start({});
+  // Retention is checked every half second (Kafka's default is five minutes) so a learner sees it happen.
+  broker = await Broker.start({ 'log.retention.check.interval.ms': 500 });
   const conn = broker.connect();
   const request = createTopicsFrame(TOPIC, 1, {
     'segment.bytes': $('segment-bytes').value,
     'index.interval.bytes': $('index-interval').value,
+    'retention.bytes': $('retention-bytes').value,
   });
   const [topic] = readCreateTopics(await conn.request(request.bytes), request);
   if (topic.errorCode !== 0) throw new Error(`CreateTopics: ${topic.errorCode} ${topic.errorMessage}`);
   produced = 0;
   selected = null;
+  drawn = '';
   document.body.dataset.ready = 'true';
   status(`broker ${broker.clusterId} started in ${(performance.now() - started).toFixed(0)} ms`);
   draw();
@@ -60,8 +63,15 @@ function el(name, attrs, text) {
   return e;
 }
 
+// What was drawn last, so the periodic redraw (retention happens between clicks) only redraws on a change.
+let drawn = '';
+
 function draw() {
+  if (!broker || !broker.running) return;
   const partition = broker.inspect({ internalTopics: false }).topics.find((t) => t.name === TOPIC).partitions[0];
+  const shape = JSON.stringify([partition.logStartOffset, partition.logEndOffset, partition.segments.length, selected]);
+  if (shape === drawn) return;
+  drawn = shape;
   $('offsets').textContent = `log start offset ${partition.logStartOffset} · high watermark ${partition.highWatermark}` +
     ` · last stable offset ${partition.lastStableOffset} · log end offset ${partition.logEndOffset}` +
     ` · segment.bytes ${partition.segmentBytes} · index.interval.bytes ${partition.indexIntervalBytes}`;
@@ -133,6 +143,7 @@ async function main() {
   $('restart').addEventListener('click', () => start().catch(fail));
   $('produce').addEventListener('click', () => produce(1).catch(fail));
   $('produce10').addEventListener('click', () => produce(10).catch(fail));
+  setInterval(() => { try { draw(); } catch (e) { fail(e); } }, 250);
 }
 
 function fail(e) {
