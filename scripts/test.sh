@@ -3,7 +3,8 @@
 # apt, the client libraries), so it works on a fresh machine; idempotent and fast when warm. .ci/run calls it.
 # Every step builds into one target directory with the dev profile, so each crate is compiled once: the Node
 # addon and the Python wheel reuse the workspace build (no explicit target triple, no extra RUSTFLAGS), and the
-# wasm32 step only type-checks the core (cargo check, in its own target dir: it uses another compiler).
+# wasm32 steps build in their own target dir (they use another compiler): a type check of the core, and the
+# browser package (bindings-wasm) in release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -116,5 +117,13 @@ scripts/full-disk-check.sh "$CARGO_TARGET_DIR/debug/potok"
 
 step "core compiles for wasm32-unknown-unknown (cargo check)"
 scripts/wasm.sh check core --locked
+
+step "browser package (bindings-wasm): wasm32 release build, wasm-bindgen glue, node:test suites, the storage lesson in headless Chromium"
+# Builds into $CARGO_TARGET_DIR/wasm like the check above (installs wasm-bindgen-cli once, cached by version),
+# then drives the nodejs build with kafkajs's protocol encoders and loads the playground's storage lesson
+# (bindings-wasm/www) in Debian's chromium through playwright-core (bindings-wasm/test).
+scripts/wasm.sh pkg --locked
+scripts/wasm.sh browser
+(cd bindings-wasm && npm ci --no-audit --no-fund >/dev/null && timeout -k 10 600 npm test)
 
 step "done"

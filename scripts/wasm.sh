@@ -8,6 +8,15 @@
 #                                      CARGO_ARGS go to cargo (e.g. --locked, --features x, -v)
 #   scripts/wasm.sh build [CRATE_DIR [CARGO_ARGS...]]
 #                                      the same as a release build, for when the artifacts are wanted
+#   scripts/wasm.sh bindgen            install wasm-bindgen-cli at the version bindings-wasm pins (cached under
+#                                      ${POTOK_CACHE:-~/.cache/potok}/wasm-bindgen-X.Y.Z; no-op when present);
+#                                      prints the path of the wasm-bindgen binary
+#   scripts/wasm.sh browser            install Debian's chromium for the playground's page test (no-op when
+#                                      present; nothing downloads a browser)
+#   scripts/wasm.sh pkg [CARGO_ARGS...]
+#                                      build bindings-wasm for wasm32 in release and write its JS package to
+#                                      bindings-wasm/pkg: web/ (ES module for browsers, --target web) and node/
+#                                      (CommonJS, --target nodejs), each with the .wasm and .d.ts
 #
 # Why Debian's Rust: the rustup toolchain here ships only the x86_64 target and rustup's own download
 # server is not reachable, so the wasm build uses apt's `rustc-web` (rustc 1.96, LLVM 22) and builds std
@@ -40,7 +49,7 @@ TARGET=wasm32-unknown-unknown
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    echo "usage: $0 install | check|build [CRATE_DIR [CARGO_ARGS...]]" >&2
+    echo "usage: $0 install | check|build [CRATE_DIR [CARGO_ARGS...]] | bindgen | browser | pkg [CARGO_ARGS...]" >&2
     exit 2
 }
 
@@ -116,8 +125,73 @@ cmd_cargo() {
         "$@"
 }
 
+# The wasm-bindgen crate version bindings-wasm pins (`wasm-bindgen = "=X.Y.Z"`): the CLI must match it exactly.
+bindgen_version() {
+    sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' "$ROOT/bindings-wasm/Cargo.toml"
+}
+
+# cmd_bindgen: installs wasm-bindgen-cli (once per version) and prints the binary's path.
+cmd_bindgen() {
+    local version cache bin
+    version="$(bindgen_version)"
+    [ -n "$version" ] || { echo "wasm.sh: no pinned wasm-bindgen version in bindings-wasm/Cargo.toml" >&2; exit 1; }
+    cache="${POTOK_CACHE:-$HOME/.cache/potok}/wasm-bindgen-$version"
+    bin="$cache/bin/wasm-bindgen"
+    if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
+        cmd_install
+        echo "wasm.sh: installing wasm-bindgen-cli $version into $cache (a few minutes, once)" >&2
+        # Without --locked: the CLI's lockfile pins a webpki-roots version the registry mirror does not serve.
+        # Built by Debian's cargo in a scratch target dir, then only the binaries are kept.
+        local scratch
+        scratch="$(mktemp -d)"
+        env -u RUSTUP_TOOLCHAIN -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u RUSTC_WRAPPER -u CARGO_BUILD_TARGET \
+            CARGO_TARGET_DIR="$scratch" RUSTC=/usr/bin/rustc \
+            /usr/bin/cargo install --quiet wasm-bindgen-cli --version "=$version" --root "$cache" >&2 \
+            || { rm -rf "$scratch"; exit 1; }
+        rm -rf "$scratch"
+    fi
+    echo "$bin"
+}
+
+cmd_browser() {
+    pkg_installed chromium && [ -x /usr/bin/chromium ] && return 0
+    echo "wasm.sh: installing chromium" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends chromium
+}
+
+# cmd_pkg [CARGO_ARGS...]: the JS package of bindings-wasm in bindings-wasm/pkg/{web,node}.
+cmd_pkg() {
+    local bindgen target_dir wasm out
+    bindgen="$(cmd_bindgen)"
+    # One codegen unit with LTO: a smaller download. Not stripped by cargo (the workspace's release profile
+    # strips): stripping drops the `target_features` section wasm-bindgen reads to learn which Wasm features
+    # (reference types, ...) the module uses, and it warns that it has to guess. wasm-bindgen drops the debug
+    # info itself and, asked below, the names; the result is the same size.
+    CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_STRIP=false \
+        cmd_cargo build bindings-wasm "$@"
+    if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+        target_dir="$(realpath -m "$CARGO_TARGET_DIR")/wasm"
+    else
+        target_dir="$ROOT/target/wasm"
+    fi
+    wasm="$target_dir/$TARGET/release/potok_wasm.wasm"
+    out="$ROOT/bindings-wasm/pkg"
+    rm -rf "$out/web" "$out/node"
+    local flags=(--out-name potok --remove-name-section --remove-producers-section)
+    "$bindgen" --target web --out-dir "$out/web" "${flags[@]}" "$wasm"
+    "$bindgen" --target nodejs --out-dir "$out/node" "${flags[@]}" "$wasm"
+    echo "wasm.sh: wrote $out/web and $out/node ($(stat -c %s "$out/web/potok_bg.wasm") bytes of wasm)" >&2
+}
+
 case "${1:-}" in
     install) [ $# -eq 1 ] || usage; cmd_install ;;
     check | build) cmd_cargo "$@" ;;
+    bindgen) [ $# -eq 1 ] || usage; cmd_bindgen ;;
+    browser) [ $# -eq 1 ] || usage; cmd_browser ;;
+    pkg) shift; cmd_pkg "$@" ;;
     *) usage ;;
 esac

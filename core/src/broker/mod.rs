@@ -535,6 +535,23 @@ impl Broker {
         self.read().replicas.get(&tp)
     }
 
+    /// The replicas this broker hosts, in topic and partition order.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        let state = self.read();
+        let mut replicas: Vec<(TopicPartition, Arc<Partition>)> =
+            state.replicas.partitions().map(|(tp, p)| (tp.clone(), p.clone())).collect();
+        replicas.sort_by(|a, b| a.0.cmp(&b.0));
+        replicas.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Reads the coordinators' state (groups, committed offsets, transactions), for tools that show it. Both are
+    /// locked for the call, in the broker's lock order; `f` must not call back into the broker.
+    pub fn inspect_coordinators<R>(&self, f: impl FnOnce(&GroupCoordinator, &TransactionCoordinator) -> R) -> R {
+        let txns = self.txns();
+        let groups = self.groups();
+        f(&groups, &txns)
+    }
+
     /// Handles one request. A Fetch that must wait for data, and JoinGroup and SyncGroup until their group is
     /// ready, are parked: their answers come from [`Broker::take_completions`] under the request's token.
     pub fn handle(&self, request: Request, ctx: &RequestContext, now_ms: i64) -> Outcome {

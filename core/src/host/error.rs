@@ -77,7 +77,9 @@ pub mod local {
 
 /// Kafka's codes for the failures the broker half reports (from Kafka's `Errors` enum).
 const UNKNOWN_SERVER_ERROR: i16 = -1;
+const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_CONFIG: i16 = 40;
+const INVALID_REQUEST: i16 = 42;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// Which side of a record a (de)serialization error is about; it picks librdkafka's code.
@@ -253,6 +255,25 @@ impl From<&crate::broker::BrokerError> for HostError {
                 e.to_string(),
             ),
         }
+    }
+}
+
+impl From<&crate::protocol::ProtocolError> for HostError {
+    /// A request frame the broker could not read. Kafka answers none and closes the connection; a host that
+    /// passes frames in itself (the in-memory transport) reports it with Kafka's code for the case.
+    fn from(e: &crate::protocol::ProtocolError) -> HostError {
+        use crate::protocol::ProtocolError;
+        let (code, name) = match e {
+            ProtocolError::UnsupportedVersion { .. } => (UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION"),
+            _ => (INVALID_REQUEST, "INVALID_REQUEST"),
+        };
+        HostError::new(ErrorKind::Protocol, Some(code), name, (local::BAD_MSG, "_BAD_MSG"), false, e.to_string())
+    }
+}
+
+impl From<crate::protocol::ProtocolError> for HostError {
+    fn from(e: crate::protocol::ProtocolError) -> HostError {
+        HostError::from(&e)
     }
 }
 

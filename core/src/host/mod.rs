@@ -4,7 +4,12 @@
 //!
 //! - [`error`]: every failure classified once ([`HostError`]: kind, Kafka code and name, librdkafka's local
 //!   code, retriable, config key, field paths).
-//! - [`broker`]: the embedded broker's defaults (127.0.0.1, port 0, a temporary log directory).
+//! - [`broker`]: the embedded broker's defaults (127.0.0.1, port 0, a temporary log directory), and those of a
+//!   broker in memory.
+//! - [`memory`]: a single-node broker in memory driven by its host: request frames in, response frames out,
+//!   time as an argument (the web page's broker).
+//! - [`inspect`]: what a broker holds, as plain data for pictures: topics, partitions, segments, indexes,
+//!   batches, groups, transactions; and a segment's bytes annotated with Kafka's batch and record fields.
 //! - [`cluster`]: an embedded cluster of N nodes with stop, kill and start per node.
 //! - [`serde`]: serializers chosen by name.
 //! - [`records`]: the flat record layout a batch crosses the boundary in, with 64-bit offsets.
@@ -14,12 +19,13 @@
 // only add an allocation at the boundary it exists for.
 #![allow(clippy::result_large_err)]
 
-#[cfg(feature = "native")]
 pub mod broker;
 #[cfg(feature = "native")]
 pub mod cluster;
 pub mod error;
+pub mod inspect;
 pub mod log;
+pub mod memory;
 pub mod records;
 pub mod serde;
 

@@ -249,6 +249,16 @@ impl Segment {
         self.log.is_empty()
     }
 
+    /// The sparse `.index`: (offset, position) entries, one per `index.interval.bytes` of batches.
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    /// The `.timeindex`: (timestamp, offset) entries, each a new largest timestamp.
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
