@@ -5,7 +5,9 @@
 (run from tests/ with the project's venv, as root: see scripts/fault-check.sh). One cluster serves every trial;
 each trial has its own topics and group. A trial: create the topics, start the workloads, inject the faults of
 its schedule, heal, wait for the cluster to settle (every partition led, its ISR whole again), stop the
-workloads, drain both topics with fresh read_committed and read_uncommitted consumers, check. The run prints its
+workloads, drain both topics with fresh read_committed and read_uncommitted consumers, check (a duplicate whose
+copies a replica's segment files show under two producer epochs, acknowledged at the newer one, is the client's
+resend after an epoch bump: reported, not a violation; see checker.reclassify_resends). The run prints its
 seed; each trial prints its own seed and schedule, and `--seed TRIAL_SEED --trials 1` replays that schedule on a
 fresh cluster. Exit status 0 when no trial found a violation.
 """
@@ -17,6 +19,7 @@ import faulthandler
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +38,42 @@ PARTITIONS = 3
 PRODUCERS = 2
 CONSUMERS = 2
 PRODUCE_RATE = 100  # records per second per idempotent producer: enough to hit every fault, light on CPU
+
+
+REPO = Path(__file__).resolve().parents[2]
+BATCH_LINE = re.compile(r"^baseOffset: (\d+) lastOffset: (\d+) .*?producerId: (-?\d+) producerEpoch: (-?\d+)")
+
+
+def batch_lookup(cluster: Cluster, topic: str):
+    """(partition, offset) -> (producer id, producer epoch) of the batch holding that offset, read from the first
+    replica's segment files that has it, with the target's own dump tool (`potok dump-log`, or Kafka's
+    DumpLogSegments through scripts/kafka.sh: both print the same batch lines)."""
+    batches: dict[int, list[tuple[int, int, int, int]]] = {}
+
+    def read(p: int) -> list[tuple[int, int, int, int]]:
+        for i in NODES:
+            segments = sorted(str(f) for f in (cluster.workdir / f"kafka-logs-{i}" / f"{topic}-{p}").glob("*.log"))
+            if not segments:
+                continue
+            if cluster.kind == "kafka":
+                cmd = [str(REPO / "scripts/kafka.sh"), "dump-log-segments", *segments]
+            else:
+                cmd = [str(cluster.binary), "dump-log", "--files", ",".join(segments)]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                continue
+            found = [tuple(int(g) for g in m.groups()) for m in map(BATCH_LINE.match, done.stdout.splitlines()) if m]
+            if found:
+                return found
+        return []
+
+    def batch_of(p: int, offset: int) -> tuple[int, int] | None:
+        if p not in batches:
+            batches[p] = read(p)
+        return next(((pid, epoch) for base, last, pid, epoch in batches[p] if base <= offset <= last), None)
+
+    return batch_of
 
 
 class TrialFailure(Exception):
@@ -361,6 +400,10 @@ def run_trial(cluster: Cluster, k: int, seed: int, args, workdir: Path) -> tuple
             drain_ru=ru, drain_rc=rc,
             watermarks={t: {p: marks[(t, p)] for p in range(PARTITIONS)} for t in (acked, txn)})
         checked = checker.check(out)
+        if checked.acked_duplicates:
+            checker.reclassify_resends(checked, acked, batch_lookup(cluster, acked))
+        for detail in checked.resent:
+            notes.append(f"resent by the client under a new producer epoch (not a violation): {detail}")
         checked.violations[:0] = res.violations
         res = checked
         for n in producers + ["txn"]:

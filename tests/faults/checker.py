@@ -4,7 +4,8 @@ Per partition of the idempotent topic (no transactions in it):
     lost          an acknowledged record is not in the log (nor anywhere else in the topic); one acknowledged
                   without an offset (a retried duplicate, as librdkafka reports it) must be in its partition
     moved         an acknowledged record is in the log, but not at its acknowledged offset
-    duplicate     a value is in the topic more than once (idempotence and transactions promise once)
+    duplicate     a value is in the topic more than once (idempotence and transactions promise once); unless
+                  `reclassify_resends` finds it a client's resend after an epoch bump (see there)
     reordered     one producer's records of one partition are not in the order it produced them
     gap           an offset between the log start and the high watermark holds no record
     phantom       a record no workload produced
@@ -58,6 +59,11 @@ class Result:
     seen: int = 0
     commits: int = 0
 
+    # Duplicates of the idempotent topic as (value, [(partition, offset)], acknowledged (partition, offset)),
+    # for `reclassify_resends`; and those it found to be a client's resends (reported, not violations).
+    acked_duplicates: list[tuple[str, list[tuple[int, int]], tuple[int, int] | None]] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+
     def add(self, kind: str, detail: str) -> None:
         self.violations.append((kind, detail))
 
@@ -81,13 +87,52 @@ def _check_gaps_plain(res: Result, topic: str, log: Log, marks: dict[int, tuple[
             res.add("gap", f"{topic}-{p}: records outside [{low}, {high}): {beyond[:5]}")
 
 
-def _check_duplicates(res: Result, topic: str, log: Log) -> Counter:
+def _duplicate_detail(topic: str, value: str, where: list[tuple[int, int]]) -> str:
+    return f"{topic}: {value!r} {len(where)} times at {where[:4]}"
+
+
+def _check_duplicates(res: Result, topic: str, log: Log,
+                      acked_at: dict[str, tuple[int, int]] | None = None) -> Counter:
     counts = Counter(v for records in log.values() for _, v in records)
     for value, n in counts.items():
         if n > 1:
             where = [(p, o) for p, records in log.items() for o, v in records if v == value]
-            res.add("duplicate", f"{topic}: {value!r} {n} times at {where[:4]}")
+            res.add("duplicate", _duplicate_detail(topic, value, where))
+            if acked_at is not None:
+                res.acked_duplicates.append((value, where, acked_at.get(value)))
     return counts
+
+
+def reclassify_resends(res: Result, topic: str, batch_of) -> None:
+    """Takes out of the violations the duplicates of the idempotent topic that a client wrote by re-sending
+    under a new producer epoch, and lists them in `res.resent`.
+
+    librdkafka, after an OUT_OF_ORDER_SEQUENCE_NUMBER it blames on an earlier failed request, bumps its producer
+    epoch and sends again every message it has no acknowledgement for, including one whose earlier attempt was
+    answered "possibly persisted" (NOT_ENOUGH_REPLICAS_AFTER_APPEND, a timeout) and is in the log. A new epoch
+    starts a new sequence space, so no broker can recognise the copy; Kafka's brokers answer the same. Such a
+    duplicate is told apart from a broker's by the batches holding the copies: `batch_of(partition, offset)`
+    gives the (producer id, producer epoch) of the batch at that offset, or None. A duplicate is the client's
+    resend when every copy is in one partition, written by one producer id under a different epoch each, and the
+    acknowledged copy is the one of the newest epoch (the earlier ones were never acknowledged). Anything else
+    stays a violation.
+    """
+    for value, where, acked in res.acked_duplicates:
+        batches = [batch_of(p, o) for p, o in where]
+        if any(b is None for b in batches) or len({p for p, _ in where}) != 1:
+            continue
+        pids = {pid for pid, _ in batches}
+        epochs = [epoch for _, epoch in batches]
+        if len(pids) != 1 or min(pids) < 0 or len(set(epochs)) != len(epochs) or acked is None:
+            continue
+        newest = where[epochs.index(max(epochs))]
+        if acked != newest:
+            continue
+        detail = _duplicate_detail(topic, value, where)
+        if ("duplicate", detail) not in res.violations:
+            continue
+        res.violations.remove(("duplicate", detail))
+        res.resent.append(f"{detail}: producer {min(pids)} under epochs {epochs}, acknowledged at {acked}")
 
 
 def check(out: Outputs) -> Result:
@@ -128,7 +173,9 @@ def check_acked(res: Result, out: Outputs) -> None:
                 low, high = out.watermarks.get(topic, {}).get(p, (None, None))
                 res.add("lost", f"{topic}-{p}: {value!r} acknowledged at offset {offset}, not in the log "
                                 f"[{low}, {high}) (offset {offset} holds {got!r})")
-    counts = _check_duplicates(res, topic, ru)
+    acked_at = {f"{wid}-{line['ack'][2]}": (line["ack"][0], line["ack"][1])
+                for wid, lines in out.producers.items() for line in lines if "ack" in line}
+    counts = _check_duplicates(res, topic, ru, acked_at)
     produced = {wid: max([line["produced"] for line in lines if line.get("event") == "done"] or [None])
                 for wid, lines in out.producers.items()}
     for value in counts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from faults.checker import Outputs, check
+from faults.checker import Outputs, check, reclassify_resends
 
 
 def clean() -> Outputs:
@@ -64,6 +64,26 @@ def test_a_record_at_another_offset_a_duplicate_and_a_gap():
         d["a"][0] = [(0, "p0-0"), (2, "p0-2"), (3, "p0-2")]
     out.watermarks["a"][0] = (0, 4)
     assert kinds(out) == {"moved": 1, "duplicate": 1, "gap": 1}
+
+
+def test_a_resend_under_a_new_epoch_is_told_from_a_broker_duplicate():
+    # p0-2 is at 1 (epoch 0, never acknowledged) and again at 2 (epoch 1, acknowledged there): the client's resend.
+    out = clean()
+    out.producers["p0"][2] = {"ack": [0, 2, 2]}
+    for d in (out.drain_ru, out.drain_rc):
+        d["a"][0] = [(0, "p0-0"), (1, "p0-2"), (2, "p0-2")]
+    out.watermarks["a"][0] = (0, 3)
+    epochs = {(0, 0): (7, 0), (0, 1): (7, 0), (0, 2): (7, 1)}
+    res = check(out)
+    assert dict(res.by_kind()) == {"duplicate": 1}
+    reclassify_resends(res, "a", lambda p, o: epochs.get((p, o)))
+    assert res.violations == [] and len(res.resent) == 1 and "epochs [0, 1]" in res.resent[0]
+    # The same copies under one epoch, or acknowledged at the older copy, or unknown batches: the broker's.
+    for batch_of in ({(0, 1): (7, 1), (0, 2): (7, 1)}.get, {(0, 1): (7, 1), (0, 2): (7, 0)}.get,
+                     {(0, 1): (7, 0), (0, 2): (8, 1)}.get, {}.get):
+        res = check(out)
+        reclassify_resends(res, "a", lambda p, o, f=batch_of: f((p, o)))
+        assert dict(res.by_kind()) == {"duplicate": 1} and res.resent == []
 
 
 def test_reordered_and_phantom_records():
