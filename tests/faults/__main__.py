@@ -508,8 +508,8 @@ def main() -> int:
                     print(f"    {kind}: ... {n - 5} more", flush=True)
             for note in notes:
                 print(f"    {note}", flush=True)
-            rows.append((k, trial_seed, faults, res.acked, res.seen, kinds))
-        ok = all(not kinds for *_, kinds in rows)
+            rows.append((k, trial_seed, faults, res.acked, res.seen, kinds, len(res.resent)))
+        ok = all(not kinds for *_, kinds, _ in rows)
     finally:
         cluster.close()
         if rows:
@@ -522,17 +522,18 @@ def main() -> int:
 
 
 def print_summary(target: str, rows) -> None:
-    kinds = sorted({kind for *_, ks in rows for kind in ks})
+    kinds = sorted({kind for *_, ks, _ in rows for kind in ks})
     total = Counter()
-    for *_, ks in rows:
+    for *_, ks, _ in rows:
         total.update(ks)
     print(f"\nfault-check {target}: {len(rows)} trials, {sum(r[2] for r in rows)} faults, "
           f"{sum(r[3] for r in rows)} acknowledged records, "
-          f"{sum(1 for *_, ks in rows if ks)} trials with violations")
+          f"{sum(1 for *_, ks, _ in rows if ks)} trials with violations, "
+          f"{sum(r[6] for r in rows)} records resent by a client under a new producer epoch (not violations)")
     # "consumed" (by the group, during the trial) is liveness, not checked: it shows a group that stalled.
     header = ["trial", "seed", "faults", "acked", "consumed"] + kinds
     print("  ".join(f"{h:>12}" for h in header))
-    for k, seed, faults, acked, seen, ks in rows:
+    for k, seed, faults, acked, seen, ks, _ in rows:
         print("  ".join(f"{v:>12}" for v in [k, seed, faults, acked, seen] + [ks.get(kind, 0) for kind in kinds]))
     print("  ".join(f"{v:>12}" for v in ["total", "", sum(r[2] for r in rows), sum(r[3] for r in rows),
                                           sum(r[4] for r in rows)] + [total[kind] for kind in kinds]), flush=True)
