@@ -344,8 +344,10 @@ impl Fetcher {
         let response = match result.and_then(|r| ClientError::check(r.error_code).map(|()| r)) {
             Ok(response) => response,
             Err(e) => {
+                // Only a lost connection says the leader may have moved; a request that timed out is retried.
+                let leader_moved = e.needs_metadata_refresh();
                 for (tp, offset) in &in_flight.partitions {
-                    self.on_partition_error(tp, *offset, &e, now_ms, &mut refresh);
+                    self.on_partition_error(tp, *offset, &e, leader_moved, now_ms, &mut refresh);
                 }
                 return refresh_action(refresh);
             }
@@ -366,7 +368,11 @@ impl Fetcher {
                     }
                     code => {
                         let e = ClientError::from_code(code, None);
-                        self.on_partition_error(&tp, offset, &e, now_ms, &mut refresh);
+                        // A retriable error of the partition's leader (NOT_LEADER_OR_FOLLOWER,
+                        // REPLICA_NOT_AVAILABLE, OFFSET_NOT_AVAILABLE, ...) may mean its view of leadership
+                        // is behind: the metadata is refreshed for every one, as Kafka's fetcher does for most.
+                        let leader_moved = e.needs_metadata_refresh() || e.is_retriable();
+                        self.on_partition_error(&tp, offset, &e, leader_moved, now_ms, &mut refresh);
                         continue;
                     }
                 }
@@ -412,16 +418,17 @@ impl Fetcher {
     }
 
     /// A partition failed by its leader or by a failed request: retriable errors back off and retry (refreshing
-    /// the topic's metadata when the leader may have moved), the others are reported by the consumer's poll.
+    /// the topic's metadata when `leader_moved`), the others are reported by the consumer's poll.
     fn on_partition_error(
         &mut self,
         tp: &TopicPartition,
         offset: i64,
         error: &ClientError,
+        leader_moved: bool,
         now_ms: u64,
         refresh: &mut BTreeSet<String>,
     ) {
-        if error.needs_metadata_refresh() {
+        if leader_moved {
             refresh.insert(tp.topic.clone());
         }
         if !(error.is_retriable() || error.needs_metadata_refresh()) {

@@ -273,10 +273,16 @@ fn a_failed_request_backs_off_and_refreshes_its_topics() {
     assert_eq!(refreshes(&out), vec![vec!["t".to_string()]]);
     assert!(f.take_error().is_none());
     assert!(f.poll(21, &metadata(), MAX_WAIT_MS).is_empty());
-    assert_eq!(
-        fetches(&f.poll(20 + BACKOFF_MS, &metadata(), MAX_WAIT_MS))[0].2,
-        vec![(tp("t", 1), 4), (tp("t", 2), 4)]
-    );
+    let actions = f.poll(20 + BACKOFF_MS, &metadata(), MAX_WAIT_MS);
+    let [(id, 2, ref partitions)] = fetches(&actions)[..] else { panic!("{actions:?}") };
+    assert_eq!(partitions, &vec![(tp("t", 1), 4), (tp("t", 2), 4)]);
+    // A request that got no answer in time is retried after the backoff, with no refresh: the leader answered
+    // before and nothing says it moved.
+    let out = f.on_response(id, 200, Err(ClientError::Timeout("Fetch request to broker 2".into())));
+    assert!(out.is_empty(), "{out:?}");
+    assert!(f.take_error().is_none());
+    assert!(f.poll(200 + BACKOFF_MS - 1, &metadata(), MAX_WAIT_MS).is_empty());
+    assert_eq!(fetches(&f.poll(200 + BACKOFF_MS, &metadata(), MAX_WAIT_MS)).len(), 1);
 }
 
 #[test]
