@@ -18,6 +18,7 @@ use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
 use crate::client::requests::{by_topic, commit_offsets, fetch_offsets, group_by_leader, list_offsets, sb, topic_name};
 use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
+pub use crate::client::{IsolationLevel, OffsetSpec};
 
 fn kafka_error(code: i16, message: &Option<StrBytes>) -> Result<()> {
     if code == 0 {
@@ -129,41 +130,12 @@ pub struct GroupDescription {
     pub target_assignment_epoch: Option<i32>,
 }
 
-/// Which offset ListOffsets looks up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetSpec {
-    Earliest,
-    Latest,
-    MaxTimestamp,
-    /// The first offset whose timestamp is at or after this one.
-    Timestamp(i64),
-}
-
-impl OffsetSpec {
-    pub(crate) fn wire(self) -> i64 {
-        match self {
-            OffsetSpec::Earliest => -2,
-            OffsetSpec::Latest => -1,
-            OffsetSpec::MaxTimestamp => -3,
-            OffsetSpec::Timestamp(t) => t,
-        }
-    }
-}
-
 /// A ListOffsets answer: `offset` -1 when no record matches a timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListOffsetsInfo {
     pub offset: i64,
     pub timestamp: i64,
     pub leader_epoch: Option<i32>,
-}
-
-/// `isolation.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    #[default]
-    ReadUncommitted = 0,
-    ReadCommitted = 1,
 }
 
 /// The cluster as DescribeCluster/Metadata report it.

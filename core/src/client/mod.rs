@@ -2,7 +2,7 @@
 //! potok broker and against Apache Kafka alike; config keys, defaults and semantics are Kafka's.
 //!
 //! The IO-free parts (config, partitioners, assignors, metadata, the producer's sans-IO sender and record
-//! accumulator) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
+//! accumulator, the consumer's sans-IO fetcher and record decoding) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
 //! are blocking and thread-safe; each runs its network work on one shared client runtime ([`runtime`]).
 //!
 //! [`partitioner`] hashes keys with murmur2 exactly as the Java client does and runs the sticky built-in
@@ -11,6 +11,7 @@
 
 pub mod assignor;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod partitioner;
@@ -20,8 +21,6 @@ pub mod producer;
 pub mod admin;
 #[cfg(feature = "native")]
 pub mod cluster;
-#[cfg(feature = "native")]
-pub mod consumer;
 #[cfg(feature = "native")]
 pub(crate) mod requests;
 #[cfg(feature = "native")]
@@ -60,4 +59,34 @@ impl OffsetAndMetadata {
     pub fn new(offset: i64) -> OffsetAndMetadata {
         OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
     }
+}
+
+/// Which offset ListOffsets looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    MaxTimestamp,
+    /// The first offset whose timestamp is at or after this one.
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    /// The timestamp ListOffsets carries for this spec (-2 earliest, -1 latest, -3 max timestamp).
+    pub fn wire(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::MaxTimestamp => -3,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    #[default]
+    ReadUncommitted = 0,
+    ReadCommitted = 1,
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 
-use super::{ConsumerInner, GroupConfig};
+use super::native::{ConsumerInner, GroupConfig};
 use crate::client::assignor::{
     decode_assignment, decode_subscription, encode_assignment, encode_subscription, Assignment, Assignor,
     RebalanceProtocol, Subscription,

@@ -1,0 +1,1110 @@
+//! The native consumer's blocking public API: config, subscription and group coordination, offset lookups and
+//! commits, and the `poll` loop that runs fetch rounds of the sans-IO [`Fetcher`] (`driver.rs`) on the client
+//! runtime. Each assigned partition's position lives in the fetcher, under the `state` lock.
+//!
+//! Callbacks (the rebalance listener) run on the thread calling `poll`, never on an IO thread, and no lock is
+//! held while they run, so they may call the consumer (e.g. `commit_sync` in `on_partitions_revoked`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, Notify};
+
+use super::driver;
+use super::fetcher::{Fetcher, FetcherConfig, ResetPolicy};
+use super::group::{self, JoinOutcome, Membership};
+use super::ConsumerRecord;
+use crate::client::admin::{IsolationLevel, ListOffsetsInfo, OffsetSpec};
+use crate::client::assignor::{
+    Assignor, CooperativeStickyAssignor, RangeAssignor, RebalanceProtocol, RoundRobinAssignor,
+};
+use crate::client::cluster::Cluster;
+use crate::client::config::{ClientKind, CommonConfig, Properties};
+use crate::client::error::{ClientError, Result};
+use crate::client::producer::{lock, ConsumerGroupMetadata};
+use crate::client::requests;
+use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
+
+/// Called around rebalances, on the thread calling `poll` (Kafka's `ConsumerRebalanceListener`).
+pub trait RebalanceListener: Send {
+    fn on_partitions_revoked(&mut self, partitions: &[TopicPartition]);
+    fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]);
+    /// Partitions lost without a chance to commit (the member was fenced); defaults to revoked.
+    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(partitions);
+    }
+}
+
+/// Group settings (present when `group.id` is set).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupConfig {
+    pub group_id: String,
+    pub group_instance_id: Option<String>,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub assignors: Vec<Arc<dyn Assignor>>,
+    pub client_rack: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ConsumerConfig {
+    group: Option<GroupConfig>,
+    max_poll_records: usize,
+    fetch_min_bytes: i32,
+    fetch_max_bytes: i32,
+    fetch_max_wait: Duration,
+    max_partition_fetch_bytes: i32,
+    auto_commit: Option<Duration>,
+    reset: ResetPolicy,
+    isolation_level: IsolationLevel,
+    exclude_internal_topics: bool,
+    pub(super) allow_auto_create_topics: bool,
+    default_api_timeout: Duration,
+}
+
+fn assignor_by_name(name: &str) -> Result<Arc<dyn Assignor>> {
+    let short = name.trim().rsplit('.').next().unwrap_or_default();
+    Ok(match short {
+        "range" | "RangeAssignor" => Arc::new(RangeAssignor),
+        "roundrobin" | "RoundRobinAssignor" => Arc::new(RoundRobinAssignor),
+        "cooperative-sticky" | "CooperativeStickyAssignor" => Arc::new(CooperativeStickyAssignor),
+        other => {
+            return Err(ClientError::config(
+                "partition.assignment.strategy",
+                format!("{other:?} is not one of range, roundrobin, cooperative-sticky"),
+            ))
+        }
+    })
+}
+
+impl ConsumerConfig {
+    fn from_properties(props: &Properties) -> Result<ConsumerConfig> {
+        if props.str("group.protocol").is_some_and(|p| p.eq_ignore_ascii_case("consumer")) {
+            return Err(ClientError::config(
+                "group.protocol",
+                "potok's consumer speaks the classic group protocol only (the broker serves both)",
+            ));
+        }
+        let group = match props.str("group.id").filter(|g| !g.is_empty()) {
+            None => None,
+            Some(group_id) => {
+                let assignors = props
+                    .str("partition.assignment.strategy")
+                    .unwrap_or("range")
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(assignor_by_name)
+                    .collect::<Result<Vec<_>>>()?;
+                if assignors.is_empty() {
+                    return Err(ClientError::config("partition.assignment.strategy", "is empty"));
+                }
+                let session_timeout = props.ms("session.timeout.ms");
+                let heartbeat_interval = props.ms("heartbeat.interval.ms");
+                if heartbeat_interval >= session_timeout {
+                    return Err(ClientError::config("heartbeat.interval.ms", "must be lower than session.timeout.ms"));
+                }
+                Some(GroupConfig {
+                    group_id: group_id.to_string(),
+                    group_instance_id: props.str("group.instance.id").filter(|s| !s.is_empty()).map(str::to_string),
+                    session_timeout,
+                    rebalance_timeout: props.ms("max.poll.interval.ms"),
+                    heartbeat_interval,
+                    assignors,
+                    client_rack: props.str("client.rack").filter(|s| !s.is_empty()).map(str::to_string),
+                })
+            }
+        };
+        let max_poll_records = props.i64("max.poll.records");
+        if max_poll_records < 1 {
+            return Err(ClientError::config("max.poll.records", "must be at least 1"));
+        }
+        Ok(ConsumerConfig {
+            auto_commit: (group.is_some() && props.bool("enable.auto.commit"))
+                .then(|| props.ms("auto.commit.interval.ms")),
+            group,
+            max_poll_records: max_poll_records as usize,
+            fetch_min_bytes: props.i32("fetch.min.bytes"),
+            fetch_max_bytes: props.i32("fetch.max.bytes"),
+            fetch_max_wait: props.ms("fetch.max.wait.ms"),
+            max_partition_fetch_bytes: props.i32("max.partition.fetch.bytes"),
+            reset: match props.str("auto.offset.reset") {
+                Some("earliest") => ResetPolicy::Earliest,
+                Some("none") => ResetPolicy::None,
+                _ => ResetPolicy::Latest,
+            },
+            isolation_level: if props.str("isolation.level") == Some("read_committed") {
+                IsolationLevel::ReadCommitted
+            } else {
+                IsolationLevel::ReadUncommitted
+            },
+            exclude_internal_topics: props.bool("exclude.internal.topics"),
+            allow_auto_create_topics: props.bool("allow.auto.create.topics"),
+            default_api_timeout: props.ms("default.api.timeout.ms"),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Subscription {
+    None,
+    Topics(Vec<String>),
+    Pattern(regex::Regex),
+    Assigned,
+}
+
+#[derive(Debug)]
+pub(super) struct State {
+    subscription: Option<SubscriptionBox>,
+    /// The assigned partitions' positions and fetched records.
+    pub(super) fetcher: Fetcher,
+    /// Topics the pattern matched at the last check.
+    matched_topics: Vec<String>,
+    pattern_checked: Option<Instant>,
+    /// As the leader: partition counts of the topics the current assignment was computed from (absent: topic
+    /// unknown). `None` for a follower.
+    joined_partition_counts: Option<BTreeMap<String, usize>>,
+    /// When the subscribed topics' metadata was last compared with `joined_partition_counts`.
+    topics_checked: Option<Instant>,
+    next_auto_commit: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct SubscriptionBox(Subscription);
+
+impl Default for SubscriptionBox {
+    fn default() -> Self {
+        SubscriptionBox(Subscription::None)
+    }
+}
+
+/// State shared by the consumer and its background tasks.
+#[derive(Debug)]
+pub(crate) struct ConsumerInner {
+    pub(super) cluster: Arc<Cluster>,
+    pub(super) config: ConsumerConfig,
+    pub(super) state: Mutex<State>,
+    /// Signalled when a fetch answer was applied to the fetcher (a fetch round waits for its answers).
+    pub(super) fetched: Notify,
+    /// The start of the fetcher's millisecond clock (see [`ConsumerInner::now_ms`]).
+    clock: Instant,
+    pub(crate) membership: Mutex<Membership>,
+    join_task: Mutex<Option<oneshot::Receiver<Result<JoinOutcome>>>>,
+    listener: Mutex<Option<Box<dyn RebalanceListener>>>,
+    woken: AtomicBool,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for dyn RebalanceListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RebalanceListener")
+    }
+}
+
+impl ConsumerInner {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Milliseconds on the consumer's monotonic clock: the time the fetcher works in.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// The instant a time on the consumer's clock stands for.
+    pub(super) fn instant(&self, ms: u64) -> Instant {
+        self.clock + Duration::from_millis(ms)
+    }
+}
+
+static CONSUMER_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Kafka's consumer. Use it from one thread at a time (as Kafka's); `wakeup` may be called from any thread.
+#[derive(Debug)]
+pub struct Consumer {
+    inner: Arc<ConsumerInner>,
+}
+
+impl Consumer {
+    /// A consumer from Kafka config pairs (`bootstrap.servers`; `group.id` for subscribe and commits).
+    pub fn new(config: &[(String, String)]) -> Result<Consumer> {
+        let props = Properties::parse(ClientKind::Consumer, config)?;
+        let consumer_config = ConsumerConfig::from_properties(&props)?;
+        let id = CONSUMER_IDS.fetch_add(1, Ordering::Relaxed);
+        let common = CommonConfig::from_properties(&props, format!("consumer-{id}"))?;
+        let fetcher = Fetcher::new(FetcherConfig {
+            fetch_min_bytes: consumer_config.fetch_min_bytes,
+            fetch_max_bytes: consumer_config.fetch_max_bytes,
+            max_partition_fetch_bytes: consumer_config.max_partition_fetch_bytes,
+            isolation_level: consumer_config.isolation_level,
+            reset: consumer_config.reset,
+            client_rack: consumer_config.group.as_ref().and_then(|g| g.client_rack.clone()),
+            retry_backoff_ms: common.retry_backoff.as_millis() as u64,
+        });
+        let state = State {
+            subscription: None,
+            fetcher,
+            matched_topics: Vec::new(),
+            pattern_checked: None,
+            joined_partition_counts: None,
+            topics_checked: None,
+            next_auto_commit: None,
+        };
+        Ok(Consumer {
+            inner: Arc::new(ConsumerInner {
+                cluster: Cluster::new(common),
+                config: consumer_config,
+                state: Mutex::new(state),
+                fetched: Notify::new(),
+                clock: Instant::now(),
+                membership: Mutex::new(Membership::new()),
+                join_task: Mutex::new(None),
+                listener: Mutex::new(None),
+                woken: AtomicBool::new(false),
+                wake: Notify::new(),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn group(&self) -> Result<&GroupConfig> {
+        self.inner.config.group.as_ref().ok_or_else(|| {
+            ClientError::InvalidArgument("this consumer has no group.id: subscribe and commits need one".into())
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.is_closed() {
+            return Err(ClientError::IllegalState("this consumer has already been closed".into()));
+        }
+        Ok(())
+    }
+
+    /// Subscribes to topics by name; a name starting with `^` is a regular expression over all topic names.
+    pub fn subscribe(&self, topics: &[String]) -> Result<()> {
+        self.check_open()?;
+        self.group()?;
+        if topics.is_empty() {
+            return self.unsubscribe();
+        }
+        let subscription = if topics.len() == 1 && topics[0].starts_with('^') {
+            let pattern = regex::Regex::new(&topics[0])
+                .map_err(|e| ClientError::InvalidArgument(format!("bad topic pattern {:?}: {e}", topics[0])))?;
+            Subscription::Pattern(pattern)
+        } else {
+            if let Some(bad) = topics.iter().find(|t| t.is_empty() || t.starts_with('^')) {
+                return Err(ClientError::InvalidArgument(format!("invalid topic {bad:?} in a subscription")));
+            }
+            let mut topics = topics.to_vec();
+            topics.sort();
+            topics.dedup();
+            Subscription::Topics(topics)
+        };
+        let mut state = lock(&self.inner.state);
+        state.subscription = Some(SubscriptionBox(subscription));
+        state.pattern_checked = None;
+        lock(&self.inner.membership).rejoin_needed = true;
+        Ok(())
+    }
+
+    /// Drops the subscription or manual assignment (leaving the group).
+    pub fn unsubscribe(&self) -> Result<()> {
+        let revoked: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
+        if !revoked.is_empty() && lock(&self.inner.membership).joined {
+            self.call_listener(|l| l.on_partitions_revoked(&revoked));
+        }
+        if let Some(group) = self.inner.config.group.clone() {
+            let inner = self.inner.clone();
+            let _ = runtime::block_on(async move { group::leave(&inner, &group, "the consumer unsubscribed").await });
+        }
+        let mut state = lock(&self.inner.state);
+        state.subscription = None;
+        state.fetcher.assign(&[]);
+        let mut m = lock(&self.inner.membership);
+        m.joined = false;
+        m.generation = -1;
+        m.member_id.clear();
+        Ok(())
+    }
+
+    /// Assigns partitions by hand (no group membership; commits still go to `group.id` if set).
+    pub fn assign(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.check_open()?;
+        let mut state = lock(&self.inner.state);
+        if matches!(state.subscription.as_ref().map(|s| &s.0), Some(Subscription::Topics(_) | Subscription::Pattern(_)))
+        {
+            return Err(ClientError::IllegalState("subscribe() and assign() cannot be mixed".into()));
+        }
+        state.fetcher.assign(partitions);
+        state.subscription =
+            Some(SubscriptionBox(if partitions.is_empty() { Subscription::None } else { Subscription::Assigned }));
+        Ok(())
+    }
+
+    /// The partitions currently assigned.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        lock(&self.inner.state).fetcher.partitions().keys().cloned().collect()
+    }
+
+    /// Subscribed topic names (the pattern's matches for a pattern subscription).
+    pub fn subscription(&self) -> Vec<String> {
+        let state = lock(&self.inner.state);
+        match state.subscription.as_ref().map(|s| &s.0) {
+            Some(Subscription::Topics(t)) => t.clone(),
+            Some(Subscription::Pattern(_)) => state.matched_topics.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn set_rebalance_listener(&self, listener: Box<dyn RebalanceListener>) {
+        *lock(&self.inner.listener) = Some(listener);
+    }
+
+    fn call_listener(&self, f: impl FnOnce(&mut dyn RebalanceListener)) {
+        // Taken out of the mutex while it runs so the callback may use the consumer.
+        let taken = lock(&self.inner.listener).take();
+        if let Some(mut listener) = taken {
+            f(listener.as_mut());
+            let mut slot = lock(&self.inner.listener);
+            if slot.is_none() {
+                *slot = Some(listener);
+            }
+        }
+    }
+
+    /// Sets who hears about failed broker connections (a failure repeated for the same address is reported once).
+    pub fn set_connection_listener(
+        &self,
+        listener: impl Fn(&crate::client::cluster::ConnectionFailure) + Send + Sync + 'static,
+    ) {
+        self.inner.cluster.set_connection_listener(Arc::new(listener));
+    }
+
+    /// Whether the consumer ever reached a broker.
+    pub fn has_connected(&self) -> bool {
+        self.inner.cluster.has_connected()
+    }
+
+    /// `client.id`, or the one the consumer made up (`consumer-N`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.cluster.config.client_id
+    }
+
+    /// Interrupts a blocking call (now, or the next one): it fails with [`ClientError::Wakeup`].
+    pub fn wakeup(&self) {
+        self.inner.woken.store(true, Ordering::Release);
+        self.inner.wake.notify_waiters();
+    }
+
+    fn check_wakeup(&self) -> Result<()> {
+        if self.inner.woken.swap(false, Ordering::AcqRel) {
+            return Err(ClientError::Wakeup);
+        }
+        Ok(())
+    }
+
+    /// Fetches records: returns as soon as some are available (at most `max.poll.records`), or empty after
+    /// `timeout`.
+    pub fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.poll_at_most(timeout, self.inner.config.max_poll_records)
+    }
+
+    /// Like [`Consumer::poll`], returning at most `max_records` (and at most `max.poll.records`): records fetched
+    /// beyond that stay buffered in the consumer, not counted as consumed (positions, commits and auto commit
+    /// only cover what was returned). A host API that hands out one message per call (confluent-kafka's
+    /// `poll()`) uses this with 1.
+    pub fn poll_at_most(&self, timeout: Duration, max_records: usize) -> Result<Vec<ConsumerRecord>> {
+        let max_records = max_records.clamp(1, self.inner.config.max_poll_records);
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        if self.inner.config.group.is_some() {
+            lock(&self.inner.membership).last_poll = Instant::now();
+        }
+        if lock(&self.inner.state).subscription.is_none() {
+            return Err(ClientError::IllegalState(
+                "consumer is not subscribed to any topics or assigned any partitions".into(),
+            ));
+        }
+        loop {
+            self.check_wakeup()?;
+            if self.is_group_subscription() {
+                self.coordinate(deadline)?;
+            }
+            self.maybe_auto_commit();
+            self.update_positions(deadline)?;
+            let records = self.take_buffered(max_records);
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let wait = self.inner.config.fetch_max_wait.min(deadline - now);
+            let inner = self.inner.clone();
+            let fetched = runtime::block_on(async move {
+                tokio::select! {
+                    r = driver::fetch(&inner, wait) => r,
+                    _ = inner.wake.notified() => Ok(()),
+                }
+            })?;
+            fetched?;
+            if !self.has_fetchable() {
+                // Nothing to fetch yet (a join in progress, positions unknown): wait a little instead of spinning.
+                let pause = Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()));
+                std::thread::sleep(pause);
+            }
+        }
+    }
+
+    fn is_group_subscription(&self) -> bool {
+        matches!(
+            lock(&self.inner.state).subscription.as_ref().map(|s| &s.0),
+            Some(Subscription::Topics(_) | Subscription::Pattern(_))
+        )
+    }
+
+    fn has_fetchable(&self) -> bool {
+        lock(&self.inner.state).fetcher.has_fetchable()
+    }
+
+    /// The subscribed topics now (resolving a pattern against metadata every `metadata.max.age.ms`).
+    fn subscribed_topics(&self) -> Result<Vec<String>> {
+        let (pattern, checked) = {
+            let state = lock(&self.inner.state);
+            match state.subscription.as_ref().map(|s| &s.0) {
+                Some(Subscription::Topics(t)) => {
+                    let topics = t.clone();
+                    drop(state);
+                    self.check_subscribed_metadata(&topics)?;
+                    return Ok(topics);
+                }
+                Some(Subscription::Pattern(p)) => (p.clone(), state.pattern_checked),
+                _ => return Ok(Vec::new()),
+            }
+        };
+        if checked.is_some_and(|t| t.elapsed() < self.inner.cluster.config.metadata_max_age) {
+            return Ok(lock(&self.inner.state).matched_topics.clone());
+        }
+        let cluster = self.inner.cluster.clone();
+        let metadata = runtime::block_on(async move { cluster.refresh(None, false).await })??;
+        let exclude_internal = self.inner.config.exclude_internal_topics;
+        let mut matched: Vec<String> = metadata
+            .topics
+            .values()
+            .filter(|t| !(exclude_internal && t.is_internal) && pattern.is_match(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        matched.sort();
+        let mut state = lock(&self.inner.state);
+        if state.matched_topics != matched {
+            lock(&self.inner.membership).rejoin_needed = true;
+            state.matched_topics = matched.clone();
+        }
+        state.pattern_checked = Some(Instant::now());
+        Ok(matched)
+    }
+
+    /// Looks for subscribed topics that appeared or changed partition count since the assignment was made, and
+    /// asks for a rebalance when one did (Kafka's consumer does the same from its metadata updates). Topics
+    /// still unknown are looked up every `retry.backoff.ms`-ish (auto-creating them when allowed, as Kafka's
+    /// consumer does); known ones every `metadata.max.age.ms`.
+    fn check_subscribed_metadata(&self, topics: &[String]) -> Result<()> {
+        if !lock(&self.inner.membership).joined {
+            return Ok(());
+        }
+        let (counts, checked) = {
+            let state = lock(&self.inner.state);
+            match &state.joined_partition_counts {
+                Some(counts) => (counts.clone(), state.topics_checked),
+                None => return Ok(()),
+            }
+        };
+        // The leader's counts cover every member's topics; this member watches its own.
+        let counts: BTreeMap<String, usize> = counts.into_iter().filter(|(t, _)| topics.contains(t)).collect();
+        let some_unknown = topics.iter().any(|t| !counts.contains_key(t));
+        let interval = if some_unknown {
+            self.inner.cluster.config.retry_backoff.max(Duration::from_millis(200))
+        } else {
+            self.inner.cluster.config.metadata_max_age
+        };
+        if checked.is_some_and(|t| t.elapsed() < interval) {
+            return Ok(());
+        }
+        let (cluster, wanted) = (self.inner.cluster.clone(), topics.to_vec());
+        let auto_create = self.inner.config.allow_auto_create_topics;
+        let metadata = runtime::block_on(async move { cluster.refresh(Some(&wanted), auto_create).await })?;
+        let mut state = lock(&self.inner.state);
+        state.topics_checked = Some(Instant::now());
+        if let Ok(metadata) = metadata {
+            let now: BTreeMap<String, usize> = topics
+                .iter()
+                .filter_map(|t| metadata.topics.get(t).map(|m| (t.clone(), m.partitions.len())))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            if now != counts {
+                lock(&self.inner.membership).rejoin_needed = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the group protocol as far as it can before `deadline`: starts a join when needed, applies a finished
+    /// one (calling the rebalance listener) and starts the heartbeat for the new generation.
+    fn coordinate(&self, deadline: Instant) -> Result<()> {
+        let group = self.group()?.clone();
+        let topics = self.subscribed_topics()?;
+        let running = lock(&self.inner.join_task).take();
+        let rx = match running {
+            Some(rx) => rx,
+            None => {
+                let rejoin = {
+                    let m = lock(&self.inner.membership);
+                    m.rejoin_needed || !m.joined
+                };
+                if !rejoin {
+                    return Ok(());
+                }
+                let protocol = group::rebalance_protocol(&group.assignors);
+                let owned: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
+                let owned = if protocol == RebalanceProtocol::Eager && !owned.is_empty() {
+                    // Eager: give everything up before joining, committing first as Kafka does.
+                    if self.inner.config.auto_commit.is_some() {
+                        let _ = self.commit_sync(None, None);
+                    }
+                    self.call_listener(|l| l.on_partitions_revoked(&owned));
+                    lock(&self.inner.state).fetcher.assign(&[]);
+                    Vec::new()
+                } else {
+                    owned
+                };
+                {
+                    let mut m = lock(&self.inner.membership);
+                    m.rejoin_needed = false;
+                    m.joined = false;
+                }
+                let (tx, rx) = oneshot::channel();
+                let inner = self.inner.clone();
+                runtime::handle().spawn(async move {
+                    let _ = tx.send(group::join(inner, group, topics, owned).await);
+                });
+                rx
+            }
+        };
+        let inner = self.inner.clone();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let (rx, outcome) = runtime::block_on(async move {
+            let mut rx = rx;
+            tokio::select! {
+                r = &mut rx => (None, Some(r.unwrap_or(Err(ClientError::Closed)))),
+                _ = tokio::time::sleep(wait) => (Some(rx), None),
+                _ = inner.wake.notified() => (Some(rx), None),
+            }
+        })?;
+        if let Some(rx) = rx {
+            *lock(&self.inner.join_task) = Some(rx);
+            return Ok(());
+        }
+        match outcome {
+            Some(Ok(outcome)) => self.apply_join(outcome),
+            Some(Err(e)) => {
+                lock(&self.inner.membership).rejoin_needed = true;
+                if e.is_retriable() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn apply_join(&self, outcome: JoinOutcome) -> Result<()> {
+        let group = self.group()?.clone();
+        let protocol = group::rebalance_protocol(&group.assignors);
+        let new: BTreeSet<TopicPartition> = outcome.assignment.iter().cloned().collect();
+        let old: BTreeSet<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
+        let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
+        let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
+        if !revoked.is_empty() {
+            if self.inner.config.auto_commit.is_some() {
+                let _ = self.commit_partitions(&revoked);
+            }
+            self.call_listener(|l| l.on_partitions_revoked(&revoked));
+        }
+        {
+            let mut state = lock(&self.inner.state);
+            state.fetcher.assign(&new);
+            if let Some(interval) = self.inner.config.auto_commit {
+                state.next_auto_commit = Some(Instant::now() + interval);
+            }
+            // Only the leader knows what the assignment was computed from; followers rely on it, as in Kafka.
+            state.joined_partition_counts = outcome.assigned_with.clone();
+            state.topics_checked = Some(Instant::now());
+        }
+        {
+            let mut m = lock(&self.inner.membership);
+            m.joined = true;
+            m.generation = outcome.generation;
+            m.member_id = outcome.member_id.clone();
+            m.protocol = Some(outcome.protocol.clone());
+            // Cooperative: what moved away is revoked now; a second rebalance hands it to its new owner.
+            if protocol == RebalanceProtocol::Cooperative && !revoked.is_empty() {
+                m.rejoin_needed = true;
+            }
+        }
+        runtime::handle().spawn(group::heartbeat_loop(self.inner.clone(), group, outcome.generation));
+        self.call_listener(|l| l.on_partitions_assigned(&added));
+        Ok(())
+    }
+
+    fn maybe_auto_commit(&self) {
+        let Some(interval) = self.inner.config.auto_commit else { return };
+        let due = {
+            let mut state = lock(&self.inner.state);
+            match state.next_auto_commit {
+                Some(t) if t <= Instant::now() => {
+                    state.next_auto_commit = Some(Instant::now() + interval);
+                    true
+                }
+                None => {
+                    state.next_auto_commit = Some(Instant::now() + interval);
+                    false
+                }
+                _ => false,
+            }
+        };
+        if due {
+            // Fire and forget, as Kafka's commitAsync in auto-commit: a failed one is retried at the next interval.
+            self.commit_async(None, None);
+        }
+    }
+
+    /// Finds a position for every assigned partition without one: the committed offset, else `auto.offset.reset`.
+    fn update_positions(&self, deadline: Instant) -> Result<()> {
+        let (missing, resets) = {
+            let state = lock(&self.inner.state);
+            (state.fetcher.missing_positions(), state.fetcher.pending_resets())
+        };
+        if missing.is_empty() && resets.is_empty() {
+            return Ok(());
+        }
+        let mut to_reset = resets;
+        if !missing.is_empty() {
+            let committed = if self.inner.config.group.is_some() {
+                self.committed_inner(&missing, deadline)?
+            } else {
+                BTreeMap::new()
+            };
+            let mut state = lock(&self.inner.state);
+            for tp in missing {
+                match committed.get(&tp) {
+                    Some(o) => state.fetcher.set_committed_position(&tp, o.offset, o.leader_epoch),
+                    None => match self.inner.config.reset.offset_spec() {
+                        Some(spec) => to_reset.push((tp, spec)),
+                        None => {
+                            return Err(ClientError::IllegalState(format!(
+                                "no committed offset for {tp} and auto.offset.reset is none (NoOffsetForPartition)"
+                            )))
+                        }
+                    },
+                }
+            }
+        }
+        if to_reset.is_empty() {
+            return Ok(());
+        }
+        let offsets = self.list_offsets_inner(&to_reset, deadline)?;
+        let mut state = lock(&self.inner.state);
+        for (tp, result) in offsets {
+            if let Ok(info) = result {
+                state.fetcher.reset_done(&tp, info.offset);
+            }
+        }
+        Ok(())
+    }
+
+    fn list_offsets_inner(
+        &self,
+        specs: &[(TopicPartition, OffsetSpec)],
+        deadline: Instant,
+    ) -> Result<Vec<(TopicPartition, Result<ListOffsetsInfo>)>> {
+        let (cluster, specs, isolation) =
+            (self.inner.cluster.clone(), specs.to_vec(), self.inner.config.isolation_level);
+        let deadline = deadline.max(Instant::now() + self.inner.cluster.config.request_timeout);
+        runtime::block_on(async move { requests::list_offsets(&cluster, &specs, isolation, deadline).await })?
+    }
+
+    /// Takes up to `max` buffered records, advancing positions.
+    fn take_buffered(&self, max: usize) -> Vec<ConsumerRecord> {
+        lock(&self.inner.state).fetcher.take(max)
+    }
+
+    /// Commits offsets (`None`: the current positions of all assigned partitions) and waits for the result.
+    pub fn commit_sync(
+        &self,
+        offsets: Option<&BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let offsets = match offsets {
+            Some(o) => o.clone(),
+            None => self.positions_to_commit(None),
+        };
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let timeout = timeout.unwrap_or(self.inner.config.default_api_timeout);
+        let inner = self.inner.clone();
+        let group = self.group()?.clone();
+        let results =
+            runtime::block_on(async move { commit(&inner, &group, &offsets, Instant::now() + timeout).await })??;
+        for (_, r) in results {
+            r?;
+        }
+        Ok(())
+    }
+
+    fn commit_partitions(&self, partitions: &[TopicPartition]) -> Result<()> {
+        let offsets = self.positions_to_commit(Some(partitions));
+        self.commit_sync(Some(&offsets), None)
+    }
+
+    /// What `commit_sync(None)` would commit now: the position of every assigned partition that has one, i.e.
+    /// the offset after the last record handed out. A host API whose commit returns the offsets it wrote (as
+    /// confluent-kafka's does) reads them here.
+    pub fn offsets_to_commit(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        self.positions_to_commit(None)
+    }
+
+    fn positions_to_commit(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let state = lock(&self.inner.state);
+        state
+            .fetcher
+            .partitions()
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+            .filter_map(|(tp, p)| {
+                p.position.map(|offset| {
+                    (tp.clone(), OffsetAndMetadata { offset, leader_epoch: p.leader_epoch, metadata: String::new() })
+                })
+            })
+            .collect()
+    }
+
+    /// Commits without waiting; `callback` (if any) gets the outcome on a client IO thread.
+    pub fn commit_async(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        callback: Option<Box<dyn FnOnce(Result<()>) + Send>>,
+    ) {
+        let offsets = offsets.unwrap_or_else(|| self.positions_to_commit(None));
+        let Some(group) = self.inner.config.group.clone() else {
+            if let Some(cb) = callback {
+                cb(Err(ClientError::InvalidArgument("no group.id".into())));
+            }
+            return;
+        };
+        let inner = self.inner.clone();
+        let deadline = Instant::now() + self.inner.config.default_api_timeout;
+        runtime::handle().spawn(async move {
+            let result = if offsets.is_empty() {
+                Ok(())
+            } else {
+                commit(&inner, &group, &offsets, deadline).await.and_then(|rs| rs.into_iter().try_for_each(|(_, r)| r))
+            };
+            if let Some(cb) = callback {
+                cb(result);
+            }
+        });
+    }
+
+    /// The group's committed offsets for these partitions (absent: none committed).
+    pub fn committed(
+        &self,
+        partitions: &[TopicPartition],
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        self.committed_inner(partitions, Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout))
+    }
+
+    fn committed_inner(
+        &self,
+        partitions: &[TopicPartition],
+        deadline: Instant,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        let group_id = self.group()?.group_id.clone();
+        let (inner, partitions) = (self.inner.clone(), partitions.to_vec());
+        let require_stable = self.inner.config.isolation_level == IsolationLevel::ReadCommitted;
+        runtime::block_on(async move {
+            let mut backoff = inner.cluster.config.retry_backoff.max(Duration::from_millis(10));
+            loop {
+                let result = async {
+                    let coordinator = inner.cluster.find_coordinator(0, &group_id, deadline).await?;
+                    requests::fetch_offsets(&inner.cluster, coordinator, &group_id, Some(&partitions), require_stable)
+                        .await
+                }
+                .await;
+                match result {
+                    Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(inner.cluster.config.retry_backoff_max);
+                    }
+                    other => return other,
+                }
+            }
+        })?
+    }
+
+    /// The offset of the next record `poll` returns for a partition (looked up if not known yet).
+    pub fn position(&self, tp: &TopicPartition, timeout: Option<Duration>) -> Result<i64> {
+        let deadline = Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout);
+        if lock(&self.inner.state).fetcher.partition(tp).is_none() {
+            return Err(ClientError::IllegalState(format!(
+                "can only check the position of assigned partitions ({tp})"
+            )));
+        }
+        self.update_positions(deadline)?;
+        lock(&self.inner.state)
+            .fetcher
+            .partition(tp)
+            .and_then(|p| p.position)
+            .ok_or_else(|| ClientError::Timeout(format!("position of {tp}")))
+    }
+
+    /// Moves a partition's position (the next poll reads from `offset`).
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(ClientError::InvalidArgument(format!("seek offset must not be negative: {offset}")));
+        }
+        if !lock(&self.inner.state).fetcher.seek(tp, offset) {
+            return Err(ClientError::IllegalState(format!("no current assignment for partition {tp}")));
+        }
+        Ok(())
+    }
+
+    fn seek_to(&self, partitions: &[TopicPartition], spec: OffsetSpec) -> Result<()> {
+        let mut state = lock(&self.inner.state);
+        let targets: Vec<TopicPartition> = if partitions.is_empty() {
+            state.fetcher.partitions().keys().cloned().collect()
+        } else {
+            partitions.to_vec()
+        };
+        for tp in &targets {
+            if !state.fetcher.request_reset(tp, spec) {
+                return Err(ClientError::IllegalState(format!("no current assignment for partition {tp}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seeks to the log start (an empty list: every assigned partition); evaluated lazily, as in Kafka.
+    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, OffsetSpec::Earliest)
+    }
+
+    /// Seeks to the log end (the last stable offset for read_committed).
+    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, OffsetSpec::Latest)
+    }
+
+    /// The earliest offset whose timestamp is at or after each given timestamp (`None`: no such record).
+    pub fn offsets_for_times(
+        &self,
+        timestamps: &[(TopicPartition, i64)],
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, Option<ListOffsetsInfo>>> {
+        let specs: Vec<(TopicPartition, OffsetSpec)> =
+            timestamps.iter().map(|(tp, t)| (tp.clone(), OffsetSpec::Timestamp(*t))).collect();
+        self.offsets_by_spec(&specs, timeout)
+            .map(|m| m.into_iter().map(|(tp, i)| (tp, (i.offset >= 0).then_some(i))).collect())
+    }
+
+    fn offsets_by_spec(
+        &self,
+        specs: &[(TopicPartition, OffsetSpec)],
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, ListOffsetsInfo>> {
+        let deadline = Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout);
+        let mut out = BTreeMap::new();
+        for (tp, r) in self.list_offsets_inner(specs, deadline)? {
+            out.insert(tp, r?);
+        }
+        Ok(out)
+    }
+
+    pub fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let specs: Vec<_> = partitions.iter().map(|tp| (tp.clone(), OffsetSpec::Earliest)).collect();
+        Ok(self.offsets_by_spec(&specs, timeout)?.into_iter().map(|(tp, i)| (tp, i.offset)).collect())
+    }
+
+    pub fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let specs: Vec<_> = partitions.iter().map(|tp| (tp.clone(), OffsetSpec::Latest)).collect();
+        Ok(self.offsets_by_spec(&specs, timeout)?.into_iter().map(|(tp, i)| (tp, i.offset)).collect())
+    }
+
+    /// Stops returning (and fetching) records of these partitions until `resume`.
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, true)
+    }
+
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, false)
+    }
+
+    fn set_paused(&self, partitions: &[TopicPartition], paused: bool) -> Result<()> {
+        let mut state = lock(&self.inner.state);
+        for tp in partitions {
+            if !state.fetcher.set_paused(tp, paused) {
+                return Err(ClientError::IllegalState(format!("no current assignment for partition {tp}")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        let state = lock(&self.inner.state);
+        state.fetcher.partitions().iter().filter(|(_, p)| p.paused).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// The group, generation and member id, for a transactional producer's `send_offsets_to_transaction`.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let group = self.inner.config.group.as_ref()?;
+        let m = lock(&self.inner.membership);
+        Some(ConsumerGroupMetadata {
+            group_id: group.group_id.clone(),
+            generation_id: m.generation,
+            member_id: m.member_id.clone(),
+            group_instance_id: group.group_instance_id.clone(),
+        })
+    }
+
+    /// Commits (with auto commit on), leaves the group and closes connections.
+    pub fn close(&self, timeout: Option<Duration>) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let joined = lock(&self.inner.membership).joined;
+        // As Kafka's consumer does on close: commit what was consumed when auto commit is on, for a group member
+        // and for a manual assignment (no membership; commits still go to `group.id`). A member caught in the
+        // middle of a rebalance has no generation to commit with and skips it, as Kafka's does.
+        let manual =
+            matches!(lock(&self.inner.state).subscription.as_ref().map(|s| &s.0), Some(Subscription::Assigned));
+        if self.inner.config.auto_commit.is_some() && (joined || manual) {
+            let _ = self.commit_sync(None, timeout.or(Some(Duration::from_secs(5))));
+        }
+        let assigned: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
+        if joined && !assigned.is_empty() {
+            self.call_listener(|l| l.on_partitions_revoked(&assigned));
+        }
+        if let Some(group) = self.inner.config.group.clone() {
+            if joined {
+                let inner = self.inner.clone();
+                let _ = runtime::block_on(
+                    async move { group::leave(&inner, &group, "the consumer is being closed").await },
+                );
+            }
+        }
+        self.inner.closed.store(true, Ordering::Release);
+        lock(&self.inner.membership).generation = -1;
+        self.inner.cluster.close();
+        Ok(())
+    }
+
+    /// Topic metadata, for `list_topics`-style calls.
+    pub fn partitions_for(
+        &self,
+        topic: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<crate::client::cluster::PartitionMetadata>> {
+        let deadline = Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout);
+        let (cluster, name) = (self.inner.cluster.clone(), topic.to_string());
+        let auto_create = self.inner.config.allow_auto_create_topics;
+        Ok(runtime::block_on(async move { cluster.topic(&name, auto_create, deadline).await })??.partitions)
+    }
+
+    /// Every topic the cluster has, with its partitions (Kafka's `listTopics`); internal topics only when
+    /// `exclude.internal.topics=false`.
+    pub fn list_topics(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<BTreeMap<String, Vec<crate::client::cluster::PartitionMetadata>>> {
+        let deadline = Instant::now() + timeout.unwrap_or(self.inner.config.default_api_timeout);
+        let cluster = self.inner.cluster.clone();
+        let metadata = runtime::block_on(async move {
+            tokio::time::timeout_at(deadline.into(), cluster.refresh(None, false))
+                .await
+                .unwrap_or_else(|_| Err(ClientError::Timeout("listing topics".into())))
+        })??;
+        let exclude_internal = self.inner.config.exclude_internal_topics;
+        Ok(metadata
+            .topics
+            .values()
+            .filter(|t| !(exclude_internal && t.is_internal))
+            .map(|t| (t.name.clone(), t.partitions.clone()))
+            .collect())
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.close(Some(Duration::from_secs(5)));
+    }
+}
+
+async fn commit(
+    inner: &ConsumerInner,
+    group: &GroupConfig,
+    offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    deadline: Instant,
+) -> Result<Vec<(TopicPartition, Result<()>)>> {
+    let mut backoff = inner.cluster.config.retry_backoff.max(Duration::from_millis(10));
+    loop {
+        let (generation, member_id) = {
+            let m = lock(&inner.membership);
+            if m.joined {
+                (m.generation, m.member_id.clone())
+            } else {
+                (-1, String::new())
+            }
+        };
+        let result = async {
+            let coordinator = inner.cluster.find_coordinator(0, &group.group_id, deadline).await?;
+            requests::commit_offsets(
+                &inner.cluster,
+                coordinator,
+                &group.group_id,
+                generation,
+                &member_id,
+                group.group_instance_id.as_deref(),
+                offsets,
+            )
+            .await
+        }
+        .await;
+        let retriable = match &result {
+            Err(e) => e.is_retriable(),
+            Ok(rs) => rs.iter().any(|(_, r)| {
+                r.as_ref()
+                    .err()
+                    .is_some_and(|e| e.is_retriable() && !matches!(e.code(), Some(27) | Some(22) | Some(25)))
+            }),
+        };
+        if retriable && Instant::now() + backoff < deadline {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(inner.cluster.config.retry_backoff_max);
+            continue;
+        }
+        return result;
+    }
+}
