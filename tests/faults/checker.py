@@ -63,6 +63,8 @@ class Result:
     # for `reclassify_resends`; and those it found to be a client's resends (reported, not violations).
     acked_duplicates: list[tuple[str, list[tuple[int, int]], tuple[int, int] | None]] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    # Records of the idempotent topic found after a later record of their producer: ((partition, offset), detail).
+    acked_reorders: list[tuple[tuple[int, int], str]] = field(default_factory=list)
 
     def add(self, kind: str, detail: str) -> None:
         self.violations.append((kind, detail))
@@ -115,8 +117,11 @@ def reclassify_resends(res: Result, topic: str, batch_of) -> None:
     gives the (producer id, producer epoch) of the batch at that offset, or None. A duplicate is the client's
     resend when every copy is in one partition, written by one producer id under a different epoch each, and the
     acknowledged copy is the one of the newest epoch (the earlier ones were never acknowledged). Anything else
-    stays a violation.
+    stays a violation. A resent copy is out of its producer's order when the client re-sent several messages
+    (each copy after the first comes after a higher sequence number already in the log); those "reordered"
+    findings go with it, and only those.
     """
+    resent_copies: set[tuple[int, int]] = set()
     for value, where, acked in res.acked_duplicates:
         batches = [batch_of(p, o) for p, o in where]
         if any(b is None for b in batches) or len({p for p, _ in where}) != 1:
@@ -133,6 +138,10 @@ def reclassify_resends(res: Result, topic: str, batch_of) -> None:
             continue
         res.violations.remove(("duplicate", detail))
         res.resent.append(f"{detail}: producer {min(pids)} under epochs {epochs}, acknowledged at {acked}")
+        resent_copies.update(c for c in where if c != where[0])
+    for at, detail in res.acked_reorders:
+        if at in resent_copies and ("reordered", detail) in res.violations:
+            res.violations.remove(("reordered", detail))
 
 
 def check(out: Outputs) -> Result:
@@ -193,7 +202,9 @@ def check_acked(res: Result, out: Outputs) -> None:
                 continue
             wid, seq = m.group(1), int(m.group(2))
             if wid in last and seq < last[wid]:
-                res.add("reordered", f"{topic}-{p}: {value!r} at offset {offset} after {wid}-{last[wid]}")
+                detail = f"{topic}-{p}: {value!r} at offset {offset} after {wid}-{last[wid]}"
+                res.add("reordered", detail)
+                res.acked_reorders.append(((p, offset), detail))
             last[wid] = max(seq, last.get(wid, -1))
     _check_gaps_plain(res, topic, ru, out.watermarks.get(topic, {}))
     for p in sorted(set(ru) | set(rc)):

@@ -86,6 +86,26 @@ def test_a_resend_under_a_new_epoch_is_told_from_a_broker_duplicate():
         assert dict(res.by_kind()) == {"duplicate": 1} and res.resent == []
 
 
+def test_several_messages_resent_under_a_new_epoch_are_not_reordered_records():
+    # p0-0 and p0-2 were written at 0 and 1 under epoch 0, never acknowledged, and written again at 2 and 3
+    # under epoch 1 (acknowledged there): p0-0 at 2 comes after p0-2, which the resend explains.
+    out = clean()
+    out.producers["p0"][0] = {"ack": [0, 2, 0]}
+    out.producers["p0"][2] = {"ack": [0, 3, 2]}
+    for d in (out.drain_ru, out.drain_rc):
+        d["a"][0] = [(0, "p0-0"), (1, "p0-2"), (2, "p0-0"), (3, "p0-2")]
+    out.watermarks["a"][0] = (0, 4)
+    epochs = {(0, 0): (7, 0), (0, 1): (7, 0), (0, 2): (7, 1), (0, 3): (7, 1)}
+    res = check(out)
+    assert dict(res.by_kind()) == {"duplicate": 2, "reordered": 1}
+    reclassify_resends(res, "a", lambda p, o: epochs.get((p, o)))
+    assert res.violations == [] and len(res.resent) == 2
+    # Under one epoch both stay the broker's violations.
+    res = check(out)
+    reclassify_resends(res, "a", lambda p, o: (7, 0))
+    assert dict(res.by_kind()) == {"duplicate": 2, "reordered": 1}
+
+
 def test_reordered_and_phantom_records():
     out = clean()
     for d in (out.drain_ru, out.drain_rc):
