@@ -356,7 +356,15 @@ def test_killed_member_partitions_move_after_session_timeout(topic_factory, uniq
         took = time.monotonic() - killed
         print(f"takeover {took:.2f}s after the kill (session.timeout.ms={int(KILL_SESSION_TIMEOUT_S * 1000)})")
         assert took <= limit, f"the survivor got the dead member's partitions after {took:.1f}s (limit {limit}s)"
-        drain([survivor], len(later_records), later)
+        try:
+            drain([survivor], len(later_records), later)
+        except AssertionError:
+            # Once in CI (2026-12-05) a 61st record arrived and the log could not say which: name it next time.
+            extra = {k: v for k, v in later.items() if k not in later_records}
+            print(f"records beyond the new ones: {extra}; seen before the kill: {[k for k in extra if k in seen]}; "
+                  f"committed by the killed member: {sorted(c for c in theirs_committed if c in extra)}; "
+                  f"partitions before: survivor {mine}, member {theirs}")
+            raise
         # From the dead member's partitions, only what it had not committed (the new records) arrives.
         assert set(later) == set(later_records)
         assert not set(later) & theirs_committed
