@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -154,6 +154,8 @@ impl Listener {
 #[allow(missing_debug_implementations)]
 pub struct Bound {
     listeners: Vec<(Listener, bool)>,
+    /// Set once every client listener listens (at once, unless a cluster member's wait for its unfencing).
+    serving: Arc<AtomicBool>,
     broker: Arc<Broker>,
     node: Option<Arc<ControllerNode>>,
     controllers: Option<Arc<ControllerClient>>,
@@ -416,7 +418,8 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
         let client = ControllerClient::new(Some(node.clone()), &raft::voter_nodes(&config));
         (Some(node), Some(Arc::new(client)), None)
     };
-    Ok(Bound { listeners, broker, node, controllers, observer, ephemeral })
+    let serving = Arc::new(AtomicBool::new(!cluster_member));
+    Ok(Bound { listeners, broker, node, controllers, observer, ephemeral, serving })
 }
 
 /// Serves `broker` on `listener` until `shutdown` resolves, then closes every connection and shuts the broker
@@ -432,7 +435,7 @@ async fn serve_until(
     shutdown: impl Future<Output = ()>,
     killed: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), ServerError> {
-    let Bound { listeners, broker, node, controllers, observer, .. } = bound;
+    let Bound { listeners, broker, node, controllers, observer, serving, .. } = bound;
     let config = broker.config().clone();
     let shared = Arc::new(Shared {
         broker,
@@ -468,8 +471,12 @@ async fn serve_until(
     let (accepted_tx, mut accepted_rx) =
         tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, bool, tokio::sync::OwnedSemaphorePermit)>(64);
     let mut acceptors = JoinSet::new();
+    let gated = Arc::new(std::sync::atomic::AtomicUsize::new(
+        listeners.iter().filter(|(l, _)| matches!(l, Listener::WhenUnfenced(..))).count(),
+    ));
     for (listener, controller_listener) in listeners {
         let tx = accepted_tx.clone();
+        let (gated, serving) = (gated.clone(), serving.clone());
         let connections = connections.clone();
         let shared = shared.clone();
         let mut stop = stop_rx.clone();
@@ -486,6 +493,9 @@ async fn serve_until(
                     match socket.listen(LISTEN_BACKLOG) {
                         Ok(tcp) => {
                             tracing::info!(target: "potok::net", "registered and unfenced: serving clients on {address}");
+                            if gated.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                serving.store(true, Ordering::Release);
+                            }
                             tcp
                         }
                         Err(e) => {
@@ -971,6 +981,8 @@ pub struct RunningBroker {
     /// The serving thread's broker, to read the node's registration and metadata image. Weak: a clean stop
     /// needs the only strong reference to shut the broker down (flush, checkpoints, clean-shutdown marker).
     broker: std::sync::Weak<Broker>,
+    /// Whether the client listeners listen (a cluster member's wait until it is unfenced).
+    serving: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
 }
@@ -989,6 +1001,7 @@ impl RunningBroker {
         let log_dir = bound.broker.log_dir().to_path_buf();
         let ephemeral = bound.ephemeral.clone();
         let broker = Arc::downgrade(&bound.broker);
+        let serving = bound.serving.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kill_flag = killed.clone();
@@ -1012,6 +1025,7 @@ impl RunningBroker {
             killed,
             registry: None,
             broker,
+            serving,
             stop: Some(stop_tx),
             thread: Some(thread),
         };
@@ -1051,9 +1065,12 @@ impl RunningBroker {
         &self.log_dir
     }
 
-    /// The broker epoch the controller gave this node once it registered and unfenced it; None before, while
-    /// fenced, and on a controller-only node.
+    /// The broker epoch the controller gave this node once it registered and unfenced it and its client
+    /// listeners listen; None before, while fenced, and on a controller-only node.
     pub fn unfenced_epoch(&self) -> Option<i64> {
+        if !self.serving.load(Ordering::Acquire) {
+            return None;
+        }
         self.broker.upgrade()?.unfenced_epoch()
     }
 
