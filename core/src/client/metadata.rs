@@ -58,3 +58,33 @@ impl Metadata {
         (leader >= 0).then_some(leader)
     }
 }
+
+#[cfg(test)]
+impl Metadata {
+    /// Metadata for the state machines' tests: each topic's partitions, in order, led by the given brokers
+    /// (each partition's only replica).
+    pub(crate) fn with_leaders(topics: &[(&str, &[i32])]) -> Metadata {
+        let mut metadata = Metadata::default();
+        for &(topic, leaders) in topics {
+            let partitions = leaders
+                .iter()
+                .enumerate()
+                .map(|(i, &leader)| PartitionMetadata {
+                    partition: i as i32,
+                    leader,
+                    leader_epoch: 0,
+                    replicas: vec![leader],
+                    isr: vec![leader],
+                    offline_replicas: vec![],
+                    error_code: 0,
+                })
+                .collect();
+            let name = topic.to_string();
+            metadata.topics.insert(
+                name.clone(),
+                TopicMetadata { name, topic_id: Default::default(), is_internal: false, error_code: 0, partitions },
+            );
+        }
+        metadata
+    }
+}

@@ -6,7 +6,6 @@ use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopi
 use kafka_protocol::messages::ProducerId;
 
 use super::*;
-use crate::client::metadata::{PartitionMetadata, TopicMetadata};
 use crate::record::{BatchBuilder, Compression, ControlType};
 
 const BACKOFF_MS: u64 = 100;
@@ -31,28 +30,7 @@ fn fetcher() -> Fetcher {
 /// Topic `t` with partition 0 led by broker 1 and partitions 1 and 2 by broker 2; topic `u` with partition 0
 /// on broker 1.
 fn metadata() -> Metadata {
-    let mut metadata = Metadata::default();
-    for (topic, leaders) in [("t", vec![1, 2, 2]), ("u", vec![1])] {
-        let partitions = leaders
-            .iter()
-            .enumerate()
-            .map(|(i, &leader)| PartitionMetadata {
-                partition: i as i32,
-                leader,
-                leader_epoch: 0,
-                replicas: vec![leader],
-                isr: vec![leader],
-                offline_replicas: vec![],
-                error_code: 0,
-            })
-            .collect();
-        let name = topic.to_string();
-        metadata.topics.insert(
-            name.clone(),
-            TopicMetadata { name, topic_id: Default::default(), is_internal: false, error_code: 0, partitions },
-        );
-    }
-    metadata
+    Metadata::with_leaders(&[("t", &[1, 2, 2]), ("u", &[1])])
 }
 
 fn tp(topic: &str, partition: i32) -> TopicPartition {
