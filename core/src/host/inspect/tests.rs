@@ -4,13 +4,11 @@
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, GroupId, OffsetCommitRequest, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::*;
-use crate::host::memory::tests::{frame, parse, produce_frame, start, NOW};
+use crate::host::memory::tests::{create, frame, parse, produce_frame, start, NOW};
 use crate::host::memory::{ConnectionId, MemoryBroker};
 use crate::record::{BatchBuilder, Header};
 
@@ -28,12 +26,7 @@ fn create_topic_with(broker: &mut MemoryBroker, conn: ConnectionId, name: &str, 
         .with_num_partitions(1)
         .with_replication_factor(1)
         .with_configs(configs);
-    let body = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(5000);
-    broker.submit(conn, frame(ApiKey::CreateTopics, 7, 1, &body), NOW).unwrap();
-    let answers = broker.take_answers();
-    let (_, response): (_, CreateTopicsResponse) =
-        parse(ApiKey::CreateTopics, 7, answers[0].frame.as_ref().unwrap().as_ref().unwrap());
-    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0].error_message);
+    create(broker, conn, topic);
 }
 
 /// Ten single-record batches of ~80 bytes into 300-byte segments with an index entry per 100 bytes.

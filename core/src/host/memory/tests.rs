@@ -51,6 +51,11 @@ pub(crate) fn create_topic(broker: &mut MemoryBroker, conn: ConnectionId, name: 
         .with_name(TopicName(StrBytes::from_string(name.into())))
         .with_num_partitions(partitions)
         .with_replication_factor(1);
+    create(broker, conn, topic);
+}
+
+/// Creates `topic` with CreateTopics v7 and checks that it was created.
+pub(crate) fn create(broker: &mut MemoryBroker, conn: ConnectionId, topic: CreatableTopic) {
     let body = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(5000);
     broker.submit(conn, frame(ApiKey::CreateTopics, 7, 1, &body), NOW).unwrap();
     let answers = broker.take_answers();
