@@ -43,7 +43,11 @@ function startPlayground() {
       child.removeAllListeners('exit');
       resolve({
         base: `http://127.0.0.1:${m[1]}`,
-        stop: () => new Promise(done => { child.once('exit', done); child.kill(); }),
+        stop: () => new Promise(done => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', done);
+          child.kill();
+        }),
       });
     });
   });
