@@ -1,7 +1,7 @@
 //! The native driver of the producer's sans-IO [`Sender`]: one tokio task per producer on the client runtime.
 //! Each round it looks up the metadata of topics that records sent with `try_send` wait for (and moves them
-//! into the accumulator once it is known), adds partitions to the open transaction, polls the sender, and
-//! performs what it asks: requests are written to their broker from this task, in the order given (a
+//! into the accumulator once it is known), polls the sender (which also makes a transactional producer's
+//! decisions), and performs what it asks: requests are written to their broker from this task, in the order given (a
 //! partition's batches must reach the broker in sequence order), while their answers are awaited in tasks of a
 //! [`JoinSet`] and fed back to the sender as they come. It sleeps until the sender's next deadline, a wake-up
 //! (records appended, flush, close) or an answer.
@@ -18,8 +18,7 @@ use tokio::task::JoinSet;
 
 use super::accumulator::ProducerBatch;
 use super::native::{lock, Inner};
-use super::sender::{Action, Delivered, Request, RequestId, Response, Sender};
-use super::transactions;
+use super::sender::{self, Action, Delivered, Request, RequestId, Response, Sender};
 use crate::client::cluster::{client_versions, Cluster, Metadata};
 use crate::client::error::{ClientError, Result};
 
@@ -40,15 +39,10 @@ pub(super) async fn run(inner: Arc<Inner>) {
         if closing && !has_data {
             break;
         }
-        if inner.config.transactional_id.is_some() && has_data {
-            transactions::add_partitions(&inner).await;
-        }
         let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
         let metadata = inner.cluster.metadata();
-        let (actions, deadline_ms) = {
-            let txn = lock(&inner.txn);
-            take_actions(&inner, |sender| sender.poll(inner.now_ms(), &metadata, flush, |tp| txn.may_send(tp)))
-        };
+        let (actions, deadline_ms) =
+            take_actions(&inner, |sender| sender.poll(inner.now_ms(), &metadata, flush, |_| true));
         perform(&inner, actions, &mut answers).await;
         let mut wake_at = Instant::now() + IDLE_WAIT_MAX;
         if let Some(ms) = deadline_ms {
@@ -109,6 +103,11 @@ async fn perform(inner: &Arc<Inner>, actions: Vec<Action>, answers: &mut Answers
                 complete(inner, batch, result);
                 completed += 1;
             }
+            Action::Transaction { call, result } => {
+                let _guard = lock(&inner.sender);
+                *lock(&inner.txn_outcome) = Some((call, result));
+                inner.completed.notify_all();
+            }
         }
     }
     if completed > 0 {
@@ -122,12 +121,7 @@ fn complete(inner: &Inner, batch: ProducerBatch, result: std::result::Result<Del
     let bytes = batch.reserved_bytes;
     match result {
         Ok(delivered) => batch.complete(delivered.base_offset, delivered.log_append_time_ms),
-        Err(error) => {
-            if inner.config.transactional_id.is_some() {
-                lock(&inner.txn).set_abortable(error.clone());
-            }
-            batch.fail(&error);
-        }
+        Err(error) => batch.fail(&error),
     }
     inner.release(bytes);
 }
@@ -157,6 +151,38 @@ async fn send(inner: &Arc<Inner>, id: RequestId, node: Option<i32>, request: Req
                 };
                 (id, result.map(Response::Produce))
             });
+        }
+        // The transactional requests go to coordinators one at a time (the machine keeps at most one in flight),
+        // so they need no ordering with the Produce requests.
+        Request::FindCoordinator(request) => {
+            answers.spawn(async move {
+                let result = cluster.call(node, |version| sender::find_coordinator_for_version(request, version)).await;
+                if let Ok(r) = &result {
+                    // The coordinator may be a broker the metadata has not named yet: remember its address.
+                    match r.coordinators.first() {
+                        Some(c) if c.error_code == 0 => cluster.learn_broker(c.node_id.0, &c.host, c.port),
+                        None if r.error_code == 0 => cluster.learn_broker(r.node_id.0, &r.host, r.port),
+                        _ => {}
+                    }
+                }
+                (id, result.map(Response::FindCoordinator))
+            });
+        }
+        Request::AddPartitionsToTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::AddPartitionsToTxn)) });
+        }
+        Request::AddOffsetsToTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::AddOffsetsToTxn)) });
+        }
+        Request::TxnOffsetCommit(request) => {
+            answers.spawn(async move {
+                let result =
+                    cluster.call(node, |version| sender::txn_offset_commit_for_version(request, version)).await;
+                (id, result.map(Response::TxnOffsetCommit))
+            });
+        }
+        Request::EndTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::EndTxn)) });
         }
     }
 }

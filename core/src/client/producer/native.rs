@@ -23,7 +23,8 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, AccumulatorConfig, Thunk};
 use super::awaiting::{self, AwaitingMetadata};
 use super::sender::{Sender, SenderConfig};
-use super::transactions::{self, ConsumerGroupMetadata};
+use super::transaction::{ConsumerGroupMetadata, TxnCall};
+use super::transactions;
 use super::{driver, ProducerRecord, RecordMetadata};
 
 /// The outcome of one `send`: a future (awaitable from any executor) that can also be waited on or given a
@@ -170,7 +171,9 @@ pub(crate) struct Inner {
     pub flushing: AtomicU64,
     pub closing: AtomicBool,
     pub sender_done: AtomicBool,
-    pub txn: Mutex<transactions::TxnState>,
+    /// The outcome of the last transactional call, handed over by the driver (lock order: after `sender`; set
+    /// with `sender` locked and announced through `completed`).
+    pub txn_outcome: Mutex<Option<(TxnCall, Result<()>)>>,
 }
 
 impl Inner {
@@ -379,7 +382,7 @@ impl Producer {
                 seed: (std::process::id() as u64) << 32 ^ id ^ crate::net::now_ms() as u64,
             }))
         });
-        let sender = Sender::new(SenderConfig {
+        let mut sender = Sender::new(SenderConfig {
             acks: producer_config.acks,
             idempotent: producer_config.idempotent,
             transactional_id: producer_config.transactional_id.clone(),
@@ -402,9 +405,10 @@ impl Producer {
                 idempotent: producer_config.idempotent,
             },
         });
+        sender.set_transaction_timeout_ms(producer_config.transaction_timeout_ms);
         let inner = Arc::new(Inner {
             cluster: Cluster::new(common.clone()),
-            txn: Mutex::new(transactions::TxnState::new(producer_config.transactional_id.is_some())),
+            txn_outcome: Mutex::new(None),
             config: producer_config,
             common,
             partitioner,
@@ -629,6 +633,8 @@ impl Producer {
     }
 
     pub fn commit_transaction(&self, timeout: Option<Duration>) -> Result<()> {
+        // The machine sends every queued batch before EndTxn on its own; the flush also waits for records of
+        // `try_send` that still wait for their topic's metadata, which the machine does not see yet.
         self.flush(timeout)?;
         transactions::end(self.inner(), true, timeout.unwrap_or(self.inner().config.max_block))
     }
