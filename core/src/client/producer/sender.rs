@@ -293,8 +293,8 @@ impl Sender {
     fn note_failures(&mut self, actions: &[Action], from: usize) {
         let Some(txn) = self.txn.as_mut() else { return };
         for action in &actions[from..] {
-            if let Action::Complete { result: Err(e), .. } = action {
-                txn.on_batch_failed(e);
+            if let Action::Complete { batch, result: Err(e) } = action {
+                txn.on_batch_failed(e, batch.base_sequence >= 0);
             }
         }
     }

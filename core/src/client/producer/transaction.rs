@@ -151,6 +151,10 @@ pub struct TransactionManager {
     backoff_ms: u64,
     /// Call outcomes to hand out at the next poll.
     finished: Vec<(TxnCall, Result<(), ClientError>)>,
+    /// A batch that had a sequence number failed (or the coordinator no longer knows the producer id): the
+    /// partition's sequence has a gap the broker would refuse, so once the transaction is aborted the producer
+    /// takes a new epoch with InitProducerId and numbers from 0 again (KIP-360), before the abort completes.
+    epoch_bump_required: bool,
 }
 
 impl TransactionManager {
@@ -177,6 +181,7 @@ impl TransactionManager {
             retry_at_ms: 0,
             backoff_ms: retry_backoff_ms,
             finished: Vec::new(),
+            epoch_bump_required: false,
         }
     }
 
@@ -199,9 +204,8 @@ impl TransactionManager {
         match self.state {
             State::InTransaction => Ok(()),
             State::AbortableError | State::Fatal => Err(self.failed("the transaction must be aborted")),
-            State::Uninitialized | State::Initializing => {
-                Err(ClientError::IllegalState("call init_transactions() first".into()))
-            }
+            State::Uninitialized => Err(ClientError::IllegalState("call init_transactions() first".into())),
+            State::Initializing => Err(initializing()),
             State::Ready => {
                 Err(ClientError::IllegalState("cannot send outside a transaction: call begin_transaction()".into()))
             }
@@ -237,9 +241,8 @@ impl TransactionManager {
                 self.started = false;
                 Ok(())
             }
-            State::Uninitialized | State::Initializing => {
-                Err(ClientError::IllegalState("call init_transactions() first".into()))
-            }
+            State::Uninitialized => Err(ClientError::IllegalState("call init_transactions() first".into())),
+            State::Initializing => Err(initializing()),
             State::InTransaction | State::AbortableError => {
                 Err(ClientError::IllegalState("a transaction is already in progress".into()))
             }
@@ -385,8 +388,10 @@ impl TransactionManager {
 
     /// A batch of the producer failed for good (the sender gives up on it): the transaction can only be aborted,
     /// or, fenced or unauthorized, not go on at all.
-    pub(crate) fn on_batch_failed(&mut self, error: &ClientError) {
+    /// `had_sequence`: the batch was numbered, so its partition's sequence now has a gap.
+    pub(crate) fn on_batch_failed(&mut self, error: &ClientError, had_sequence: bool) {
         let fatal = self.state == State::Fatal;
+        self.epoch_bump_required |= had_sequence && !fatal;
         match error.code() {
             Some(47 | 90) if !fatal => self.fatal(ClientError::from_code(90, None)),
             Some(53) if !fatal => self.fatal(error.clone()),
@@ -516,12 +521,18 @@ impl TransactionManager {
     }
 
     fn complete_transaction(&mut self) {
-        self.state = State::Ready;
         self.error = None;
         self.partitions.clear();
         self.started = false;
         self.offsets = None;
-        self.finish(Ok(()));
+        if self.epoch_bump_required {
+            // The call completes once InitProducerId gave the new epoch.
+            self.epoch_bump_required = false;
+            self.state = State::Initializing;
+        } else {
+            self.state = State::Ready;
+            self.finish(Ok(()));
+        }
     }
 
     fn find_coordinator(&mut self, key_type: i8, key: String) -> Outgoing {
@@ -768,7 +779,11 @@ impl TransactionManager {
                 self.retry(now_ms, &e, None)
             }
             Outcome::Retry(e) => self.retry(now_ms, &e, None),
-            Outcome::Abortable(e) => self.abortable(e),
+            Outcome::Abortable(e) => {
+                // UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_ID_MAPPING: the coordinator lost the producer's state.
+                self.epoch_bump_required |= matches!(e.code(), Some(49 | 59));
+                self.abortable(e)
+            }
             Outcome::Fatal(e) => self.fatal(e),
         }
     }
@@ -805,6 +820,10 @@ enum Outcome {
     Retry(ClientError),
     Abortable(ClientError),
     Fatal(ClientError),
+}
+
+fn initializing() -> ClientError {
+    ClientError::IllegalState("the producer is getting its producer id and epoch: wait for the pending call".into())
 }
 
 /// INVALID_PRODUCER_EPOCH means the producer was fenced, as Kafka's producer reads it.

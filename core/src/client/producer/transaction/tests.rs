@@ -423,9 +423,39 @@ fn after_an_abortable_error_only_abort_is_possible() {
     sender.abort_transaction(4, TIMEOUT_MS).unwrap();
     let (id, _, request) = only_send(&poll(&mut sender, 4));
     assert!(matches!(&request, Request::EndTxn(e) if !e.committed), "{request:?}");
-    assert_eq!(outcomes(&sender.on_response(id, 5, end_txn_answer(0))), vec![(TxnCall::AbortTransaction, Ok(()))]);
+    // The failed batch had sequence 0: t-0's sequence has a gap, so the abort takes a new epoch before it
+    // completes, and numbering starts again from 0 (KIP-360).
+    assert!(outcomes(&sender.on_response(id, 5, end_txn_answer(0))).is_empty());
+    let (id, node, request) = only_send(&poll(&mut sender, 5));
+    assert!(matches!(&request, Request::InitProducerId(_)) && node == Some(COORDINATOR), "{request:?}");
+    assert!(sender.begin_transaction().is_err(), "not before the new epoch");
+    let bumped =
+        InitProducerIdResponse::default().with_producer_id(ProducerId(PRODUCER_ID)).with_producer_epoch(EPOCH + 1);
+    let actions = sender.on_response(id, 6, Ok(Response::InitProducerId(bumped)));
+    assert_eq!(outcomes(&actions), vec![(TxnCall::AbortTransaction, Ok(()))]);
+    assert_eq!(sender.producer_id(), (PRODUCER_ID, EPOCH + 1));
     sender.begin_transaction().unwrap();
     sender.check_can_send().unwrap();
+    append(&mut sender, &tp(0), 7);
+    let (id, _, _) = only_send(&poll(&mut sender, 7));
+    sender.on_response(id, 8, add_partitions_answer(&[tp(0)], 0));
+    let sent = sends(&poll(&mut sender, 8));
+    let Some((_, _, Request::Produce(produce))) = sent.first() else { panic!("{sent:?}") };
+    let batch = produce.topic_data[0].partition_data[0].records.clone().unwrap_or_default();
+    let epoch = i16::from_be_bytes([batch[51], batch[52]]);
+    let sequence = i32::from_be_bytes([batch[53], batch[54], batch[55], batch[56]]);
+    assert_eq!((epoch, sequence), (EPOCH + 1, 0));
+}
+
+#[test]
+fn an_abort_with_nothing_numbered_keeps_the_epoch() {
+    let (mut sender, produce_id) = with_batch_in_flight();
+    sender.on_response(produce_id, 2, produce_answer(&tp(0), 0));
+    sender.abort_transaction(3, TIMEOUT_MS).unwrap();
+    let (id, _, _) = only_send(&poll(&mut sender, 3));
+    assert_eq!(outcomes(&sender.on_response(id, 4, end_txn_answer(0))), vec![(TxnCall::AbortTransaction, Ok(()))]);
+    assert!(sends(&poll(&mut sender, 4)).is_empty(), "no InitProducerId");
+    assert_eq!(sender.producer_id(), (PRODUCER_ID, EPOCH));
 }
 
 #[test]
