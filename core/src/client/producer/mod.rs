@@ -13,8 +13,7 @@
 //! `transactions.rs` its transactional calls.
 
 pub mod accumulator;
-#[cfg(feature = "native")]
-mod awaiting;
+pub mod awaiting;
 #[cfg(feature = "native")]
 mod driver;
 #[cfg(feature = "native")]

@@ -406,6 +406,8 @@ impl Producer {
             },
         });
         sender.set_transaction_timeout_ms(producer_config.transaction_timeout_ms);
+        let awaiting =
+            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         let inner = Arc::new(Inner {
             cluster: Cluster::new(common.clone()),
             txn_outcome: Mutex::new(None),
@@ -415,7 +417,7 @@ impl Producer {
             sender: Mutex::new(sender),
             clock: Instant::now(),
             completing: AtomicUsize::new(0),
-            awaiting: Mutex::default(),
+            awaiting: Mutex::new(awaiting),
             awaiting_count: AtomicUsize::new(0),
             completed: Condvar::new(),
             memory_used: Mutex::new(0),
@@ -541,7 +543,7 @@ impl Producer {
             (_, None) => {
                 inner.try_reserve(size)?;
                 let mut awaiting = lock(&inner.awaiting);
-                awaiting.push(record, thunk, size, Instant::now());
+                awaiting.push(record, thunk, size, inner.now_ms());
                 inner.awaiting_count.store(awaiting.len(), Ordering::Release);
                 drop(awaiting);
                 inner.wake.notify_one();
@@ -563,7 +565,7 @@ impl Producer {
             // across the append so the sender cannot move them in between.
             let mut awaiting = lock(&inner.awaiting);
             if awaiting.has(&record.topic) {
-                awaiting.push(record, thunk, size, Instant::now());
+                awaiting.push(record, thunk, size, inner.now_ms());
                 inner.awaiting_count.store(awaiting.len(), Ordering::Release);
                 drop(awaiting);
                 inner.wake.notify_one();

@@ -641,6 +641,10 @@ impl TransactionManager {
         if self.in_flight.as_ref() == Some(&step) {
             self.in_flight = None;
         }
+        if self.state == State::Fatal {
+            // Nothing an answer says can undo a fatal error.
+            return None;
+        }
         let response = match result {
             Ok(response) => response,
             Err(e) => {
