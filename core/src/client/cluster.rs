@@ -159,6 +159,17 @@ impl Cluster {
         self.metadata.lock().unwrap_or_else(PoisonError::into_inner).0.clone()
     }
 
+    /// Adds a broker the metadata does not name yet (a coordinator a FindCoordinator answer pointed to), so that
+    /// requests can be sent to it by node id.
+    pub(crate) fn learn_broker(&self, node: i32, host: &str, port: i32) {
+        let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
+        if !guard.0.brokers.contains_key(&node) {
+            let mut m = (*guard.0).clone();
+            m.brokers.insert(node, BrokerInfo { node_id: node, host: host.to_string(), port, rack: None });
+            guard.0 = Arc::new(m);
+        }
+    }
+
     fn metadata_age(&self) -> Option<Duration> {
         self.metadata.lock().unwrap_or_else(PoisonError::into_inner).1.map(|t| t.elapsed())
     }
@@ -466,17 +477,6 @@ impl Cluster {
         }
     }
 
-    /// Adds a broker the metadata does not name yet (a coordinator a FindCoordinator answer pointed to), so that
-    /// requests can be sent to it by node id.
-    pub(crate) fn learn_broker(&self, node: i32, host: &str, port: i32) {
-        let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
-        if !guard.0.brokers.contains_key(&node) {
-            let mut m = (*guard.0).clone();
-            m.brokers.insert(node, BrokerInfo { node_id: node, host: host.to_string(), port, rack: None });
-            guard.0 = Arc::new(m);
-        }
-    }
-
     /// Finds the coordinator of a group (`key_type` 0) or transactional id (`key_type` 1), returning its node id.
     pub async fn find_coordinator(&self, key_type: i8, key: &str, deadline: Instant) -> Result<i32> {
         use kafka_protocol::messages::FindCoordinatorRequest;
@@ -504,7 +504,12 @@ impl Cluster {
                 });
             match result {
                 Ok((node, host, port)) => {
-                    self.learn_broker(node, &host, port);
+                    let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !guard.0.brokers.contains_key(&node) {
+                        let mut m = (*guard.0).clone();
+                        m.brokers.insert(node, BrokerInfo { node_id: node, host, port, rack: None });
+                        guard.0 = Arc::new(m);
+                    }
                     return Ok(node);
                 }
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {

@@ -375,6 +375,8 @@ impl Producer {
             None => format!("producer-{id}"),
         };
         let common = CommonConfig::from_properties(&props, default_id)?;
+        let awaiting =
+            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         let partitioner = partitioner.unwrap_or_else(|| {
             Box::new(DefaultPartitioner::new(DefaultPartitionerConfig {
                 batch_size: producer_config.batch_size,
@@ -382,7 +384,7 @@ impl Producer {
                 seed: (std::process::id() as u64) << 32 ^ id ^ crate::net::now_ms() as u64,
             }))
         });
-        let mut sender = Sender::new(SenderConfig {
+        let sender = Sender::new(SenderConfig {
             acks: producer_config.acks,
             idempotent: producer_config.idempotent,
             transactional_id: producer_config.transactional_id.clone(),
@@ -405,9 +407,6 @@ impl Producer {
                 idempotent: producer_config.idempotent,
             },
         });
-        sender.set_transaction_timeout_ms(producer_config.transaction_timeout_ms);
-        let awaiting =
-            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         let inner = Arc::new(Inner {
             cluster: Cluster::new(common.clone()),
             txn_outcome: Mutex::new(None),

@@ -22,7 +22,10 @@ pub(super) fn check_can_send(inner: &Inner) -> Result<()> {
 }
 
 pub(super) fn init(inner: &Inner, timeout: Duration) -> Result<()> {
-    call(inner, TxnCall::InitTransactions, |sender, now_ms| sender.init_transactions(now_ms, millis(timeout)))
+    call(inner, TxnCall::InitTransactions, |sender, now_ms| {
+        sender.set_transaction_timeout_ms(inner.config.transaction_timeout_ms);
+        sender.init_transactions(now_ms, millis(timeout))
+    })
 }
 
 pub(super) fn begin(inner: &Inner) -> Result<()> {
