@@ -3,7 +3,11 @@
 //! the producer id of an idempotent producer (InitProducerId before the first Produce), batch expiry
 //! (`delivery.timeout.ms`), draining ready batches per partition leader into Produce requests under
 //! `max.request.size`, in-flight limits, retries with backoff, idempotent sequence handling, and asking for
-//! metadata when a partition has no known leader or a leader moved.
+//! metadata when a partition has no known leader or a leader moved. With `transactional.id` it also owns the
+//! producer's [`TransactionManager`]: partitions are drained only once they are in the transaction, the
+//! transactional requests (FindCoordinator, InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit, EndTxn) leave from `poll` like the others, and the transactional calls' outcomes come back as
+//! [`Action::Transaction`].
 //!
 //! A driver runs it: natively a tokio task on the client runtime (`driver.rs`), in a browser the page's event
 //! loop. The driver calls [`Sender::poll`] whenever something may have changed (records appended, a response

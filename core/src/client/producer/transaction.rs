@@ -194,7 +194,8 @@ impl TransactionManager {
         matches!(self.state, State::InTransaction | State::Committing) && self.partitions.contains(tp)
     }
 
-    /// The transaction is being committed: every queued batch is sent regardless of `linger.ms`.
+    /// The transaction is being committed or aborted: every queued batch that may still go is sent regardless of
+    /// `linger.ms` (as a flush), so that EndTxn can follow.
     pub fn is_completing(&self) -> bool {
         matches!(self.state, State::Committing | State::Aborting)
     }
@@ -203,7 +204,8 @@ impl TransactionManager {
     pub fn check_can_send(&self) -> Result<(), ClientError> {
         match self.state {
             State::InTransaction => Ok(()),
-            State::AbortableError | State::Fatal => Err(self.failed("the transaction must be aborted")),
+            State::AbortableError => Err(self.failed("the transaction must be aborted")),
+            State::Fatal => Err(self.failed("the producer cannot use transactions")),
             State::Uninitialized => Err(ClientError::IllegalState("call init_transactions() first".into())),
             State::Initializing => Err(initializing()),
             State::Ready => {
