@@ -159,6 +159,17 @@ impl Cluster {
         self.metadata.lock().unwrap_or_else(PoisonError::into_inner).0.clone()
     }
 
+    /// Adds a broker the metadata does not name yet (a coordinator a FindCoordinator answer pointed to), so that
+    /// requests can be sent to it by node id.
+    pub(crate) fn learn_broker(&self, node: i32, host: &str, port: i32) {
+        let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
+        if !guard.0.brokers.contains_key(&node) {
+            let mut m = (*guard.0).clone();
+            m.brokers.insert(node, BrokerInfo { node_id: node, host: host.to_string(), port, rack: None });
+            guard.0 = Arc::new(m);
+        }
+    }
+
     fn metadata_age(&self) -> Option<Duration> {
         self.metadata.lock().unwrap_or_else(PoisonError::into_inner).1.map(|t| t.elapsed())
     }

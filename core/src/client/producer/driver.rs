@@ -1,7 +1,7 @@
 //! The native driver of the producer's sans-IO [`Sender`]: one tokio task per producer on the client runtime.
 //! Each round it looks up the metadata of topics that records sent with `try_send` wait for (and moves them
-//! into the accumulator once it is known), adds partitions to the open transaction, polls the sender, and
-//! performs what it asks: requests are written to their broker from this task, in the order given (a
+//! into the accumulator once it is known), polls the sender (which also makes a transactional producer's
+//! decisions), and performs what it asks: requests are written to their broker from this task, in the order given (a
 //! partition's batches must reach the broker in sequence order), while their answers are awaited in tasks of a
 //! [`JoinSet`] and fed back to the sender as they come. It sleeps until the sender's next deadline, a wake-up
 //! (records appended, flush, close) or an answer.
@@ -9,6 +9,7 @@
 //! Invariant: completions taken out of the sender are counted in `Inner::completing` until their records'
 //! callbacks ran, so a flush returns only after every record sent before it was completed.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +19,7 @@ use tokio::task::JoinSet;
 
 use super::accumulator::ProducerBatch;
 use super::native::{lock, Inner};
-use super::sender::{Action, Delivered, Request, RequestId, Response, Sender};
-use super::transactions;
+use super::sender::{self, Action, Delivered, Request, RequestId, Response, Sender};
 use crate::client::cluster::{client_versions, Cluster, Metadata};
 use crate::client::error::{ClientError, Result};
 
@@ -29,33 +29,27 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
 type Answers = JoinSet<(RequestId, Result<Response>)>;
 
 pub(super) async fn run(inner: Arc<Inner>) {
-    let mut awaiting = AwaitingLookup::new(&inner);
     let mut answers = Answers::new();
     loop {
         let closing = inner.closing.load(Ordering::Acquire);
         if inner.awaiting_count.load(Ordering::Acquire) > 0 {
-            awaiting.step(&inner, Instant::now()).await;
+            step_awaiting(&inner).await;
         }
         let has_data = inner.incomplete(&lock(&inner.sender)) > 0;
         if closing && !has_data {
             break;
         }
-        if inner.config.transactional_id.is_some() && has_data {
-            transactions::add_partitions(&inner).await;
-        }
         let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
         let metadata = inner.cluster.metadata();
-        let (actions, deadline_ms) = {
-            let txn = lock(&inner.txn);
-            take_actions(&inner, |sender| sender.poll(inner.now_ms(), &metadata, flush, |tp| txn.may_send(tp)))
-        };
+        let (actions, deadline_ms) =
+            take_actions(&inner, |sender| sender.poll(inner.now_ms(), &metadata, flush, |_| true));
         perform(&inner, actions, &mut answers).await;
         let mut wake_at = Instant::now() + IDLE_WAIT_MAX;
         if let Some(ms) = deadline_ms {
             wake_at = wake_at.min(inner.instant(ms));
         }
         if inner.awaiting_count.load(Ordering::Acquire) > 0 {
-            wake_at = wake_at.min(awaiting.retry_at);
+            wake_at = wake_at.min(inner.instant(lock(&inner.awaiting).next_lookup_ms()));
         }
         tokio::select! {
             _ = inner.wake.notified() => {}
@@ -109,6 +103,11 @@ async fn perform(inner: &Arc<Inner>, actions: Vec<Action>, answers: &mut Answers
                 complete(inner, batch, result);
                 completed += 1;
             }
+            Action::Transaction { call, result } => {
+                let _guard = lock(&inner.sender);
+                *lock(&inner.txn_outcome) = Some((call, result));
+                inner.completed.notify_all();
+            }
         }
     }
     if completed > 0 {
@@ -122,12 +121,7 @@ fn complete(inner: &Inner, batch: ProducerBatch, result: std::result::Result<Del
     let bytes = batch.reserved_bytes;
     match result {
         Ok(delivered) => batch.complete(delivered.base_offset, delivered.log_append_time_ms),
-        Err(error) => {
-            if inner.config.transactional_id.is_some() {
-                lock(&inner.txn).set_abortable(error.clone());
-            }
-            batch.fail(&error);
-        }
+        Err(error) => batch.fail(&error),
     }
     inner.release(bytes);
 }
@@ -158,6 +152,38 @@ async fn send(inner: &Arc<Inner>, id: RequestId, node: Option<i32>, request: Req
                 (id, result.map(Response::Produce))
             });
         }
+        // The transactional requests go to coordinators one at a time (the machine keeps at most one in flight),
+        // so they need no ordering with the Produce requests.
+        Request::FindCoordinator(request) => {
+            answers.spawn(async move {
+                let result = cluster.call(node, |version| sender::find_coordinator_for_version(request, version)).await;
+                if let Ok(r) = &result {
+                    // The coordinator may be a broker the metadata has not named yet: remember its address.
+                    match r.coordinators.first() {
+                        Some(c) if c.error_code == 0 => cluster.learn_broker(c.node_id.0, &c.host, c.port),
+                        None if r.error_code == 0 => cluster.learn_broker(r.node_id.0, &r.host, r.port),
+                        _ => {}
+                    }
+                }
+                (id, result.map(Response::FindCoordinator))
+            });
+        }
+        Request::AddPartitionsToTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::AddPartitionsToTxn)) });
+        }
+        Request::AddOffsetsToTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::AddOffsetsToTxn)) });
+        }
+        Request::TxnOffsetCommit(request) => {
+            answers.spawn(async move {
+                let result =
+                    cluster.call(node, |version| sender::txn_offset_commit_for_version(request, version)).await;
+                (id, result.map(Response::TxnOffsetCommit))
+            });
+        }
+        Request::EndTxn(request) => {
+            answers.spawn(async move { (id, cluster.call(node, |_| request).await.map(Response::EndTxn)) });
+        }
     }
 }
 
@@ -169,55 +195,46 @@ async fn write_oneway(cluster: &Cluster, node: Option<i32>, request: ProduceRequ
     connection.send_oneway(&request, version).await
 }
 
-/// The metadata lookups for records waiting in `Inner::awaiting`, with their own backoff: doubling from
-/// `retry.backoff.ms` to `retry.backoff.max.ms` while lookups fail (an unreachable cluster is asked about less
-/// and less often, as Kafka's clients back off their reconnects), reset by a success.
-struct AwaitingLookup {
-    retry_at: Instant,
-    backoff: Duration,
-    /// Why the last lookup failed, for the error of records that time out waiting.
-    last_error: Option<ClientError>,
-}
-
-impl AwaitingLookup {
-    fn new(inner: &Inner) -> AwaitingLookup {
-        AwaitingLookup { retry_at: Instant::now(), backoff: inner.common.retry_backoff, last_error: None }
-    }
-
-    /// Fails records that waited `delivery.timeout.ms`, moves those whose topic is known into the accumulator,
-    /// and asks the cluster about the other topics when the backoff allows.
-    async fn step(&mut self, inner: &Inner, now: Instant) {
-        let expired = inner.take_awaiting(|a| a.expire(now, inner.config.delivery_timeout));
-        let timeout_ms = inner.config.delivery_timeout.as_millis();
-        let why = self.last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+/// Fails records that waited `delivery.timeout.ms` for their topic's metadata, moves those whose topic is known
+/// into the accumulator, and looks the other topics up when the waiting records' backoff allows (the decisions
+/// are `AwaitingMetadata`'s; this performs the lookup).
+async fn step_awaiting(inner: &Inner) {
+    let timeout_ms = inner.config.delivery_timeout.as_millis() as u64;
+    let expired = inner.take_awaiting(|a| a.expire(inner.now_ms(), timeout_ms));
+    if !expired.is_empty() {
+        // The errors are made first: records' callbacks run without the lock.
+        let errors: HashMap<String, ClientError> = {
+            let awaiting = lock(&inner.awaiting);
+            expired
+                .iter()
+                .map(|r| (r.record.topic.clone(), awaiting.expiry_error(&r.record.topic, timeout_ms)))
+                .collect()
+        };
         inner.fail_awaiting(expired, |topic| {
-            ClientError::Timeout(format!("topic {topic} not present in metadata after {timeout_ms} ms{why}"))
+            errors
+                .get(topic)
+                .cloned()
+                .unwrap_or_else(|| ClientError::Timeout(format!("topic {topic} not present in metadata")))
         });
-        let unknown = place(inner, &inner.cluster.metadata());
-        if unknown.is_empty() || now < self.retry_at {
-            return;
-        }
-        match inner.cluster.refresh(Some(&unknown), true).await {
-            Ok(metadata) => {
-                self.last_error = None;
-                self.backoff = inner.common.retry_backoff;
-                for topic in place(inner, &metadata) {
-                    // A topic the cluster refuses for good (an invalid name, no authorization) fails its records
-                    // now; an unknown one (auto-creation off, or still propagating) is asked about again.
-                    let Some(&code) = metadata.topic_errors.get(&topic) else { continue };
-                    let error = ClientError::from_code(code, None);
-                    if !error.is_retriable() {
-                        let records = inner.take_awaiting(|a| a.take(&topic).into());
-                        inner.fail_awaiting(records, |_| error.clone());
-                    }
-                }
-            }
-            Err(e) => {
-                self.last_error = Some(e);
-                self.backoff = (self.backoff * 2).min(inner.common.retry_backoff_max);
+    }
+    let unknown = place(inner, &inner.cluster.metadata());
+    if unknown.is_empty() || !lock(&inner.awaiting).lookup_due(inner.now_ms()) {
+        return;
+    }
+    let refreshed = inner.cluster.refresh(Some(&unknown), true).await;
+    let outcome = refreshed.as_ref().map(|_| ()).map_err(Clone::clone);
+    lock(&inner.awaiting).lookup_done(inner.now_ms(), outcome);
+    if let Ok(metadata) = refreshed {
+        for topic in place(inner, &metadata) {
+            // A topic the cluster refuses for good (an invalid name, no authorization) fails its records now; an
+            // unknown one (auto-creation off, or still propagating) is asked about again.
+            let Some(&code) = metadata.topic_errors.get(&topic) else { continue };
+            let error = ClientError::from_code(code, None);
+            if !error.is_retriable() {
+                let records = inner.take_awaiting(|a| a.take(&topic).into());
+                inner.fail_awaiting(records, |_| error.clone());
             }
         }
-        self.retry_at = Instant::now() + self.backoff.max(Duration::from_millis(1));
     }
 }
 

@@ -8,16 +8,18 @@
 //! `transactional.id` the producer runs Kafka's transactional protocol.
 //!
 //! The sender's decisions live in [`sender`], a sans-IO state machine over the [`accumulator`] that builds for
-//! every target; natively, `driver.rs` runs it as a tokio task and `native.rs` holds the blocking public API.
+//! every target, and with it those of a transactional producer ([`transaction`], Kafka's TransactionManager);
+//! natively, `driver.rs` runs them as a tokio task, `native.rs` holds the blocking public API and
+//! `transactions.rs` its transactional calls.
 
 pub mod accumulator;
-#[cfg(feature = "native")]
-mod awaiting;
+pub mod awaiting;
 #[cfg(feature = "native")]
 mod driver;
 #[cfg(feature = "native")]
 mod native;
 pub mod sender;
+pub mod transaction;
 #[cfg(feature = "native")]
 mod transactions;
 
@@ -27,8 +29,7 @@ use bytes::Bytes;
 pub(crate) use native::lock;
 #[cfg(feature = "native")]
 pub use native::{DeliveryFuture, Producer};
-#[cfg(feature = "native")]
-pub use transactions::ConsumerGroupMetadata;
+pub use transaction::ConsumerGroupMetadata;
 
 /// A record to send. `partition` and `timestamp` are chosen by the producer when `None`.
 #[derive(Debug, Clone, Default)]

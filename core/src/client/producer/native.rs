@@ -23,7 +23,8 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, AccumulatorConfig, Thunk};
 use super::awaiting::{self, AwaitingMetadata};
 use super::sender::{Sender, SenderConfig};
-use super::transactions::{self, ConsumerGroupMetadata};
+use super::transaction::{ConsumerGroupMetadata, TxnCall};
+use super::transactions;
 use super::{driver, ProducerRecord, RecordMetadata};
 
 /// The outcome of one `send`: a future (awaitable from any executor) that can also be waited on or given a
@@ -170,7 +171,9 @@ pub(crate) struct Inner {
     pub flushing: AtomicU64,
     pub closing: AtomicBool,
     pub sender_done: AtomicBool,
-    pub txn: Mutex<transactions::TxnState>,
+    /// The outcome of the last transactional call, handed over by the driver (lock order: after `sender`; set
+    /// with `sender` locked and announced through `completed`).
+    pub txn_outcome: Mutex<Option<(TxnCall, Result<()>)>>,
 }
 
 impl Inner {
@@ -372,6 +375,8 @@ impl Producer {
             None => format!("producer-{id}"),
         };
         let common = CommonConfig::from_properties(&props, default_id)?;
+        let awaiting =
+            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         let partitioner = partitioner.unwrap_or_else(|| {
             Box::new(DefaultPartitioner::new(DefaultPartitionerConfig {
                 batch_size: producer_config.batch_size,
@@ -404,14 +409,14 @@ impl Producer {
         });
         let inner = Arc::new(Inner {
             cluster: Cluster::new(common.clone()),
-            txn: Mutex::new(transactions::TxnState::new(producer_config.transactional_id.is_some())),
+            txn_outcome: Mutex::new(None),
             config: producer_config,
             common,
             partitioner,
             sender: Mutex::new(sender),
             clock: Instant::now(),
             completing: AtomicUsize::new(0),
-            awaiting: Mutex::default(),
+            awaiting: Mutex::new(awaiting),
             awaiting_count: AtomicUsize::new(0),
             completed: Condvar::new(),
             memory_used: Mutex::new(0),
@@ -537,7 +542,7 @@ impl Producer {
             (_, None) => {
                 inner.try_reserve(size)?;
                 let mut awaiting = lock(&inner.awaiting);
-                awaiting.push(record, thunk, size, Instant::now());
+                awaiting.push(record, thunk, size, inner.now_ms());
                 inner.awaiting_count.store(awaiting.len(), Ordering::Release);
                 drop(awaiting);
                 inner.wake.notify_one();
@@ -559,7 +564,7 @@ impl Producer {
             // across the append so the sender cannot move them in between.
             let mut awaiting = lock(&inner.awaiting);
             if awaiting.has(&record.topic) {
-                awaiting.push(record, thunk, size, Instant::now());
+                awaiting.push(record, thunk, size, inner.now_ms());
                 inner.awaiting_count.store(awaiting.len(), Ordering::Release);
                 drop(awaiting);
                 inner.wake.notify_one();
@@ -629,6 +634,8 @@ impl Producer {
     }
 
     pub fn commit_transaction(&self, timeout: Option<Duration>) -> Result<()> {
+        // The machine sends every queued batch before EndTxn on its own; the flush also waits for records of
+        // `try_send` that still wait for their topic's metadata, which the machine does not see yet.
         self.flush(timeout)?;
         transactions::end(self.inner(), true, timeout.unwrap_or(self.inner().config.max_block))
     }

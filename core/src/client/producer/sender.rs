@@ -3,7 +3,11 @@
 //! the producer id of an idempotent producer (InitProducerId before the first Produce), batch expiry
 //! (`delivery.timeout.ms`), draining ready batches per partition leader into Produce requests under
 //! `max.request.size`, in-flight limits, retries with backoff, idempotent sequence handling, and asking for
-//! metadata when a partition has no known leader or a leader moved.
+//! metadata when a partition has no known leader or a leader moved. With `transactional.id` it also owns the
+//! producer's [`TransactionManager`]: partitions are drained only once they are in the transaction, the
+//! transactional requests (FindCoordinator, InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit, EndTxn) leave from `poll` like the others, and the transactional calls' outcomes come back as
+//! [`Action::Transaction`].
 //!
 //! A driver runs it: natively a tokio task on the client runtime (`driver.rs`), in a browser the page's event
 //! loop. The driver calls [`Sender::poll`] whenever something may have changed (records appended, a response
@@ -21,11 +25,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName, TransactionalId,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::accumulator::{Accumulator, AccumulatorConfig, ProducerBatch};
+use super::transaction::{ConsumerGroupMetadata, Step, TransactionManager, TxnCall};
 use crate::client::error::ClientError;
 use crate::client::metadata::Metadata;
 use crate::client::TopicPartition;
@@ -47,12 +55,19 @@ pub struct SenderConfig {
     pub accumulator: AccumulatorConfig,
 }
 
-/// A request for the driver to send. Fields are valid at every version the client speaks, so the driver
-/// picks the version the broker supports.
+/// A request for the driver to send. The driver picks the version the broker supports and passes the request
+/// through [`Request::for_version`] first (InitProducerId and Produce are valid at every version the client
+/// speaks as they are; the transactional requests carry fields of several versions).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     InitProducerId(InitProducerIdRequest),
     Produce(ProduceRequest),
+    /// The coordinator of the transactional id (key type 1) or of a consumer group (key type 0).
+    FindCoordinator(FindCoordinatorRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    EndTxn(EndTxnRequest),
 }
 
 impl Request {
@@ -60,6 +75,39 @@ impl Request {
     pub fn expects_response(&self) -> bool {
         !matches!(self, Request::Produce(r) if r.acks == 0)
     }
+
+    /// The request as it is encoded at `version`: fields that version does not have are cleared (FindCoordinator
+    /// names its key in `key` before version 4 and in `coordinator_keys` from 4; TxnOffsetCommit has the member's
+    /// generation from 3 and leader epochs from 2).
+    pub fn for_version(self, version: i16) -> Request {
+        match self {
+            Request::FindCoordinator(r) => Request::FindCoordinator(find_coordinator_for_version(r, version)),
+            Request::TxnOffsetCommit(r) => Request::TxnOffsetCommit(txn_offset_commit_for_version(r, version)),
+            other => other,
+        }
+    }
+}
+
+/// [`Request::for_version`] of a FindCoordinator request.
+pub fn find_coordinator_for_version(request: FindCoordinatorRequest, version: i16) -> FindCoordinatorRequest {
+    if version >= 4 {
+        request.with_key(StrBytes::default())
+    } else {
+        request.with_coordinator_keys(Vec::new())
+    }
+}
+
+/// [`Request::for_version`] of a TxnOffsetCommit request.
+pub fn txn_offset_commit_for_version(mut request: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitRequest {
+    if version < 3 {
+        request = request.with_generation_id(-1).with_member_id(StrBytes::default()).with_group_instance_id(None);
+    }
+    if version < 2 {
+        for p in request.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.committed_leader_epoch = -1;
+        }
+    }
+    request
 }
 
 /// The outcome of a [`Request`], as the driver reports it.
@@ -69,6 +117,11 @@ pub enum Response {
     Produce(ProduceResponse),
     /// A request that gets no response ([`Request::expects_response`] is false) was written to the broker.
     Written,
+    FindCoordinator(FindCoordinatorResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnResponse),
+    AddOffsetsToTxn(AddOffsetsToTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitResponse),
+    EndTxn(EndTxnResponse),
 }
 
 /// Where a batch's records were written.
@@ -90,6 +143,9 @@ pub enum Action {
     RefreshMetadata { topics: Vec<String> },
     /// The batch is done: complete its records with `result` and release their `buffer.memory`.
     Complete { batch: ProducerBatch, result: Result<Delivered, ClientError> },
+    /// A transactional call ([`Sender::init_transactions`], [`Sender::send_offsets_to_transaction`],
+    /// [`Sender::commit_transaction`], [`Sender::abort_transaction`]) finished, or its timeout passed.
+    Transaction { call: TxnCall, result: Result<(), ClientError> },
 }
 
 /// What a request in flight carries.
@@ -97,7 +153,11 @@ pub enum Action {
 enum InFlight {
     ProducerId,
     Produce(Vec<ProducerBatch>),
+    Transaction(Step),
 }
+
+/// Kafka's default `transaction.timeout.ms`.
+const TRANSACTION_TIMEOUT_MS_DEFAULT: i32 = 60_000;
 
 /// The producer's sender (see the module documentation).
 #[derive(Debug)]
@@ -114,11 +174,22 @@ pub struct Sender {
     next_request_id: RequestId,
     /// When the last poll found something due next, if anything.
     deadline_ms: Option<u64>,
+    /// The transaction state, when `transactional.id` is set.
+    txn: Option<TransactionManager>,
 }
 
 impl Sender {
     pub fn new(config: SenderConfig) -> Sender {
+        let txn = config.transactional_id.clone().map(|id| {
+            TransactionManager::new(
+                id,
+                TRANSACTION_TIMEOUT_MS_DEFAULT,
+                config.retry_backoff_ms,
+                config.accumulator.retry_backoff_max_ms,
+            )
+        });
         Sender {
+            txn,
             accumulator: Accumulator::new(config.accumulator.clone()),
             config,
             producer_id: -1,
@@ -165,6 +236,73 @@ impl Sender {
         self.deadline_ms
     }
 
+    /// Sets `transaction.timeout.ms`, sent with the transactional producer's InitProducerId (Kafka's default,
+    /// 60 s, until then).
+    pub fn set_transaction_timeout_ms(&mut self, transaction_timeout_ms: i32) {
+        if let Some(txn) = self.txn.as_mut() {
+            txn.set_transaction_timeout_ms(transaction_timeout_ms);
+        }
+    }
+
+    /// The transaction state of a transactional producer.
+    pub fn transaction(&self) -> Option<&TransactionManager> {
+        self.txn.as_ref()
+    }
+
+    fn txn_mut(&mut self) -> Result<&mut TransactionManager, ClientError> {
+        self.txn.as_mut().ok_or_else(|| ClientError::IllegalState("transactional.id is not set".into()))
+    }
+
+    /// Whether a record may be appended now: always, unless the producer is transactional and no transaction is
+    /// open (or it failed).
+    pub fn check_can_send(&self) -> Result<(), ClientError> {
+        self.txn.as_ref().map_or(Ok(()), TransactionManager::check_can_send)
+    }
+
+    /// Starts `init_transactions`; its outcome comes as [`Action::Transaction`] from a later poll, at the latest
+    /// when `timeout_ms` has passed. Called again after a timeout, it waits for the same work.
+    pub fn init_transactions(&mut self, now_ms: u64, timeout_ms: u64) -> Result<(), ClientError> {
+        self.txn_mut()?.init_transactions(now_ms, timeout_ms)
+    }
+
+    /// `begin_transaction`, which completes at once.
+    pub fn begin_transaction(&mut self) -> Result<(), ClientError> {
+        self.txn_mut()?.begin_transaction()
+    }
+
+    /// Starts `send_offsets_to_transaction` (outcome as for [`Sender::init_transactions`]).
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, crate::client::OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+        now_ms: u64,
+        timeout_ms: u64,
+    ) -> Result<(), ClientError> {
+        self.txn_mut()?.send_offsets_to_transaction(offsets, group, now_ms, timeout_ms)
+    }
+
+    /// Starts `commit_transaction`: queued batches are sent at once (as by a flush), and EndTxn follows when all
+    /// are acknowledged (outcome as for [`Sender::init_transactions`]).
+    pub fn commit_transaction(&mut self, now_ms: u64, timeout_ms: u64) -> Result<(), ClientError> {
+        self.txn_mut()?.commit_transaction(now_ms, timeout_ms)
+    }
+
+    /// Starts `abort_transaction`: queued batches fail, EndTxn follows when those in flight are answered
+    /// (outcome as for [`Sender::init_transactions`]).
+    pub fn abort_transaction(&mut self, now_ms: u64, timeout_ms: u64) -> Result<(), ClientError> {
+        self.txn_mut()?.abort_transaction(now_ms, timeout_ms)
+    }
+
+    /// Tells the transaction about batches that failed for good among `actions` (from `from` on).
+    fn note_failures(&mut self, actions: &[Action], from: usize) {
+        let Some(txn) = self.txn.as_mut() else { return };
+        for action in &actions[from..] {
+            if let Action::Complete { batch, result: Err(e) } = action {
+                txn.on_batch_failed(e, batch.base_sequence >= 0);
+            }
+        }
+    }
+
     /// An idempotent producer without a transactional id gets its own producer id (a transactional one gets
     /// it from `init_transactions`).
     fn needs_producer_id(&self) -> bool {
@@ -173,8 +311,9 @@ impl Sender {
 
     /// Expires batches past `delivery.timeout.ms`, asks for a producer id when one is needed, and turns the
     /// batches ready at `now_ms` into Produce requests for their leaders in `metadata`. `flush`: every queued
-    /// batch is ready regardless of `linger.ms`. `may_send`: whether a partition's batches may go now (a
-    /// transactional producer sends only to partitions added to the transaction).
+    /// batch is ready regardless of `linger.ms`. `may_send`: whether a partition's batches may go now (the
+    /// driver's own restriction; a transactional producer in addition sends only to partitions already added to
+    /// the transaction, and emits the transactional requests that get them added and the transaction ended).
     pub fn poll(
         &mut self,
         now_ms: u64,
@@ -193,6 +332,16 @@ impl Sender {
             actions.push(Action::Complete { batch, result: Err(error) });
         }
         let mut deadline_ms = None;
+        let mut flush = flush;
+        if let Some(txn) = self.txn.as_mut() {
+            let (outgoing, txn_deadline_ms) =
+                txn.poll(now_ms, &mut self.accumulator, (self.producer_id, self.producer_epoch), &mut actions);
+            deadline_ms = earliest(deadline_ms, txn_deadline_ms);
+            flush |= txn.is_completing();
+            if let Some(o) = outgoing {
+                actions.push(self.send(o.node, InFlight::Transaction(o.step), o.request));
+            }
+        }
         if self.needs_producer_id() && self.accumulator.incomplete_batches() > 0 && !self.producer_id_requested {
             if now_ms >= self.producer_id_retry_ms {
                 self.producer_id_requested = true;
@@ -205,10 +354,16 @@ impl Sender {
         }
         if self.config.idempotent && self.producer_id < 0 {
             self.deadline_ms = deadline_ms;
+            self.note_failures(&actions, 0);
             return actions;
         }
-        let drained =
-            self.accumulator.drain(now_ms, flush, |tp| metadata.leader_for(&tp.topic, tp.partition), may_send);
+        let txn = self.txn.as_ref();
+        let drained = self.accumulator.drain(
+            now_ms,
+            flush,
+            |tp| metadata.leader_for(&tp.topic, tp.partition),
+            |tp| may_send(tp) && txn.is_none_or(|t| t.may_send(tp)),
+        );
         deadline_ms = earliest(deadline_ms, drained.next_ready_ms);
         if !drained.unknown_leader.is_empty() {
             if now_ms >= self.metadata_retry_ms {
@@ -242,17 +397,30 @@ impl Sender {
             self.produce(leader, request, &mut actions);
         }
         self.deadline_ms = deadline_ms;
+        self.note_failures(&actions, 0);
         actions
     }
 
     /// Takes in the outcome of request `id`: `Err` when it could not be sent or got no answer in time.
-    /// Returns completions and metadata refreshes; never a request (those leave from `poll`).
+    /// Returns completions, metadata refreshes and finished transactional calls; never a request (those leave
+    /// from `poll`).
     pub fn on_response(&mut self, id: RequestId, now_ms: u64, result: Result<Response, ClientError>) -> Vec<Action> {
         let mut actions = Vec::new();
         match self.in_flight.remove(&id) {
             None => {}
             Some(InFlight::ProducerId) => self.on_producer_id(now_ms, result, &mut actions),
             Some(InFlight::Produce(batches)) => self.on_produce(now_ms, batches, result, &mut actions),
+            Some(InFlight::Transaction(step)) => {
+                if let Some(txn) = self.txn.as_mut() {
+                    if let Some((producer_id, producer_epoch)) = txn.on_response(step, now_ms, result) {
+                        self.set_producer_id(producer_id, producer_epoch);
+                    }
+                }
+            }
+        }
+        self.note_failures(&actions, 0);
+        if let Some(txn) = self.txn.as_mut() {
+            txn.take_finished(&mut actions);
         }
         actions
     }
