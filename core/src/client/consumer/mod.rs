@@ -9,6 +9,7 @@
 //! for every target. Natively, `driver.rs` runs fetch rounds on the client runtime, `group.rs` runs the group
 //! protocol, and `native.rs` holds the blocking public API.
 
+pub mod coordinator;
 pub mod decode;
 #[cfg(feature = "native")]
 mod driver;
