@@ -654,9 +654,12 @@ impl Consumer {
                 let actions = c.poll_consumer(self.inner.now_ms(), Some(&topics));
                 (actions, c.take_error(), c.rebalancing(), c.next_deadline_ms())
             };
+            if rebalancing || !actions.is_empty() {
+                // The group task learns of a join started here, and of its new timers. A quiet poll of a stable
+                // member changes none, and does not wake the task.
+                self.inner.group_task.notify_one();
+            }
             self.run_actions(actions);
-            // The group task learns of a join started here, and of its new timers.
-            self.inner.group_task.notify_one();
             if let Some(e) = error {
                 return Err(e);
             }
