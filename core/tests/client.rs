@@ -322,6 +322,9 @@ impl RebalanceListener for Recorder {
     fn on_partitions_assigned(&mut self, partitions: &[TopicPartition]) {
         self.0.lock().unwrap().push(format!("assigned {}", partitions.len()));
     }
+    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
+        self.0.lock().unwrap().push(format!("lost {}", partitions.len()));
+    }
 }
 
 fn two_members_share_partitions(strategy: &str) {
@@ -374,6 +377,67 @@ fn range_group_rebalances_between_two_members() {
 #[test]
 fn cooperative_sticky_group_rebalances_incrementally() {
     two_members_share_partitions("cooperative-sticky");
+}
+
+/// Polls `consumer` until `done` holds or `limit` passes.
+fn poll_while(consumer: &Consumer, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() && std::time::Instant::now() < deadline {
+        consumer.poll(Duration::from_millis(100)).unwrap();
+    }
+}
+
+#[test]
+fn a_member_that_stops_polling_leaves_the_group_and_finds_its_partitions_lost() {
+    // max.poll.interval.ms as Kafka's consumer applies it: the member's heartbeat task leaves the group when the
+    // application stops polling, the other member takes everything over, and the first one's next poll reports
+    // its partitions lost (not revoked: they are someone else's by then) and joins again.
+    let topic = unique("poll-timeout");
+    create_topic(&topic, 4);
+    let group = unique("g");
+    // Heartbeats well within the rebalance timeout (max.poll.interval.ms), so a member hears of a rebalance in
+    // time to rejoin it.
+    let settings = [
+        ("group.id", group.as_str()),
+        ("max.poll.interval.ms", "3000"),
+        ("heartbeat.interval.ms", "200"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    let idle = Arc::new(Consumer::new(&conf(&settings)).unwrap());
+    let events = Recorder::default();
+    idle.set_rebalance_listener(Box::new(events.clone()));
+    idle.subscribe(std::slice::from_ref(&topic)).unwrap();
+    poll_while(&idle, Duration::from_secs(30), || idle.assignment().len() == 4);
+    assert_eq!(idle.assignment().len(), 4);
+    let busy = Arc::new(Consumer::new(&conf(&settings)).unwrap());
+    busy.subscribe(std::slice::from_ref(&topic)).unwrap();
+    let (a, b) = (idle.clone(), busy.clone());
+    let poller = std::thread::spawn(move || {
+        poll_while(&a, Duration::from_secs(30), || a.assignment().len() == 2 && b.assignment().len() == 2);
+    });
+    poll_while(&busy, Duration::from_secs(30), || idle.assignment().len() == 2 && busy.assignment().len() == 2);
+    poller.join().unwrap();
+    assert_eq!((idle.assignment().len(), busy.assignment().len()), (2, 2));
+
+    // `idle` stops polling: after max.poll.interval.ms it leaves, and `busy` gets all four partitions.
+    poll_while(&busy, Duration::from_secs(30), || busy.assignment().len() == 4);
+    assert_eq!(busy.assignment().len(), 4);
+    assert_eq!(idle.group_metadata().unwrap().generation_id, -1, "the idle member left its generation");
+    let before = events.0.lock().unwrap().clone();
+    assert!(!before.iter().any(|e| e.starts_with("lost")), "callbacks run only in poll: {before:?}");
+
+    // Its next poll finds the two partitions lost and rejoins; the two share the topic again.
+    let (a, b) = (idle.clone(), busy.clone());
+    let poller = std::thread::spawn(move || {
+        poll_while(&b, Duration::from_secs(30), || a.assignment().len() == 2 && b.assignment().len() == 2);
+    });
+    poll_while(&idle, Duration::from_secs(30), || idle.assignment().len() == 2 && busy.assignment().len() == 2);
+    poller.join().unwrap();
+    assert_eq!((idle.assignment().len(), busy.assignment().len()), (2, 2));
+    let log = events.0.lock().unwrap().clone();
+    assert!(log.iter().any(|e| e == "lost 2"), "{log:?}");
+    idle.close(None).unwrap();
+    busy.close(None).unwrap();
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! potok broker and against Apache Kafka alike; config keys, defaults and semantics are Kafka's.
 //!
 //! The IO-free parts (config, partitioners, assignors, metadata, the producer's sans-IO sender and record
-//! accumulator, the consumer's sans-IO fetcher and record decoding) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
+//! accumulator, the consumer's sans-IO fetcher, group membership and record decoding) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
 //! are blocking and thread-safe; each runs its network work on one shared client runtime ([`runtime`]).
 //!
 //! [`partitioner`] hashes keys with murmur2 exactly as the Java client does and runs the sticky built-in

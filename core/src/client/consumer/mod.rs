@@ -5,10 +5,13 @@
 //! and `auto.offset.reset`; offsets are committed automatically every `auto.commit.interval.ms` or by hand.
 //!
 //! The fetcher's decisions live in [`fetcher`], a sans-IO state machine that owns the assigned partitions'
-//! positions and the fetched records, and [`decode`] turns a partition's fetched bytes into records; both build
-//! for every target. Natively, `driver.rs` runs fetch rounds on the client runtime, `group.rs` runs the group
-//! protocol, and `native.rs` holds the blocking public API.
+//! positions and the fetched records; the group membership (coordinator lookup, join, sync, heartbeats, the
+//! session and poll timers, leave, auto-commit timing) lives in [`coordinator`], another; [`decode`] turns a
+//! partition's fetched bytes into records. All three build for every target. Natively, `driver.rs` runs fetch
+//! rounds on the client runtime, `group.rs` drives the membership with one task per consumer, and `native.rs`
+//! holds the blocking public API and runs the rebalance callbacks on the polling thread.
 
+pub mod coordinator;
 pub mod decode;
 #[cfg(feature = "native")]
 mod driver;

@@ -1,25 +1,25 @@
-//! The native consumer's blocking public API: config, subscription and group coordination, offset lookups and
-//! commits, and the `poll` loop that runs fetch rounds of the sans-IO [`Fetcher`] (`driver.rs`) on the client
-//! runtime. Each assigned partition's position lives in the fetcher, under the `state` lock.
+//! The native consumer's blocking public API: config, subscription, offset lookups and commits, and the `poll`
+//! loop that runs fetch rounds of the sans-IO [`Fetcher`] (`driver.rs`) and the callbacks of the sans-IO group
+//! membership [`ConsumerCoordinator`] (driven by `group.rs`) on the client runtime. Each assigned partition's
+//! position lives in the fetcher, under the `state` lock; the membership lives under the `coordinator` lock.
 //!
 //! Callbacks (the rebalance listener) run on the thread calling `poll`, never on an IO thread, and no lock is
 //! held while they run, so they may call the consumer (e.g. `commit_sync` in `on_partitions_revoked`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
+use super::coordinator::{Action, ConsumerCoordinator, CoordinatorConfig};
 use super::driver;
 use super::fetcher::{Fetcher, FetcherConfig, ResetPolicy};
-use super::group::{self, JoinOutcome, Membership};
+use super::group;
 use super::ConsumerRecord;
 use crate::client::admin::{IsolationLevel, ListOffsetsInfo, OffsetSpec};
-use crate::client::assignor::{
-    Assignor, CooperativeStickyAssignor, RangeAssignor, RebalanceProtocol, RoundRobinAssignor,
-};
+use crate::client::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor};
 use crate::client::cluster::Cluster;
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
@@ -37,21 +37,11 @@ pub trait RebalanceListener: Send {
     }
 }
 
-/// Group settings (present when `group.id` is set).
-#[derive(Debug, Clone)]
-pub(crate) struct GroupConfig {
-    pub group_id: String,
-    pub group_instance_id: Option<String>,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
-    pub heartbeat_interval: Duration,
-    pub assignors: Vec<Arc<dyn Assignor>>,
-    pub client_rack: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub(super) struct ConsumerConfig {
-    group: Option<GroupConfig>,
+    /// Group settings (present when `group.id` is set); the retry backoffs and the auto-commit interval are
+    /// filled in by [`Consumer::new`].
+    group: Option<CoordinatorConfig>,
     max_poll_records: usize,
     fetch_min_bytes: i32,
     fetch_max_bytes: i32,
@@ -106,14 +96,18 @@ impl ConsumerConfig {
                 if heartbeat_interval >= session_timeout {
                     return Err(ClientError::config("heartbeat.interval.ms", "must be lower than session.timeout.ms"));
                 }
-                Some(GroupConfig {
+                let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+                Some(CoordinatorConfig {
                     group_id: group_id.to_string(),
                     group_instance_id: props.str("group.instance.id").filter(|s| !s.is_empty()).map(str::to_string),
-                    session_timeout,
-                    rebalance_timeout: props.ms("max.poll.interval.ms"),
-                    heartbeat_interval,
+                    session_timeout_ms: ms(session_timeout),
+                    rebalance_timeout_ms: ms(props.ms("max.poll.interval.ms")),
+                    heartbeat_interval_ms: ms(heartbeat_interval),
                     assignors,
                     client_rack: props.str("client.rack").filter(|s| !s.is_empty()).map(str::to_string),
+                    retry_backoff_ms: 0,
+                    retry_backoff_max_ms: 0,
+                    auto_commit_interval_ms: None,
                 })
             }
         };
@@ -168,7 +162,6 @@ pub(super) struct State {
     joined_partition_counts: Option<BTreeMap<String, usize>>,
     /// When the subscribed topics' metadata was last compared with `joined_partition_counts`.
     topics_checked: Option<Instant>,
-    next_auto_commit: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -190,8 +183,14 @@ pub(crate) struct ConsumerInner {
     pub(super) fetched: Notify,
     /// The start of the fetcher's millisecond clock (see [`ConsumerInner::now_ms`]).
     clock: Instant,
-    pub(crate) membership: Mutex<Membership>,
-    join_task: Mutex<Option<oneshot::Receiver<Result<JoinOutcome>>>>,
+    /// The group membership (with `group.id`).
+    pub(super) coordinator: Option<Mutex<ConsumerCoordinator>>,
+    /// Counts the answers fed to the membership; `group_changed` wakes the consumer's poll waiting for one.
+    pub(super) group_events: AtomicU64,
+    pub(super) group_changed: Notify,
+    /// Wakes the group task (`group.rs`) to look at the membership's timers again.
+    pub(super) group_task: Notify,
+    group_task_started: AtomicBool,
     listener: Mutex<Option<Box<dyn RebalanceListener>>>,
     woken: AtomicBool,
     wake: Notify,
@@ -251,8 +250,16 @@ impl Consumer {
             pattern_checked: None,
             joined_partition_counts: None,
             topics_checked: None,
-            next_auto_commit: None,
         };
+        let group = consumer_config.group.clone().map(|g| {
+            let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+            ConsumerCoordinator::new(CoordinatorConfig {
+                retry_backoff_ms: ms(common.retry_backoff),
+                retry_backoff_max_ms: ms(common.retry_backoff_max),
+                auto_commit_interval_ms: consumer_config.auto_commit.map(ms),
+                ..g
+            })
+        });
         Ok(Consumer {
             inner: Arc::new(ConsumerInner {
                 cluster: Cluster::new(common),
@@ -260,8 +267,11 @@ impl Consumer {
                 state: Mutex::new(state),
                 fetched: Notify::new(),
                 clock: Instant::now(),
-                membership: Mutex::new(Membership::new()),
-                join_task: Mutex::new(None),
+                coordinator: group.map(Mutex::new),
+                group_events: AtomicU64::new(0),
+                group_changed: Notify::new(),
+                group_task: Notify::new(),
+                group_task_started: AtomicBool::new(false),
                 listener: Mutex::new(None),
                 woken: AtomicBool::new(false),
                 wake: Notify::new(),
@@ -270,7 +280,7 @@ impl Consumer {
         })
     }
 
-    fn group(&self) -> Result<&GroupConfig> {
+    fn group(&self) -> Result<&CoordinatorConfig> {
         self.inner.config.group.as_ref().ok_or_else(|| {
             ClientError::InvalidArgument("this consumer has no group.id: subscribe and commits need one".into())
         })
@@ -306,28 +316,104 @@ impl Consumer {
         let mut state = lock(&self.inner.state);
         state.subscription = Some(SubscriptionBox(subscription));
         state.pattern_checked = None;
-        lock(&self.inner.membership).rejoin_needed = true;
+        drop(state);
+        self.request_rejoin();
         Ok(())
     }
 
     /// Drops the subscription or manual assignment (leaving the group).
     pub fn unsubscribe(&self) -> Result<()> {
-        let revoked: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
-        if !revoked.is_empty() && lock(&self.inner.membership).joined {
-            self.call_listener(|l| l.on_partitions_revoked(&revoked));
-        }
-        if let Some(group) = self.inner.config.group.clone() {
-            let inner = self.inner.clone();
-            let _ = runtime::block_on(async move { group::leave(&inner, &group, "the consumer unsubscribed").await });
-        }
+        self.leave_group("the consumer unsubscribed", None);
         let mut state = lock(&self.inner.state);
         state.subscription = None;
         state.fetcher.assign(&[]);
-        let mut m = lock(&self.inner.membership);
-        m.joined = false;
-        m.generation = -1;
-        m.member_id.clear();
         Ok(())
+    }
+
+    /// Leaves the group: the rebalance listener hears of the partitions revoked, and the LeaveGroup is waited
+    /// for (at most `timeout`, else `request.timeout.ms`).
+    fn leave_group(&self, reason: &str, timeout: Option<Duration>) {
+        let Some(coordinator) = self.inner.coordinator.as_ref() else { return };
+        let actions = lock(coordinator).leave(reason);
+        let mut sends = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send { id, node, timeout_ms, request } => sends.push((id, node, timeout_ms, request)),
+                other => self.run_action(other),
+            }
+        }
+        if sends.is_empty() {
+            return;
+        }
+        let inner = self.inner.clone();
+        let timeout = timeout.unwrap_or(self.inner.cluster.config.request_timeout);
+        let _ = runtime::block_on(async move {
+            let leaving = async {
+                for (id, node, timeout_ms, request) in sends {
+                    group::send(&inner, id, node, timeout_ms, request).await;
+                }
+            };
+            let _ = tokio::time::timeout(timeout, leaving).await;
+        });
+    }
+
+    fn request_rejoin(&self) {
+        if let Some(coordinator) = self.inner.coordinator.as_ref() {
+            lock(coordinator).request_rejoin();
+        }
+    }
+
+    /// Whether the consumer is a member of a group generation with its assignment handed out.
+    fn is_joined(&self) -> bool {
+        self.inner.coordinator.as_ref().is_some_and(|c| lock(c).is_stable())
+    }
+
+    /// Runs the membership's actions in order on the application's thread: commits and rebalance callbacks
+    /// (with no lock held, so the listener may call the consumer) before the requests that follow them.
+    fn run_actions(&self, actions: Vec<Action>) {
+        for action in actions {
+            self.run_action(action);
+        }
+    }
+
+    fn run_action(&self, action: Action) {
+        match action {
+            Action::Revoke { partitions, commit } => {
+                if commit {
+                    let _ = self.commit_partitions(&partitions);
+                }
+                self.call_listener(|l| l.on_partitions_revoked(&partitions));
+                self.drop_partitions(&partitions);
+            }
+            Action::Lose { partitions } => {
+                self.call_listener(|l| l.on_partitions_lost(&partitions));
+                self.drop_partitions(&partitions);
+            }
+            Action::Assign { partitions, added, assigned_with } => {
+                {
+                    let mut state = lock(&self.inner.state);
+                    state.fetcher.assign(&partitions);
+                    // Only the leader knows what the assignment was computed from; followers rely on it, as in
+                    // Kafka.
+                    state.joined_partition_counts = assigned_with;
+                    state.topics_checked = Some(Instant::now());
+                }
+                self.call_listener(|l| l.on_partitions_assigned(&added));
+            }
+            // Fire and forget, as Kafka's commitAsync in auto-commit: a failed one is retried at the next interval.
+            Action::AutoCommit => self.commit_async(None, None),
+            Action::Send { id, node, timeout_ms, request } => {
+                group::dispatch(&self.inner, vec![Action::Send { id, node, timeout_ms, request }])
+            }
+        }
+    }
+
+    /// Stops fetching `partitions` (revoked or lost).
+    fn drop_partitions(&self, partitions: &[TopicPartition]) {
+        let mut state = lock(&self.inner.state);
+        let kept: Vec<TopicPartition> =
+            state.fetcher.partitions().keys().filter(|tp| !partitions.contains(tp)).cloned().collect();
+        state.fetcher.assign(&kept);
     }
 
     /// Assigns partitions by hand (no group membership; commits still go to `group.id` if set).
@@ -420,9 +506,6 @@ impl Consumer {
         let max_records = max_records.clamp(1, self.inner.config.max_poll_records);
         self.check_open()?;
         let deadline = Instant::now() + timeout;
-        if self.inner.config.group.is_some() {
-            lock(&self.inner.membership).last_poll = Instant::now();
-        }
         if lock(&self.inner.state).subscription.is_none() {
             return Err(ClientError::IllegalState(
                 "consumer is not subscribed to any topics or assigned any partitions".into(),
@@ -432,8 +515,11 @@ impl Consumer {
             self.check_wakeup()?;
             if self.is_group_subscription() {
                 self.coordinate(deadline)?;
+            } else if let Some(coordinator) = self.inner.coordinator.as_ref() {
+                // A manual assignment with a group.id: only auto-commit applies.
+                let actions = lock(coordinator).poll_consumer(self.inner.now_ms(), None);
+                self.run_actions(actions);
             }
-            self.maybe_auto_commit();
             self.update_positions(deadline)?;
             let records = self.take_buffered(max_records);
             if !records.is_empty() {
@@ -501,7 +587,7 @@ impl Consumer {
         matched.sort();
         let mut state = lock(&self.inner.state);
         if state.matched_topics != matched {
-            lock(&self.inner.membership).rejoin_needed = true;
+            self.request_rejoin();
             state.matched_topics = matched.clone();
         }
         state.pattern_checked = Some(Instant::now());
@@ -513,7 +599,7 @@ impl Consumer {
     /// still unknown are looked up every `retry.backoff.ms`-ish (auto-creating them when allowed, as Kafka's
     /// consumer does); known ones every `metadata.max.age.ms`.
     fn check_subscribed_metadata(&self, topics: &[String]) -> Result<()> {
-        if !lock(&self.inner.membership).joined {
+        if !self.is_joined() {
             return Ok(());
         }
         let (counts, checked) = {
@@ -546,140 +632,56 @@ impl Consumer {
                 .filter(|(_, n)| *n > 0)
                 .collect();
             if now != counts {
-                lock(&self.inner.membership).rejoin_needed = true;
+                self.request_rejoin();
             }
         }
         Ok(())
     }
 
-    /// Runs the group protocol as far as it can before `deadline`: starts a join when needed, applies a finished
-    /// one (calling the rebalance listener) and starts the heartbeat for the new generation.
+    /// Runs the group protocol as far as it can before `deadline`: starts the consumer's group task, then feeds
+    /// the application's poll to the membership and runs what it asks for (a rebalance's commits and callbacks,
+    /// auto-commit, the requests that follow) until the member is stable with its assignment handed out.
     fn coordinate(&self, deadline: Instant) -> Result<()> {
-        let group = self.group()?.clone();
+        let Some(coordinator) = self.inner.coordinator.as_ref() else { return Ok(()) };
         let topics = self.subscribed_topics()?;
-        let running = lock(&self.inner.join_task).take();
-        let rx = match running {
-            Some(rx) => rx,
-            None => {
-                let rejoin = {
-                    let m = lock(&self.inner.membership);
-                    m.rejoin_needed || !m.joined
-                };
-                if !rejoin {
-                    return Ok(());
-                }
-                let protocol = group::rebalance_protocol(&group.assignors);
-                let owned: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
-                let owned = if protocol == RebalanceProtocol::Eager && !owned.is_empty() {
-                    // Eager: give everything up before joining, committing first as Kafka does.
-                    if self.inner.config.auto_commit.is_some() {
-                        let _ = self.commit_sync(None, None);
-                    }
-                    self.call_listener(|l| l.on_partitions_revoked(&owned));
-                    lock(&self.inner.state).fetcher.assign(&[]);
-                    Vec::new()
-                } else {
-                    owned
-                };
-                {
-                    let mut m = lock(&self.inner.membership);
-                    m.rejoin_needed = false;
-                    m.joined = false;
-                }
-                let (tx, rx) = oneshot::channel();
-                let inner = self.inner.clone();
-                runtime::handle().spawn(async move {
-                    let _ = tx.send(group::join(inner, group, topics, owned).await);
-                });
-                rx
-            }
-        };
-        let inner = self.inner.clone();
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let (rx, outcome) = runtime::block_on(async move {
-            let mut rx = rx;
-            tokio::select! {
-                r = &mut rx => (None, Some(r.unwrap_or(Err(ClientError::Closed)))),
-                _ = tokio::time::sleep(wait) => (Some(rx), None),
-                _ = inner.wake.notified() => (Some(rx), None),
-            }
-        })?;
-        if let Some(rx) = rx {
-            *lock(&self.inner.join_task) = Some(rx);
-            return Ok(());
+        if !self.inner.group_task_started.swap(true, Ordering::AcqRel) {
+            runtime::handle().spawn(group::run(self.inner.clone()));
         }
-        match outcome {
-            Some(Ok(outcome)) => self.apply_join(outcome),
-            Some(Err(e)) => {
-                lock(&self.inner.membership).rejoin_needed = true;
-                if e.is_retriable() {
-                    Ok(())
-                } else {
-                    Err(e)
+        loop {
+            let seen = self.inner.group_events.load(Ordering::Acquire);
+            let (actions, error, rebalancing, next_ms) = {
+                let mut c = lock(coordinator);
+                let actions = c.poll_consumer(self.inner.now_ms(), Some(&topics));
+                (actions, c.take_error(), c.rebalancing(), c.next_deadline_ms())
+            };
+            if rebalancing || !actions.is_empty() {
+                // The group task learns of a join started here, and of its new timers. A quiet poll of a stable
+                // member changes none, and does not wake the task.
+                self.inner.group_task.notify_one();
+            }
+            self.run_actions(actions);
+            if let Some(e) = error {
+                return Err(e);
+            }
+            let now = Instant::now();
+            if !rebalancing || now >= deadline || self.inner.woken.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let until = next_ms.map_or(deadline, |ms| self.inner.instant(ms).min(deadline));
+            let inner = self.inner.clone();
+            runtime::block_on(async move {
+                let changed = inner.group_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if inner.group_events.load(Ordering::Acquire) != seen {
+                    return;
                 }
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn apply_join(&self, outcome: JoinOutcome) -> Result<()> {
-        let group = self.group()?.clone();
-        let protocol = group::rebalance_protocol(&group.assignors);
-        let new: BTreeSet<TopicPartition> = outcome.assignment.iter().cloned().collect();
-        let old: BTreeSet<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
-        let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
-        let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
-        if !revoked.is_empty() {
-            if self.inner.config.auto_commit.is_some() {
-                let _ = self.commit_partitions(&revoked);
-            }
-            self.call_listener(|l| l.on_partitions_revoked(&revoked));
-        }
-        {
-            let mut state = lock(&self.inner.state);
-            state.fetcher.assign(&new);
-            if let Some(interval) = self.inner.config.auto_commit {
-                state.next_auto_commit = Some(Instant::now() + interval);
-            }
-            // Only the leader knows what the assignment was computed from; followers rely on it, as in Kafka.
-            state.joined_partition_counts = outcome.assigned_with.clone();
-            state.topics_checked = Some(Instant::now());
-        }
-        {
-            let mut m = lock(&self.inner.membership);
-            m.joined = true;
-            m.generation = outcome.generation;
-            m.member_id = outcome.member_id.clone();
-            m.protocol = Some(outcome.protocol.clone());
-            // Cooperative: what moved away is revoked now; a second rebalance hands it to its new owner.
-            if protocol == RebalanceProtocol::Cooperative && !revoked.is_empty() {
-                m.rejoin_needed = true;
-            }
-        }
-        runtime::handle().spawn(group::heartbeat_loop(self.inner.clone(), group, outcome.generation));
-        self.call_listener(|l| l.on_partitions_assigned(&added));
-        Ok(())
-    }
-
-    fn maybe_auto_commit(&self) {
-        let Some(interval) = self.inner.config.auto_commit else { return };
-        let due = {
-            let mut state = lock(&self.inner.state);
-            match state.next_auto_commit {
-                Some(t) if t <= Instant::now() => {
-                    state.next_auto_commit = Some(Instant::now() + interval);
-                    true
+                tokio::select! {
+                    _ = changed => {}
+                    _ = inner.wake.notified() => {}
+                    _ = tokio::time::sleep_until(until.into()) => {}
                 }
-                None => {
-                    state.next_auto_commit = Some(Instant::now() + interval);
-                    false
-                }
-                _ => false,
-            }
-        };
-        if due {
-            // Fire and forget, as Kafka's commitAsync in auto-commit: a failed one is retried at the next interval.
-            self.commit_async(None, None);
+            })?;
         }
     }
 
@@ -980,11 +982,11 @@ impl Consumer {
     /// The group, generation and member id, for a transactional producer's `send_offsets_to_transaction`.
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let group = self.inner.config.group.as_ref()?;
-        let m = lock(&self.inner.membership);
+        let c = lock(self.inner.coordinator.as_ref()?);
         Some(ConsumerGroupMetadata {
             group_id: group.group_id.clone(),
-            generation_id: m.generation,
-            member_id: m.member_id.clone(),
+            generation_id: c.generation(),
+            member_id: c.member_id().to_string(),
             group_instance_id: group.group_instance_id.clone(),
         })
     }
@@ -994,7 +996,7 @@ impl Consumer {
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let joined = lock(&self.inner.membership).joined;
+        let joined = self.is_joined();
         // As Kafka's consumer does on close: commit what was consumed when auto commit is on, for a group member
         // and for a manual assignment (no membership; commits still go to `group.id`). A member caught in the
         // middle of a rebalance has no generation to commit with and skips it, as Kafka's does.
@@ -1003,20 +1005,9 @@ impl Consumer {
         if self.inner.config.auto_commit.is_some() && (joined || manual) {
             let _ = self.commit_sync(None, timeout.or(Some(Duration::from_secs(5))));
         }
-        let assigned: Vec<TopicPartition> = lock(&self.inner.state).fetcher.partitions().keys().cloned().collect();
-        if joined && !assigned.is_empty() {
-            self.call_listener(|l| l.on_partitions_revoked(&assigned));
-        }
-        if let Some(group) = self.inner.config.group.clone() {
-            if joined {
-                let inner = self.inner.clone();
-                let _ = runtime::block_on(
-                    async move { group::leave(&inner, &group, "the consumer is being closed").await },
-                );
-            }
-        }
+        self.leave_group("the consumer is being closed", timeout);
         self.inner.closed.store(true, Ordering::Release);
-        lock(&self.inner.membership).generation = -1;
+        self.inner.group_task.notify_one();
         self.inner.cluster.close();
         Ok(())
     }
@@ -1064,20 +1055,14 @@ impl Drop for Consumer {
 
 async fn commit(
     inner: &ConsumerInner,
-    group: &GroupConfig,
+    group: &CoordinatorConfig,
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     deadline: Instant,
 ) -> Result<Vec<(TopicPartition, Result<()>)>> {
     let mut backoff = inner.cluster.config.retry_backoff.max(Duration::from_millis(10));
     loop {
-        let (generation, member_id) = {
-            let m = lock(&inner.membership);
-            if m.joined {
-                (m.generation, m.member_id.clone())
-            } else {
-                (-1, String::new())
-            }
-        };
+        let (generation, member_id) =
+            inner.coordinator.as_ref().map_or((-1, String::new()), |c| lock(c).commit_identity());
         let result = async {
             let coordinator = inner.cluster.find_coordinator(0, &group.group_id, deadline).await?;
             requests::commit_offsets(
