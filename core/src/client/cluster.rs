@@ -477,17 +477,6 @@ impl Cluster {
         }
     }
 
-    /// Remembers where a broker a FindCoordinator answer named listens, so the coordinator is reachable even
-    /// before the metadata lists it.
-    pub(crate) fn learn_broker(&self, node: i32, host: String, port: i32) {
-        let mut guard = self.metadata.lock().unwrap_or_else(PoisonError::into_inner);
-        if !guard.0.brokers.contains_key(&node) {
-            let mut m = (*guard.0).clone();
-            m.brokers.insert(node, BrokerInfo { node_id: node, host, port, rack: None });
-            guard.0 = Arc::new(m);
-        }
-    }
-
     /// Finds the coordinator of a group (`key_type` 0) or transactional id (`key_type` 1), returning its node id.
     pub async fn find_coordinator(&self, key_type: i8, key: &str, deadline: Instant) -> Result<i32> {
         use kafka_protocol::messages::FindCoordinatorRequest;
@@ -515,7 +504,7 @@ impl Cluster {
                 });
             match result {
                 Ok((node, host, port)) => {
-                    self.learn_broker(node, host, port);
+                    self.learn_broker(node, &host, port);
                     return Ok(node);
                 }
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {

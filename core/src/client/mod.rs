@@ -90,3 +90,27 @@ pub enum IsolationLevel {
     ReadUncommitted = 0,
     ReadCommitted = 1,
 }
+
+/// FindCoordinator as version `version` carries it, however it was built: from v4 the keys go in
+/// `coordinator_keys`, before it in `key` (the field a version lacks is cleared: an encoder refuses a value in a
+/// field its version does not have).
+pub fn find_coordinator_for_version(
+    request: kafka_protocol::messages::FindCoordinatorRequest,
+    version: i16,
+) -> kafka_protocol::messages::FindCoordinatorRequest {
+    use kafka_protocol::protocol::StrBytes;
+    if version >= 4 {
+        let keys = if request.coordinator_keys.is_empty() {
+            vec![request.key.clone()]
+        } else {
+            request.coordinator_keys.clone()
+        };
+        request.with_key(StrBytes::default()).with_coordinator_keys(keys)
+    } else {
+        let key = match request.coordinator_keys.first() {
+            Some(k) if request.key.is_empty() => k.clone(),
+            _ => request.key.clone(),
+        };
+        request.with_key(key).with_coordinator_keys(Vec::new())
+    }
+}

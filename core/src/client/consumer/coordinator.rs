@@ -110,16 +110,6 @@ pub enum Request {
     },
 }
 
-/// FindCoordinator as version `version` carries it: v4 and later ask by key list.
-pub fn find_coordinator_for_version(request: FindCoordinatorRequest, version: i16) -> FindCoordinatorRequest {
-    if version >= 4 && request.coordinator_keys.is_empty() {
-        let key = request.key.clone();
-        request.with_key(StrBytes::default()).with_coordinator_keys(vec![key])
-    } else {
-        request
-    }
-}
-
 // The fields a version lacks are cleared: an encoder refuses a value in a field its version does not have.
 
 /// JoinGroup as version `version` carries it (`reason` from v8).

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::coordinator::{
-    find_coordinator_for_version, join_group_for_version, leave_group_for_version, sync_group_for_version, Action,
-    Request, RequestId, Response,
+    join_group_for_version, leave_group_for_version, sync_group_for_version, Action, Request, RequestId, Response,
 };
 use super::native::ConsumerInner;
 use crate::client::error::{ClientError, Result};
+use crate::client::find_coordinator_for_version;
 use crate::client::producer::lock;
 
 /// The longest the group task sleeps with nothing due: it wakes earlier when told to.
@@ -72,7 +72,7 @@ async fn execute(
                 None => (response.error_code, response.node_id.0, response.host.to_string(), response.port),
             };
             if let (0, node, host, port) = found {
-                cluster.learn_broker(node, host, port);
+                cluster.learn_broker(node, &host, port);
             }
             Response::FindCoordinator(response)
         }

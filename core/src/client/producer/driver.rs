@@ -156,7 +156,8 @@ async fn send(inner: &Arc<Inner>, id: RequestId, node: Option<i32>, request: Req
         // so they need no ordering with the Produce requests.
         Request::FindCoordinator(request) => {
             answers.spawn(async move {
-                let result = cluster.call(node, |version| sender::find_coordinator_for_version(request, version)).await;
+                let result =
+                    cluster.call(node, |version| crate::client::find_coordinator_for_version(request, version)).await;
                 if let Ok(r) = &result {
                     // The coordinator may be a broker the metadata has not named yet: remember its address.
                     match r.coordinators.first() {

@@ -36,7 +36,7 @@ use super::accumulator::{Accumulator, AccumulatorConfig, ProducerBatch};
 use super::transaction::{ConsumerGroupMetadata, Step, TransactionManager, TxnCall};
 use crate::client::error::ClientError;
 use crate::client::metadata::Metadata;
-use crate::client::TopicPartition;
+use crate::client::{find_coordinator_for_version, TopicPartition};
 
 /// Names one request the machine asked for, to match its outcome.
 pub type RequestId = u64;
@@ -85,15 +85,6 @@ impl Request {
             Request::TxnOffsetCommit(r) => Request::TxnOffsetCommit(txn_offset_commit_for_version(r, version)),
             other => other,
         }
-    }
-}
-
-/// [`Request::for_version`] of a FindCoordinator request.
-pub fn find_coordinator_for_version(request: FindCoordinatorRequest, version: i16) -> FindCoordinatorRequest {
-    if version >= 4 {
-        request.with_key(StrBytes::default())
-    } else {
-        request.with_coordinator_keys(Vec::new())
     }
 }
 

@@ -7,6 +7,7 @@ use kafka_protocol::messages::BrokerId;
 
 use super::*;
 use crate::client::assignor::{CooperativeStickyAssignor, RangeAssignor};
+use crate::client::find_coordinator_for_version;
 
 const HEARTBEAT_MS: u64 = 3_000;
 const SESSION_MS: u64 = 45_000;
