@@ -44,12 +44,17 @@ c.close()
 PYEOF
 }
 
-# finish LABEL KIND CLIENTS RECORDS BYTES T0 CPU0 RC: records the figures of one run (all its clients).
+# begin: the counters a run starts from (broker CPU, busy ticks of both cores, time)
+begin() { c0=$(cpu_ticks) b0=$(core_ticks "$BROKER_CPU") k0=$(core_ticks "$CLIENT_CPU") t0=$(now); }
+# end: right after the clients exit (before any check), the same counters again: wall, cpu, b1, k1
+end() { wall=$(elapsed "$t0") cpu=$(cpu_since "$c0") b1=$(core_ticks "$BROKER_CPU") k1=$(core_ticks "$CLIENT_CPU"); }
+# finish LABEL KIND CLIENTS RECORDS BYTES RC: records the figures of one run (all its clients), from begin's and end's counters.
 finish() {
-    local label=$1 kind=$2 n=$3 recs=$4 bytes=$5 t0=$6 c0=$7 rc=$8 wall cpu ccpu
-    wall=$(elapsed "$t0")
-    cpu=$(cpu_since "$c0")
+    local label=$1 kind=$2 n=$3 recs=$4 bytes=$5 rc=$6 ccpu bo ko
     ccpu=$(client_cpu "$label")
+    # what other processes took from each pinned core, as a share of it
+    bo=$(awk -v a="$b0" -v b="$b1" -v c="$cpu" -v w="$wall" -v t="$CLK_TCK" 'BEGIN{v=((b-a)/t-c)/w; printf "%.2f", v < 0 ? 0 : v}')
+    ko=$(awk -v a="$k0" -v b="$k1" -v c="$ccpu" -v w="$wall" -v t="$CLK_TCK" 'BEGIN{v=((b-a)/t-c)/w; printf "%.2f", v < 0 ? 0 : v}')
     local series="$kind"
     if [[ $rc != 0 ]]; then
         rec "$BROKER" "$series" "$label" failed 1 -
@@ -67,67 +72,70 @@ finish() {
     rec "$BROKER" "$series" "$label" broker_core_busy "$(awk -v c="$cpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')" share
     rec "$BROKER" "$series" "$label" client_cpu "$ccpu" s
     rec "$BROKER" "$series" "$label" client_core_busy "$(awk -v c="$ccpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')" share
-    step "$BROKER $label: $recs records, $bytes B in $wall s = $(awk -v b="$bytes" -v w="$wall" 'BEGIN{printf "%.1f", b/w/1048576}') MiB/s; broker CPU $cpu s ($(per_gb "$cpu" "$bytes") s/GB, core busy $(awk -v c="$cpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')), clients CPU $ccpu s"
+    rec "$BROKER" "$series" "$label" broker_core_others "$bo" share
+    rec "$BROKER" "$series" "$label" client_core_others "$ko" share
+    step "$BROKER $label: $recs records, $bytes B in $wall s = $(awk -v b="$bytes" -v w="$wall" 'BEGIN{printf "%.1f", b/w/1048576}') MiB/s; broker CPU $cpu s ($(per_gb "$cpu" "$bytes") s/GB, core busy $(awk -v c="$cpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')), clients CPU $ccpu s; others took $bo of the broker core, $ko of the client core"
 }
 
 produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
-    local label=$1 topic=$2 n=$3 recs=$4 size=$5 t0 c0 i rc=0 pids=() hw
-    c0=$(cpu_ticks)
-    t0=$(now)
+    local label=$1 topic=$2 n=$3 recs=$4 size=$5 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() hw
+    begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 "$POTOK" producer-perf-test --topic "$topic" --num-records "$((recs / n))" \
             --record-size "$size" --throughput -1 --producer-props "bootstrap.servers=$BS" "${PROPS[@]}" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+    end
     hw=$(high_watermarks "$topic")
     [[ $hw == $(((recs / n) * n)) ]] || { step "$BROKER $label: the topic holds ${hw:-?} records, not $(((recs / n) * n))"; ((rc)) || rc=9; }
-    finish "$label" produce "$n" "$(((recs / n) * n))" "$(((recs / n) * n * size))" "$t0" "$c0" "$rc"
+    finish "$label" produce "$n" "$(((recs / n) * n))" "$(((recs / n) * n * size))" "$rc"
 }
 
 produce_kcat() { # LABEL TOPIC CLIENTS (1 KiB records, N in all)
-    local label=$1 topic=$2 n=$3 t0 c0 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
     ((n > 1)) && { file="$WORK/kcat-part.txt"; per=$((N / C)); }
-    c0=$(cpu_ticks)
-    t0=$(now)
+    begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 kcat -P -b "$BS" -t "$topic" -X acks=1 -X linger.ms=5 -X batch.size=65536 -l "$file" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+    end
     hw=$(high_watermarks "$topic")
     [[ $hw == $((per * n)) ]] || { step "$BROKER $label: the topic holds ${hw:-?} records, not $((per * n))"; ((rc)) || rc=9; }
-    finish "$label" produce "$n" "$((per * n))" "$((per * n * 1024))" "$t0" "$c0" "$rc"
+    finish "$label" produce "$n" "$((per * n))" "$((per * n * 1024))" "$rc"
 }
 
 consume_perf() { # LABEL TOPIC CLIENTS: each its own group, each reads all N records
-    local label=$1 topic=$2 n=$3 t0 c0 i rc=0 pids=() got
-    c0=$(cpu_ticks)
-    t0=$(now)
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() got
+    begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 "$POTOK" consumer-perf-test --bootstrap-server "$BS" --topic "$topic" \
             --messages "$N" --group "ceil-$label-$i" --timeout 30000 &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+    end
     # the CSV row's 5th column: records consumed
     got=$(cat "$LOGS/$BROKER-$label-"*.txt | awk -F', *' '/^[0-9][0-9][0-9][0-9]-/{s+=$5} END{print s+0}')
     [[ $got == $((N * n)) ]] || { step "$BROKER $label: consumed $got records, not $((N * n))"; ((rc)) || rc=9; }
-    finish "$label" consume "$n" "$((N * n))" "$((N * n * 1024))" "$t0" "$c0" "$rc"
+    finish "$label" consume "$n" "$((N * n))" "$((N * n * 1024))" "$rc"
 }
 
 consume_kcat() { # LABEL TOPIC CLIENTS: kcat -C -e from the beginning, no group
-    local label=$1 topic=$2 n=$3 t0 c0 i rc=0 pids=() got
-    c0=$(cpu_ticks)
-    t0=$(now)
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() got
+    begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+    end
     got=$(cat "$LOGS/$BROKER-$label-"*.txt | wc -l)
+    shrink "$LOGS/$BROKER-$label-"*.txt
     [[ $got == $((N * n)) ]] || { step "$BROKER $label: consumed $got records, not $((N * n))"; ((rc)) || rc=9; }
-    finish "$label" consume "$n" "$((N * n))" "$((N * n * 1024))" "$t0" "$c0" "$rc"
+    finish "$label" consume "$n" "$((N * n))" "$((N * n * 1024))" "$rc"
 }
 
 run_broker() {

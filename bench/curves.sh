@@ -10,7 +10,8 @@
 #               linger.ms=5, batch.size=65536) writes CURVES_BYTES of values (at most CURVES_MAX_RECORDS records)
 #               to a 6-partition topic, then potok consumer-perf-test reads it back. Throughput and broker CPU/GB.
 #   partitions  1, 10, 100, 1,000, 10,000 partitions, a fresh broker for each: one topic of P partitions is
-#               created; then idle RSS and idle broker CPU over 10 s; then kcat -P writes CURVES_PART_RECORDS
+#               created; then idle RSS and idle broker CPU over 10 s; then the same unmeasured warm-up as the
+#               size curve's (another topic); then kcat -P writes CURVES_PART_RECORDS
 #               1 KiB records spread at random over all P partitions (librdkafka's partitioner with stickiness
 #               off: sticky.partitioning.linger.ms=0), then kcat -C -e reads them all back.
 #   conns       1, 10, 100, 1,000 connections: bench/conns.py opens them all (one ApiVersions each), the
@@ -20,6 +21,7 @@
 # Knobs: CURVES_BYTES [536870912] CURVES_MAX_RECORDS [5000000] CURVES_SIZES ["10 100 1024 10240 102400 1048576"]
 #   CURVES_PARTITIONS ["1 10 100 1000 10000"] CURVES_PART_RECORDS [200000] CURVES_CONNS ["1 10 100 1000"]
 #   CURVES_CONN_BYTES [268435456] CURVES_WHICH ["size conns partitions"], and bench/lib.sh's.
+#   CURVES_APPEND [0]: 1 keeps curves.csv and adds to it (re-running some points), and appends to the machine file
 NAME=curves
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BYTES="${CURVES_BYTES:-536870912}"
@@ -33,8 +35,11 @@ WHICH="${CURVES_WHICH:-size conns partitions}"
 MAXMSG=4194304 # topics of the size curve take 1 MiB records with their batch overhead
 PROPS=(acks=1 linger.ms=5 batch.size=65536 max.request.size=$MAXMSG)
 
-bench_setup
-describe_machine "$OUT/curves-machine.txt"
+bench_setup "${CURVES_APPEND:-0}"
+MFILE="$OUT/curves-machine.txt"
+[[ ${CURVES_APPEND:-0} == 1 ]] && MFILE="$OUT/curves-machine-rerun.txt"
+describe_machine "$MFILE"
+forget() { sed -i "/^$BROKER,$1,$2,/d" "$CSV"; } # SERIES X: a point's earlier rows (CURVES_APPEND re-runs)
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 
 # one figure set of a run: rec_run SERIES X KIND RECORDS BYTES SECONDS CPU
@@ -49,7 +54,7 @@ rec_run() {
 }
 
 warm_up() { # the JVM's JIT, potok's allocator: 200 MB through the Rust producer, not measured
-    create_topics warm:6 >/dev/null
+    create_topics warm:6
     timed warmup 0 300 "$POTOK" producer-perf-test --topic warm --num-records 200000 --record-size 1024 \
         --throughput -1 --producer-props "bootstrap.servers=$BS" "${PROPS[@]}"
 }
@@ -59,6 +64,7 @@ size_curve() {
     for s in $SIZES; do topics+=("size-$s:6:$MAXMSG"); done
     create_topics "${topics[@]}" || die "$BROKER: creating the size topics (see $LOGS/$BROKER-topics.log)"
     for s in $SIZES; do
+        forget size "$s"
         n=$((BYTES / s))
         ((n > MAXREC)) && n=$MAXREC
         c0=$(cpu_ticks) t0=$(now)
@@ -90,6 +96,7 @@ conns_curve() {
     create_topics conns:6 || die "$BROKER: creating conns (see $LOGS/$BROKER-topics.log)"
     local n f kv
     for n in $CONNS; do
+        forget conns "$n"
         f="$LOGS/$BROKER-conns-$n.txt"
         step "$BROKER: $n connections"
         if timeout 900 taskset -c "$CLIENT_CPU" "$PY" "$HERE/conns.py" "$BS" conns 6 "$n" "$CONN_BYTES" 1024 16 "$PID" \
@@ -112,12 +119,32 @@ conns_curve() {
     done
 }
 
+# Kafka's controller (and potok) refuse one operation that makes more than max.records.per.user.op (10,000)
+# metadata records (POLICY_VIOLATION), and a topic of 10,000 partitions is 10,001: the topic is created with at most
+# 5,000 partitions and grown with CreatePartitions, 5,000 at a time.
+create_parts() { # P
+    timeout 1800 "$PY" - "$BS" "$1" <<'PYEOF' >>"$LOGS/$BROKER-topics.log" 2>&1
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+total, step = int(sys.argv[2]), 5000
+n = min(total, step)
+a.create_topics([NewTopic("parts", n, 1)], operation_timeout=600, request_timeout=620)["parts"].result(700)
+print("created parts with", n)
+while n < total:
+    n = min(total, n + step)
+    a.create_partitions([NewPartitions("parts", n)], operation_timeout=600, request_timeout=620)["parts"].result(700)
+    print("grew parts to", n)
+PYEOF
+}
+
 partitions_point() { # P: a fresh broker with one topic of P partitions
     local p=$1 t0 c0 w c got hw
     start_broker "$BROKER"
+    forget partitions "$p"
     rec "$BROKER" partitions "$p" rss_fresh "$(rss_kib VmRSS)" KiB
     t0=$(now)
-    create_topics "parts:$p" || { rec "$BROKER" partitions "$p" failed 1 -; step "$BROKER: creating $p partitions FAILED"; stop_broker; return; }
+    create_parts "$p" || { rec "$BROKER" partitions "$p" failed 1 -; step "$BROKER: creating $p partitions FAILED"; stop_broker; return; }
     rec "$BROKER" partitions "$p" create_s "$(elapsed "$t0")" s
     sleep 5
     c0=$(cpu_ticks)
@@ -125,8 +152,9 @@ partitions_point() { # P: a fresh broker with one topic of P partitions
     rec "$BROKER" partitions "$p" idle_cpu_10s "$(cpu_since "$c0")" s
     rec "$BROKER" partitions "$p" rss_idle "$(rss_kib VmRSS)" KiB
     step "$BROKER $p partitions: created in $(grep "^$BROKER,partitions,$p,create_s" "$CSV" | cut -d, -f5) s; idle RSS $(rss_kib VmRSS) KiB, idle CPU over 10 s $(cpu_since "$c0") s"
+    warm_up # after the idle figures: so that Kafka's produce below is not its JIT's first work
     c0=$(cpu_ticks) t0=$(now)
-    if timed "parts-$p-produce" 0 900 kcat -P -b "$BS" -t parts -X acks=1 -X linger.ms=5 -X batch.size=65536 \
+    if timed "parts-$p-produce" 0 600 kcat -P -b "$BS" -t parts -X acks=1 -X linger.ms=5 -X batch.size=65536 \
         -X sticky.partitioning.linger.ms=0 -l "$WORK/lines.txt"; then
         w=$(elapsed "$t0") c=$(cpu_since "$c0")
         rec_run partitions "$p" produce "$PART_RECORDS" "$((PART_RECORDS * 1024))" "$w" "$c"
@@ -134,9 +162,10 @@ partitions_point() { # P: a fresh broker with one topic of P partitions
         rec "$BROKER" partitions "$p" produce_failed 1 -
     fi
     c0=$(cpu_ticks) t0=$(now)
-    timed "parts-$p-consume" 0 900 kcat -C -b "$BS" -t parts -o beginning -e -q -f '%o\n'
+    timed "parts-$p-consume" 0 600 kcat -C -b "$BS" -t parts -o beginning -e -q -f '%o\n'
     w=$(elapsed "$t0") c=$(cpu_since "$c0")
     got=$(wc -l <"$LOGS/$BROKER-parts-$p-consume-0.txt")
+    shrink "$LOGS/$BROKER-parts-$p-consume-0.txt"
     if [[ $got == "$PART_RECORDS" ]]; then
         rec_run partitions "$p" consume "$got" "$((got * 1024))" "$w" "$c"
     else
@@ -178,8 +207,9 @@ done
     echo "conn_bytes=$CONN_BYTES"
     echo "props=${PROPS[*]}"
     echo "which=$WHICH"
+    echo "points=sizes $SIZES; partitions $PARTS; connections $CONNS"
     echo "run_seconds=$(($(date +%s) - T_START))"
-} >>"$OUT/curves-machine.txt"
+} >>"$MFILE"
 step "load average after: $(load_avg)"
 timeout 300 "$PY" "$HERE/curves_report.py" "$OUT" curves || die "curves_report.py curves"
 step "done in $(($(date +%s) - T_START)) s: $OUT/curves.md"

@@ -40,10 +40,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bench_setup() { # fresh CSV and logs, Kafka's jars, the venv, the potok build
+bench_setup() { # [APPEND]: fresh CSV and logs (APPEND=1: keep them and add), Kafka's jars, the venv, the potok build
     mkdir -p "$LOGS"
-    rm -f "$CSV" "$LOGS"/*
-    echo "broker,series,x,metric,value,unit" >"$CSV"
+    if [[ ${1:-0} != 1 || ! -f $CSV ]]; then
+        rm -f "$CSV" "$LOGS"/*
+        echo "broker,series,x,metric,value,unit" >"$CSV"
+    fi
     step "fetching Kafka $KAFKA_VERSION jars (scripts/kafka.sh install)"
     kafka_install >/dev/null || die "scripts/kafka.sh install"
     CP="$(kafka_classpath)" || die "kafka classpath"
@@ -98,6 +100,9 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; } # utime+stime of the br
 cpu_since() { awk -v a="$1" -v b="$(cpu_ticks)" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}'; }
 rss_kib() { awk "/^$1:/{print \$2}" "/proc/$PID/status"; } # VmRSS or VmHWM
 now() { date +%s.%N; }
+# core_ticks CPULIST: busy jiffies (user, nice, system, irq, softirq, steal) of those cores, from /proc/stat. Less the
+# broker's (or clients') own CPU, it is what other processes took from the pinned core.
+core_ticks() { awk -v l=",$1," '$1 ~ /^cpu[0-9]/ && index(l, "," substr($1, 4) ",") {s += $2+$3+$4+$7+$8+$9} END{print s}' /proc/stat; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
 per_gb() { awk -v c="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? c/(b/1e9) : 0)}'; }
 pinned() { taskset -c "$CLIENT_CPU" "$@"; } # a client, on the client core(s)
@@ -155,6 +160,10 @@ PYEOF
 # Client runs. Each writes its output to $LOGS/$BROKER-LABEL-I.txt and GNU time's "wall user sys" to .time.
 # client_cpu LABEL COUNT: the clients' CPU seconds (user+sys) summed.
 client_cpu() { cat "$LOGS/$BROKER-$1-"*.time 2>/dev/null | awk '{s+=$2+$3} END{printf "%.2f", s}'; }
+shrink() { # FILE...: kcat -C's output (one offset a line) once counted: replaced by its line count
+    local f
+    for f in "$@"; do echo "$(wc -l <"$f") lines of offsets (removed once counted)" >"$f.tmp" && mv "$f.tmp" "$f"; done
+}
 timed() { # LABEL I TIMEOUT CMD...: one pinned client, timed
     local label=$1 i=$2 t=$3
     shift 3
