@@ -45,9 +45,9 @@ PYEOF
 }
 
 # begin: the counters a run starts from (broker CPU, busy ticks of both cores, time)
-begin() { c0=$(cpu_ticks) b0=$(core_ticks "$BROKER_CPU") k0=$(core_ticks "$CLIENT_CPU") t0=$(now); }
+begin() { q0=$(runq_wait_ns) c0=$(cpu_ticks) b0=$(core_ticks "$BROKER_CPU") k0=$(core_ticks "$CLIENT_CPU") t0=$(now); }
 # end: right after the clients exit (before any check), the same counters again: wall, cpu, b1, k1
-end() { wall=$(elapsed "$t0") cpu=$(cpu_since "$c0") b1=$(core_ticks "$BROKER_CPU") k1=$(core_ticks "$CLIENT_CPU"); }
+end() { wall=$(elapsed "$t0") cpu=$(cpu_since "$c0") b1=$(core_ticks "$BROKER_CPU") k1=$(core_ticks "$CLIENT_CPU") q1=$(runq_wait_ns); }
 # finish LABEL KIND CLIENTS RECORDS BYTES RC: records the figures of one run (all its clients), from begin's and end's counters.
 finish() {
     local label=$1 kind=$2 n=$3 recs=$4 bytes=$5 rc=$6 ccpu bo ko
@@ -73,12 +73,15 @@ finish() {
     rec "$BROKER" "$series" "$label" client_cpu "$ccpu" s
     rec "$BROKER" "$series" "$label" client_core_busy "$(awk -v c="$ccpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')" share
     rec "$BROKER" "$series" "$label" broker_core_others "$bo" share
+    local qw
+    qw=$(awk -v a="$q0" -v b="$q1" -v w="$wall" 'BEGIN{printf "%.2f", (b-a)/1e9/w}')
+    rec "$BROKER" "$series" "$label" broker_runq_wait "$qw" share
     rec "$BROKER" "$series" "$label" client_core_others "$ko" share
-    step "$BROKER $label: $recs records, $bytes B in $wall s = $(awk -v b="$bytes" -v w="$wall" 'BEGIN{printf "%.1f", b/w/1048576}') MiB/s; broker CPU $cpu s ($(per_gb "$cpu" "$bytes") s/GB, core busy $(awk -v c="$cpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')), clients CPU $ccpu s; others took $bo of the broker core, $ko of the client core"
+    step "$BROKER $label: $recs records, $bytes B in $wall s = $(awk -v b="$bytes" -v w="$wall" 'BEGIN{printf "%.1f", b/w/1048576}') MiB/s; broker CPU $cpu s ($(per_gb "$cpu" "$bytes") s/GB, core busy $(awk -v c="$cpu" -v w="$wall" 'BEGIN{printf "%.2f", c/w}')), clients CPU $ccpu s; others took $bo of the broker core, $ko of the client core; broker threads waited for a CPU $qw × the wall time"
 }
 
 produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
-    local label=$1 topic=$2 n=$3 recs=$4 size=$5 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() hw
+    local label=$1 topic=$2 n=$3 recs=$4 size=$5 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw
     begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 "$POTOK" producer-perf-test --topic "$topic" --num-records "$((recs / n))" \
@@ -93,7 +96,7 @@ produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
 }
 
 produce_kcat() { # LABEL TOPIC CLIENTS (1 KiB records, N in all)
-    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
     ((n > 1)) && { file="$WORK/kcat-part.txt"; per=$((N / C)); }
     begin
     for ((i = 0; i < n; i++)); do
@@ -108,7 +111,7 @@ produce_kcat() { # LABEL TOPIC CLIENTS (1 KiB records, N in all)
 }
 
 consume_perf() { # LABEL TOPIC CLIENTS: each its own group, each reads all N records
-    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() got
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() got
     begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 "$POTOK" consumer-perf-test --bootstrap-server "$BS" --topic "$topic" \
@@ -124,7 +127,7 @@ consume_perf() { # LABEL TOPIC CLIENTS: each its own group, each reads all N rec
 }
 
 consume_kcat() { # LABEL TOPIC CLIENTS: kcat -C -e from the beginning, no group
-    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 wall cpu b1 k1 i rc=0 pids=() got
+    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() got
     begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' &

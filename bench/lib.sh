@@ -98,6 +98,9 @@ describe_machine() { # FILE: the machine, its load, and dd's disk and memcpy ban
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; } # utime+stime of the broker process
 cpu_since() { awk -v a="$1" -v b="$(cpu_ticks)" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}'; }
+# runq_wait_ns: how long the broker's threads waited runnable for a CPU (the 2nd field of each thread's
+# /proc/PID/task/TID/schedstat), summed: time it wanted its core and something else had it.
+runq_wait_ns() { cat /proc/"$PID"/task/*/schedstat 2>/dev/null | awk '{s += $2} END{printf "%.0f", s}'; }
 rss_kib() { awk "/^$1:/{print \$2}" "/proc/$PID/status"; } # VmRSS or VmHWM
 now() { date +%s.%N; }
 # core_ticks CPULIST: busy jiffies (user, nice, system, irq, softirq, steal) of those cores, from /proc/stat. Less the
