@@ -2,7 +2,7 @@
 # bench/ceiling.sh — the broker's own ceiling (issue 23): the broker pinned to one core, the load generators to the
 # other, the fastest clients available, one client and several at once, against potok and then Kafka 4.1.1.
 #
-#   bench/ceiling.sh     # ~6 minutes on 2 cores after the build; writes bench/results/ceiling.{md,csv,png}, logs/ceiling/
+#   bench/ceiling.sh     # 3-4 minutes on 2 cores after the build; writes bench/results/ceiling.{md,csv,png}, logs/ceiling/
 #
 # For each broker (never both at once), on a fresh log dir: the broker runs under `taskset -c 0` (BENCH_BROKER_CPU),
 # every client under `taskset -c 1` (BENCH_CLIENT_CPU). Topics have 6 partitions, acks=1, linger.ms=5,

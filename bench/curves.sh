@@ -3,7 +3,7 @@
 # potok and then Kafka 4.1.1 (never both at once), broker pinned to core 0 and clients to core 1 as in
 # bench/ceiling.sh.
 #
-#   bench/curves.sh      # ~20 minutes on 2 cores after the build; writes bench/results/curves.{md,csv}, curve-*.png
+#   bench/curves.sh      # ~30 minutes on 2 cores after the build (half of it at 10,000 partitions); writes bench/results/curves.{md,csv}, curve-*.png
 #
 # Four curves:
 #   size        record size 10 B, 100 B, 1 KiB, 10 KiB, 100 KiB, 1 MiB: potok producer-perf-test (1 client, acks=1,
@@ -37,7 +37,11 @@ PROPS=(acks=1 linger.ms=5 batch.size=65536 max.request.size=$MAXMSG)
 
 bench_setup "${CURVES_APPEND:-0}"
 MFILE="$OUT/curves-machine.txt"
-[[ ${CURVES_APPEND:-0} == 1 ]] && MFILE="$OUT/curves-machine-rerun.txt"
+if [[ ${CURVES_APPEND:-0} == 1 ]]; then # curves-machine-rerun1.txt, -rerun2.txt, ...
+    i=1
+    while [[ -e $OUT/curves-machine-rerun$i.txt ]]; do i=$((i + 1)); done
+    MFILE="$OUT/curves-machine-rerun$i.txt"
+fi
 describe_machine "$MFILE"
 forget() { sed -i "/^$BROKER,$1,$2,/d" "$CSV"; } # SERIES X: a point's earlier rows (CURVES_APPEND re-runs)
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
@@ -126,7 +130,8 @@ create_parts() { # P
     timeout 1800 "$PY" - "$BS" "$1" <<'PYEOF' >>"$LOGS/$BROKER-topics.log" 2>&1
 import sys
 from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions
-a = AdminClient({"bootstrap.servers": sys.argv[1]})
+# socket.timeout.ms (60 s by default; 300 s at most) would cut a creation of thousands of partitions short
+a = AdminClient({"bootstrap.servers": sys.argv[1], "socket.timeout.ms": 300000})
 total, step = int(sys.argv[2]), 5000
 n = min(total, step)
 a.create_topics([NewTopic("parts", n, 1)], operation_timeout=600, request_timeout=620)["parts"].result(700)

@@ -57,8 +57,8 @@ def machine_lines():
     L.append(f"- **load average (1, 5, 15 min)** before: {meta.get('load_before', '?')}; after: {meta.get('load_after', '?')} "
              "(other work shared the two cores; a load above 2 means the pinned processes were not alone on their cores)")
     L.append(f"- **whole run**: {meta.get('run_seconds', '?')} s\n")
-    rerun = os.path.join(out, f"{name}-machine-rerun.txt")
-    if os.path.exists(rerun):
+    import glob
+    for rerun in sorted(glob.glob(os.path.join(out, f"{name}-machine-rerun*.txt"))):
         m = dict(l.rstrip("\n").split("=", 1) for l in open(rerun) if "=" in l)
         L.append(f"**Re-run points** (`CURVES_APPEND=1`, their rows replace the first run's): {m.get('which', '?')} ({m.get('points', '?')}) at "
                  f"{m.get('date_utc', '?')} UTC, load average before {m.get('load_before', '?')}, after "
@@ -201,6 +201,7 @@ def chart(series, panels, fname, title):
         if logy:
             a.set_yscale("log")
             a.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            a.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         a.set_xticks([float(x) for x in xsn])
         a.set_xticklabels([xlabel(series, x) for x in xsn], fontsize=8)
         a.minorticks_off() if not logy else a.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
