@@ -116,34 +116,47 @@ impl Broker {
             after.apply(r);
         }
         let node_id = self.config.node_id;
-        let mut created: Vec<(TopicPartition, Log)> = Vec::new();
-        for topic in after.topics.values().filter(|t| !t.name.is_empty()) {
-            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
-            for p in topic.partitions.iter().filter(|p| p.replicas.contains(&node_id)) {
-                let made = TopicPartition::new(&topic.name, p.partition).and_then(|tp| {
-                    if self.read().replicas.get(&tp).is_some() {
-                        return Ok(None);
-                    }
-                    self.create_partition_files(&tp, &topic.id, &config, now_ms).map(|log| Some((tp, log)))
-                });
-                match made {
-                    Ok(Some(log)) => created.push(log),
-                    Ok(None) => {}
-                    Err(e) => {
-                        // The logs made so far go first: that gives back the descriptors a removal may need when
-                        // running out of them is what failed.
-                        remove_created(created);
-                        // Not registered (checked under `creation`): a directory the failed creation left half-made.
-                        let partial = self.log_dir.join(format!("{}-{}", topic.name, p.partition));
-                        if self.backend.is_dir(&partial) {
-                            if let Err(e) = self.backend.remove_dir_all(&partial) {
-                                tracing::warn!("removing {} after a failed creation: {e}", partial.display());
-                            }
-                        }
-                        return Err(e.into());
+        let mut wanted = Vec::new();
+        {
+            let state = self.read();
+            for topic in after.topics.values().filter(|t| !t.name.is_empty()) {
+                let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
+                for p in topic.partitions.iter().filter(|p| p.replicas.contains(&node_id)) {
+                    let tp = TopicPartition::new(&topic.name, p.partition)?;
+                    if state.replicas.get(&tp).is_none() {
+                        wanted.push((tp, topic.id, config.clone()));
                     }
                 }
             }
+        }
+        // Side by side: creating a log waits on the disk (a partition's directory and `partition.metadata` are
+        // synced), so a topic of thousands of partitions is created by several threads at once.
+        let made = storage::parallel_map(wanted, |(tp, topic_id, config)| {
+            let result = self.create_partition_files(&tp, &topic_id, &config, now_ms);
+            (tp, result)
+        });
+        let mut created: Vec<(TopicPartition, Log)> = Vec::new();
+        let mut failed = Vec::new();
+        for (tp, result) in made {
+            match result {
+                Ok(log) => created.push((tp, log)),
+                Err(e) => failed.push((tp, e)),
+            }
+        }
+        if !failed.is_empty() {
+            // The logs made go first: that gives back the descriptors a removal may need when running out of
+            // them is what failed.
+            remove_created(created);
+            // Not registered (checked under `creation`): directories the failed creations left half-made.
+            for (tp, _) in &failed {
+                let partial = self.log_dir.join(tp.dir_name());
+                if self.backend.is_dir(&partial) {
+                    if let Err(e) = self.backend.remove_dir_all(&partial) {
+                        tracing::warn!("removing {} after a failed creation: {e}", partial.display());
+                    }
+                }
+            }
+            return Err(failed.swap_remove(0).1.into());
         }
         Ok(created)
     }

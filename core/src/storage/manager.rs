@@ -92,7 +92,7 @@ const LOG_THREADS: usize = 8;
 
 /// `f` over `items`, on up to [`LOG_THREADS`] threads, results in the order of `items`. (Single-threaded
 /// without the `native` feature: wasm32 cannot spawn threads.)
-fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     #[cfg(feature = "native")]
     if items.len() > 1 {
         let count = items.len();

@@ -27,6 +27,7 @@ mod config;
 pub mod index;
 mod log;
 mod manager;
+pub(crate) use manager::parallel_map;
 pub mod producer_state;
 pub mod segment;
 mod swap;

@@ -125,6 +125,10 @@ pub fn complete_interrupted_swaps(
 ) -> Result<(), StorageError> {
     let list = |backend: &dyn Backend| backend.list_dir(dir).map_err(|e| StorageError::io(dir, e));
     let names = list(backend)?;
+    // Nothing was interrupted (every log but one a crash caught cleaning): no renames, so nothing to sync.
+    if !names.iter().any(|n| n.ends_with(CLEANED_SUFFIX) || n.ends_with(SWAP_SUFFIX)) {
+        return Ok(());
+    }
     let min_cleaned = names.iter().filter_map(|n| base_of(n, CLEANED_SUFFIX)).min();
     for name in &names {
         let cleaned = base_of(name, CLEANED_SUFFIX).is_some();
