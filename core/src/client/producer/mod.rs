@@ -13,6 +13,8 @@
 pub mod accumulator;
 #[cfg(feature = "native")]
 mod awaiting;
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
+pub(crate) mod config;
 #[cfg(feature = "native")]
 mod driver;
 #[cfg(feature = "native")]
