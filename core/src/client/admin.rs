@@ -567,8 +567,9 @@ impl Admin {
                 let g = g.clone();
                 async move {
                     let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
-                    let response = cluster.call(Some(coordinator), |_| delete_groups_request(&[g.clone()])).await?;
-                    delete_groups_results(&[g.clone()], &response).pop().map_or(Ok(()), |(_, r)| r)
+                    let response =
+                        cluster.call(Some(coordinator), |_| delete_groups_request(std::slice::from_ref(&g))).await?;
+                    delete_groups_results(std::slice::from_ref(&g), &response).pop().map_or(Ok(()), |(_, r)| r)
                 }
             });
             out.push((group.clone(), result));

@@ -379,6 +379,7 @@ pub(crate) fn offset_commit_results(
         .collect()
 }
 
+#[cfg(feature = "native")]
 /// FindCoordinator of a group (`key_type` 0) or transactional id (`key_type` 1).
 pub(crate) fn find_coordinator_request(key_type: i8, key: &str, version: i16) -> FindCoordinatorRequest {
     let request = FindCoordinatorRequest::default().with_key_type(key_type);
@@ -389,6 +390,7 @@ pub(crate) fn find_coordinator_request(key_type: i8, key: &str, version: i16) ->
     }
 }
 
+#[cfg(feature = "native")]
 /// The coordinator a FindCoordinator answer names: node id, host and port.
 pub(crate) fn find_coordinator_result(response: &FindCoordinatorResponse) -> Result<(i32, String, i32)> {
     let (code, message, node, host, port) = match response.coordinators.first() {

@@ -104,8 +104,12 @@ pub(super) struct PageConsumer {
     metadata: Metadata,
     metadata_in_flight: bool,
     metadata_retry_ms: i64,
+    /// Some assigned partition has no known leader (its topic's metadata is wanted).
+    needs_metadata: bool,
     /// A position lookup is in flight.
     lookup_in_flight: bool,
+    /// No position lookup before this time (one failed, or a partition's leader could not answer yet).
+    lookup_retry_ms: i64,
     polls: Vec<PollWaiter>,
     /// Position requests waiting for a partition's position.
     positions: Vec<(Ticket, TopicPartition)>,
@@ -123,7 +127,9 @@ impl PageConsumer {
             metadata: Metadata::default(),
             metadata_in_flight: false,
             metadata_retry_ms: 0,
+            needs_metadata: false,
             lookup_in_flight: false,
+            lookup_retry_ms: 0,
             polls: Vec::new(),
             positions: Vec::new(),
             outcomes: Vec::new(),
@@ -319,10 +325,13 @@ impl PageConsumer {
                         for (tp, result) in requests::list_offsets_results(&specs, &response) {
                             // A partition whose leader could not answer yet (a topic being created) is asked
                             // again at the next step: its reset stays pending.
-                            if let Ok(info) = result {
-                                if self.fetcher.partition(&tp).is_some_and(|p| p.pending_reset.is_some()) {
-                                    self.fetcher.reset_done(&tp, info.offset);
+                            match result {
+                                Ok(info) => {
+                                    if self.fetcher.partition(&tp).is_some_and(|p| p.pending_reset.is_some()) {
+                                        self.fetcher.reset_done(&tp, info.offset);
+                                    }
                                 }
+                                Err(_) => self.lookup_retry_ms = now_ms + self.retry_backoff_ms(),
                             }
                         }
                     }
@@ -361,7 +370,7 @@ impl PageConsumer {
 
     fn fail_lookup(&mut self, error: ClientError, now_ms: i64) {
         if error.is_retriable() {
-            self.metadata_retry_ms = now_ms + self.retry_backoff_ms();
+            self.lookup_retry_ms = now_ms + self.retry_backoff_ms();
         } else {
             self.fail_waiters(error);
         }
@@ -403,6 +412,7 @@ impl PageConsumer {
             topics.dedup();
             topics
         };
+        self.needs_metadata = !unknown.is_empty();
         if !unknown.is_empty() && !self.metadata_in_flight && now_ms >= self.metadata_retry_ms {
             self.metadata_in_flight = true;
             self.metadata_retry_ms = now_ms + self.retry_backoff_ms();
@@ -444,7 +454,7 @@ impl PageConsumer {
     /// Looks up positions: committed offsets first (with a group), then `auto.offset.reset` and seeks to the
     /// beginning or end. One lookup at a time.
     fn update_positions(&mut self, broker: &mut MemoryBroker, now_ms: i64) {
-        if self.lookup_in_flight || now_ms < self.metadata_retry_ms && self.metadata_in_flight {
+        if self.lookup_in_flight || now_ms < self.lookup_retry_ms {
             return;
         }
         let missing = self.fetcher.missing_positions();
@@ -519,7 +529,11 @@ impl PageConsumer {
         for p in &self.polls {
             next = Some(next.map_or(p.deadline_ms, |n| n.min(p.deadline_ms)));
         }
-        if self.metadata_retry_ms > 0 && !self.fetcher.partitions().is_empty() {
+        let lookups_wanted = !self.fetcher.missing_positions().is_empty() || !self.fetcher.pending_resets().is_empty();
+        if lookups_wanted && !self.lookup_in_flight {
+            next = Some(next.map_or(self.lookup_retry_ms, |n| n.min(self.lookup_retry_ms)));
+        }
+        if self.needs_metadata && !self.metadata_in_flight {
             next = Some(next.map_or(self.metadata_retry_ms, |n| n.min(self.metadata_retry_ms)));
         }
         next

@@ -351,10 +351,12 @@ impl Page {
         }
     }
 
-    /// The broker's time-driven work and then the clients' (see [`MemoryBroker::poll`]).
-    pub fn poll(&mut self, now_ms: i64) {
-        self.broker.poll(now_ms);
+    /// The broker's time-driven work and then the clients' (see [`MemoryBroker::poll`]). Returns the time by
+    /// which the page wants to be polled again.
+    pub fn poll(&mut self, now_ms: i64) -> i64 {
+        let broker_next_ms = self.broker.poll(now_ms);
         self.run(now_ms);
+        self.next_deadline_ms(broker_next_ms)
     }
 
     /// Runs the clients until nothing more happens at `now_ms`: answers are read, machines polled, their

@@ -50,7 +50,8 @@ pub(super) enum SenderRequest {
 
 /// Record outcomes the sender's completions deliver, collected for the page (the accumulator's completion
 /// callbacks must be `Send`).
-type Deliveries = Arc<Mutex<Vec<(Ticket, Result<RecordMetadata, ClientError>)>>>;
+type Deliveries = Arc<Mutex<Vec<Delivery>>>;
+type Delivery = (Ticket, Result<RecordMetadata, ClientError>);
 
 struct Waiting {
     ticket: Ticket,
@@ -422,7 +423,7 @@ impl PageProducer {
     }
 
     /// The record outcomes decided since the last call, and the flushes that are done.
-    pub fn take_outcomes(&mut self) -> (Vec<(Ticket, Result<RecordMetadata, ClientError>)>, Vec<Ticket>) {
+    pub fn take_outcomes(&mut self) -> (Vec<Delivery>, Vec<Ticket>) {
         let delivered = std::mem::take(&mut *self.deliveries.lock().unwrap_or_else(PoisonError::into_inner));
         let flushed = if self.incomplete() == 0 { std::mem::take(&mut self.flushes) } else { Vec::new() };
         (delivered, flushed)
@@ -431,7 +432,7 @@ impl PageProducer {
     /// When the producer wants to be stepped again at the latest (a linger or backoff ends).
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let mut next = self.sender.next_deadline_ms().map(|ms| ms as i64);
-        if !self.waiting.is_empty() {
+        if !self.waiting.is_empty() && !self.metadata_in_flight {
             let retry = self.metadata_retry_ms;
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }

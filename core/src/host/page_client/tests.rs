@@ -169,7 +169,7 @@ fn keys_land_on_the_partitions_murmur2_gives_them() {
     // The course's vectors (HelloProducer): Integer keys 1..5 serialized big-endian on 5 partitions.
     let expected = [(1, 0), (2, 3), (3, 1), (4, 3), (5, 4)];
     for (key, partition) in expected {
-        let k = (key as i32).to_be_bytes();
+        let k: [u8; 4] = i32::to_be_bytes(key);
         let t = page.send(producer, record("keys", Some(&k), "v"), now).unwrap();
         assert_eq!(delivered(wait(&mut page, &mut now, t)).partition, partition, "key {key}");
     }
