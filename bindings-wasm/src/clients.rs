@@ -3,7 +3,8 @@
 //! values to records, offsets and admin calls and back) and promises: each operation gets a ticket from the
 //! page, its promise settles when the page reports the ticket's outcome (from a JS call or the timer).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
@@ -23,13 +24,39 @@ fn client_error(e: ClientError) -> JsValue {
     js_error(&HostError::from(e))
 }
 
-fn get(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+thread_local! {
+    /// Property names as JS strings, made once: a record crosses the boundary with a dozen of them, and making a
+    /// JS string from Rust decodes UTF-8 on the JS side each time.
+    static NAMES: RefCell<HashMap<&'static str, JsValue>> = RefCell::new(HashMap::new());
+    /// The topic name of the records converted last, as a JS string (a poll's records share few topics).
+    static TOPIC: RefCell<Option<(String, JsValue)>> = const { RefCell::new(None) };
 }
 
-fn set(object: &Object, key: &str, value: &JsValue) {
+fn name(key: &'static str) -> JsValue {
+    NAMES.with(|names| names.borrow_mut().entry(key).or_insert_with(|| JsValue::from_str(key)).clone())
+}
+
+fn topic_value(topic: &str) -> JsValue {
+    TOPIC.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match cached.as_ref() {
+            Some((name, value)) if name == topic => value.clone(),
+            _ => {
+                let value = JsValue::from_str(topic);
+                *cached = Some((topic.to_string(), value.clone()));
+                value
+            }
+        }
+    })
+}
+
+fn get(object: &JsValue, key: &'static str) -> JsValue {
+    Reflect::get(object, &name(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(object: &Object, key: &'static str, value: &JsValue) {
     // Setting a property on a fresh plain object cannot fail.
-    let _ = Reflect::set(object, &JsValue::from_str(key), value);
+    let _ = Reflect::set(object, &name(key), value);
 }
 
 /// Bytes from a string (UTF-8), a Uint8Array, or null/undefined.
@@ -108,14 +135,14 @@ fn topic_partitions(value: &JsValue) -> Result<Vec<TopicPartition>, JsValue> {
 
 fn record_value(r: ConsumerRecord) -> JsValue {
     let o = Object::new();
-    set(&o, "topic", &JsValue::from_str(&r.topic));
+    set(&o, "topic", &topic_value(&r.topic));
     set(&o, "partition", &JsValue::from(r.partition));
     set(&o, "offset", &JsValue::from(r.offset as f64));
     set(&o, "timestamp", &JsValue::from(r.timestamp as f64));
     set(
         &o,
         "timestampType",
-        &JsValue::from_str(match r.timestamp_type {
+        &name(match r.timestamp_type {
             potok::record::TimestampType::LogAppendTime => "LogAppendTime",
             _ => "CreateTime",
         }),
@@ -140,7 +167,7 @@ pub(crate) fn outcome_value(outcome: Outcome) -> Result<JsValue, JsValue> {
         Outcome::Delivered(result) => {
             let m = result.map_err(client_error)?;
             let o = Object::new();
-            set(&o, "topic", &JsValue::from_str(&m.topic));
+            set(&o, "topic", &topic_value(&m.topic));
             set(&o, "partition", &JsValue::from(m.partition));
             set(&o, "offset", &JsValue::from(m.offset as f64));
             set(&o, "timestamp", &JsValue::from(m.timestamp as f64));
@@ -319,9 +346,27 @@ pub struct Consumer {
     handle: ClientHandle,
 }
 
+impl Drop for Producer {
+    /// A producer collected by JS's garbage collector delivers what it queued, then closes.
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.inner.try_borrow_mut() {
+            let _ = shared.page.close_producer(self.handle);
+        }
+    }
+}
+
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer").field("handle", &self.handle).finish()
+    }
+}
+
+impl Drop for Consumer {
+    /// A consumer collected by JS's garbage collector closes its connections.
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.inner.try_borrow_mut() {
+            shared.page.close_consumer(self.handle);
+        }
     }
 }
 
@@ -532,6 +577,15 @@ pub struct Admin {
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin").field("handle", &self.handle).finish()
+    }
+}
+
+impl Drop for Admin {
+    /// An admin collected by JS's garbage collector closes its connection.
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.inner.try_borrow_mut() {
+            shared.page.close_admin(self.handle);
+        }
     }
 }
 
