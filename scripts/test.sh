@@ -120,8 +120,9 @@ scripts/wasm.sh check core --locked
 
 step "browser package (bindings-wasm): wasm32 release build, wasm-bindgen glue, node:test suites, the storage lesson in headless Chromium"
 # Builds into $CARGO_TARGET_DIR/wasm like the check above (installs wasm-bindgen-cli once, cached by version),
-# then drives the nodejs build with kafkajs's protocol encoders and loads the playground's storage lesson
-# (bindings-wasm/www) in Debian's chromium through playwright-core (bindings-wasm/test).
+# then drives the nodejs build with kafkajs's protocol encoders and through the page's own producer, consumer and
+# admin, and loads the playground's storage lesson (bindings-wasm/www) in Debian's chromium through
+# playwright-core (bindings-wasm/test).
 scripts/wasm.sh pkg --locked
 scripts/wasm.sh browser
 (cd bindings-wasm && npm ci --no-audit --no-fund >/dev/null && timeout -k 10 600 npm test)
