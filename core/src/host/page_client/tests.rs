@@ -282,3 +282,36 @@ fn admin_calls_go_through_kafka_requests() {
     let groups = admin_ok(&mut page, &mut now, admin, AdminCall::ListGroups);
     assert_eq!(groups, serde_json::json!([]));
 }
+
+#[test]
+fn acks_zero_records_are_written_without_an_answer_and_seek_to_end_skips_them() {
+    let mut page = page();
+    let mut now = NOW;
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "fire", 1);
+    let producer = page.producer(&pairs(&[("linger.ms", "0"), ("acks", "0")]), now).unwrap();
+    let tickets: Vec<Ticket> =
+        (0..3).map(|i| page.send(producer, record("fire", None, &format!("f{i}")), now).unwrap()).collect();
+    for t in tickets {
+        // Kafka's producer reports -1 for a record sent with acks=0: the broker says nothing.
+        assert_eq!(delivered(wait(&mut page, &mut now, t)).offset, -1);
+    }
+    let consumer = page.consumer(&pairs(&[("auto.offset.reset", "earliest")]), now).unwrap();
+    let tp = TopicPartition::new("fire", 0);
+    page.assign(consumer, std::slice::from_ref(&tp)).unwrap();
+    let ticket = page.position(consumer, tp.clone()).unwrap();
+    assert!(matches!(wait(&mut page, &mut now, ticket), Outcome::Position(Ok(0))));
+    page.seek_to(consumer, &[], OffsetSpec::Latest).unwrap();
+    let ticket = page.position(consumer, tp.clone()).unwrap();
+    assert!(matches!(wait(&mut page, &mut now, ticket), Outcome::Position(Ok(3))));
+    page.seek_to(consumer, std::slice::from_ref(&tp), OffsetSpec::Earliest).unwrap();
+    let ticket = page.poll_consumer(consumer, None, now + 1000).unwrap();
+    match wait(&mut page, &mut now, ticket) {
+        Outcome::Records(Ok(records)) => assert_eq!(records.len(), 3),
+        other => panic!("poll failed: {other:?}"),
+    }
+    // Commits need a group.id.
+    assert!(matches!(page.commit(consumer, None, now), Err(ClientError::InvalidArgument(_))));
+    page.close_consumer(consumer);
+    assert!(matches!(page.poll_consumer(consumer, None, now), Err(ClientError::Closed)));
+}
