@@ -118,12 +118,15 @@ scripts/full-disk-check.sh "$CARGO_TARGET_DIR/debug/potok"
 step "core compiles for wasm32-unknown-unknown (cargo check)"
 scripts/wasm.sh check core --locked
 
-step "browser package (bindings-wasm): wasm32 release build, wasm-bindgen glue, node:test suites, the storage lesson in headless Chromium"
+step "browser package (bindings-wasm): wasm32 release build, wasm-bindgen glue, node:test suites, the playground served by potok playground in headless Chromium and Firefox"
 # Builds into $CARGO_TARGET_DIR/wasm like the check above (installs wasm-bindgen-cli once, cached by version),
 # then drives the nodejs build with kafkajs's protocol encoders and through the page's own producer, consumer and
-# admin, and loads the playground's storage lesson (bindings-wasm/www) in Debian's chromium through
-# playwright-core (bindings-wasm/test).
+# admin, and loads the playground's lessons (bindings-wasm/www, served by `potok playground`) in Debian's chromium
+# and firefox-esr through puppeteer-core (bindings-wasm/test).
 scripts/wasm.sh pkg --locked
+# potok builds the package's web build and the lessons into its binary (`potok playground`, which the page
+# tests serve from): build it again now that the package exists.
+cargo build -p potok-cli --locked
 scripts/wasm.sh browser
 (cd bindings-wasm && npm ci --no-audit --no-fund >/dev/null && timeout -k 10 600 npm test)
 

@@ -11,8 +11,8 @@
 #   scripts/wasm.sh bindgen            install wasm-bindgen-cli at the version bindings-wasm pins (cached under
 #                                      ${POTOK_CACHE:-~/.cache/potok}/wasm-bindgen-X.Y.Z; no-op when present);
 #                                      prints the path of the wasm-bindgen binary
-#   scripts/wasm.sh browser            install Debian's chromium for the playground's page test (no-op when
-#                                      present; nothing downloads a browser)
+#   scripts/wasm.sh browser            install Debian's chromium and firefox-esr for the playground's page tests
+#                                      (no-op when present; nothing downloads a browser)
 #   scripts/wasm.sh pkg [CARGO_ARGS...]
 #                                      build bindings-wasm for wasm32 in release and write its JS package to
 #                                      bindings-wasm/pkg: web/ (ES module for browsers, --target web) and node/
@@ -154,13 +154,14 @@ cmd_bindgen() {
 }
 
 cmd_browser() {
-    pkg_installed chromium && [ -x /usr/bin/chromium ] && return 0
-    echo "wasm.sh: installing chromium" >&2
+    pkg_installed chromium && [ -x /usr/bin/chromium ] && pkg_installed firefox-esr && [ -x /usr/bin/firefox-esr ] \
+        && return 0
+    echo "wasm.sh: installing chromium and firefox-esr" >&2
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        --no-install-recommends chromium
+        --no-install-recommends chromium firefox-esr
 }
 
 # cmd_pkg [CARGO_ARGS...]: the JS package of bindings-wasm in bindings-wasm/pkg/{web,node}.

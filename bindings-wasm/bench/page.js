@@ -1,33 +1,30 @@
 'use strict';
-// The broker in headless Chromium: time from module load to a started broker, and producing 100k records through
-// broker.request() in the page (frames written beforehand by www/frames.js). Prints figures, asserts nothing.
-// Usage: node bench/page.js [records] [per batch]   (needs /usr/bin/chromium: scripts/wasm.sh browser)
-const fs = require('node:fs');
-const http = require('node:http');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
+// The broker in headless Chromium and Firefox, served by `potok playground`: time from module load to a started
+// broker, and producing 100k records through broker.request() in the page (frames written beforehand by
+// www/frames.js). Prints figures, asserts nothing.
+// Usage: node bench/page.js [records] [per batch]   (see test/browsers.js for the browsers and the potok binary)
+const { BROWSERS, startPlayground, launch, missing } = require('../test/browsers.js');
 
-const ROOT = path.join(__dirname, '..');
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
 const total = Number(process.argv[2] || 100000);
 const perBatch = Number(process.argv[3] || 1000);
 
 async function main() {
-  const server = http.createServer((req, res) => {
-    const file = path.normalize(path.join(ROOT, new URL(req.url, 'http://x').pathname));
-    if (!file.startsWith(ROOT) || !fs.existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve));
-  const browser = await chromium.launch({
-    executablePath: process.env.POTOK_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const playground = await startPlayground();
+  try {
+    for (const name of Object.keys(BROWSERS)) {
+      if (missing(name)) console.log(`${name}: skipped, ${missing(name)}`);
+      else await inBrowser(name, playground.base);
+    }
+  } finally {
+    await playground.stop();
+  }
+}
+
+async function inBrowser(name, base) {
+  const browser = await launch(name);
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${server.address().port}/www/style.css`);
+    await page.goto(`${base}/www/style.css`);
     const result = await page.evaluate(async ({ total, perBatch }) => {
       const t0 = performance.now();
       const potok = await import('/pkg/web/potok.js');
@@ -53,12 +50,11 @@ async function main() {
       broker.stop();
       return { startMs, produceMs, highWatermark: p.highWatermark, sizeBytes: p.sizeBytes };
     }, { total, perBatch });
-    console.log(`Chromium: module load + Broker.start ${result.startMs.toFixed(0)} ms`);
-    console.log(`produce ${total} records of 100 B in batches of ${perBatch}: ${result.produceMs.toFixed(0)} ms, ` +
+    console.log(`${name}: module load + Broker.start ${result.startMs.toFixed(0)} ms`);
+    console.log(`${name}: produce ${total} records of 100 B in batches of ${perBatch}: ${result.produceMs.toFixed(0)} ms, ` +
       `${Math.round(total / (result.produceMs / 1000)).toLocaleString('en-US')} records/s; high watermark ${result.highWatermark}, ${result.sizeBytes} bytes`);
   } finally {
     await browser.close();
-    server.close();
   }
 }
 

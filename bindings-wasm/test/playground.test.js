@@ -1,101 +1,125 @@
 'use strict';
-// The storage lesson (www/) in headless Chromium: the page loads the web build of the broker, produces through
-// real Kafka frames, and draws segments, index entries and a batch's annotated bytes. Needs Debian's chromium
-// (`scripts/wasm.sh browser` installs it); nothing downloads a browser.
+// The storage lesson (www/) in headless Chromium and Firefox, served by `potok playground`: the page loads the web
+// build of the broker, produces through real Kafka frames, and draws segments, index entries and a batch's
+// annotated bytes (see browsers.js for what it needs).
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
+const { BROWSERS, startPlayground, launch, missing } = require('./browsers.js');
 
-const CHROMIUM = process.env.POTOK_CHROMIUM || '/usr/bin/chromium';
-const ROOT = path.join(__dirname, '..');
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+const WWW = path.join(__dirname, '..', 'www');
 
-let server;
-let base;
+let playground;
 
-before(async () => {
-  server = http.createServer((req, res) => {
-    const file = path.normalize(path.join(ROOT, decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-    if (!file.startsWith(ROOT) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
+before(async () => { playground = await startPlayground(); });
+after(() => playground.stop());
+
+/** An input's value set as a learner's typing would (an `input` event follows). */
+async function fill(page, selector, value) {
+  await page.$eval(selector, (e, v) => { e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }, value);
+}
+
+const text = (page, selector) => page.$eval(selector, e => e.textContent);
+
+for (const name of Object.keys(BROWSERS)) {
+  test(`${name}: the storage lesson draws rolled segments, the sparse index, a batch's bytes, and retention`, { skip: missing(name) }, async () => {
+    const browser = await launch(name);
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', e => errors.push(e.message));
+      const started = Date.now();
+      await page.goto(`${playground.base}/www/storage.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      const loadMs = Date.now() - started;
+      // 1024-byte segments, an index entry per 256 bytes, 3 records of ~30 bytes per batch.
+      for (let i = 0; i < 3; i++) await page.click('#produce10');
+      await page.waitForFunction(() => document.getElementById('status').textContent === '90 records produced');
+      const segments = await page.$$eval('#segments g.segment', gs => gs.map(g => ({
+        base: Number(g.dataset.baseOffset),
+        batches: g.querySelectorAll('.batch').length,
+        index: g.querySelectorAll('.index-entry').length,
+        file: g.querySelector('text').textContent,
+      })));
+      assert.ok(segments.length >= 3, JSON.stringify(segments));
+      assert.equal(segments[0].file, '00000000000000000000.log');
+      assert.equal(segments.reduce((n, s) => n + s.batches, 0), 30, 'every batch is drawn once');
+      assert.ok(segments[0].index >= 2, 'the first (full) segment has index entries');
+      for (let i = 1; i < segments.length; i++) assert.ok(segments[i].base > segments[i - 1].base);
+      assert.match(await text(page, '#offsets'), /high watermark 90 /);
+
+      await page.click('#segments g.segment:nth-of-type(2) .batch');
+      await page.waitForSelector('#hex span');
+      const hex = await page.$$eval('#hex span', spans => spans.map(s => s.dataset.field));
+      const title = await text(page, '#batch-title');
+      const size = Number(/: (\d+) bytes/.exec(title)[1]);
+      assert.equal(hex.length, size, 'one cell per byte of the batch');
+      assert.deepEqual(hex.slice(0, 8), Array(8).fill('baseOffset'));
+      assert.ok(hex.includes('crc') && hex.includes('key') && hex.includes('value'), JSON.stringify([...new Set(hex)]));
+      const legend = await text(page, '#legend');
+      assert.match(legend, new RegExp(`baseOffset: ${segments[1].base}`));
+      assert.match(legend, /magic: 2/);
+      assert.equal(await page.$$eval('#segments .batch.selected', b => b.length), 1);
+      if (process.env.POTOK_SCREENSHOT && name === 'chromium') await page.screenshot({ path: process.env.POTOK_SCREENSHOT, fullPage: true });
+
+      // Retention: a new broker whose topic keeps about two segments; the broker's retention check, run by the
+      // page's timer, deletes the oldest segments and the log start offset moves up.
+      await fill(page, '#retention-bytes', '2048');
+      await page.click('#restart');
+      await page.waitForFunction(() => /^broker .* started/.test(document.getElementById('status').textContent));
+      for (let i = 0; i < 3; i++) await page.click('#produce10');
+      await page.waitForFunction(() => document.getElementById('status').textContent === '90 records produced');
+      await page.waitForFunction(() => /log start offset [1-9]/.test(document.getElementById('offsets').textContent), {
+        timeout: 10000,
+      });
+      const kept = await page.$$eval('#segments g.segment', gs => gs.map(g => Number(g.dataset.baseOffset)));
+      const offsets = await text(page, '#offsets');
+      const logStart = Number(/log start offset (\d+)/.exec(offsets)[1]);
+      assert.equal(kept[0], logStart, 'the oldest kept segment starts at the log start offset');
+      assert.ok(kept.length <= 3, JSON.stringify(kept));
+      assert.match(offsets, /high watermark 90 /);
+      assert.deepEqual(errors, []);
+      console.log(`${name}: storage lesson, page load to a started broker ${loadMs} ms`);
+    } finally {
+      await browser.close();
     }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
   });
-  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${server.address().port}`;
-});
 
-after(() => server.close());
-
-test('the storage lesson draws rolled segments, the sparse index, a batch\'s bytes, and retention', { skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}` }, async () => {
-  const { chromium } = require('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  test(`${name}: the index links every lesson, and the playground works offline once loaded`, { skip: missing(name) }, async () => {
+    // Its own server, stopped halfway: the reload after it is answered by the service worker's copy.
+    const server = await startPlayground();
+    const browser = await launch(name);
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', e => errors.push(e.message));
+      await page.goto(`${server.base}/`);
+      const lessons = await page.$$eval('#lessons a', links => links.map(a => a.getAttribute('href')));
+      const pages = fs.readdirSync(WWW).filter(f => f.endsWith('.html') && f !== 'index.html').sort();
+      assert.deepEqual([...lessons].sort(), pages, 'the index links each lesson page');
+      await page.waitForFunction(() => navigator.serviceWorker.controller !== null, { timeout: 30000 });
+      await server.stop();
+      for (const lesson of lessons) {
+        await page.goto(`${server.base}/www/${lesson}`);
+        await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      }
+      await page.click('#produce10');
+      await page.waitForFunction(() => document.getElementById('status').textContent === '30 records produced');
+      await page.goto(`${server.base}/www/index.html`);
+      assert.equal((await page.$$('#lessons a')).length, lessons.length);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
   });
-  try {
-    const page = await browser.newPage();
-    const errors = [];
-    page.on('pageerror', e => errors.push(e.message));
-    const started = Date.now();
-    await page.goto(`${base}/www/index.html`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
-    const loadMs = Date.now() - started;
-    // 1024-byte segments, an index entry per 256 bytes, 3 records of ~30 bytes per batch.
-    for (let i = 0; i < 3; i++) await page.click('#produce10');
-    await page.waitForFunction(() => document.getElementById('status').textContent === '90 records produced');
-    const segments = await page.$$eval('#segments g.segment', gs => gs.map(g => ({
-      base: Number(g.dataset.baseOffset),
-      batches: g.querySelectorAll('.batch').length,
-      index: g.querySelectorAll('.index-entry').length,
-      file: g.querySelector('text').textContent,
-    })));
-    assert.ok(segments.length >= 3, JSON.stringify(segments));
-    assert.equal(segments[0].file, '00000000000000000000.log');
-    assert.equal(segments.reduce((n, s) => n + s.batches, 0), 30, 'every batch is drawn once');
-    assert.ok(segments[0].index >= 2, 'the first (full) segment has index entries');
-    for (let i = 1; i < segments.length; i++) assert.ok(segments[i].base > segments[i - 1].base);
-    assert.match(await page.textContent('#offsets'), /high watermark 90 /);
+}
 
-    await page.click('#segments g.segment:nth-of-type(2) .batch');
-    await page.waitForSelector('#hex span');
-    const hex = await page.$$eval('#hex span', spans => spans.map(s => s.dataset.field));
-    const title = await page.textContent('#batch-title');
-    const size = Number(/: (\d+) bytes/.exec(title)[1]);
-    assert.equal(hex.length, size, 'one cell per byte of the batch');
-    assert.deepEqual(hex.slice(0, 8), Array(8).fill('baseOffset'));
-    assert.ok(hex.includes('crc') && hex.includes('key') && hex.includes('value'), JSON.stringify([...new Set(hex)]));
-    const legend = await page.textContent('#legend');
-    assert.match(legend, new RegExp(`baseOffset: ${segments[1].base}`));
-    assert.match(legend, /magic: 2/);
-    assert.equal(await page.$$eval('#segments .batch.selected', b => b.length), 1);
-    if (process.env.POTOK_SCREENSHOT) await page.screenshot({ path: process.env.POTOK_SCREENSHOT, fullPage: true });
-
-    // Retention: a new broker whose topic keeps about two segments; the broker's retention check, run by the
-    // page's timer, deletes the oldest segments and the log start offset moves up.
-    await page.fill('#retention-bytes', '2048');
-    await page.click('#restart');
-    await page.waitForFunction(() => /^broker .* started/.test(document.getElementById('status').textContent));
-    for (let i = 0; i < 3; i++) await page.click('#produce10');
-    await page.waitForFunction(() => document.getElementById('status').textContent === '90 records produced');
-    await page.waitForFunction(() => /log start offset [1-9]/.test(document.getElementById('offsets').textContent), null, {
-      timeout: 10000,
-    });
-    const kept = await page.$$eval('#segments g.segment', gs => gs.map(g => Number(g.dataset.baseOffset)));
-    const offsets = await page.textContent('#offsets');
-    const logStart = Number(/log start offset (\d+)/.exec(offsets)[1]);
-    assert.equal(kept[0], logStart, 'the oldest kept segment starts at the log start offset');
-    assert.ok(kept.length <= 3, JSON.stringify(kept));
-    assert.match(offsets, /high watermark 90 /);
-    assert.deepEqual(errors, []);
-    console.log(`storage lesson: page load to a started broker ${loadMs} ms`);
-  } finally {
-    await browser.close();
-  }
+test('the service worker stores every file of the playground', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(WWW, 'files.json'), 'utf8'));
+  const files = fs.readdirSync(WWW).filter(f => fs.statSync(path.join(WWW, f)).isFile() && !['sw.js', 'files.json'].includes(f));
+  assert.deepEqual(stored.filter(f => !f.startsWith('../')).sort(), files.sort());
+  assert.deepEqual(stored.filter(f => f.startsWith('../')).sort(), ['../pkg/web/potok.js', '../pkg/web/potok_bg.wasm']);
 });

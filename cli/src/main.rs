@@ -9,6 +9,7 @@ mod consumer_groups;
 mod consumer_perf;
 mod deserializers;
 mod dump_log;
+mod playground;
 mod producer_perf;
 mod props;
 mod storage;
@@ -44,6 +45,8 @@ enum Command {
     ConsumerPerfTest(consumer_perf::Args),
     /// Format log directories with a cluster id, like kafka-storage (optional for potok).
     Storage(storage::Args),
+    /// Serve the browser playground (a potok broker in WebAssembly, lessons on Kafka) on http://127.0.0.1:8080/.
+    Playground(playground::Args),
 }
 
 /// Flags of older Kafka tools that Kafka 4's tools no longer take, and what replaced them.
@@ -85,6 +88,7 @@ fn main() {
         Command::ProducerPerfTest(args) => (producer_perf::run(args), "Error: "),
         Command::ConsumerPerfTest(args) => (consumer_perf::run(args), "Error: "),
         Command::Storage(args) => (storage::run(args), "Error: "),
+        Command::Playground(args) => (playground::run(args), "Error: "),
     };
     if let Err(e) = result {
         eprintln!("{prefix}{e:#}");

@@ -42,6 +42,11 @@ public final class BufferFull {
             props.put("buffer.memory", String.valueOf(bufferMemory));
             props.put("max.block.ms", String.valueOf(maxBlockMs));
             props.put("linger.ms", "0");
+            // Kafka 4's client rebootstraps (metadata.recovery.strategy=rebootstrap, the default) as soon as no
+            // broker it knows can be reached, and the bootstrap metadata has no topics: a send() racing that would
+            // wait max.block.ms for the topic's metadata instead of filling the buffer. The course's lesson is
+            // the buffer, so this producer keeps the metadata it has.
+            props.put("metadata.recovery.strategy", "none");
             AtomicInteger delivered = new AtomicInteger(), failed = new AtomicInteger();
             try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props, new ByteArraySerializer(),
                     new ByteArraySerializer())) {
