@@ -2,10 +2,8 @@
 //! potok broker and against Apache Kafka alike; config keys, defaults and semantics are Kafka's.
 //!
 //! The IO-free parts (config, partitioners, assignors, metadata, the producer's sans-IO sender and record
-//! accumulator, the consumer's sans-IO fetcher and record decoding, the admin's and the consumer's request
-//! builders and answer readers) build everywhere, and `host::page_client` drives them in a web page; the parts
-//! that talk to brokers need the `native` feature (tokio). Public calls are blocking and thread-safe; each runs
-//! its network work on one shared client runtime ([`runtime`]).
+//! accumulator, the consumer's sans-IO fetcher, group membership and record decoding) build everywhere; the parts that talk to brokers need the `native` feature (tokio). Public calls
+//! are blocking and thread-safe; each runs its network work on one shared client runtime ([`runtime`]).
 //!
 //! [`partitioner`] hashes keys with murmur2 exactly as the Java client does and runs the sticky built-in
 //! partitioner for keyless records; [`assignor`] computes consumer-group assignments byte- and
