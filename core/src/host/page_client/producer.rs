@@ -359,6 +359,12 @@ impl PageProducer {
                 let kind = if r.acks == 0 { SenderRequest::ProduceOneway } else { SenderRequest::Produce };
                 self.link.send(broker, now_ms, Tag::Sender(id, kind), |_| r)
             }
+            // The transactional protocol's requests (once the sender carries them): a producer in the page has no
+            // `transactional.id` yet, so none is asked for; one that were is answered as unsupported here.
+            #[allow(unreachable_patterns)]
+            other => Err(ClientError::IllegalState(format!(
+                "transactions are not available in the page yet: {other:?} was not sent"
+            ))),
         };
         if let Err(e) = sent {
             let actions = self.sender.on_response(id, clock(now_ms), Err(e));
@@ -379,6 +385,9 @@ impl PageProducer {
                 Action::RefreshMetadata { topics } => self.refresh_wanted.extend(topics),
                 // Requests come only from poll, which `step` sends in order.
                 Action::Send { .. } => {}
+                // Outcomes of transactional calls (once the sender makes them): none is made in the page yet.
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
         }
         let _ = now_ms;
