@@ -120,9 +120,9 @@ scripts/wasm.sh check core --locked
 
 step "browser package (bindings-wasm): wasm32 release build, wasm-bindgen glue, node:test suites, the playground served by potok playground in headless Chromium and Firefox"
 # Builds into $CARGO_TARGET_DIR/wasm like the check above (installs wasm-bindgen-cli once, cached by version),
-# then drives the nodejs build with kafkajs's protocol encoders and loads the playground's lessons
-# (bindings-wasm/www, served by `potok playground`) in Debian's chromium and firefox-esr through puppeteer-core
-# (bindings-wasm/test).
+# then drives the nodejs build with kafkajs's protocol encoders and through the page's own producer, consumer and
+# admin, and loads the playground's lessons (bindings-wasm/www, served by `potok playground`) in Debian's chromium
+# and firefox-esr through puppeteer-core (bindings-wasm/test).
 scripts/wasm.sh pkg --locked
 # potok builds the package's web build and the lessons into its binary (`potok playground`, which the page
 # tests serve from): build it again now that the package exists.

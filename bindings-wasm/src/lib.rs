@@ -21,9 +21,12 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use potok::host::inspect::{self, InspectLimits};
-use potok::host::memory::{Answer, ConnectionId, MemoryBroker, RequestId};
+use potok::host::memory::{Answer, ConnectionId, RequestId};
+use potok::host::page_client::{Outcome, Page, Ticket};
 use potok::host::{broker::memory_config, HostError};
 use wasm_bindgen::prelude::*;
+
+mod clients;
 
 #[wasm_bindgen]
 extern "C" {
@@ -32,6 +35,9 @@ extern "C" {
     fn set_timeout(handler: &Function, delay_ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(handle: &JsValue);
+    /// Runs a callback once the current JS task's synchronous code is done (browsers and Node).
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &Function);
 }
 
 /// The longest the driver waits between polls even when the broker wants nothing sooner (as the native
@@ -40,14 +46,14 @@ const POLL_INTERVAL_MAX_MS: i64 = 1_000;
 /// What `segmentBytes` returns at most unless asked otherwise.
 const SEGMENT_BYTES_DEFAULT_MAX: usize = 1 << 20;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
 /// A [`HostError`] as a JS `Error`: `code` is Kafka's error name (`UNKNOWN_TOPIC_OR_PARTITION`, or the client's
 /// own name such as `ILLEGAL_STATE`), `errorCode` Kafka's number (null when Kafka has none), `kind` the class of
 /// failure (`config`, `protocol`, `closed`, ...), `retriable`, and `key` the config key for config errors.
-fn js_error(e: &HostError) -> JsValue {
+pub(crate) fn js_error(e: &HostError) -> JsValue {
     let error = js_sys::Error::new(&e.message);
     error.set_name("PotokError");
     let set = |key: &str, value: JsValue| {
@@ -62,21 +68,28 @@ fn js_error(e: &HostError) -> JsValue {
     error.into()
 }
 
-fn invalid_argument(message: impl Into<String>) -> JsValue {
+pub(crate) fn invalid_argument(message: impl Into<String>) -> JsValue {
     js_error(&HostError::invalid_argument(message))
 }
 
-/// The broker and what the page's side of it keeps.
-struct Shared {
-    broker: MemoryBroker,
+/// The broker, the page's clients of it, and what the page's side keeps.
+pub(crate) struct Shared {
+    pub(crate) page: Page,
     /// The promise callbacks (resolve, reject) of each request not yet answered.
     waiting: HashMap<RequestId, (Function, Function)>,
+    /// The promise callbacks of each client operation (send, poll, commit, admin call) not yet settled.
+    pub(crate) tickets: HashMap<Ticket, (Function, Function)>,
     /// The connection `broker.request` uses, opened on first use.
     own_connection: Option<ConnectionId>,
     /// The pending timer's handle and the time it fires.
     timer: Option<(JsValue, i64)>,
     /// The timer's callback, kept alive while the broker runs.
     on_timer: Option<Closure<dyn FnMut()>>,
+    /// The page's clients have work queued by JS calls (records sent) and a microtask will run them: a loop of
+    /// sends becomes one run, with the batches linger and batch.size make.
+    pub(crate) run_queued: bool,
+    /// The microtask's callback, kept alive while the broker runs.
+    on_microtask: Option<Closure<dyn FnMut()>>,
 }
 
 impl Drop for Shared {
@@ -89,15 +102,31 @@ impl Drop for Shared {
     }
 }
 
-type Inner = Rc<RefCell<Shared>>;
+pub(crate) type Inner = Rc<RefCell<Shared>>;
 
-/// Settles the promises of every decided answer. The borrow is released before any JS runs.
-fn deliver(inner: &Inner) {
-    let settled: Vec<(Answer, (Function, Function))> = {
+/// A promise's settle functions: (resolve, reject).
+type Callbacks = (Function, Function);
+
+/// Settles the promises of every decided answer and client outcome. The borrow is released before any JS runs.
+pub(crate) fn deliver(inner: &Inner) {
+    type Settled = (Vec<(Answer, Callbacks)>, Vec<(Outcome, Callbacks)>);
+    let (settled, outcomes): Settled = {
         let mut shared = inner.borrow_mut();
-        let answers = shared.broker.take_answers();
-        answers.into_iter().filter_map(|a| shared.waiting.remove(&a.request).map(|callbacks| (a, callbacks))).collect()
+        let answers = shared.page.take_host_answers();
+        let settled = answers
+            .into_iter()
+            .filter_map(|a| shared.waiting.remove(&a.request).map(|callbacks| (a, callbacks)))
+            .collect();
+        let outcomes = shared.page.take_outcomes();
+        let outcomes = outcomes.into_iter().filter_map(|(t, o)| shared.tickets.remove(&t).map(|c| (o, c))).collect();
+        (settled, outcomes)
     };
+    for (outcome, (resolve, reject)) in outcomes {
+        let _ = match clients::outcome_value(outcome) {
+            Ok(value) => resolve.call1(&JsValue::NULL, &value),
+            Err(error) => reject.call1(&JsValue::NULL, &error),
+        };
+    }
     for (answer, (resolve, reject)) in settled {
         // A settle callback of a JS promise does not throw.
         let _ = match answer.frame {
@@ -109,9 +138,9 @@ fn deliver(inner: &Inner) {
 }
 
 /// Makes sure the timer fires by `due_ms` (sooner timers are kept).
-fn schedule(inner: &Inner, due_ms: i64) {
+pub(crate) fn schedule(inner: &Inner, due_ms: i64) {
     let mut shared = inner.borrow_mut();
-    if shared.broker.broker().is_none() {
+    if shared.page.broker().broker().is_none() {
         return;
     }
     if shared.timer.as_ref().is_some_and(|(_, at)| *at <= due_ms) {
@@ -133,10 +162,36 @@ fn tick(weak: &Weak<RefCell<Shared>>) {
     let next_ms = {
         let mut shared = inner.borrow_mut();
         shared.timer = None;
-        shared.broker.poll(now)
+        shared.page.poll(now)
     };
     deliver(&inner);
     schedule(&inner, next_ms.min(now + POLL_INTERVAL_MAX_MS));
+}
+
+/// Makes sure the page's clients run once the current JS task's synchronous code is done.
+pub(crate) fn queue_run(inner: &Inner) {
+    let mut shared = inner.borrow_mut();
+    if shared.run_queued || shared.page.broker().broker().is_none() {
+        return;
+    }
+    let Some(callback) = shared.on_microtask.as_ref() else { return };
+    queue_microtask(callback.as_ref().unchecked_ref());
+    shared.run_queued = true;
+}
+
+/// The microtask's work: run the page's clients, settle what finished, arm the timer for what comes next.
+fn run_queued(weak: &Weak<RefCell<Shared>>) {
+    let Some(inner) = weak.upgrade() else { return };
+    let next_ms = {
+        let mut shared = inner.borrow_mut();
+        shared.run_queued = false;
+        shared.page.run(now_ms());
+        shared.page.next_deadline_ms(i64::MAX)
+    };
+    deliver(&inner);
+    if next_ms < i64::MAX {
+        schedule(&inner, next_ms);
+    }
 }
 
 /// Submits a frame on a connection; the promise settles when the broker answers.
@@ -144,10 +199,13 @@ fn request(inner: &Inner, connection: ConnectionId, frame: &Uint8Array) -> Promi
     let mut bytes = Some(Bytes::from(frame.to_vec()));
     let promise = Promise::new(&mut |resolve, reject| {
         let Some(bytes) = bytes.take() else { return };
-        let submitted = inner.borrow_mut().broker.submit(connection, bytes, now_ms());
+        let submitted = inner.borrow_mut().page.broker_mut().submit(connection, bytes, now_ms());
         match submitted {
             Ok(id) => {
-                inner.borrow_mut().waiting.insert(id, (resolve, reject));
+                let mut shared = inner.borrow_mut();
+                shared.waiting.insert(id, (resolve, reject));
+                // The frame may have answered what a client of the page waits for (a Fetch, a Produce).
+                shared.page.run(now_ms());
             }
             Err(e) => {
                 let _ = reject.call1(&JsValue::NULL, &js_error(&e));
@@ -157,7 +215,7 @@ fn request(inner: &Inner, connection: ConnectionId, frame: &Uint8Array) -> Promi
     deliver(inner);
     // A request that waits (a long-polling Fetch, an acks=all Produce) may have moved the broker's next deadline
     // up: poll at once, and the poll says when next.
-    if inner.borrow().broker.is_busy(connection) {
+    if inner.borrow().page.broker().is_busy(connection) {
         schedule(inner, now_ms());
     }
     promise
@@ -165,7 +223,7 @@ fn request(inner: &Inner, connection: ConnectionId, frame: &Uint8Array) -> Promi
 
 /// Kafka `server.properties` entries from a JS object (`{"num.partitions": 3}`); values are taken as their
 /// string form, as in a properties file.
-fn config_entries(config: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
+pub(crate) fn config_entries(config: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
     if config.is_undefined() || config.is_null() {
         return Ok(Vec::new());
     }
@@ -197,14 +255,14 @@ fn config_entries(config: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
 }
 
 /// An integer JS number (an offset) as i64.
-fn integer(value: f64, what: &str) -> Result<i64, JsValue> {
+pub(crate) fn integer(value: f64, what: &str) -> Result<i64, JsValue> {
     if value.fract() != 0.0 || value.abs() > 9_007_199_254_740_991.0 {
         return Err(invalid_argument(format!("{what} must be a safe integer, not {value}")));
     }
     Ok(value as i64)
 }
 
-fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsValue> {
+pub(crate) fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsValue> {
     let json = serde_json::to_string(value).map_err(|e| invalid_argument(e.to_string()))?;
     js_sys::JSON::parse(&json)
 }
@@ -242,16 +300,21 @@ impl Broker {
         let now = now_ms();
         // Ids (cluster id, member ids) differ between page loads.
         let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64 ^ (now as u64).rotate_left(17);
-        let broker = MemoryBroker::start(config, seed, now).map_err(|e| js_error(&e))?;
+        let page = Page::start(config, seed, now).map_err(|e| js_error(&e))?;
         let inner = Rc::new(RefCell::new(Shared {
-            broker,
+            page,
             waiting: HashMap::new(),
+            tickets: HashMap::new(),
             own_connection: None,
             timer: None,
             on_timer: None,
+            run_queued: false,
+            on_microtask: None,
         }));
         let weak = Rc::downgrade(&inner);
         inner.borrow_mut().on_timer = Some(Closure::new(move || tick(&weak)));
+        let weak = Rc::downgrade(&inner);
+        inner.borrow_mut().on_microtask = Some(Closure::new(move || run_queued(&weak)));
         schedule(&inner, now);
         Ok(Broker { inner })
     }
@@ -259,7 +322,7 @@ impl Broker {
     /// Opens an in-memory connection: requests on one connection are answered in order, one at a time, as on
     /// a Kafka socket.
     pub fn connect(&self) -> Result<Connection, JsValue> {
-        let id = self.inner.borrow_mut().broker.connect().map_err(|e| js_error(&e))?;
+        let id = self.inner.borrow_mut().page.broker_mut().connect().map_err(|e| js_error(&e))?;
         Ok(Connection { inner: self.inner.clone(), id })
     }
 
@@ -268,10 +331,10 @@ impl Broker {
     #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | null>")]
     pub fn request(&self, frame: &Uint8Array) -> Promise {
         // The broker's own connection, or a new one if a frame the broker could not read closed it.
-        let own = self.inner.borrow().own_connection.filter(|id| self.inner.borrow().broker.is_open(*id));
+        let own = self.inner.borrow().own_connection.filter(|id| self.inner.borrow().page.broker().is_open(*id));
         let connection = match own {
             Some(id) => id,
-            None => match self.inner.borrow_mut().broker.connect() {
+            None => match self.inner.borrow_mut().page.broker_mut().connect() {
                 Ok(id) => id,
                 Err(e) => return Promise::reject(&js_error(&e)),
             },
@@ -300,7 +363,8 @@ impl Broker {
             }
         }
         let shared = self.inner.borrow();
-        let broker = shared.broker.broker().ok_or_else(|| js_error(&HostError::state("the broker is stopped")))?;
+        let broker =
+            shared.page.broker().broker().ok_or_else(|| js_error(&HostError::state("the broker is stopped")))?;
         let view = inspect::inspect(broker, &limits).map_err(|e| js_error(&e))?;
         to_js(&view)
     }
@@ -323,7 +387,8 @@ impl Broker {
             None => SEGMENT_BYTES_DEFAULT_MAX,
         };
         let shared = self.inner.borrow();
-        let broker = shared.broker.broker().ok_or_else(|| js_error(&HostError::state("the broker is stopped")))?;
+        let broker =
+            shared.page.broker().broker().ok_or_else(|| js_error(&HostError::state("the broker is stopped")))?;
         let segment =
             inspect::segment_bytes(broker, topic, partition, base_offset, max_bytes).map_err(|e| js_error(&e))?;
         let view = to_js(&segment)?;
@@ -338,27 +403,28 @@ impl Broker {
             if let Some((handle, _)) = shared.timer.take() {
                 clear_timeout(&handle);
             }
-            shared.broker.stop(now_ms())
+            shared.page.stop(now_ms())
         };
         deliver(&self.inner);
         self.inner.borrow_mut().on_timer = None;
+        self.inner.borrow_mut().on_microtask = None;
         stopped.map_err(|e| js_error(&e))
     }
 
     /// Whether the broker runs (false once stopped).
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
-        self.inner.borrow().broker.broker().is_some()
+        self.inner.borrow().page.broker().broker().is_some()
     }
 
     #[wasm_bindgen(getter, js_name = clusterId)]
     pub fn cluster_id(&self) -> Option<String> {
-        self.inner.borrow().broker.broker().map(|b| b.cluster_id().to_string())
+        self.inner.borrow().page.broker().broker().map(|b| b.cluster_id().to_string())
     }
 
     #[wasm_bindgen(getter, js_name = nodeId)]
     pub fn node_id(&self) -> i32 {
-        self.inner.borrow().broker.broker().map_or(-1, |b| b.node_id())
+        self.inner.borrow().page.broker().broker().map_or(-1, |b| b.node_id())
     }
 }
 
@@ -387,7 +453,7 @@ impl Connection {
 
     /// Closes the connection; a request still waiting on it rejects.
     pub fn close(&self) {
-        self.inner.borrow_mut().broker.close(self.id);
+        self.inner.borrow_mut().page.broker_mut().close(self.id);
         deliver(&self.inner);
     }
 }
@@ -396,7 +462,7 @@ impl Drop for Connection {
     /// A connection collected by JS's garbage collector closes, so the broker forgets its parked request.
     fn drop(&mut self) {
         if let Ok(mut shared) = self.inner.try_borrow_mut() {
-            shared.broker.close(self.id);
+            shared.page.broker_mut().close(self.id);
         }
     }
 }

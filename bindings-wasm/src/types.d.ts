@@ -151,3 +151,129 @@ export interface PotokError extends Error {
   /** The config key, for config errors. */
   key: string | null;
 }
+
+/** A partition of a topic. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** Keys, values and header values: a string (sent as UTF-8), bytes, or null. */
+export type Bytes = string | Uint8Array | null;
+
+/** What `Producer.send` takes. */
+export interface ProducerRecord {
+  topic: string;
+  key?: Bytes;
+  value: Bytes;
+  /** `{name: value}`, or a list that keeps duplicate names. */
+  headers?: Record<string, Bytes> | { key: string; value: Bytes }[];
+  /** Chosen by the default partitioner (murmur2 of the key, sticky for keyless records) when absent. */
+  partition?: number;
+  /** Milliseconds since the epoch; `Date.now()` when absent. */
+  timestamp?: number;
+}
+
+/** Where a record was written. `offset` is -1 with `acks=0`. */
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+}
+
+/** A record a consumer's poll returns. */
+export interface ConsumerRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  timestampType: "CreateTime" | "LogAppendTime";
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: { key: string; value: Uint8Array | null }[];
+  leaderEpoch: number | null;
+}
+
+/** An offset to commit. */
+export interface OffsetToCommit extends TopicPartition {
+  offset: number;
+  metadata?: string;
+}
+
+/** A committed offset (the next offset to read). */
+export interface CommittedOffset extends TopicPartition {
+  offset: number;
+  leaderEpoch: number | null;
+  metadata: string;
+}
+
+/** A topic to create: -1 or absent counts take the broker's defaults. */
+export interface NewTopic {
+  name: string;
+  numPartitions?: number;
+  replicationFactor?: number;
+  configs?: Record<string, string | number | boolean>;
+}
+
+export interface TopicDescription {
+  name: string;
+  topicId: string;
+  internal: boolean;
+  partitions: { partition: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[] }[];
+}
+
+export interface ConfigResource {
+  type: "topic" | "broker" | "group";
+  name: string;
+}
+
+export interface ConfigDescription extends ConfigResource {
+  configs: {
+    name: string;
+    value: string | null;
+    /** Kafka's `ConfigSource`: `DYNAMIC_TOPIC_CONFIG`, `STATIC_BROKER_CONFIG`, `DEFAULT_CONFIG`, ... */
+    source: string;
+    isDefault: boolean;
+    readOnly: boolean;
+    sensitive: boolean;
+  }[];
+}
+
+/** An incremental config change (IncrementalAlterConfigs): values to set and keys to delete (back to default). */
+export interface ConfigChange extends ConfigResource {
+  set?: Record<string, string | number>;
+  delete?: string[];
+}
+
+export interface GroupListing {
+  groupId: string;
+  protocolType: string;
+  state: string;
+  type: string;
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  protocolType: string;
+  protocol: string;
+  members: {
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    host: string;
+    assignment: TopicPartition[];
+  }[];
+}
+
+/** A ListOffsets query: `spec` is `earliest`, `latest`, `maxTimestamp` or a timestamp (ms). */
+export interface OffsetQuery extends TopicPartition {
+  spec: "earliest" | "latest" | "maxTimestamp" | number;
+}
+
+export interface ListedOffset extends TopicPartition {
+  offset: number;
+  timestamp: number;
+  leaderEpoch: number | null;
+}

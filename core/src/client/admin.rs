@@ -1,23 +1,39 @@
 //! The admin client: topics, partitions, configs, groups, offsets and records, as Kafka's `Admin` offers them.
 //! Every call is blocking, retries retriable whole-request failures (a broken connection, a coordinator that
 //! moved) until its timeout (`default.api.timeout.ms` unless given), and returns per-item results.
+//!
+//! The types and the IO-free request builders and answer readers (`*_request`, `*_results`) build for every
+//! target: the in-page admin of a broker in memory (`host::page_client`) sends the same requests as frames. The
+//! blocking [`Admin`] (feature `native`) sends them through a `Cluster`.
 
+#[cfg(feature = "native")]
 use std::collections::BTreeMap;
+#[cfg(feature = "native")]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "native")]
 use std::sync::Arc;
+#[cfg(feature = "native")]
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
+#[cfg(feature = "native")]
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use crate::client::cluster::{BrokerInfo, Cluster, Metadata, TopicMetadata};
+#[cfg(feature = "native")]
+use crate::client::cluster::{Cluster, Metadata, TopicMetadata};
+#[cfg(feature = "native")]
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
-use crate::client::requests::{by_topic, commit_offsets, fetch_offsets, group_by_leader, list_offsets, sb, topic_name};
-use crate::client::{runtime, OffsetAndMetadata, TopicPartition};
+use crate::client::metadata::BrokerInfo;
+#[cfg(feature = "native")]
+use crate::client::requests::{by_topic, commit_offsets, fetch_offsets, group_by_leader, list_offsets};
+use crate::client::requests::{sb, topic_name};
+use crate::client::TopicPartition;
+#[cfg(feature = "native")]
+use crate::client::{runtime, OffsetAndMetadata};
 pub use crate::client::{IsolationLevel, OffsetSpec};
 
 fn kafka_error(code: i16, message: &Option<StrBytes>) -> Result<()> {
@@ -146,6 +162,7 @@ pub struct ClusterDescription {
     pub brokers: Vec<BrokerInfo>,
 }
 
+#[cfg(feature = "native")]
 /// Describes a consumer protocol group; `None` when the broker has no such API or the group is not one (then it
 /// is a classic group, or none).
 async fn describe_consumer_group(cluster: &Cluster, coordinator: i32, group: &str) -> Result<Option<GroupDescription>> {
@@ -200,44 +217,13 @@ async fn describe_consumer_group(cluster: &Cluster, coordinator: i32, group: &st
     }))
 }
 
+#[cfg(feature = "native")]
 /// Describes a classic group (DescribeGroups).
 async fn describe_classic_group(cluster: &Cluster, coordinator: i32, group: &str) -> Result<GroupDescription> {
-    let response = cluster
-        .call(Some(coordinator), |_| DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]))
-        .await?;
-    let d = response
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
-    kafka_error(d.error_code, &d.error_message)?;
-    Ok(GroupDescription {
-        group_id: d.group_id.0.to_string(),
-        state: d.group_state.to_string(),
-        protocol_type: d.protocol_type.to_string(),
-        protocol: d.protocol_data.to_string(),
-        coordinator,
-        group_epoch: None,
-        target_assignment_epoch: None,
-        members: d
-            .members
-            .iter()
-            .map(|m| MemberDescription {
-                member_id: m.member_id.to_string(),
-                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
-                client_id: m.client_id.to_string(),
-                host: m.client_host.to_string(),
-                assignment: if d.protocol_type.as_str() == "consumer" {
-                    decode_assignment(&m.member_assignment)
-                } else {
-                    Vec::new()
-                },
-                target_assignment: Vec::new(),
-                member_epoch: None,
-                upgraded: None,
-            })
-            .collect(),
-    })
+    let response = cluster.call(Some(coordinator), |_| describe_groups_request(&[group.to_string()])).await?;
+    describe_groups_results(&[group.to_string()], &response, coordinator)
+        .pop()
+        .map_or_else(|| Err(ClientError::Protocol("empty DescribeGroups response".into())), |(_, r)| r)
 }
 
 /// Decodes a consumer group member's assignment bytes (ConsumerProtocolAssignment with its version prefix).
@@ -257,21 +243,25 @@ pub fn decode_assignment(bytes: &[u8]) -> Vec<TopicPartition> {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "native")]
 static ADMIN_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Kafka's admin client.
+#[cfg(feature = "native")]
 #[derive(Clone)]
 pub struct Admin {
     cluster: Arc<Cluster>,
     default_timeout: Duration,
 }
 
+#[cfg(feature = "native")]
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin").field("client_id", &self.cluster.config.client_id).finish_non_exhaustive()
     }
 }
 
+#[cfg(feature = "native")]
 impl Admin {
     /// An admin client from Kafka config pairs (`bootstrap.servers` required).
     pub fn new(config: &[(String, String)]) -> Result<Admin> {
@@ -346,54 +336,9 @@ impl Admin {
         self.run(timeout, move |cluster, _| {
             let topics = topics.clone();
             async move {
-                let response = cluster
-                    .call(None, |_| {
-                        CreateTopicsRequest::default()
-                            .with_timeout_ms(timeout_ms)
-                            .with_validate_only(validate_only)
-                            .with_topics(
-                                topics
-                                    .iter()
-                                    .map(|t| {
-                                        create_topics_request::CreatableTopic::default()
-                                            .with_name(topic_name(&t.name))
-                                            .with_num_partitions(t.num_partitions)
-                                            .with_replication_factor(t.replication_factor)
-                                            .with_assignments(
-                                                t.replica_assignment
-                                                    .iter()
-                                                    .map(|(p, ids)| {
-                                                        create_topics_request::CreatableReplicaAssignment::default()
-                                                            .with_partition_index(*p)
-                                                            .with_broker_ids(ids.iter().map(|&i| BrokerId(i)).collect())
-                                                    })
-                                                    .collect(),
-                                            )
-                                            .with_configs(
-                                                t.configs
-                                                    .iter()
-                                                    .map(|(k, v)| {
-                                                        create_topics_request::CreatableTopicConfig::default()
-                                                            .with_name(sb(k))
-                                                            .with_value(Some(sb(v)))
-                                                    })
-                                                    .collect(),
-                                            )
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .await?;
-                Ok(topics
-                    .iter()
-                    .map(|t| {
-                        let result = response.topics.iter().find(|r| r.name.0.as_str() == t.name).map_or_else(
-                            || Err(ClientError::Protocol(format!("no result for topic {}", t.name))),
-                            |r| kafka_error(r.error_code, &r.error_message),
-                        );
-                        (t.name.clone(), result)
-                    })
-                    .collect())
+                let response =
+                    cluster.call(None, |_| create_topics_request(&topics, validate_only, timeout_ms)).await?;
+                Ok(create_topics_results(&topics, &response))
             }
         })
     }
@@ -405,35 +350,8 @@ impl Admin {
         self.run(timeout, move |cluster, _| {
             let names = names.clone();
             async move {
-                let response = cluster
-                    .call(None, |version| {
-                        let request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
-                        if version >= 6 {
-                            request.with_topics(
-                                names
-                                    .iter()
-                                    .map(|n| {
-                                        delete_topics_request::DeleteTopicState::default()
-                                            .with_name(Some(topic_name(n)))
-                                    })
-                                    .collect(),
-                            )
-                        } else {
-                            request.with_topic_names(names.iter().map(|n| topic_name(n)).collect())
-                        }
-                    })
-                    .await?;
-                Ok(names
-                    .iter()
-                    .map(|n| {
-                        let r = response.responses.iter().find(|r| r.name.as_ref().is_some_and(|x| x.0.as_str() == n));
-                        let result = r.map_or_else(
-                            || Err(ClientError::Protocol(format!("no result for topic {n}"))),
-                            |r| kafka_error(r.error_code, &r.error_message),
-                        );
-                        (n.clone(), result)
-                    })
-                    .collect())
+                let response = cluster.call(None, |version| delete_topics_request(&names, timeout_ms, version)).await?;
+                Ok(delete_topics_results(&names, &response))
             }
         })
     }
@@ -540,48 +458,8 @@ impl Admin {
         self.run(timeout, move |cluster, _| {
             let resources = resources.clone();
             async move {
-                let response = cluster
-                    .call(None, |_| {
-                        DescribeConfigsRequest::default().with_resources(
-                            resources
-                                .iter()
-                                .map(|r| {
-                                    describe_configs_request::DescribeConfigsResource::default()
-                                        .with_resource_type(r.resource_type as i8)
-                                        .with_resource_name(sb(&r.name))
-                                        // Null asks for every config, as Kafka's admin client does.
-                                        .with_configuration_keys(None)
-                                })
-                                .collect(),
-                        )
-                    })
-                    .await?;
-                Ok(resources
-                    .iter()
-                    .map(|r| {
-                        let found = response
-                            .results
-                            .iter()
-                            .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
-                        let result = match found {
-                            None => Err(ClientError::Protocol(format!("no result for {}", r.name))),
-                            Some(x) => kafka_error(x.error_code, &x.error_message).map(|_| {
-                                x.configs
-                                    .iter()
-                                    .map(|c| ConfigEntry {
-                                        name: c.name.to_string(),
-                                        value: c.value.as_ref().map(|v| v.to_string()),
-                                        source: c.config_source,
-                                        is_default: c.config_source == 5,
-                                        read_only: c.read_only,
-                                        sensitive: c.is_sensitive,
-                                    })
-                                    .collect()
-                            }),
-                        };
-                        (r.clone(), result)
-                    })
-                    .collect())
+                let response = cluster.call(None, |_| describe_configs_request(&resources)).await?;
+                Ok(describe_configs_results(&resources, &response))
             }
         })
     }
@@ -597,44 +475,9 @@ impl Admin {
         self.run(timeout, move |cluster, _| {
             let changes = changes.clone();
             async move {
-                let response = cluster
-                    .call(None, |_| {
-                        IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(
-                            changes
-                                .iter()
-                                .map(|(r, ops)| {
-                                    incremental_alter_configs_request::AlterConfigsResource::default()
-                                        .with_resource_type(r.resource_type as i8)
-                                        .with_resource_name(sb(&r.name))
-                                        .with_configs(
-                                            ops.iter()
-                                                .map(|o| {
-                                                    incremental_alter_configs_request::AlterableConfig::default()
-                                                        .with_name(sb(&o.name))
-                                                        .with_config_operation(o.op as i8)
-                                                        .with_value(o.value.as_deref().map(sb))
-                                                })
-                                                .collect(),
-                                        )
-                                })
-                                .collect(),
-                        )
-                    })
-                    .await?;
-                Ok(changes
-                    .iter()
-                    .map(|(r, _)| {
-                        let found = response
-                            .responses
-                            .iter()
-                            .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
-                        let result = found.map_or_else(
-                            || Err(ClientError::Protocol(format!("no result for {}", r.name))),
-                            |x| kafka_error(x.error_code, &x.error_message),
-                        );
-                        (r.clone(), result)
-                    })
-                    .collect())
+                let response =
+                    cluster.call(None, |_| incremental_alter_configs_request(&changes, validate_only)).await?;
+                Ok(incremental_alter_configs_results(&changes, &response))
             }
         })
     }
@@ -646,13 +489,7 @@ impl Admin {
             let mut groups = Vec::new();
             for &node in metadata.brokers.keys() {
                 let response = cluster.call(Some(node), |_| ListGroupsRequest::default()).await?;
-                ClientError::check(response.error_code)?;
-                groups.extend(response.groups.iter().map(|g| GroupListing {
-                    group_id: g.group_id.0.to_string(),
-                    protocol_type: g.protocol_type.to_string(),
-                    state: g.group_state.to_string(),
-                    group_type: g.group_type.to_string(),
-                }));
+                groups.extend(list_groups_result(&response)?);
             }
             groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
             Ok(groups)
@@ -730,13 +567,9 @@ impl Admin {
                 let g = g.clone();
                 async move {
                     let coordinator = cluster.find_coordinator(0, &g, deadline).await?;
-                    let response = cluster
-                        .call(Some(coordinator), |_| {
-                            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(&g))])
-                        })
-                        .await?;
-                    let code = response.results.first().map_or(0, |r| r.error_code);
-                    ClientError::check(code)
+                    let response =
+                        cluster.call(Some(coordinator), |_| delete_groups_request(std::slice::from_ref(&g))).await?;
+                    delete_groups_results(std::slice::from_ref(&g), &response).pop().map_or(Ok(()), |(_, r)| r)
                 }
             });
             out.push((group.clone(), result));
@@ -820,4 +653,266 @@ impl Admin {
             }
         })
     }
+}
+
+/// CreateTopics for `topics`.
+pub(crate) fn create_topics_request(topics: &[NewTopic], validate_only: bool, timeout_ms: i32) -> CreateTopicsRequest {
+    CreateTopicsRequest::default().with_timeout_ms(timeout_ms).with_validate_only(validate_only).with_topics(
+        topics
+            .iter()
+            .map(|t| {
+                create_topics_request::CreatableTopic::default()
+                    .with_name(topic_name(&t.name))
+                    .with_num_partitions(t.num_partitions)
+                    .with_replication_factor(t.replication_factor)
+                    .with_assignments(
+                        t.replica_assignment
+                            .iter()
+                            .map(|(p, ids)| {
+                                create_topics_request::CreatableReplicaAssignment::default()
+                                    .with_partition_index(*p)
+                                    .with_broker_ids(ids.iter().map(|&i| BrokerId(i)).collect())
+                            })
+                            .collect(),
+                    )
+                    .with_configs(
+                        t.configs
+                            .iter()
+                            .map(|(k, v)| {
+                                create_topics_request::CreatableTopicConfig::default()
+                                    .with_name(sb(k))
+                                    .with_value(Some(sb(v)))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+/// Each topic's outcome in a CreateTopics answer.
+pub(crate) fn create_topics_results(topics: &[NewTopic], response: &CreateTopicsResponse) -> Vec<(String, Result<()>)> {
+    topics
+        .iter()
+        .map(|t| {
+            let result = response.topics.iter().find(|r| r.name.0.as_str() == t.name).map_or_else(
+                || Err(ClientError::Protocol(format!("no result for topic {}", t.name))),
+                |r| kafka_error(r.error_code, &r.error_message),
+            );
+            (t.name.clone(), result)
+        })
+        .collect()
+}
+
+/// DeleteTopics by name (v6 names topics in `topics`, earlier versions in `topic_names`).
+pub(crate) fn delete_topics_request(names: &[String], timeout_ms: i32, version: i16) -> DeleteTopicsRequest {
+    let request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
+    if version >= 6 {
+        request.with_topics(
+            names
+                .iter()
+                .map(|n| delete_topics_request::DeleteTopicState::default().with_name(Some(topic_name(n))))
+                .collect(),
+        )
+    } else {
+        request.with_topic_names(names.iter().map(|n| topic_name(n)).collect())
+    }
+}
+
+/// Each topic's outcome in a DeleteTopics answer.
+pub(crate) fn delete_topics_results(names: &[String], response: &DeleteTopicsResponse) -> Vec<(String, Result<()>)> {
+    names
+        .iter()
+        .map(|n| {
+            let r = response.responses.iter().find(|r| r.name.as_ref().is_some_and(|x| x.0.as_str() == n));
+            let result = r.map_or_else(
+                || Err(ClientError::Protocol(format!("no result for topic {n}"))),
+                |r| kafka_error(r.error_code, &r.error_message),
+            );
+            (n.clone(), result)
+        })
+        .collect()
+}
+
+/// DescribeConfigs of every config of each resource.
+pub(crate) fn describe_configs_request(resources: &[ConfigResource]) -> DescribeConfigsRequest {
+    DescribeConfigsRequest::default().with_resources(
+        resources
+            .iter()
+            .map(|r| {
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(r.resource_type as i8)
+                    .with_resource_name(sb(&r.name))
+                    // Null asks for every config, as Kafka's admin client does.
+                    .with_configuration_keys(None)
+            })
+            .collect(),
+    )
+}
+
+/// Each resource's configs in a DescribeConfigs answer.
+pub(crate) fn describe_configs_results(
+    resources: &[ConfigResource],
+    response: &DescribeConfigsResponse,
+) -> Vec<(ConfigResource, Result<Vec<ConfigEntry>>)> {
+    resources
+        .iter()
+        .map(|r| {
+            let found = response
+                .results
+                .iter()
+                .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
+            let result = match found {
+                None => Err(ClientError::Protocol(format!("no result for {}", r.name))),
+                Some(x) => kafka_error(x.error_code, &x.error_message).map(|_| {
+                    x.configs
+                        .iter()
+                        .map(|c| ConfigEntry {
+                            name: c.name.to_string(),
+                            value: c.value.as_ref().map(|v| v.to_string()),
+                            source: c.config_source,
+                            is_default: c.config_source == 5,
+                            read_only: c.read_only,
+                            sensitive: c.is_sensitive,
+                        })
+                        .collect()
+                }),
+            };
+            (r.clone(), result)
+        })
+        .collect()
+}
+
+/// IncrementalAlterConfigs of each resource.
+pub(crate) fn incremental_alter_configs_request(
+    changes: &[(ConfigResource, Vec<AlterConfigOp>)],
+    validate_only: bool,
+) -> IncrementalAlterConfigsRequest {
+    IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(
+        changes
+            .iter()
+            .map(|(r, ops)| {
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(r.resource_type as i8)
+                    .with_resource_name(sb(&r.name))
+                    .with_configs(
+                        ops.iter()
+                            .map(|o| {
+                                incremental_alter_configs_request::AlterableConfig::default()
+                                    .with_name(sb(&o.name))
+                                    .with_config_operation(o.op as i8)
+                                    .with_value(o.value.as_deref().map(sb))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+/// Each resource's outcome in an IncrementalAlterConfigs answer.
+pub(crate) fn incremental_alter_configs_results(
+    changes: &[(ConfigResource, Vec<AlterConfigOp>)],
+    response: &IncrementalAlterConfigsResponse,
+) -> Vec<(ConfigResource, Result<()>)> {
+    changes
+        .iter()
+        .map(|(r, _)| {
+            let found = response
+                .responses
+                .iter()
+                .find(|x| x.resource_type == r.resource_type as i8 && x.resource_name.as_str() == r.name);
+            let result = found.map_or_else(
+                || Err(ClientError::Protocol(format!("no result for {}", r.name))),
+                |x| kafka_error(x.error_code, &x.error_message),
+            );
+            (r.clone(), result)
+        })
+        .collect()
+}
+
+/// The groups in one broker's ListGroups answer.
+pub(crate) fn list_groups_result(response: &ListGroupsResponse) -> Result<Vec<GroupListing>> {
+    ClientError::check(response.error_code)?;
+    Ok(response
+        .groups
+        .iter()
+        .map(|g| GroupListing {
+            group_id: g.group_id.0.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            state: g.group_state.to_string(),
+            group_type: g.group_type.to_string(),
+        })
+        .collect())
+}
+
+/// DescribeGroups (classic groups) of groups with one coordinator.
+pub(crate) fn describe_groups_request(group_ids: &[String]) -> DescribeGroupsRequest {
+    DescribeGroupsRequest::default().with_groups(group_ids.iter().map(|g| GroupId(sb(g))).collect())
+}
+
+/// Each group's description in a DescribeGroups answer from `coordinator`.
+pub(crate) fn describe_groups_results(
+    group_ids: &[String],
+    response: &DescribeGroupsResponse,
+    coordinator: i32,
+) -> Vec<(String, Result<GroupDescription>)> {
+    group_ids
+        .iter()
+        .map(|g| {
+            let result = match response.groups.iter().find(|d| d.group_id.0.as_str() == g) {
+                None => Err(ClientError::Protocol(format!("no DescribeGroups result for {g}"))),
+                Some(d) => kafka_error(d.error_code, &d.error_message).map(|()| GroupDescription {
+                    group_id: d.group_id.0.to_string(),
+                    state: d.group_state.to_string(),
+                    protocol_type: d.protocol_type.to_string(),
+                    protocol: d.protocol_data.to_string(),
+                    coordinator,
+                    group_epoch: None,
+                    target_assignment_epoch: None,
+                    members: d
+                        .members
+                        .iter()
+                        .map(|m| MemberDescription {
+                            member_id: m.member_id.to_string(),
+                            group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+                            client_id: m.client_id.to_string(),
+                            host: m.client_host.to_string(),
+                            assignment: if d.protocol_type.as_str() == "consumer" {
+                                decode_assignment(&m.member_assignment)
+                            } else {
+                                Vec::new()
+                            },
+                            target_assignment: Vec::new(),
+                            member_epoch: None,
+                            upgraded: None,
+                        })
+                        .collect(),
+                }),
+            };
+            (g.clone(), result)
+        })
+        .collect()
+}
+
+/// DeleteGroups of groups with one coordinator.
+pub(crate) fn delete_groups_request(group_ids: &[String]) -> DeleteGroupsRequest {
+    DeleteGroupsRequest::default().with_groups_names(group_ids.iter().map(|g| GroupId(sb(g))).collect())
+}
+
+/// Each group's outcome in a DeleteGroups answer.
+pub(crate) fn delete_groups_results(
+    group_ids: &[String],
+    response: &DeleteGroupsResponse,
+) -> Vec<(String, Result<()>)> {
+    group_ids
+        .iter()
+        .map(|g| {
+            let result = response.results.iter().find(|r| r.group_id.0.as_str() == g).map_or_else(
+                || Err(ClientError::Protocol(format!("no DeleteGroups result for {g}"))),
+                |r| ClientError::check(r.error_code),
+            );
+            (g.clone(), result)
+        })
+        .collect()
 }

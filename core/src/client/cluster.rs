@@ -8,50 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Request;
 
 use crate::client::config::CommonConfig;
 use crate::client::error::{ClientError, Result};
 pub use crate::client::metadata::{BrokerInfo, Metadata, PartitionMetadata, TopicMetadata};
+use crate::client::requests;
 use crate::net::client::{Connection, PendingResponse};
 
-/// The versions of each API the client speaks: (lowest, highest). Request fields are set for the lowest and
-/// gated on the version where a later version adds or drops one.
-pub(crate) fn client_versions(api: ApiKey) -> (i16, i16) {
-    match api {
-        ApiKey::Metadata => (4, 12),
-        ApiKey::Produce => (3, 12),
-        ApiKey::Fetch => (4, 12),
-        ApiKey::ListOffsets => (2, 9),
-        ApiKey::FindCoordinator => (1, 6),
-        ApiKey::JoinGroup => (5, 9),
-        ApiKey::SyncGroup => (3, 5),
-        ApiKey::Heartbeat => (3, 4),
-        ApiKey::LeaveGroup => (3, 5),
-        ApiKey::OffsetCommit => (7, 9),
-        ApiKey::OffsetFetch => (2, 7),
-        ApiKey::ListGroups => (0, 5),
-        ApiKey::DescribeGroups => (1, 5),
-        ApiKey::DeleteGroups => (0, 2),
-        ApiKey::CreateTopics => (2, 7),
-        ApiKey::DeleteTopics => (1, 6),
-        ApiKey::CreatePartitions => (0, 3),
-        ApiKey::DescribeConfigs => (1, 4),
-        ApiKey::IncrementalAlterConfigs => (0, 1),
-        ApiKey::DescribeCluster => (0, 1),
-        ApiKey::DeleteRecords => (0, 2),
-        ApiKey::InitProducerId => (0, 4),
-        ApiKey::AddPartitionsToTxn => (0, 3),
-        ApiKey::AddOffsetsToTxn => (0, 3),
-        ApiKey::TxnOffsetCommit => (0, 3),
-        ApiKey::EndTxn => (0, 3),
-        ApiKey::OffsetDelete => (0, 0),
-        ApiKey::ConsumerGroupDescribe => (0, 1),
-        _ => (0, 0),
-    }
-}
+pub(crate) use crate::client::requests::client_versions;
 
 /// A broker connection that could not be established, as a client reports it to its connection listener
 /// (Kafka's clients log a warning for it; librdkafka hands it to `error_cb`).
@@ -359,75 +325,9 @@ impl Cluster {
             }
         }
         let connection = self.any_connection().await?;
-        let response = self
-            .call_on(&connection, |_version| {
-                MetadataRequest::default()
-                    .with_topics(topics.map(|ts| {
-                        ts.iter()
-                            .map(|t| {
-                                MetadataRequestTopic::default()
-                                    .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
-                            })
-                            .collect()
-                    }))
-                    .with_allow_auto_topic_creation(allow_auto_create)
-            })
-            .await?;
+        let response = self.call_on(&connection, |_| Metadata::request(topics, allow_auto_create)).await?;
         let mut current = (*self.metadata()).clone();
-        current.cluster_id = response.cluster_id.map(|s| s.to_string());
-        current.controller_id = response.controller_id.0;
-        current.brokers = response
-            .brokers
-            .iter()
-            .map(|b| {
-                (
-                    b.node_id.0,
-                    BrokerInfo {
-                        node_id: b.node_id.0,
-                        host: b.host.to_string(),
-                        port: b.port,
-                        rack: b.rack.as_ref().map(|r| r.to_string()),
-                    },
-                )
-            })
-            .collect();
-        if topics.is_none() {
-            current.topics.clear();
-            current.topic_errors.clear();
-        }
-        for t in &response.topics {
-            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
-            if t.error_code != 0 && t.partitions.is_empty() {
-                current.topics.remove(&name);
-                current.topic_errors.insert(name, t.error_code);
-                continue;
-            }
-            current.topic_errors.remove(&name);
-            let mut partitions: Vec<PartitionMetadata> = t
-                .partitions
-                .iter()
-                .map(|p| PartitionMetadata {
-                    partition: p.partition_index,
-                    leader: p.leader_id.0,
-                    leader_epoch: p.leader_epoch,
-                    replicas: p.replica_nodes.iter().map(|n| n.0).collect(),
-                    isr: p.isr_nodes.iter().map(|n| n.0).collect(),
-                    offline_replicas: p.offline_replicas.iter().map(|n| n.0).collect(),
-                    error_code: p.error_code,
-                })
-                .collect();
-            partitions.sort_by_key(|p| p.partition);
-            current.topics.insert(
-                name.clone(),
-                TopicMetadata {
-                    name,
-                    topic_id: t.topic_id,
-                    is_internal: t.is_internal,
-                    error_code: t.error_code,
-                    partitions,
-                },
-            );
-        }
+        current.apply(&response, topics.is_none());
         let snapshot = Arc::new(current);
         *self.metadata.lock().unwrap_or_else(PoisonError::into_inner) = (snapshot.clone(), Some(Instant::now()));
         Ok(snapshot)
@@ -479,29 +379,12 @@ impl Cluster {
 
     /// Finds the coordinator of a group (`key_type` 0) or transactional id (`key_type` 1), returning its node id.
     pub async fn find_coordinator(&self, key_type: i8, key: &str, deadline: Instant) -> Result<i32> {
-        use kafka_protocol::messages::FindCoordinatorRequest;
         let mut backoff = self.config.retry_backoff.max(Duration::from_millis(10));
         loop {
             let result = self
-                .call(None, |version| {
-                    let request = FindCoordinatorRequest::default().with_key_type(key_type);
-                    if version >= 4 {
-                        request.with_coordinator_keys(vec![StrBytes::from_string(key.to_string())])
-                    } else {
-                        request.with_key(StrBytes::from_string(key.to_string()))
-                    }
-                })
+                .call(None, |version| requests::find_coordinator_request(key_type, key, version))
                 .await
-                .and_then(|r| {
-                    let (code, message, node, host, port) = match r.coordinators.first() {
-                        Some(c) => (c.error_code, c.error_message.clone(), c.node_id.0, c.host.to_string(), c.port),
-                        None => (r.error_code, r.error_message.clone(), r.node_id.0, r.host.to_string(), r.port),
-                    };
-                    if code != 0 {
-                        return Err(ClientError::from_code(code, message.map(|m| m.to_string())));
-                    }
-                    Ok((node, host, port))
-                });
+                .and_then(|r| requests::find_coordinator_result(&r));
             match result {
                 Ok((node, host, port)) => {
                     self.learn_broker(node, &host, port);

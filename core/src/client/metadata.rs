@@ -4,6 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
 /// One broker as the cluster describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -53,6 +57,79 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// The Metadata request for `topics` (`None`: every topic).
+    pub fn request(topics: Option<&[String]>, allow_auto_create: bool) -> MetadataRequest {
+        MetadataRequest::default()
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
+                    })
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(allow_auto_create)
+    }
+
+    /// Merges a Metadata answer into this snapshot: brokers and cluster are replaced, the topics answered are
+    /// replaced (a topic answered with an error and no partitions moves to `topic_errors`), and with `all_topics`
+    /// (the request asked for every topic) topics not answered are forgotten.
+    pub fn apply(&mut self, response: &MetadataResponse, all_topics: bool) {
+        self.cluster_id = response.cluster_id.as_ref().map(|s| s.to_string());
+        self.controller_id = response.controller_id.0;
+        self.brokers = response
+            .brokers
+            .iter()
+            .map(|b| {
+                (
+                    b.node_id.0,
+                    BrokerInfo {
+                        node_id: b.node_id.0,
+                        host: b.host.to_string(),
+                        port: b.port,
+                        rack: b.rack.as_ref().map(|r| r.to_string()),
+                    },
+                )
+            })
+            .collect();
+        if all_topics {
+            self.topics.clear();
+            self.topic_errors.clear();
+        }
+        for t in &response.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            if t.error_code != 0 && t.partitions.is_empty() {
+                self.topics.remove(&name);
+                self.topic_errors.insert(name, t.error_code);
+                continue;
+            }
+            self.topic_errors.remove(&name);
+            let mut partitions: Vec<PartitionMetadata> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionMetadata {
+                    partition: p.partition_index,
+                    leader: p.leader_id.0,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.iter().map(|n| n.0).collect(),
+                    isr: p.isr_nodes.iter().map(|n| n.0).collect(),
+                    offline_replicas: p.offline_replicas.iter().map(|n| n.0).collect(),
+                    error_code: p.error_code,
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            self.topics.insert(
+                name.clone(),
+                TopicMetadata {
+                    name,
+                    topic_id: t.topic_id,
+                    is_internal: t.is_internal,
+                    error_code: t.error_code,
+                    partitions,
+                },
+            );
+        }
+    }
+
     pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
         let leader = self.topics.get(topic)?.partition(partition)?.leader;
         (leader >= 0).then_some(leader)

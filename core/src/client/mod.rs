@@ -17,11 +17,9 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 
-#[cfg(feature = "native")]
 pub mod admin;
 #[cfg(feature = "native")]
 pub mod cluster;
-#[cfg(feature = "native")]
 pub(crate) mod requests;
 #[cfg(feature = "native")]
 pub mod runtime;

@@ -185,6 +185,11 @@ impl MemoryBroker {
         std::mem::take(&mut self.answers)
     }
 
+    /// Whether answers were decided and not taken yet.
+    pub fn has_answers(&self) -> bool {
+        !self.answers.is_empty()
+    }
+
     /// Whether a connection is open (not closed by its host or by a frame the broker could not read).
     pub fn is_open(&self, connection: ConnectionId) -> bool {
         self.connections.contains_key(&connection)

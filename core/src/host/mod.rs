@@ -8,6 +8,8 @@
 //!   broker in memory.
 //! - [`memory`]: a single-node broker in memory driven by its host: request frames in, response frames out,
 //!   time as an argument (the web page's broker).
+//! - [`page_client`]: potok's producer, consumer and admin in the page, running the client's sans-IO machines
+//!   against a [`memory`] broker through Kafka frames.
 //! - [`inspect`]: what a broker holds, as plain data for pictures: topics, partitions, segments, indexes,
 //!   batches, groups, transactions; and a segment's bytes annotated with Kafka's batch and record fields.
 //! - [`cluster`]: an embedded cluster of N nodes with stop, kill and start per node.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod inspect;
 pub mod log;
 pub mod memory;
+pub mod page_client;
 pub mod records;
 pub mod serde;
 

@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::error::{ClientError, Result};
-use crate::protocol::check_frame;
+use crate::protocol::{check_frame, decode_response, encode_request};
 
 /// How many requests may wait for the writer task before senders wait themselves.
 const WRITE_QUEUE_MAX: usize = 256;
@@ -233,19 +233,8 @@ impl Connection {
             return Err(ClientError::Io(format!("connection to {} is closed", self.address)));
         }
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.client_id.clone()));
-        let header_version = R::header_version(version);
-        let encode_error = |e: anyhow::Error| ClientError::Protocol(format!("encoding {}: {e}", api_name::<R>()));
-        let size = header.compute_size(header_version).map_err(encode_error)?
-            + request.compute_size(version).map_err(encode_error)?;
-        let mut frame = BytesMut::with_capacity(4 + size);
-        frame.put_i32(size as i32);
-        header.encode(&mut frame, header_version).map_err(encode_error)?;
-        request.encode(&mut frame, version).map_err(encode_error)?;
+        let frame = encode_request(request, version, correlation_id, &self.client_id)
+            .map_err(|e| ClientError::Protocol(format!("encoding {}: {e}", api_name::<R>())))?;
         let (reply, response) = if expect_reply {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -277,9 +266,9 @@ impl PendingResponse {
 
     /// Waits for the response and decodes it.
     pub async fn wait<R: Request>(self, version: i16) -> Result<R::Response> {
-        let mut frame = self.frame().await?;
-        ResponseHeader::decode(&mut frame, R::Response::header_version(version))
-            .and_then(|_| R::Response::decode(&mut frame, version))
+        let frame = self.frame().await?;
+        decode_response::<R>(frame, version)
+            .map(|(_, response)| response)
             .map_err(|e| ClientError::Protocol(format!("bad {:?} v{version} response: {e}", api_name::<R>())))
     }
 }

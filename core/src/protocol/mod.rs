@@ -78,6 +78,44 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, ProtocolError> {
     Ok(Request { api_key, header, body })
 }
 
+/// Encodes a client's request frame, size prefix included: the header (API key, `version`, `correlation_id`,
+/// `client_id`) and the body, exactly as a socket carries it. Shared by the network client and the in-page
+/// clients that hand frames to a broker in memory.
+pub fn encode_request<R: kafka_protocol::protocol::Request>(
+    request: &R,
+    version: i16,
+    correlation_id: i32,
+    client_id: &kafka_protocol::protocol::StrBytes,
+) -> Result<BytesMut, ProtocolError> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(client_id.clone()));
+    let header_version = R::header_version(version);
+    let malformed = |e: anyhow::Error| ProtocolError::Malformed { what: "request", message: e.to_string() };
+    let size =
+        header.compute_size(header_version).map_err(malformed)? + request.compute_size(version).map_err(malformed)?;
+    let mut frame = BytesMut::with_capacity(4 + size);
+    frame.put_i32(size as i32);
+    header.encode(&mut frame, header_version).map_err(malformed)?;
+    request.encode(&mut frame, version).map_err(malformed)?;
+    Ok(frame)
+}
+
+/// Decodes a response frame (without its size prefix) to request `R` sent at `version`; returns the header's
+/// correlation id and the body.
+pub fn decode_response<R: kafka_protocol::protocol::Request>(
+    mut frame: Bytes,
+    version: i16,
+) -> Result<(i32, R::Response), ProtocolError> {
+    use kafka_protocol::protocol::HeaderVersion;
+    let malformed = |e: anyhow::Error| ProtocolError::Malformed { what: "response", message: e.to_string() };
+    let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(malformed)?;
+    let body = R::Response::decode(&mut frame, version).map_err(malformed)?;
+    Ok((header.correlation_id, body))
+}
+
 /// Encodes a response frame, size prefix included.
 pub fn encode_response(
     api_key: ApiKey,

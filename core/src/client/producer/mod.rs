@@ -14,6 +14,8 @@
 
 pub mod accumulator;
 pub mod awaiting;
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
+pub(crate) mod config;
 #[cfg(feature = "native")]
 mod driver;
 #[cfg(feature = "native")]

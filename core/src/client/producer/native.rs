@@ -18,11 +18,12 @@ use crate::client::partitioner::{
     Appended as PartitionerAppended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
 };
 use crate::client::{runtime, TopicPartition};
-use crate::record::{Compression, Header};
+use crate::record::Header;
 
-use super::accumulator::{Accumulator, AccumulatorConfig, Thunk};
+use super::accumulator::{Accumulator, Thunk};
 use super::awaiting::{self, AwaitingMetadata};
-use super::sender::{Sender, SenderConfig};
+use super::config::ProducerConfig;
+use super::sender::Sender;
 use super::transaction::{ConsumerGroupMetadata, TxnCall};
 use super::transactions;
 use super::{driver, ProducerRecord, RecordMetadata};
@@ -51,94 +52,6 @@ impl DeliveryFuture {
     /// Runs `callback` with the outcome, on a client IO thread.
     pub fn on_complete(self, callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static) {
         runtime::handle().spawn(async move { callback(self.await) });
-    }
-}
-
-/// The producer's settings, validated as Kafka validates them.
-#[derive(Debug, Clone)]
-pub(crate) struct ProducerConfig {
-    pub acks: i16,
-    pub idempotent: bool,
-    pub batch_size: usize,
-    pub linger: Duration,
-    pub buffer_memory: usize,
-    pub max_block: Duration,
-    pub retries: u32,
-    pub delivery_timeout: Duration,
-    pub max_in_flight: usize,
-    pub compression: Compression,
-    pub max_request_size: usize,
-    pub transactional_id: Option<String>,
-    pub transaction_timeout_ms: i32,
-    pub ignore_keys: bool,
-}
-
-impl ProducerConfig {
-    fn from_properties(props: &Properties) -> Result<ProducerConfig> {
-        let acks: i16 = match props.str("acks").unwrap_or("all") {
-            "all" | "-1" => -1,
-            "0" => 0,
-            _ => 1,
-        };
-        let transactional_id = props.str("transactional.id").filter(|s| !s.is_empty()).map(str::to_string);
-        let retries = props.non_negative("retries")? as u32;
-        let max_in_flight = props.i64("max.in.flight.requests.per.connection");
-        if max_in_flight < 1 {
-            return Err(ClientError::config("max.in.flight.requests.per.connection", "must be at least 1"));
-        }
-        // Kafka 3.0+: idempotence is on by default, but only silently; if the user set a conflicting acks,
-        // retries or max.in.flight without asking for idempotence, it is turned off instead of failing.
-        let conflict = if acks != -1 {
-            Some(("acks", "must be all (-1) for an idempotent producer"))
-        } else if retries == 0 {
-            Some(("retries", "must be greater than 0 for an idempotent producer"))
-        } else if max_in_flight > 5 {
-            Some(("max.in.flight.requests.per.connection", "must be at most 5 for an idempotent producer"))
-        } else {
-            None
-        };
-        let mut idempotent = props.bool("enable.idempotence");
-        if let Some((key, why)) = conflict {
-            if (props.is_explicit("enable.idempotence") && idempotent) || transactional_id.is_some() {
-                return Err(ClientError::config(key, why));
-            }
-            idempotent = false;
-        }
-        if transactional_id.is_some() && !idempotent {
-            return Err(ClientError::config("enable.idempotence", "must be true when transactional.id is set"));
-        }
-        let linger = props.ms("linger.ms");
-        let request_timeout = props.ms("request.timeout.ms");
-        let delivery_timeout = props.ms("delivery.timeout.ms");
-        if delivery_timeout < linger + request_timeout {
-            return Err(ClientError::config(
-                "delivery.timeout.ms",
-                "should be equal to or larger than linger.ms + request.timeout.ms",
-            ));
-        }
-        let compression = match props.str("compression.type").unwrap_or("none") {
-            "gzip" => Compression::Gzip,
-            "snappy" => Compression::Snappy,
-            "lz4" => Compression::Lz4,
-            "zstd" => Compression::Zstd,
-            _ => Compression::None,
-        };
-        Ok(ProducerConfig {
-            acks,
-            idempotent,
-            batch_size: props.non_negative("batch.size")? as usize,
-            linger,
-            buffer_memory: props.non_negative("buffer.memory")? as usize,
-            max_block: props.ms("max.block.ms"),
-            retries,
-            delivery_timeout,
-            max_in_flight: max_in_flight as usize,
-            compression,
-            max_request_size: props.non_negative("max.request.size")? as usize,
-            transactional_id,
-            transaction_timeout_ms: props.i32("transaction.timeout.ms"),
-            ignore_keys: props.bool("partitioner.ignore.keys"),
-        })
     }
 }
 
@@ -384,29 +297,7 @@ impl Producer {
                 seed: (std::process::id() as u64) << 32 ^ id ^ crate::net::now_ms() as u64,
             }))
         });
-        let sender = Sender::new(SenderConfig {
-            acks: producer_config.acks,
-            idempotent: producer_config.idempotent,
-            transactional_id: producer_config.transactional_id.clone(),
-            retries: producer_config.retries,
-            max_request_size: producer_config.max_request_size,
-            request_timeout_ms: common.request_timeout.as_millis().min(i32::MAX as u128) as i32,
-            retry_backoff_ms: common.retry_backoff.as_millis() as u64,
-            accumulator: AccumulatorConfig {
-                batch_size: producer_config.batch_size,
-                linger_ms: producer_config.linger.as_millis() as u64,
-                compression: producer_config.compression,
-                max_in_flight: if producer_config.idempotent {
-                    producer_config.max_in_flight.min(5)
-                } else {
-                    producer_config.max_in_flight
-                },
-                delivery_timeout_ms: producer_config.delivery_timeout.as_millis() as u64,
-                retry_backoff_ms: common.retry_backoff.as_millis() as u64,
-                retry_backoff_max_ms: common.retry_backoff_max.as_millis() as u64,
-                idempotent: producer_config.idempotent,
-            },
-        });
+        let sender = Sender::new(producer_config.sender_config(&common));
         let inner = Arc::new(Inner {
             cluster: Cluster::new(common.clone()),
             txn_outcome: Mutex::new(None),

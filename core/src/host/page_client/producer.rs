@@ -1,0 +1,470 @@
+//! The in-page producer: Kafka's producer over the sans-IO [`Sender`], driven synchronously against a broker
+//! in memory. `send` picks the partition with Kafka's default partitioner (murmur2 for keys, sticky for
+//! keyless records) and appends to the sender's accumulator; each [`PageProducer::step`] reads the answers that
+//! came, polls the sender and sends what it asks as frames on the producer's connection.
+//!
+//! The page cannot block, so where Kafka's `send` waits (`max.block.ms` for metadata, `buffer.memory` for room)
+//! this producer queues the record until the topic's metadata is known (failing it after
+//! `delivery.timeout.ms`) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
+//! librdkafka's `produce()` does.
+//!
+//! Transactions: a `transactional.id` is refused for now. The transactional protocol is being made sans-IO
+//! (`client::producer::transactions`); once it is, it plugs in here as the sender's `may_send` and a handful
+//! of requests on this producer's link, exactly as the native driver uses it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
+
+use super::link::{decode, Link};
+use super::Ticket;
+use crate::client::config::{ClientKind, CommonConfig, Properties};
+use crate::client::metadata::Metadata;
+use crate::client::partitioner::{
+    Appended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
+};
+use crate::client::producer::accumulator::{Accumulator, Thunk};
+use crate::client::producer::config::ProducerConfig;
+use crate::client::producer::sender::{Action, Request, Response, Sender};
+use crate::client::producer::{ProducerRecord, RecordMetadata};
+use crate::client::{ClientError, TopicPartition};
+use crate::host::memory::{MemoryBroker, RequestId};
+use crate::host::HostError;
+use crate::record::Header;
+
+/// What a request on the producer's link was.
+#[derive(Debug)]
+pub(super) enum Tag {
+    Metadata,
+    Sender(crate::client::producer::sender::RequestId, SenderRequest),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SenderRequest {
+    InitProducerId,
+    Produce,
+    /// acks=0: the broker sends nothing back.
+    ProduceOneway,
+}
+
+/// Record outcomes the sender's completions deliver, collected for the page (the accumulator's completion
+/// callbacks must be `Send`).
+type Deliveries = Arc<Mutex<Vec<Delivery>>>;
+type Delivery = (Ticket, Result<RecordMetadata, ClientError>);
+
+struct Waiting {
+    ticket: Ticket,
+    record: ProducerRecord,
+    reserved_bytes: usize,
+    since_ms: i64,
+}
+
+pub(super) struct PageProducer {
+    pub link: Link<Tag>,
+    config: ProducerConfig,
+    common: CommonConfig,
+    sender: Sender,
+    partitioner: DefaultPartitioner,
+    metadata: Metadata,
+    metadata_in_flight: bool,
+    metadata_retry_ms: i64,
+    /// Topics the sender asked to refresh.
+    refresh_wanted: BTreeSet<String>,
+    /// Records of topics whose metadata is not known yet, in send order.
+    waiting: VecDeque<Waiting>,
+    deliveries: Deliveries,
+    memory_used: usize,
+    /// Flushes asked for and not done yet: while any waits, every batch is ready regardless of `linger.ms`.
+    flushes: Vec<Ticket>,
+    pub closing: bool,
+}
+
+impl std::fmt::Debug for PageProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageProducer").field("client_id", &self.common.client_id).finish_non_exhaustive()
+    }
+}
+
+/// Parses a producer's config (Kafka's keys); `bootstrap.servers` may be left out in the page.
+pub(super) fn producer_config(
+    config: &[(String, String)],
+    default_client_id: String,
+) -> Result<(ProducerConfig, CommonConfig), HostError> {
+    let props = Properties::parse(ClientKind::Producer, &with_bootstrap(config))?;
+    let producer = ProducerConfig::from_properties(&props)?;
+    if producer.transactional_id.is_some() {
+        return Err(HostError::from(ClientError::config(
+            "transactional.id",
+            "transactions are not available in the page yet (the transactional producer is being made sans-IO)",
+        )));
+    }
+    let common = CommonConfig::from_properties(&props, default_client_id)?;
+    Ok((producer, common))
+}
+
+/// The config with a `bootstrap.servers` the parser accepts when the page gave none: the page's clients reach
+/// the one broker in memory, whatever its address.
+pub(super) fn with_bootstrap(config: &[(String, String)]) -> Vec<(String, String)> {
+    let mut config = config.to_vec();
+    if !config.iter().any(|(k, _)| k == "bootstrap.servers") {
+        config.push(("bootstrap.servers".into(), "in-memory:9092".into()));
+    }
+    config
+}
+
+impl PageProducer {
+    pub fn new(link: Link<Tag>, config: ProducerConfig, common: CommonConfig, seed: u64) -> PageProducer {
+        let sender = Sender::new(config.sender_config(&common));
+        let partitioner = DefaultPartitioner::new(DefaultPartitionerConfig {
+            batch_size: config.batch_size,
+            ignore_keys: config.ignore_keys,
+            seed,
+        });
+        PageProducer {
+            link,
+            config,
+            common,
+            sender,
+            partitioner,
+            metadata: Metadata::default(),
+            metadata_in_flight: false,
+            metadata_retry_ms: 0,
+            refresh_wanted: BTreeSet::new(),
+            waiting: VecDeque::new(),
+            deliveries: Arc::default(),
+            memory_used: 0,
+            flushes: Vec::new(),
+            closing: false,
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.common.client_id
+    }
+
+    /// The producer id and epoch in use ((-1, -1) before an idempotent producer got one).
+    pub fn producer_id(&self) -> (i64, i16) {
+        self.sender.producer_id()
+    }
+
+    /// Queues a record; its outcome comes as [`super::Outcome::Delivered`] for `ticket`.
+    pub fn send(&mut self, ticket: Ticket, record: ProducerRecord, now_ms: i64) -> Result<(), ClientError> {
+        if self.closing {
+            return Err(ClientError::IllegalState("cannot send after the producer is closed".into()));
+        }
+        if record.topic.is_empty() {
+            return Err(ClientError::InvalidArgument("topic must not be empty".into()));
+        }
+        let headers = headers_of(&record);
+        let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
+        if size > self.config.max_request_size {
+            return Err(ClientError::from_code(
+                10,
+                Some(format!(
+                    "the message is {size} bytes when serialized which is larger than {}, which is the value of the max.request.size configuration",
+                    self.config.max_request_size
+                )),
+            ));
+        }
+        if self.memory_used + size > self.config.buffer_memory {
+            return Err(ClientError::BufferFull(format!(
+                "{size} bytes do not fit: {} of buffer.memory={} are in use",
+                self.memory_used, self.config.buffer_memory
+            )));
+        }
+        self.memory_used += size;
+        let known = self.metadata.topics.get(&record.topic).is_some_and(|t| !t.partitions.is_empty());
+        if known && !self.waiting.iter().any(|w| w.record.topic == record.topic) {
+            self.place(ticket, record, size, now_ms);
+        } else {
+            self.waiting.push_back(Waiting { ticket, record, reserved_bytes: size, since_ms: now_ms });
+        }
+        Ok(())
+    }
+
+    /// Chooses the record's partition and appends it to the accumulator; a partition that does not exist fails
+    /// the record.
+    fn place(&mut self, ticket: Ticket, record: ProducerRecord, reserved_bytes: usize, now_ms: i64) {
+        let partition = match self.choose_partition(&record) {
+            Ok(p) => p,
+            Err(e) => {
+                self.memory_used = self.memory_used.saturating_sub(reserved_bytes);
+                self.deliver(ticket, Err(e));
+                return;
+            }
+        };
+        let headers = headers_of(&record);
+        let timestamp = record.timestamp.unwrap_or(now_ms);
+        let tp = TopicPartition::new(record.topic.clone(), partition);
+        let deliveries = self.deliveries.clone();
+        let thunk = Thunk::Callback(Box::new(move |result| {
+            deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
+        }));
+        let appended = self.sender.accumulator_mut().append(
+            &tp,
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &headers,
+            reserved_bytes,
+            thunk,
+            clock(now_ms),
+        );
+        if record.partition.is_none() {
+            self.partitioner.on_append(&Appended {
+                topic: &tp.topic,
+                partition,
+                key_present: record.key.is_some(),
+                appended_bytes: appended.appended_bytes,
+                all_batches_full: appended.all_batches_full,
+            });
+        }
+    }
+
+    fn choose_partition(&self, record: &ProducerRecord) -> Result<i32, ClientError> {
+        let topic =
+            self.metadata.topics.get(&record.topic).ok_or_else(|| {
+                ClientError::from_code(3, Some(format!("topic {} is not in the metadata", record.topic)))
+            })?;
+        let partition_count = topic.partitions.len() as i32;
+        match record.partition {
+            Some(p) if p < 0 || p >= partition_count => Err(ClientError::InvalidArgument(format!(
+                "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
+                record.topic
+            ))),
+            Some(p) => Ok(p),
+            None => {
+                let available: Vec<i32> =
+                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
+                self.partitioner
+                    .partition(
+                        &record.topic,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &TopicPartitions { partition_count, available: &available },
+                    )
+                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))
+            }
+        }
+    }
+
+    fn deliver(&self, ticket: Ticket, result: Result<RecordMetadata, ClientError>) {
+        self.deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
+    }
+
+    /// Asks for every batch to be sent now; the ticket completes once every record sent before is complete.
+    pub fn flush(&mut self, ticket: Ticket) {
+        self.flushes.push(ticket);
+    }
+
+    /// Records and batches not complete yet.
+    pub fn incomplete(&self) -> usize {
+        self.sender.incomplete_batches() + self.waiting.len()
+    }
+
+    /// Takes in an answer to a request of this producer's link.
+    pub fn on_answer(&mut self, id: RequestId, frame: Result<Option<Vec<u8>>, HostError>, now_ms: i64) {
+        let Some(sent) = self.link.answered(id) else { return };
+        match sent.tag {
+            Tag::Metadata => {
+                self.metadata_in_flight = false;
+                match decode::<MetadataRequest>(frame, sent.version) {
+                    Ok(response) => {
+                        self.metadata.apply(&response, false);
+                        self.place_waiting(now_ms);
+                    }
+                    Err(_) => self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64,
+                }
+            }
+            Tag::Sender(sender_id, kind) => {
+                let response = match kind {
+                    SenderRequest::InitProducerId => {
+                        decode::<InitProducerIdRequest>(frame, sent.version).map(Response::InitProducerId)
+                    }
+                    SenderRequest::Produce => decode::<ProduceRequest>(frame, sent.version).map(Response::Produce),
+                    SenderRequest::ProduceOneway => match frame {
+                        Ok(_) => Ok(Response::Written),
+                        Err(e) => Err(super::link::host_to_client(e)),
+                    },
+                };
+                let actions = self.sender.on_response(sender_id, clock(now_ms), response);
+                self.perform(actions, now_ms);
+            }
+        }
+    }
+
+    /// Moves waiting records whose topic is now known into the accumulator, and fails the ones of topics the
+    /// broker refuses for good.
+    fn place_waiting(&mut self, now_ms: i64) {
+        let mut still = VecDeque::new();
+        let mut blocked: BTreeSet<String> = BTreeSet::new();
+        for w in std::mem::take(&mut self.waiting) {
+            let known = self.metadata.topics.get(&w.record.topic).is_some_and(|t| !t.partitions.is_empty());
+            if known && !blocked.contains(&w.record.topic) {
+                self.place(w.ticket, w.record, w.reserved_bytes, now_ms);
+                continue;
+            }
+            if let Some(&code) = self.metadata.topic_errors.get(&w.record.topic) {
+                let error = ClientError::from_code(code, None);
+                if !error.is_retriable() {
+                    self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
+                    self.deliver(w.ticket, Err(error));
+                    continue;
+                }
+            }
+            blocked.insert(w.record.topic.clone());
+            still.push_back(w);
+        }
+        self.waiting = still;
+    }
+
+    /// Everything due at `now_ms`: waiting records' metadata and expiry, the sender's poll and its requests.
+    pub fn step(&mut self, broker: &mut MemoryBroker, now_ms: i64) {
+        self.expire_waiting(now_ms);
+        if !self.waiting.is_empty() {
+            let topics: BTreeSet<String> = self.waiting.iter().map(|w| w.record.topic.clone()).collect();
+            self.refresh(broker, topics.into_iter().collect(), now_ms);
+        }
+        let flush = self.closing || !self.flushes.is_empty();
+        let metadata = std::mem::take(&mut self.metadata);
+        let actions = self.sender.poll(clock(now_ms), &metadata, flush, |_| true);
+        self.metadata = metadata;
+        let mut requests = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send { id, request, .. } => requests.push((id, request)),
+                other => self.perform(vec![other], now_ms),
+            }
+        }
+        // Requests leave in the order the sender gave them: a partition's batches reach the broker in sequence.
+        for (id, request) in requests {
+            self.send_request(broker, id, request, now_ms);
+        }
+        self.pending_refreshes(broker, now_ms);
+    }
+
+    fn send_request(
+        &mut self,
+        broker: &mut MemoryBroker,
+        id: crate::client::producer::sender::RequestId,
+        request: Request,
+        now_ms: i64,
+    ) {
+        let sent = match request {
+            Request::InitProducerId(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::InitProducerId), |_| r)
+            }
+            Request::Produce(r) => {
+                let kind = if r.acks == 0 { SenderRequest::ProduceOneway } else { SenderRequest::Produce };
+                self.link.send(broker, now_ms, Tag::Sender(id, kind), |_| r)
+            }
+            // The transactional protocol's requests (once the sender carries them): a producer in the page has no
+            // `transactional.id` yet, so none is asked for; one that were is answered as unsupported here.
+            #[allow(unreachable_patterns)]
+            other => Err(ClientError::IllegalState(format!(
+                "transactions are not available in the page yet: {other:?} was not sent"
+            ))),
+        };
+        if let Err(e) = sent {
+            let actions = self.sender.on_response(id, clock(now_ms), Err(e));
+            self.perform(actions, now_ms);
+        }
+    }
+
+    fn perform(&mut self, actions: Vec<Action>, now_ms: i64) {
+        for action in actions {
+            match action {
+                Action::Complete { batch, result } => {
+                    self.memory_used = self.memory_used.saturating_sub(batch.reserved_bytes);
+                    match result {
+                        Ok(delivered) => batch.complete(delivered.base_offset, delivered.log_append_time_ms),
+                        Err(e) => batch.fail(&e),
+                    }
+                }
+                Action::RefreshMetadata { topics } => self.refresh_wanted.extend(topics),
+                // Requests come only from poll, which `step` sends in order.
+                Action::Send { .. } => {}
+                // Outcomes of transactional calls (once the sender makes them): none is made in the page yet.
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+        }
+        let _ = now_ms;
+    }
+
+    fn pending_refreshes(&mut self, broker: &mut MemoryBroker, now_ms: i64) {
+        if !self.refresh_wanted.is_empty() {
+            let topics: Vec<String> = std::mem::take(&mut self.refresh_wanted).into_iter().collect();
+            self.refresh(broker, topics, now_ms);
+        }
+    }
+
+    fn refresh(&mut self, broker: &mut MemoryBroker, topics: Vec<String>, now_ms: i64) {
+        if self.metadata_in_flight || now_ms < self.metadata_retry_ms {
+            return;
+        }
+        self.metadata_in_flight = true;
+        // Auto-creation as Kafka's producer asks for it: a topic it sends to may be created by the broker.
+        let sent = self.link.send(broker, now_ms, Tag::Metadata, |_| Metadata::request(Some(&topics), true));
+        if sent.is_err() {
+            self.metadata_in_flight = false;
+            self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64;
+        } else {
+            self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis().max(1) as i64;
+        }
+    }
+
+    fn expire_waiting(&mut self, now_ms: i64) {
+        let timeout_ms = self.config.delivery_timeout.as_millis() as i64;
+        while self.waiting.front().is_some_and(|w| w.since_ms + timeout_ms <= now_ms) {
+            if let Some(w) = self.waiting.pop_front() {
+                self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
+                self.deliver(
+                    w.ticket,
+                    Err(ClientError::Timeout(format!(
+                        "topic {} not present in metadata after {timeout_ms} ms",
+                        w.record.topic
+                    ))),
+                );
+            }
+        }
+    }
+
+    /// The record outcomes decided since the last call, and the flushes that are done.
+    pub fn take_outcomes(&mut self) -> (Vec<Delivery>, Vec<Ticket>) {
+        let delivered = std::mem::take(&mut *self.deliveries.lock().unwrap_or_else(PoisonError::into_inner));
+        let flushed = if self.incomplete() == 0 { std::mem::take(&mut self.flushes) } else { Vec::new() };
+        (delivered, flushed)
+    }
+
+    /// When the producer wants to be stepped again at the latest (a linger or backoff ends).
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        let mut next = self.sender.next_deadline_ms().map(|ms| ms as i64);
+        if !self.waiting.is_empty() && !self.metadata_in_flight {
+            let retry = self.metadata_retry_ms;
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        next
+    }
+
+    /// Fails everything still queued (a close that gave up waiting, or a stopped broker).
+    pub fn abort(&mut self, error: &ClientError) {
+        for w in std::mem::take(&mut self.waiting) {
+            self.deliver(w.ticket, Err(error.clone()));
+        }
+        for batch in self.sender.accumulator_mut().take_all() {
+            batch.fail(error);
+        }
+        self.memory_used = 0;
+    }
+}
+
+fn headers_of(record: &ProducerRecord) -> Vec<Header> {
+    record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect()
+}
+
+/// The sender's millisecond clock: the page's wall-clock time (never negative in practice).
+fn clock(now_ms: i64) -> u64 {
+    now_ms.max(0) as u64
+}
