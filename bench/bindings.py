@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=["poll", "consume"], default="consume")
     args = parser.parse_args()
     result = run_produce(args) if args.test == "produce" else run_consume(args)
-    print(json.dumps({"client": args.client, "test": args.test, "mode": args.mode, **result}))
+    mode = args.mode if args.test == "consume" else "loop"
+    print(json.dumps({"client": args.client, "test": args.test, "mode": mode, **result}))
 
 
 if __name__ == "__main__":

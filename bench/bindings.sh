@@ -129,11 +129,11 @@ def fmt(v, key):
         return "-"
     return f"{v:,.0f}" if key == "records_per_s" else f"{v:.2f}"
 specs = [
-    ("python", "confluent", "produce", "consume", "Python Producer.produce() loop, caller-thread CPU µs per call", "call_cpu_us"),
-    ("python", "confluent", "produce", "consume", "Python Producer.produce() loop, wall µs per call", "call_wall_us"),
-    ("python", "confluent", "produce", "consume", "Python produce → flush, records/s", "records_per_s"),
-    ("python", "confluent", "produce", "consume", "Python produce → flush, client CPU µs per record", "cpu_us_per_record"),
-    ("python", "confluent", "produce", "consume", "Python produce → flush, broker CPU µs per record", "broker_cpu_us_per_record"),
+    ("python", "confluent", "produce", "loop", "Python Producer.produce() loop, caller-thread CPU µs per call", "call_cpu_us"),
+    ("python", "confluent", "produce", "loop", "Python Producer.produce() loop, wall µs per call", "call_wall_us"),
+    ("python", "confluent", "produce", "loop", "Python produce → flush, records/s", "records_per_s"),
+    ("python", "confluent", "produce", "loop", "Python produce → flush, client CPU µs per record", "cpu_us_per_record"),
+    ("python", "confluent", "produce", "loop", "Python produce → flush, broker CPU µs per record", "broker_cpu_us_per_record"),
     ("python", "confluent", "consume", "poll", "Python Consumer.poll() per message, records/s", "records_per_s"),
     ("python", "confluent", "consume", "poll", "Python Consumer.poll() per message, client CPU µs per record", "cpu_us_per_record"),
     ("python", "confluent", "consume", "consume", "Python Consumer.consume(1000), records/s", "records_per_s"),
