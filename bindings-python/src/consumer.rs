@@ -4,7 +4,9 @@
 //! `poll_at_most`, which keeps records fetched beyond that inside the engine and does not count them as
 //! consumed. Positions, commits without explicit offsets, automatic commits (`enable.auto.commit` and
 //! `auto.commit.interval.ms` go to the engine unchanged), pauses and seeks are therefore all the engine's own;
-//! this module only converts values, releases the GIL and maps errors.
+//! this module only converts values, releases the GIL and maps errors. `poll()` and `consume()` are this class's
+//! own public methods (the public `potok.Consumer` subclasses it) and make each record a native `Message`
+//! directly, so handing out a record runs no Python code; the methods the public layer wraps are `_`-prefixed.
 //!
 //! Rebalance callbacks run inside the engine's `poll`, on the thread calling it, with no engine lock held; the
 //! listener re-takes the GIL to call Python. An exception raised by a callback is kept and raised from `poll()`
@@ -18,10 +20,11 @@ use potok::client::consumer::{Consumer as EngineConsumer, ConsumerRecord, Rebala
 use potok::client::{ClientError, OffsetAndMetadata, TopicPartition};
 use potok::record::TimestampType;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyString};
 
 use crate::convert::{self, blocking, ConnectionErrors};
 use crate::errors;
+use crate::message::Message;
 use crate::producer::GroupMetadata;
 
 /// The most records one `consume()` call may ask for (librdkafka's limit as well).
@@ -69,31 +72,61 @@ impl RebalanceListener for Listener {
     }
 }
 
-/// A Kafka consumer configured by Kafka config pairs.
-#[pyclass(module = "potok._native", frozen)]
+/// A Kafka consumer configured by Kafka config pairs (subclassed by the public `potok.Consumer`, so that
+/// `poll()` and `consume()` are one crossing into native code, as confluent-kafka's are).
+#[pyclass(module = "potok._native", frozen, subclass)]
 #[derive(Debug)]
 pub struct Consumer {
     inner: EngineConsumer,
     callback_error: CallbackError,
     connection_errors: ConnectionErrors,
+    /// Called with each connection failure's `KafkaError` from `poll()` and `consume()` (`error_cb`).
+    error_cb: Option<Py<PyAny>>,
+    /// The last topic a record came from and its name as a Python `str`, shared by the next records of it.
+    last_topic: Mutex<Option<(String, Py<PyAny>)>>,
 }
-
-type Record<'py> = Bound<'py, PyTuple>;
 
 /// `(topic, partition, offset, metadata)`, as offsets cross the boundary.
 type OffsetItem = (String, i32, i64, Option<String>);
 
-fn record_tuple<'py>(py: Python<'py>, r: ConsumerRecord) -> PyResult<Record<'py>> {
-    let bytes = |b: Option<bytes::Bytes>| b.map(|b| PyBytes::new(py, &b));
+/// A record as a `Message`; `last_topic` keeps the Python `str` of the last topic's name for the next records.
+fn message<'py>(
+    py: Python<'py>,
+    last_topic: &mut Option<(String, Py<PyAny>)>,
+    r: ConsumerRecord,
+) -> PyResult<Bound<'py, Message>> {
+    let topic = match last_topic {
+        Some((name, topic)) if *name == r.topic => topic.clone_ref(py),
+        _ => {
+            let topic = PyString::new(py, &r.topic).into_any().unbind();
+            *last_topic = Some((r.topic, topic.clone_ref(py)));
+            topic
+        }
+    };
+    let bytes = |b: Option<bytes::Bytes>| b.map(|b| PyBytes::new(py, &b).into_any().unbind());
     let timestamp_type = match r.timestamp_type {
         TimestampType::CreateTime => 1,
         TimestampType::LogAppendTime => 2,
     };
-    let timestamp_type = if r.timestamp < 0 { 0 } else { timestamp_type };
-    let headers: Vec<(String, Option<Bound<'py, PyBytes>>)> =
-        r.headers.into_iter().map(|(k, v)| (k, bytes(v))).collect();
-    (r.topic, r.partition, r.offset, r.timestamp, timestamp_type, bytes(r.key), bytes(r.value), headers, r.leader_epoch)
-        .into_pyobject(py)
+    let headers = if r.headers.is_empty() {
+        None
+    } else {
+        let list: Vec<(String, Option<Py<PyAny>>)> = r.headers.into_iter().map(|(k, v)| (k, bytes(v))).collect();
+        Some(list.into_pyobject(py)?.into_any().unbind())
+    };
+    let message = Message {
+        topic: Some(topic),
+        partition: Some(r.partition),
+        offset: Some(r.offset),
+        key: bytes(r.key),
+        value: bytes(r.value),
+        headers,
+        timestamp: r.timestamp,
+        timestamp_type: if r.timestamp < 0 { 0 } else { timestamp_type },
+        error: None,
+        leader_epoch: r.leader_epoch,
+    };
+    Bound::new(py, message)
 }
 
 impl Consumer {
@@ -109,21 +142,41 @@ impl Consumer {
 impl Consumer {
     /// `config` are Kafka config pairs, handed to the engine as they are.
     #[new]
-    fn new(py: Python<'_>, config: Vec<(String, String)>) -> PyResult<Self> {
+    #[pyo3(signature = (config, error_cb=None))]
+    fn new(py: Python<'_>, config: Vec<(String, String)>, error_cb: Option<Py<PyAny>>) -> PyResult<Self> {
         let inner = blocking(py, || EngineConsumer::new(&config))?;
         let connection_errors = ConnectionErrors::default();
         inner.set_connection_listener(connection_errors.listener());
-        Ok(Consumer { inner, callback_error: CallbackError::default(), connection_errors })
+        Ok(Consumer {
+            inner,
+            callback_error: CallbackError::default(),
+            connection_errors,
+            error_cb,
+            last_topic: Mutex::new(None),
+        })
     }
 
-    /// Connection failures since the last call (for `error_cb`).
-    fn connection_errors<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        self.connection_errors.take(py)
+    /// One message, or None if none arrived within `timeout` seconds (None or negative: wait as long as it
+    /// takes).
+    #[pyo3(signature = (timeout=None))]
+    fn poll<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, Message>>> {
+        Ok(self.messages(py, 1, timeout)?.pop())
+    }
+
+    /// Up to `num_messages` messages: what is available once the first arrives, or [] after `timeout`.
+    #[pyo3(signature = (num_messages=1, timeout=None))]
+    fn consume<'py>(
+        &self,
+        py: Python<'py>,
+        num_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<Bound<'py, Message>>> {
+        self.messages(py, num_messages, timeout)
     }
 
     /// Subscribes to topics (a name starting with `^` is a regex); `listener(kind, partitions)` is called
     /// from `poll()` with kind "assign", "revoke" or "lost".
-    #[pyo3(signature = (topics, listener=None))]
+    #[pyo3(name = "_subscribe", signature = (topics, listener=None))]
     fn subscribe(&self, py: Python<'_>, topics: Vec<String>, listener: Option<Py<PyAny>>) -> PyResult<()> {
         if let Some(callback) = listener {
             self.inner.set_rebalance_listener(Box::new(Listener { callback, error: self.callback_error.clone() }));
@@ -137,6 +190,7 @@ impl Consumer {
 
     /// Assigns partitions by hand; `(topic, partition, offset)` with offset None keeps the committed or
     /// reset position, a negative offset is one of -2 (beginning) and -1 (end).
+    #[pyo3(name = "_assign")]
     fn assign(&self, py: Python<'_>, partitions: Vec<(String, i32, Option<i64>)>) -> PyResult<()> {
         let tps: Vec<TopicPartition> = partitions.iter().map(|(t, p, _)| TopicPartition::new(t.clone(), *p)).collect();
         blocking(py, || self.inner.assign(&tps))?;
@@ -146,42 +200,14 @@ impl Consumer {
         Ok(())
     }
 
+    #[pyo3(name = "_assignment")]
     fn assignment(&self) -> Vec<(String, i32)> {
         self.inner.assignment().into_iter().map(|tp| (tp.topic, tp.partition)).collect()
     }
 
-    /// Waits up to `timeout` seconds (None: forever) and returns at most `max` records as tuples
-    /// `(topic, partition, offset, timestamp, timestamp_type, key, value, headers, leader_epoch)`.
-    #[pyo3(signature = (max, timeout=None))]
-    fn poll<'py>(&self, py: Python<'py>, max: usize, timeout: Option<f64>) -> PyResult<Vec<Record<'py>>> {
-        if max == 0 || max > CONSUME_MAX {
-            return Err(errors::client_error(
-                py,
-                &ClientError::InvalidArgument(format!("num_messages must be between 1 and {CONSUME_MAX}")),
-            ));
-        }
-        let timeout = convert::timeout(timeout);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let records = loop {
-            // An unbounded poll waits in slices so Ctrl-C (checked between them) can interrupt it.
-            let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_millis(200),
-            };
-            let polled = py.detach(|| self.inner.poll_at_most(slice, max));
-            self.raise_callback_error()?;
-            let polled = polled.map_err(|e| errors::client_error(py, &e))?;
-            if !polled.is_empty() || deadline.is_some() {
-                break polled;
-            }
-            py.check_signals()?;
-        };
-        records.into_iter().map(|r| record_tuple(py, r)).collect()
-    }
-
     /// Commits `offsets` (`(topic, partition, offset, metadata)`; None: what has been consumed). Returns the
     /// committed offsets (for the synchronous form).
-    #[pyo3(signature = (offsets=None, asynchronous=true))]
+    #[pyo3(name = "_commit", signature = (offsets=None, asynchronous=true))]
     fn commit(
         &self,
         py: Python<'_>,
@@ -219,7 +245,7 @@ impl Consumer {
     }
 
     /// The group's committed offsets: `(topic, partition, offset or -1001, metadata)`.
-    #[pyo3(signature = (partitions, timeout=None))]
+    #[pyo3(name = "_committed", signature = (partitions, timeout=None))]
     fn committed(
         &self,
         py: Python<'_>,
@@ -238,6 +264,7 @@ impl Consumer {
     }
 
     /// The next offset the application will read per partition (-1001 when not known yet).
+    #[pyo3(name = "_position")]
     fn position(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> Vec<(String, i32, i64)> {
         convert::topic_partitions(partitions)
             .into_iter()
@@ -249,22 +276,25 @@ impl Consumer {
     }
 
     /// Moves a partition's position: an offset, or -2 (beginning) / -1 (end).
+    #[pyo3(name = "_seek")]
     fn seek(&self, py: Python<'_>, topic: String, partition: i32, offset: i64) -> PyResult<()> {
         self.seek_one(py, &TopicPartition::new(topic, partition), Some(offset))
     }
 
+    #[pyo3(name = "_pause")]
     fn pause(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
         let tps = convert::topic_partitions(partitions);
         blocking(py, || self.inner.pause(&tps))
     }
 
+    #[pyo3(name = "_resume")]
     fn resume(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
         let tps = convert::topic_partitions(partitions);
         blocking(py, || self.inner.resume(&tps))
     }
 
     /// `(low, high)` offsets of a partition, asked of its leader.
-    #[pyo3(signature = (topic, partition, timeout=None))]
+    #[pyo3(name = "_watermark_offsets", signature = (topic, partition, timeout=None))]
     fn watermark_offsets(
         &self,
         py: Python<'_>,
@@ -280,7 +310,7 @@ impl Consumer {
     }
 
     /// For each `(topic, partition, timestamp)`, the first offset at or after the timestamp (-1: none).
-    #[pyo3(signature = (specs, timeout=None))]
+    #[pyo3(name = "_offsets_for_times", signature = (specs, timeout=None))]
     fn offsets_for_times(
         &self,
         py: Python<'_>,
@@ -300,6 +330,7 @@ impl Consumer {
     }
 
     /// The consumer's group membership, for `Producer.send_offsets_to_transaction`.
+    #[pyo3(name = "_group_metadata")]
     fn group_metadata(&self, py: Python<'_>) -> PyResult<GroupMetadata> {
         match self.inner.group_metadata() {
             Some(inner) => Ok(GroupMetadata { inner }),
@@ -323,6 +354,42 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// Waits up to `timeout` seconds (None: forever) and returns at most `max` records as `Message`s, then
+    /// hands connection failures to `error_cb`.
+    fn messages<'py>(&self, py: Python<'py>, max: usize, timeout: Option<f64>) -> PyResult<Vec<Bound<'py, Message>>> {
+        if max == 0 || max > CONSUME_MAX {
+            return Err(errors::client_error(
+                py,
+                &ClientError::InvalidArgument(format!("num_messages must be between 1 and {CONSUME_MAX}")),
+            ));
+        }
+        let timeout = convert::timeout(timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let records = loop {
+            // An unbounded poll waits in slices so Ctrl-C (checked between them) can interrupt it.
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(200),
+            };
+            let polled = py.detach(|| self.inner.poll_at_most(slice, max));
+            self.raise_callback_error()?;
+            let polled = polled.map_err(|e| errors::client_error(py, &e))?;
+            if !polled.is_empty() || deadline.is_some() {
+                break polled;
+            }
+            py.check_signals()?;
+        };
+        let mut last_topic = lock(&self.last_topic);
+        let messages = records.into_iter().map(|r| message(py, &mut last_topic, r)).collect::<PyResult<Vec<_>>>()?;
+        drop(last_topic);
+        if let Some(error_cb) = &self.error_cb {
+            for error in self.connection_errors.take(py)? {
+                error_cb.call1(py, (error.getattr("args")?.get_item(0)?,))?;
+            }
+        }
+        Ok(messages)
+    }
+
     fn seek_one(&self, py: Python<'_>, tp: &TopicPartition, offset: Option<i64>) -> PyResult<()> {
         let Some(offset) = offset else { return Ok(()) };
         let tps = std::slice::from_ref(tp);

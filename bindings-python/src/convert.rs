@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use potok::client::cluster::ConnectionFailure;
 use potok::client::{ClientError, TopicPartition};
 use pyo3::prelude::*;
@@ -46,11 +45,6 @@ pub fn timeout(seconds: Option<f64>) -> Option<Duration> {
         Some(s) if s.is_finite() => None,
         Some(_) | None => None,
     }
-}
-
-/// Bytes handed in by Python, copied once: the engine keeps records after the call returns.
-pub fn bytes(value: Option<&[u8]>) -> Option<Bytes> {
-    value.map(Bytes::copy_from_slice)
 }
 
 pub fn topic_partitions(items: Vec<(String, i32)>) -> Vec<TopicPartition> {

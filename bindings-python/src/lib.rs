@@ -3,6 +3,9 @@
 //! It holds conversions, GIL handling and typed errors only: every broker and client behaviour lives in
 //! `potok-core`. The public, documented surface is the pure-Python package in `python/potok/`, which wraps
 //! these classes; `python/potok/_native.pyi` describes this module and a test checks it against the build.
+//! `potok.Producer` and `potok.Consumer` subclass `Producer` and `Consumer` here, so that their per-record
+//! calls (`produce`, `poll`, `consume`) run no Python code between the caller and the engine, and
+//! `potok.Message` is `Message` here.
 //!
 //! Blocking work (starting and stopping a broker, every client call) runs with the GIL released, so other
 //! Python threads keep running while the engine waits on the network or the disk.
@@ -14,6 +17,7 @@ mod consumer;
 mod convert;
 mod errors;
 mod log;
+mod message;
 mod producer;
 mod registry;
 mod serde;
@@ -35,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cluster::EmbeddedCluster>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::GroupMetadata>()?;
+    m.add_class::<message::Message>()?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<admin::Admin>()?;
     m.add_class::<serde::Serializer>()?;

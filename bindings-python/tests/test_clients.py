@@ -65,6 +65,56 @@ def test_produce_with_delivery_callbacks_on_the_calling_thread(potok_broker, pot
     assert all(m.headers()[0][0] == "n" for m in messages)
 
 
+def test_produce_takes_confluent_kafkas_value_types_and_reports_what_was_sent(potok_broker, potok_new_topic):
+    # produce() is the native class's own method: str, bytes, bytearray and memoryview values and keys, headers
+    # as a dict or a list, the callback= alias and the config's on_delivery all reach the record and its report.
+    topic = potok_new_topic("types")
+    defaults = []
+    producer = potok.Producer(
+        {"bootstrap.servers": potok_broker.bootstrap_servers, "on_delivery": lambda e, m: defaults.append(m)}
+    )
+    reports = []
+    producer.produce(topic, "s\u00e9", key=bytearray(b"k1"), headers={"h": "v"}, callback=lambda e, m: reports.append(m))
+    producer.produce(topic, memoryview(b"mv"), key="k2", headers=[("a", b"1"), ("a", None)])
+    producer.produce(topic, bytearray(b"ba"), partition=0, timestamp=1_600_000_000_000)
+    producer.produce(topic)
+    with pytest.raises(TypeError, match="value must be bytes, str or None, not int"):
+        producer.produce(topic, 5)
+    with pytest.raises(TypeError, match="key must be bytes, str or None, not list"):
+        producer.produce(topic, b"x", key=[1])
+    assert producer.flush(OP_TIMEOUT) == 0
+    (sent,) = reports
+    assert isinstance(sent, potok.Message)
+    assert (sent.topic(), sent.partition(), sent.offset(), sent.error()) == (topic, 0, 0, None)
+    assert (sent.key(), sent.value(), sent.headers()) == (b"k1", "s\u00e9".encode(), [("h", b"v")])
+    assert [(m.offset(), m.key(), m.value()) for m in defaults] == [(1, b"k2", b"mv"), (2, None, b"ba"), (3, None, None)]
+    assert defaults[1].timestamp() == (1, 1_600_000_000_000)
+
+    consumer = potok.Consumer({"bootstrap.servers": potok_broker.bootstrap_servers, "group.id": fresh("g")})
+    try:
+        consumer.assign([potok.TopicPartition(topic, 0, potok.OFFSET_BEGINNING)])
+        got = []
+        deadline = time.monotonic() + OP_TIMEOUT
+        while len(got) < 4 and time.monotonic() < deadline:
+            got += consumer.consume(10, 0.5)
+    finally:
+        consumer.close()
+    assert [(m.key(), m.value(), m.headers()) for m in got] == [
+        (b"k1", "s\u00e9".encode(), [("h", b"v")]),
+        (b"k2", b"mv", [("a", b"1"), ("a", None)]),
+        (None, b"ba", None),
+        (None, None, None),
+    ]
+    assert got[0].topic() is got[1].topic()  # one str per topic, shared by its messages
+    assert len(got[0]) == len("s\u00e9".encode()) and len(got[3]) == 0
+    assert repr(got[2]) == f"<potok.Message topic={topic} partition=0 offset=2 key=None error=None>"
+    got[2].set_headers([("x", b"y")])
+    got[2].set_value("v")
+    assert (got[2].headers(), got[2].value(), len(got[2])) == ([("x", b"y")], "v", 1)
+    made = potok.Message("t", 1, 2, b"k", b"v", timestamp=5, timestamp_type=1, leader_epoch=3)
+    assert (made.topic(), made.partition(), made.offset(), made.timestamp(), made.leader_epoch()) == ("t", 1, 2, (1, 5), 3)
+
+
 def test_poll_serves_reports_and_explicit_partition_and_timestamp(potok_broker, potok_new_topic):
     topic = potok_new_topic("poll", partitions=2)
     producer = potok.Producer({"bootstrap.servers": potok_broker.bootstrap_servers})
@@ -178,7 +228,7 @@ def test_flush_releases_the_gil(potok_broker, potok_new_topic):
     try:
         producer.produce(topic, b"x")
         before = len(ticks)
-        producer._native.poll(0.3)  # blocks 0.3 s without the GIL: no report is pending
+        producer._reports(0.3)  # blocks 0.3 s without the GIL: no report is pending
         assert len(ticks) - before > 10
     finally:
         stop.set()

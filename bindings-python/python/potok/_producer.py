@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _native
-from ._types import Headers, Message, TopicPartition, header_list, kafka_config
+from ._types import Message, TopicPartition, header_list, kafka_config
 from .errors import KafkaException
 
 DeliveryCallback = Callable[[Optional[Any], Message], None]
@@ -26,93 +25,53 @@ def _librdkafka_timeouts(conf: Dict[str, Any]) -> None:
         conf["request.timeout.ms"] = max(1, min(30_000, int(conf["delivery.timeout.ms"]) - linger))
 
 
-def _as_bytes(data: Any, what: str) -> Optional[bytes]:
-    if data is None or isinstance(data, bytes):
-        return data
-    if isinstance(data, str):
-        return data.encode()
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes, str or None, not {type(data).__name__}")
-
-
-class Producer:
+class Producer(_native.Producer):
     """A Kafka producer: ``Producer({"bootstrap.servers": ...})`` with Kafka's config keys.
 
-    ``produce()`` queues a record and returns at once, as confluent-kafka's does, even before the topic's
-    metadata is known or while no broker is reachable; it raises ``BufferError`` only when ``buffer.memory``
-    is full. A record that cannot be delivered within ``delivery.timeout.ms`` (librdkafka's
-    ``message.timeout.ms`` is accepted for it) fails in its delivery report, so ``flush(timeout)`` bounds the
-    wait. The engine batches, compresses, partitions (murmur2 like Kafka's Java client) and retries. Delivery
-    callbacks (``on_delivery=`` per record, or ``"on_delivery"`` in the config) and ``error_cb`` (called with
-    a :class:`KafkaError` when a broker cannot be reached) run on the calling thread from :meth:`poll` and
-    :meth:`flush`, as in confluent-kafka. ``len(producer)`` is the number of records not yet delivered.
+    ``produce(topic, value=None, key=None, partition=-1, on_delivery=None, timestamp=0, headers=None)``
+    queues a record and returns at once, as confluent-kafka's does, even before the topic's metadata is known or
+    while no broker is reachable; it raises ``BufferError`` only when ``buffer.memory`` is full. It is the native
+    engine's own method (this class subclasses it), so a call costs one crossing into native code, as
+    confluent-kafka's C ``produce()`` does. A record that cannot be delivered within ``delivery.timeout.ms``
+    (librdkafka's ``message.timeout.ms`` is accepted for it) fails in its delivery report, so ``flush(timeout)``
+    bounds the wait. The engine batches, compresses, partitions (murmur2 like Kafka's Java client) and retries.
+    Delivery callbacks (``on_delivery=`` per record, or ``"on_delivery"`` in the config) and ``error_cb``
+    (called with a :class:`KafkaError` when a broker cannot be reached) run on the calling thread from
+    :meth:`poll` and :meth:`flush`, as in confluent-kafka. ``len(producer)`` is the number of records not yet
+    delivered.
     """
 
-    def __init__(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
+    _error_cb: Optional[ErrorCallback]
+
+    def __new__(cls, conf: Mapping[str, Any], **kwargs: Any) -> "Producer":
         conf = dict(conf, **kwargs)
-        self._default_callback: Optional[DeliveryCallback] = conf.pop("on_delivery", None) or conf.pop(
+        default_callback: Optional[DeliveryCallback] = conf.pop("on_delivery", None) or conf.pop(
             "delivery.report.callback", None
         )
-        self._error_cb: Optional[ErrorCallback] = conf.pop("error_cb", None)
+        error_cb: Optional[ErrorCallback] = conf.pop("error_cb", None)
         _librdkafka_timeouts(conf)
-        self._native = _native.Producer(kafka_config(conf))
-        self._callbacks: Dict[int, Tuple[DeliveryCallback, Optional[bytes], Optional[bytes], Any]] = {}
-        self._tokens = itertools.count(1)
+        self = super().__new__(cls, kafka_config(conf), default_callback)
+        self._error_cb = error_cb
+        return self
 
-    def produce(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        partition: int = -1,
-        on_delivery: Optional[DeliveryCallback] = None,
-        timestamp: int = 0,
-        headers: Optional[Headers] = None,
-        callback: Optional[DeliveryCallback] = None,
-    ) -> None:
-        """Queues one record without blocking; ``partition=-1`` lets the partitioner choose, ``timestamp=0``
-        means now. Raises ``BufferError`` when the producer's buffer is full (call :meth:`poll` and retry)."""
-        value_bytes = _as_bytes(value, "value")
-        key_bytes = _as_bytes(key, "key")
-        report = on_delivery or callback or self._default_callback
-        token = None
-        if report is not None:
-            token = next(self._tokens)
-            self._callbacks[token] = (report, key_bytes, value_bytes, headers)
-        try:
-            self._native.send(
-                topic,
-                value_bytes,
-                key_bytes,
-                partition if partition >= 0 else None,
-                timestamp if timestamp else None,
-                header_list(headers),
-                token,
-            )
-        except BaseException:
-            if token is not None:
-                del self._callbacks[token]
-            raise
+    def __init__(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
+        """Configured by ``__new__`` (the native producer is made there)."""
 
     def poll(self, timeout: Optional[float] = None) -> int:
         """Serves delivery callbacks (and ``error_cb``), waiting up to ``timeout`` seconds for one; returns how
         many delivery callbacks ran."""
-        served = self._serve(self._native.poll(-1.0 if timeout is None else timeout))
+        served = self._serve(self._reports(-1.0 if timeout is None else timeout))
         self._serve_errors()
         return served
 
     def _serve_errors(self) -> None:
-        for error in self._native.connection_errors():
+        for error in self._connection_errors():
             if self._error_cb is not None:
                 self._error_cb(error.args[0])
 
-    def _serve(self, reports: List[Tuple[int, str, int, int, int, Optional[BaseException]]]) -> int:
-        for token, topic, partition, offset, timestamp, error in reports:
-            entry = self._callbacks.pop(token, None)
-            if entry is None:
-                continue
-            callback, key, value, headers = entry
+    @staticmethod
+    def _serve(reports: List[_native._DeliveryReport]) -> int:
+        for callback, key, value, headers, topic, partition, offset, timestamp, error in reports:
             kafka_error = error.args[0] if isinstance(error, KafkaException) else None
             message = Message(
                 topic if error is None else None,
@@ -131,44 +90,32 @@ class Producer:
     def flush(self, timeout: Optional[float] = None) -> int:
         """Sends everything queued and waits up to ``timeout`` seconds (None: as long as it takes) for every
         record; serves their callbacks. Returns the number of records still in flight."""
-        remaining = self._native.flush(timeout)
-        while self._serve(self._native.poll(0.0)):
+        remaining = self._flush(timeout)
+        while self._serve(self._reports(0.0)):
             pass
         self._serve_errors()
         return remaining
-
-    def partitions_for(self, topic: str) -> List[int]:
-        return self._native.partitions_for(topic)
-
-    def init_transactions(self, timeout: Optional[float] = None) -> None:
-        self._native.init_transactions(timeout)
-
-    def begin_transaction(self) -> None:
-        self._native.begin_transaction()
 
     def send_offsets_to_transaction(
         self, positions: List[TopicPartition], group_metadata: Any, timeout: Optional[float] = None
     ) -> None:
         """Adds a consumer's positions (the next offsets to read) to the transaction."""
         offsets = [(tp.topic, tp.partition, tp.offset, tp.metadata) for tp in positions]
-        self._native.send_offsets_to_transaction(offsets, group_metadata, timeout)
+        self._send_offsets_to_transaction(offsets, group_metadata, timeout)
 
     def commit_transaction(self, timeout: Optional[float] = None) -> None:
-        self._native.commit_transaction(timeout)
+        self._commit_transaction(timeout)
         self.flush(0)
 
     def abort_transaction(self, timeout: Optional[float] = None) -> None:
-        self._native.abort_transaction(timeout)
+        self._abort_transaction(timeout)
         self.flush(0)
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Delivers what is queued (within ``timeout``) and releases the producer's connections."""
-        self._native.close(timeout)
-        while self._serve(self._native.poll(0.0)):
+        self._close(timeout)
+        while self._serve(self._reports(0.0)):
             pass
-
-    def __len__(self) -> int:
-        return int(self._native.in_flight)
 
     def __enter__(self) -> "Producer":
         return self

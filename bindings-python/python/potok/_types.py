@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from . import _native
 from .errors import KafkaError
 
 #: Offsets with a meaning, as confluent-kafka names them.
@@ -71,88 +72,11 @@ class TopicPartition:
         return f"TopicPartition{{topic={self.topic},partition={self.partition},offset={self.offset}{error}}}"
 
 
-class Message:
-    """One record, as a consumer returns it or a delivery report describes it."""
-
-    __slots__ = (
-        "_topic",
-        "_partition",
-        "_offset",
-        "_timestamp",
-        "_timestamp_type",
-        "_key",
-        "_value",
-        "_headers",
-        "_error",
-        "_leader_epoch",
-    )
-
-    def __init__(
-        self,
-        topic: Optional[str],
-        partition: Optional[int],
-        offset: Optional[int],
-        key: Optional[bytes],
-        value: Any,
-        headers: Optional[List[Tuple[str, Optional[bytes]]]] = None,
-        timestamp: int = -1,
-        timestamp_type: int = TIMESTAMP_NOT_AVAILABLE,
-        error: Optional[KafkaError] = None,
-        leader_epoch: Optional[int] = None,
-    ) -> None:
-        self._topic = topic
-        self._partition = partition
-        self._offset = offset
-        self._key = key
-        self._value = value
-        self._headers = headers
-        self._timestamp = timestamp
-        self._timestamp_type = timestamp_type
-        self._error = error
-        self._leader_epoch = leader_epoch
-
-    def topic(self) -> Optional[str]:
-        return self._topic
-
-    def partition(self) -> Optional[int]:
-        return self._partition
-
-    def offset(self) -> Optional[int]:
-        return self._offset
-
-    def key(self) -> Any:
-        return self._key
-
-    def value(self) -> Any:
-        return self._value
-
-    def headers(self) -> Optional[List[Tuple[str, Optional[bytes]]]]:
-        return self._headers
-
-    def timestamp(self) -> Tuple[int, int]:
-        """``(timestamp type, milliseconds since the epoch)``."""
-        return (self._timestamp_type, self._timestamp)
-
-    def error(self) -> Optional[KafkaError]:
-        return self._error
-
-    def leader_epoch(self) -> Optional[int]:
-        return self._leader_epoch
-
-    def set_key(self, key: Any) -> None:
-        self._key = key
-
-    def set_value(self, value: Any) -> None:
-        self._value = value
-
-    def __len__(self) -> int:
-        return len(self._value) if isinstance(self._value, (bytes, str)) else 0
-
-    def __repr__(self) -> str:
-        return (
-            f"<potok.Message topic={self._topic} partition={self._partition} offset={self._offset}"
-            f" key={self._key!r} error={self._error!r}>"
-        )
+#: One record, as a consumer returns it or a delivery report describes it: ``topic()``, ``partition()``,
+#: ``offset()``, ``key()``, ``value()``, ``headers()``, ``timestamp()`` (type, ms), ``error()``,
+#: ``leader_epoch()``, ``set_key()``, ``set_value()``, ``set_headers()`` and ``len()`` (of the value), as
+#: confluent-kafka's. A native class, so that consumers hand records out without running Python code.
+Message = _native.Message
 
 
 def header_list(headers: Optional[Headers]) -> Optional[List[Tuple[str, Optional[bytes]]]]:
