@@ -62,7 +62,9 @@ for (const name of Object.keys(BROWSERS)) {
       assert.match(legend, new RegExp(`baseOffset: ${segments[1].base}`));
       assert.match(legend, /magic: 2/);
       assert.equal(await page.$$eval('#segments .batch.selected', b => b.length), 1);
-      if (process.env.POTOK_SCREENSHOT && name === 'chromium') await page.screenshot({ path: process.env.POTOK_SCREENSHOT, fullPage: true });
+      if (process.env.POTOK_SCREENSHOT_DIR && name === 'chromium') {
+        await page.screenshot({ path: path.join(process.env.POTOK_SCREENSHOT_DIR, 'storage.png'), fullPage: true });
+      }
 
       // Retention: a new broker whose topic keeps about two segments; the broker's retention check, run by the
       // page's timer, deletes the oldest segments and the log start offset moves up.
@@ -87,6 +89,52 @@ for (const name of Object.keys(BROWSERS)) {
     }
   });
 
+  test(`${name}: the producer lesson: keys on the course's partitions, batches by batch.size, compression, an idempotent retry`, { skip: missing(name) }, async () => {
+    const browser = await launch(name);
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', e => errors.push(e.message));
+      await page.goto(`${playground.base}/www/producer.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      await page.click('#send-keys');
+      await page.waitForFunction(() => document.getElementById('status').textContent === '10 records sent to twitter_tweets');
+      const keyed = await page.$$eval('g.keyed', gs => gs.map(g => [g.dataset.key, g.dataset.partition, g.dataset.expected]));
+      assert.equal(keyed.length, 10);
+      for (const [key, partition, expected] of keyed) assert.equal(partition, expected, `${key} on partition ${partition}`);
+
+      const send = async (batchSize, compression) => {
+        await fill(page, '#batch-size', String(batchSize));
+        await page.select('#compression', compression);
+        await page.click('#send-batch');
+        await page.waitForFunction(() => document.getElementById('status').textContent === '200 records sent to batching');
+        const summary = await page.$eval('#batch-summary', e => ({ batches: Number(e.dataset.batches), stored: Number(e.dataset.stored) }));
+        await page.$eval('#status', e => { e.textContent = ''; });
+        return summary;
+      };
+      const small = await send(1024, 'none');
+      const large = await send(65536, 'none');
+      const gzip = await send(65536, 'gzip');
+      assert.ok(small.batches >= 10, `200 records of 100 bytes in batches of 1 KiB: ${small.batches} batches`);
+      assert.equal(large.batches, 1, 'one 64 KiB batch holds them all');
+      assert.ok(gzip.stored < large.stored / 2, `gzip stores ${gzip.stored} bytes, none ${large.stored}`);
+      assert.equal(await page.$$eval('g.stored-batch', gs => gs[0].dataset.compression), 'gzip');
+
+      await page.click('#retry');
+      await page.waitForFunction(() => document.getElementById('retry-result').dataset.written !== undefined);
+      const retried = await page.$eval('#retry-result', e => ({ ...e.dataset }));
+      assert.equal(retried.errorCode, '0', 'a duplicate is answered as a success');
+      assert.equal(retried.written, '0', 'and not written again');
+      assert.equal(Number(retried.baseOffset), 400, 'at the offset of the first write (after 2 × 200 records)');
+      if (process.env.POTOK_SCREENSHOT_DIR && name === 'chromium') {
+        await page.screenshot({ path: path.join(process.env.POTOK_SCREENSHOT_DIR, 'producer.png'), fullPage: true });
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
   test(`${name}: the index links every lesson, and the playground works offline once loaded`, { skip: missing(name) }, async () => {
     // Its own server, stopped halfway: the reload after it is answered by the service worker's copy.
     const server = await startPlayground();
@@ -105,6 +153,8 @@ for (const name of Object.keys(BROWSERS)) {
         await page.goto(`${server.base}/www/${lesson}`);
         await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
       }
+      await page.goto(`${server.base}/www/storage.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
       await page.click('#produce10');
       await page.waitForFunction(() => document.getElementById('status').textContent === '30 records produced');
       await page.goto(`${server.base}/www/index.html`);

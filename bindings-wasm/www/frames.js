@@ -35,8 +35,11 @@ export function crc32c(bytes) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-/** A record batch v2 (magic 2, no compression, no producer id) holding `records` ({key, value} strings). */
-export function recordBatch(records, timestampMs) {
+/**
+ * A record batch v2 (magic 2, no compression) holding `records` ({key, value} strings); `producer` gives an
+ * idempotent producer's {producerId, producerEpoch, baseSequence} (none by default).
+ */
+export function recordBatch(records, timestampMs, producer = { producerId: -1, producerEpoch: -1, baseSequence: -1 }) {
   const body = new Writer();
   records.forEach((r, i) => {
     const rec = new Writer()
@@ -55,9 +58,9 @@ export function recordBatch(records, timestampMs) {
     .i32(records.length - 1) // lastOffsetDelta
     .i64(timestampMs) // baseTimestamp
     .i64(timestampMs) // maxTimestamp
-    .i64(-1) // producerId
-    .i16(-1) // producerEpoch
-    .i32(-1) // baseSequence
+    .i64(producer.producerId)
+    .i16(producer.producerEpoch)
+    .i32(producer.baseSequence)
     .i32(records.length)
     .raw(body.done())
     .done();
