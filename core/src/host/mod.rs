@@ -8,6 +8,8 @@
 //!   broker in memory.
 //! - [`memory`]: a single-node broker in memory driven by its host: request frames in, response frames out,
 //!   time as an argument (the web page's broker).
+//! - [`memory_cluster`]: a KRaft cluster in memory (N brokers, one controller, an in-memory network with links
+//!   to cut), driven the same way, with stop, kill and restart per node (the web page's cluster).
 //! - [`inspect`]: what a broker holds, as plain data for pictures: topics, partitions, segments, indexes,
 //!   batches, groups, transactions; and a segment's bytes annotated with Kafka's batch and record fields.
 //! - [`cluster`]: an embedded cluster of N nodes with stop, kill and start per node.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod inspect;
 pub mod log;
 pub mod memory;
+pub mod memory_cluster;
 pub mod records;
 pub mod serde;
 
