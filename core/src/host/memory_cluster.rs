@@ -117,6 +117,8 @@ struct ControllerNode {
     backend: MemoryBackend,
     running: Option<(QuorumController, MetadataStore)>,
     state: NodeState,
+    /// Counts starts, so the ticks of a previous incarnation stop.
+    inc: u32,
     /// The image of the last committed record (kept while the controller is down, for the views).
     image: Arc<MetadataImage>,
 }
@@ -185,7 +187,7 @@ enum Ev {
         answer: Result<WriteTxnMarkersResponse, String>,
     },
     Call(u64),
-    ControllerTick,
+    ControllerTick(u32),
     Stopping {
         b: i32,
         inc: u32,
@@ -372,6 +374,7 @@ impl MemoryCluster {
                 backend: controller_backend,
                 running: None,
                 state: NodeState::Stopped,
+                inc: 0,
                 image: Arc::new(MetadataImage::default()),
             },
             cuts: BTreeSet::new(),
@@ -691,7 +694,9 @@ impl MemoryCluster {
         c.image = store.image().clone();
         c.running = Some((controller, store));
         c.state = NodeState::Running;
-        self.at(0, Ev::ControllerTick);
+        c.inc += 1;
+        let inc = c.inc;
+        self.at(0, Ev::ControllerTick(inc));
         Ok(())
     }
 
@@ -894,8 +899,8 @@ impl MemoryCluster {
                 self.service(b);
             }
             Ev::Call(key) => self.call(key),
-            Ev::ControllerTick => {
-                if self.controller.running.is_none() {
+            Ev::ControllerTick(inc) => {
+                if self.controller.running.is_none() || self.controller.inc != inc {
                     return;
                 }
                 let now = self.now_ms;
@@ -906,7 +911,7 @@ impl MemoryCluster {
                 if !records.is_empty() {
                     self.commit(&records);
                 }
-                self.at(CONTROLLER_TICK_MS, Ev::ControllerTick);
+                self.at(CONTROLLER_TICK_MS, Ev::ControllerTick(inc));
             }
             Ev::Stopping { b, inc, deadline_ms } => {
                 let Some(broker) = self.live(b, inc) else { return };

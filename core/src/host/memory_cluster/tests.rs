@@ -16,6 +16,7 @@ const TOPIC: &str = "orders";
 /// Kafka's error codes the tests expect.
 const NONE: i16 = 0;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
+const REQUEST_TIMED_OUT: i16 = 7;
 
 /// A cluster and its virtual clock.
 struct Harness {
@@ -354,4 +355,33 @@ fn bad_node_ids_are_refused() {
     let config = memory_config::<&str, &str>(&[]).unwrap();
     assert!(MemoryCluster::start(0, &config, 1, NOW).is_err());
     assert!(MemoryCluster::start(MAX_BROKERS + 1, &config, 1, NOW).is_err());
+}
+
+#[test]
+fn without_the_controller_data_flows_but_the_isr_cannot_change() {
+    let mut h = Harness::start(&[("replica.lag.time.max.ms", "4000")]);
+    h.create_topic();
+    let controller = h.cluster.controller_id();
+    h.cluster.kill(controller, h.now).unwrap();
+    // Leaders and followers need no controller to replicate.
+    assert_eq!(h.produce("a", 5_000), (NONE, 0));
+    h.replicated(1, 2_000);
+
+    // A follower dies: its leader wants it out of the ISR, but only the controller can commit that. acks=all
+    // keeps waiting for it and the request times out (REQUEST_TIMED_OUT), as in Kafka with no quorum.
+    let p = h.partition();
+    let follower = p.isr.iter().copied().find(|r| *r != p.leader).unwrap();
+    h.cluster.kill(follower, h.now).unwrap();
+    assert_eq!(h.produce("b", 8_000).0, REQUEST_TIMED_OUT);
+    assert_eq!(h.partition().isr.len(), 3);
+
+    // The controller comes back over its metadata log: every broker gets a fresh session, the dead one is
+    // fenced when it expires, and the ISR shrinks; the write that timed out was appended, and is committed.
+    h.cluster.restart(controller, h.now).unwrap();
+    h.run_until("the dead follower leaves the ISR", 15_000, |h| h.partition().isr.len() == 2);
+    assert_eq!(h.view().controller.state, NodeState::Running);
+    assert_eq!(h.produce("c", 5_000), (NONE, 2));
+    h.cluster.restart(follower, h.now).unwrap();
+    h.run_until("it rejoins", 20_000, |h| h.partition().isr.len() == 3);
+    h.replicated(3, 5_000);
 }
