@@ -10,9 +10,10 @@
 //! `broker.session.timeout.ms` of silence; leaders shrink and expand the ISR with AlterPartition; the controller
 //! elects leaders from the ISR when a broker is fenced or shuts down; followers replicate with real Fetch
 //! request frames sent over in-memory connections to their leaders, long-polling there as on a socket, and
-//! transaction coordinators send WriteTxnMarkers frames the same way. With one voter the committed metadata
-//! log is the appended one, so no Raft is modelled: a commit is a write to the controller's log, and the new
-//! image reaches every broker the controller can reach (as their metadata fetch would).
+//! transaction coordinators send WriteTxnMarkers frames the same way; calls to the controller are handed over as
+//! decoded messages. With one voter the committed metadata log is the appended one, so no Raft is modelled: a
+//! commit is a write to the controller's log, and the new image reaches every broker the controller can reach
+//! (as their metadata fetch would).
 //!
 //! The network: a message between two nodes arrives at once unless their link is cut ([`MemoryCluster::cut`]);
 //! a cut resets the connections between the two (requests in flight fail, as a reset socket does) and every
@@ -282,39 +283,6 @@ fn peer_answer<T: Decodable>(
         Ok(None) => Err("no answer".into()),
         Err(e) => Err(e.message),
     }
-}
-
-/// The API of a call a broker makes to its controller.
-fn controller_api(request: &RequestKind) -> Option<ApiKey> {
-    Some(match request {
-        RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
-        RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
-        RequestKind::UnregisterBroker(_) => ApiKey::UnregisterBroker,
-        RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
-        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
-        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
-        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
-        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
-        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
-        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
-        RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
-        RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
-        RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
-        _ => return None,
-    })
-}
-
-/// A call through the wire encoding at its version, as between real nodes.
-fn wire_request(key: ApiKey, version: i16, body: &RequestKind) -> Result<RequestKind, String> {
-    let mut buf = BytesMut::new();
-    body.encode(&mut buf, version).map_err(|e| e.to_string())?;
-    RequestKind::decode(key, &mut buf.freeze(), version).map_err(|e| e.to_string())
-}
-
-fn wire_response(key: ApiKey, version: i16, body: &ResponseKind) -> Result<ResponseKind, String> {
-    let mut buf = BytesMut::new();
-    body.encode(&mut buf, version).map_err(|e| e.to_string())?;
-    ResponseKind::decode(key, &mut buf.freeze(), version).map_err(|e| e.to_string())
 }
 
 /// One node's config: the host's keys, then the cluster's own (id, role, the quorum, a listener named after
@@ -994,7 +962,7 @@ impl MemoryCluster {
             return;
         }
         let Some(task) = self.calls.remove(&key) else { return };
-        let answer = self.controller_handle(&task.request, task.version);
+        let answer = self.controller_handle(task.request, task.version);
         if answer.1 {
             // Read your writes: the caller's image has what its call committed before it hears the answer.
             if let Some(broker) = self.live(b, inc) {
@@ -1011,16 +979,12 @@ impl MemoryCluster {
         self.service(b);
     }
 
-    /// The controller's answer to a call, through the wire encoding, and whether it committed records.
-    fn controller_handle(&mut self, request: &RequestKind, version: i16) -> (Result<ResponseKind, String>, bool) {
+    /// The controller's answer to a call, and whether it committed records. The call is handed over as the
+    /// decoded message, as a single broker hands calls to its in-process controller: a round trip through the
+    /// wire encoding (which the simulation in core/tests/sim does) would pull every request's encoder and every
+    /// response's decoder into the page's module for no change in behaviour.
+    fn controller_handle(&mut self, request: RequestKind, version: i16) -> (Result<ResponseKind, String>, bool) {
         let now = self.now_ms;
-        let Some(key) = controller_api(request) else {
-            return (Err(format!("the controller does not answer {request:?}")), false);
-        };
-        let request = match wire_request(key, version, request) {
-            Ok(r) => r,
-            Err(e) => return (Err(e), false),
-        };
         let Some((controller, store)) = &mut self.controller.running else {
             return (Err("the controller is down".into()), false);
         };
@@ -1029,7 +993,7 @@ impl MemoryCluster {
         if committed && !self.commit(&result.records) {
             return (Err("the controller could not write its metadata log".into()), false);
         }
-        (wire_response(key, version, &result.response), committed)
+        (Ok(result.response), committed)
     }
 
     /// Appends records to the metadata log (with one voter, appended is committed) and sends the new image on.
