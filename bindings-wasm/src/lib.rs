@@ -6,7 +6,7 @@
 //!   prefix included: exactly what a socket carries) and resolves with the response frame, also for requests that
 //!   wait in the broker's purgatory. `broker.request(frame)` uses a connection of the broker's own.
 //! - `Cluster.start({brokers: 3, config})` runs a KRaft cluster in the page (brokers and a controller over an
-//!   in-memory network, with stop, kill, restart and cut links): see [`cluster`].
+//!   in-memory network, with stop, kill, restart and cut links): see `src/cluster.rs`.
 //! - `broker.inspect()` and `broker.segmentBytes(...)` return what a lesson draws
 //!   ([`potok::host::inspect`]).
 //!

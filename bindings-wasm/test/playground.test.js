@@ -105,6 +105,8 @@ for (const name of Object.keys(BROWSERS)) {
         await page.goto(`${server.base}/www/${lesson}`);
         await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
       }
+      await page.goto(`${server.base}/www/storage.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
       await page.click('#produce10');
       await page.waitForFunction(() => document.getElementById('status').textContent === '30 records produced');
       await page.goto(`${server.base}/www/index.html`);
