@@ -7,6 +7,10 @@
 //! As for `Broker`, time is `Date.now()` and one JS timer runs the cluster's timed work (heartbeats, session
 //! expiry, fetch long-polls, ISR checks) when it asks. Everything else lives in core.
 
+// The closures hand core's HostError through as it is: it is plain data read field by field into a JS Error
+// (as in core's host module), and boxing it would only add an allocation on the way there.
+#![allow(clippy::result_large_err)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
