@@ -28,6 +28,16 @@ use super::{clear_timeout, config_entries, integer, invalid_argument, js_error, 
 
 /// The longest the timer waits between polls (as for `Broker`).
 const POLL_INTERVAL_MAX_MS: i64 = 1_000;
+/// How long `Cluster.start` waits for every broker to be registered and unfenced (the embedded cluster's).
+const READY_TIMEOUT_MS: i64 = 30_000;
+
+/// `Cluster.start`'s promise: its callbacks, the cluster it resolves with, and when it gives up.
+struct Starting {
+    resolve: Function,
+    reject: Function,
+    cluster: JsValue,
+    deadline_ms: i64,
+}
 
 struct Shared {
     cluster: MemoryCluster,
@@ -36,8 +46,8 @@ struct Shared {
     on_timer: Option<Closure<dyn FnMut()>>,
     /// False once the host stopped the whole cluster.
     running: bool,
-    /// `Cluster.start`'s resolve and the cluster it resolves with, until every broker is unfenced.
-    ready: Option<(Function, JsValue)>,
+    /// `Cluster.start`'s promise until every broker is unfenced.
+    starting: Option<Starting>,
 }
 
 impl Drop for Shared {
@@ -148,9 +158,11 @@ impl Cluster {
         let mut cluster = Some(cluster);
         // Resolves once every broker is registered and unfenced (checked at each tick): from then on the
         // cluster serves.
-        let promise = Promise::new(&mut |resolve, _reject| {
+        let promise = Promise::new(&mut |resolve, reject| {
             let Some(cluster) = cluster.take() else { return };
-            inner.borrow_mut().ready = Some((resolve, JsValue::from(cluster)));
+            let deadline_ms = now_ms() + READY_TIMEOUT_MS;
+            inner.borrow_mut().starting =
+                Some(Starting { resolve, reject, cluster: JsValue::from(cluster), deadline_ms });
         });
         check_ready(&inner);
         promise
@@ -181,7 +193,7 @@ impl Cluster {
             timer: None,
             on_timer: None,
             running: true,
-            ready: None,
+            starting: None,
         }));
         let weak = Rc::downgrade(&inner);
         inner.borrow_mut().on_timer = Some(Closure::new(move || tick(&weak)));
@@ -289,20 +301,29 @@ impl Cluster {
     }
 }
 
-/// Resolves `Cluster.start`'s promise once every broker is registered and unfenced.
+/// Resolves `Cluster.start`'s promise once every broker is registered and unfenced; rejects it (and stops the
+/// cluster's timer) when that takes longer than 30 s.
 fn check_ready(inner: &Inner) {
-    let ready = {
+    let (starting, ready) = {
         let mut shared = inner.borrow_mut();
-        let view = shared.cluster.view(false);
-        if view.brokers.iter().all(|b| b.registered && !b.fenced) {
-            shared.ready.take()
-        } else {
-            None
+        let ready = shared.cluster.view(false).brokers.iter().all(|b| b.registered && !b.fenced);
+        let late = shared.starting.as_ref().is_some_and(|s| now_ms() > s.deadline_ms);
+        if !ready && late {
+            shared.running = false;
+            if let Some((handle, _)) = shared.timer.take() {
+                clear_timeout(&handle);
+            }
         }
+        (if ready || late { shared.starting.take() } else { None }, ready)
     };
-    if let Some((resolve, cluster)) = ready {
-        let _ = resolve.call1(&JsValue::NULL, &cluster);
-    }
+    let Some(starting) = starting else { return };
+    let _ = if ready {
+        starting.resolve.call1(&JsValue::NULL, &starting.cluster)
+    } else {
+        let error =
+            HostError::state(format!("the brokers were not all registered and unfenced within {READY_TIMEOUT_MS} ms"));
+        starting.reject.call1(&JsValue::NULL, &js_error(&error))
+    };
 }
 
 /// A connection to one broker of a [`Cluster`].
