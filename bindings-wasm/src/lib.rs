@@ -5,6 +5,8 @@
 //! - `broker.connect()` opens an in-memory connection; `conn.request(frame)` takes one Kafka request frame (size
 //!   prefix included: exactly what a socket carries) and resolves with the response frame, also for requests that
 //!   wait in the broker's purgatory. `broker.request(frame)` uses a connection of the broker's own.
+//! - `Cluster.start({brokers: 3, config})` runs a KRaft cluster in the page (brokers and a controller over an
+//!   in-memory network, with stop, kill, restart and cut links): see `src/cluster.rs`.
 //! - `broker.inspect()` and `broker.segmentBytes(...)` return what a lesson draws
 //!   ([`potok::host::inspect`]).
 //!
@@ -27,6 +29,7 @@ use potok::host::{broker::memory_config, HostError};
 use wasm_bindgen::prelude::*;
 
 mod clients;
+mod cluster;
 
 #[wasm_bindgen]
 extern "C" {

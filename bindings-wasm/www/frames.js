@@ -1,4 +1,4 @@
-// A small writer of the few Kafka request frames the storage lesson sends (CreateTopics v2, Produce v3 with a
+// A small writer of the few Kafka request frames the lessons send (CreateTopics v2, Produce v3 with a
 // record batch v2 and its CRC32C) and readers of their answers. The page has no Kafka client yet (potok's
 // client comes to the browser later); these are the real bytes a client would put on a socket.
 
@@ -82,10 +82,10 @@ function frame(apiKey, apiVersion, body) {
   return { correlationId, bytes: new Writer().i32(payload.length).raw(payload).done() };
 }
 
-export function createTopicsFrame(topic, numPartitions, configs) {
+export function createTopicsFrame(topic, numPartitions, configs, replicationFactor = 1) {
   const body = new Writer()
     .array([topic], (w) => {
-      w.string(topic).i32(numPartitions).i16(1).array([], () => {});
+      w.string(topic).i32(numPartitions).i16(replicationFactor).array([], () => {});
       w.array(Object.entries(configs), (w2, [k, v]) => w2.string(k).string(String(v)));
     })
     .i32(5000)

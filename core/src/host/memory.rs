@@ -82,7 +82,17 @@ impl MemoryBroker {
     /// Starts a broker over a fresh in-memory file system. `seed` feeds its ids (cluster id, topic ids,
     /// member ids); `now_ms` is the host's wall-clock time.
     pub fn start(config: BrokerConfig, seed: u64, now_ms: i64) -> Result<MemoryBroker, HostError> {
-        let backend = MemoryBackend::new();
+        Self::open(config, MemoryBackend::new(), seed, now_ms)
+    }
+
+    /// Starts a broker over the files in `backend` (a restarted node of a [`super::memory_cluster`] finds
+    /// what it left there).
+    pub fn open(
+        config: BrokerConfig,
+        backend: MemoryBackend,
+        seed: u64,
+        now_ms: i64,
+    ) -> Result<MemoryBroker, HostError> {
         let log_dir = config.log_dir.clone().unwrap_or_else(|| PathBuf::from(LOG_DIR));
         let advertised = config.advertised(config.listeners.first().map_or(9092, |l| l.port));
         let max_frame_bytes = config.socket_request_max_bytes;
@@ -165,6 +175,12 @@ impl MemoryBroker {
     pub fn poll(&mut self, now_ms: i64) -> i64 {
         let Some(broker) = &self.broker else { return i64::MAX };
         let next_ms = broker.poll(now_ms);
+        // A cluster member's calls to the controller and to other brokers are its cluster's to carry
+        // (`memory_cluster` takes them after this poll).
+        if broker.is_cluster_member() {
+            self.collect(now_ms);
+            return next_ms;
+        }
         // A cluster of one sends nothing to other nodes: its controller is itself and it leads every
         // partition, so transaction markers are written locally. Anything queued would be a bug; say so.
         let controller_calls = broker.take_controller_calls();
@@ -209,6 +225,26 @@ impl MemoryBroker {
         match self.broker.take() {
             Some(broker) => broker.shutdown(now_ms).map_err(|e| HostError::from(&e)),
             None => Ok(()),
+        }
+    }
+
+    /// Ends the broker as a killed process ends: no flush, no checkpoint, no controlled shutdown. Every request
+    /// still waiting fails as closed (its connection was reset). What a restarted process finds is the
+    /// backend's [`MemoryBackend::snapshot`] taken after this.
+    pub fn crash(&mut self) {
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            self.close(id);
+        }
+        self.broker = None;
+    }
+
+    /// Ends the request parked under `token` without an answer, as the native runtime drops a connection whose
+    /// request the broker gave up on (its controller call found no controller in time): the request fails as
+    /// closed, its connection closes, and the client retries elsewhere.
+    pub fn give_up(&mut self, token: Token) {
+        if let Some(connection) = self.parked.get(&token).copied() {
+            self.close(connection);
         }
     }
 

@@ -10,6 +10,8 @@
 //!   time as an argument (the web page's broker).
 //! - [`page_client`]: potok's producer, consumer and admin in the page, running the client's sans-IO machines
 //!   against a [`memory`] broker through Kafka frames.
+//! - [`memory_cluster`]: a KRaft cluster in memory (N brokers, one controller, an in-memory network with links
+//!   to cut), driven the same way, with stop, kill and restart per node (the web page's cluster).
 //! - [`inspect`]: what a broker holds, as plain data for pictures: topics, partitions, segments, indexes,
 //!   batches, groups, transactions; and a segment's bytes annotated with Kafka's batch and record fields.
 //! - [`cluster`]: an embedded cluster of N nodes with stop, kill and start per node.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod inspect;
 pub mod log;
 pub mod memory;
+pub mod memory_cluster;
 pub mod page_client;
 pub mod records;
 pub mod serde;
