@@ -116,7 +116,7 @@ async function sendBatch() {
   drawBatches(batches);
   const stored = batches.reduce((n, b) => n + b.sizeBytes, 0);
   const payload = values.reduce((n, v) => n + v.length, 0);
-  $('batch-summary').textContent = `${count} records of ${size} bytes → ${batches.length} batches, ` +
+  $('batch-summary').textContent = `${count} records of ${size} bytes → ${batches.length} ${batches.length === 1 ? 'batch' : 'batches'}, ` +
     `${stored.toLocaleString('en-US')} bytes stored for ${payload.toLocaleString('en-US')} bytes of values ` +
     `(compression.type=${config['compression.type']}, linger.ms=${config['linger.ms']}, batch.size=${config['batch.size']})`;
   $('batch-summary').dataset.batches = String(batches.length);
