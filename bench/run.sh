@@ -52,7 +52,11 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------------------- setup
 mkdir -p "$OUT/logs"
-rm -f "$OUT/raw.csv" "$OUT"/*.png "$OUT/results.md" "$OUT/machine.txt" "$OUT/logs"/*
+# Only this script's own results: bench/ceiling.sh, curves.sh and bindings.sh keep theirs beside them.
+rm -f "$OUT/raw.csv" "$OUT/results.md" "$OUT/machine.txt" "$OUT/logs"/*
+for chart in produce-throughput produce-latency broker-cpu consume-and-latency resources ratios; do
+    rm -f "$OUT/$chart.png"
+done
 echo "broker,workload,metric,value,unit" >"$OUT/raw.csv"
 
 step "fetching Kafka $KAFKA_VERSION jars (scripts/kafka.sh install)"
