@@ -146,12 +146,78 @@ test('admin: create with configs, describe, alter configs, list and delete', asy
   });
 });
 
-test('config errors are typed with the key; subscribe is not there yet', async () => {
+test('config errors are typed with the key; subscribe needs a group.id', async () => {
   await withBroker({}, async broker => {
     assert.throws(() => broker.producer({ 'lingr.ms': 5 }), e => e.code === 'INVALID_CONFIG' && e.key === 'lingr.ms');
     assert.throws(() => broker.producer({ 'transactional.id': 't' }), e => e.key === 'transactional.id');
     const consumer = broker.consumer({});
-    assert.throws(() => consumer.subscribe(['x']), e => e.name === 'PotokError');
+    assert.throws(() => consumer.subscribe(['x']), e => e.name === 'PotokError' && /group\.id/.test(e.message));
     await assert.rejects(consumer.poll(10), e => e.name === 'PotokError');
+  });
+});
+
+test('two subscribed consumers of one group split the partitions, and one closing hands them all over', async () => {
+  await withBroker({}, async broker => {
+    await broker.admin().createTopics([{ name: 'split', numPartitions: 4 }]);
+    const producer = broker.producer({ 'linger.ms': 0 });
+    const write = tag =>
+      producer.sendBatch([0, 1, 2, 3].map(partition => ({ topic: 'split', partition, value: `${tag}${partition}` })));
+    await write('a');
+    const config = {
+      'group.id': 'splitters',
+      'auto.offset.reset': 'earliest',
+      'enable.auto.commit': false,
+      'heartbeat.interval.ms': 100,
+    };
+    const sorted = c => c.assignment().map(tp => tp.partition).sort();
+    const first = broker.consumer(config);
+    assert.throws(() => broker.consumer({}).subscribe('split'), e => e.name === 'PotokError');
+    first.subscribe(['split']);
+    assert.deepEqual(first.subscription(), ['split']);
+    const read = [];
+    while (read.length < 4) read.push(...(await first.poll(500)));
+    assert.deepEqual(sorted(first), [0, 1, 2, 3]);
+    assert.deepEqual(first.rebalances().map(e => [e.type, e.partitions.length]), [['assigned', 4]]);
+    assert.ok(first.groupMetadata().generationId >= 1);
+    await first.commit();
+
+    // Both keep polling, as applications do: the group rebalances and each gets two partitions.
+    const second = broker.consumer(config);
+    second.subscribe('split');
+    const deadline = Date.now() + 20000;
+    while (!(first.assignment().length === 2 && second.assignment().length === 2)) {
+      assert.ok(Date.now() < deadline, 'the group did not split the partitions');
+      await Promise.all([first.poll(100), second.poll(100)]);
+    }
+    assert.deepEqual([...sorted(first), ...sorted(second)].sort(), [0, 1, 2, 3]);
+    assert.deepEqual(first.rebalances().map(e => e.type), ['revoked', 'assigned']);
+    assert.equal(second.rebalances().at(-1).type, 'assigned');
+
+    // New records reach the member owning their partition; the committed offsets keep the old ones from being
+    // read again.
+    await write('b');
+    const got = new Map([[first, []], [second, []]]);
+    while (got.get(first).length + got.get(second).length < 4) {
+      assert.ok(Date.now() < deadline, 'the new records did not arrive');
+      const [a, b] = await Promise.all([first.poll(100), second.poll(100)]);
+      got.get(first).push(...a);
+      got.get(second).push(...b);
+    }
+    for (const [c, records] of got) {
+      assert.deepEqual(records.map(r => r.partition).sort(), sorted(c));
+      assert.ok(records.every(r => r.offset === 1 && text(r.value).startsWith('b')));
+    }
+
+    // The first leaves the group on close: the second takes every partition over without waiting for a
+    // session timeout.
+    first.close();
+    const closed = Date.now();
+    while (second.assignment().length !== 4) {
+      assert.ok(Date.now() < deadline, 'the remaining member did not get every partition');
+      await second.poll(100);
+    }
+    assert.ok(Date.now() - closed < 5000);
+    second.close();
+    await producer.close();
   });
 });

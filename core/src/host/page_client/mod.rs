@@ -29,6 +29,7 @@ use serde_json::Value;
 use self::admin::PageAdmin;
 pub use self::admin::{offsets_json, AdminCall};
 use self::consumer::PageConsumer;
+pub use self::consumer::RebalanceEvent;
 use self::link::Link;
 use self::producer::PageProducer;
 use super::memory::{Answer, ConnectionId, MemoryBroker};
@@ -175,7 +176,9 @@ impl Page {
         let client_id = consumer_config.common.client_id.clone();
         let fetch_link = self.open_link(handle, &client_id, now_ms)?;
         let link = self.open_link(handle, &client_id, now_ms)?;
-        self.consumers.insert(handle, PageConsumer::new(fetch_link, link, consumer_config));
+        let group_link =
+            if consumer_config.group.is_some() { Some(self.open_link(handle, &client_id, now_ms)?) } else { None };
+        self.consumers.insert(handle, PageConsumer::new(fetch_link, link, group_link, consumer_config));
         Ok(handle)
     }
 
@@ -237,9 +240,42 @@ impl Page {
     }
 
     /// Makes `partitions` the consumer's assignment (no group membership).
-    pub fn assign(&mut self, consumer: ClientHandle, partitions: &[TopicPartition]) -> Result<(), ClientError> {
-        self.consumer_mut(consumer)?.assign(partitions);
+    pub fn assign(
+        &mut self,
+        consumer: ClientHandle,
+        partitions: &[TopicPartition],
+        now_ms: i64,
+    ) -> Result<(), ClientError> {
+        let c = self.consumers.get_mut(&consumer).ok_or(ClientError::Closed)?;
+        c.assign(&mut self.broker, partitions, now_ms);
         Ok(())
+    }
+
+    /// Subscribes the consumer to `topics` with group management (`group.id` needed): it joins the group at its
+    /// next poll, and its assignment changes are told by [`Page::take_rebalances`].
+    pub fn subscribe(&mut self, consumer: ClientHandle, topics: &[String]) -> Result<(), ClientError> {
+        self.consumer_mut(consumer)?.subscribe(topics)
+    }
+
+    /// Drops the subscription (leaving the group) or the manual assignment.
+    pub fn unsubscribe(&mut self, consumer: ClientHandle, now_ms: i64) -> Result<(), ClientError> {
+        let c = self.consumers.get_mut(&consumer).ok_or(ClientError::Closed)?;
+        c.unsubscribe(&mut self.broker, now_ms);
+        Ok(())
+    }
+
+    pub fn subscription(&self, consumer: ClientHandle) -> Vec<String> {
+        self.consumers.get(&consumer).map(|c| c.subscription()).unwrap_or_default()
+    }
+
+    /// The consumer's rebalance events since the last call, oldest first.
+    pub fn take_rebalances(&mut self, consumer: ClientHandle) -> Vec<RebalanceEvent> {
+        self.consumers.get_mut(&consumer).map(|c| c.take_rebalances()).unwrap_or_default()
+    }
+
+    /// A consumer's group id, generation, member id and group instance id (with `group.id`).
+    pub fn group_metadata(&self, consumer: ClientHandle) -> Option<(String, i32, String, Option<String>)> {
+        self.consumers.get(&consumer).and_then(|c| c.group_metadata())
     }
 
     pub fn assignment(&self, consumer: ClientHandle) -> Vec<TopicPartition> {
@@ -323,13 +359,16 @@ impl Page {
         Ok(ticket)
     }
 
-    /// Closes a consumer: waiting polls fail as closed and its connections close.
-    pub fn close_consumer(&mut self, consumer: ClientHandle) {
+    /// Closes a consumer: a group member commits what it consumed (with auto-commit on) and leaves its group,
+    /// waiting polls fail as closed and its connections close.
+    pub fn close_consumer(&mut self, consumer: ClientHandle, now_ms: i64) {
         if let Some(mut c) = self.consumers.remove(&consumer) {
+            c.leave(&mut self.broker, "the consumer is being closed", now_ms);
             c.closing = true;
             c.abort(&ClientError::Closed);
             self.outcomes.extend(c.take_outcomes(i64::MIN));
-            for connection in [c.fetch_link.connection, c.link.connection] {
+            let group = c.group_link.as_ref().map(|l| l.connection);
+            for connection in [Some(c.fetch_link.connection), Some(c.link.connection), group].into_iter().flatten() {
                 self.owners.remove(&connection);
                 self.broker.close(connection);
             }
@@ -396,7 +435,7 @@ impl Page {
             if let Some(p) = self.producers.get_mut(&owner) {
                 p.on_answer(answer.request, answer.frame, now_ms);
             } else if let Some(c) = self.consumers.get_mut(&owner) {
-                c.on_answer(answer.request, answer.frame, now_ms);
+                c.on_answer(&mut self.broker, answer.request, answer.frame, now_ms);
             } else if let Some(a) = self.admins.get_mut(&owner) {
                 if let Some((ticket, result)) = a.on_answer(answer.request, answer.frame) {
                     self.outcomes.push((ticket, Outcome::Admin(result)));
