@@ -12,7 +12,9 @@ use potok::client::admin::{AlterConfigOp, AlterOp, ConfigResource, NewTopic, Res
 use potok::client::consumer::ConsumerRecord;
 use potok::client::producer::ProducerRecord;
 use potok::client::{ClientError, IsolationLevel, OffsetAndMetadata, OffsetSpec, TopicPartition};
-use potok::host::page_client::{offsets_json, AdminCall, ClientHandle, Outcome, RebalanceEvent, Ticket};
+use potok::host::page_client::{
+    offsets_json, AdminCall, ClientHandle, ConsumerGroupMetadata, Outcome, RebalanceEvent, Ticket,
+};
 use potok::host::HostError;
 use wasm_bindgen::prelude::*;
 
@@ -323,6 +325,55 @@ impl Producer {
         promise(&self.inner, |page| page.close_producer(handle))
     }
 
+    /// Gets the producer id and epoch of its `transactional.id` (fencing an older producer with that id, and
+    /// finishing a transaction it left open); needed once before the first transaction.
+    #[wasm_bindgen(js_name = initTransactions, unchecked_return_type = "Promise<void>")]
+    pub fn init_transactions(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.init_transactions(handle, now_ms()))
+    }
+
+    /// Starts a transaction: records sent until `commitTransaction` or `abortTransaction` belong to it.
+    #[wasm_bindgen(js_name = beginTransaction)]
+    pub fn begin_transaction(&self) -> Result<(), JsValue> {
+        unit(self.inner.borrow_mut().page.begin_transaction(self.handle))
+    }
+
+    /// Commits a consumer group's offsets `[{topic, partition, offset, metadata?}]` as part of the transaction:
+    /// `group` is the consumer's `groupMetadata()` (fenced if the member's generation is stale) or a group id.
+    #[wasm_bindgen(js_name = sendOffsetsToTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn send_offsets_to_transaction(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OffsetToCommit[]")] offsets: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ConsumerGroupMetadata | string")] group: JsValue,
+    ) -> Promise {
+        let offsets = match offsets_of(&offsets) {
+            Ok(Some(o)) => o,
+            Ok(None) => return Promise::reject(&invalid_argument("sendOffsetsToTransaction needs offsets")),
+            Err(e) => return Promise::reject(&e),
+        };
+        let group = match group_metadata_of(&group) {
+            Ok(g) => g,
+            Err(e) => return Promise::reject(&e),
+        };
+        let handle = self.handle;
+        promise(&self.inner, |page| page.send_offsets_to_transaction(handle, offsets, group, now_ms()))
+    }
+
+    /// Sends what the transaction holds and commits it.
+    #[wasm_bindgen(js_name = commitTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn commit_transaction(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.end_transaction(handle, true, now_ms()))
+    }
+
+    /// Aborts the transaction: its records are never shown to read_committed consumers.
+    #[wasm_bindgen(js_name = abortTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn abort_transaction(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.end_transaction(handle, false, now_ms()))
+    }
+
     /// The idempotent producer's id and epoch (`{producerId: -1, producerEpoch: -1}` before it has one).
     #[wasm_bindgen(js_name = producerId, unchecked_return_type = "{ producerId: number; producerEpoch: number }")]
     pub fn producer_id(&self) -> JsValue {
@@ -468,11 +519,11 @@ impl Consumer {
     pub fn group_metadata(&self) -> Result<JsValue, JsValue> {
         match self.inner.borrow().page.group_metadata(self.handle) {
             None => Ok(JsValue::UNDEFINED),
-            Some((group_id, generation_id, member_id, group_instance_id)) => to_js(&serde_json::json!({
-                "groupId": group_id,
-                "generationId": generation_id,
-                "memberId": member_id,
-                "groupInstanceId": group_instance_id,
+            Some(g) => to_js(&serde_json::json!({
+                "groupId": g.group_id,
+                "generationId": g.generation_id,
+                "memberId": g.member_id,
+                "groupInstanceId": g.group_instance_id,
             })),
         }
     }
@@ -619,6 +670,22 @@ impl Consumer {
     pub fn client_id(&self) -> Option<String> {
         self.inner.borrow().page.client_id(self.handle).map(str::to_string)
     }
+}
+
+/// A group for `sendOffsetsToTransaction`: a consumer's `groupMetadata()` or a group id alone.
+fn group_metadata_of(value: &JsValue) -> Result<ConsumerGroupMetadata, JsValue> {
+    if let Some(group_id) = value.as_string() {
+        return Ok(ConsumerGroupMetadata::new(group_id));
+    }
+    let group_id =
+        get(value, "groupId").as_string().ok_or_else(|| invalid_argument("the group needs a groupId (or is one)"))?;
+    let generation_id = get(value, "generationId").as_f64().map_or(Ok(-1), |g| integer(g, "generationId"))?;
+    Ok(ConsumerGroupMetadata {
+        group_id,
+        generation_id: i32::try_from(generation_id).map_err(|_| invalid_argument("generationId is out of range"))?,
+        member_id: get(value, "memberId").as_string().unwrap_or_default(),
+        group_instance_id: get(value, "groupInstanceId").as_string(),
+    })
 }
 
 fn offsets_of(value: &JsValue) -> Result<Option<BTreeMap<TopicPartition, OffsetAndMetadata>>, JsValue> {

@@ -149,7 +149,6 @@ test('admin: create with configs, describe, alter configs, list and delete', asy
 test('config errors are typed with the key; subscribe needs a group.id', async () => {
   await withBroker({}, async broker => {
     assert.throws(() => broker.producer({ 'lingr.ms': 5 }), e => e.code === 'INVALID_CONFIG' && e.key === 'lingr.ms');
-    assert.throws(() => broker.producer({ 'transactional.id': 't' }), e => e.key === 'transactional.id');
     const consumer = broker.consumer({});
     assert.throws(() => consumer.subscribe(['x']), e => e.name === 'PotokError' && /group\.id/.test(e.message));
     await assert.rejects(consumer.poll(10), e => e.name === 'PotokError');
@@ -218,6 +217,53 @@ test('two subscribed consumers of one group split the partitions, and one closin
     }
     assert.ok(Date.now() - closed < 5000);
     second.close();
+    await producer.close();
+  });
+});
+
+test('a transactional producer commits and aborts; read_committed hides the aborted records', async () => {
+  await withBroker({}, async broker => {
+    const admin = broker.admin();
+    await admin.createTopics([{ name: 'tx', numPartitions: 1 }]);
+    const producer = broker.producer({ 'transactional.id': 'page-tx', 'linger.ms': 0 });
+    // Nothing is sent before initTransactions and outside a transaction.
+    await assert.rejects(producer.send({ topic: 'tx', value: 'early' }), e => e.name === 'PotokError');
+    await producer.initTransactions();
+    assert.ok(producer.producerId().producerId >= 0);
+
+    producer.beginTransaction();
+    await producer.sendBatch(['c1', 'c2'].map(value => ({ topic: 'tx', value })));
+    await producer.commitTransaction();
+
+    producer.beginTransaction();
+    await producer.sendBatch(['a1', 'a2'].map(value => ({ topic: 'tx', value })));
+    await producer.abortTransaction();
+
+    // The third commits a group's offsets with its records (a consumer's groupMetadata() or a group id).
+    const reader = broker.consumer({ 'group.id': 'tx-readers' });
+    producer.beginTransaction();
+    const sent = producer.send({ topic: 'tx', value: 'c3' });
+    await producer.sendOffsetsToTransaction([{ topic: 'tx', partition: 0, offset: 4 }], reader.groupMetadata());
+    await producer.commitTransaction();
+    await sent;
+    assert.deepEqual((await admin.listGroupOffsets('tx-readers')).map(o => o.offset), [4]);
+    reader.close();
+
+    const readAll = async consumer => {
+      consumer.assign([{ topic: 'tx', partition: 0 }]);
+      const values = [];
+      for (;;) {
+        const records = await consumer.poll(600);
+        if (records.length === 0) return values;
+        values.push(...records.map(r => text(r.value)));
+      }
+    };
+    const committed = broker.consumer({ 'auto.offset.reset': 'earliest', 'isolation.level': 'read_committed' });
+    const uncommitted = broker.consumer({ 'auto.offset.reset': 'earliest', 'isolation.level': 'read_uncommitted' });
+    assert.deepEqual(await readAll(committed), ['c1', 'c2', 'c3']);
+    assert.deepEqual(await readAll(uncommitted), ['c1', 'c2', 'a1', 'a2', 'c3']);
+    committed.close();
+    uncommitted.close();
     await producer.close();
   });
 });

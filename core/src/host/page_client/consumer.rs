@@ -31,6 +31,7 @@ use crate::client::consumer::coordinator::{
 use crate::client::consumer::fetcher::{Action, Fetcher, FetcherConfig, ResetPolicy};
 use crate::client::consumer::ConsumerRecord;
 use crate::client::metadata::Metadata;
+use crate::client::producer::transaction::ConsumerGroupMetadata;
 use crate::client::requests;
 use crate::client::{
     find_coordinator_for_version, ClientError, IsolationLevel, OffsetAndMetadata, OffsetSpec, TopicPartition,
@@ -295,10 +296,15 @@ impl PageConsumer {
     }
 
     /// The group, generation and member id (a transactional producer's `sendOffsetsToTransaction`).
-    pub fn group_metadata(&self) -> Option<(String, i32, String, Option<String>)> {
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let c = self.coordinator.as_ref()?;
         let config = c.config();
-        Some((config.group_id.clone(), c.generation(), c.member_id().to_string(), config.group_instance_id.clone()))
+        Some(ConsumerGroupMetadata {
+            group_id: config.group_id.clone(),
+            generation_id: c.generation(),
+            member_id: c.member_id().to_string(),
+            group_instance_id: config.group_instance_id.clone(),
+        })
     }
 
     /// Leaves the group (close, unsubscribe, a manual assignment): commits what was consumed with auto-commit

@@ -36,6 +36,7 @@ use super::memory::{Answer, ConnectionId, MemoryBroker};
 use super::HostError;
 use crate::broker::BrokerConfig;
 use crate::client::consumer::ConsumerRecord;
+pub use crate::client::producer::transaction::ConsumerGroupMetadata;
 use crate::client::producer::{ProducerRecord, RecordMetadata};
 use crate::client::{ClientError, OffsetAndMetadata, OffsetSpec, TopicPartition};
 
@@ -226,6 +227,43 @@ impl Page {
         Ok(ticket)
     }
 
+    /// `initTransactions` of a producer with `transactional.id` ([`Outcome::Done`]).
+    pub fn init_transactions(&mut self, producer: ClientHandle, now_ms: i64) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.init_transactions(ticket, now_ms)?;
+        Ok(ticket)
+    }
+
+    /// `beginTransaction` (completes at once).
+    pub fn begin_transaction(&mut self, producer: ClientHandle) -> Result<(), ClientError> {
+        self.producer_mut(producer)?.begin_transaction()
+    }
+
+    /// Commits `offsets` for a consumer group as part of the transaction ([`Outcome::Done`]).
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        producer: ClientHandle,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+        now_ms: i64,
+    ) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.send_offsets_to_transaction(ticket, offsets, group, now_ms)?;
+        Ok(ticket)
+    }
+
+    /// Commits (`commit`) or aborts the transaction ([`Outcome::Done`]).
+    pub fn end_transaction(
+        &mut self,
+        producer: ClientHandle,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.end_transaction(ticket, commit, now_ms)?;
+        Ok(ticket)
+    }
+
     /// The producer id and epoch an idempotent producer uses ((-1, -1) before it has one).
     pub fn producer_id(&self, producer: ClientHandle) -> Option<(i64, i16)> {
         self.producers.get(&producer).map(|p| p.producer_id())
@@ -274,7 +312,7 @@ impl Page {
     }
 
     /// A consumer's group id, generation, member id and group instance id (with `group.id`).
-    pub fn group_metadata(&self, consumer: ClientHandle) -> Option<(String, i32, String, Option<String>)> {
+    pub fn group_metadata(&self, consumer: ClientHandle) -> Option<ConsumerGroupMetadata> {
         self.consumers.get(&consumer).and_then(|c| c.group_metadata())
     }
 
@@ -450,6 +488,7 @@ impl Page {
             let (delivered, flushed) = p.take_outcomes();
             self.outcomes.extend(delivered.into_iter().map(|(t, r)| (t, Outcome::Delivered(r))));
             self.outcomes.extend(flushed.into_iter().map(|t| (t, Outcome::Done(Ok(())))));
+            self.outcomes.extend(p.take_txn_outcomes().into_iter().map(|(t, r)| (t, Outcome::Done(r))));
         }
         for c in self.consumers.values_mut() {
             self.outcomes.extend(c.take_outcomes(now_ms));

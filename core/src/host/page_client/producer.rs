@@ -8,14 +8,22 @@
 //! `delivery.timeout.ms`) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
 //! librdkafka's `produce()` does.
 //!
-//! Transactions: a `transactional.id` is refused for now. The transactional protocol is being made sans-IO
-//! (`client::producer::transactions`); once it is, it plugs in here as the sender's `may_send` and a handful
-//! of requests on this producer's link, exactly as the native driver uses it.
+//! Transactions (`transactional.id`): the sender's sans-IO transaction manager decides everything (the
+//! coordinator lookup, InitProducerId with the transactional id, AddPartitionsToTxn before a partition's
+//! batches, AddOffsetsToTxn and TxnOffsetCommit, EndTxn once the batches are acknowledged, retries, abortable
+//! and fatal errors); this driver sends its requests on the producer's link like the others and hands each
+//! transactional call's outcome ([`Action::Transaction`]) to the ticket that started it. Calls time out after
+//! `max.block.ms`, as Kafka's.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
+    MetadataRequest, ProduceRequest, TxnOffsetCommitRequest,
+};
 
 use super::link::{decode, Link};
 use super::Ticket;
@@ -26,9 +34,10 @@ use crate::client::partitioner::{
 };
 use crate::client::producer::accumulator::{Accumulator, Thunk};
 use crate::client::producer::config::ProducerConfig;
-use crate::client::producer::sender::{Action, Request, Response, Sender};
+use crate::client::producer::sender::{txn_offset_commit_for_version, Action, Request, Response, Sender};
+use crate::client::producer::transaction::{ConsumerGroupMetadata, TxnCall};
 use crate::client::producer::{ProducerRecord, RecordMetadata};
-use crate::client::{ClientError, TopicPartition};
+use crate::client::{find_coordinator_for_version, ClientError, OffsetAndMetadata, TopicPartition};
 use crate::host::memory::{MemoryBroker, RequestId};
 use crate::host::HostError;
 use crate::record::Header;
@@ -46,6 +55,11 @@ pub(super) enum SenderRequest {
     Produce,
     /// acks=0: the broker sends nothing back.
     ProduceOneway,
+    FindCoordinator,
+    AddPartitionsToTxn,
+    AddOffsetsToTxn,
+    TxnOffsetCommit,
+    EndTxn,
 }
 
 /// Record outcomes the sender's completions deliver, collected for the page (the accumulator's completion
@@ -77,6 +91,10 @@ pub(super) struct PageProducer {
     memory_used: usize,
     /// Flushes asked for and not done yet: while any waits, every batch is ready regardless of `linger.ms`.
     flushes: Vec<Ticket>,
+    /// Transactional calls under way, with the ticket each completes (one call at a time, as the manager allows).
+    txn_calls: Vec<(TxnCall, Ticket)>,
+    /// Transactional calls finished.
+    txn_done: Vec<(Ticket, Result<(), ClientError>)>,
     pub closing: bool,
 }
 
@@ -93,12 +111,6 @@ pub(super) fn producer_config(
 ) -> Result<(ProducerConfig, CommonConfig), HostError> {
     let props = Properties::parse(ClientKind::Producer, &with_bootstrap(config))?;
     let producer = ProducerConfig::from_properties(&props)?;
-    if producer.transactional_id.is_some() {
-        return Err(HostError::from(ClientError::config(
-            "transactional.id",
-            "transactions are not available in the page yet (the transactional producer is being made sans-IO)",
-        )));
-    }
     let common = CommonConfig::from_properties(&props, default_client_id)?;
     Ok((producer, common))
 }
@@ -115,7 +127,10 @@ pub(super) fn with_bootstrap(config: &[(String, String)]) -> Vec<(String, String
 
 impl PageProducer {
     pub fn new(link: Link<Tag>, config: ProducerConfig, common: CommonConfig, seed: u64) -> PageProducer {
-        let sender = Sender::new(config.sender_config(&common));
+        let mut sender = Sender::new(config.sender_config(&common));
+        if config.transactional_id.is_some() {
+            sender.set_transaction_timeout_ms(config.transaction_timeout_ms);
+        }
         let partitioner = DefaultPartitioner::new(DefaultPartitionerConfig {
             batch_size: config.batch_size,
             ignore_keys: config.ignore_keys,
@@ -135,6 +150,8 @@ impl PageProducer {
             deliveries: Arc::default(),
             memory_used: 0,
             flushes: Vec::new(),
+            txn_calls: Vec::new(),
+            txn_done: Vec::new(),
             closing: false,
         }
     }
@@ -156,6 +173,7 @@ impl PageProducer {
         if record.topic.is_empty() {
             return Err(ClientError::InvalidArgument("topic must not be empty".into()));
         }
+        self.sender.check_can_send()?;
         let headers = headers_of(&record);
         let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
         if size > self.config.max_request_size {
@@ -258,6 +276,60 @@ impl PageProducer {
         self.flushes.push(ticket);
     }
 
+    fn max_block_ms(&self) -> u64 {
+        self.config.max_block.as_millis().min(u64::MAX as u128) as u64
+    }
+
+    /// Starts a transactional call whose outcome completes `ticket`.
+    fn txn_call(
+        &mut self,
+        ticket: Ticket,
+        call: TxnCall,
+        now_ms: i64,
+        start: impl FnOnce(&mut Sender, u64, u64) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
+        let timeout_ms = self.max_block_ms();
+        start(&mut self.sender, clock(now_ms), timeout_ms)?;
+        self.txn_calls.push((call, ticket));
+        Ok(())
+    }
+
+    /// `initTransactions`: the producer id and epoch of the `transactional.id` (fencing older producers).
+    pub fn init_transactions(&mut self, ticket: Ticket, now_ms: i64) -> Result<(), ClientError> {
+        self.txn_call(ticket, TxnCall::InitTransactions, now_ms, |s, now, t| s.init_transactions(now, t))
+    }
+
+    pub fn begin_transaction(&mut self) -> Result<(), ClientError> {
+        self.sender.begin_transaction()
+    }
+
+    /// Commits a consumer group's offsets as part of the transaction.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        ticket: Ticket,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+        now_ms: i64,
+    ) -> Result<(), ClientError> {
+        self.txn_call(ticket, TxnCall::SendOffsetsToTransaction, now_ms, |s, now, t| {
+            s.send_offsets_to_transaction(offsets, group, now, t)
+        })
+    }
+
+    /// Commits (`commit`) or aborts the transaction.
+    pub fn end_transaction(&mut self, ticket: Ticket, commit: bool, now_ms: i64) -> Result<(), ClientError> {
+        if commit {
+            self.txn_call(ticket, TxnCall::CommitTransaction, now_ms, |s, now, t| s.commit_transaction(now, t))
+        } else {
+            self.txn_call(ticket, TxnCall::AbortTransaction, now_ms, |s, now, t| s.abort_transaction(now, t))
+        }
+    }
+
+    /// The transactional calls finished since the last call.
+    pub fn take_txn_outcomes(&mut self) -> Vec<(Ticket, Result<(), ClientError>)> {
+        std::mem::take(&mut self.txn_done)
+    }
+
     /// Records and batches not complete yet.
     pub fn incomplete(&self) -> usize {
         self.sender.incomplete_batches() + self.waiting.len()
@@ -287,6 +359,19 @@ impl PageProducer {
                         Ok(_) => Ok(Response::Written),
                         Err(e) => Err(super::link::host_to_client(e)),
                     },
+                    SenderRequest::FindCoordinator => {
+                        decode::<FindCoordinatorRequest>(frame, sent.version).map(Response::FindCoordinator)
+                    }
+                    SenderRequest::AddPartitionsToTxn => {
+                        decode::<AddPartitionsToTxnRequest>(frame, sent.version).map(Response::AddPartitionsToTxn)
+                    }
+                    SenderRequest::AddOffsetsToTxn => {
+                        decode::<AddOffsetsToTxnRequest>(frame, sent.version).map(Response::AddOffsetsToTxn)
+                    }
+                    SenderRequest::TxnOffsetCommit => {
+                        decode::<TxnOffsetCommitRequest>(frame, sent.version).map(Response::TxnOffsetCommit)
+                    }
+                    SenderRequest::EndTxn => decode::<EndTxnRequest>(frame, sent.version).map(Response::EndTxn),
                 };
                 let actions = self.sender.on_response(sender_id, clock(now_ms), response);
                 self.perform(actions, now_ms);
@@ -359,12 +444,24 @@ impl PageProducer {
                 let kind = if r.acks == 0 { SenderRequest::ProduceOneway } else { SenderRequest::Produce };
                 self.link.send(broker, now_ms, Tag::Sender(id, kind), |_| r)
             }
-            // The transactional protocol's requests (once the sender carries them): a producer in the page has no
-            // `transactional.id` yet, so none is asked for; one that were is answered as unsupported here.
-            #[allow(unreachable_patterns)]
-            other => Err(ClientError::IllegalState(format!(
-                "transactions are not available in the page yet: {other:?} was not sent"
-            ))),
+            // The transactional requests, with the fields of the version they go at (`Request::for_version`).
+            Request::FindCoordinator(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::FindCoordinator), |v| {
+                    find_coordinator_for_version(r, v)
+                })
+            }
+            Request::AddPartitionsToTxn(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::AddPartitionsToTxn), |_| r)
+            }
+            Request::AddOffsetsToTxn(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::AddOffsetsToTxn), |_| r)
+            }
+            Request::TxnOffsetCommit(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::TxnOffsetCommit), |v| {
+                    txn_offset_commit_for_version(r, v)
+                })
+            }
+            Request::EndTxn(r) => self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::EndTxn), |_| r),
         };
         if let Err(e) = sent {
             let actions = self.sender.on_response(id, clock(now_ms), Err(e));
@@ -385,9 +482,12 @@ impl PageProducer {
                 Action::RefreshMetadata { topics } => self.refresh_wanted.extend(topics),
                 // Requests come only from poll, which `step` sends in order.
                 Action::Send { .. } => {}
-                // Outcomes of transactional calls (once the sender makes them): none is made in the page yet.
-                #[allow(unreachable_patterns)]
-                _ => {}
+                Action::Transaction { call, result } => {
+                    if let Some(i) = self.txn_calls.iter().position(|(c, _)| *c == call) {
+                        let (_, ticket) = self.txn_calls.remove(i);
+                        self.txn_done.push((ticket, result));
+                    }
+                }
             }
         }
         let _ = now_ms;
@@ -455,6 +555,9 @@ impl PageProducer {
         }
         for batch in self.sender.accumulator_mut().take_all() {
             batch.fail(error);
+        }
+        for (_, ticket) in std::mem::take(&mut self.txn_calls) {
+            self.txn_done.push((ticket, Err(error.clone())));
         }
         self.memory_used = 0;
     }

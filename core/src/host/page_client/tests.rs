@@ -409,9 +409,9 @@ fn subscribed_consumers_of_one_group_share_the_partitions_and_take_over_on_close
     assert!(polled[&first].iter().all(|r| r.offset == 0));
     let all: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("shared", p)).collect();
     assert_eq!(page.take_rebalances(first), [RebalanceEvent::Assigned { partitions: all.clone(), added: all.clone() }]);
-    let (group, generation, member, _) = page.group_metadata(first).unwrap();
-    assert_eq!(group, "members");
-    assert!(generation >= 1 && !member.is_empty());
+    let member = page.group_metadata(first).unwrap();
+    assert_eq!(member.group_id, "members");
+    assert!(member.generation_id >= 1 && !member.member_id.is_empty());
     let ticket = page.commit(first, None, now).unwrap();
     match wait(&mut page, &mut now, ticket) {
         Outcome::Committed(Ok(o)) => assert!(o.values().all(|o| o.offset == 1)),
@@ -458,4 +458,86 @@ fn subscribed_consumers_of_one_group_share_the_partitions_and_take_over_on_close
     }
     poll_until(&mut page, &mut now, &mut polls, &[second], |page, _| page.assignment(second).len() == 4);
     assert!(now - before < 6000, "took {} ms", now - before);
+}
+
+fn done(outcome: Outcome) {
+    match outcome {
+        Outcome::Done(Ok(())) => {}
+        other => panic!("not done: {other:?}"),
+    }
+}
+
+/// Polls `consumer` until a poll comes back empty; the values read.
+fn read_all(page: &mut Page, now: &mut i64, consumer: ClientHandle) -> Vec<String> {
+    let mut values = Vec::new();
+    loop {
+        let ticket = page.poll_consumer(consumer, None, *now + 600).unwrap();
+        match wait(page, now, ticket) {
+            Outcome::Records(Ok(records)) if records.is_empty() => return values,
+            Outcome::Records(Ok(records)) => {
+                values.extend(records.into_iter().map(|r| String::from_utf8_lossy(&r.value.unwrap()).to_string()))
+            }
+            other => panic!("poll failed: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_transactional_producer_commits_and_aborts_and_read_committed_hides_the_aborted() {
+    let mut page = page();
+    let mut now = NOW;
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "txn", 1);
+    let producer = page.producer(&pairs(&[("transactional.id", "page-tx"), ("linger.ms", "0")]), now).unwrap();
+    // Nothing is sent outside a transaction, nor before initTransactions.
+    assert!(page.send(producer, record("txn", None, "early"), now).is_err());
+    let ticket = page.init_transactions(producer, now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    let (id, epoch) = page.producer_id(producer).unwrap();
+    assert!(id >= 0 && epoch >= 0);
+
+    let transaction = |page: &mut Page, now: &mut i64, values: &[&str], commit: bool| {
+        page.begin_transaction(producer).unwrap();
+        let tickets: Vec<Ticket> =
+            values.iter().map(|v| page.send(producer, record("txn", None, v), *now).unwrap()).collect();
+        let flush = page.flush(producer).unwrap();
+        done(wait(page, now, flush));
+        for t in tickets {
+            delivered(wait(page, now, t));
+        }
+        let ticket = page.end_transaction(producer, commit, *now).unwrap();
+        done(wait(page, now, ticket));
+    };
+    transaction(&mut page, &mut now, &["c1", "c2", "c3"], true);
+    transaction(&mut page, &mut now, &["a1", "a2"], false);
+
+    // The third transaction also commits a group's offset.
+    page.begin_transaction(producer).unwrap();
+    let t = page.send(producer, record("txn", None, "c4"), now).unwrap();
+    let tp = TopicPartition::new("txn", 0);
+    let offsets =
+        BTreeMap::from([(tp.clone(), OffsetAndMetadata { offset: 5, leader_epoch: None, metadata: String::new() })]);
+    let ticket =
+        page.send_offsets_to_transaction(producer, offsets, ConsumerGroupMetadata::new("txn-readers"), now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    let ticket = page.end_transaction(producer, true, now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    delivered(wait(&mut page, &mut now, t));
+    let committed = admin_ok(
+        &mut page,
+        &mut now,
+        admin,
+        AdminCall::ListGroupOffsets { group_id: "txn-readers".into(), partitions: None },
+    );
+    assert_eq!(committed[0]["offset"], 5);
+
+    // Side by side: read_committed sees the committed records only, read_uncommitted every record.
+    let committed_reader = page
+        .consumer(&pairs(&[("auto.offset.reset", "earliest"), ("isolation.level", "read_committed")]), now)
+        .unwrap();
+    let uncommitted_reader = page.consumer(&pairs(&[("auto.offset.reset", "earliest")]), now).unwrap();
+    page.assign(committed_reader, std::slice::from_ref(&tp), now).unwrap();
+    page.assign(uncommitted_reader, std::slice::from_ref(&tp), now).unwrap();
+    assert_eq!(read_all(&mut page, &mut now, committed_reader), ["c1", "c2", "c3", "c4"]);
+    assert_eq!(read_all(&mut page, &mut now, uncommitted_reader), ["c1", "c2", "c3", "a1", "a2", "c4"]);
 }
