@@ -4,8 +4,9 @@
 //! came, polls the sender and sends what it asks as frames on the producer's connection.
 //!
 //! The page cannot block, so where Kafka's `send` waits (`max.block.ms` for metadata, `buffer.memory` for room)
-//! this producer queues the record until the topic's metadata is known (failing it after
-//! `delivery.timeout.ms`) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
+//! this producer queues the record in the shared sans-IO [`AwaitingMetadata`] queue (as the native `try_send`
+//! does) until the topic's metadata is known (failing it after `delivery.timeout.ms`, its lookups backing off
+//! while they fail) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
 //! librdkafka's `produce()` does.
 //!
 //! Transactions (`transactional.id`): the sender's sans-IO transaction manager decides everything (the
@@ -15,7 +16,7 @@
 //! transactional call's outcome ([`Action::Transaction`]) to the ticket that started it. Calls time out after
 //! `max.block.ms`, as Kafka's.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use crate::client::partitioner::{
     Appended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
 };
 use crate::client::producer::accumulator::{Accumulator, Thunk};
+use crate::client::producer::awaiting::AwaitingMetadata;
 use crate::client::producer::config::ProducerConfig;
 use crate::client::producer::sender::{txn_offset_commit_for_version, Action, Request, Response, Sender};
 use crate::client::producer::transaction::{ConsumerGroupMetadata, TxnCall};
@@ -67,13 +69,6 @@ pub(super) enum SenderRequest {
 type Deliveries = Arc<Mutex<Vec<Delivery>>>;
 type Delivery = (Ticket, Result<RecordMetadata, ClientError>);
 
-struct Waiting {
-    ticket: Ticket,
-    record: ProducerRecord,
-    reserved_bytes: usize,
-    since_ms: i64,
-}
-
 pub(super) struct PageProducer {
     pub link: Link<Tag>,
     config: ProducerConfig,
@@ -85,8 +80,8 @@ pub(super) struct PageProducer {
     metadata_retry_ms: i64,
     /// Topics the sender asked to refresh.
     refresh_wanted: BTreeSet<String>,
-    /// Records of topics whose metadata is not known yet, in send order.
-    waiting: VecDeque<Waiting>,
+    /// Records of topics whose metadata is not known yet, in send order per topic.
+    awaiting: AwaitingMetadata,
     deliveries: Deliveries,
     memory_used: usize,
     /// Flushes asked for and not done yet: while any waits, every batch is ready regardless of `linger.ms`.
@@ -136,6 +131,8 @@ impl PageProducer {
             ignore_keys: config.ignore_keys,
             seed,
         });
+        let awaiting =
+            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         PageProducer {
             link,
             config,
@@ -146,7 +143,7 @@ impl PageProducer {
             metadata_in_flight: false,
             metadata_retry_ms: 0,
             refresh_wanted: BTreeSet::new(),
-            waiting: VecDeque::new(),
+            awaiting,
             deliveries: Arc::default(),
             memory_used: 0,
             flushes: Vec::new(),
@@ -193,32 +190,37 @@ impl PageProducer {
         }
         self.memory_used += size;
         let known = self.metadata.topics.get(&record.topic).is_some_and(|t| !t.partitions.is_empty());
-        if known && !self.waiting.iter().any(|w| w.record.topic == record.topic) {
-            self.place(ticket, record, size, now_ms);
+        let thunk = self.thunk(ticket);
+        if known && !self.awaiting.has(&record.topic) {
+            self.place(thunk, record, size, now_ms);
         } else {
-            self.waiting.push_back(Waiting { ticket, record, reserved_bytes: size, since_ms: now_ms });
+            self.awaiting.push(record, thunk, size, clock(now_ms));
         }
         Ok(())
     }
 
+    /// What completes the record of `ticket`: its outcome goes to the page's deliveries.
+    fn thunk(&self, ticket: Ticket) -> Thunk {
+        let deliveries = self.deliveries.clone();
+        Thunk::Callback(Box::new(move |result| {
+            deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
+        }))
+    }
+
     /// Chooses the record's partition and appends it to the accumulator; a partition that does not exist fails
     /// the record.
-    fn place(&mut self, ticket: Ticket, record: ProducerRecord, reserved_bytes: usize, now_ms: i64) {
+    fn place(&mut self, thunk: Thunk, record: ProducerRecord, reserved_bytes: usize, now_ms: i64) {
         let partition = match self.choose_partition(&record) {
             Ok(p) => p,
             Err(e) => {
                 self.memory_used = self.memory_used.saturating_sub(reserved_bytes);
-                self.deliver(ticket, Err(e));
+                thunk.complete(Err(e));
                 return;
             }
         };
         let headers = headers_of(&record);
         let timestamp = record.timestamp.unwrap_or(now_ms);
         let tp = TopicPartition::new(record.topic.clone(), partition);
-        let deliveries = self.deliveries.clone();
-        let thunk = Thunk::Callback(Box::new(move |result| {
-            deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
-        }));
         let appended = self.sender.accumulator_mut().append(
             &tp,
             timestamp,
@@ -265,10 +267,6 @@ impl PageProducer {
                     .map_err(|e| ClientError::InvalidArgument(e.to_string()))
             }
         }
-    }
-
-    fn deliver(&self, ticket: Ticket, result: Result<RecordMetadata, ClientError>) {
-        self.deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
     }
 
     /// Asks for every batch to be sent now; the ticket completes once every record sent before is complete.
@@ -332,7 +330,7 @@ impl PageProducer {
 
     /// Records and batches not complete yet.
     pub fn incomplete(&self) -> usize {
-        self.sender.incomplete_batches() + self.waiting.len()
+        self.sender.incomplete_batches() + self.awaiting.len()
     }
 
     /// Takes in an answer to a request of this producer's link.
@@ -344,9 +342,13 @@ impl PageProducer {
                 match decode::<MetadataRequest>(frame, sent.version) {
                     Ok(response) => {
                         self.metadata.apply(&response, false);
+                        self.awaiting.lookup_done(clock(now_ms), Ok(()));
                         self.place_waiting(now_ms);
                     }
-                    Err(_) => self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64,
+                    Err(e) => {
+                        self.awaiting.lookup_done(clock(now_ms), Err(e));
+                        self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64;
+                    }
                 }
             }
             Tag::Sender(sender_id, kind) => {
@@ -382,34 +384,31 @@ impl PageProducer {
     /// Moves waiting records whose topic is now known into the accumulator, and fails the ones of topics the
     /// broker refuses for good.
     fn place_waiting(&mut self, now_ms: i64) {
-        let mut still = VecDeque::new();
-        let mut blocked: BTreeSet<String> = BTreeSet::new();
-        for w in std::mem::take(&mut self.waiting) {
-            let known = self.metadata.topics.get(&w.record.topic).is_some_and(|t| !t.partitions.is_empty());
-            if known && !blocked.contains(&w.record.topic) {
-                self.place(w.ticket, w.record, w.reserved_bytes, now_ms);
+        for topic in self.awaiting.topics() {
+            let known = self.metadata.topics.get(&topic).is_some_and(|t| !t.partitions.is_empty());
+            if known {
+                for w in self.awaiting.take(&topic) {
+                    self.place(w.thunk, w.record, w.reserved_bytes, now_ms);
+                }
                 continue;
             }
-            if let Some(&code) = self.metadata.topic_errors.get(&w.record.topic) {
-                let error = ClientError::from_code(code, None);
-                if !error.is_retriable() {
+            let Some(&code) = self.metadata.topic_errors.get(&topic) else { continue };
+            let error = ClientError::from_code(code, None);
+            if !error.is_retriable() {
+                for w in self.awaiting.take(&topic) {
                     self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
-                    self.deliver(w.ticket, Err(error));
-                    continue;
+                    w.thunk.complete(Err(error.clone()));
                 }
             }
-            blocked.insert(w.record.topic.clone());
-            still.push_back(w);
         }
-        self.waiting = still;
     }
 
     /// Everything due at `now_ms`: waiting records' metadata and expiry, the sender's poll and its requests.
     pub fn step(&mut self, broker: &mut MemoryBroker, now_ms: i64) {
         self.expire_waiting(now_ms);
-        if !self.waiting.is_empty() {
-            let topics: BTreeSet<String> = self.waiting.iter().map(|w| w.record.topic.clone()).collect();
-            self.refresh(broker, topics.into_iter().collect(), now_ms);
+        if !self.awaiting.is_empty() && self.awaiting.lookup_due(clock(now_ms)) {
+            let topics = self.awaiting.topics();
+            self.refresh(broker, topics, now_ms);
         }
         let flush = self.closing || !self.flushes.is_empty();
         let metadata = std::mem::take(&mut self.metadata);
@@ -516,18 +515,11 @@ impl PageProducer {
     }
 
     fn expire_waiting(&mut self, now_ms: i64) {
-        let timeout_ms = self.config.delivery_timeout.as_millis() as i64;
-        while self.waiting.front().is_some_and(|w| w.since_ms + timeout_ms <= now_ms) {
-            if let Some(w) = self.waiting.pop_front() {
-                self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
-                self.deliver(
-                    w.ticket,
-                    Err(ClientError::Timeout(format!(
-                        "topic {} not present in metadata after {timeout_ms} ms",
-                        w.record.topic
-                    ))),
-                );
-            }
+        let timeout_ms = self.config.delivery_timeout.as_millis() as u64;
+        for w in self.awaiting.expire(clock(now_ms), timeout_ms) {
+            self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
+            let error = self.awaiting.expiry_error(&w.record.topic, timeout_ms);
+            w.thunk.complete(Err(error));
         }
     }
 
@@ -541,8 +533,8 @@ impl PageProducer {
     /// When the producer wants to be stepped again at the latest (a linger or backoff ends).
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let mut next = self.sender.next_deadline_ms().map(|ms| ms as i64);
-        if !self.waiting.is_empty() && !self.metadata_in_flight {
-            let retry = self.metadata_retry_ms;
+        if !self.awaiting.is_empty() && !self.metadata_in_flight {
+            let retry = self.metadata_retry_ms.max(self.awaiting.next_lookup_ms().min(i64::MAX as u64) as i64);
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }
         next
@@ -550,8 +542,8 @@ impl PageProducer {
 
     /// Fails everything still queued (a close that gave up waiting, or a stopped broker).
     pub fn abort(&mut self, error: &ClientError) {
-        for w in std::mem::take(&mut self.waiting) {
-            self.deliver(w.ticket, Err(error.clone()));
+        for w in self.awaiting.take_all() {
+            w.thunk.complete(Err(error.clone()));
         }
         for batch in self.sender.accumulator_mut().take_all() {
             batch.fail(error);

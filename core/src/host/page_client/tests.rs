@@ -541,3 +541,24 @@ fn a_transactional_producer_commits_and_aborts_and_read_committed_hides_the_abor
     assert_eq!(read_all(&mut page, &mut now, committed_reader), ["c1", "c2", "c3", "c4"]);
     assert_eq!(read_all(&mut page, &mut now, uncommitted_reader), ["c1", "c2", "c3", "a1", "a2", "c4"]);
 }
+
+#[test]
+fn a_record_for_a_topic_that_never_appears_fails_after_the_delivery_timeout() {
+    let config = memory_config(&[("auto.create.topics.enable", "false")]).unwrap();
+    let mut page = Page::start(config, 7, NOW).unwrap();
+    let mut now = NOW;
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "there", 1);
+    let config = pairs(&[("linger.ms", "0"), ("request.timeout.ms", "500"), ("delivery.timeout.ms", "1000")]);
+    let producer = page.producer(&config, now).unwrap();
+    let start = now;
+    let missing = page.send(producer, record("missing", None, "v"), now).unwrap();
+    // A known topic's record does not wait behind it.
+    let there = page.send(producer, record("there", None, "v"), now).unwrap();
+    assert_eq!(delivered(wait(&mut page, &mut now, there)).offset, 0);
+    match wait(&mut page, &mut now, missing) {
+        Outcome::Delivered(Err(ClientError::Timeout(message))) => assert!(message.contains("missing"), "{message}"),
+        other => panic!("not a timeout: {other:?}"),
+    }
+    assert!(now - start >= 1000);
+}
