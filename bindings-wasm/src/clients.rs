@@ -12,7 +12,9 @@ use potok::client::admin::{AlterConfigOp, AlterOp, ConfigResource, NewTopic, Res
 use potok::client::consumer::ConsumerRecord;
 use potok::client::producer::ProducerRecord;
 use potok::client::{ClientError, IsolationLevel, OffsetAndMetadata, OffsetSpec, TopicPartition};
-use potok::host::page_client::{offsets_json, AdminCall, ClientHandle, Outcome, Ticket};
+use potok::host::page_client::{
+    offsets_json, AdminCall, ClientHandle, ConsumerGroupMetadata, Outcome, RebalanceEvent, Ticket,
+};
 use potok::host::HostError;
 use wasm_bindgen::prelude::*;
 
@@ -323,6 +325,55 @@ impl Producer {
         promise(&self.inner, |page| page.close_producer(handle))
     }
 
+    /// Gets the producer id and epoch of its `transactional.id` (fencing an older producer with that id, and
+    /// finishing a transaction it left open); needed once before the first transaction.
+    #[wasm_bindgen(js_name = initTransactions, unchecked_return_type = "Promise<void>")]
+    pub fn init_transactions(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.init_transactions(handle, now_ms()))
+    }
+
+    /// Starts a transaction: records sent until `commitTransaction` or `abortTransaction` belong to it.
+    #[wasm_bindgen(js_name = beginTransaction)]
+    pub fn begin_transaction(&self) -> Result<(), JsValue> {
+        unit(self.inner.borrow_mut().page.begin_transaction(self.handle))
+    }
+
+    /// Commits a consumer group's offsets `[{topic, partition, offset, metadata?}]` as part of the transaction:
+    /// `group` is the consumer's `groupMetadata()` (fenced if the member's generation is stale) or a group id.
+    #[wasm_bindgen(js_name = sendOffsetsToTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn send_offsets_to_transaction(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OffsetToCommit[]")] offsets: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ConsumerGroupMetadata | string")] group: JsValue,
+    ) -> Promise {
+        let offsets = match offsets_of(&offsets) {
+            Ok(Some(o)) => o,
+            Ok(None) => return Promise::reject(&invalid_argument("sendOffsetsToTransaction needs offsets")),
+            Err(e) => return Promise::reject(&e),
+        };
+        let group = match group_metadata_of(&group) {
+            Ok(g) => g,
+            Err(e) => return Promise::reject(&e),
+        };
+        let handle = self.handle;
+        promise(&self.inner, |page| page.send_offsets_to_transaction(handle, offsets, group, now_ms()))
+    }
+
+    /// Sends what the transaction holds and commits it.
+    #[wasm_bindgen(js_name = commitTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn commit_transaction(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.end_transaction(handle, true, now_ms()))
+    }
+
+    /// Aborts the transaction: its records are never shown to read_committed consumers.
+    #[wasm_bindgen(js_name = abortTransaction, unchecked_return_type = "Promise<void>")]
+    pub fn abort_transaction(&self) -> Promise {
+        let handle = self.handle;
+        promise(&self.inner, |page| page.end_transaction(handle, false, now_ms()))
+    }
+
     /// The idempotent producer's id and epoch (`{producerId: -1, producerEpoch: -1}` before it has one).
     #[wasm_bindgen(js_name = producerId, unchecked_return_type = "{ producerId: number; producerEpoch: number }")]
     pub fn producer_id(&self) -> JsValue {
@@ -365,7 +416,7 @@ impl Drop for Consumer {
     /// A consumer collected by JS's garbage collector closes its connections.
     fn drop(&mut self) {
         if let Ok(mut shared) = self.inner.try_borrow_mut() {
-            shared.page.close_consumer(self.handle);
+            shared.page.close_consumer(self.handle, now_ms());
         }
     }
 }
@@ -376,13 +427,14 @@ fn unit(result: Result<(), ClientError>) -> Result<(), JsValue> {
 
 #[wasm_bindgen]
 impl Consumer {
-    /// Assigns partitions `[{topic, partition}]` by hand (no group membership).
+    /// Assigns partitions `[{topic, partition}]` by hand (no group membership: a subscribed consumer leaves its
+    /// group first).
     pub fn assign(
         &self,
         #[wasm_bindgen(unchecked_param_type = "TopicPartition[]")] partitions: JsValue,
     ) -> Result<(), JsValue> {
         let partitions = topic_partitions(&partitions)?;
-        unit(self.inner.borrow_mut().page.assign(self.handle, &partitions))?;
+        unit(self.inner.borrow_mut().page.assign(self.handle, &partitions, now_ms()))?;
         settle(&self.inner);
         Ok(())
     }
@@ -399,12 +451,81 @@ impl Consumer {
         )
     }
 
-    /// Group membership (`subscribe`) is not available in the page yet: the group protocol is being made
-    /// sans-IO. Throws a `PotokError` (`kind` "state").
-    pub fn subscribe(&self, _topics: JsValue) -> Result<(), JsValue> {
-        Err(js_error(&HostError::state(
-            "subscribe() is not available in the page yet (group membership is being made sans-IO); use assign()",
-        )))
+    /// Subscribes to topics (a name or an array of names) with group management (`group.id` needed): the
+    /// consumer joins its group at its next poll, and shares the topics' partitions with the group's other
+    /// members (in this page or on the broker's other connections). `rebalances()` tells what changed.
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | string[]")] topics: JsValue,
+    ) -> Result<(), JsValue> {
+        let topics: Vec<String> = if let Some(topic) = topics.as_string() {
+            vec![topic]
+        } else if Array::is_array(&topics) {
+            topics
+                .unchecked_ref::<Array>()
+                .iter()
+                .map(|t| t.as_string().ok_or_else(|| invalid_argument("subscribe takes topic names")))
+                .collect::<Result<_, _>>()?
+        } else {
+            return Err(invalid_argument("subscribe takes a topic name or an array of them"));
+        };
+        unit(self.inner.borrow_mut().page.subscribe(self.handle, &topics))?;
+        settle(&self.inner);
+        Ok(())
+    }
+
+    /// Drops the subscription (leaving the group) or the manual assignment.
+    pub fn unsubscribe(&self) -> Result<(), JsValue> {
+        unit(self.inner.borrow_mut().page.unsubscribe(self.handle, now_ms()))?;
+        settle(&self.inner);
+        Ok(())
+    }
+
+    /// The subscribed topics (none with a manual assignment).
+    pub fn subscription(&self) -> Vec<String> {
+        self.inner.borrow().page.subscription(self.handle)
+    }
+
+    /// The assignment changes since the last call, oldest first: `{type: "assigned", partitions, added}` when a
+    /// rebalance finished, `{type: "revoked", partitions}` when partitions were given up in one,
+    /// `{type: "lost", partitions}` when they were lost without a chance to commit.
+    #[wasm_bindgen(unchecked_return_type = "RebalanceEvent[]")]
+    pub fn rebalances(&self) -> Result<JsValue, JsValue> {
+        let events = self.inner.borrow_mut().page.take_rebalances(self.handle);
+        let tps = |partitions: &[TopicPartition]| {
+            partitions
+                .iter()
+                .map(|tp| serde_json::json!({"topic": tp.topic, "partition": tp.partition}))
+                .collect::<Vec<_>>()
+        };
+        let events: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| match e {
+                RebalanceEvent::Assigned { partitions, added } => {
+                    serde_json::json!({"type": "assigned", "partitions": tps(partitions), "added": tps(added)})
+                }
+                RebalanceEvent::Revoked(partitions) => {
+                    serde_json::json!({"type": "revoked", "partitions": tps(partitions)})
+                }
+                RebalanceEvent::Lost(partitions) => serde_json::json!({"type": "lost", "partitions": tps(partitions)}),
+            })
+            .collect();
+        to_js(&events)
+    }
+
+    /// The group, generation and member id (`undefined` without `group.id`): what a transactional producer's
+    /// `sendOffsetsToTransaction` takes.
+    #[wasm_bindgen(js_name = groupMetadata, unchecked_return_type = "ConsumerGroupMetadata | undefined")]
+    pub fn group_metadata(&self) -> Result<JsValue, JsValue> {
+        match self.inner.borrow().page.group_metadata(self.handle) {
+            None => Ok(JsValue::UNDEFINED),
+            Some(g) => to_js(&serde_json::json!({
+                "groupId": g.group_id,
+                "generationId": g.generation_id,
+                "memberId": g.member_id,
+                "groupInstanceId": g.group_instance_id,
+            })),
+        }
     }
 
     /// Moves a partition's position: the next poll reads from `offset`.
@@ -509,7 +630,8 @@ impl Consumer {
     }
 
     /// Commits the consumer's positions, or the given offsets `[{topic, partition, offset, metadata?}]`, for its
-    /// `group.id` (generation -1, as Kafka's consumer commits for `assign()`); resolves with what was committed.
+    /// `group.id` (a group member's commit carries its generation and member id; with `assign()` generation
+    /// -1, as Kafka's consumer commits); resolves with what was committed.
     #[wasm_bindgen(unchecked_return_type = "Promise<CommittedOffset[]>")]
     pub fn commit(
         &self,
@@ -537,9 +659,10 @@ impl Consumer {
         promise(&self.inner, |page| page.committed(handle, &partitions, now_ms()))
     }
 
-    /// Closes the consumer: a waiting poll rejects as closed.
+    /// Closes the consumer: a group member commits what it consumed (with auto-commit on) and leaves its group
+    /// (its partitions go to the other members at once); a waiting poll rejects as closed.
     pub fn close(&self) {
-        self.inner.borrow_mut().page.close_consumer(self.handle);
+        self.inner.borrow_mut().page.close_consumer(self.handle, now_ms());
         deliver(&self.inner);
     }
 
@@ -547,6 +670,22 @@ impl Consumer {
     pub fn client_id(&self) -> Option<String> {
         self.inner.borrow().page.client_id(self.handle).map(str::to_string)
     }
+}
+
+/// A group for `sendOffsetsToTransaction`: a consumer's `groupMetadata()` or a group id alone.
+fn group_metadata_of(value: &JsValue) -> Result<ConsumerGroupMetadata, JsValue> {
+    if let Some(group_id) = value.as_string() {
+        return Ok(ConsumerGroupMetadata::new(group_id));
+    }
+    let group_id =
+        get(value, "groupId").as_string().ok_or_else(|| invalid_argument("the group needs a groupId (or is one)"))?;
+    let generation_id = get(value, "generationId").as_f64().map_or(Ok(-1), |g| integer(g, "generationId"))?;
+    Ok(ConsumerGroupMetadata {
+        group_id,
+        generation_id: i32::try_from(generation_id).map_err(|_| invalid_argument("generationId is out of range"))?,
+        member_id: get(value, "memberId").as_string().unwrap_or_default(),
+        group_instance_id: get(value, "groupInstanceId").as_string(),
+    })
 }
 
 fn offsets_of(value: &JsValue) -> Result<Option<BTreeMap<TopicPartition, OffsetAndMetadata>>, JsValue> {

@@ -277,3 +277,17 @@ export interface ListedOffset extends TopicPartition {
   timestamp: number;
   leaderEpoch: number | null;
 }
+
+/** A change of a subscribed consumer's assignment (`consumer.rebalances()`). */
+export type RebalanceEvent =
+  | { type: "assigned"; partitions: TopicPartition[]; added: TopicPartition[] }
+  | { type: "revoked"; partitions: TopicPartition[] }
+  | { type: "lost"; partitions: TopicPartition[] };
+
+/** A group member's identity (`consumer.groupMetadata()`), for `sendOffsetsToTransaction`. */
+export interface ConsumerGroupMetadata {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+}

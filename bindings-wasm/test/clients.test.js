@@ -146,12 +146,124 @@ test('admin: create with configs, describe, alter configs, list and delete', asy
   });
 });
 
-test('config errors are typed with the key; subscribe is not there yet', async () => {
+test('config errors are typed with the key; subscribe needs a group.id', async () => {
   await withBroker({}, async broker => {
     assert.throws(() => broker.producer({ 'lingr.ms': 5 }), e => e.code === 'INVALID_CONFIG' && e.key === 'lingr.ms');
-    assert.throws(() => broker.producer({ 'transactional.id': 't' }), e => e.key === 'transactional.id');
     const consumer = broker.consumer({});
-    assert.throws(() => consumer.subscribe(['x']), e => e.name === 'PotokError');
+    assert.throws(() => consumer.subscribe(['x']), e => e.name === 'PotokError' && /group\.id/.test(e.message));
     await assert.rejects(consumer.poll(10), e => e.name === 'PotokError');
+  });
+});
+
+test('two subscribed consumers of one group split the partitions, and one closing hands them all over', async () => {
+  await withBroker({}, async broker => {
+    await broker.admin().createTopics([{ name: 'split', numPartitions: 4 }]);
+    const producer = broker.producer({ 'linger.ms': 0 });
+    const write = tag =>
+      producer.sendBatch([0, 1, 2, 3].map(partition => ({ topic: 'split', partition, value: `${tag}${partition}` })));
+    await write('a');
+    const config = {
+      'group.id': 'splitters',
+      'auto.offset.reset': 'earliest',
+      'enable.auto.commit': false,
+      'heartbeat.interval.ms': 100,
+    };
+    const sorted = c => c.assignment().map(tp => tp.partition).sort();
+    const first = broker.consumer(config);
+    assert.throws(() => broker.consumer({}).subscribe('split'), e => e.name === 'PotokError');
+    first.subscribe(['split']);
+    assert.deepEqual(first.subscription(), ['split']);
+    const read = [];
+    while (read.length < 4) read.push(...(await first.poll(500)));
+    assert.deepEqual(sorted(first), [0, 1, 2, 3]);
+    assert.deepEqual(first.rebalances().map(e => [e.type, e.partitions.length]), [['assigned', 4]]);
+    assert.ok(first.groupMetadata().generationId >= 1);
+    await first.commit();
+
+    // Both keep polling, as applications do: the group rebalances and each gets two partitions.
+    const second = broker.consumer(config);
+    second.subscribe('split');
+    const deadline = Date.now() + 20000;
+    while (!(first.assignment().length === 2 && second.assignment().length === 2)) {
+      assert.ok(Date.now() < deadline, 'the group did not split the partitions');
+      await Promise.all([first.poll(100), second.poll(100)]);
+    }
+    assert.deepEqual([...sorted(first), ...sorted(second)].sort(), [0, 1, 2, 3]);
+    assert.deepEqual(first.rebalances().map(e => e.type), ['revoked', 'assigned']);
+    assert.equal(second.rebalances().at(-1).type, 'assigned');
+
+    // New records reach the member owning their partition; the committed offsets keep the old ones from being
+    // read again.
+    await write('b');
+    const got = new Map([[first, []], [second, []]]);
+    while (got.get(first).length + got.get(second).length < 4) {
+      assert.ok(Date.now() < deadline, 'the new records did not arrive');
+      const [a, b] = await Promise.all([first.poll(100), second.poll(100)]);
+      got.get(first).push(...a);
+      got.get(second).push(...b);
+    }
+    for (const [c, records] of got) {
+      assert.deepEqual(records.map(r => r.partition).sort(), sorted(c));
+      assert.ok(records.every(r => r.offset === 1 && text(r.value).startsWith('b')));
+    }
+
+    // The first leaves the group on close: the second takes every partition over without waiting for a
+    // session timeout.
+    first.close();
+    const closed = Date.now();
+    while (second.assignment().length !== 4) {
+      assert.ok(Date.now() < deadline, 'the remaining member did not get every partition');
+      await second.poll(100);
+    }
+    assert.ok(Date.now() - closed < 5000);
+    second.close();
+    await producer.close();
+  });
+});
+
+test('a transactional producer commits and aborts; read_committed hides the aborted records', async () => {
+  await withBroker({}, async broker => {
+    const admin = broker.admin();
+    await admin.createTopics([{ name: 'tx', numPartitions: 1 }]);
+    const producer = broker.producer({ 'transactional.id': 'page-tx', 'linger.ms': 0 });
+    // Nothing is sent before initTransactions and outside a transaction.
+    await assert.rejects(producer.send({ topic: 'tx', value: 'early' }), e => e.name === 'PotokError');
+    await producer.initTransactions();
+    assert.ok(producer.producerId().producerId >= 0);
+
+    producer.beginTransaction();
+    await producer.sendBatch(['c1', 'c2'].map(value => ({ topic: 'tx', value })));
+    await producer.commitTransaction();
+
+    producer.beginTransaction();
+    await producer.sendBatch(['a1', 'a2'].map(value => ({ topic: 'tx', value })));
+    await producer.abortTransaction();
+
+    // The third commits a group's offsets with its records (a consumer's groupMetadata() or a group id).
+    const reader = broker.consumer({ 'group.id': 'tx-readers' });
+    producer.beginTransaction();
+    const sent = producer.send({ topic: 'tx', value: 'c3' });
+    await producer.sendOffsetsToTransaction([{ topic: 'tx', partition: 0, offset: 4 }], reader.groupMetadata());
+    await producer.commitTransaction();
+    await sent;
+    assert.deepEqual((await admin.listGroupOffsets('tx-readers')).map(o => o.offset), [4]);
+    reader.close();
+
+    const readAll = async consumer => {
+      consumer.assign([{ topic: 'tx', partition: 0 }]);
+      const values = [];
+      for (;;) {
+        const records = await consumer.poll(600);
+        if (records.length === 0) return values;
+        values.push(...records.map(r => text(r.value)));
+      }
+    };
+    const committed = broker.consumer({ 'auto.offset.reset': 'earliest', 'isolation.level': 'read_committed' });
+    const uncommitted = broker.consumer({ 'auto.offset.reset': 'earliest', 'isolation.level': 'read_uncommitted' });
+    assert.deepEqual(await readAll(committed), ['c1', 'c2', 'c3']);
+    assert.deepEqual(await readAll(uncommitted), ['c1', 'c2', 'a1', 'a2', 'c3']);
+    committed.close();
+    uncommitted.close();
+    await producer.close();
   });
 });

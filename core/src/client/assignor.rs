@@ -1313,6 +1313,22 @@ impl<'s, 'a> General<'s, 'a> {
     }
 }
 
+/// An assignor by the name `partition.assignment.strategy` gives (short or Kafka's class name).
+pub fn assignor_by_name(name: &str) -> Result<std::sync::Arc<dyn Assignor>, super::ClientError> {
+    let short = name.trim().rsplit('.').next().unwrap_or_default();
+    Ok(match short {
+        "range" | "RangeAssignor" => std::sync::Arc::new(RangeAssignor),
+        "roundrobin" | "RoundRobinAssignor" => std::sync::Arc::new(RoundRobinAssignor),
+        "cooperative-sticky" | "CooperativeStickyAssignor" => std::sync::Arc::new(CooperativeStickyAssignor),
+        other => {
+            return Err(super::ClientError::config(
+                "partition.assignment.strategy",
+                format!("{other:?} is not one of range, roundrobin, cooperative-sticky"),
+            ))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

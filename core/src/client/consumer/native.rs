@@ -19,7 +19,7 @@ use super::fetcher::{Fetcher, FetcherConfig, ResetPolicy};
 use super::group;
 use super::ConsumerRecord;
 use crate::client::admin::{IsolationLevel, ListOffsetsInfo, OffsetSpec};
-use crate::client::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor};
+use crate::client::assignor::assignor_by_name;
 use crate::client::cluster::Cluster;
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
@@ -53,21 +53,6 @@ pub(super) struct ConsumerConfig {
     exclude_internal_topics: bool,
     pub(super) allow_auto_create_topics: bool,
     default_api_timeout: Duration,
-}
-
-fn assignor_by_name(name: &str) -> Result<Arc<dyn Assignor>> {
-    let short = name.trim().rsplit('.').next().unwrap_or_default();
-    Ok(match short {
-        "range" | "RangeAssignor" => Arc::new(RangeAssignor),
-        "roundrobin" | "RoundRobinAssignor" => Arc::new(RoundRobinAssignor),
-        "cooperative-sticky" | "CooperativeStickyAssignor" => Arc::new(CooperativeStickyAssignor),
-        other => {
-            return Err(ClientError::config(
-                "partition.assignment.strategy",
-                format!("{other:?} is not one of range, roundrobin, cooperative-sticky"),
-            ))
-        }
-    })
 }
 
 impl ConsumerConfig {

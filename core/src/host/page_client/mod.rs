@@ -29,12 +29,14 @@ use serde_json::Value;
 use self::admin::PageAdmin;
 pub use self::admin::{offsets_json, AdminCall};
 use self::consumer::PageConsumer;
+pub use self::consumer::RebalanceEvent;
 use self::link::Link;
 use self::producer::PageProducer;
 use super::memory::{Answer, ConnectionId, MemoryBroker};
 use super::HostError;
 use crate::broker::BrokerConfig;
 use crate::client::consumer::ConsumerRecord;
+pub use crate::client::producer::transaction::ConsumerGroupMetadata;
 use crate::client::producer::{ProducerRecord, RecordMetadata};
 use crate::client::{ClientError, OffsetAndMetadata, OffsetSpec, TopicPartition};
 
@@ -175,7 +177,9 @@ impl Page {
         let client_id = consumer_config.common.client_id.clone();
         let fetch_link = self.open_link(handle, &client_id, now_ms)?;
         let link = self.open_link(handle, &client_id, now_ms)?;
-        self.consumers.insert(handle, PageConsumer::new(fetch_link, link, consumer_config));
+        let group_link =
+            if consumer_config.group.is_some() { Some(self.open_link(handle, &client_id, now_ms)?) } else { None };
+        self.consumers.insert(handle, PageConsumer::new(fetch_link, link, group_link, consumer_config));
         Ok(handle)
     }
 
@@ -223,6 +227,43 @@ impl Page {
         Ok(ticket)
     }
 
+    /// `initTransactions` of a producer with `transactional.id` ([`Outcome::Done`]).
+    pub fn init_transactions(&mut self, producer: ClientHandle, now_ms: i64) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.init_transactions(ticket, now_ms)?;
+        Ok(ticket)
+    }
+
+    /// `beginTransaction` (completes at once).
+    pub fn begin_transaction(&mut self, producer: ClientHandle) -> Result<(), ClientError> {
+        self.producer_mut(producer)?.begin_transaction()
+    }
+
+    /// Commits `offsets` for a consumer group as part of the transaction ([`Outcome::Done`]).
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        producer: ClientHandle,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+        now_ms: i64,
+    ) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.send_offsets_to_transaction(ticket, offsets, group, now_ms)?;
+        Ok(ticket)
+    }
+
+    /// Commits (`commit`) or aborts the transaction ([`Outcome::Done`]).
+    pub fn end_transaction(
+        &mut self,
+        producer: ClientHandle,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<Ticket, ClientError> {
+        let ticket = self.ticket();
+        self.producer_mut(producer)?.end_transaction(ticket, commit, now_ms)?;
+        Ok(ticket)
+    }
+
     /// The producer id and epoch an idempotent producer uses ((-1, -1) before it has one).
     pub fn producer_id(&self, producer: ClientHandle) -> Option<(i64, i16)> {
         self.producers.get(&producer).map(|p| p.producer_id())
@@ -237,9 +278,42 @@ impl Page {
     }
 
     /// Makes `partitions` the consumer's assignment (no group membership).
-    pub fn assign(&mut self, consumer: ClientHandle, partitions: &[TopicPartition]) -> Result<(), ClientError> {
-        self.consumer_mut(consumer)?.assign(partitions);
+    pub fn assign(
+        &mut self,
+        consumer: ClientHandle,
+        partitions: &[TopicPartition],
+        now_ms: i64,
+    ) -> Result<(), ClientError> {
+        let c = self.consumers.get_mut(&consumer).ok_or(ClientError::Closed)?;
+        c.assign(&mut self.broker, partitions, now_ms);
         Ok(())
+    }
+
+    /// Subscribes the consumer to `topics` with group management (`group.id` needed): it joins the group at its
+    /// next poll, and its assignment changes are told by [`Page::take_rebalances`].
+    pub fn subscribe(&mut self, consumer: ClientHandle, topics: &[String]) -> Result<(), ClientError> {
+        self.consumer_mut(consumer)?.subscribe(topics)
+    }
+
+    /// Drops the subscription (leaving the group) or the manual assignment.
+    pub fn unsubscribe(&mut self, consumer: ClientHandle, now_ms: i64) -> Result<(), ClientError> {
+        let c = self.consumers.get_mut(&consumer).ok_or(ClientError::Closed)?;
+        c.unsubscribe(&mut self.broker, now_ms);
+        Ok(())
+    }
+
+    pub fn subscription(&self, consumer: ClientHandle) -> Vec<String> {
+        self.consumers.get(&consumer).map(|c| c.subscription()).unwrap_or_default()
+    }
+
+    /// The consumer's rebalance events since the last call, oldest first.
+    pub fn take_rebalances(&mut self, consumer: ClientHandle) -> Vec<RebalanceEvent> {
+        self.consumers.get_mut(&consumer).map(|c| c.take_rebalances()).unwrap_or_default()
+    }
+
+    /// A consumer's group id, generation, member id and group instance id (with `group.id`).
+    pub fn group_metadata(&self, consumer: ClientHandle) -> Option<ConsumerGroupMetadata> {
+        self.consumers.get(&consumer).and_then(|c| c.group_metadata())
     }
 
     pub fn assignment(&self, consumer: ClientHandle) -> Vec<TopicPartition> {
@@ -323,13 +397,16 @@ impl Page {
         Ok(ticket)
     }
 
-    /// Closes a consumer: waiting polls fail as closed and its connections close.
-    pub fn close_consumer(&mut self, consumer: ClientHandle) {
+    /// Closes a consumer: a group member commits what it consumed (with auto-commit on) and leaves its group,
+    /// waiting polls fail as closed and its connections close.
+    pub fn close_consumer(&mut self, consumer: ClientHandle, now_ms: i64) {
         if let Some(mut c) = self.consumers.remove(&consumer) {
+            c.leave(&mut self.broker, "the consumer is being closed", now_ms);
             c.closing = true;
             c.abort(&ClientError::Closed);
             self.outcomes.extend(c.take_outcomes(i64::MIN));
-            for connection in [c.fetch_link.connection, c.link.connection] {
+            let group = c.group_link.as_ref().map(|l| l.connection);
+            for connection in [Some(c.fetch_link.connection), Some(c.link.connection), group].into_iter().flatten() {
                 self.owners.remove(&connection);
                 self.broker.close(connection);
             }
@@ -396,7 +473,7 @@ impl Page {
             if let Some(p) = self.producers.get_mut(&owner) {
                 p.on_answer(answer.request, answer.frame, now_ms);
             } else if let Some(c) = self.consumers.get_mut(&owner) {
-                c.on_answer(answer.request, answer.frame, now_ms);
+                c.on_answer(&mut self.broker, answer.request, answer.frame, now_ms);
             } else if let Some(a) = self.admins.get_mut(&owner) {
                 if let Some((ticket, result)) = a.on_answer(answer.request, answer.frame) {
                     self.outcomes.push((ticket, Outcome::Admin(result)));
@@ -411,6 +488,7 @@ impl Page {
             let (delivered, flushed) = p.take_outcomes();
             self.outcomes.extend(delivered.into_iter().map(|(t, r)| (t, Outcome::Delivered(r))));
             self.outcomes.extend(flushed.into_iter().map(|t| (t, Outcome::Done(Ok(())))));
+            self.outcomes.extend(p.take_txn_outcomes().into_iter().map(|(t, r)| (t, Outcome::Done(r))));
         }
         for c in self.consumers.values_mut() {
             self.outcomes.extend(c.take_outcomes(now_ms));

@@ -4,18 +4,27 @@
 //! came, polls the sender and sends what it asks as frames on the producer's connection.
 //!
 //! The page cannot block, so where Kafka's `send` waits (`max.block.ms` for metadata, `buffer.memory` for room)
-//! this producer queues the record until the topic's metadata is known (failing it after
-//! `delivery.timeout.ms`) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
+//! this producer queues the record in the shared sans-IO [`AwaitingMetadata`] queue (as the native `try_send`
+//! does) until the topic's metadata is known (failing it after `delivery.timeout.ms`, its lookups backing off
+//! while they fail) and refuses a record that does not fit `buffer.memory` at once (`BUFFER_FULL`), as
 //! librdkafka's `produce()` does.
 //!
-//! Transactions: a `transactional.id` is refused for now. The transactional protocol is being made sans-IO
-//! (`client::producer::transactions`); once it is, it plugs in here as the sender's `may_send` and a handful
-//! of requests on this producer's link, exactly as the native driver uses it.
+//! Transactions (`transactional.id`): the sender's sans-IO transaction manager decides everything (the
+//! coordinator lookup, InitProducerId with the transactional id, AddPartitionsToTxn before a partition's
+//! batches, AddOffsetsToTxn and TxnOffsetCommit, EndTxn once the batches are acknowledged, retries, abortable
+//! and fatal errors); this driver sends its requests on the producer's link like the others and hands each
+//! transactional call's outcome ([`Action::Transaction`]) to the ticket that started it. Calls time out after
+//! `max.block.ms`, as Kafka's.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
+    MetadataRequest, ProduceRequest, TxnOffsetCommitRequest,
+};
 
 use super::link::{decode, Link};
 use super::Ticket;
@@ -25,10 +34,12 @@ use crate::client::partitioner::{
     Appended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
 };
 use crate::client::producer::accumulator::{Accumulator, Thunk};
+use crate::client::producer::awaiting::AwaitingMetadata;
 use crate::client::producer::config::ProducerConfig;
-use crate::client::producer::sender::{Action, Request, Response, Sender};
+use crate::client::producer::sender::{txn_offset_commit_for_version, Action, Request, Response, Sender};
+use crate::client::producer::transaction::{ConsumerGroupMetadata, TxnCall};
 use crate::client::producer::{ProducerRecord, RecordMetadata};
-use crate::client::{ClientError, TopicPartition};
+use crate::client::{find_coordinator_for_version, ClientError, OffsetAndMetadata, TopicPartition};
 use crate::host::memory::{MemoryBroker, RequestId};
 use crate::host::HostError;
 use crate::record::Header;
@@ -46,19 +57,17 @@ pub(super) enum SenderRequest {
     Produce,
     /// acks=0: the broker sends nothing back.
     ProduceOneway,
+    FindCoordinator,
+    AddPartitionsToTxn,
+    AddOffsetsToTxn,
+    TxnOffsetCommit,
+    EndTxn,
 }
 
 /// Record outcomes the sender's completions deliver, collected for the page (the accumulator's completion
 /// callbacks must be `Send`).
 type Deliveries = Arc<Mutex<Vec<Delivery>>>;
 type Delivery = (Ticket, Result<RecordMetadata, ClientError>);
-
-struct Waiting {
-    ticket: Ticket,
-    record: ProducerRecord,
-    reserved_bytes: usize,
-    since_ms: i64,
-}
 
 pub(super) struct PageProducer {
     pub link: Link<Tag>,
@@ -71,12 +80,16 @@ pub(super) struct PageProducer {
     metadata_retry_ms: i64,
     /// Topics the sender asked to refresh.
     refresh_wanted: BTreeSet<String>,
-    /// Records of topics whose metadata is not known yet, in send order.
-    waiting: VecDeque<Waiting>,
+    /// Records of topics whose metadata is not known yet, in send order per topic.
+    awaiting: AwaitingMetadata,
     deliveries: Deliveries,
     memory_used: usize,
     /// Flushes asked for and not done yet: while any waits, every batch is ready regardless of `linger.ms`.
     flushes: Vec<Ticket>,
+    /// Transactional calls under way, with the ticket each completes (one call at a time, as the manager allows).
+    txn_calls: Vec<(TxnCall, Ticket)>,
+    /// Transactional calls finished.
+    txn_done: Vec<(Ticket, Result<(), ClientError>)>,
     pub closing: bool,
 }
 
@@ -93,12 +106,6 @@ pub(super) fn producer_config(
 ) -> Result<(ProducerConfig, CommonConfig), HostError> {
     let props = Properties::parse(ClientKind::Producer, &with_bootstrap(config))?;
     let producer = ProducerConfig::from_properties(&props)?;
-    if producer.transactional_id.is_some() {
-        return Err(HostError::from(ClientError::config(
-            "transactional.id",
-            "transactions are not available in the page yet (the transactional producer is being made sans-IO)",
-        )));
-    }
     let common = CommonConfig::from_properties(&props, default_client_id)?;
     Ok((producer, common))
 }
@@ -115,12 +122,17 @@ pub(super) fn with_bootstrap(config: &[(String, String)]) -> Vec<(String, String
 
 impl PageProducer {
     pub fn new(link: Link<Tag>, config: ProducerConfig, common: CommonConfig, seed: u64) -> PageProducer {
-        let sender = Sender::new(config.sender_config(&common));
+        let mut sender = Sender::new(config.sender_config(&common));
+        if config.transactional_id.is_some() {
+            sender.set_transaction_timeout_ms(config.transaction_timeout_ms);
+        }
         let partitioner = DefaultPartitioner::new(DefaultPartitionerConfig {
             batch_size: config.batch_size,
             ignore_keys: config.ignore_keys,
             seed,
         });
+        let awaiting =
+            AwaitingMetadata::new(common.retry_backoff.as_millis() as u64, common.retry_backoff_max.as_millis() as u64);
         PageProducer {
             link,
             config,
@@ -131,10 +143,12 @@ impl PageProducer {
             metadata_in_flight: false,
             metadata_retry_ms: 0,
             refresh_wanted: BTreeSet::new(),
-            waiting: VecDeque::new(),
+            awaiting,
             deliveries: Arc::default(),
             memory_used: 0,
             flushes: Vec::new(),
+            txn_calls: Vec::new(),
+            txn_done: Vec::new(),
             closing: false,
         }
     }
@@ -156,6 +170,7 @@ impl PageProducer {
         if record.topic.is_empty() {
             return Err(ClientError::InvalidArgument("topic must not be empty".into()));
         }
+        self.sender.check_can_send()?;
         let headers = headers_of(&record);
         let size = Accumulator::record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &headers);
         if size > self.config.max_request_size {
@@ -175,32 +190,37 @@ impl PageProducer {
         }
         self.memory_used += size;
         let known = self.metadata.topics.get(&record.topic).is_some_and(|t| !t.partitions.is_empty());
-        if known && !self.waiting.iter().any(|w| w.record.topic == record.topic) {
-            self.place(ticket, record, size, now_ms);
+        let thunk = self.thunk(ticket);
+        if known && !self.awaiting.has(&record.topic) {
+            self.place(thunk, record, size, now_ms);
         } else {
-            self.waiting.push_back(Waiting { ticket, record, reserved_bytes: size, since_ms: now_ms });
+            self.awaiting.push(record, thunk, size, clock(now_ms));
         }
         Ok(())
     }
 
+    /// What completes the record of `ticket`: its outcome goes to the page's deliveries.
+    fn thunk(&self, ticket: Ticket) -> Thunk {
+        let deliveries = self.deliveries.clone();
+        Thunk::Callback(Box::new(move |result| {
+            deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
+        }))
+    }
+
     /// Chooses the record's partition and appends it to the accumulator; a partition that does not exist fails
     /// the record.
-    fn place(&mut self, ticket: Ticket, record: ProducerRecord, reserved_bytes: usize, now_ms: i64) {
+    fn place(&mut self, thunk: Thunk, record: ProducerRecord, reserved_bytes: usize, now_ms: i64) {
         let partition = match self.choose_partition(&record) {
             Ok(p) => p,
             Err(e) => {
                 self.memory_used = self.memory_used.saturating_sub(reserved_bytes);
-                self.deliver(ticket, Err(e));
+                thunk.complete(Err(e));
                 return;
             }
         };
         let headers = headers_of(&record);
         let timestamp = record.timestamp.unwrap_or(now_ms);
         let tp = TopicPartition::new(record.topic.clone(), partition);
-        let deliveries = self.deliveries.clone();
-        let thunk = Thunk::Callback(Box::new(move |result| {
-            deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
-        }));
         let appended = self.sender.accumulator_mut().append(
             &tp,
             timestamp,
@@ -249,18 +269,68 @@ impl PageProducer {
         }
     }
 
-    fn deliver(&self, ticket: Ticket, result: Result<RecordMetadata, ClientError>) {
-        self.deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((ticket, result));
-    }
-
     /// Asks for every batch to be sent now; the ticket completes once every record sent before is complete.
     pub fn flush(&mut self, ticket: Ticket) {
         self.flushes.push(ticket);
     }
 
+    fn max_block_ms(&self) -> u64 {
+        self.config.max_block.as_millis().min(u64::MAX as u128) as u64
+    }
+
+    /// Starts a transactional call whose outcome completes `ticket`.
+    fn txn_call(
+        &mut self,
+        ticket: Ticket,
+        call: TxnCall,
+        now_ms: i64,
+        start: impl FnOnce(&mut Sender, u64, u64) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
+        let timeout_ms = self.max_block_ms();
+        start(&mut self.sender, clock(now_ms), timeout_ms)?;
+        self.txn_calls.push((call, ticket));
+        Ok(())
+    }
+
+    /// `initTransactions`: the producer id and epoch of the `transactional.id` (fencing older producers).
+    pub fn init_transactions(&mut self, ticket: Ticket, now_ms: i64) -> Result<(), ClientError> {
+        self.txn_call(ticket, TxnCall::InitTransactions, now_ms, |s, now, t| s.init_transactions(now, t))
+    }
+
+    pub fn begin_transaction(&mut self) -> Result<(), ClientError> {
+        self.sender.begin_transaction()
+    }
+
+    /// Commits a consumer group's offsets as part of the transaction.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        ticket: Ticket,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+        now_ms: i64,
+    ) -> Result<(), ClientError> {
+        self.txn_call(ticket, TxnCall::SendOffsetsToTransaction, now_ms, |s, now, t| {
+            s.send_offsets_to_transaction(offsets, group, now, t)
+        })
+    }
+
+    /// Commits (`commit`) or aborts the transaction.
+    pub fn end_transaction(&mut self, ticket: Ticket, commit: bool, now_ms: i64) -> Result<(), ClientError> {
+        if commit {
+            self.txn_call(ticket, TxnCall::CommitTransaction, now_ms, |s, now, t| s.commit_transaction(now, t))
+        } else {
+            self.txn_call(ticket, TxnCall::AbortTransaction, now_ms, |s, now, t| s.abort_transaction(now, t))
+        }
+    }
+
+    /// The transactional calls finished since the last call.
+    pub fn take_txn_outcomes(&mut self) -> Vec<(Ticket, Result<(), ClientError>)> {
+        std::mem::take(&mut self.txn_done)
+    }
+
     /// Records and batches not complete yet.
     pub fn incomplete(&self) -> usize {
-        self.sender.incomplete_batches() + self.waiting.len()
+        self.sender.incomplete_batches() + self.awaiting.len()
     }
 
     /// Takes in an answer to a request of this producer's link.
@@ -272,9 +342,13 @@ impl PageProducer {
                 match decode::<MetadataRequest>(frame, sent.version) {
                     Ok(response) => {
                         self.metadata.apply(&response, false);
+                        self.awaiting.lookup_done(clock(now_ms), Ok(()));
                         self.place_waiting(now_ms);
                     }
-                    Err(_) => self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64,
+                    Err(e) => {
+                        self.awaiting.lookup_done(clock(now_ms), Err(e));
+                        self.metadata_retry_ms = now_ms + self.common.retry_backoff.as_millis() as i64;
+                    }
                 }
             }
             Tag::Sender(sender_id, kind) => {
@@ -287,6 +361,19 @@ impl PageProducer {
                         Ok(_) => Ok(Response::Written),
                         Err(e) => Err(super::link::host_to_client(e)),
                     },
+                    SenderRequest::FindCoordinator => {
+                        decode::<FindCoordinatorRequest>(frame, sent.version).map(Response::FindCoordinator)
+                    }
+                    SenderRequest::AddPartitionsToTxn => {
+                        decode::<AddPartitionsToTxnRequest>(frame, sent.version).map(Response::AddPartitionsToTxn)
+                    }
+                    SenderRequest::AddOffsetsToTxn => {
+                        decode::<AddOffsetsToTxnRequest>(frame, sent.version).map(Response::AddOffsetsToTxn)
+                    }
+                    SenderRequest::TxnOffsetCommit => {
+                        decode::<TxnOffsetCommitRequest>(frame, sent.version).map(Response::TxnOffsetCommit)
+                    }
+                    SenderRequest::EndTxn => decode::<EndTxnRequest>(frame, sent.version).map(Response::EndTxn),
                 };
                 let actions = self.sender.on_response(sender_id, clock(now_ms), response);
                 self.perform(actions, now_ms);
@@ -297,34 +384,31 @@ impl PageProducer {
     /// Moves waiting records whose topic is now known into the accumulator, and fails the ones of topics the
     /// broker refuses for good.
     fn place_waiting(&mut self, now_ms: i64) {
-        let mut still = VecDeque::new();
-        let mut blocked: BTreeSet<String> = BTreeSet::new();
-        for w in std::mem::take(&mut self.waiting) {
-            let known = self.metadata.topics.get(&w.record.topic).is_some_and(|t| !t.partitions.is_empty());
-            if known && !blocked.contains(&w.record.topic) {
-                self.place(w.ticket, w.record, w.reserved_bytes, now_ms);
+        for topic in self.awaiting.topics() {
+            let known = self.metadata.topics.get(&topic).is_some_and(|t| !t.partitions.is_empty());
+            if known {
+                for w in self.awaiting.take(&topic) {
+                    self.place(w.thunk, w.record, w.reserved_bytes, now_ms);
+                }
                 continue;
             }
-            if let Some(&code) = self.metadata.topic_errors.get(&w.record.topic) {
-                let error = ClientError::from_code(code, None);
-                if !error.is_retriable() {
+            let Some(&code) = self.metadata.topic_errors.get(&topic) else { continue };
+            let error = ClientError::from_code(code, None);
+            if !error.is_retriable() {
+                for w in self.awaiting.take(&topic) {
                     self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
-                    self.deliver(w.ticket, Err(error));
-                    continue;
+                    w.thunk.complete(Err(error.clone()));
                 }
             }
-            blocked.insert(w.record.topic.clone());
-            still.push_back(w);
         }
-        self.waiting = still;
     }
 
     /// Everything due at `now_ms`: waiting records' metadata and expiry, the sender's poll and its requests.
     pub fn step(&mut self, broker: &mut MemoryBroker, now_ms: i64) {
         self.expire_waiting(now_ms);
-        if !self.waiting.is_empty() {
-            let topics: BTreeSet<String> = self.waiting.iter().map(|w| w.record.topic.clone()).collect();
-            self.refresh(broker, topics.into_iter().collect(), now_ms);
+        if !self.awaiting.is_empty() && self.awaiting.lookup_due(clock(now_ms)) {
+            let topics = self.awaiting.topics();
+            self.refresh(broker, topics, now_ms);
         }
         let flush = self.closing || !self.flushes.is_empty();
         let metadata = std::mem::take(&mut self.metadata);
@@ -359,12 +443,24 @@ impl PageProducer {
                 let kind = if r.acks == 0 { SenderRequest::ProduceOneway } else { SenderRequest::Produce };
                 self.link.send(broker, now_ms, Tag::Sender(id, kind), |_| r)
             }
-            // The transactional protocol's requests (once the sender carries them): a producer in the page has no
-            // `transactional.id` yet, so none is asked for; one that were is answered as unsupported here.
-            #[allow(unreachable_patterns)]
-            other => Err(ClientError::IllegalState(format!(
-                "transactions are not available in the page yet: {other:?} was not sent"
-            ))),
+            // The transactional requests, with the fields of the version they go at (`Request::for_version`).
+            Request::FindCoordinator(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::FindCoordinator), |v| {
+                    find_coordinator_for_version(r, v)
+                })
+            }
+            Request::AddPartitionsToTxn(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::AddPartitionsToTxn), |_| r)
+            }
+            Request::AddOffsetsToTxn(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::AddOffsetsToTxn), |_| r)
+            }
+            Request::TxnOffsetCommit(r) => {
+                self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::TxnOffsetCommit), |v| {
+                    txn_offset_commit_for_version(r, v)
+                })
+            }
+            Request::EndTxn(r) => self.link.send(broker, now_ms, Tag::Sender(id, SenderRequest::EndTxn), |_| r),
         };
         if let Err(e) = sent {
             let actions = self.sender.on_response(id, clock(now_ms), Err(e));
@@ -385,9 +481,12 @@ impl PageProducer {
                 Action::RefreshMetadata { topics } => self.refresh_wanted.extend(topics),
                 // Requests come only from poll, which `step` sends in order.
                 Action::Send { .. } => {}
-                // Outcomes of transactional calls (once the sender makes them): none is made in the page yet.
-                #[allow(unreachable_patterns)]
-                _ => {}
+                Action::Transaction { call, result } => {
+                    if let Some(i) = self.txn_calls.iter().position(|(c, _)| *c == call) {
+                        let (_, ticket) = self.txn_calls.remove(i);
+                        self.txn_done.push((ticket, result));
+                    }
+                }
             }
         }
         let _ = now_ms;
@@ -416,18 +515,11 @@ impl PageProducer {
     }
 
     fn expire_waiting(&mut self, now_ms: i64) {
-        let timeout_ms = self.config.delivery_timeout.as_millis() as i64;
-        while self.waiting.front().is_some_and(|w| w.since_ms + timeout_ms <= now_ms) {
-            if let Some(w) = self.waiting.pop_front() {
-                self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
-                self.deliver(
-                    w.ticket,
-                    Err(ClientError::Timeout(format!(
-                        "topic {} not present in metadata after {timeout_ms} ms",
-                        w.record.topic
-                    ))),
-                );
-            }
+        let timeout_ms = self.config.delivery_timeout.as_millis() as u64;
+        for w in self.awaiting.expire(clock(now_ms), timeout_ms) {
+            self.memory_used = self.memory_used.saturating_sub(w.reserved_bytes);
+            let error = self.awaiting.expiry_error(&w.record.topic, timeout_ms);
+            w.thunk.complete(Err(error));
         }
     }
 
@@ -441,8 +533,8 @@ impl PageProducer {
     /// When the producer wants to be stepped again at the latest (a linger or backoff ends).
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let mut next = self.sender.next_deadline_ms().map(|ms| ms as i64);
-        if !self.waiting.is_empty() && !self.metadata_in_flight {
-            let retry = self.metadata_retry_ms;
+        if !self.awaiting.is_empty() && !self.metadata_in_flight {
+            let retry = self.metadata_retry_ms.max(self.awaiting.next_lookup_ms().min(i64::MAX as u64) as i64);
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }
         next
@@ -450,11 +542,14 @@ impl PageProducer {
 
     /// Fails everything still queued (a close that gave up waiting, or a stopped broker).
     pub fn abort(&mut self, error: &ClientError) {
-        for w in std::mem::take(&mut self.waiting) {
-            self.deliver(w.ticket, Err(error.clone()));
+        for w in self.awaiting.take_all() {
+            w.thunk.complete(Err(error.clone()));
         }
         for batch in self.sender.accumulator_mut().take_all() {
             batch.fail(error);
+        }
+        for (_, ticket) in std::mem::take(&mut self.txn_calls) {
+            self.txn_done.push((ticket, Err(error.clone())));
         }
         self.memory_used = 0;
     }

@@ -85,7 +85,7 @@ fn produced_records_are_consumed_back_with_their_offsets() {
 
     let consumer = page.consumer(&pairs(&[("auto.offset.reset", "earliest"), ("group.id", "g")]), now).unwrap();
     let tp = TopicPartition::new("t", 0);
-    page.assign(consumer, std::slice::from_ref(&tp)).unwrap();
+    page.assign(consumer, std::slice::from_ref(&tp), now).unwrap();
     let mut values = Vec::new();
     while values.len() < 10 {
         let ticket = page.poll_consumer(consumer, None, now + 1000).unwrap();
@@ -115,7 +115,7 @@ fn produced_records_are_consumed_back_with_their_offsets() {
 
     // A second consumer of the group starts from the committed offset; seek moves it back.
     let second = page.consumer(&pairs(&[("group.id", "g")]), now).unwrap();
-    page.assign(second, std::slice::from_ref(&tp)).unwrap();
+    page.assign(second, std::slice::from_ref(&tp), now).unwrap();
     let ticket = page.position(second, tp.clone()).unwrap();
     assert!(matches!(wait(&mut page, &mut now, ticket), Outcome::Position(Ok(10))));
     page.seek(second, &tp, 7).unwrap();
@@ -197,7 +197,7 @@ fn a_poll_with_nothing_to_read_ends_empty_at_its_deadline() {
     let admin = page.admin(&[], now).unwrap();
     create_topic(&mut page, &mut now, admin, "quiet", 1);
     let consumer = page.consumer(&pairs(&[("fetch.max.wait.ms", "100")]), now).unwrap();
-    page.assign(consumer, &[TopicPartition::new("quiet", 0)]).unwrap();
+    page.assign(consumer, &[TopicPartition::new("quiet", 0)], now).unwrap();
     let deadline = now + 300;
     let ticket = page.poll_consumer(consumer, None, deadline).unwrap();
     match wait(&mut page, &mut now, ticket) {
@@ -298,7 +298,7 @@ fn acks_zero_records_are_written_without_an_answer_and_seek_to_end_skips_them() 
     }
     let consumer = page.consumer(&pairs(&[("auto.offset.reset", "earliest")]), now).unwrap();
     let tp = TopicPartition::new("fire", 0);
-    page.assign(consumer, std::slice::from_ref(&tp)).unwrap();
+    page.assign(consumer, std::slice::from_ref(&tp), now).unwrap();
     let ticket = page.position(consumer, tp.clone()).unwrap();
     assert!(matches!(wait(&mut page, &mut now, ticket), Outcome::Position(Ok(0))));
     page.seek_to(consumer, &[], OffsetSpec::Latest).unwrap();
@@ -312,6 +312,253 @@ fn acks_zero_records_are_written_without_an_answer_and_seek_to_end_skips_them() 
     }
     // Commits need a group.id.
     assert!(matches!(page.commit(consumer, None, now), Err(ClientError::InvalidArgument(_))));
-    page.close_consumer(consumer);
+    page.close_consumer(consumer, now);
     assert!(matches!(page.poll_consumer(consumer, None, now), Err(ClientError::Closed)));
+}
+
+/// Writes one record `value` to each given partition of `topic` and waits for them.
+fn produce_to(page: &mut Page, now: &mut i64, producer: ClientHandle, topic: &str, partitions: &[i32], value: &str) {
+    let tickets: Vec<Ticket> = partitions
+        .iter()
+        .map(|&p| {
+            let r = ProducerRecord { partition: Some(p), ..record(topic, None, &format!("{value}-{p}")) };
+            page.send(producer, r, *now).unwrap()
+        })
+        .collect();
+    for t in tickets {
+        delivered(wait(page, now, t));
+    }
+}
+
+/// Keeps a poll waiting for each of `consumers` (as their applications would), moving virtual time on by 10 ms
+/// a round, until `done` holds (at most 60 s). Returns the records each consumer polled meanwhile; `waiting`
+/// holds the polls still waiting from one call to the next.
+fn poll_until(
+    page: &mut Page,
+    now: &mut i64,
+    waiting: &mut BTreeMap<Ticket, ClientHandle>,
+    consumers: &[ClientHandle],
+    done: impl Fn(&Page, &BTreeMap<ClientHandle, Vec<ConsumerRecord>>) -> bool,
+) -> BTreeMap<ClientHandle, Vec<ConsumerRecord>> {
+    let mut polled: BTreeMap<ClientHandle, Vec<ConsumerRecord>> = consumers.iter().map(|&c| (c, Vec::new())).collect();
+    for _ in 0..6_000 {
+        for &c in consumers {
+            if !waiting.values().any(|&w| w == c) {
+                waiting.insert(page.poll_consumer(c, None, *now + 100).unwrap(), c);
+            }
+        }
+        page.run(*now);
+        let mut others = Vec::new();
+        for (ticket, outcome) in page.take_outcomes() {
+            if waiting.get(&ticket).is_some_and(|c| !consumers.contains(c)) {
+                others.push((ticket, outcome));
+                continue;
+            }
+            match (waiting.remove(&ticket), outcome) {
+                (Some(c), Outcome::Records(Ok(records))) => polled.get_mut(&c).unwrap().extend(records),
+                (Some(c), other) => panic!("consumer {c}'s poll failed: {other:?}"),
+                (None, outcome) => others.push((ticket, outcome)),
+            }
+        }
+        page.outcomes.extend(others);
+        if done(page, &polled) {
+            return polled;
+        }
+        *now += 10;
+        page.poll(*now);
+    }
+    let assignments: Vec<_> = consumers.iter().map(|&c| page.assignment(c)).collect();
+    panic!("the group did not settle: assignments {assignments:?}, polled {polled:?}");
+}
+
+fn partitions_of(page: &Page, consumer: ClientHandle) -> Vec<i32> {
+    page.assignment(consumer).into_iter().map(|tp| tp.partition).collect()
+}
+
+fn group_consumer(page: &mut Page, now: i64) -> ClientHandle {
+    let config = pairs(&[
+        ("group.id", "members"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("heartbeat.interval.ms", "100"),
+        ("session.timeout.ms", "6000"),
+    ]);
+    page.consumer(&config, now).unwrap()
+}
+
+#[test]
+fn subscribed_consumers_of_one_group_share_the_partitions_and_take_over_on_close() {
+    let mut page = page();
+    let mut now = NOW;
+    let mut polls = BTreeMap::new();
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "shared", 4);
+    let producer = page.producer(&pairs(&[("linger.ms", "0")]), now).unwrap();
+    produce_to(&mut page, &mut now, producer, "shared", &[0, 1, 2, 3], "a");
+
+    // subscribe needs a group.id.
+    let lone = page.consumer(&[], now).unwrap();
+    assert!(matches!(page.subscribe(lone, &["shared".into()]), Err(ClientError::InvalidArgument(_))));
+
+    // One member gets every partition and reads what is there; it commits its positions as a member.
+    let first = group_consumer(&mut page, now);
+    page.subscribe(first, &["shared".into()]).unwrap();
+    assert_eq!(page.subscription(first), ["shared"]);
+    let polled = poll_until(&mut page, &mut now, &mut polls, &[first], |_, polled| polled[&first].len() == 4);
+    assert_eq!(partitions_of(&page, first), [0, 1, 2, 3]);
+    assert!(polled[&first].iter().all(|r| r.offset == 0));
+    let all: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("shared", p)).collect();
+    assert_eq!(page.take_rebalances(first), [RebalanceEvent::Assigned { partitions: all.clone(), added: all.clone() }]);
+    let member = page.group_metadata(first).unwrap();
+    assert_eq!(member.group_id, "members");
+    assert!(member.generation_id >= 1 && !member.member_id.is_empty());
+    let ticket = page.commit(first, None, now).unwrap();
+    match wait(&mut page, &mut now, ticket) {
+        Outcome::Committed(Ok(o)) => assert!(o.values().all(|o| o.offset == 1)),
+        other => panic!("commit failed: {other:?}"),
+    }
+
+    // A second member: the group rebalances and the partitions split two and two.
+    let second = group_consumer(&mut page, now);
+    page.subscribe(second, &["shared".into()]).unwrap();
+    poll_until(&mut page, &mut now, &mut polls, &[first, second], |page, _| {
+        page.assignment(first).len() == 2 && page.assignment(second).len() == 2
+    });
+    let mut both = partitions_of(&page, first);
+    both.extend(partitions_of(&page, second));
+    both.sort();
+    assert_eq!(both, [0, 1, 2, 3]);
+    // The first member gave everything up (the eager range assignor) before it got its half back.
+    let events = page.take_rebalances(first);
+    assert_eq!(events[0], RebalanceEvent::Revoked(all.clone()));
+    assert!(matches!(events.last(), Some(RebalanceEvent::Assigned { partitions, .. }) if partitions.len() == 2));
+
+    // New records go to whichever member owns their partition; the second member starts from the committed
+    // offsets, so nobody reads the first records again.
+    produce_to(&mut page, &mut now, producer, "shared", &[0, 1, 2, 3], "b");
+    let polled = poll_until(&mut page, &mut now, &mut polls, &[first, second], |_, polled| {
+        polled.values().map(Vec::len).sum::<usize>() == 4
+    });
+    for (c, records) in &polled {
+        assert!(records
+            .iter()
+            .all(|r| r.offset == 1 && page.assignment(*c).contains(&TopicPartition::new("shared", r.partition))));
+        assert_eq!(records.len(), 2);
+    }
+
+    // The first member closes (leaving the group): the second takes everything over at once, not after its
+    // session timeout.
+    let before = now;
+    page.close_consumer(first, now);
+    // Its waiting poll fails as closed.
+    let closed: Vec<Ticket> = polls.iter().filter(|(_, c)| **c == first).map(|(t, _)| *t).collect();
+    for t in closed {
+        polls.remove(&t);
+        assert!(matches!(wait(&mut page, &mut now, t), Outcome::Records(Err(ClientError::Closed))));
+    }
+    poll_until(&mut page, &mut now, &mut polls, &[second], |page, _| page.assignment(second).len() == 4);
+    assert!(now - before < 6000, "took {} ms", now - before);
+}
+
+fn done(outcome: Outcome) {
+    match outcome {
+        Outcome::Done(Ok(())) => {}
+        other => panic!("not done: {other:?}"),
+    }
+}
+
+/// Polls `consumer` until a poll comes back empty; the values read.
+fn read_all(page: &mut Page, now: &mut i64, consumer: ClientHandle) -> Vec<String> {
+    let mut values = Vec::new();
+    loop {
+        let ticket = page.poll_consumer(consumer, None, *now + 600).unwrap();
+        match wait(page, now, ticket) {
+            Outcome::Records(Ok(records)) if records.is_empty() => return values,
+            Outcome::Records(Ok(records)) => {
+                values.extend(records.into_iter().map(|r| String::from_utf8_lossy(&r.value.unwrap()).to_string()))
+            }
+            other => panic!("poll failed: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_transactional_producer_commits_and_aborts_and_read_committed_hides_the_aborted() {
+    let mut page = page();
+    let mut now = NOW;
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "txn", 1);
+    let producer = page.producer(&pairs(&[("transactional.id", "page-tx"), ("linger.ms", "0")]), now).unwrap();
+    // Nothing is sent outside a transaction, nor before initTransactions.
+    assert!(page.send(producer, record("txn", None, "early"), now).is_err());
+    let ticket = page.init_transactions(producer, now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    let (id, epoch) = page.producer_id(producer).unwrap();
+    assert!(id >= 0 && epoch >= 0);
+
+    let transaction = |page: &mut Page, now: &mut i64, values: &[&str], commit: bool| {
+        page.begin_transaction(producer).unwrap();
+        let tickets: Vec<Ticket> =
+            values.iter().map(|v| page.send(producer, record("txn", None, v), *now).unwrap()).collect();
+        let flush = page.flush(producer).unwrap();
+        done(wait(page, now, flush));
+        for t in tickets {
+            delivered(wait(page, now, t));
+        }
+        let ticket = page.end_transaction(producer, commit, *now).unwrap();
+        done(wait(page, now, ticket));
+    };
+    transaction(&mut page, &mut now, &["c1", "c2", "c3"], true);
+    transaction(&mut page, &mut now, &["a1", "a2"], false);
+
+    // The third transaction also commits a group's offset.
+    page.begin_transaction(producer).unwrap();
+    let t = page.send(producer, record("txn", None, "c4"), now).unwrap();
+    let tp = TopicPartition::new("txn", 0);
+    let offsets =
+        BTreeMap::from([(tp.clone(), OffsetAndMetadata { offset: 5, leader_epoch: None, metadata: String::new() })]);
+    let ticket =
+        page.send_offsets_to_transaction(producer, offsets, ConsumerGroupMetadata::new("txn-readers"), now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    let ticket = page.end_transaction(producer, true, now).unwrap();
+    done(wait(&mut page, &mut now, ticket));
+    delivered(wait(&mut page, &mut now, t));
+    let committed = admin_ok(
+        &mut page,
+        &mut now,
+        admin,
+        AdminCall::ListGroupOffsets { group_id: "txn-readers".into(), partitions: None },
+    );
+    assert_eq!(committed[0]["offset"], 5);
+
+    // Side by side: read_committed sees the committed records only, read_uncommitted every record.
+    let committed_reader = page
+        .consumer(&pairs(&[("auto.offset.reset", "earliest"), ("isolation.level", "read_committed")]), now)
+        .unwrap();
+    let uncommitted_reader = page.consumer(&pairs(&[("auto.offset.reset", "earliest")]), now).unwrap();
+    page.assign(committed_reader, std::slice::from_ref(&tp), now).unwrap();
+    page.assign(uncommitted_reader, std::slice::from_ref(&tp), now).unwrap();
+    assert_eq!(read_all(&mut page, &mut now, committed_reader), ["c1", "c2", "c3", "c4"]);
+    assert_eq!(read_all(&mut page, &mut now, uncommitted_reader), ["c1", "c2", "c3", "a1", "a2", "c4"]);
+}
+
+#[test]
+fn a_record_for_a_topic_that_never_appears_fails_after_the_delivery_timeout() {
+    let config = memory_config(&[("auto.create.topics.enable", "false")]).unwrap();
+    let mut page = Page::start(config, 7, NOW).unwrap();
+    let mut now = NOW;
+    let admin = page.admin(&[], now).unwrap();
+    create_topic(&mut page, &mut now, admin, "there", 1);
+    let config = pairs(&[("linger.ms", "0"), ("request.timeout.ms", "500"), ("delivery.timeout.ms", "1000")]);
+    let producer = page.producer(&config, now).unwrap();
+    let start = now;
+    let missing = page.send(producer, record("missing", None, "v"), now).unwrap();
+    // A known topic's record does not wait behind it.
+    let there = page.send(producer, record("there", None, "v"), now).unwrap();
+    assert_eq!(delivered(wait(&mut page, &mut now, there)).offset, 0);
+    match wait(&mut page, &mut now, missing) {
+        Outcome::Delivered(Err(ClientError::Timeout(message))) => assert!(message.contains("missing"), "{message}"),
+        other => panic!("not a timeout: {other:?}"),
+    }
+    assert!(now - start >= 1000);
 }
