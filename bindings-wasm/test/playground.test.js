@@ -135,6 +135,86 @@ for (const name of Object.keys(BROWSERS)) {
     }
   });
 
+  test(`${name}: the groups lesson: members split the partitions, commit, and take over a closed member's`, { skip: missing(name) }, async () => {
+    const browser = await launch(name);
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', e => errors.push(e.message));
+      await page.goto(`${playground.base}/www/groups.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      const members = () => page.$$eval('.member', rows => rows.map(r => r.dataset.partitions));
+      await page.click('#add');
+      await page.waitForFunction(() => document.querySelector('.member')?.dataset.partitions === '0,1,2,3,4', { timeout: 30000 });
+      await page.click('#add');
+      await page.waitForFunction(() => {
+        const owned = [...document.querySelectorAll('.member')].map(r => r.dataset.partitions);
+        return owned.length === 2 && owned.every(p => p !== '') && owned.join(',').split(',').sort().join() === '0,1,2,3,4';
+      }, { timeout: 30000 });
+      const split = await members();
+      assert.deepEqual(split.map(p => p.split(',').length).sort(), [2, 3], `range over 5 partitions: ${split}`);
+      await page.click('#produce');
+      await page.waitForFunction(() => document.getElementById('status').textContent === '25 records produced');
+      // Auto-commit every second: the group's committed offsets reach each log's end and the lag is 0.
+      await page.waitForFunction(() => {
+        const parts = [...document.querySelectorAll('g.partition')];
+        return parts.reduce((n, g) => n + Number(g.dataset.end), 0) === 25 && parts.every(g => g.dataset.lag === '0');
+      }, { timeout: 30000 });
+      if (process.env.POTOK_SCREENSHOT_DIR && name === 'chromium') {
+        await page.screenshot({ path: path.join(process.env.POTOK_SCREENSHOT_DIR, 'groups.png'), fullPage: true });
+      }
+      await page.click('.member .close');
+      await page.waitForFunction(() => {
+        const owned = [...document.querySelectorAll('.member')].map(r => r.dataset.partitions);
+        return owned.length === 1 && owned[0] === '0,1,2,3,4';
+      }, { timeout: 30000 });
+      assert.match(await text(page, '#events'), /closed \(left the group\)/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test(`${name}: the transactions lesson: read_committed sees committed records only, up to the last stable offset`, { skip: missing(name) }, async () => {
+    const browser = await launch(name);
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', e => errors.push(e.message));
+      await page.goto(`${playground.base}/www/transactions.html`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      const step = async (button, expected) => {
+        await page.click(button);
+        await page.waitForFunction(s => document.getElementById('status').textContent === s, {}, expected);
+      };
+      await step('#begin', 'transaction open');
+      await step('#send', '3 records in the open transaction');
+      await step('#commit', 'committed');
+      await step('#begin', 'transaction open');
+      await step('#send', '3 records in the open transaction');
+      await step('#abort', 'aborted');
+      await step('#begin', 'transaction open');
+      await step('#send', '3 records in the open transaction');
+      // Offsets 0-2 committed, 3 the commit marker, 4-6 aborted, 7 the abort marker, 8-10 open.
+      await page.waitForFunction(() => document.getElementById('uncommitted-reader').dataset.count === '9', { timeout: 30000 });
+      await page.waitForFunction(() => document.getElementById('offsets').dataset.lastStable === '8');
+      const committedReader = await page.$$eval('#committed-reader li', lis => lis.map(li => li.dataset.value));
+      assert.deepEqual(committedReader, ['payment-1', 'payment-2', 'payment-3']);
+      assert.deepEqual(await page.$$eval('g.offset.marker', gs => gs.map(g => [g.dataset.offset, g.dataset.marker])),
+        [['3', 'commit'], ['7', 'abort']]);
+      if (process.env.POTOK_SCREENSHOT_DIR && name === 'chromium') {
+        await page.screenshot({ path: path.join(process.env.POTOK_SCREENSHOT_DIR, 'transactions.png'), fullPage: true });
+      }
+      await step('#commit', 'committed');
+      await page.waitForFunction(() => document.getElementById('committed-reader').dataset.count === '6', { timeout: 30000 });
+      assert.deepEqual(await page.$$eval('#committed-reader li', lis => lis.slice(3).map(li => li.dataset.value)),
+        ['payment-7', 'payment-8', 'payment-9']);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
   test(`${name}: the index links every lesson, and the playground works offline once loaded`, { skip: missing(name) }, async () => {
     // Its own server, stopped halfway: the reload after it is answered by the service worker's copy.
     const server = await startPlayground();
