@@ -538,6 +538,25 @@ impl Consumer {
         )
     }
 
+    /// A member of a group (`subscribe`) commits only within a stable generation. Between generations (joining,
+    /// or after its generation was reset) its partitions may already belong to another member, so the commit is
+    /// refused here, as Kafka's consumer refuses it (`RebalanceInProgressException`), rather than sent with no
+    /// generation, which a broker answers with UNKNOWN_MEMBER_ID for a group that has members.
+    fn check_generation(&self) -> Result<()> {
+        let Some(coordinator) = self.inner.coordinator.as_ref() else { return Ok(()) };
+        if self.is_group_subscription() && lock(coordinator).commit_identity().0 < 0 {
+            return Err(ClientError::from_code(
+                27,
+                Some(
+                    "the consumer is not in a stable generation of its group (it is joining or rebalancing): the \
+                      commit was not sent, and the partitions' next owner resumes from the last committed offsets"
+                        .into(),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn has_fetchable(&self) -> bool {
         lock(&self.inner.state).fetcher.has_fetchable()
     }
@@ -743,6 +762,7 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
+        self.check_generation()?;
         let timeout = timeout.unwrap_or(self.inner.config.default_api_timeout);
         let inner = self.inner.clone();
         let group = self.group()?.clone();
@@ -794,6 +814,14 @@ impl Consumer {
             }
             return;
         };
+        if !offsets.is_empty() {
+            if let Err(e) = self.check_generation() {
+                if let Some(cb) = callback {
+                    cb(Err(e));
+                }
+                return;
+            }
+        }
         let inner = self.inner.clone();
         let deadline = Instant::now() + self.inner.config.default_api_timeout;
         runtime::handle().spawn(async move {
