@@ -385,6 +385,36 @@ impl Partitioner for RoundRobinPartitioner {
     }
 }
 
+/// The partition for a record of a topic whose metadata is known: the record's own (checked against the
+/// partition count) or the partitioner's choice among the partitions with a leader. The native and the page's
+/// producers both choose here.
+pub(crate) fn choose_partition(
+    partitioner: &dyn Partitioner,
+    record: &crate::client::producer::ProducerRecord,
+    topic: &crate::client::metadata::TopicMetadata,
+) -> crate::client::Result<i32> {
+    use crate::client::ClientError;
+    let partition_count = topic.partitions.len() as i32;
+    match record.partition {
+        Some(p) if p < 0 || p >= partition_count => Err(ClientError::InvalidArgument(format!(
+            "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
+            record.topic
+        ))),
+        Some(p) => Ok(p),
+        None => {
+            let available: Vec<i32> = topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
+            partitioner
+                .partition(
+                    &record.topic,
+                    record.key.as_deref(),
+                    record.value.as_deref(),
+                    &TopicPartitions { partition_count, available: &available },
+                )
+                .map_err(|e| ClientError::InvalidArgument(e.to_string()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

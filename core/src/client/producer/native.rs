@@ -15,7 +15,7 @@ use crate::client::cluster::{Cluster, ConnectionFailure, TopicMetadata};
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::error::{ClientError, Result};
 use crate::client::partitioner::{
-    Appended as PartitionerAppended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
+    self, Appended as PartitionerAppended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner,
 };
 use crate::client::{runtime, TopicPartition};
 use crate::record::Header;
@@ -148,26 +148,7 @@ impl Inner {
     /// The partition for a record of a topic whose metadata is known: the record's own (checked against the
     /// partition count) or the partitioner's choice among partitions with a leader.
     fn choose_partition(&self, record: &ProducerRecord, topic: &TopicMetadata) -> Result<i32> {
-        let partition_count = topic.partitions.len() as i32;
-        match record.partition {
-            Some(p) if p < 0 || p >= partition_count => Err(ClientError::InvalidArgument(format!(
-                "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
-                record.topic
-            ))),
-            Some(p) => Ok(p),
-            None => {
-                let available: Vec<i32> =
-                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
-                self.partitioner
-                    .partition(
-                        &record.topic,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &TopicPartitions { partition_count, available: &available },
-                    )
-                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))
-            }
-        }
+        partitioner::choose_partition(self.partitioner.as_ref(), record, topic)
     }
 
     /// Appends a record whose partition is chosen and whose `reserved_bytes` of memory are taken.

@@ -30,9 +30,7 @@ use super::link::{decode, Link};
 use super::Ticket;
 use crate::client::config::{ClientKind, CommonConfig, Properties};
 use crate::client::metadata::Metadata;
-use crate::client::partitioner::{
-    Appended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner, TopicPartitions,
-};
+use crate::client::partitioner::{self, Appended, DefaultPartitioner, DefaultPartitionerConfig, Partitioner};
 use crate::client::producer::accumulator::{Accumulator, Thunk};
 use crate::client::producer::awaiting::AwaitingMetadata;
 use crate::client::producer::config::ProducerConfig;
@@ -247,26 +245,7 @@ impl PageProducer {
             self.metadata.topics.get(&record.topic).ok_or_else(|| {
                 ClientError::from_code(3, Some(format!("topic {} is not in the metadata", record.topic)))
             })?;
-        let partition_count = topic.partitions.len() as i32;
-        match record.partition {
-            Some(p) if p < 0 || p >= partition_count => Err(ClientError::InvalidArgument(format!(
-                "partition {p} of topic {} with partition count {partition_count} is not present in metadata",
-                record.topic
-            ))),
-            Some(p) => Ok(p),
-            None => {
-                let available: Vec<i32> =
-                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| p.partition).collect();
-                self.partitioner
-                    .partition(
-                        &record.topic,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &TopicPartitions { partition_count, available: &available },
-                    )
-                    .map_err(|e| ClientError::InvalidArgument(e.to_string()))
-            }
-        }
+        partitioner::choose_partition(&self.partitioner, record, topic)
     }
 
     /// Asks for every batch to be sent now; the ticket completes once every record sent before is complete.
