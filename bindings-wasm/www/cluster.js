@@ -4,11 +4,10 @@
 // partition's leader.
 import init, { Cluster } from '../pkg/web/potok.js';
 import { createTopicsFrame, produceFrame, readCreateTopics, readProduce, recordBatch } from './frames.js';
+import { $, el, status, fail } from './lesson.js';
 
 const TOPIC = 'orders';
 const PARTITIONS = 3;
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
 // Kafka's defaults are 9 s, 2 s and 30 s: shortened so that fencing and ISR changes happen within seconds.
 const CONFIG = {
   'broker.session.timeout.ms': 3000,
@@ -24,15 +23,6 @@ const STATE_COLOURS = { running: '#90be6d', fenced: '#f9c74f', stopping: '#f9c74
 let cluster = null;
 let produced = 0;
 const connections = new Map();
-
-function status(text) { $('status').textContent = text; }
-
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 /**
  * Sends one acks=all record to `partition` at its leader (looked up in the controller's metadata) and returns
@@ -246,12 +236,6 @@ async function main() {
   await start();
   $('produce').addEventListener('click', () => produce().catch(fail));
   setInterval(() => { try { draw(); } catch (e) { fail(e); } }, 200);
-}
-
-function fail(e) {
-  status(`error: ${e.code || ''} ${e.message}`);
-  document.body.dataset.error = e.message;
-  console.error(e);
 }
 
 main().catch(fail);

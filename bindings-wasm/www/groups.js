@@ -2,9 +2,8 @@
 // membership and fetcher) join a group on the broker in this page; the pictures come from each consumer's
 // assignment and the broker's inspect() (committed offsets, log end offsets).
 import init, { Broker } from '../pkg/web/potok.js';
+import { $, el, status, fail } from './lesson.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
 const TOPIC = 'numbers';
 const GROUP = 'nums';
 const PARTITIONS = 5;
@@ -17,15 +16,6 @@ let nextId = 1;
 /** The members: {id, consumer, colour, consumed, positions: Map(partition → next offset), alive}. */
 const members = [];
 const events = [];
-
-function status(text) { $('status').textContent = text; }
-
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 async function start() {
   broker = await Broker.start({});
@@ -147,12 +137,6 @@ function draw() {
 
   const list2 = $('events');
   list2.replaceChildren(...events.slice(0, 30).map((e) => { const li = document.createElement('li'); li.textContent = e; return li; }));
-}
-
-function fail(e) {
-  status(`error: ${e.code || ''} ${e.message}`);
-  document.body.dataset.error = e.message;
-  console.error(e);
 }
 
 async function main() {

@@ -4,9 +4,8 @@
 // producer's retry would.
 import init, { Broker } from '../pkg/web/potok.js';
 import { produceFrame, readProduce, recordBatch } from './frames.js';
+import { $, el, status, fail } from './lesson.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
 const KEYS_TOPIC = 'twitter_tweets';
 const BATCH_TOPIC = 'batching';
 /** Where the course says keys id_0..id_9 land on three partitions (CURRICULUM.md §6). */
@@ -17,15 +16,6 @@ const WORDS = ['kafka', 'stream', 'partition', 'offset', 'broker', 'record', 'ba
 let broker = null;
 /** The last send of the batching part: its records by offset, for the retry. */
 let lastSend = null;
-
-function status(text) { $('status').textContent = text; }
-
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function partitionView(topic, partition) {
   return broker.inspect({ internalTopics: false }).topics.find((t) => t.name === topic).partitions[partition];
@@ -167,12 +157,6 @@ async function retry() {
     `sequence ${batch.baseSequence}: the broker answered ${answer.errorCode === 0 ? 'success' : `error ${answer.errorCode}`} ` +
     `at offset ${answer.baseOffset} — where it wrote them the first time — and wrote ${after - before} records ` +
     `(log end offset ${before} → ${after}).`;
-}
-
-function fail(e) {
-  status(`error: ${e.code || ''} ${e.message}`);
-  document.body.dataset.error = e.message;
-  console.error(e);
 }
 
 async function main() {

@@ -3,10 +3,9 @@
 // fields from broker.segmentBytes().
 import init, { Broker } from '../pkg/web/potok.js';
 import { createTopicsFrame, produceFrame, readCreateTopics, readProduce, recordBatch } from './frames.js';
+import { $, el, status, fail } from './lesson.js';
 
 const TOPIC = 'lesson';
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
 const FIELD_COLOURS = {
   baseOffset: '#ffd166', batchLength: '#f4a261', partitionLeaderEpoch: '#e9c46a', magic: '#e76f51',
   crc: '#ef476f', attributes: '#c77dff', lastOffsetDelta: '#9d4edd', baseTimestamp: '#90be6d',
@@ -19,8 +18,6 @@ const FIELD_COLOURS = {
 let broker = null;
 let produced = 0;
 let selected = null;
-
-function status(text) { $('status').textContent = text; }
 
 async function start() {
   if (broker) broker.stop();
@@ -54,13 +51,6 @@ async function produce(batches) {
   }
   status(`${produced} records produced`);
   draw();
-}
-
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 // What was drawn last, so the periodic redraw (retention happens between clicks) only redraws on a change.
@@ -144,12 +134,6 @@ async function main() {
   $('produce').addEventListener('click', () => produce(1).catch(fail));
   $('produce10').addEventListener('click', () => produce(10).catch(fail));
   setInterval(() => { try { draw(); } catch (e) { fail(e); } }, 250);
-}
-
-function fail(e) {
-  status(`error: ${e.code || ''} ${e.message}`);
-  document.body.dataset.error = e.message;
-  console.error(e);
 }
 
 main().catch(fail);

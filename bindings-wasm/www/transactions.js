@@ -1,9 +1,8 @@
 // The transactions lesson: potok's transactional producer and two consumers (read_committed and
 // read_uncommitted) on the broker in this page; the log is drawn from broker.inspect() and segmentBytes().
 import init, { Broker } from '../pkg/web/potok.js';
+import { $, el, status, fail } from './lesson.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-const $ = (id) => document.getElementById(id);
 const TOPIC = 'payments';
 
 let broker = null;
@@ -14,15 +13,6 @@ let sent = 0;
 const outcomeOf = new Map();
 let current = [];
 const readers = {};
-
-function status(text) { $('status').textContent = text; }
-
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 async function start() {
   broker = await Broker.start({});
@@ -137,12 +127,6 @@ function markerIsCommit(offset) {
   const batch = segment.batches.find((b) => b.header.baseOffset === offset);
   const key = batch.records[0].fields.find((f) => f.name === 'key');
   return segment.bytes[key.start + 3] === 1;
-}
-
-function fail(e) {
-  status(`error: ${e.code || ''} ${e.message}`);
-  document.body.dataset.error = e.message;
-  console.error(e);
 }
 
 async function main() {
