@@ -37,12 +37,12 @@ fn write_log(dir: &Path) -> u64 {
         let key = format!("key-{:08}", (i * 7919) % KEYS);
         b.append(1_700_000_000_000, Some(key.as_bytes()), Some(&value), &[]);
         if b.estimated_size() >= 16 << 10 {
-            log.append(&mut b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
+            log.append(&b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
             b = BatchBuilder::new(Compression::None);
         }
     }
     if !b.is_empty() {
-        log.append(&mut b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
+        log.append(&b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
     }
     log.roll(0).unwrap();
     let size = log.size_in_bytes();

@@ -37,8 +37,8 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || vec![batch.clone(); BATCHES_PER_ITER],
                 |batches| {
-                    for mut one in batches {
-                        log.append(&mut one, 0, AppendOrigin::Client, 0).expect("append");
+                    for one in batches {
+                        log.append(&one, 0, AppendOrigin::Client, 0).expect("append");
                     }
                 },
                 BatchSize::LargeInput,
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         let mut log = Log::open(Arc::new(FileBackend), &tmp.path().join("read-0"), config, OpenOptions::default(), 0)
             .expect("open");
         while log.size_in_bytes() < 64 << 20 {
-            log.append(&mut batch.clone(), 0, AppendOrigin::Client, 0).expect("fill");
+            log.append(&batch.clone(), 0, AppendOrigin::Client, 0).expect("fill");
         }
         let end = log.log_end_offset();
         let per_batch = end / (log.size_in_bytes() as i64 / batch.len() as i64);

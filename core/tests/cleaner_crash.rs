@@ -176,7 +176,7 @@ fn write_round(log: &SharedLog, round: usize) {
             b.append(NOW, Some(key.as_bytes()), value.as_deref().map(str::as_bytes), &[]);
         }
         let mut l = storage::lock(log);
-        l.append(&mut b.build().unwrap(), 0, AppendOrigin::Client, NOW).unwrap();
+        l.append(&b.build().unwrap(), 0, AppendOrigin::Client, NOW).unwrap();
         let end = l.log_end_offset();
         l.set_high_watermark(end);
     }

@@ -23,8 +23,8 @@ fn crashed_log(compression: Compression) -> (MemoryBackend, Vec<u8>, std::ops::R
         Log::open(Arc::new(memory.clone()), Path::new("/logs/t-0"), LogConfig::default(), OpenOptions::default(), NOW)
             .unwrap();
     for (i, n) in [3usize, 1, 4].iter().enumerate() {
-        let mut b = batch(*n, 40, NOW + i as i64, compression);
-        log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let b = batch(*n, 40, NOW + i as i64, compression);
+        log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
     }
     drop(log);
     let file = memory.with_file(Path::new(SEGMENT), |f| f.clone()).unwrap();
@@ -55,8 +55,8 @@ fn cutting_the_last_batch_at_every_byte_recovers_the_complete_batches() {
             let mut log = reopen(&backend);
             assert_recovered_to(&log, &backend, &good, &format!("{compression:?} cut at {cut}"));
             // The log keeps working after recovery.
-            let mut b = batch(1, 10, NOW, Compression::None);
-            assert_eq!(log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap().first_offset, 4);
+            let b = batch(1, 10, NOW, Compression::None);
+            assert_eq!(log.append(&b, 0, AppendOrigin::Client, NOW).unwrap().first_offset, 4);
         }
         let backend = memory.snapshot();
         assert_eq!(reopen(&backend).log_end_offset(), 8, "an undamaged log keeps every batch");
@@ -102,8 +102,8 @@ fn damage_in_an_older_segment_drops_the_segments_after_it() {
         Log::open(Arc::new(memory.clone()), Path::new("/logs/t-0"), config.clone(), OpenOptions::default(), NOW)
             .unwrap();
     for _ in 0..12 {
-        let mut b = batch(2, 100, NOW, Compression::None);
-        log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let b = batch(2, 100, NOW, Compression::None);
+        log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
     }
     let bases = log.segment_base_offsets();
     assert!(bases.len() >= 3, "{bases:?}");
@@ -128,8 +128,8 @@ fn file_backend_recovers_a_torn_tail() {
     let backend: Arc<dyn Backend> = Arc::new(potok::storage::FileBackend);
     let mut log = Log::open(backend.clone(), &dir, LogConfig::default(), OpenOptions::default(), NOW).unwrap();
     for _ in 0..5 {
-        let mut b = batch(2, 100, NOW, Compression::Snappy);
-        log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let b = batch(2, 100, NOW, Compression::Snappy);
+        log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
     }
     drop(log);
     let path = dir.join("00000000000000000000.log");

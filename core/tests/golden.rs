@@ -169,9 +169,9 @@ fn client_batches_are_stored_as_received() {
             // Offset the log first, so the rewrite of base offsets is visible.
             let mut filler = BatchBuilder::new(Compression::None);
             filler.append(0, None, Some(b"x"), &[]);
-            log.append(&mut filler.build().unwrap(), 5, AppendOrigin::Client, 0).unwrap();
-            let mut produced = original.clone();
-            let info = log.append(&mut produced, 5, AppendOrigin::Client, 0).unwrap();
+            log.append(&filler.build().unwrap(), 5, AppendOrigin::Client, 0).unwrap();
+            let produced = original.clone();
+            let info = log.append(&produced, 5, AppendOrigin::Client, 0).unwrap();
             assert_eq!((info.first_offset, info.last_offset), (1, 20), "{name}");
             let stored = log.read(1, 1 << 20, i64::MAX, false).unwrap().records;
             assert_eq!(stored.len(), original.len(), "{name}");

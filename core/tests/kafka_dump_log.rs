@@ -24,15 +24,15 @@ fn kafka_dump_log_segments_reads_potok_files() {
     let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
     let mut records = 0;
     for i in 0..60i64 {
-        let mut b = batch(5, 200, 1_700_000_000_000 + i * 10, codecs[i as usize % codecs.len()]);
-        log.append(&mut b, 1, AppendOrigin::Client, 1_700_000_000_000).unwrap();
+        let b = batch(5, 200, 1_700_000_000_000 + i * 10, codecs[i as usize % codecs.len()]);
+        log.append(&b, 1, AppendOrigin::Client, 1_700_000_000_000).unwrap();
         records += 5;
     }
     let mut txn = BatchBuilder::new(Compression::None).producer(42, 0, 0, true);
     txn.append(1_700_000_001_000, Some(b"k"), Some(b"in a transaction"), &[]);
-    log.append(&mut txn.build().unwrap(), 1, AppendOrigin::Client, 0).unwrap();
-    let mut marker = BatchBuilder::control_marker(ControlType::Commit, 0, 42, 0, 1_700_000_001_001).build().unwrap();
-    log.append(&mut marker, 1, AppendOrigin::Coordinator, 0).unwrap();
+    log.append(&txn.build().unwrap(), 1, AppendOrigin::Client, 0).unwrap();
+    let marker = BatchBuilder::control_marker(ControlType::Commit, 0, 42, 0, 1_700_000_001_001).build().unwrap();
+    log.append(&marker, 1, AppendOrigin::Coordinator, 0).unwrap();
     records += 2;
     assert!(log.segment_count() >= 3);
     log.close(0).unwrap();
@@ -79,14 +79,14 @@ fn kafka_dump_log_segments_reads_potok_transaction_files() {
     for pid in [42, 43] {
         let mut txn = BatchBuilder::new(Compression::None).producer(pid, 5, 0, true);
         txn.append(now, Some(b"k"), Some(b"v"), &[]);
-        log.append(&mut txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
+        log.append(&txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
     }
     let mut open_txn = BatchBuilder::new(Compression::None).producer(44, 0, 0, true);
     open_txn.append(now, Some(b"k"), Some(b"still open"), &[]);
-    log.append(&mut open_txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
+    log.append(&open_txn.build().unwrap(), 1, AppendOrigin::Client, now).unwrap();
     for (pid, control) in [(42, ControlType::Commit), (43, ControlType::Abort)] {
-        let mut marker = BatchBuilder::control_marker(control, 7, pid, 5, now).build().unwrap();
-        log.append(&mut marker, 1, AppendOrigin::Coordinator, now).unwrap();
+        let marker = BatchBuilder::control_marker(control, 7, pid, 5, now).build().unwrap();
+        log.append(&marker, 1, AppendOrigin::Coordinator, now).unwrap();
     }
     let end = log.log_end_offset();
     log.close(now).unwrap();
@@ -112,7 +112,7 @@ fn kafka_dump_log_segments_reads_potok_transaction_files() {
     m.start_ms = now;
     let mut batch = BatchBuilder::new(Compression::None);
     batch.append(now, Some(&txn_log_schema::key("tx-dump")), Some(&txn_log_schema::value(&m)), &[]);
-    state.append(&mut batch.build().unwrap(), 0, AppendOrigin::Coordinator, now).unwrap();
+    state.append(&batch.build().unwrap(), 0, AppendOrigin::Coordinator, now).unwrap();
     state.close(now).unwrap();
     let out = dump(&[&state_dir.join("00000000000000000000.log")], "--transaction-log-decoder");
     assert!(out.contains(r#"key: {"type":"0","data":{"transactionalId":"tx-dump"}}"#), "{out}");
@@ -164,9 +164,8 @@ fn kafka_dump_log_segments_reads_cleaned_segments() {
     let now = 1_700_000_000_000;
     let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
     let append = |bytes: Vec<u8>, origin: AppendOrigin| {
-        let mut bytes = bytes;
         let mut l = lock(&log);
-        l.append(&mut bytes, 1, origin, now).unwrap();
+        l.append(&bytes, 1, origin, now).unwrap();
         let end = l.log_end_offset();
         l.set_high_watermark(end);
     };

@@ -61,9 +61,9 @@ fn keyed(records: &[(&str, Option<&str>)], ts: i64, producer: Option<(i64, i16, 
 }
 
 /// Appends and, as the partition does once the replicas have it, moves the high watermark to the log end.
-fn append(log: &SharedLog, mut bytes: Vec<u8>, origin: AppendOrigin) -> i64 {
+fn append(log: &SharedLog, bytes: Vec<u8>, origin: AppendOrigin) -> i64 {
     let mut l = storage::lock(log);
-    let offset = l.append(&mut bytes, 0, origin, NOW).unwrap().first_offset;
+    let offset = l.append(&bytes, 0, origin, NOW).unwrap().first_offset;
     let end = l.log_end_offset();
     l.set_high_watermark(end);
     offset
@@ -357,8 +357,8 @@ fn cleaning_does_not_hold_the_log_lock(tb: TestBackend) {
     let keep_going = || {
         let n = polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut l = log.try_lock().expect("the log is not locked during the pass");
-        let mut b = keyed(&[("during", Some("clean"))], NOW, None);
-        l.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let b = keyed(&[("during", Some("clean"))], NOW, None);
+        l.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
         let end = l.log_end_offset();
         l.set_high_watermark(end);
         if n == 3 {

@@ -24,8 +24,8 @@ fn reopen_clean(tb: &TestBackend, config: LogConfig, log: Log) -> Log {
 }
 
 /// Appends as the only replica would: the high watermark follows the log end.
-fn append(log: &mut Log, mut bytes: Vec<u8>) -> Result<potok::storage::AppendInfo, StorageError> {
-    let info = log.append(&mut bytes, 0, AppendOrigin::Client, NOW)?;
+fn append(log: &mut Log, bytes: Vec<u8>) -> Result<potok::storage::AppendInfo, StorageError> {
+    let info = log.append(&bytes, 0, AppendOrigin::Client, NOW)?;
     log.set_high_watermark(log.log_end_offset());
     Ok(info)
 }
@@ -184,18 +184,18 @@ fn segments_roll_by_time(tb: TestBackend) {
     let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
     let mut log = open(&tb, config);
     // Kafka measures a segment's age from its first batch's timestamp to the incoming batch's timestamp.
-    let mut b = batch(1, 10, NOW, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
-    let mut b = batch(1, 10, NOW + 500, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW + 500).unwrap();
+    let b = batch(1, 10, NOW, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
+    let b = batch(1, 10, NOW + 500, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW + 500).unwrap();
     assert_eq!(log.segment_count(), 1);
     // Old data replayed much later does not roll a segment per batch...
-    let mut b = batch(1, 10, NOW + 600, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW + 10_000_000).unwrap();
+    let b = batch(1, 10, NOW + 600, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW + 10_000_000).unwrap();
     assert_eq!(log.segment_count(), 1);
     // ...but a batch stamped more than segment.ms after the first one does.
-    let mut b = batch(1, 10, NOW + 1001, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW + 1001).unwrap();
+    let b = batch(1, 10, NOW + 1001, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW + 1001).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 3]);
 }
 
@@ -235,8 +235,8 @@ fn retention_by_size_and_time(tb: TestBackend) {
     let config = LogConfig { retention_bytes: 8000, ..small_segments() };
     let mut log = open(&tb, config);
     for i in 0..20 {
-        let mut b = batch(4, 200, NOW + i * 1000, Compression::None);
-        log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+        let b = batch(4, 200, NOW + i * 1000, Compression::None);
+        log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
     }
     let before = log.segment_count();
     let hw = log.log_end_offset();
@@ -337,8 +337,8 @@ fn append_larger_than_a_segment_is_refused(tb: TestBackend) {
 fn log_append_time_rewrites_timestamps(tb: TestBackend) {
     let config = LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..LogConfig::default() };
     let mut log = open(&tb, config);
-    let mut b = batch(3, 10, 5, Compression::Snappy);
-    let info = log.append(&mut b, 0, AppendOrigin::Client, NOW + 7).unwrap();
+    let b = batch(3, 10, 5, Compression::Snappy);
+    let info = log.append(&b, 0, AppendOrigin::Client, NOW + 7).unwrap();
     assert_eq!(info.log_append_time, Some(NOW + 7));
     let read = log.read(0, 1 << 20, i64::MAX, false).unwrap();
     let (h, records) = record::decode_records(&read.records, DecodeLimits::default()).unwrap();
@@ -349,10 +349,10 @@ fn log_append_time_rewrites_timestamps(tb: TestBackend) {
 fn leader_epochs_are_checkpointed(tb: TestBackend) {
     let config = LogConfig::default();
     let mut log = open(&tb, config.clone());
-    let mut b = batch(2, 10, NOW, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
-    let mut b = batch(2, 10, NOW, Compression::None);
-    log.append(&mut b, 3, AppendOrigin::Client, NOW).unwrap();
+    let b = batch(2, 10, NOW, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
+    let b = batch(2, 10, NOW, Compression::None);
+    log.append(&b, 3, AppendOrigin::Client, NOW).unwrap();
     let text =
         potok::storage::backend::read_whole(tb.backend.as_ref(), &tb.dir.join("topic-0/leader-epoch-checkpoint"))
             .unwrap();
@@ -426,8 +426,8 @@ fn flush_messages_moves_recovery_point(tb: TestBackend) {
     assert_eq!(log.recovery_point(), 6);
     let other = TestBackend { dir: tb.dir.join("other"), ..tb };
     let mut log = open(&other, LogConfig { flush_ms: 100, ..LogConfig::default() });
-    let mut b = batch(1, 10, NOW, Compression::None);
-    log.append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+    let b = batch(1, 10, NOW, Compression::None);
+    log.append(&b, 0, AppendOrigin::Client, NOW).unwrap();
     assert_eq!(log.recovery_point(), 0);
     log.maybe_flush(NOW + 100).unwrap();
     assert_eq!(log.recovery_point(), 1);
@@ -439,8 +439,8 @@ fn manager_checkpoints_and_clean_shutdown(tb: TestBackend) {
     for p in 0..3 {
         let log = mgr.create(TopicPartition::new("orders", p).unwrap(), small_segments(), NOW).unwrap();
         for _ in 0..=p {
-            let mut b = batch(2, 10, NOW, Compression::None);
-            potok::storage::lock(&log).append(&mut b, 0, AppendOrigin::Client, NOW).unwrap();
+            let b = batch(2, 10, NOW, Compression::None);
+            potok::storage::lock(&log).append(&b, 0, AppendOrigin::Client, NOW).unwrap();
         }
     }
     assert!(mgr.create(TopicPartition::new("orders", 0).unwrap(), small_segments(), NOW).is_err());
@@ -479,8 +479,8 @@ fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Vec<u8> {
 }
 
 fn marker(log: &mut Log, control: potok::record::ControlType, pid: i64, epoch: i16) -> Result<i64, StorageError> {
-    let mut m = potok::record::BatchBuilder::control_marker(control, 3, pid, epoch, NOW).build().unwrap();
-    let info = log.append(&mut m, 0, AppendOrigin::Coordinator, NOW)?;
+    let m = potok::record::BatchBuilder::control_marker(control, 3, pid, epoch, NOW).build().unwrap();
+    let info = log.append(&m, 0, AppendOrigin::Coordinator, NOW)?;
     log.set_high_watermark(log.log_end_offset());
     Ok(info.first_offset)
 }
@@ -563,15 +563,15 @@ fn truncate_to_keeps_everything_consistent(tb: TestBackend) {
     let mut log = open(&tb, config.clone());
     // Epoch 0: an idempotent producer's batches across a few segments.
     for seq in 0..6 {
-        log.append(&mut idempotent_batch(1, seq * 4, 4), 0, AppendOrigin::Client, NOW).unwrap();
+        log.append(&idempotent_batch(1, seq * 4, 4), 0, AppendOrigin::Client, NOW).unwrap();
     }
     let epoch3_start = log.log_end_offset(); // 24
                                              // Epoch 3: a transaction that aborts, then more idempotent data.
-    log.append(&mut txn_batch(9, 0, 0, &["t1", "t2"]), 3, AppendOrigin::Client, NOW).unwrap();
-    let mut abort = potok::record::BatchBuilder::control_marker(Abort, 3, 9, 0, NOW).build().unwrap();
-    let abort_offset = log.append(&mut abort, 3, AppendOrigin::Coordinator, NOW).unwrap().first_offset;
+    log.append(&txn_batch(9, 0, 0, &["t1", "t2"]), 3, AppendOrigin::Client, NOW).unwrap();
+    let abort = potok::record::BatchBuilder::control_marker(Abort, 3, 9, 0, NOW).build().unwrap();
+    let abort_offset = log.append(&abort, 3, AppendOrigin::Coordinator, NOW).unwrap().first_offset;
     for seq in 6..10 {
-        log.append(&mut idempotent_batch(1, seq * 4, 4), 3, AppendOrigin::Client, NOW).unwrap();
+        log.append(&idempotent_batch(1, seq * 4, 4), 3, AppendOrigin::Client, NOW).unwrap();
     }
     log.set_high_watermark(log.log_end_offset());
     assert!(log.segment_count() >= 3, "the suite needs several segments");
@@ -613,7 +613,7 @@ fn truncate_to_keeps_everything_consistent(tb: TestBackend) {
     let mut again = idempotent_batch(1, 8, 4);
     potok::record::set_base_offset(&mut again, 8);
     potok::record::set_partition_leader_epoch(&mut again, 5);
-    log.append(&mut again, 0, AppendOrigin::Replication, NOW).unwrap();
+    log.append(&again, 0, AppendOrigin::Replication, NOW).unwrap();
     assert_eq!(log.log_end_offset(), 12);
     assert_eq!(log.leader_epochs().latest_epoch(), Some(5));
     log.set_high_watermark(12);
@@ -636,7 +636,7 @@ fn truncate_to_keeps_everything_consistent(tb: TestBackend) {
     assert_eq!(log.segment_base_offsets(), vec![40]);
     let mut b = batch(2, 10, NOW, Compression::None);
     potok::record::set_base_offset(&mut b, 40);
-    log.append(&mut b, 0, AppendOrigin::Replication, NOW).unwrap();
+    log.append(&b, 0, AppendOrigin::Replication, NOW).unwrap();
     assert_eq!(log.log_end_offset(), 42);
 }
 

@@ -63,7 +63,7 @@ fn run(tb: TestBackend, ops: Vec<Op>) {
                     b.append(i as i64, None, Some(&value), &[]);
                     model.push((first + i as i64, value));
                 }
-                log.append(&mut b.build().unwrap(), 0, AppendOrigin::Client, 0).expect("append");
+                log.append(&b.build().unwrap(), 0, AppendOrigin::Client, 0).expect("append");
             }
             Op::Roll => log.roll(0).expect("roll"),
             Op::RetainBytes(bytes) => {

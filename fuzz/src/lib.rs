@@ -174,8 +174,8 @@ pub fn storage_recovery(data: &[u8]) {
     let _ = log.offset_for_timestamp(0);
     let mut batch = BatchBuilder::new(Compression::None);
     batch.append(NOW_MS, Some(b"k"), Some(b"v"), &[]);
-    if let Ok(mut bytes) = batch.build() {
-        if let Ok(info) = log.append(&mut bytes, 0, potok::storage::AppendOrigin::Client, NOW_MS) {
+    if let Ok(bytes) = batch.build() {
+        if let Ok(info) = log.append(&bytes, 0, potok::storage::AppendOrigin::Client, NOW_MS) {
             assert_eq!(info.first_offset, end);
         }
     }

@@ -101,8 +101,8 @@ impl Broker {
             for w in &writes {
                 batch.append(now_ms, Some(&w.key), w.value.as_deref(), &[]);
             }
-            let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-            self.append_internal(OFFSETS_TOPIC, partition, &mut bytes, now_ms)?;
+            let bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
+            self.append_internal(OFFSETS_TOPIC, partition, &bytes, now_ms)?;
         }
         Ok(())
     }
@@ -178,7 +178,7 @@ impl Broker {
         &self,
         topic: &str,
         partition: i32,
-        records: &mut [u8],
+        records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, ResponseError> {
         let image = self.metadata();

@@ -230,12 +230,10 @@ impl Broker {
             return Ok(());
         }
         if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
-            let mut bytes = records.to_vec();
             // A fetch answer may end with a partial batch (cut by the size limit): only whole batches go in.
-            let whole = crate::record::Batches::new(&bytes).map_while(Result::ok).map(<[u8]>::len).sum::<usize>();
-            bytes.truncate(whole);
-            if !bytes.is_empty() {
-                let info = replica.append_as_follower(&mut bytes, now_ms)?;
+            let whole = crate::record::Batches::new(records).map_while(Result::ok).map(<[u8]>::len).sum::<usize>();
+            if whole > 0 {
+                let info = replica.append_as_follower(&records[..whole], now_ms)?;
                 tracing::trace!(target: "potok::replication", "{tp}: copied offsets {}..={}", info.first_offset, info.last_offset);
             }
         }

@@ -121,9 +121,9 @@ fn fetched(broker: &Broker, token: Token) -> Option<kafka_protocol::messages::Fe
     })
 }
 
-fn append(broker: &Broker, mut records: Vec<u8>, origin: AppendOrigin) {
+fn append(broker: &Broker, records: Vec<u8>, origin: AppendOrigin) {
     let replica = broker.partition("t", 0).unwrap();
-    replica.append_as_leader(&mut records, origin, 1, 1, NOW, |_| Ok(())).unwrap();
+    replica.append_as_leader(&records, origin, 1, 1, NOW, |_| Ok(())).unwrap();
 }
 
 /// A waiting read_committed fetch is answered when a transaction marker makes records stable, not at its
@@ -270,16 +270,16 @@ fn fetch_from_file_ranges_is_byte_identical_to_copying() {
                 let value = format!("{topic}{partition}-{n}-{i}").repeat(repeat);
                 batch.append(NOW, Some(format!("k{i}").as_bytes()), Some(value.as_bytes()), &[]);
             }
-            replica.append_as_leader(&mut batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+            replica.append_as_leader(&batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
         }
     }
     // An aborted transaction on b-0, for read_committed's aborted list.
     let replica = broker.partition("b", 0).unwrap();
     let mut txn = BatchBuilder::new(Compression::None).producer(9, 0, 0, true);
     txn.append(NOW, None, Some(b"aborted"), &[]);
-    replica.append_as_leader(&mut txn.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+    replica.append_as_leader(&txn.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
     let abort = BatchBuilder::control_marker(ControlType::Abort, 0, 9, 0, NOW).build().unwrap();
-    replica.append_as_leader(&mut abort.clone(), AppendOrigin::Coordinator, 1, 1, NOW, |_| Ok(())).unwrap();
+    replica.append_as_leader(&abort.clone(), AppendOrigin::Coordinator, 1, 1, NOW, |_| Ok(())).unwrap();
 
     let unknown = Uuid::from_u128(7);
     let topics: [(&str, Uuid, &[i32]); 3] = [("a", a, &[0, 1, 2]), ("missing", unknown, &[0]), ("b", b, &[0])];
@@ -309,7 +309,7 @@ fn a_segment_deleted_under_a_fetch_answer_is_still_sent() {
     let append = |value: &[u8]| {
         let mut batch = BatchBuilder::new(Compression::None);
         batch.append(NOW, None, Some(value), &[]);
-        replica.append_as_leader(&mut batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
+        replica.append_as_leader(&batch.build().unwrap(), AppendOrigin::Client, 1, 1, NOW, |_| Ok(())).unwrap();
     };
     // Over the size answered from files (SEND_FILE_MIN_BYTES).
     append(&[1u8; 12_000]);

@@ -105,8 +105,8 @@ impl Broker {
         let value = (metadata.state != TxnState::Dead).then(|| txn_log_schema::value(&metadata));
         let mut batch = BatchBuilder::new(Compression::None);
         batch.append(now_ms, Some(&key), value.as_deref(), &[]);
-        let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-        self.append_internal(TRANSACTION_STATE_TOPIC, partition, &mut bytes, now_ms)?;
+        let bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
+        self.append_internal(TRANSACTION_STATE_TOPIC, partition, &bytes, now_ms)?;
         txns.apply(metadata);
         Ok(())
     }
@@ -266,11 +266,10 @@ impl Broker {
             return Err(PartitionError::NotLeaderOrFollower(TopicPartition { topic: topic.to_string(), partition }));
         };
         let min_isr = self.min_insync_replicas(t, &image);
-        let mut marker =
-            BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
-                .build()
-                .map_err(StorageError::from)?;
-        let info = replica.append_as_leader(&mut marker, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(()))?;
+        let marker = BatchBuilder::control_marker(control, coordinator_epoch, m.producer_id, m.producer_epoch, now_ms)
+            .build()
+            .map_err(StorageError::from)?;
+        let info = replica.append_as_leader(&marker, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(()))?;
         Ok((info.last_offset + 1, min_isr))
     }
 

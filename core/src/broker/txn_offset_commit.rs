@@ -102,8 +102,8 @@ pub(super) fn handle(
                 let key = offsets_schema::offset_key(&group_id, topic, *partition);
                 batch.append(now_ms, Some(&key), Some(&offsets_schema::offset_value(value)), &[]);
             }
-            let mut bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
-            broker.append_internal(OFFSETS_TOPIC, offsets_partition, &mut bytes, now_ms)
+            let bytes = batch.build().map_err(|_| ResponseError::UnknownServerError)?;
+            broker.append_internal(OFFSETS_TOPIC, offsets_partition, &bytes, now_ms)
         })();
         match written {
             Ok(_) => groups.add_txn_offsets(producer_id, &group_id, accepted),

@@ -83,9 +83,9 @@ pub(super) fn handle(broker: &Broker, request: WriteTxnMarkersRequest, now_ms: i
                     now_ms,
                 )
                 .build();
-                let written = built.map_err(|_| ResponseError::UnknownServerError).and_then(|mut b| {
+                let written = built.map_err(|_| ResponseError::UnknownServerError).and_then(|b| {
                     replica
-                        .append_as_leader(&mut b, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(()))
+                        .append_as_leader(&b, AppendOrigin::Coordinator, -1, min_isr, now_ms, |_| Ok(()))
                         .map_err(|e| partition_error_code(&e))
                 });
                 match written {

@@ -262,8 +262,8 @@ impl MetadataStore {
             vec![MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION_LEVEL }];
         records.extend(image.to_records());
         for chunk in records.chunks(1000) {
-            let mut bytes = metadata_batch(chunk, now_ms)?;
-            log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+            let bytes = metadata_batch(chunk, now_ms)?;
+            log.append(&bytes, 0, AppendOrigin::Coordinator, now_ms)?;
         }
         log.close(now_ms)?;
         backend.rename(&dir, &legacy).map_err(|e| StorageError::io(&dir, e))?;
@@ -296,8 +296,8 @@ impl MetadataStore {
         let Some(log) = self.log.as_mut() else {
             return Err(MetadataError::BadRecord { offset: -1, reason: "the metadata log is the quorum's".into() });
         };
-        let mut bytes = metadata_batch(records, now_ms)?;
-        let info = log.append(&mut bytes, 0, AppendOrigin::Coordinator, now_ms)?;
+        let bytes = metadata_batch(records, now_ms)?;
+        let info = log.append(&bytes, 0, AppendOrigin::Coordinator, now_ms)?;
         log.set_high_watermark(log.log_end_offset());
         Ok(info.first_offset)
     }
@@ -551,7 +551,7 @@ mod tests {
         for j in json {
             let mut b = BatchBuilder::new(Compression::None);
             b.append(0, None, Some(j.as_bytes()), &[]);
-            log.append(&mut b.build().unwrap(), 0, AppendOrigin::Coordinator, 0).unwrap();
+            log.append(&b.build().unwrap(), 0, AppendOrigin::Coordinator, 0).unwrap();
         }
         log.close(0).unwrap();
         let store = MetadataStore::open(shared.clone(), dir, 20 << 20, 0).unwrap();

@@ -336,7 +336,7 @@ impl Partition {
     /// the original's offsets).
     pub fn append_as_leader(
         &self,
-        records: &mut [u8],
+        records: &[u8],
         origin: AppendOrigin,
         required_acks: i16,
         min_insync_replicas: i32,
@@ -689,7 +689,7 @@ impl Partition {
 
     /// Appends batches copied from the leader, offsets and epochs as the leader wrote them; they must follow
     /// this replica's log end. Producer state and the leader epoch cache follow from the batches.
-    pub fn append_as_follower(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+    pub fn append_as_follower(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let state = self.state();
         if state.is_leader() {
             return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));

@@ -25,8 +25,8 @@ fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool) -> Vec<u8> {
     b.build().unwrap()
 }
 
-fn append(p: &Partition, mut bytes: Vec<u8>) -> Result<AppendInfo, PartitionError> {
-    p.append_as_leader(&mut bytes, AppendOrigin::Client, 1, 1, NOW, |_| Ok(()))
+fn append(p: &Partition, bytes: Vec<u8>) -> Result<AppendInfo, PartitionError> {
+    p.append_as_leader(&bytes, AppendOrigin::Client, 1, 1, NOW, |_| Ok(()))
 }
 
 fn marker(
@@ -36,8 +36,8 @@ fn marker(
     epoch: i16,
     coordinator_epoch: i32,
 ) -> Result<i64, PartitionError> {
-    let mut m = BatchBuilder::control_marker(control, coordinator_epoch, pid, epoch, NOW).build().unwrap();
-    p.append_as_leader(&mut m, AppendOrigin::Coordinator, -1, 1, NOW, |_| Ok(())).map(|i| i.first_offset)
+    let m = BatchBuilder::control_marker(control, coordinator_epoch, pid, epoch, NOW).build().unwrap();
+    p.append_as_leader(&m, AppendOrigin::Coordinator, -1, 1, NOW, |_| Ok(())).map(|i| i.first_offset)
 }
 
 #[test]
@@ -59,12 +59,12 @@ fn only_the_leader_appends_and_a_lone_leader_commits_at_once() {
 fn acks_all_needs_min_insync_replicas() {
     let p = replica(1);
     p.make_leader(0, 0, vec![1, 2, 3], vec![1], NOW);
-    let mut bytes = batch(-1, 0, 0, false);
-    let refused = p.append_as_leader(&mut bytes, AppendOrigin::Client, -1, 2, NOW, |_| Ok(()));
+    let bytes = batch(-1, 0, 0, false);
+    let refused = p.append_as_leader(&bytes, AppendOrigin::Client, -1, 2, NOW, |_| Ok(()));
     assert!(matches!(refused, Err(PartitionError::NotEnoughReplicas { isr: 1, min_isr: 2, .. })));
     assert_eq!(p.log_end_offset(), 0, "nothing written");
     // acks=1 does not look at the ISR.
-    assert!(p.append_as_leader(&mut bytes, AppendOrigin::Client, 1, 2, NOW, |_| Ok(())).is_ok());
+    assert!(p.append_as_leader(&bytes, AppendOrigin::Client, 1, 2, NOW, |_| Ok(())).is_ok());
 }
 
 #[test]
@@ -104,9 +104,9 @@ fn producer_rules_are_the_leaders() {
         Err(PartitionError::TransactionCoordinatorFenced { coordinator_epoch: 2, .. })
     ));
     // A check the caller runs before the write can refuse it, and nothing is written.
-    let mut bytes = batch(-1, 0, 0, false);
+    let bytes = batch(-1, 0, 0, false);
     let end = p.log_end_offset();
-    let refused = p.append_as_leader(&mut bytes, AppendOrigin::Client, 1, 1, NOW, |_| {
+    let refused = p.append_as_leader(&bytes, AppendOrigin::Client, 1, 1, NOW, |_| {
         Err(PartitionError::Refused { error: ResponseError::InvalidTxnState, message: None })
     });
     assert!(matches!(refused, Err(PartitionError::Refused { error: ResponseError::InvalidTxnState, .. })));
@@ -144,9 +144,9 @@ fn replicate(leader: &Partition, follower: &Partition, follower_id: i32, now_ms:
     let from = follower.log_end_offset();
     let update = leader.update_follower(follower_id, from, 7, now_ms).unwrap();
     let read = leader.read(from, 1 << 20, Isolation::LogEnd, true).unwrap();
-    let mut records = read.records;
+    let records = read.records;
     if !records.is_empty() {
-        follower.append_as_follower(&mut records, now_ms).unwrap();
+        follower.append_as_follower(&records, now_ms).unwrap();
     }
     follower.follow_leader_offsets(read.high_watermark, read.log_start_offset, now_ms).unwrap();
     update
@@ -228,8 +228,8 @@ fn a_follower_truncates_the_tail_its_new_leader_never_had() {
     assert_eq!(two.diverging_epoch(1, 4), Some((1, 2)));
     assert_eq!(one.truncate_diverged(1, 2).unwrap(), 2);
     assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), None);
-    let mut records = two.read(2, 1 << 20, Isolation::LogEnd, true).unwrap().records;
-    one.append_as_follower(&mut records, NOW).unwrap();
+    let records = two.read(2, 1 << 20, Isolation::LogEnd, true).unwrap().records;
+    one.append_as_follower(&records, NOW).unwrap();
     let a = one.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
     let b = two.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
     assert_eq!(a, b, "the logs agree after truncation");
@@ -260,8 +260,8 @@ fn a_follower_whose_only_epoch_the_leader_never_had_truncates() {
     assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), Some((0, 0)));
     assert_eq!(one.truncate_diverged(0, 0).unwrap(), 0, "the unreplicated records go");
     assert_eq!(two.diverging_epoch(one.latest_epoch(), one.log_end_offset()), None);
-    let mut records = two.read(0, 1 << 20, Isolation::LogEnd, true).unwrap().records;
-    one.append_as_follower(&mut records, NOW).unwrap();
+    let records = two.read(0, 1 << 20, Isolation::LogEnd, true).unwrap().records;
+    one.append_as_follower(&records, NOW).unwrap();
     let a = one.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
     let b = two.log().read(0, 1 << 20, i64::MAX, true).unwrap().records;
     assert_eq!(a, b, "the logs agree after truncation");

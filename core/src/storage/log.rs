@@ -23,7 +23,7 @@ use super::producer_state::{CompletedTxn, ProducerState};
 use super::segment::{self, AppendedBatch, Segment};
 use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
-use crate::record::{self, Batches, ControlType, EndTxnMarker, RecordError, TimestampType};
+use crate::record::{self, Batches, ControlType, EndTxnMarker, RecordError, TimestampType, RECORD_BATCH_OVERHEAD};
 
 /// The suffix of producer state snapshot files, named by the offset they describe the log up to.
 pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
@@ -137,6 +137,14 @@ pub struct Log {
     /// The offset below which every record is replicated to the whole ISR (Kafka keeps it in the log too, so
     /// retention and the last stable offset can see it). The partition's replica logic moves it.
     high_watermark: i64,
+}
+
+/// What [`Log::append_validated`] writes in place of a batch's stored bytes where it assigns offsets.
+enum Rewritten {
+    /// The first [`RECORD_BATCH_OVERHEAD`] bytes, rewritten; the rest of the batch is written as it came.
+    Header([u8; RECORD_BATCH_OVERHEAD]),
+    /// The whole batch, rewritten (its CRC changed).
+    Batch(Vec<u8>),
 }
 
 /// Batches that passed [`Log::validate`], ready for [`Log::append_validated`].
@@ -638,7 +646,7 @@ impl Log {
     /// Validates and appends batches, with no producer or transaction rules (those are the partition's).
     pub fn append(
         &mut self,
-        records: &mut [u8],
+        records: &[u8],
         leader_epoch: i32,
         origin: AppendOrigin,
         now_ms: i64,
@@ -651,9 +659,11 @@ impl Log {
     /// appends, the batches get consecutive offsets from the log end, `leader_epoch`, and (for LogAppendTime
     /// topics) `now_ms` as timestamp; the rest of each batch is stored byte for byte. Replicated batches keep
     /// their offsets and epochs. Producer state, the transaction index and the leader epoch cache follow.
+    /// `records` is not changed: a batch's rewritten header is written ahead of the rest of it, which is written
+    /// straight from `records` (no copy of the request's bytes).
     pub fn append_validated(
         &mut self,
-        records: &mut [u8],
+        records: &[u8],
         validated: &ValidatedBatches,
         leader_epoch: i32,
         origin: AppendOrigin,
@@ -667,15 +677,26 @@ impl Log {
             .then_some(now_ms);
 
         let mut appended = Vec::with_capacity(spans.len());
+        // Per batch, what is written instead of its first bytes: the header with the offset and epoch assigned,
+        // or (LogAppendTime, whose CRC changes) the whole batch rewritten.
+        let mut rewritten: Vec<Rewritten> = Vec::with_capacity(spans.len());
         let mut next = first_offset;
         let (mut max_timestamp, mut offset_of_max_timestamp) = (record::NO_TIMESTAMP, first_offset);
         for (start, end, header) in spans {
-            let batch = &mut records[*start..*end];
+            let batch = &records[*start..*end];
             if origin != AppendOrigin::Replication {
-                record::set_base_offset(batch, next);
-                record::set_partition_leader_epoch(batch, leader_epoch);
                 if let Some(ts) = log_append_time {
-                    record::set_log_append_time(batch, ts);
+                    let mut whole = batch.to_vec();
+                    record::set_base_offset(&mut whole, next);
+                    record::set_partition_leader_epoch(&mut whole, leader_epoch);
+                    record::set_log_append_time(&mut whole, ts);
+                    rewritten.push(Rewritten::Batch(whole));
+                } else {
+                    let mut head = [0u8; RECORD_BATCH_OVERHEAD];
+                    head.copy_from_slice(&batch[..RECORD_BATCH_OVERHEAD]);
+                    record::set_base_offset(&mut head, next);
+                    record::set_partition_leader_epoch(&mut head, leader_epoch);
+                    rewritten.push(Rewritten::Header(head));
                 }
             }
             let last_offset = next + i64::from(header.last_offset_delta);
@@ -693,7 +714,22 @@ impl Log {
         self.active_mut().ensure_appendable()?;
         self.maybe_roll(total, last_offset, max_timestamp, now_ms)?;
         self.active_mut().ensure_appendable()?;
-        self.active_mut().append(&records[..total], &appended)?;
+        let parts: Vec<&[u8]> = if rewritten.is_empty() {
+            vec![&records[..total]]
+        } else {
+            let mut parts = Vec::with_capacity(2 * spans.len());
+            for ((start, end, _), rewritten) in spans.iter().zip(&rewritten) {
+                match rewritten {
+                    Rewritten::Header(head) => {
+                        parts.push(&head[..]);
+                        parts.push(&records[start + RECORD_BATCH_OVERHEAD..*end]);
+                    }
+                    Rewritten::Batch(whole) => parts.push(whole),
+                }
+            }
+            parts
+        };
+        self.active_mut().append(&parts, &appended)?;
         let mut first = first_offset;
         for ((_, _, h), marker) in spans.iter().zip(&validated.markers) {
             let timestamp = log_append_time.unwrap_or(h.max_timestamp);

@@ -309,13 +309,14 @@ impl Segment {
         Ok(Some(BatchHeader::parse(&buf)?))
     }
 
-    /// Appends already validated batches whose offsets are assigned; `batches` describes each in order.
-    pub fn append(&mut self, bytes: &[u8], batches: &[AppendedBatch]) -> Result<(), StorageError> {
+    /// Appends already validated batches whose offsets are assigned, written one after the other from `parts`
+    /// (a batch may come in pieces); `batches` describes each in order.
+    pub fn append(&mut self, parts: &[&[u8]], batches: &[AppendedBatch]) -> Result<(), StorageError> {
         let mut position = self.size();
         if position == 0 {
             self.rolling_base_ms = batches.iter().map(|b| b.max_timestamp).max();
         }
-        self.log.append(bytes).map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.log.append_vectored(parts).map_err(|e| StorageError::io(&self.log_path, e))?;
         for batch in batches {
             self.index_batch(position, batch);
             position += batch.size as u64;

@@ -346,10 +346,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                         entry.log_id.index
                     )));
                 }
-                let mut bytes = inner.encode(&entry, now_ms)?;
+                let bytes = inner.encode(&entry, now_ms)?;
                 let term = entry.log_id.leader_id.term;
-                let info =
-                    inner.log.append(&mut bytes, term as i32, AppendOrigin::Coordinator, now_ms).map_err(io_err)?;
+                let info = inner.log.append(&bytes, term as i32, AppendOrigin::Coordinator, now_ms).map_err(io_err)?;
                 inner.entries.push(EntryMeta { base_offset: info.first_offset, term });
             }
             // The metadata log fsyncs every append (flush.messages=1), so the entries are durable here.

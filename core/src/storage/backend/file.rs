@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +78,6 @@ struct FileLock {
 /// with a second lock taken in this same process (two embedded brokers on one directory).
 #[cfg(target_os = "linux")]
 fn lock_exclusive(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let lock = libc::flock {
         l_type: libc::F_WRLCK as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
@@ -102,7 +102,6 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
 /// Elsewhere a BSD lock, which also excludes a second holder in the same process.
 #[cfg(not(target_os = "linux"))]
 fn lock_exclusive(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     // SAFETY: `flock` acts on a descriptor this function borrows from an open `File`.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -141,6 +140,42 @@ impl BackendFile for DiskFile {
         Ok(())
     }
 
+    fn append_vectored(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let mut slices: Vec<io::IoSlice> =
+            parts.iter().filter(|p| !p.is_empty()).map(|p| io::IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        // The length moves only once everything is written: after a failure the next append overwrites a partial one.
+        let mut pos = self.len;
+        while !rest.is_empty() {
+            let count = rest.len().min(IOV_MAX);
+            // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, and the first `count` slices are valid,
+            // initialised buffers that live (borrowed from `parts`) for the whole call.
+            #[allow(unsafe_code)]
+            let written = unsafe {
+                libc::pwritev(
+                    self.file.as_raw_fd(),
+                    rest.as_ptr().cast::<libc::iovec>(),
+                    count as libc::c_int,
+                    pos as libc::off_t,
+                )
+            };
+            if written < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write whole buffer"));
+            }
+            pos += written as u64;
+            io::IoSlice::advance_slices(&mut rest, written as usize);
+        }
+        self.len = pos;
+        Ok(())
+    }
+
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.file.set_len(len)?;
         self.len = len;
@@ -163,6 +198,9 @@ impl BackendFile for DiskFile {
     }
 }
 
+/// The most slices one `pwritev(2)` takes (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
 /// The longest single `sendfile(2)` call: Linux sends at most this much (0x7ffff000) per call anyway.
 #[cfg(target_os = "linux")]
 const SENDFILE_MAX: usize = 0x7fff_f000;
@@ -174,7 +212,6 @@ impl SharedFile for File {
 
     #[cfg(target_os = "linux")]
     fn send_to(&self, socket_fd: i32, pos: &mut u64, len: usize) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
         let mut offset = libc::off_t::try_from(*pos)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file position too large"))?;
         // SAFETY: `sendfile` reads from the descriptor of this open `File` (borrowed for the call) and writes
@@ -278,7 +315,6 @@ impl MappedFile for DiskMap {
 /// Allocates disk blocks for a range inside the file. A file system that cannot (no `fallocate`) is left to
 /// allocate on write, as before.
 fn allocate(file: &File, pos: u64, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let (Ok(pos), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "range too large"));
     };

@@ -224,6 +224,15 @@ impl BackendFile for MemoryFile {
         Ok(())
     }
 
+    fn append_vectored(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+        }
+        let mut data = write_data(&self.data);
+        parts.iter().for_each(|part| data.extend_from_slice(part));
+        Ok(())
+    }
+
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         set_len(&mut write_data(&self.data), usize::try_from(len).map_err(io::Error::other)?);
         Ok(())

@@ -628,7 +628,7 @@ impl Cleaner {
                     out.extend_from_slice(&bytes);
                 }
                 if !out.is_empty() {
-                    cleaned.append(&out, &appended)?;
+                    cleaned.append(&[&out], &appended)?;
                     throttle.bytes(out.len() as u64);
                     stats.bytes_written += out.len() as u64;
                 }
