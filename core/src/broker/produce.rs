@@ -307,7 +307,6 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                     PartitionError::Refused { error, message }
                 })
             };
-            let _bytes = records.to_vec();
             let result = replica.append_as_leader(&records, AppendOrigin::Client, acks, min_isr, now_ms, verify);
             if let (Ok(info), -1) = (&result, acks) {
                 pending.push(Pending {
