@@ -378,6 +378,41 @@ impl Broker {
                 }
             }
         }
+        // The replicas this broker gains: their files are made side by side first (creating a log waits on the
+        // disk), as a topic's logs are on a single node, then registered.
+        let mut wanted = Vec::new();
+        for topic in after.topics.values() {
+            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let mut config = None;
+            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
+                // A partition the image did not change has had its replica made already.
+                if old.and_then(|o| o.partition(p.partition)) == Some(p) {
+                    continue;
+                }
+                let tp = TopicPartition::new(&topic.name, p.partition)?;
+                if state.replicas.get(&tp).is_none() {
+                    let config = config.get_or_insert_with(|| {
+                        topic_config::log_config(&topic.configs, &self.config, &after.broker_configs)
+                    });
+                    wanted.push((tp, topic.id, config.clone()));
+                }
+            }
+        }
+        let mut failed = None;
+        let made = storage::parallel_map(wanted, |(tp, topic_id, config)| {
+            let result = self.create_partition_files(&tp, &topic_id, &config, now_ms);
+            (tp, result)
+        });
+        for (tp, result) in made {
+            match result {
+                Ok(log) => {
+                    state.replicas.register(tp, log)?;
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
         let broker_configs_changed = before.broker_configs != after.broker_configs;
         for topic in after.topics.values() {
             let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
@@ -389,29 +424,17 @@ impl Broker {
                     continue;
                 }
                 let tp = TopicPartition::new(&topic.name, p.partition)?;
-                let partition = match state.replicas.get(&tp) {
-                    Some(partition) => {
-                        if configs_changed {
-                            partition.log().set_config(config.clone());
-                        }
-                        partition
-                    }
-                    None => {
-                        let partition = state.replicas.create(tp.clone(), config.clone(), now_ms)?;
-                        // Kafka keeps the topic id beside each partition's segments.
-                        let path = self.log_dir.join(tp.dir_name()).join("partition.metadata");
-                        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(&topic.id));
-                        storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes())
-                            .map_err(|e| StorageError::io(&path, e))?;
-                        partition
-                    }
-                };
+                // None: its creation failed above (reported once the rest is applied).
+                let Some(partition) = state.replicas.get(&tp) else { continue };
+                if configs_changed {
+                    partition.log().set_config(config.clone());
+                }
                 if old_p != Some(p) {
                     self.apply_leadership(&partition, p, now_ms);
                 }
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Makes a replica lead or follow as the metadata says.

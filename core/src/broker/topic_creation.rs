@@ -163,7 +163,7 @@ impl Broker {
 
     /// Creates one partition's directory, segment files and `partition.metadata` (Kafka keeps the topic id
     /// beside each partition's segments).
-    fn create_partition_files(
+    pub(super) fn create_partition_files(
         &self,
         tp: &TopicPartition,
         topic_id: &uuid::Uuid,
