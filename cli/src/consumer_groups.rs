@@ -197,7 +197,7 @@ fn list(admin: &Admin, args: &Args) -> anyhow::Result<()> {
     let (show_type, show_state) = (args.group_type.is_some(), args.state.is_some());
     if !show_type && !show_state {
         for g in &groups {
-            println!("{}", g.group_id);
+            outln!("{}", g.group_id)?;
         }
         return Ok(());
     }
@@ -220,9 +220,9 @@ fn list(admin: &Admin, args: &Args) -> anyhow::Result<()> {
         }
         text
     };
-    println!("{}", line("GROUP", "TYPE", "STATE"));
+    outln!("{}", line("GROUP", "TYPE", "STATE"))?;
     for g in groups {
-        println!("{}", line(&g.group_id, &type_of(g), &state_of(g)));
+        outln!("{}", line(&g.group_id, &type_of(g), &state_of(g)))?;
     }
     Ok(())
 }
@@ -347,11 +347,11 @@ fn describe_offsets(admin: &Admin, args: &Args, group: &str, description: &Group
         text.push_str(cells[n - 1]);
         text
     };
-    println!();
-    println!("{}", line(&header));
+    outln!()?;
+    outln!("{}", line(&header))?;
     for r in &rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        println!("{}", line(&cells));
+        outln!("{}", line(&cells))?;
     }
     Ok(())
 }
@@ -410,7 +410,7 @@ fn describe_members(group: &str, description: &GroupDescription, verbose: bool) 
         }
         text
     };
-    println!();
+    outln!()?;
     let mut header = head(["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]);
     if verbose {
         header.push_str(&tail([
@@ -421,7 +421,7 @@ fn describe_members(group: &str, description: &GroupDescription, verbose: bool) 
             "UPGRADED",
         ]));
     }
-    println!("{header}");
+    outln!("{header}")?;
     for m in members {
         let count = m.assignment.len().to_string();
         let mut line = head([
@@ -443,7 +443,7 @@ fn describe_members(group: &str, description: &GroupDescription, verbose: bool) 
                 &upgraded,
             ]));
         }
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(())
 }
@@ -473,8 +473,8 @@ fn describe_state(admin: &Admin, group: &str, description: &GroupDescription, ve
             )
         }
     };
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{}",
         line(&[
             "GROUP",
@@ -485,8 +485,8 @@ fn describe_state(admin: &Admin, group: &str, description: &GroupDescription, ve
             "TARGET-ASSIGNMENT-EPOCH",
             "#MEMBERS"
         ])
-    );
-    println!(
+    )?;
+    outln!(
         "{}",
         line(&[
             group,
@@ -497,7 +497,7 @@ fn describe_state(admin: &Admin, group: &str, description: &GroupDescription, ve
             &epoch(description.target_assignment_epoch),
             &members,
         ])
-    );
+    )?;
     Ok(())
 }
 
@@ -511,7 +511,7 @@ fn delete(admin: &Admin, args: &Args, groups: &[String]) -> anyhow::Result<()> {
         }
     }
     if failed.is_empty() {
-        println!("Deletion of requested consumer groups ({}) was successful.", deleted.join(", "));
+        outln!("Deletion of requested consumer groups ({}) was successful.", deleted.join(", "))?;
         return Ok(());
     }
     let mut text = format!("Deletion of some consumer groups failed:\n{}", failed.join("\n"));
@@ -689,10 +689,10 @@ fn reset(admin: &Admin, args: &Args, groups: &[String]) -> anyhow::Result<()> {
     for group in groups {
         let description = describe_group(admin, args, group)?;
         if !matches!(description.state.as_str(), "Empty" | "Dead") {
-            println!(
+            outln!(
                 "\nError: Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
                 description.state
-            );
+            )?;
             errors += 1;
             results.insert(group.clone(), BTreeMap::new());
             continue;
@@ -701,7 +701,7 @@ fn reset(admin: &Admin, args: &Args, groups: &[String]) -> anyhow::Result<()> {
             Some(plan) => match plan.get(group) {
                 Some(offsets) => within_range(admin, args, offsets)?,
                 None => {
-                    println!("\nError: No reset plan for group {group} found.");
+                    outln!("\nError: No reset plan for group {group} found.")?;
                     errors += 1;
                     BTreeMap::new()
                 }
@@ -721,16 +721,16 @@ fn reset(admin: &Admin, args: &Args, groups: &[String]) -> anyhow::Result<()> {
         for (group, offsets) in &results {
             for (tp, offset) in offsets {
                 if groups.len() == 1 {
-                    println!("{},{},{offset}", csv_field(&tp.topic), tp.partition);
+                    outln!("{},{},{offset}", csv_field(&tp.topic), tp.partition)?;
                 } else {
-                    println!("{},{},{},{offset}", csv_field(group), csv_field(&tp.topic), tp.partition);
+                    outln!("{},{},{},{offset}", csv_field(group), csv_field(&tp.topic), tp.partition)?;
                 }
             }
         }
-        println!();
+        outln!()?;
     } else {
         if !results.is_empty() {
-            println!();
+            outln!()?;
             print!("{:<30} {:<30} {:<10} {:<15}", "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET");
         }
         for (group, offsets) in &results {
@@ -738,7 +738,7 @@ fn reset(admin: &Admin, args: &Args, groups: &[String]) -> anyhow::Result<()> {
                 print!("\n{group:<30} {:<30} {:<10} {offset:<15}", tp.topic, tp.partition);
             }
         }
-        println!();
+        outln!()?;
     }
     if errors > 0 {
         bail!("the offsets of {errors} group(s) were not reset");
@@ -850,10 +850,11 @@ fn offsets_at(
         let offset = match at.get(tp) {
             Some(&o) if o >= 0 => o,
             _ => {
-                println!(
+                outln!(
                     "\nWarn: Partition {} from topic {} is empty. Falling back to latest known offset.",
-                    tp.partition, tp.topic
-                );
+                    tp.partition,
+                    tp.topic
+                )?;
                 *latest.get(tp).ok_or_else(|| anyhow!("Error getting offset by timestamp of topic partition: {tp}"))?
             }
         };

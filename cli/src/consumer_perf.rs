@@ -84,10 +84,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut config: props::Pairs = vec![("client.id".into(), "perf-consumer-client".into())];
     config.extend(props::client_config(Some(&args.bootstrap_server), args.consumer_config.as_deref(), overrides)?);
     if !args.hide_header {
-        println!(
+        outln!(
             "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, \
              fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec"
-        );
+        )?;
     }
     let consumer = Consumer::new(&config)?;
     consumer.set_connection_listener(props::connection_warnings("Consumer", consumer.client_id()));
@@ -118,11 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(props::unreachable(&args.bootstrap_server, format!("no connection within {} ms", args.timeout)));
     }
     if messages < args.messages {
-        println!(
+        outln!(
             "WARNING: Exiting before consuming the expected number of messages: timeout ({} ms) exceeded. You can use \
              the --timeout option to increase the timeout.",
             args.timeout
-        );
+        )?;
     }
     let elapsed = start.elapsed();
     let end_wall = start_wall + elapsed;
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let join_ms = join_time_ms.load(Ordering::Relaxed);
     let fetch_ms = (elapsed.as_millis() as u64).saturating_sub(join_ms);
     let mb = bytes as f64 / (1024.0 * 1024.0);
-    println!(
+    outln!(
         "{}, {}, {:.4}, {:.4}, {}, {:.4}, {}, {}, {:.4}, {:.4}",
         crate::time::perf_timestamp(start_wall),
         crate::time::perf_timestamp(end_wall),
@@ -143,6 +143,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         fetch_ms,
         mb / (fetch_ms as f64 / 1000.0),
         messages as f64 / (fetch_ms as f64 / 1000.0)
-    );
+    )?;
     Ok(())
 }

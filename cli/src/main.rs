@@ -2,6 +2,15 @@
 //! command translates one to one (`kafka-dump-log` becomes `potok dump-log`, `kafka-topics.sh` becomes
 //! `potok topics`). The client tools are thin layers over potok's own clients (`potok::client`).
 
+/// `println!` that returns the write's error instead of panicking, so a tool whose reader went away
+/// (`potok topics --describe | head`) stops quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod broker;
 mod console_consumer;
 mod console_producer;
@@ -91,7 +100,16 @@ fn main() {
         Command::Playground(args) => (playground::run(args), "Error: "),
     };
     if let Err(e) = result {
+        // The reader of the output left (`| head`): nothing more to say, as for any Unix tool.
+        if broken_pipe(&e) {
+            std::process::exit(0);
+        }
         eprintln!("{prefix}{e:#}");
         std::process::exit(1);
     }
+}
+
+/// Whether an error is a write to a pipe whose reader has gone.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }

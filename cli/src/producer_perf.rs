@@ -96,7 +96,8 @@ impl Stats {
         }
         self.iteration += 1;
         if self.window_start.elapsed() >= REPORTING_INTERVAL {
-            self.print_window();
+            // A reader gone mid-run (`| head`) is met again by the total, which then ends the tool quietly.
+            let _ = self.print_window();
             self.window_start = Instant::now();
             self.window_count = 0;
             self.window_bytes = 0;
@@ -105,24 +106,24 @@ impl Stats {
         }
     }
 
-    fn print_window(&self) {
+    fn print_window(&self) -> std::io::Result<()> {
         let elapsed_ms = self.window_start.elapsed().as_secs_f64() * 1000.0;
-        println!(
+        outln!(
             "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
             self.window_count,
             1000.0 * self.window_count as f64 / elapsed_ms,
             1000.0 * self.window_bytes as f64 / elapsed_ms / (1024.0 * 1024.0),
             self.window_total_latency_ms as f64 / self.window_count as f64,
             f64::from(self.window_max_latency_ms)
-        );
+        )
     }
 
-    fn print_total(&mut self) {
+    fn print_total(&mut self) -> std::io::Result<()> {
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         self.latencies_ms.sort_unstable();
         let size = self.latencies_ms.len();
         let percentile = |p: f64| self.latencies_ms.get((p * size as f64) as usize).copied().unwrap_or(0);
-        println!(
+        outln!(
             "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, \
              {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
             self.count,
@@ -134,7 +135,7 @@ impl Stats {
             percentile(0.95),
             percentile(0.99),
             percentile(0.999)
-        );
+        )
     }
 }
 
@@ -212,6 +213,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     producer.close(None)?;
-    stats.lock().unwrap_or_else(PoisonError::into_inner).print_total();
+    stats.lock().unwrap_or_else(PoisonError::into_inner).print_total()?;
     Ok(())
 }

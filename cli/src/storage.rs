@@ -119,7 +119,7 @@ fn initial_voters(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::RandomUuid => println!("{}", random_id()),
+        Command::RandomUuid => outln!("{}", random_id())?,
         Command::Format { cluster_id, config, ignore_formatted, standalone, initial_controllers, .. } => {
             if !valid_cluster_id(&cluster_id) {
                 bail!("Cluster ID string {cluster_id} does not appear to be a valid UUID");
@@ -168,17 +168,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     let now = potok::net::now_ms();
                     potok::controller::write_bootstrap_voters(dir, voters, now)
                         .with_context(|| format!("writing the voter set into {}", dir.display()))?;
-                    println!(
+                    outln!(
                         "Formatting dynamic metadata voter directory {} with metadata.version 4.1-IV1.",
                         dir.display()
-                    );
+                    )?;
                 } else {
-                    println!("Formatting metadata directory {} with metadata.version 4.1-IV1.", dir.display());
+                    outln!("Formatting metadata directory {} with metadata.version 4.1-IV1.", dir.display())?;
                 }
                 formatted += 1;
             }
             if formatted == 0 {
-                println!("All of the log directories are already formatted.");
+                outln!("All of the log directories are already formatted.")?;
             }
         }
     }

@@ -66,7 +66,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Kafka's tool reports every failure on one line in this shape and exits 1.
-    execute(&args).map_err(|e| anyhow::anyhow!("Error while executing topic command : {e:#}"))
+    execute(&args).map_err(|e| {
+        if crate::broken_pipe(&e) {
+            e
+        } else {
+            anyhow::anyhow!("Error while executing topic command : {e:#}")
+        }
+    })
 }
 
 fn execute(args: &Args) -> anyhow::Result<()> {
@@ -85,7 +91,7 @@ fn action(admin: &Admin, args: &Args) -> anyhow::Result<()> {
         create(admin, args)
     } else if args.list {
         for name in matching(admin, args)? {
-            println!("{name}");
+            outln!("{name}")?;
         }
         Ok(())
     } else if args.describe {
@@ -106,10 +112,10 @@ fn create(admin: &Admin, args: &Args) -> anyhow::Result<()> {
         bail!("The replication factor must be between 1 and 32767 inclusive");
     }
     if name.contains('.') || name.contains('_') {
-        println!(
+        outln!(
             "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could \
              collide. To avoid issues it is best to use either, but not both."
-        );
+        )?;
     }
     let topic = NewTopic {
         configs: props::key_values(&args.configs, "--config")?,
@@ -118,7 +124,7 @@ fn create(admin: &Admin, args: &Args) -> anyhow::Result<()> {
     let results = admin.create_topics(&[topic], false, None)?;
     for (name, result) in results {
         match result {
-            Ok(()) => println!("Created topic {name}."),
+            Ok(()) => outln!("Created topic {name}.")?,
             Err(e) if args.if_not_exists && e.code() == Some(TOPIC_ALREADY_EXISTS) => {}
             Err(e) => bail!("{}", props::describe(&e)),
         }
@@ -188,23 +194,23 @@ fn describe(admin: &Admin, args: &Args) -> anyhow::Result<()> {
                 || (args.unavailable_partitions && p.leader < 0)
         };
         if !report {
-            println!(
+            outln!(
                 "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(topic.topic_id.as_bytes()),
                 topic.partitions.len(),
                 non_default.join(",")
-            );
+            )?;
         }
         for p in topic.partitions.iter().filter(|p| wanted(p)) {
             let leader = if p.leader >= 0 { p.leader.to_string() } else { "none".to_string() };
             // Metadata carries no eligible leader replicas; a single-node cluster never has any, which Kafka
             // prints as empty lists.
-            println!(
+            outln!(
                 "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: \tLastKnownElr: ",
                 p.partition,
                 join(&p.replicas),
                 join(&p.isr)
-            );
+            )?;
         }
     }
     Ok(())

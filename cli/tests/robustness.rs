@@ -288,3 +288,40 @@ fn nothing_listens_while_the_logs_load() {
     assert!(!listening_while_loading, "the port listened while the logs were still loading");
     assert!(listens_after, "the broker never listened");
 }
+
+/// A tool whose reader leaves early (`potok topics --describe | head -1`) stops quietly with status 0, as
+/// Unix tools and Kafka's do; it used to panic in `println!` (status 101, a backtrace on stderr).
+#[test]
+fn a_tool_whose_reader_leaves_stops_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), None);
+    // 2,000 lines of description, well past a pipe's buffer.
+    assert_eq!(create(broker.address, "wide", 2000), 0);
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_potok"))
+        .args(["topics", "--describe", "--topic", "wide", "--bootstrap-server"])
+        .arg(broker.address.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    tool.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"Topic: wide\t"), "{}", String::from_utf8_lossy(&first));
+    // The read end is closed here; the tool meets it on its next write.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = tool.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = tool.kill();
+            panic!("the tool did not stop after its reader left");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    tool.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
