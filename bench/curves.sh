@@ -71,6 +71,7 @@ size_curve() {
         forget size "$s"
         n=$((BYTES / s))
         ((n > MAXREC)) && n=$MAXREC
+        "$HERE/hot-pages.sh" "$WORK" $((n * s * 3 / 2 / 1048576 + 512))
         c0=$(cpu_ticks) t0=$(now)
         if timed "size-$s-produce" 0 900 "$POTOK" producer-perf-test --topic "size-$s" --num-records "$n" \
             --record-size "$s" --throughput -1 --producer-props "bootstrap.servers=$BS" "${PROPS[@]}"; then

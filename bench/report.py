@@ -123,7 +123,8 @@ L.append(f"""- Each broker in turn (potok first, then Kafka; never both at once)
 - **Consume**: the 1 KiB acks=1 topics with 6 and with 1 partition ({n1k} records each), each by
   `ConsumerPerformance --messages {n1k}` (subscribe with a fresh consumer group; "excl. join" leaves out the
   group join/rebalance time it reports) and then by `kcat -C -e -q -o beginning -f '%o\\n'` (librdkafka, no group;
-  wall time from launch to exit at the end of all partitions, output counted with `wc -l`).
+  wall time from launch to exit at the end of all partitions, output counted with `wc -l`; three reads, the median
+  recorded, since one latency-bound reader swings by tens of percent between runs).
 - MB in throughput figures is 2^20 bytes, as the Kafka tools print it; "per GB" is 10^9 bytes.
 - **End-to-end latency**: `org.apache.kafka.tools.EndToEndLatency BROKER e2e {meta.get('e2e_n', '?')} 1 1024` — one 1 KiB
   record in flight at a time (acks=1), time from send until the consumer receives it. Its percentiles are whole

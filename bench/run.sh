@@ -11,6 +11,7 @@
 #   BENCH_N_1K [1000000] records for the 1 KiB produce runs  BENCH_N_100 [3000000] records for 100 B runs
 #   BENCH_E2E_N [3000] round trips of EndToEndLatency       BENCH_RATE [5000] records/s of the fixed-rate run
 #   BENCH_RATE_SECONDS [10]  BENCH_PORT [29092] (potok; Kafka uses +100 and +101)  BENCH_OUT [bench/results]
+#   BENCH_KCAT_RUNS [3] kcat reads of each consumed topic (the median is recorded)
 #   BENCH_BROKERS ["potok kafka"]  CARGO_TARGET_DIR [repo target/]  BENCH_TMP [/tmp]
 #   BENCH_CLUSTER [1] then runs bench/cluster.sh: three-node clusters, RF 3 acks=all, failover (cluster.md)
 set -uo pipefail
@@ -23,6 +24,7 @@ N_100="${BENCH_N_100:-3000000}"
 E2E_N="${BENCH_E2E_N:-3000}"
 RATE="${BENCH_RATE:-5000}"
 RATE_SECONDS="${BENCH_RATE_SECONDS:-10}"
+KCAT_RUNS="${BENCH_KCAT_RUNS:-3}"
 PORT_POTOK="${BENCH_PORT:-29092}"
 PORT_KAFKA=$((PORT_POTOK + 100))
 BROKERS="${BENCH_BROKERS:-potok kafka}"
@@ -53,7 +55,8 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------- setup
 mkdir -p "$OUT/logs"
 # Only this script's own results: bench/ceiling.sh, curves.sh and bindings.sh keep theirs beside them.
-rm -f "$OUT/raw.csv" "$OUT/results.md" "$OUT/machine.txt" "$OUT/logs"/*
+rm -f "$OUT/raw.csv" "$OUT/results.md" "$OUT/machine.txt"
+find "$OUT/logs" -maxdepth 1 -type f -delete
 for chart in produce-throughput produce-latency broker-cpu consume-and-latency resources ratios; do
     rm -f "$OUT/$chart.png"
 done
@@ -165,6 +168,7 @@ pp() { # workload topic records size acks [extra producer props...] : ProducerPe
     shift 5
     [[ ${1:-} == --throughput ]] && { tput=$2; shift 2; }
     local c0 f="$OUT/logs/$BROKER-$w.txt"
+    "$HERE/hot-pages.sh" "$WORK" $((n * size * 3 / 2 / 1048576 + 512)) # see hot-pages.sh
     c0=$(cpu_ticks)
     jrun 600 org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" \
         --throughput "$tput" --producer-props "bootstrap.servers=$BS" "acks=$acks" "$@" >"$f" 2>&1
@@ -215,20 +219,25 @@ consume() { # topic suffix: ConsumerPerformance (group) and kcat read the whole 
         step "$BROKER ConsumerPerformance $topic FAILED (rc=$rc, see $f)"
     fi
 
-    local t0 t1 count
-    c0=$(cpu_ticks)
-    t0=$(date +%s.%N)
-    count=$(timeout 300 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' 2>"$OUT/logs/$BROKER-kcat-$sfx.err" | wc -l)
-    t1=$(date +%s.%N)
-    cpu=$(cpu_since "$c0")
-    local el
-    el=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+    # kcat's one reader is latency-bound (a fetch round trip at a time), so one run swings by tens of percent:
+    # the median of KCAT_RUNS runs is recorded, every run is in the log.
+    local i t0 t1 count el runs=()
+    for ((i = 1; i <= KCAT_RUNS; i++)); do
+        c0=$(cpu_ticks)
+        t0=$(date +%s.%N)
+        count=$(timeout 300 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' 2>"$OUT/logs/$BROKER-kcat-$sfx.err" | wc -l)
+        t1=$(date +%s.%N)
+        cpu=$(cpu_since "$c0")
+        runs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}') $cpu $count")
+    done
+    read -r el cpu count <<<"$(printf '%s\n' "${runs[@]}" | sort -n | sed -n "$(((KCAT_RUNS + 1) / 2))p")"
     rec "$BROKER" consume-kcat-$sfx records "$count" rec
     rec "$BROKER" consume-kcat-$sfx seconds "$el" s
     rec "$BROKER" consume-kcat-$sfx records_per_s "$(awk -v n="$count" -v e="$el" 'BEGIN{printf "%.0f", n/e}')" rec/s
     rec "$BROKER" consume-kcat-$sfx MB_per_s "$(awk -v n="$count" -v e="$el" 'BEGIN{printf "%.1f", n*1024/e/1048576}')" MB/s
     rec "$BROKER" consume-kcat-$sfx broker_cpu "$cpu" s
-    step "$BROKER kcat -C -e -q -o beginning $topic: $count records in $el s; broker CPU $cpu s"
+    step "$BROKER kcat runs (seconds, broker CPU s, records): $(printf '%s; ' "${runs[@]}")"
+    step "$BROKER kcat -C -e -q -o beginning $topic (median of $KCAT_RUNS): $count records in $el s; broker CPU $cpu s"
 
 }
 
