@@ -104,6 +104,7 @@ conns_curve() {
         forget conns "$n"
         f="$LOGS/$BROKER-conns-$n.txt"
         step "$BROKER: $n connections"
+        "$HERE/hot-pages.sh" "$WORK" $((CONN_BYTES * 3 / 2 / 1048576 + 512))
         if timeout 900 taskset -c "$CLIENT_CPU" "$PY" "$HERE/conns.py" "$BS" conns 6 "$n" "$CONN_BYTES" 1024 16 "$PID" \
             >"$f" 2>"$LOGS/$BROKER-conns-$n.err"; then
             for kv in $(cat "$f"); do
