@@ -82,7 +82,7 @@ finish() {
 
 produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
     local label=$1 topic=$2 n=$3 recs=$4 size=$5 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw
-    "$HERE/hot-pages.sh" "$WORK" $((recs * size * 3 / 2 / 1048576 + 512))
+    "$HERE/hot-pages.sh" "$WORK" $((recs * size))
     begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 "$POTOK" producer-perf-test --topic "$topic" --num-records "$((recs / n))" \
@@ -99,7 +99,7 @@ produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
 produce_kcat() { # LABEL TOPIC CLIENTS (1 KiB records, N in all)
     local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
     ((n > 1)) && { file="$WORK/kcat-part.txt"; per=$((N / C)); }
-    "$HERE/hot-pages.sh" "$WORK" $((per * n * 1024 * 3 / 2 / 1048576 + 512))
+    "$HERE/hot-pages.sh" "$WORK" $((per * n * 1024))
     begin
     for ((i = 0; i < n; i++)); do
         timed "$label" "$i" 600 kcat -P -b "$BS" -t "$topic" -X acks=1 -X linger.ms=5 -X batch.size=65536 -l "$file" &

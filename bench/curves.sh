@@ -71,7 +71,7 @@ size_curve() {
         forget size "$s"
         n=$((BYTES / s))
         ((n > MAXREC)) && n=$MAXREC
-        "$HERE/hot-pages.sh" "$WORK" $((n * s * 3 / 2 / 1048576 + 512))
+        "$HERE/hot-pages.sh" "$WORK" $((n * s))
         c0=$(cpu_ticks) t0=$(now)
         if timed "size-$s-produce" 0 900 "$POTOK" producer-perf-test --topic "size-$s" --num-records "$n" \
             --record-size "$s" --throughput -1 --producer-props "bootstrap.servers=$BS" "${PROPS[@]}"; then
@@ -104,7 +104,7 @@ conns_curve() {
         forget conns "$n"
         f="$LOGS/$BROKER-conns-$n.txt"
         step "$BROKER: $n connections"
-        "$HERE/hot-pages.sh" "$WORK" $((CONN_BYTES * 3 / 2 / 1048576 + 512))
+        "$HERE/hot-pages.sh" "$WORK" "$CONN_BYTES"
         if timeout 900 taskset -c "$CLIENT_CPU" "$PY" "$HERE/conns.py" "$BS" conns 6 "$n" "$CONN_BYTES" 1024 16 "$PID" \
             >"$f" 2>"$LOGS/$BROKER-conns-$n.err"; then
             for kv in $(cat "$f"); do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/hot-pages.sh DIR MIB — writes MIB MiB of zeros into a file in DIR and deletes it; the benchmarks run it
-# just before each measured produce run.
+# bench/hot-pages.sh DIR BYTES — before a measured produce run of BYTES of record data: writes a file of zeros
+# half as large again plus 512 MiB (the client's and the broker's own allocations) into DIR and deletes it.
 #
 # Why: this machine kind is a virtual machine whose free memory goes back to the host once it has been free for
 # a while (free page reporting, some 20 s here), and the next process to touch such a page pays in system CPU for
@@ -11,5 +11,5 @@
 # runs of the same build). Pages freed a moment ago are handed out first, so writing and deleting a file a little
 # larger than the run's data gives the broker the same hot pages whichever broker runs.
 set -eu
-dd if=/dev/zero of="$1/hot-pages" bs=1M count="$2" status=none
+dd if=/dev/zero of="$1/hot-pages" bs=1M count=$(($2 * 3 / 2 / 1048576 + 512)) status=none
 rm -f "$1/hot-pages"

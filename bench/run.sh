@@ -168,7 +168,7 @@ pp() { # workload topic records size acks [extra producer props...] : ProducerPe
     shift 5
     [[ ${1:-} == --throughput ]] && { tput=$2; shift 2; }
     local c0 f="$OUT/logs/$BROKER-$w.txt"
-    "$HERE/hot-pages.sh" "$WORK" $((n * size * 3 / 2 / 1048576 + 512)) # see hot-pages.sh
+    "$HERE/hot-pages.sh" "$WORK" $((n * size)) # see hot-pages.sh
     c0=$(cpu_ticks)
     jrun 600 org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" \
         --throughput "$tput" --producer-props "bootstrap.servers=$BS" "acks=$acks" "$@" >"$f" 2>&1
