@@ -118,7 +118,7 @@ pub fn record_batch(data: &[u8]) {
         let Ok(batch) = batch else { break };
         if let Ok(header) = record::validate_batch(batch) {
             let _ = header.compression();
-            let _ = record::validate_records(batch, limits);
+            let _ = record::validate_records(&header, batch, limits);
             if let Ok((_, records)) = record::decode_records(batch, limits) {
                 assert!(records.len() <= header.records_count.max(0) as usize);
             }

@@ -412,8 +412,8 @@ pub fn decode_records(batch: &[u8], limits: DecodeLimits) -> Result<(BatchHeader
 /// Checks the records inside a batch the way Kafka's broker does before storing it: the batch holds at least
 /// one record, exactly as many as its count says, with offset deltas 0, 1, 2, ... matching its last offset
 /// delta, and every record is well formed. Compressed batches are decompressed (bounded by `limits`).
-pub fn validate_records(batch: &[u8], limits: DecodeLimits) -> Result<(), RecordError> {
-    let header = validate_batch(batch)?;
+/// `header` is what [`validate_batch`] returned for `batch` (its length and CRC are not checked again).
+pub fn validate_records(header: &BatchHeader, batch: &[u8], limits: DecodeLimits) -> Result<(), RecordError> {
     if header.records_count == 0 {
         return Err(RecordError::InvalidRecord("batch holds no records"));
     }
@@ -421,7 +421,7 @@ pub fn validate_records(batch: &[u8], limits: DecodeLimits) -> Result<(), Record
         return Err(RecordError::InvalidRecord("last offset delta does not match the record count"));
     }
     let mut expected_delta = 0;
-    for_each_record(&header, batch, limits, |raw| {
+    for_each_record(header, batch, limits, |raw| {
         if raw.offset_delta != expected_delta {
             return Err(RecordError::InvalidRecord("record offset deltas are not consecutive"));
         }

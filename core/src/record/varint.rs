@@ -41,7 +41,20 @@ fn unsigned_len(mut v: u64) -> usize {
     n
 }
 
+/// Most varints in a record (lengths of short fields, small deltas, header counts) are one byte: that case is
+/// inlined into the caller, the rest go through the loop.
+#[inline]
 fn get_unsigned(buf: &mut &[u8], max_bytes: usize) -> Result<u64, RecordError> {
+    match buf.split_first() {
+        Some((&b, rest)) if b < 0x80 => {
+            *buf = rest;
+            Ok(u64::from(b))
+        }
+        _ => get_unsigned_multi(buf, max_bytes),
+    }
+}
+
+fn get_unsigned_multi(buf: &mut &[u8], max_bytes: usize) -> Result<u64, RecordError> {
     let mut value = 0u64;
     for i in 0..max_bytes {
         let (&b, rest) = buf.split_first().ok_or(RecordError::Truncated("varint"))?;
@@ -55,6 +68,7 @@ fn get_unsigned(buf: &mut &[u8], max_bytes: usize) -> Result<u64, RecordError> {
 }
 
 /// Reads a zig-zag varint from the front of `buf`, advancing it.
+#[inline]
 pub fn get_varint(buf: &mut &[u8]) -> Result<i32, RecordError> {
     let raw = get_unsigned(buf, 5)?;
     if raw > u64::from(u32::MAX) {
@@ -65,6 +79,7 @@ pub fn get_varint(buf: &mut &[u8]) -> Result<i32, RecordError> {
 }
 
 /// Reads a zig-zag varlong from the front of `buf`, advancing it.
+#[inline]
 pub fn get_varlong(buf: &mut &[u8]) -> Result<i64, RecordError> {
     let raw = get_unsigned(buf, 10)?;
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))

@@ -617,7 +617,7 @@ impl Log {
             if origin == AppendOrigin::Client && header.is_control() {
                 return Err(RecordError::InvalidRecord("clients may not write control batches").into());
             }
-            record::validate_records(batch, record::DecodeLimits::default())?;
+            record::validate_records(&header, batch, record::DecodeLimits::default())?;
             let marker = if header.is_control() && header.has_producer_id() {
                 Some(record::end_txn_marker(batch)?)
             } else {
