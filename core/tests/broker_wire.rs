@@ -38,6 +38,10 @@ fn connect(broker: &RunningBroker) -> TcpStream {
 }
 
 fn send(stream: &mut TcpStream, api: ApiKey, version: i16, correlation_id: i32, body: RequestKind) {
+    stream.write_all(&request_frame(api, version, correlation_id, body)).unwrap();
+}
+
+fn request_frame(api: ApiKey, version: i16, correlation_id: i32, body: RequestKind) -> BytesMut {
     let mut buf = BytesMut::new();
     buf.put_i32(0);
     let header = RequestHeader::default()
@@ -49,7 +53,7 @@ fn send(stream: &mut TcpStream, api: ApiKey, version: i16, correlation_id: i32, 
     body.encode(&mut buf, version).unwrap();
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    stream.write_all(&buf).unwrap();
+    buf
 }
 
 fn receive(stream: &mut TcpStream, api: ApiKey, version: i16) -> (i32, ResponseKind) {
@@ -100,15 +104,7 @@ fn create_topic(s: &mut TcpStream, name: &str, partitions: i32) {
 }
 
 fn produce(s: &mut TcpStream, topic: &str, acks: i16, values: &[&str]) -> Option<i64> {
-    let mut b = BatchBuilder::new(Compression::Lz4);
-    for v in values {
-        b.append(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
-    }
-    let data = PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(b.build().unwrap())));
-    let topic = TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_string(topic.into())))
-        .with_partition_data(vec![data]);
-    let req = ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![topic]);
+    let req = produce_request(topic, acks, values);
     if acks == 0 {
         send(s, ApiKey::Produce, 9, 7, req.into());
         return None;
@@ -117,6 +113,18 @@ fn produce(s: &mut TcpStream, topic: &str, acks: i16, values: &[&str]) -> Option
     let p = &r.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 0);
     Some(p.base_offset)
+}
+
+fn produce_request(topic: &str, acks: i16, values: &[&str]) -> ProduceRequest {
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    for v in values {
+        b.append(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
+    }
+    let data = PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(b.build().unwrap())));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_string(topic.into())))
+        .with_partition_data(vec![data]);
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![topic])
 }
 
 fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
@@ -258,6 +266,58 @@ fn a_request_pipelined_behind_a_parked_fetch_is_answered_after_it() {
     assert!(matches!(answer, ResponseKind::ApiVersions(r) if r.error_code == 0));
     // The fetch waited its second; the ApiVersions right after it, not a client timeout's worth more.
     assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+    broker.stop().unwrap();
+}
+
+/// Requests that arrive together (a client pipelining, all in one write) are answered in order, and a parked
+/// one among them does not hold back the answers to the requests before it: those go out before it waits.
+#[test]
+fn pipelined_requests_are_answered_in_order_and_a_parked_one_holds_back_none_before_it() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    create_topic(&mut s, "together", 1);
+    let mut all = request_frame(ApiKey::ApiVersions, 3, 1, ApiVersionsRequest::default().into());
+    all.extend_from_slice(&request_frame(ApiKey::Produce, 9, 2, produce_request("together", 1, &["a", "b"]).into()));
+    // Offset 2 is the log end after the produce: the fetch waits its whole max wait for data that never comes.
+    all.extend_from_slice(&request_frame(ApiKey::Fetch, 12, 3, fetch_request("together", 2, 8_000).into()));
+    all.extend_from_slice(&request_frame(ApiKey::ApiVersions, 3, 4, ApiVersionsRequest::default().into()));
+    let started = std::time::Instant::now();
+    s.write_all(&all).unwrap();
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 1);
+    let (id, ResponseKind::Produce(r)) = receive(&mut s, ApiKey::Produce, 9) else { panic!() };
+    assert_eq!((id, r.responses[0].partition_responses[0].base_offset), (2, 0));
+    assert!(started.elapsed() < Duration::from_secs(6), "the first answers waited for the fetch");
+    let (id, ResponseKind::Fetch(f)) = receive(&mut s, ApiKey::Fetch, 12) else { panic!() };
+    assert_eq!((id, f.responses[0].partitions[0].high_watermark), (3, 2));
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 4);
+    broker.stop().unwrap();
+}
+
+/// A request that arrives a byte at a time, and one split across writes with the next one's start, is read
+/// whole and answered.
+#[test]
+fn requests_split_across_writes_are_read_whole() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    s.set_nodelay(true).unwrap();
+    create_topic(&mut s, "trickle", 1);
+    let first = request_frame(ApiKey::Produce, 9, 1, produce_request("trickle", 1, &["slow"]).into());
+    for byte in first.iter() {
+        s.write_all(&[*byte]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (id, ResponseKind::Produce(r)) = receive(&mut s, ApiKey::Produce, 9) else { panic!() };
+    assert_eq!((id, r.responses[0].partition_responses[0].base_offset), (1, 0));
+    let mut both = request_frame(ApiKey::Produce, 9, 2, produce_request("trickle", 1, &["x"]).into());
+    both.extend_from_slice(&request_frame(ApiKey::ApiVersions, 3, 3, ApiVersionsRequest::default().into()));
+    let (head, tail) = both.split_at(both.len() - 7);
+    s.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(tail).unwrap();
+    let (id, ResponseKind::Produce(r)) = receive(&mut s, ApiKey::Produce, 9) else { panic!() };
+    assert_eq!((id, r.responses[0].partition_responses[0].base_offset), (2, 1));
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 3);
+    assert_eq!(fetch_values(&mut s, "trickle", 0, 0), vec!["slow", "x"]);
     broker.stop().unwrap();
 }
 

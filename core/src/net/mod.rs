@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -758,29 +758,33 @@ async fn follow_observer(shared: Arc<Shared>, observer: Arc<MetadataObserver>, s
         .await;
 }
 
-/// Reads one frame: `Ok(None)` at a clean end of stream.
-async fn read_frame(stream: &mut TcpStream, max_frame: usize) -> Result<Option<BytesMut>, ProtocolError> {
-    let mut size = [0u8; 4];
-    // A peer that hangs up (EOF, reset) between requests has simply left: not an error worth reporting.
-    if stream.read_exact(&mut size).await.is_err() {
+/// How much a connection reads at once when no frame is partly read: one read usually takes a whole request,
+/// or several a client pipelined.
+const READ_CHUNK: usize = 64 << 10;
+/// Answers held back to leave in one write (the answers to requests read in one go) are sent once they reach
+/// this many bytes, or when no whole request is left to handle.
+const WRITE_BATCH: usize = 64 << 10;
+
+/// Takes the next whole frame (without its size prefix) off the front of `input`; `Ok(None)` when `input` holds
+/// only part of one, after making room for the rest of it. The size is checked against `max_frame` before the
+/// room is made.
+fn next_frame(input: &mut BytesMut, max_frame: usize) -> Result<Option<bytes::Bytes>, ProtocolError> {
+    if input.len() < 4 {
         return Ok(None);
     }
-    // check_frame refuses a negative or oversized length; with only the prefix buffered it reports "incomplete".
-    protocol::check_frame(&size, max_frame)?;
-    let size = i32::from_be_bytes(size) as usize;
-    // The size was checked against socket.request.max.bytes before this allocation. The bytes are read into
-    // the buffer's spare capacity (no zero-filling first), and never past this frame.
-    let mut frame = BytesMut::with_capacity(size);
-    let mut body = (&mut *stream).take(size as u64);
-    while frame.len() < size {
-        match body.read_buf(&mut frame).await {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(_) => {}
-        }
+    if let Some(size) = protocol::check_frame(input, max_frame)? {
+        input.advance(4);
+        return Ok(Some(input.split_to(size).freeze()));
     }
-    Ok(Some(frame))
+    let size = i32::from_be_bytes([input[0], input[1], input[2], input[3]]) as usize;
+    input.reserve(4 + size - input.len());
+    Ok(None)
 }
 
+/// Serves one connection. Requests are handled in arrival order, one at a time; the answers to the requests
+/// that arrived together (a client pipelining) go out together, in one write, once every whole request read
+/// so far is answered, so a busy connection costs one read and one write per round rather than per request.
+/// A parked request first sends the answers before it, then waits for its own.
 async fn serve_connection(
     shared: Arc<Shared>,
     mut stream: TcpStream,
@@ -790,42 +794,133 @@ async fn serve_connection(
 ) -> Result<(), ProtocolError> {
     let _ = stream.set_nodelay(true);
     let client_host = format!("/{}", peer.ip());
+    let mut input = BytesMut::new();
+    let mut answers = Answers::default();
     loop {
         // A parked request that ended because the broker is stopping has already seen the change.
         if *stop.borrow() {
             return Ok(());
         }
-        let frame = tokio::select! {
+        if let Some(frame) = next_frame(&mut input, shared.max_frame)? {
+            let answer = match handle_frame(&shared, frame, &client_host, controller_listener).await? {
+                Handled::Answer(answer) => answer,
+                Handled::Parked(parked) => {
+                    if !answers.send(&mut stream, peer).await {
+                        return Ok(());
+                    }
+                    wait_parked(&shared, parked, &mut stop, &stream).await?
+                }
+            };
+            if let Some(answer) = answer {
+                answers.push(answer);
+            }
+            if answers.bytes >= WRITE_BATCH && !answers.send(&mut stream, peer).await {
+                return Ok(());
+            }
+            continue;
+        }
+        if !answers.send(&mut stream, peer).await {
+            return Ok(());
+        }
+        if input.len() == input.capacity() {
+            input.reserve(READ_CHUNK);
+        }
+        match stream.try_read_buf(&mut input) {
+            // End of stream (there was room to read into): the peer has left.
+            Ok(0) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            // A peer that hangs up (reset) has simply left: not an error worth reporting.
+            Err(_) => return Ok(()),
+        }
+        // Nothing more has arrived. An idle connection holds no read buffer.
+        if input.is_empty() {
+            input = BytesMut::new();
+        }
+        let ready = tokio::select! {
             _ = stop.changed() => return Ok(()),
             // connections.max.idle.ms: Kafka closes a connection that sent nothing for this long.
             _ = tokio::time::sleep(shared.idle) => return Ok(()),
-            frame = read_frame(&mut stream, shared.max_frame) => frame,
+            ready = stream.readable() => ready,
         };
-        let Some(frame) = frame? else { return Ok(()) };
-        let Some(response) =
-            respond(&shared, frame.freeze(), &client_host, controller_listener, &mut stop, &stream).await?
-        else {
-            continue;
-        };
-        if let Err(e) = write_frame(&mut stream, &response).await {
-            // A peer that left is normal; a segment file that shrank under a response cannot be answered
-            // (the frame's size was already sent), so the connection closes, as Kafka's does.
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                tracing::warn!("closing the connection from {peer}: {e}");
-            }
+        if ready.is_err() {
             return Ok(());
         }
     }
 }
 
-/// Writes a response frame's parts in order: bytes as they are, file ranges (a Fetch's records) straight from
-/// the segment file to the socket.
-async fn write_frame(stream: &mut TcpStream, frame: &ResponseFrame) -> std::io::Result<()> {
-    for part in &frame.parts {
-        match part {
-            FramePart::Bytes(bytes) => stream.write_all(bytes).await?,
-            FramePart::File(slice) => send_file(stream, slice).await?,
+/// Answers waiting to be written, in request order.
+#[derive(Default)]
+struct Answers {
+    frames: Vec<ResponseFrame>,
+    bytes: usize,
+}
+
+impl Answers {
+    fn push(&mut self, frame: ResponseFrame) {
+        self.bytes += frame.len();
+        self.frames.push(frame);
+    }
+
+    /// Writes the waiting answers; false when the connection must close.
+    async fn send(&mut self, stream: &mut TcpStream, peer: SocketAddr) -> bool {
+        if self.frames.is_empty() {
+            return true;
         }
+        let written = write_frames(stream, &self.frames).await;
+        self.frames.clear();
+        self.bytes = 0;
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                // A peer that left is normal; a segment file that shrank under a response cannot be answered
+                // (the frame's size was already sent), so the connection closes, as Kafka's does.
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    tracing::warn!("closing the connection from {peer}: {e}");
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Writes response frames' parts in order: bytes as they are, gathered into as few writes as they fit, and
+/// file ranges (a Fetch's records) straight from the segment file to the socket.
+async fn write_frames(stream: &mut TcpStream, frames: &[ResponseFrame]) -> std::io::Result<()> {
+    let mut bytes: Vec<&[u8]> = Vec::new();
+    for part in frames.iter().flat_map(|frame| &frame.parts) {
+        match part {
+            FramePart::Bytes(b) => bytes.push(b),
+            FramePart::File(slice) => {
+                write_all_vectored(stream, &bytes).await?;
+                bytes.clear();
+                send_file(stream, slice).await?;
+            }
+        }
+    }
+    write_all_vectored(stream, &bytes).await
+}
+
+/// Writes every byte of `parts`, in order, with vectored writes.
+async fn write_all_vectored(stream: &mut TcpStream, parts: &[&[u8]]) -> std::io::Result<()> {
+    /// The most slices one write takes (Linux's IOV_MAX is 1024).
+    const MAX_SLICES: usize = 64;
+    let (mut index, mut offset) = (0, 0);
+    while index < parts.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&parts[index][offset..])
+            .chain(parts[index + 1..].iter().copied())
+            .take(MAX_SLICES)
+            .map(std::io::IoSlice::new)
+            .collect();
+        let mut written = stream.write_vectored(&slices).await?;
+        if written == 0 && slices.iter().any(|s| !s.is_empty()) {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while index < parts.len() && written >= parts[index].len() - offset {
+            written -= parts[index].len() - offset;
+            (index, offset) = (index + 1, 0);
+        }
+        offset += written;
     }
     Ok(())
 }
@@ -856,24 +951,40 @@ async fn send_file(stream: &TcpStream, slice: &crate::storage::FileSlice) -> std
     Ok(())
 }
 
-/// Handles one request frame; `Ok(None)` when no response is due (acks=0, or the client left while it waited).
-async fn respond(
+/// What handling a request frame gave.
+enum Handled {
+    /// The answer, or `None` when none is due (acks=0).
+    Answer(Option<ResponseFrame>),
+    /// The broker parked the request: its answer comes later (a long-polling Fetch, a JoinGroup).
+    Parked(Parked),
+}
+
+/// A parked request's wait for its answer.
+struct Parked {
+    token: u64,
+    answer: oneshot::Receiver<(ResponseKind, FileRecords)>,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+}
+
+/// Handles one request frame.
+async fn handle_frame(
     shared: &Shared,
     frame: bytes::Bytes,
     client_host: &str,
     controller_listener: bool,
-    stop: &mut watch::Receiver<bool>,
-    stream: &TcpStream,
-) -> Result<Option<ResponseFrame>, ProtocolError> {
+) -> Result<Handled, ProtocolError> {
     let (key, version) = protocol::peek_api(&frame)?;
     if key == RAFT_API_KEY {
-        return answer_peer(shared, &frame).await.map(|b| Some(b.into()));
+        return answer_peer(shared, &frame).await.map(|b| Handled::Answer(Some(b.into())));
     }
     if key == ApiKey::ApiVersions as i16 && versions::supported(ApiKey::ApiVersions).is_some_and(|r| version > r.max) {
         // A client newer than potok: answer in version 0 with the versions it can pick from.
         let correlation_id = frame.get(4..8).map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         let body = ResponseKind::ApiVersions(versions::api_versions_fallback());
-        return protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(|b| Some(b.into()));
+        return protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
+            .map(|b| Handled::Answer(Some(b.into())));
     }
     let request = protocol::decode_request(frame)?;
     let api_key = request.api_key;
@@ -906,35 +1017,47 @@ async fn respond(
         Outcome::RespondWithFiles(body, files) => (body, files),
         Outcome::NoResponse => {
             shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
-            return Ok(None);
+            return Ok(Handled::Answer(None));
         }
         Outcome::Parked => {
             shared.wake.notify_one();
-            // Ok(None): the peer left or the broker is stopping, so nobody needs an answer.
-            let waited = tokio::select! {
-                r = rx => r.map(Some).map_err(|_| ()),
-                _ = tokio::time::sleep(PARKED_REQUEST_MAX) => Err(()),
-                _ = stop.changed() => Ok(None),
-                // The client left: nobody will read the answer, so give up the wait.
-                _ = peer_closed(stream) => Ok(None),
-            };
-            match waited {
-                Ok(Some(body)) => body,
-                other => {
-                    shared.broker.cancel(ctx.token);
-                    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
-                    return match other {
-                        Ok(_) => Ok(None),
-                        Err(()) => Err(ProtocolError::Malformed {
-                            what: "parked request",
-                            message: "no answer in time".into(),
-                        }),
-                    };
-                }
-            }
+            return Ok(Handled::Parked(Parked { token: ctx.token, answer: rx, api_key, version, correlation_id }));
         }
     };
     shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&ctx.token);
+    protocol::encode_response_parts(api_key, version, correlation_id, &body, &files).map(|f| Handled::Answer(Some(f)))
+}
+
+/// Waits for a parked request's answer; `Ok(None)` when nobody needs it any more (the peer left, or the broker
+/// is stopping).
+async fn wait_parked(
+    shared: &Shared,
+    parked: Parked,
+    stop: &mut watch::Receiver<bool>,
+    stream: &TcpStream,
+) -> Result<Option<ResponseFrame>, ProtocolError> {
+    let Parked { token, answer, api_key, version, correlation_id } = parked;
+    let waited = tokio::select! {
+        r = answer => r.map(Some).map_err(|_| ()),
+        _ = tokio::time::sleep(PARKED_REQUEST_MAX) => Err(()),
+        _ = stop.changed() => Ok(None),
+        // The client left: nobody will read the answer, so give up the wait.
+        _ = peer_closed(stream) => Ok(None),
+    };
+    let (body, files) = match waited {
+        Ok(Some(answer)) => answer,
+        other => {
+            shared.broker.cancel(token);
+            shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+            return match other {
+                Ok(_) => Ok(None),
+                Err(()) => {
+                    Err(ProtocolError::Malformed { what: "parked request", message: "no answer in time".into() })
+                }
+            };
+        }
+    };
+    shared.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
     protocol::encode_response_parts(api_key, version, correlation_id, &body, &files).map(Some)
 }
 
@@ -1123,6 +1246,71 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::storage::FileSlice;
+    use tokio::io::AsyncReadExt;
+
+    /// Frames come off the read buffer whole, one at a time, in order; a partly read one waits, with room made
+    /// for the rest of it; a size over the limit is refused before any room is made for it.
+    #[test]
+    fn next_frame_takes_whole_frames_and_checks_sizes_first() {
+        let mut input = BytesMut::new();
+        for body in [&b"first"[..], b"second", b""] {
+            input.extend_from_slice(&(body.len() as i32).to_be_bytes());
+            input.extend_from_slice(body);
+        }
+        input.extend_from_slice(&100i32.to_be_bytes());
+        input.extend_from_slice(b"part");
+        assert_eq!(next_frame(&mut input, 1000).unwrap().unwrap(), &b"first"[..]);
+        assert_eq!(next_frame(&mut input, 1000).unwrap().unwrap(), &b"second"[..]);
+        assert_eq!(next_frame(&mut input, 1000).unwrap().unwrap(), &b""[..]);
+        assert!(next_frame(&mut input, 1000).unwrap().is_none());
+        assert!(input.capacity() >= 104, "room for the rest of the frame");
+        input.extend_from_slice(&[7u8; 96]);
+        assert_eq!(next_frame(&mut input, 1000).unwrap().unwrap().len(), 100);
+        assert!(input.is_empty());
+
+        let mut input = BytesMut::from(&[0u8, 0][..]);
+        assert!(next_frame(&mut input, 1000).unwrap().is_none(), "half a size prefix");
+        let mut input = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+        assert!(matches!(next_frame(&mut input, 1000), Err(ProtocolError::FrameTooLarge { .. })));
+        assert!(input.capacity() < 1000, "no room made for a refused frame");
+        let mut input = BytesMut::from(&(-1i32).to_be_bytes()[..]);
+        assert!(matches!(next_frame(&mut input, 1000), Err(ProtocolError::NegativeFrameSize(-1))));
+    }
+
+    /// Answers gathered for one write arrive whole and in order through a socket that fills up (the reader is
+    /// slow, so vectored writes stop part-way through a part and go on from there), with more parts than one
+    /// write takes.
+    #[tokio::test]
+    async fn gathered_answers_arrive_whole_and_in_order() {
+        let frames: Vec<ResponseFrame> = (0..300u32)
+            .map(|i| {
+                let part =
+                    |n: u32| FramePart::Bytes((0..(n * 997) % 40_000).map(|b| (b % 251) as u8 ^ i as u8).collect());
+                ResponseFrame { parts: vec![part(i), part(i + 1)] }
+            })
+            .collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_bytes().unwrap()).collect();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let writer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            write_frames(&mut stream, &frames).await
+        });
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let mut received = Vec::with_capacity(expected.len());
+        let mut chunk = vec![0u8; 64 << 10];
+        let read_all = async {
+            while received.len() < expected.len() {
+                let n = client.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the writer closed after {} bytes", received.len());
+                received.extend_from_slice(&chunk[..n]);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the answers arrive in time");
+        tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
+        assert!(received == expected, "{} bytes arrived as they were sent", expected.len());
+    }
 
     /// A frame's file range goes out with sendfile whole and in order between its byte parts, through a socket
     /// that fills up (the reader is slow, so sends stop on EAGAIN and go on), even though its file was removed
@@ -1149,7 +1337,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let writer = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
-            write_frame(&mut stream, &frame).await
+            write_frames(&mut stream, std::slice::from_ref(&frame)).await
         });
         let mut client = TcpStream::connect(address).await.unwrap();
         let mut received = Vec::with_capacity(len + 8);
