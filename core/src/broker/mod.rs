@@ -378,26 +378,32 @@ impl Broker {
                 }
             }
         }
-        // The replicas this broker gains: their files are made side by side first (creating a log waits on the
-        // disk), as a topic's logs are on a single node, then registered.
+        // One walk over the new image: the replicas this broker gains, and what changed for the ones it hosts.
+        // A partition the image did not change, in a topic whose configs did not change either, needs nothing.
+        let broker_configs_changed = before.broker_configs != after.broker_configs;
         let mut wanted = Vec::new();
+        let mut changed = Vec::new();
         for topic in after.topics.values() {
             let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
+            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
             let mut config = None;
             for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
-                // A partition the image did not change has had its replica made already.
-                if old.and_then(|o| o.partition(p.partition)) == Some(p) {
+                let moved = old.and_then(|o| o.partition(p.partition)) != Some(p);
+                if !moved && !configs_changed {
                     continue;
                 }
                 let tp = TopicPartition::new(&topic.name, p.partition)?;
-                if state.replicas.get(&tp).is_none() {
-                    let config = config.get_or_insert_with(|| {
-                        topic_config::log_config(&topic.configs, &self.config, &after.broker_configs)
-                    });
-                    wanted.push((tp, topic.id, config.clone()));
+                let config = config.get_or_insert_with(|| {
+                    topic_config::log_config(&topic.configs, &self.config, &after.broker_configs)
+                });
+                if moved && state.replicas.get(&tp).is_none() {
+                    wanted.push((tp.clone(), topic.id, config.clone()));
                 }
+                changed.push((tp, configs_changed.then(|| config.clone()), moved.then_some(p)));
             }
         }
+        // The files of the replicas gained are made side by side (creating a log waits on the disk), as a topic's
+        // logs are on a single node, then registered.
         let mut failed = None;
         let made = storage::parallel_map(wanted, |(tp, topic_id, config)| {
             let result = self.create_partition_files(&tp, &topic_id, &config, now_ms);
@@ -413,25 +419,14 @@ impl Broker {
                 }
             }
         }
-        let broker_configs_changed = before.broker_configs != after.broker_configs;
-        for topic in after.topics.values() {
-            let old = before.topics.get(&topic.name).filter(|t| t.id == topic.id);
-            let configs_changed = broker_configs_changed || old.is_none_or(|o| o.configs != topic.configs);
-            let config = topic_config::log_config(&topic.configs, &self.config, &after.broker_configs);
-            for p in topic.partitions.iter().filter(|p| hosted(topic, p)) {
-                let old_p = old.and_then(|o| o.partition(p.partition));
-                if old_p == Some(p) && !configs_changed {
-                    continue;
-                }
-                let tp = TopicPartition::new(&topic.name, p.partition)?;
-                // None: its creation failed above (reported once the rest is applied).
-                let Some(partition) = state.replicas.get(&tp) else { continue };
-                if configs_changed {
-                    partition.log().set_config(config.clone());
-                }
-                if old_p != Some(p) {
-                    self.apply_leadership(&partition, p, now_ms);
-                }
+        for (tp, config, leadership) in changed {
+            // None: its creation failed above (reported once the rest is applied).
+            let Some(partition) = state.replicas.get(&tp) else { continue };
+            if let Some(config) = config {
+                partition.log().set_config(config);
+            }
+            if let Some(p) = leadership {
+                self.apply_leadership(&partition, p, now_ms);
             }
         }
         failed.map_or(Ok(()), Err)
