@@ -293,6 +293,29 @@ fn pipelined_requests_are_answered_in_order_and_a_parked_one_holds_back_none_bef
     broker.stop().unwrap();
 }
 
+/// A request the broker cannot read closes its connection, but the requests that arrived before it in the same
+/// write are answered first.
+#[test]
+fn requests_before_a_malformed_one_are_answered_before_the_connection_closes() {
+    let broker = start(None);
+    let mut s = connect(&broker);
+    let mut all = request_frame(ApiKey::ApiVersions, 3, 1, ApiVersionsRequest::default().into());
+    all.extend_from_slice(&request_frame(ApiKey::ApiVersions, 3, 2, ApiVersionsRequest::default().into()));
+    all.extend_from_slice(&[0, 0, 0, 6, 0x7f, 0x7f, 0, 0, 0, 1]); // unknown API key
+    s.write_all(&all).unwrap();
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 1);
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 2);
+    assert!(closed(&mut s), "the malformed request closes the connection");
+    let mut s = connect(&broker);
+    let mut all = request_frame(ApiKey::ApiVersions, 3, 3, ApiVersionsRequest::default().into());
+    all.extend_from_slice(&(2_000_000i32).to_be_bytes()); // over socket.request.max.bytes
+    s.write_all(&all).unwrap();
+    assert_eq!(receive(&mut s, ApiKey::ApiVersions, 3).0, 3);
+    assert!(closed(&mut s), "the oversized frame closes the connection");
+    api_versions_works(&broker);
+    broker.stop().unwrap();
+}
+
 /// A request that arrives a byte at a time, and one split across writes with the next one's start, is read
 /// whole and answered.
 #[test]

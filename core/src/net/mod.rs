@@ -801,8 +801,21 @@ async fn serve_connection(
         if *stop.borrow() {
             return Ok(());
         }
-        if let Some(frame) = next_frame(&mut input, shared.max_frame)? {
-            let answer = match handle_frame(&shared, frame, &client_host, controller_listener).await? {
+        let handled = match next_frame(&mut input, shared.max_frame) {
+            Ok(Some(frame)) => handle_frame(&shared, frame, &client_host, controller_listener).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let handled = match handled {
+            Ok(handled) => handled,
+            Err(e) => {
+                // The requests before the one that cannot be read are answered before the connection closes.
+                answers.send(&mut stream, peer).await;
+                return Err(e);
+            }
+        };
+        if let Some(handled) = handled {
+            let answer = match handled {
                 Handled::Answer(answer) => answer,
                 Handled::Parked(parked) => {
                     if !answers.send(&mut stream, peer).await {
