@@ -803,8 +803,7 @@ async fn serve_connection(
         }
         let handled = match next_frame(&mut input, shared.max_frame) {
             Ok(Some(frame)) => handle_frame(&shared, frame, &client_host, controller_listener).await.map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
+            other => other.map(|_| None),
         };
         let handled = match handled {
             Ok(handled) => handled,
@@ -1290,6 +1289,31 @@ mod tests {
         assert!(matches!(next_frame(&mut input, 1000), Err(ProtocolError::NegativeFrameSize(-1))));
     }
 
+    /// Writes `frames` with [`write_frames`] to a reader that takes 64 KiB at a time with a pause after each
+    /// (so the socket fills up and the writes stop part-way and go on), and returns the `len` bytes read.
+    async fn write_to_a_slow_reader(frames: Vec<ResponseFrame>, len: usize) -> Vec<u8> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let writer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            write_frames(&mut stream, &frames).await
+        });
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let mut received = Vec::with_capacity(len);
+        let mut chunk = vec![0u8; 64 << 10];
+        let read_all = async {
+            while received.len() < len {
+                let n = client.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the writer closed after {} bytes", received.len());
+                received.extend_from_slice(&chunk[..n]);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the bytes arrive in time");
+        tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
+        received
+    }
+
     /// Answers gathered for one write arrive whole and in order through a socket that fills up (the reader is
     /// slow, so vectored writes stop part-way through a part and go on from there), with more parts than one
     /// write takes.
@@ -1303,25 +1327,7 @@ mod tests {
             })
             .collect();
         let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_bytes().unwrap()).collect();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let writer = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            write_frames(&mut stream, &frames).await
-        });
-        let mut client = TcpStream::connect(address).await.unwrap();
-        let mut received = Vec::with_capacity(expected.len());
-        let mut chunk = vec![0u8; 64 << 10];
-        let read_all = async {
-            while received.len() < expected.len() {
-                let n = client.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the writer closed after {} bytes", received.len());
-                received.extend_from_slice(&chunk[..n]);
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the answers arrive in time");
-        tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
+        let received = write_to_a_slow_reader(frames, expected.len()).await;
         assert!(received == expected, "{} bytes arrived as they were sent", expected.len());
     }
 
@@ -1346,25 +1352,7 @@ mod tests {
                 FramePart::Bytes(bytes::Bytes::from_static(b"tail")),
             ],
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let writer = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            write_frames(&mut stream, std::slice::from_ref(&frame)).await
-        });
-        let mut client = TcpStream::connect(address).await.unwrap();
-        let mut received = Vec::with_capacity(len + 8);
-        let mut chunk = vec![0u8; 64 << 10];
-        let read_all = async {
-            while received.len() < len + 8 {
-                let n = client.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the writer closed after {} bytes", received.len());
-                received.extend_from_slice(&chunk[..n]);
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the frame arrives in time");
-        tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
+        let received = write_to_a_slow_reader(vec![frame], len + 8).await;
         assert_eq!(&received[..4], b"head");
         assert!(received[4..4 + len] == data[position..position + len], "the file range arrived as it was");
         assert_eq!(&received[4 + len..], b"tail");
