@@ -166,12 +166,14 @@ fn client_batches_are_stored_as_received() {
                 0,
             )
             .unwrap();
-            // Offset the log first, so the rewrite of base offsets is visible.
+            // Offset the log first, so the rewrite of base offsets is visible. The broker's time is the golden
+            // records' (late 2023), which CreateTime timestamps are checked against.
+            let now = 1_700_000_000_000;
             let mut filler = BatchBuilder::new(Compression::None);
             filler.append(0, None, Some(b"x"), &[]);
-            log.append(&filler.build().unwrap(), 5, AppendOrigin::Client, 0).unwrap();
+            log.append(&filler.build().unwrap(), 5, AppendOrigin::Client, now).unwrap();
             let produced = original.clone();
-            let info = log.append(&produced, 5, AppendOrigin::Client, 0).unwrap();
+            let info = log.append(&produced, 5, AppendOrigin::Client, now).unwrap();
             assert_eq!((info.first_offset, info.last_offset), (1, 20), "{name}");
             let stored = log.read(1, 1 << 20, i64::MAX, false).unwrap().records;
             assert_eq!(stored.len(), original.len(), "{name}");

@@ -118,7 +118,12 @@ pub fn record_batch(data: &[u8]) {
         let Ok(batch) = batch else { break };
         if let Ok(header) = record::validate_batch(batch) {
             let _ = header.compression();
-            let _ = record::validate_records(&header, batch, limits);
+            let _ = record::validate_records(
+                &header,
+                batch,
+                limits,
+                record::RecordRules { require_keys: true, timestamps: Some((0, i64::MAX)) },
+            );
             if let Ok((_, records)) = record::decode_records(batch, limits) {
                 assert!(records.len() <= header.records_count.max(0) as usize);
             }

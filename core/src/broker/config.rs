@@ -602,6 +602,8 @@ impl BrokerConfig {
             "log.flush.interval.messages" => log_key(&mut self.log, "flush.messages", value)?,
             "log.flush.interval.ms" => log_key(&mut self.log, "flush.ms", value)?,
             "log.message.timestamp.type" => log_key(&mut self.log, "message.timestamp.type", value)?,
+            "log.message.timestamp.before.max.ms" => log_key(&mut self.log, "message.timestamp.before.max.ms", value)?,
+            "log.message.timestamp.after.max.ms" => log_key(&mut self.log, "message.timestamp.after.max.ms", value)?,
             "schema.registry.listeners" => self.schema_registry_listeners = Some(registry_listener(key, value)?),
             k if ACCEPTED_WITHOUT_EFFECT.contains(&k) => {}
             _ => return Err(bad("unknown config key")),
@@ -705,6 +707,28 @@ mod tests {
         assert_eq!(c.cleaner.io_max_bytes_per_second, 1e6);
         assert_eq!((c.log.min_cleanable_dirty_ratio, c.log.delete_retention_ms), (0.1, 1000));
         assert!(c.log.compact && c.log.delete);
+    }
+
+    /// The broker-wide defaults of the timestamp bounds a produced record is checked against, and what
+    /// DescribeConfigs reports a topic without its own value inherits.
+    #[test]
+    fn timestamp_bounds_are_broker_defaults_of_topics() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            (c.log.message_timestamp_before_max_ms, c.log.message_timestamp_after_max_ms),
+            (i64::MAX, 3_600_000)
+        );
+        c.set("log.message.timestamp.before.max.ms", "86400000").unwrap();
+        c.set("log.message.timestamp.after.max.ms", "1000").unwrap();
+        assert_eq!((c.log.message_timestamp_before_max_ms, c.log.message_timestamp_after_max_ms), (86_400_000, 1000));
+        assert!(c.set("log.message.timestamp.after.max.ms", "-1").is_err());
+        let none = std::collections::BTreeMap::new();
+        let value = |name| crate::controller::topic_config::value_of(name, &none, &c, &none);
+        assert_eq!(
+            (value("message.timestamp.before.max.ms"), value("message.timestamp.after.max.ms")),
+            ("86400000".into(), "1000".into())
+        );
+        assert_eq!(crate::controller::topic_config::log_config(&none, &c, &none).message_timestamp_after_max_ms, 1000);
     }
 
     #[test]

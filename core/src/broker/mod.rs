@@ -1282,9 +1282,9 @@ fn coordinator_not_available(response: ResponseKind) -> ResponseKind {
 /// The Kafka error code for a storage failure at the request boundary.
 pub(crate) fn storage_error_code(e: &StorageError) -> ResponseError {
     match e {
-        StorageError::InvalidBatch(RecordError::InvalidRecord(_) | RecordError::RecordCountMismatch { .. }) => {
-            ResponseError::InvalidRecord
-        }
+        StorageError::InvalidBatch(
+            RecordError::InvalidRecord(_) | RecordError::RecordCountMismatch { .. } | RecordError::RecordsRefused(_),
+        ) => ResponseError::InvalidRecord,
         StorageError::InvalidBatch(RecordError::UnsupportedMagic(_)) => ResponseError::UnsupportedForMessageFormat,
         StorageError::InvalidBatch(_) => ResponseError::CorruptMessage,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,

@@ -17,11 +17,10 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::{partition_error_code, str_bytes, topic_config, Broker};
-use crate::controller::{MetadataImage, TopicImage};
+use super::{partition_error_code, str_bytes, Broker};
 use crate::partition::PartitionError;
-use crate::record::{self, Batches, TimestampType};
-use crate::storage::{AppendOrigin, Log, TopicPartition};
+use crate::record::{self, Batches, RecordError, RecordProblem};
+use crate::storage::{AppendOrigin, Log, StorageError, TopicPartition};
 
 /// What became of a Produce request.
 #[allow(clippy::large_enum_variant)]
@@ -124,89 +123,44 @@ fn partition_error(index: i32, error: ResponseError, message: Option<String>) ->
         .with_error_message(message.map(str_bytes))
 }
 
-/// A topic's settings that every produce to it checks, looked up once per topic of a request.
-struct TopicRules {
-    before_max_ms: i64,
-    after_max_ms: i64,
-    compacted: bool,
-    min_isr: i32,
-}
-
-impl TopicRules {
-    fn of(broker: &Broker, topic: &TopicImage, image: &MetadataImage) -> TopicRules {
-        let value = |name: &str| topic_config::value_of(name, &topic.configs, broker.config(), &image.broker_configs);
-        let millis = |name: &str| value(name).parse().unwrap_or(i64::MAX);
-        TopicRules {
-            before_max_ms: millis("message.timestamp.before.max.ms"),
-            after_max_ms: millis("message.timestamp.after.max.ms"),
-            compacted: value("cleanup.policy").split(',').any(|p| p.trim() == "compact"),
-            min_isr: broker.min_insync_replicas(topic, image),
+/// Kafka's answer to records its rules refuse (`LogValidator.processRecordErrors`): one record error per record
+/// (its index in the batch and why), INVALID_TIMESTAMP if any timestamp was refused and INVALID_RECORD
+/// otherwise, and the matching message.
+fn refused_records(index: i32, refused: &[(i32, RecordProblem)], topic: &str) -> PartitionProduceResponse {
+    let why = |problem: &RecordProblem| {
+        match *problem {
+        RecordProblem::NoKey => {
+            format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}")
         }
+        RecordProblem::Timestamp { timestamp, offset, earliest, latest } => format!(
+            "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{earliest}, {latest}]"
+        ),
     }
-}
-
-/// Checks CreateTime timestamps against `message.timestamp.before.max.ms` / `after.max.ms`, batch by batch.
-fn check_timestamps(records: &[u8], before_max_ms: i64, after_max_ms: i64, now_ms: i64) -> Result<(), String> {
-    for batch in Batches::new(records).flatten() {
-        let Ok(h) = record::BatchHeader::parse(batch) else { continue };
-        if h.timestamp_type() != TimestampType::CreateTime || h.is_control() {
-            continue;
-        }
-        if h.max_timestamp > now_ms.saturating_add(after_max_ms) {
-            return Err(format!(
-                "Timestamp {} of a record is more than message.timestamp.after.max.ms ({after_max_ms}) ahead of the broker's time {now_ms}",
-                h.max_timestamp
-            ));
-        }
-        if h.base_timestamp >= 0 && h.base_timestamp < now_ms.saturating_sub(before_max_ms) {
-            return Err(format!(
-                "Timestamp {} of a record is more than message.timestamp.before.max.ms ({before_max_ms}) behind the broker's time {now_ms}",
-                h.base_timestamp
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Kafka's answer to records without a key in a compacted topic (`LogValidator.validateKey` and
-/// `processRecordErrors`): one record error per keyless record (its index in the batch), and the message.
-fn keyless_records(records: &[u8], topic: &str, partition: i32) -> Option<(Vec<BatchIndexAndErrorMessage>, String)> {
-    let mut errors = Vec::new();
-    for batch in Batches::new(records).flatten() {
-        // A batch that does not decode is refused by the append with its own error.
-        let Ok((h, decoded)) = record::decode_records(batch, record::DecodeLimits::default()) else { continue };
-        if h.is_control() {
-            continue;
-        }
-        for (i, r) in decoded.iter().enumerate() {
-            if r.key.is_none() {
-                let message =
-                    format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}");
-                errors.push(
-                    BatchIndexAndErrorMessage::default()
-                        .with_batch_index(i as i32)
-                        .with_batch_index_error_message(Some(str_bytes(message))),
-                );
-            }
-        }
-    }
-    if errors.is_empty() {
-        return None;
-    }
-    let shown: Vec<String> = errors
+    };
+    let errors: Vec<_> = refused
         .iter()
-        .take(3)
-        .map(|e| {
-            let message = e.batch_index_error_message.as_ref().map_or("", |m| m.as_str());
-            format!("RecordError(batchIndex={}, message='{message}')", e.batch_index)
+        .map(|(i, problem)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(*i)
+                .with_batch_index_error_message(Some(str_bytes(why(problem))))
         })
         .collect();
-    let message = format!(
-        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
-        errors.len(),
-        shown.join(", ")
-    );
-    Some((errors, message))
+    let (error, message) = if refused.iter().any(|(_, p)| matches!(p, RecordProblem::Timestamp { .. })) {
+        (ResponseError::InvalidTimestamp, "One or more records have been rejected due to invalid timestamp".to_string())
+    } else {
+        let shown: Vec<String> = refused
+            .iter()
+            .take(3)
+            .map(|(i, problem)| format!("RecordError(batchIndex={i}, message='{}')", why(problem)))
+            .collect();
+        let message = format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            refused.len(),
+            shown.join(", ")
+        );
+        (ResponseError::InvalidRecord, message)
+    };
+    partition_error(index, error, Some(message)).with_record_errors(errors)
 }
 
 /// The header of a partition's batch if it is transactional.
@@ -237,7 +191,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
         let by_id = version >= 13;
         let found = if by_id { image.topic_by_id(&topic.topic_id) } else { image.topics.get(topic.name.0.as_str()) };
         let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-        let rules = found.map(|t| TopicRules::of(broker, t, &image));
+        let min_isr = found.map(|t| broker.min_insync_replicas(t, &image));
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let index = data.index;
@@ -245,7 +199,7 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRequiredAcks, None));
                 continue;
             }
-            let Some((t, rules)) = found.zip(rules.as_ref()).filter(|(t, _)| t.partition(index).is_some()) else {
+            let Some((t, min_isr)) = found.zip(min_isr).filter(|(t, _)| t.partition(index).is_some()) else {
                 partitions.push(partition_error(index, unknown, None));
                 continue;
             };
@@ -276,19 +230,6 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                 partitions.push(partition_error(index, ResponseError::InvalidRecord, Some(msg)));
                 continue;
             }
-            if let Err(msg) = check_timestamps(&records, rules.before_max_ms, rules.after_max_ms, now_ms) {
-                partitions.push(partition_error(index, ResponseError::InvalidTimestamp, Some(msg)));
-                continue;
-            }
-            if let Some((errors, message)) =
-                rules.compacted.then(|| keyless_records(&records, &t.name, index)).flatten()
-            {
-                partitions.push(
-                    partition_error(index, ResponseError::InvalidRecord, Some(message)).with_record_errors(errors),
-                );
-                continue;
-            }
-            let min_isr = rules.min_isr;
             // Within a transaction, the partition's first write must be one the coordinator knows of (KIP-890
             // verification); checked with the log locked so no marker can end the transaction meanwhile.
             let verify = |log: &Log| -> Result<(), PartitionError> {
@@ -323,6 +264,9 @@ pub(super) fn handle(broker: &Broker, request: ProduceRequest, version: i16, now
                     .with_base_offset(info.first_offset)
                     .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                     .with_log_start_offset(info.log_start_offset),
+                Err(PartitionError::Storage(StorageError::InvalidBatch(RecordError::RecordsRefused(refused)))) => {
+                    refused_records(index, &refused, &t.name)
+                }
                 Err(e) => {
                     if let PartitionError::OutOfOrderSequence { .. } = e {
                         // Rare outside faults, and what makes an idempotent client bump its epoch: worth a line.

@@ -330,3 +330,102 @@ fn a_segment_deleted_under_a_fetch_answer_is_still_sent() {
     assert!(!first_segment.exists(), "retention deleted the segment the answer reads");
     assert_eq!(frame.to_bytes().unwrap().to_vec(), copied, "the answer is whole and unchanged");
 }
+
+/// Kafka's record rules, checked record by record in the pass that validates a produced batch (compressed
+/// ones decompressed once): a compacted topic refuses records without a key, a CreateTime topic records whose
+/// timestamp is further than `message.timestamp.before.max.ms` behind or `after.max.ms` ahead of the broker's
+/// time, whichever record of the batch it is. The answer names each refused record (Kafka's record errors),
+/// INVALID_TIMESTAMP if any timestamp was refused, and nothing of the batch is stored. A LogAppendTime topic
+/// takes any timestamp, and a follower's copy is not checked again.
+#[test]
+fn produced_records_are_checked_for_keys_and_timestamps_each_and_refused_by_name() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+    use kafka_protocol::messages::ProduceRequest;
+
+    use crate::record::{BatchBuilder, Compression};
+    const HOUR: i64 = 3_600_000;
+    let backend = MemoryBackend::new();
+    let broker = broker(&backend);
+    let config = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    broker.create_topic("compacted", 1, config(&[("cleanup.policy", "compact")]), NOW).unwrap();
+    broker.create_topic("recent", 1, config(&[("message.timestamp.before.max.ms", "60000")]), NOW).unwrap();
+    broker.create_topic("appended", 1, config(&[("message.timestamp.type", "LogAppendTime")]), NOW).unwrap();
+    let produce = |topic: &str, records: &[(i64, Option<&[u8]>)], compression| -> PartitionProduceResponse {
+        let mut batch = BatchBuilder::new(compression);
+        for (timestamp, key) in records {
+            batch.append(*timestamp, *key, Some(b"value"), &[]);
+        }
+        let data = PartitionProduceData::default().with_index(0).with_records(Some(batch.build().unwrap().into()));
+        let topic = TopicProduceData::default().with_name(TopicName(str_bytes(topic))).with_partition_data(vec![data]);
+        let body = ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![topic]);
+        match respond(&broker, request(ApiKey::Produce, 9, RequestKind::Produce(body))) {
+            ResponseKind::Produce(r) => r.responses[0].partition_responses[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let refused = |p: &PartitionProduceResponse| -> Vec<(i32, String)> {
+        p.record_errors
+            .iter()
+            .map(|e| (e.batch_index, e.batch_index_error_message.as_deref().unwrap_or_default().to_string()))
+            .collect()
+    };
+    let stored = |topic: &str| broker.partition(topic, 0).unwrap().log_end_offset();
+
+    let no_key = "Compacted topic cannot accept message without key in topic partition compacted-0".to_string();
+    let keyless = [(NOW, Some(&b"a"[..])), (NOW, None), (NOW, Some(b"b")), (NOW, None), (NOW, None), (NOW, None)];
+    for compression in [Compression::None, Compression::Lz4] {
+        let p = produce("compacted", &keyless, compression);
+        assert_eq!(p.error_code, ResponseError::InvalidRecord.code(), "{compression:?}");
+        let expected: Vec<_> = [1, 3, 4, 5].into_iter().map(|i| (i, no_key.clone())).collect();
+        assert_eq!(refused(&p), expected);
+        let message = p.error_message.as_deref().unwrap();
+        assert!(message.starts_with("One or more records have been rejected due to 4 record errors in total"));
+        assert_eq!(message.matches("RecordError(batchIndex=").count(), 3, "{message}");
+        assert_eq!(stored("compacted"), 0, "nothing of the batch is stored");
+    }
+    let p = produce("compacted", &[(NOW, Some(b"a")), (NOW, Some(b"b"))], Compression::Lz4);
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    assert!(p.record_errors.is_empty());
+
+    // The first record's timestamp is fine, the second's is too old, the third's too far ahead.
+    let late = |offset: i64, timestamp: i64| {
+        format!(
+            "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{}, {}]",
+            NOW - 60_000,
+            NOW + HOUR
+        )
+    };
+    let p = produce("recent", &[(NOW, None), (NOW - 120_000, None), (NOW + 2 * HOUR, None)], Compression::None);
+    assert_eq!(p.error_code, ResponseError::InvalidTimestamp.code());
+    assert_eq!(p.error_message.as_deref(), Some("One or more records have been rejected due to invalid timestamp"));
+    assert_eq!(refused(&p), [(1, late(1, NOW - 120_000)), (2, late(2, NOW + 2 * HOUR))]);
+    assert_eq!(stored("recent"), 0);
+    let p = produce("recent", &[(NOW - 60_000, None), (NOW + HOUR, None)], Compression::None);
+    assert_eq!((p.error_code, p.base_offset), (0, 0), "both ends of the range are in it");
+
+    // A keyless record and a future one: INVALID_TIMESTAMP, naming both.
+    let p = produce("compacted", &[(NOW, None), (NOW + 2 * HOUR, Some(b"k"))], Compression::None);
+    assert_eq!(p.error_code, ResponseError::InvalidTimestamp.code());
+    let far = format!(
+        "Timestamp {} of message with offset 1 is out of range. The timestamp should be within [{}, {}]",
+        NOW + 2 * HOUR,
+        NOW.saturating_sub(i64::MAX),
+        NOW + HOUR
+    );
+    assert_eq!(refused(&p), [(0, no_key), (1, far)]);
+    assert_eq!(stored("compacted"), 2);
+
+    // LogAppendTime: the broker sets the timestamps, so a producer's are not checked.
+    let p = produce("appended", &[(NOW + 2 * HOUR, None)], Compression::None);
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+
+    // A follower's copy is not checked again.
+    let mut copy = BatchBuilder::new(Compression::None).base_offset(2);
+    copy.append(NOW, None, Some(b"copied"), &[]);
+    let copy = copy.build().unwrap();
+    let replica = broker.partition("compacted", 0).unwrap();
+    let log = replica.log();
+    assert!(log.validate(&copy, AppendOrigin::Replication, NOW).is_ok());
+    assert!(log.validate(&copy, AppendOrigin::Client, NOW).is_err());
+}

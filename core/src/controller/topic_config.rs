@@ -182,6 +182,12 @@ fn static_broker_value(def: &ConfigDef, broker: &BrokerConfig) -> Option<String>
         }
         "min.compaction.lag.ms" if set(&["log.cleaner.min.compaction.lag.ms"]) => log.min_compaction_lag_ms.to_string(),
         "max.compaction.lag.ms" if set(&["log.cleaner.max.compaction.lag.ms"]) => log.max_compaction_lag_ms.to_string(),
+        "message.timestamp.before.max.ms" if set(&["log.message.timestamp.before.max.ms"]) => {
+            log.message_timestamp_before_max_ms.to_string()
+        }
+        "message.timestamp.after.max.ms" if set(&["log.message.timestamp.after.max.ms"]) => {
+            log.message_timestamp_after_max_ms.to_string()
+        }
         "message.timestamp.type" if set(&["log.message.timestamp.type"]) => match log.message_timestamp_type {
             crate::record::TimestampType::CreateTime => "CreateTime".into(),
             crate::record::TimestampType::LogAppendTime => "LogAppendTime".into(),

@@ -356,7 +356,7 @@ impl Partition {
         }
         let mut log = self.log();
         before(&log)?;
-        let validated = log.validate(records, origin)?;
+        let validated = log.validate(records, origin, now_ms)?;
         let log_append_time = log.config().message_timestamp_type == TimestampType::LogAppendTime;
         if let Some(duplicate) =
             producer::check(log.producer_state(), &validated, origin, log.log_start_offset(), log_append_time)?
@@ -695,7 +695,7 @@ impl Partition {
             return Err(PartitionError::NotLeaderOrFollower(self.tp.clone()));
         }
         let mut log = self.log();
-        let validated = log.validate(records, AppendOrigin::Replication)?;
+        let validated = log.validate(records, AppendOrigin::Replication, now_ms)?;
         let info = log.append_validated(records, &validated, state.leader_epoch, AppendOrigin::Replication, now_ms)?;
         self.changed.mark(&self.tp);
         Ok(info)

@@ -82,6 +82,30 @@ pub enum RecordError {
     CompressionFailed { codec: &'static str, message: String },
     #[error("batch is larger than the maximum of {max} bytes")]
     BatchTooLarge { max: usize },
+    /// Well-formed records the leader's rules refuse (see [`RecordRules`]): each one's index in its batch and why.
+    #[error("{} records of the batch were refused, the first: {:?}", .0.len(), .0.first())]
+    RecordsRefused(Vec<(i32, RecordProblem)>),
+}
+
+/// What a leader requires of each record of a data batch beyond its structure, as Kafka's `LogValidator`
+/// does for producers' writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordRules {
+    /// Every record has a key (a compacted topic).
+    pub require_keys: bool,
+    /// The earliest and latest CreateTime timestamp accepted, both included: the broker's time less
+    /// `message.timestamp.before.max.ms` and plus `message.timestamp.after.max.ms`. `None` in a LogAppendTime
+    /// topic, where the broker sets the timestamps.
+    pub timestamps: Option<(i64, i64)>,
+}
+
+/// Why [`RecordRules`] refused a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordProblem {
+    /// No key, in a compacted topic.
+    NoKey,
+    /// A timestamp outside the accepted range; `offset` is the record's offset as the batch was sent.
+    Timestamp { timestamp: i64, offset: i64, earliest: i64, latest: i64 },
 }
 
 /// How a batch's timestamps were set.
@@ -413,21 +437,51 @@ pub fn decode_records(batch: &[u8], limits: DecodeLimits) -> Result<(BatchHeader
 /// one record, exactly as many as its count says, with offset deltas 0, 1, 2, ... matching its last offset
 /// delta, and every record is well formed. Compressed batches are decompressed (bounded by `limits`).
 /// `header` is what [`validate_batch`] returned for `batch` (its length and CRC are not checked again).
-pub fn validate_records(header: &BatchHeader, batch: &[u8], limits: DecodeLimits) -> Result<(), RecordError> {
+/// A data batch whose records are sound but break `rules` is refused with [`RecordError::RecordsRefused`],
+/// naming every record that breaks them (a key's absence first, as Kafka's `LogValidator` reports it), in
+/// the same pass over the records.
+pub fn validate_records(
+    header: &BatchHeader,
+    batch: &[u8],
+    limits: DecodeLimits,
+    rules: RecordRules,
+) -> Result<(), RecordError> {
     if header.records_count == 0 {
         return Err(RecordError::InvalidRecord("batch holds no records"));
     }
     if header.last_offset_delta != header.records_count - 1 {
         return Err(RecordError::InvalidRecord("last offset delta does not match the record count"));
     }
+    let rules = if header.is_control() { RecordRules::default() } else { rules };
+    let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+    let mut refused = Vec::new();
     let mut expected_delta = 0;
     for_each_record(header, batch, limits, |raw| {
         if raw.offset_delta != expected_delta {
             return Err(RecordError::InvalidRecord("record offset deltas are not consecutive"));
         }
+        if rules.require_keys && raw.key.is_none() {
+            refused.push((expected_delta, RecordProblem::NoKey));
+        } else if let Some((earliest, latest)) = rules.timestamps {
+            // A LogAppendTime batch's records read as its max timestamp; -1 is "no timestamp".
+            let timestamp = if log_append_time {
+                header.max_timestamp
+            } else {
+                header.base_timestamp.wrapping_add(raw.timestamp_delta)
+            };
+            if timestamp != -1 && !(earliest..=latest).contains(&timestamp) {
+                let offset = header.base_offset.wrapping_add(i64::from(expected_delta));
+                refused.push((expected_delta, RecordProblem::Timestamp { timestamp, offset, earliest, latest }));
+            }
+        }
         expected_delta += 1;
         Ok(())
-    })
+    })?;
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(RecordError::RecordsRefused(refused))
+    }
 }
 
 /// A record's fields as slices of the (decompressed) batch data.

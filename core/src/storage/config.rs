@@ -26,6 +26,10 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: how far behind the broker's time a CreateTime timestamp may be.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far ahead of the broker's time a CreateTime timestamp may be.
+    pub message_timestamp_after_max_ms: i64,
     /// `cleanup.policy` holds `delete`: segments go by `retention.ms` / `retention.bytes`.
     pub delete: bool,
     /// `cleanup.policy` holds `compact`: the log cleaner keeps the latest record of every key.
@@ -54,6 +58,9 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            // Kafka 4's default (KIP-1030); it was unbounded before.
+            message_timestamp_after_max_ms: 60 * 60 * 1000,
             delete: true,
             compact: false,
             delete_retention_ms: 24 * 60 * 60 * 1000,
@@ -76,6 +83,8 @@ pub const LOG_CONFIG_KEYS: &[&str] = &[
     "flush.messages",
     "flush.ms",
     "message.timestamp.type",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
     "cleanup.policy",
     "delete.retention.ms",
     "min.compaction.lag.ms",
@@ -118,6 +127,8 @@ impl LogConfig {
                     _ => return Err(bad("must be CreateTime or LogAppendTime")),
                 }
             }
+            "message.timestamp.before.max.ms" => self.message_timestamp_before_max_ms = int(0, i64::MAX)?,
+            "message.timestamp.after.max.ms" => self.message_timestamp_after_max_ms = int(0, i64::MAX)?,
             "cleanup.policy" => {
                 let policies: Vec<&str> = value.split(',').map(str::trim).collect();
                 if value.trim().is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact") {

@@ -599,15 +599,21 @@ impl Log {
         self.segments.values_mut().next_back().expect("a log always has an active segment")
     }
 
-    /// Checks batches before an append: framing, magic, CRC, record structure, `max.message.bytes`, no
-    /// control batches from clients, the transaction marker a control batch carries, replicated batches
-    /// following the log end, and the whole append fitting in a segment. Nothing is written; the producer and
+    /// Checks batches before an append: framing, magic, CRC, record structure, `max.message.bytes`, the
+    /// records' keys and timestamps (see [`Log::record_rules`]), no control batches from clients, the transaction marker a control batch carries,
+    /// replicated batches following the log end, and the whole append fitting in a segment. Nothing is written; the producer and
     /// transaction rules are the partition's to check on top (see `crate::partition`).
-    pub fn validate(&self, records: &[u8], origin: AppendOrigin) -> Result<ValidatedBatches, StorageError> {
+    pub fn validate(
+        &self,
+        records: &[u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<ValidatedBatches, StorageError> {
         let mut spans = Vec::new();
         let mut markers = Vec::new();
         let mut offset = self.log_end_offset();
         let mut record_count = 0i64;
+        let rules = self.record_rules(origin, now_ms);
         for batch in Batches::new(records) {
             let batch = batch?;
             if batch.len() > self.config.max_message_bytes as usize {
@@ -617,7 +623,7 @@ impl Log {
             if origin == AppendOrigin::Client && header.is_control() {
                 return Err(RecordError::InvalidRecord("clients may not write control batches").into());
             }
-            record::validate_records(&header, batch, record::DecodeLimits::default())?;
+            record::validate_records(&header, batch, record::DecodeLimits::default(), rules)?;
             let marker = if header.is_control() && header.has_producer_id() {
                 Some(record::end_txn_marker(batch)?)
             } else {
@@ -643,6 +649,27 @@ impl Log {
         Ok(validated)
     }
 
+    /// What this log requires of each record a producer writes at `now_ms`, as Kafka's leader does: a key in a
+    /// compacted topic, and in a CreateTime topic a timestamp within `message.timestamp.before.max.ms` /
+    /// `after.max.ms` of the broker's time. A follower copies what its leader accepted. The broker's own
+    /// writes (coordinators, the metadata log) are not held to them: they carry keys where the topic is
+    /// compacted and the time of writing, and re-writing stored records must not depend on the clock.
+    fn record_rules(&self, origin: AppendOrigin, now_ms: i64) -> record::RecordRules {
+        if origin != AppendOrigin::Client {
+            return record::RecordRules::default();
+        }
+        let create_time = self.config.message_timestamp_type == TimestampType::CreateTime;
+        record::RecordRules {
+            require_keys: self.config.compact,
+            timestamps: create_time.then(|| {
+                (
+                    now_ms.saturating_sub(self.config.message_timestamp_before_max_ms),
+                    now_ms.saturating_add(self.config.message_timestamp_after_max_ms),
+                )
+            }),
+        }
+    }
+
     /// Validates and appends batches, with no producer or transaction rules (those are the partition's).
     pub fn append(
         &mut self,
@@ -651,7 +678,7 @@ impl Log {
         origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let validated = self.validate(records, origin)?;
+        let validated = self.validate(records, origin, now_ms)?;
         self.append_validated(records, &validated, leader_epoch, origin, now_ms)
     }
 
