@@ -548,7 +548,7 @@ fn elections_and_reassignments_over_the_quorum_move_leaders_and_replicas() {
 }
 
 /// A proxy in front of a controller listener that, while `blackhole` is set, swallows the Raft appends sent
-/// through it (frames whose body is openraft's `AppendEntries`) and passes everything else: the node behind
+/// through it (frames whose request is openraft's `AppendEntries`) and passes everything else: the node behind
 /// it hears no leader, while its own vote requests (sent on its connections) still reach the others.
 fn append_blackhole(upstream: u16, blackhole: Arc<AtomicBool>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -571,7 +571,8 @@ fn append_blackhole(upstream: u16, blackhole: Arc<AtomicBool>) -> u16 {
                         break;
                     }
                     // Size, then API key, version and correlation id (8 bytes), then the JSON body.
-                    let append = frame.get(8..).is_some_and(|body| body.starts_with(b"{\"AppendEntries\""));
+                    let append =
+                        frame.get(8..).is_some_and(|body| body.starts_with(b"{\"request\":{\"AppendEntries\""));
                     if append && blackhole.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -734,4 +735,50 @@ fn dynamic_quorum(ports: &[u16]) -> Result<(), ServerError> {
     }
     let _ = std::fs::remove_dir_all(&base);
     Ok(())
+}
+
+/// A quorum frame meant for another cluster, or for another node of this one, is refused unread: the node
+/// neither votes nor changes its term. This is what a node hears when it took over the address of another
+/// cluster's node (a port freed and bound again, as in these tests' parallel clusters, or two clusters on one
+/// machine): that cluster's leader keeps sending it votes and appends with terms of its own. Answered
+/// before, such a frame made an openraft leader follow itself (a debug assertion) or adopt a foreign term.
+#[test]
+fn quorum_frames_meant_for_another_cluster_or_node_are_refused() {
+    use openraft::raft::VoteRequest;
+    use openraft::{CommittedLeaderId, LogId, Vote};
+    use potok::controller::raft::peer::{Addressee, PeerClient};
+    use potok::controller::raft::{PeerRequest, PeerResponse};
+
+    let cluster = Cluster::new("addressee");
+    let admin = cluster.admin(0);
+    wait_for("three registered brokers", Duration::from_secs(30), || {
+        live_brokers(&admin).filter(|ids| *ids == vec![1, 2, 3])
+    });
+    let (leader, term) = wait_for("a quorum leader", Duration::from_secs(30), || quorum_leader(&cluster));
+    let meta = std::fs::read_to_string(cluster.dirs[0].join("meta.properties")).unwrap();
+    let cluster_id = meta.lines().find_map(|l| l.strip_prefix("cluster.id=")).unwrap().to_string();
+    // A follower, asked to vote in a far higher term for a candidate with a far longer log: granted if read.
+    let follower = (1..=3u64).find(|n| *n != leader).unwrap();
+    let addr = format!("127.0.0.1:{}", cluster.controller_ports[follower as usize - 1]);
+    let campaign = PeerRequest::Vote(VoteRequest::new(
+        Vote::new(term + 100, leader),
+        Some(LogId::new(CommittedLeaderId::new(term + 100, leader), 1 << 40)),
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let send = |to: Addressee, request: &PeerRequest| {
+        runtime.block_on(PeerClient::new(addr.clone(), to).send(request, Duration::from_secs(5)))
+    };
+    let other_cluster = Addressee { cluster_id: "another-cluster".into(), node_id: follower as i32 };
+    let other_node = Addressee { cluster_id: cluster_id.clone(), node_id: leader as i32 };
+    for to in [other_cluster, other_node] {
+        let answer = send(to.clone(), &campaign);
+        assert!(answer.is_err(), "{to:?} was answered: {answer:?}");
+    }
+    let vote = raft_vote(&cluster.dirs[follower as usize - 1]).unwrap();
+    assert_eq!((vote.0, vote.1), (term, leader), "the refused vote request changed the follower's vote");
+    // Addressed to it, a vote request is read and answered (this one, for an old term, is not granted).
+    let stale = PeerRequest::Vote(VoteRequest::new(Vote::new(0, leader), None));
+    let answer = send(Addressee { cluster_id, node_id: follower as i32 }, &stale);
+    assert!(matches!(answer, Ok(PeerResponse::Vote(Ok(ref v))) if !v.vote_granted), "{answer:?}");
+    assert_eq!(quorum_leader(&cluster), Some((leader, term)));
 }

@@ -33,9 +33,7 @@ use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, Outcome, RequestContext};
-use crate::controller::raft::{
-    self, peer, ControllerClient, ControllerNode, MetadataObserver, PeerRequest, RAFT_API_KEY,
-};
+use crate::controller::raft::{self, peer, ControllerClient, ControllerNode, MetadataObserver, RAFT_API_KEY};
 use crate::protocol::{self, versions, FileRecords, FramePart, ProtocolError, ResponseFrame};
 use crate::storage::{Backend, FileBackend};
 use connections::{peer_closed, AcceptBackoff, PerIpLimits, RateLimitedLog};
@@ -403,8 +401,8 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
         (None, None, None)
     } else if !config.process_roles.controller {
         let voters = raft::voter_nodes(&config);
-        let observer = MetadataObserver::new(config.node_id, &voters);
-        (None, Some(Arc::new(ControllerClient::new(None, &voters))), Some(Arc::new(observer)))
+        let observer = MetadataObserver::new(config.node_id, &voters, broker.cluster_id());
+        (None, Some(Arc::new(ControllerClient::new(None, &voters, broker.cluster_id()))), Some(Arc::new(observer)))
     } else {
         let node = ControllerNode::start(
             &config,
@@ -415,7 +413,7 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
             now_ms(),
         )
         .await?;
-        let client = ControllerClient::new(Some(node.clone()), &raft::voter_nodes(&config));
+        let client = ControllerClient::new(Some(node.clone()), &raft::voter_nodes(&config), broker.cluster_id());
         (Some(node), Some(Arc::new(client)), None)
     };
     let serving = Arc::new(AtomicBool::new(!cluster_member));
@@ -1077,13 +1075,25 @@ async fn wait_parked(
 async fn answer_peer(shared: &Shared, frame: &[u8]) -> Result<BytesMut, ProtocolError> {
     let malformed = |message: String| ProtocolError::Malformed { what: "quorum frame", message };
     let Some(node) = &shared.node else { return Err(malformed("this node is not a controller".into())) };
-    let (correlation_id, body) = peer::decode_frame(frame).ok_or_else(|| malformed("too short".into()))?;
-    let request: PeerRequest = serde_json::from_slice(body).map_err(|e| {
+    let (version, correlation_id, body) = peer::decode_frame(frame).ok_or_else(|| malformed("too short".into()))?;
+    let (request, to) = peer::decode_request(version, body).map_err(|e| {
         // What surrounds the error, so a frame that cannot be read can be understood from the log.
         let at = e.column().saturating_sub(1).min(body.len());
         let around = String::from_utf8_lossy(&body[at.saturating_sub(80)..(at + 80).min(body.len())]).into_owned();
         malformed(format!("{e} (frame of {} bytes; around it: {around:?})", body.len()))
     })?;
+    if let Some(to) = to.filter(|to| to.cluster_id != shared.broker.cluster_id() || to.node_id != node.id()) {
+        // Not this node's: its sender reaches another cluster's node (or another node) at this address.
+        tracing::warn!(
+            target: "potok::controller",
+            "refused a quorum frame for node {} of cluster {}: this is node {} of cluster {}",
+            to.node_id,
+            to.cluster_id,
+            node.id(),
+            shared.broker.cluster_id()
+        );
+        return Err(malformed(format!("meant for node {} of cluster {}", to.node_id, to.cluster_id)));
+    }
     let response = node.serve_peer(request, now_ms()).await;
     let body = serde_json::to_vec(&response).map_err(|e| malformed(e.to_string()))?;
     Ok(BytesMut::from(&peer::encode_answer(correlation_id, &body)[..]))

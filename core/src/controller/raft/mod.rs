@@ -187,7 +187,8 @@ impl ControllerNode {
         }
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(raft_config), peer::Network, log.clone(), state_machine.clone())
+        let network = peer::Network { cluster_id: cluster_id.clone() };
+        let raft = Raft::new(id, Arc::new(raft_config), network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         if !raft.is_initialized().await.map_err(|e| QuorumError::Raft(e.to_string()))? {

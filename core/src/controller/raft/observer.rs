@@ -45,11 +45,11 @@ impl std::fmt::Debug for MetadataObserver {
 }
 
 impl MetadataObserver {
-    pub fn new(node_id: i32, voters: &BTreeMap<u64, BasicNode>) -> Self {
+    pub fn new(node_id: i32, voters: &BTreeMap<u64, BasicNode>, cluster_id: &str) -> Self {
         MetadataObserver {
             node_id,
             // Its own connections: a fetch waits on the controller, and must not hold up the broker's calls.
-            voters: voters.iter().map(|(id, n)| (*id as i32, PeerClient::new(n.addr.clone()))).collect(),
+            voters: super::peer::peer_clients(voters, cluster_id),
             applied: Mutex::new(Applied { image: MetadataImage::default(), next_offset: 0, last: None }),
             image: watch::Sender::new(Arc::new(MetadataImage::default())),
             index: watch::Sender::new(None),

@@ -31,6 +31,27 @@ pub const RAFT_API_KEY: i16 = 30_000;
 /// The largest quorum frame accepted (a batch of Raft entries carrying metadata records).
 pub const MAX_PEER_FRAME: usize = 64 << 20;
 
+/// Whom a quorum frame is meant for: the sender's cluster and the node it means to reach. A node refuses a
+/// frame meant for another cluster or node, as Kafka's quorum answers INCONSISTENT_CLUSTER_ID: a node that
+/// took over the address of another cluster's node (a port freed and bound again) must not be sent that
+/// cluster's votes and entries, nor vote in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addressee {
+    pub cluster_id: String,
+    pub node_id: i32,
+}
+
+/// The body of a quorum frame: the request first (so a frame's kind shows at its start), then its addressee.
+/// Frames of version 0 (potok before the addressee was added) hold the bare request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Addressed<R> {
+    pub request: R,
+    pub to: Addressee,
+}
+
+/// The frame version that carries an [`Addressed`] request.
+pub const ADDRESSED_VERSION: i16 = 1;
+
 /// A message from another node.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
@@ -111,21 +132,32 @@ pub(super) async fn serve_call(
     Ok((out.to_vec(), index))
 }
 
-/// Writes a request frame and reads its answer.
-pub fn encode_frame(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+/// A request frame: size, API key, version, correlation id, body.
+pub fn encode_frame(version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(body.len() + 12);
     frame.extend_from_slice(&((body.len() + 8) as i32).to_be_bytes());
     frame.extend_from_slice(&RAFT_API_KEY.to_be_bytes());
-    frame.extend_from_slice(&0i16.to_be_bytes());
+    frame.extend_from_slice(&version.to_be_bytes());
     frame.extend_from_slice(&correlation_id.to_be_bytes());
     frame.extend_from_slice(body);
     frame
 }
 
-/// Splits a request frame (without its size) into correlation id and body.
-pub fn decode_frame(frame: &[u8]) -> Option<(i32, &[u8])> {
+/// Splits a request frame (without its size) into version, correlation id and body.
+pub fn decode_frame(frame: &[u8]) -> Option<(i16, i32, &[u8])> {
+    let version = frame.get(2..4)?;
     let id = frame.get(4..8)?;
-    Some((i32::from_be_bytes([id[0], id[1], id[2], id[3]]), &frame[8..]))
+    Some((i16::from_be_bytes([version[0], version[1]]), i32::from_be_bytes([id[0], id[1], id[2], id[3]]), &frame[8..]))
+}
+
+/// Reads a request frame's body: the request, and whom it is meant for (`None` in a version 0 frame).
+pub fn decode_request(version: i16, body: &[u8]) -> serde_json::Result<(PeerRequest, Option<Addressee>)> {
+    if version >= ADDRESSED_VERSION {
+        let Addressed { request, to } = serde_json::from_slice(body)?;
+        Ok((request, Some(to)))
+    } else {
+        Ok((serde_json::from_slice(body)?, None))
+    }
 }
 
 /// The answer frame: size, correlation id, body.
@@ -141,17 +173,20 @@ pub fn encode_answer(correlation_id: i32, body: &[u8]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct PeerClient {
     addr: String,
+    to: Addressee,
     conn: tokio::sync::Mutex<Option<TcpStream>>,
     correlation: AtomicI32,
 }
 
 impl PeerClient {
-    pub fn new(addr: String) -> Self {
-        PeerClient { addr, conn: tokio::sync::Mutex::new(None), correlation: AtomicI32::new(0) }
+    /// A client for node `to.node_id` of cluster `to.cluster_id`, reached at `addr`.
+    pub fn new(addr: String, to: Addressee) -> Self {
+        PeerClient { addr, to, conn: tokio::sync::Mutex::new(None), correlation: AtomicI32::new(0) }
     }
 
     pub async fn send(&self, request: &PeerRequest, timeout: Duration) -> std::io::Result<PeerResponse> {
-        let body = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+        let addressed = Addressed { request, to: self.to.clone() };
+        let body = serde_json::to_vec(&addressed).map_err(std::io::Error::other)?;
         let id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.conn.lock().await;
         // The connection is taken out for the exchange and put back only after a whole answer was read: if the
@@ -167,7 +202,7 @@ impl PeerClient {
                     stream
                 }
             };
-            stream.write_all(&encode_frame(id, &body)).await?;
+            stream.write_all(&encode_frame(ADDRESSED_VERSION, id, &body)).await?;
             let mut size = [0u8; 4];
             stream.read_exact(&mut size).await?;
             let size = i32::from_be_bytes(size);
@@ -193,8 +228,10 @@ impl PeerClient {
     }
 }
 
-/// openraft's network: a client per peer.
-pub(super) struct Network;
+/// openraft's network: a client per peer of the cluster `cluster_id`.
+pub(super) struct Network {
+    pub(super) cluster_id: String,
+}
 
 pub(super) struct PeerNetwork {
     target: u64,
@@ -205,7 +242,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerNetwork {
-        PeerNetwork { target, client: PeerClient::new(node.addr.clone()) }
+        let to = Addressee { cluster_id: self.cluster_id.clone(), node_id: target as i32 };
+        PeerNetwork { target, client: PeerClient::new(node.addr.clone(), to) }
     }
 }
 
@@ -268,12 +306,8 @@ pub struct ControllerClient {
 }
 
 impl ControllerClient {
-    pub fn new(local: Option<Arc<ControllerNode>>, voters: &BTreeMap<u64, BasicNode>) -> Self {
-        ControllerClient {
-            local,
-            voters: voters.iter().map(|(id, n)| (*id as i32, PeerClient::new(n.addr.clone()))).collect(),
-            leader_hint: AtomicI32::new(-1),
-        }
+    pub fn new(local: Option<Arc<ControllerNode>>, voters: &BTreeMap<u64, BasicNode>, cluster_id: &str) -> Self {
+        ControllerClient { local, voters: peer_clients(voters, cluster_id), leader_hint: AtomicI32::new(-1) }
     }
 
     /// Sends one request to the active controller and returns its answer (and the log index its records were
@@ -346,6 +380,17 @@ impl ControllerClient {
     }
 }
 
+/// A client for each voter of the cluster `cluster_id`.
+pub fn peer_clients(voters: &BTreeMap<u64, BasicNode>, cluster_id: &str) -> BTreeMap<i32, PeerClient> {
+    voters
+        .iter()
+        .map(|(id, n)| {
+            let to = Addressee { cluster_id: cluster_id.to_string(), node_id: *id as i32 };
+            (*id as i32, PeerClient::new(n.addr.clone(), to))
+        })
+        .collect()
+}
+
 /// The API key of a request a broker sends the controller (ApiVersions for any other kind).
 pub fn api_key_of(request: &RequestKind) -> ApiKey {
     match request {
@@ -403,8 +448,8 @@ mod tests {
                         if stream.read_exact(&mut frame).await.is_err() {
                             return;
                         }
-                        let (id, body) = decode_frame(&frame).unwrap();
-                        if serde_json::from_slice::<PeerRequest>(body).is_err() {
+                        let (version, id, body) = decode_frame(&frame).unwrap();
+                        if decode_request(version, body).is_err() {
                             u.fetch_add(1, Ordering::Relaxed);
                             return;
                         }
@@ -417,7 +462,7 @@ mod tests {
                 });
             }
         });
-        let client = PeerClient::new(addr);
+        let client = PeerClient::new(addr, Addressee { cluster_id: "c".into(), node_id: 1 });
         let call = |len: usize| PeerRequest::Call { api_key: 0, version: 0, body: vec![7; len] };
         // A first call opens the connection the client keeps.
         assert!(matches!(client.send(&call(10), Duration::from_secs(10)).await, Ok(PeerResponse::Call(Ok(_)))));
