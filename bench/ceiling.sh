@@ -8,7 +8,8 @@
 # every client under `taskset -c 1` (BENCH_CLIENT_CPU). Topics have 6 partitions, acks=1, linger.ms=5,
 # batch.size=65536, no compression; the broker's default flush policy (no fsync).
 #   produce  potok producer-perf-test (potok's Rust producer), 1 KiB and 100 B records, 1 client and CLIENTS at
-#            once; kcat -P (librdkafka) 1 KiB records from a file, 1 client and CLIENTS at once
+#            once; kcat -P (librdkafka) 1 KiB records from a file, 1 client and CLIENTS at once; kcat -P -K: of
+#            keyed 1 KiB records into a compacted topic (cleanup.policy=compact), 1 client
 #   consume  the 1 KiB topic (CEIL_N records): potok consumer-perf-test, 1 and CLIENTS at once (each its own
 #            group, each reading everything); kcat -C -e (librdkafka, no group), 1 and CLIENTS at once
 # Each run: records/s and MB/s from the wall time of all its clients together, broker CPU (utime+stime from /proc)
@@ -32,6 +33,9 @@ head -c 1024 /dev/zero | tr '\0' x >"$WORK/line"
 echo >>"$WORK/line"
 yes "$(cat "$WORK/line")" | head -n "$N" >"$WORK/kcat-all.txt"
 head -n "$((N / C))" "$WORK/kcat-all.txt" >"$WORK/kcat-part.txt"
+# KEY:VALUE lines for kcat -P -K: into the compacted topic (which refuses records without a key): 100,000 keys.
+awk -v n="$N" -v v="$(head -c 1024 /dev/zero | tr '\0' x)" 'BEGIN{for (i = 0; i < n; i++) printf "k%06d:%s\n", i % 100000, v}' \
+    >"$WORK/kcat-keyed.txt"
 
 high_watermarks() { # TOPIC: the sum of the topic's end offsets (what the broker holds)
     timeout 60 "$PY" - "$BS" "$1" <<'PYEOF' 2>>"$LOGS/$BROKER-hw.err"
@@ -96,13 +100,14 @@ produce_perf() { # LABEL TOPIC CLIENTS RECORDS SIZE
     finish "$label" produce "$n" "$(((recs / n) * n))" "$(((recs / n) * n * size))" "$rc"
 }
 
-produce_kcat() { # LABEL TOPIC CLIENTS (1 KiB records, N in all)
-    local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
+produce_kcat() { # LABEL TOPIC CLIENTS [-K:] (1 KiB records, N in all; with -K:, keyed, one client)
+    local label=$1 topic=$2 n=$3 keyed=${4:-} t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() hw file="$WORK/kcat-all.txt" per=$N
     ((n > 1)) && { file="$WORK/kcat-part.txt"; per=$((N / C)); }
+    [[ -n $keyed ]] && file="$WORK/kcat-keyed.txt"
     "$HERE/hot-pages.sh" "$WORK" $((per * n * 1024))
     begin
     for ((i = 0; i < n; i++)); do
-        timed "$label" "$i" 600 kcat -P -b "$BS" -t "$topic" -X acks=1 -X linger.ms=5 -X batch.size=65536 -l "$file" &
+        timed "$label" "$i" 600 kcat -P -b "$BS" -t "$topic" -X acks=1 -X linger.ms=5 -X batch.size=65536 ${keyed:+"$keyed"} -l "$file" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done
@@ -145,7 +150,7 @@ consume_kcat() { # LABEL TOPIC CLIENTS: kcat -C -e from the beginning, no group
 
 run_broker() {
     start_broker "$1"
-    create_topics warm:6 p1k-1:6 "p1k-$C:6" p100-1:6 "p100-$C:6" k1k-1:6 "k1k-$C:6" ||
+    create_topics warm:6 p1k-1:6 "p1k-$C:6" p100-1:6 "p100-$C:6" k1k-1:6 "k1k-$C:6" kc1k-1:6:cleanup.policy=compact ||
         die "$BROKER: creating topics (see $LOGS/$BROKER-topics.log)"
     # Warm-up (the JVM's JIT, potok's allocator and page cache): 200 MB through the Rust producer, not measured.
     timed warmup 0 300 "$POTOK" producer-perf-test --topic warm --num-records 200000 --record-size 1024 \
@@ -159,6 +164,7 @@ run_broker() {
     produce_perf "rust-producer-100B-x$C" "p100-$C" "$C" "$N100" 100
     produce_kcat "kcat-producer-1KiB-x1" k1k-1 1
     produce_kcat "kcat-producer-1KiB-x$C" "k1k-$C" "$C"
+    produce_kcat "kcat-producer-1KiB-keyed-compacted-x1" kc1k-1 1 -K:
     consume_perf "rust-consumer-1KiB-x1" p1k-1 1
     consume_perf "rust-consumer-1KiB-x$C" p1k-1 "$C"
     consume_kcat "kcat-consumer-1KiB-x1" p1k-1 1

@@ -65,7 +65,7 @@ warm_up() { # the JVM's JIT, potok's allocator: 200 MB through the Rust producer
 
 size_curve() {
     local s topics=() n t0 c0 w c got
-    for s in $SIZES; do topics+=("size-$s:6:$MAXMSG"); done
+    for s in $SIZES; do topics+=("size-$s:6:max.message.bytes=$MAXMSG"); done
     create_topics "${topics[@]}" || die "$BROKER: creating the size topics (see $LOGS/$BROKER-topics.log)"
     for s in $SIZES; do
         forget size "$s"

@@ -125,7 +125,9 @@ def ceiling():
 - `rust-producer`: `potok producer-perf-test --throughput -1` (potok's Rust producer), {meta.get('ceil_n', '?')} 1 KiB records or
   {meta.get('ceil_n100', '?')} 100 B records per run, split evenly over the clients; each run checks the topic's end offsets.
 - `kcat-producer`: `kcat -P -l FILE` (librdkafka) with the same settings, lines of 1024 bytes; 1 client sends all
-  {meta.get('ceil_n', '?')}, {meta.get('clients', '?')} clients a quarter each.
+  {meta.get('ceil_n', '?')}, {meta.get('clients', '?')} clients a quarter each. `keyed-compacted`: `kcat -P -K:` of
+  `KEY:VALUE` lines (100,000 distinct 7-byte keys, 1024-byte values) into a topic with `cleanup.policy=compact`,
+  whose broker checks every record for a key.
 - `rust-consumer`: `potok consumer-perf-test` (group, from the beginning); `kcat-consumer`: `kcat -C -e -o beginning`
   (no group). Both read the 1 KiB 1-client topic; with {meta.get('clients', '?')} clients each reads all of it ({meta.get('clients', '?')}× the bytes).
 - A 200 MB unmeasured warm-up precedes the runs (JIT for Kafka). MiB = 2^20 bytes; "per GB" = per 10^9 bytes.

@@ -146,13 +146,14 @@ stop_broker() {
     rm -rf "$DATA"
 }
 
-create_topics() { # name:partitions[:max.message.bytes]...
+create_topics() { # name:partitions[:config=value,...]...
     timeout 900 "$PY" - "$BS" "$@" <<'PYEOF' >>"$LOGS/$BROKER-topics.log" 2>&1
 import sys
 from confluent_kafka.admin import AdminClient, NewTopic
 a = AdminClient({"bootstrap.servers": sys.argv[1], "socket.timeout.ms": 300000})
 specs = [s.split(":") for s in sys.argv[2:]]
-new = [NewTopic(s[0], int(s[1]), 1, config={"max.message.bytes": s[2]} if len(s) > 2 else {}) for s in specs]
+new = [NewTopic(s[0], int(s[1]), 1, config=dict(c.split("=", 1) for c in s[2].split(",")) if len(s) > 2 else {})
+       for s in specs]
 fs = a.create_topics(new, operation_timeout=600, request_timeout=620)
 for n, f in fs.items():
     f.result(700)
