@@ -127,15 +127,14 @@ fn partition_error(index: i32, error: ResponseError, message: Option<String>) ->
 /// (its index in the batch and why), INVALID_TIMESTAMP if any timestamp was refused and INVALID_RECORD
 /// otherwise, and the matching message.
 fn refused_records(index: i32, refused: &[(i32, RecordProblem)], topic: &str) -> PartitionProduceResponse {
-    let why = |problem: &RecordProblem| {
-        match *problem {
+    let why = |problem: &RecordProblem| match *problem {
         RecordProblem::NoKey => {
             format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}")
         }
-        RecordProblem::Timestamp { timestamp, offset, earliest, latest } => format!(
-            "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{earliest}, {latest}]"
-        ),
-    }
+        RecordProblem::Timestamp { timestamp, offset, earliest, latest } => {
+            let range = format!("The timestamp should be within [{earliest}, {latest}]");
+            format!("Timestamp {timestamp} of message with offset {offset} is out of range. {range}")
+        }
     };
     let errors: Vec<_> = refused
         .iter()

@@ -600,9 +600,10 @@ impl Log {
     }
 
     /// Checks batches before an append: framing, magic, CRC, record structure, `max.message.bytes`, the
-    /// records' keys and timestamps (see [`Log::record_rules`]), no control batches from clients, the transaction marker a control batch carries,
-    /// replicated batches following the log end, and the whole append fitting in a segment. Nothing is written; the producer and
-    /// transaction rules are the partition's to check on top (see `crate::partition`).
+    /// records' keys and timestamps (see [`Log::record_rules`]), no control batches from clients, the
+    /// transaction marker a control batch carries, replicated batches following the log end, and the whole
+    /// append fitting in a segment. Nothing is written; the producer and transaction rules are the partition's
+    /// to check on top (see `crate::partition`).
     pub fn validate(
         &self,
         records: &[u8],
