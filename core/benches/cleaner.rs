@@ -28,6 +28,9 @@ fn config() -> LogConfig {
     }
 }
 
+/// The broker's time of the appends: the records' own, which producers' timestamps are checked against.
+const NOW: i64 = 1_700_000_000_000;
+
 /// Writes the pristine log into `dir` and returns its size in bytes.
 fn write_log(dir: &Path) -> u64 {
     let mut log = Log::open(Arc::new(FileBackend), dir, config(), OpenOptions::default(), 0).unwrap();
@@ -35,14 +38,14 @@ fn write_log(dir: &Path) -> u64 {
     let mut b = BatchBuilder::new(Compression::None);
     for i in 0..KEYS * OVERWRITES {
         let key = format!("key-{:08}", (i * 7919) % KEYS);
-        b.append(1_700_000_000_000, Some(key.as_bytes()), Some(&value), &[]);
+        b.append(NOW, Some(key.as_bytes()), Some(&value), &[]);
         if b.estimated_size() >= 16 << 10 {
-            log.append(&b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
+            log.append(&b.build().unwrap(), 0, AppendOrigin::Client, NOW).unwrap();
             b = BatchBuilder::new(Compression::None);
         }
     }
     if !b.is_empty() {
-        log.append(&b.build().unwrap(), 0, AppendOrigin::Client, 0).unwrap();
+        log.append(&b.build().unwrap(), 0, AppendOrigin::Client, NOW).unwrap();
     }
     log.roll(0).unwrap();
     let size = log.size_in_bytes();

@@ -9,12 +9,15 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use potok::record::{BatchBuilder, Compression};
 use potok::storage::{AppendOrigin, FileBackend, Log, LogConfig, OpenOptions};
 
+/// The broker's time of the appends: the records' own, which producers' timestamps are checked against.
+const NOW: i64 = 1_700_000_000_000;
+
 /// An uncompressed batch of `size` bytes in total, made of 100-byte-value records.
 fn batch_of(size: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(Compression::None);
     let value = vec![b'x'; 100];
     while b.estimated_size() + 110 <= size {
-        b.append(1_700_000_000_000, None, Some(&value), &[]);
+        b.append(NOW, None, Some(&value), &[]);
     }
     b.build().expect("batch")
 }
@@ -38,7 +41,7 @@ fn bench(c: &mut Criterion) {
                 || vec![batch.clone(); BATCHES_PER_ITER],
                 |batches| {
                     for one in batches {
-                        log.append(&one, 0, AppendOrigin::Client, 0).expect("append");
+                        log.append(&one, 0, AppendOrigin::Client, NOW).expect("append");
                     }
                 },
                 BatchSize::LargeInput,
@@ -51,7 +54,7 @@ fn bench(c: &mut Criterion) {
         let mut log = Log::open(Arc::new(FileBackend), &tmp.path().join("read-0"), config, OpenOptions::default(), 0)
             .expect("open");
         while log.size_in_bytes() < 64 << 20 {
-            log.append(&batch.clone(), 0, AppendOrigin::Client, 0).expect("fill");
+            log.append(&batch.clone(), 0, AppendOrigin::Client, NOW).expect("fill");
         }
         let end = log.log_end_offset();
         let per_batch = end / (log.size_in_bytes() as i64 / batch.len() as i64);

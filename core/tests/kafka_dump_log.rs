@@ -30,7 +30,7 @@ fn kafka_dump_log_segments_reads_potok_files() {
     }
     let mut txn = BatchBuilder::new(Compression::None).producer(42, 0, 0, true);
     txn.append(1_700_000_001_000, Some(b"k"), Some(b"in a transaction"), &[]);
-    log.append(&txn.build().unwrap(), 1, AppendOrigin::Client, 0).unwrap();
+    log.append(&txn.build().unwrap(), 1, AppendOrigin::Client, 1_700_000_001_000).unwrap();
     let marker = BatchBuilder::control_marker(ControlType::Commit, 0, 42, 0, 1_700_000_001_001).build().unwrap();
     log.append(&marker, 1, AppendOrigin::Coordinator, 0).unwrap();
     records += 2;
