@@ -52,8 +52,15 @@ fn admin() -> Admin {
 /// topic to its brokers asynchronously: until then a consumer group may be assigned none of its partitions, and an
 /// idempotent producer may lose its first batch to NOT_LEADER_OR_FOLLOWER (KAFKA-15591).
 fn create_topic(name: &str, partitions: i32) {
+    create_topic_with(name, partitions, &[]);
+}
+
+/// [`create_topic`] with topic configs.
+fn create_topic_with(name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let admin = admin();
-    let results = admin.create_topics(&[NewTopic::new(name, partitions, 1)], false, None).unwrap();
+    let configs = configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let results =
+        admin.create_topics(&[NewTopic { configs, ..NewTopic::new(name, partitions, 1) }], false, None).unwrap();
     results[0].1.clone().unwrap();
     let specs: Vec<(TopicPartition, OffsetSpec)> =
         (0..partitions).map(|p| (TopicPartition::new(name, p), OffsetSpec::Latest)).collect();
@@ -310,6 +317,32 @@ fn keys_headers_and_timestamps_round_trip() {
     assert_eq!(found[&tp].map(|i| i.offset), Some(0));
     let none = consumer.offsets_for_times(&[(tp.clone(), ts + 3_600_000)], None).unwrap();
     assert_eq!(none[&tp], None);
+}
+
+/// Record timestamps are checked as Kafka 4 checks them: a CreateTime record further than
+/// `message.timestamp.before.max.ms` behind the broker's clock, or `after.max.ms` (1 hour by default) ahead of
+/// it, is refused with INVALID_TIMESTAMP and Kafka's message; a LogAppendTime topic takes any producer
+/// timestamp, since the broker stamps the record with its own time.
+#[test]
+fn record_timestamps_are_checked_against_the_brokers_clock() {
+    let (recent, appended) = (unique("recent"), unique("appended"));
+    create_topic_with(&recent, 1, &[("message.timestamp.before.max.ms", "60000")]);
+    create_topic_with(&appended, 1, &[("message.timestamp.type", "LogAppendTime")]);
+    let producer = Producer::new(&conf(&[("linger.ms", "0")])).unwrap();
+    let now = potok::net::now_ms();
+    let send = |topic: &str, timestamp: i64| {
+        producer.send(ProducerRecord::new(topic, "v").partition(0).timestamp(timestamp)).unwrap().wait()
+    };
+    for timestamp in [now - 600_000, now + 2 * 3_600_000] {
+        let refused = send(&recent, timestamp);
+        let Err(ClientError::Kafka { code: 32, message: Some(message), .. }) = &refused else {
+            panic!("{timestamp}: {refused:?}")
+        };
+        assert_eq!(message, "One or more records have been rejected due to invalid timestamp");
+    }
+    assert_eq!(send(&recent, now).unwrap().offset, 0, "nothing of the refused records was stored");
+    let stamped = send(&appended, now + 2 * 3_600_000).unwrap();
+    assert!(stamped.timestamp < now + 3_600_000, "not the broker's time: {}", stamped.timestamp);
 }
 
 #[derive(Clone, Default)]
