@@ -123,14 +123,23 @@ PROPS
         step "$broker RF 3 consume FAILED (see $f)"
     fi
 
-    # Failover: kill partition 0's leader while writing to it; time to the first record the new leader acks.
-    local pids="1=${PIDS[1]},2=${PIDS[2]},3=${PIDS[3]}" result
-    result="$(timeout 120 "$VENV/bin/python" - "$BS" "$pids" <<'PYEOF'
+    # Failover: kill a partition's leader while writing to it; time to the first record the new leader acks. The
+    # partition is the first one led by a node that is not the active controller (kafka-metadata-quorum's
+    # LeaderId), so that both clusters are timed on the same case. Killing the active controller as well adds
+    # the quorum's election, and then a whole session timeout: a new active controller starts every broker's
+    # session afresh, in Kafka (BrokerHeartbeatManager) as in potok.
+    local pids="1=${PIDS[1]},2=${PIDS[2]},3=${PIDS[3]}" result controller
+    controller="$(jrun 60 org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$BS" describe --status |
+        sed -n 's/^LeaderId: *\([0-9]*\)$/\1/p')"
+    [[ -n "$controller" ]] || step "$broker: kafka-metadata-quorum named no active controller"
+    result="$(timeout 120 "$VENV/bin/python" - "$BS" "$pids" "${controller:--1}" <<'PYEOF'
 import os, signal, sys, time
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-bootstrap, pids = sys.argv[1], dict(p.split("=") for p in sys.argv[2].split(","))
-leader = AdminClient({"bootstrap.servers": bootstrap}).list_topics("bench-rf3", timeout=10).topics["bench-rf3"].partitions[0].leader
+bootstrap, pids, controller = sys.argv[1], dict(p.split("=") for p in sys.argv[2].split(",")), int(sys.argv[3])
+parts = AdminClient({"bootstrap.servers": bootstrap}).list_topics("bench-rf3", timeout=10).topics["bench-rf3"].partitions
+partition = next((i for i in sorted(parts) if parts[i].leader != controller), 0)
+leader = parts[partition].leader
 p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0,
               "message.timeout.ms": 60000, "topic.metadata.refresh.interval.ms": 500})
 acked = []
@@ -138,25 +147,26 @@ def done(err, msg):
     if err is None:
         acked.append(time.monotonic())
 for _ in range(20):
-    p.produce("bench-rf3", b"before", partition=0, on_delivery=done)
+    p.produce("bench-rf3", b"before", partition=partition, on_delivery=done)
     p.flush(10)
 os.kill(int(pids[str(leader)]), signal.SIGKILL)
 killed = time.monotonic()
 n = len(acked)
 while len(acked) == n and time.monotonic() - killed < 60:
-    p.produce("bench-rf3", b"after", partition=0, on_delivery=done)
+    p.produce("bench-rf3", b"after", partition=partition, on_delivery=done)
     p.poll(0.05)
     p.flush(0.2)
 if len(acked) == n:
     print("failed")
 else:
-    print(f"{leader} {(acked[n] - killed) * 1000:.0f}")
+    print(f"{leader} {(acked[n] - killed) * 1000:.0f} {partition}")
 PYEOF
 )"
-    if [[ $result =~ ^([1-3])\ ([0-9]+)$ ]]; then
+    if [[ $result =~ ^([1-3])\ ([0-9]+)\ ([0-9]+)$ ]]; then
         PIDS[${BASH_REMATCH[1]}]=""
         rec "$broker" failover first_ack_after_leader_kill_ms "${BASH_REMATCH[2]}" ms
-        step "$broker failover: leader ${BASH_REMATCH[1]} SIGKILLed, first acks=all record on the new leader after ${BASH_REMATCH[2]} ms"
+        rec "$broker" failover killed_node_was_controller "$([[ ${BASH_REMATCH[1]} == "$controller" ]] && echo 1 || echo 0)" -
+        step "$broker failover: partition ${BASH_REMATCH[3]}'s leader ${BASH_REMATCH[1]} SIGKILLed (active controller: ${controller:-unknown}), first acks=all record on the new leader after ${BASH_REMATCH[2]} ms"
     else
         step "$broker failover FAILED: $result"
     fi

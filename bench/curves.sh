@@ -10,7 +10,8 @@
 #               linger.ms=5, batch.size=65536) writes CURVES_BYTES of values (at most CURVES_MAX_RECORDS records)
 #               to a 6-partition topic, then potok consumer-perf-test reads it back. Throughput and broker CPU/GB.
 #   partitions  1, 10, 100, 1,000, 10,000 partitions, a fresh broker for each: one topic of P partitions is
-#               created; then idle RSS and idle broker CPU over 10 s; then the same unmeasured warm-up as the
+#               created (timed until answered and until the broker has made every partition's log); then idle
+#               RSS and idle broker CPU over 10 s; then the same unmeasured warm-up as the
 #               size curve's (another topic); then kcat -P writes CURVES_PART_RECORDS
 #               1 KiB records spread at random over all P partitions (librdkafka's partitioner with stickiness
 #               off: sticky.partitioning.linger.ms=0), then kcat -C -e reads them all back.
@@ -145,20 +146,36 @@ while n < total:
 PYEOF
 }
 
+# logs_made: how many partitions of topic "parts" have their first segment file in the broker's log dir.
+logs_made() { find "$DATA/logs" -mindepth 2 -maxdepth 2 -path '*/parts-*' -name 00000000000000000000.log 2>/dev/null | wc -l; }
+
+# A topic is ready when the broker has made every partition's log, which is not when the admin call is answered:
+# Kafka's controller answers CreateTopics once its records are committed, and the broker then makes the logs on
+# its own (seconds later for thousands of partitions); potok makes them before it answers. Both are recorded:
+# create_s when answered, ready_s when the last log file exists, and the broker's CPU from the request to ready.
 partitions_point() { # P: a fresh broker with one topic of P partitions
-    local p=$1 t0 c0 w c got hw
+    local p=$1 t0 c0 w c got hw i
     start_broker "$BROKER"
     forget partitions "$p"
     rec "$BROKER" partitions "$p" rss_fresh "$(rss_kib VmRSS)" KiB
-    t0=$(now)
+    c0=$(cpu_ticks) t0=$(now)
     create_parts "$p" || { rec "$BROKER" partitions "$p" failed 1 -; step "$BROKER: creating $p partitions FAILED"; stop_broker; return; }
     rec "$BROKER" partitions "$p" create_s "$(elapsed "$t0")" s
+    for ((i = 0; i < 12000; i++)); do (($(logs_made) >= p)) && break; sleep 0.05; done
+    if (($(logs_made) < p)); then
+        rec "$BROKER" partitions "$p" failed 1 -
+        step "$BROKER: only $(logs_made) of $p partition logs exist 600 s after the topic was created"
+        stop_broker keep
+        return
+    fi
+    rec "$BROKER" partitions "$p" ready_s "$(elapsed "$t0")" s
+    rec "$BROKER" partitions "$p" create_cpu "$(cpu_since "$c0")" s
     sleep 5
     c0=$(cpu_ticks)
     sleep 10
     rec "$BROKER" partitions "$p" idle_cpu_10s "$(cpu_since "$c0")" s
     rec "$BROKER" partitions "$p" rss_idle "$(rss_kib VmRSS)" KiB
-    step "$BROKER $p partitions: created in $(grep "^$BROKER,partitions,$p,create_s" "$CSV" | cut -d, -f5) s; idle RSS $(rss_kib VmRSS) KiB, idle CPU over 10 s $(cpu_since "$c0") s"
+    step "$BROKER $p partitions: answered in $(grep "^$BROKER,partitions,$p,create_s" "$CSV" | cut -d, -f5) s, every log made in $(grep "^$BROKER,partitions,$p,ready_s" "$CSV" | cut -d, -f5) s (broker CPU $(grep "^$BROKER,partitions,$p,create_cpu" "$CSV" | cut -d, -f5) s); idle RSS $(rss_kib VmRSS) KiB, idle CPU over 10 s $(cpu_since "$c0") s"
     warm_up # after the idle figures: so that Kafka's produce below is not its JIT's first work
     c0=$(cpu_ticks) t0=$(now)
     if timed "parts-$p-produce" 0 600 kcat -P -b "$BS" -t parts -X acks=1 -X linger.ms=5 -X batch.size=65536 \
@@ -180,7 +197,7 @@ partitions_point() { # P: a fresh broker with one topic of P partitions
         step "$BROKER $p partitions: kcat read $got records, not $PART_RECORDS"
     fi
     rec "$BROKER" partitions "$p" rss_peak "$(rss_kib VmHWM)" KiB
-    stop_broker
+    stop_broker keep # deleted at the end: see stop_broker
 }
 
 if wants partitions; then

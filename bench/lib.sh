@@ -132,6 +132,11 @@ start_broker() { # BROKER: starts it pinned to BROKER_CPU on a fresh dir; waits 
     step "$BROKER started (pid $PID, $BS, cores $(taskset -pc "$PID" | sed 's/.*: //')): ${line%% pid=*}"
 }
 
+# stop_broker [keep]: stops the broker and deletes its data dir; with "keep", moves the dir aside in $WORK (deleted
+# when the run ends) instead. Deleting thousands of files just before the next broker creates thousands makes
+# those creations slow on this machine's ext4 (without a journal, ext4 skips inodes freed in the last half
+# minute, or up to five, and scans past each of them for every new inode), and unevenly so: whichever broker
+# starts sooner after the deletion pays more.
 stop_broker() {
     step "stopping $BROKER (pid $PID)"
     if [[ $BROKER == kafka ]]; then
@@ -143,7 +148,11 @@ stop_broker() {
         kill -0 "$PID" 2>/dev/null && { step "potok ignored TERM for 60 s; KILL"; kill -KILL "$PID"; }
     fi
     PID=""
-    rm -rf "$DATA"
+    if [[ ${1:-} == keep ]]; then
+        mv "$DATA" "$(mktemp -d "$WORK/kept.XXXXXX")/"
+    else
+        rm -rf "$DATA"
+    fi
 }
 
 create_topics() { # name:partitions[:config=value,...]...
