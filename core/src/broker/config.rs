@@ -74,6 +74,11 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `socket.request.max.bytes`: the largest request frame accepted.
     pub socket_request_max_bytes: usize,
+    /// `socket.send.buffer.bytes` and `socket.receive.buffer.bytes`: the send and receive buffers (`SO_SNDBUF`,
+    /// `SO_RCVBUF`) of the listeners' sockets, which accepted connections inherit; `None` (-1) leaves them to
+    /// the OS, which grows them as a connection needs (up to `net.ipv4.tcp_wmem` / `tcp_rmem`).
+    pub socket_send_buffer_bytes: Option<u32>,
+    pub socket_receive_buffer_bytes: Option<u32>,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -205,6 +210,13 @@ impl Default for BrokerConfig {
             auto_create_topics_enable: true,
             delete_topic_enable: true,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            // Kafka's default for both is 102400; potok's is the OS's own sizing, which grows a connection's
+            // buffers with its bandwidth and round-trip time. A fixed 100 KiB caps a connection at 200 KiB in
+            // flight (Linux doubles the size set): 20 MB/s at a 10 ms round trip. On loopback, kcat writing 1 GB
+            // to potok cost the broker 20 % more CPU with a 100 KiB receive buffer (0.58-0.65 vs 0.45-0.54 s,
+            // four runs each); a 100 KiB send buffer saved 8-17 % of the CPU of reading it back.
+            socket_send_buffer_bytes: None,
+            socket_receive_buffer_bytes: None,
             // A development broker: no delay before the first rebalance (Kafka's default is 3000).
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
@@ -270,8 +282,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
     "transaction.state.log.load.buffer.size",
     "controller.quorum.fetch.timeout.ms",
     "controller.quorum.election.backoff.max.ms",
@@ -291,6 +301,20 @@ fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigEr
         value: value.into(),
         reason: "not a number".into(),
     })
+}
+
+/// A socket buffer size: -1 for the OS's own sizing, else a positive number of bytes. (Kafka takes any int here
+/// and fails each accepted connection on 0 or below -1; potok refuses them at start.)
+fn parse_buffer_size(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
+    match parse_num::<i32>(key, value)? {
+        -1 => Ok(None),
+        n if n > 0 => Ok(Some(n as u32)),
+        _ => Err(ConfigError {
+            key: key.into(),
+            value: value.into(),
+            reason: "must be -1 (the OS's own sizing) or a positive number of bytes".into(),
+        }),
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -373,6 +397,8 @@ impl BrokerConfig {
                 }
                 self.socket_request_max_bytes = v as usize;
             }
+            "socket.send.buffer.bytes" => self.socket_send_buffer_bytes = parse_buffer_size(key, value)?,
+            "socket.receive.buffer.bytes" => self.socket_receive_buffer_bytes = parse_buffer_size(key, value)?,
             "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms = parse_num(key, value)?,
             "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = parse_num(key, value)?,
             "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = parse_num(key, value)?,
@@ -729,6 +755,24 @@ mod tests {
             ("86400000".into(), "1000".into())
         );
         assert_eq!(crate::controller::topic_config::log_config(&none, &c, &none).message_timestamp_after_max_ms, 1000);
+    }
+
+    /// Kafka's socket buffer keys: a size in bytes, or -1 for the OS's own sizing (potok's default); a size no
+    /// socket can take is refused with the key named.
+    #[test]
+    fn socket_buffer_sizes_are_read() {
+        let mut c = BrokerConfig::default();
+        assert_eq!((c.socket_send_buffer_bytes, c.socket_receive_buffer_bytes), (None, None));
+        c.set("socket.send.buffer.bytes", "102400").unwrap();
+        c.set("socket.receive.buffer.bytes", "1048576").unwrap();
+        assert_eq!((c.socket_send_buffer_bytes, c.socket_receive_buffer_bytes), (Some(102_400), Some(1_048_576)));
+        c.set("socket.send.buffer.bytes", "-1").unwrap();
+        assert_eq!(c.socket_send_buffer_bytes, None);
+        for bad in ["0", "-2", "lots"] {
+            let e = c.set("socket.send.buffer.bytes", bad).unwrap_err();
+            assert_eq!(e.key, "socket.send.buffer.bytes", "{bad}");
+        }
+        assert_eq!(c.socket_send_buffer_bytes, None, "a refused value changes nothing");
     }
 
     #[test]

@@ -27,6 +27,11 @@ fn entry(name: &str, value: String, source: i8, kind: ConfigType, version: i16) 
     e
 }
 
+/// A socket buffer size as Kafka's key holds it: -1 for the OS's own sizing.
+fn buffer_size(size: Option<u32>) -> String {
+    size.map_or_else(|| "-1".to_string(), |n| n.to_string())
+}
+
 fn broker_entries(broker: &Broker, version: i16) -> Vec<(String, DescribeConfigsResourceResult)> {
     let image = broker.metadata();
     let mut out: BTreeMap<String, DescribeConfigsResourceResult> = BTreeMap::new();
@@ -39,6 +44,8 @@ fn broker_entries(broker: &Broker, version: i16) -> Vec<(String, DescribeConfigs
         ("delete.topic.enable", config.delete_topic_enable.to_string(), ConfigType::Boolean),
         ("log.dirs", broker.log_dir().display().to_string(), ConfigType::String),
         ("socket.request.max.bytes", config.socket_request_max_bytes.to_string(), ConfigType::Int),
+        ("socket.send.buffer.bytes", buffer_size(config.socket_send_buffer_bytes), ConfigType::Int),
+        ("socket.receive.buffer.bytes", buffer_size(config.socket_receive_buffer_bytes), ConfigType::Int),
         ("group.initial.rebalance.delay.ms", config.group_initial_rebalance_delay_ms.to_string(), ConfigType::Int),
         ("log.retention.check.interval.ms", config.log_retention_check_interval_ms.to_string(), ConfigType::Long),
     ];

@@ -361,6 +361,13 @@ pub async fn bind(config: BrokerConfig) -> Result<Bound, ServerError> {
         let socket =
             if socket_address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(bind_error)?;
         socket.set_reuseaddr(true).map_err(bind_error)?;
+        // Accepted connections inherit the listener's buffer sizes (and, once set, the OS no longer resizes them).
+        if let Some(size) = config.socket_send_buffer_bytes {
+            socket.set_send_buffer_size(size).map_err(bind_error)?;
+        }
+        if let Some(size) = config.socket_receive_buffer_bytes {
+            socket.set_recv_buffer_size(size).map_err(bind_error)?;
+        }
         socket.bind(socket_address).map_err(bind_error)?;
         sockets.push((socket, address, config.controller_listener_names.contains(&listener.name)));
     }
@@ -1322,6 +1329,26 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(60), read_all).await.expect("the bytes arrive in time");
         tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap().unwrap();
         received
+    }
+
+    /// The listeners' sockets take `socket.send.buffer.bytes` and `socket.receive.buffer.bytes`, and the
+    /// connections they accept inherit both (Linux reports twice the size set, its bookkeeping included).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_connections_have_the_configured_socket_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BrokerConfig::default();
+        config.listeners[0].port = 0;
+        config.log_dir = Some(dir.path().to_path_buf());
+        config.socket_send_buffer_bytes = Some(65536);
+        config.socket_receive_buffer_bytes = Some(32768);
+        let bound = bind(config).await.unwrap();
+        let Some((Listener::Listening(listener), _)) = bound.listeners.first() else { panic!("not listening") };
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.unwrap().unwrap();
+        let accepted = TcpSocket::from_std_stream(accepted.into_std().unwrap());
+        assert_eq!(accepted.send_buffer_size().unwrap(), 2 * 65536);
+        assert_eq!(accepted.recv_buffer_size().unwrap(), 2 * 32768);
     }
 
     /// Answers gathered for one write arrive whole and in order through a socket that fills up (the reader is

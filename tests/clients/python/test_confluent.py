@@ -278,6 +278,18 @@ def test_describe_configs_defaults(admin, topic_factory):
     assert not cfg["retention.ms"].is_default
 
 
+def test_describe_broker_socket_buffer_configs(admin):
+    """The broker describes its socket buffer sizes as Kafka does: an int, -1 for the OS's own sizing (potok's
+    default) or a size in bytes (Kafka's default, 102400)."""
+    node = sorted(admin.list_topics(timeout=OP_TIMEOUT).brokers)[0]
+    res = ConfigResource(ResourceType.BROKER, str(node))
+    [fut] = admin.describe_configs([res], request_timeout=OP_TIMEOUT).values()
+    cfg = fut.result(timeout=OP_TIMEOUT)
+    for name in ("socket.send.buffer.bytes", "socket.receive.buffer.bytes"):
+        value = int(cfg[name].value)
+        assert value == -1 or value > 0, (name, value)
+
+
 def test_incremental_alter_configs(admin, topic_factory):
     topic = topic_factory()
     assert describe_topic_configs(admin, topic)["retention.ms"].value == "604800000"
