@@ -154,28 +154,35 @@ logs_made() { find "$DATA/logs" -mindepth 2 -maxdepth 2 -path '*/parts-*' -name 
 # its own (seconds later for thousands of partitions); potok makes them before it answers. Both are recorded:
 # create_s when answered, ready_s when the last log file exists, and the broker's CPU from the request to ready.
 partitions_point() { # P: a fresh broker with one topic of P partitions
-    local p=$1 t0 c0 w c got hw i
+    local p=$1 t0 c0 w c got hw i made answered ready create_cpu idle_cpu rss
     start_broker "$BROKER"
     forget partitions "$p"
     rec "$BROKER" partitions "$p" rss_fresh "$(rss_kib VmRSS)" KiB
     c0=$(cpu_ticks) t0=$(now)
     create_parts "$p" || { rec "$BROKER" partitions "$p" failed 1 -; step "$BROKER: creating $p partitions FAILED"; stop_broker; return; }
-    rec "$BROKER" partitions "$p" create_s "$(elapsed "$t0")" s
-    for ((i = 0; i < 12000; i++)); do (($(logs_made) >= p)) && break; sleep 0.05; done
-    if (($(logs_made) < p)); then
+    answered=$(elapsed "$t0")
+    rec "$BROKER" partitions "$p" create_s "$answered" s
+    for ((i = 0; i < 12000; i++)); do
+        made=$(logs_made)
+        ((made >= p)) && break
+        sleep 0.05
+    done
+    if ((made < p)); then
         rec "$BROKER" partitions "$p" failed 1 -
-        step "$BROKER: only $(logs_made) of $p partition logs exist 600 s after the topic was created"
+        step "$BROKER: only $made of $p partition logs exist 600 s after the topic was created"
         stop_broker keep
         return
     fi
-    rec "$BROKER" partitions "$p" ready_s "$(elapsed "$t0")" s
-    rec "$BROKER" partitions "$p" create_cpu "$(cpu_since "$c0")" s
+    ready=$(elapsed "$t0") create_cpu=$(cpu_since "$c0")
+    rec "$BROKER" partitions "$p" ready_s "$ready" s
+    rec "$BROKER" partitions "$p" create_cpu "$create_cpu" s
     sleep 5
     c0=$(cpu_ticks)
     sleep 10
-    rec "$BROKER" partitions "$p" idle_cpu_10s "$(cpu_since "$c0")" s
-    rec "$BROKER" partitions "$p" rss_idle "$(rss_kib VmRSS)" KiB
-    step "$BROKER $p partitions: answered in $(grep "^$BROKER,partitions,$p,create_s" "$CSV" | cut -d, -f5) s, every log made in $(grep "^$BROKER,partitions,$p,ready_s" "$CSV" | cut -d, -f5) s (broker CPU $(grep "^$BROKER,partitions,$p,create_cpu" "$CSV" | cut -d, -f5) s); idle RSS $(rss_kib VmRSS) KiB, idle CPU over 10 s $(cpu_since "$c0") s"
+    idle_cpu=$(cpu_since "$c0") rss=$(rss_kib VmRSS)
+    rec "$BROKER" partitions "$p" idle_cpu_10s "$idle_cpu" s
+    rec "$BROKER" partitions "$p" rss_idle "$rss" KiB
+    step "$BROKER $p partitions: answered in $answered s, every log made in $ready s (broker CPU $create_cpu s); idle RSS $rss KiB, idle CPU over 10 s $idle_cpu s"
     warm_up # after the idle figures: so that Kafka's produce below is not its JIT's first work
     c0=$(cpu_ticks) t0=$(now)
     if timed "parts-$p-produce" 0 600 kcat -P -b "$BS" -t parts -X acks=1 -X linger.ms=5 -X batch.size=65536 \
