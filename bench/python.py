@@ -2,7 +2,7 @@
 """The Python package's figures: embedded broker start-up, and producer throughput through potok's Producer and
 confluent-kafka's Producer against the same embedded broker, in one run.
 
-usage: bench/python.py [--records N] [--size BYTES] [--starts N] [--out FILE]
+usage: bench/python.py [--records N] [--size BYTES] [--starts N] [--rounds N] [--out FILE]
 
 Needs the `potok` wheel installed in release mode (`pip install ./bindings-python`) and confluent-kafka, as in
 the venv of scripts/install-test-deps.sh. Writes a Markdown table to --out (default: stdout only).
@@ -12,7 +12,9 @@ the venv of scripts/install-test-deps.sh. Writes a Markdown table to --out (defa
   median and extremes reported. Stop time is reported too.
 * throughput: N records of BYTES bytes each (default 1,000,000 × 100), acks=1, to a fresh single-partition
   topic, produced in a tight loop and flushed; records/s and MB/s from the first produce call to the end of
-  flush. Both producers write to one embedded broker (in this process), each to its own topic.
+  flush. Both producers write to one embedded broker (in this process), each to its own topic, with the same
+  batching settings as bench/bindings.py (which measures them against a broker in a process of its own);
+  `--rounds` rounds with the order swapped every round, the median reported.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ import statistics
 import time
 import uuid
 
+from bindings import producer
 from confluent_kafka import Producer as ConfluentProducer
 
 import potok
+
+LINGER_MS = 5
+BATCH_SIZE = 65536
 
 
 def measure_startup(starts: int) -> dict:
@@ -40,6 +46,7 @@ def measure_startup(starts: int) -> dict:
         producer.flush(30)
         t2 = time.perf_counter()
         assert acked.get("err", "missing") is None, acked
+        del producer  # closed before the broker stops, so that it does not log the disconnect
         t3 = time.perf_counter()
         broker.stop()
         t4 = time.perf_counter()
@@ -49,34 +56,15 @@ def measure_startup(starts: int) -> dict:
     return {"construct": construct, "first_ack": first_ack, "stop": stop}
 
 
-def produce_confluent(bootstrap: str, topic: str, records: int, value: bytes) -> float:
-    producer = ConfluentProducer(
-        {"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000}
-    )
-    producer.produce(topic, value)  # metadata and connection before the clock starts
-    producer.flush(30)
+def produce_seconds(client: str, bootstrap: str, topic: str, records: int, value: bytes) -> float:
+    """From the first produce() call until flush() returns, with bench/bindings.py's settings for that client."""
+    p = producer(client, bootstrap, LINGER_MS, BATCH_SIZE)
+    p.produce(topic, value)  # metadata and connection before the clock starts
+    assert p.flush(30) == 0
     t0 = time.perf_counter()
     for _ in range(records):
-        while True:
-            try:
-                producer.produce(topic, value)
-                break
-            except BufferError:
-                producer.poll(0.01)
-    remaining = producer.flush(300)
-    elapsed = time.perf_counter() - t0
-    assert remaining == 0, f"{remaining} records not delivered"
-    return elapsed
-
-
-def produce_potok(bootstrap: str, topic: str, records: int, value: bytes) -> float:
-    producer = potok.Producer({"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 5})
-    producer.produce(topic, value)
-    producer.flush(30)
-    t0 = time.perf_counter()
-    for _ in range(records):
-        producer.produce(topic, value)
-    remaining = producer.flush(300)
+        p.produce(topic, value)
+    remaining = p.flush(300)
     elapsed = time.perf_counter() - t0
     assert remaining == 0, f"{remaining} records not delivered"
     return elapsed
@@ -92,6 +80,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--out")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
 
@@ -123,14 +112,23 @@ def main() -> None:
         lines += [
             f"## Producer throughput: {args.records:,} records × {args.size} B, acks=1, one partition, same broker",
             "",
+            f"Both producers with linger.ms={LINGER_MS} and batch.size={BATCH_SIZE} (librdkafka's batch.num.messages "
+            f"lifted so that batch.size decides), as in bench/bindings.py; {args.rounds} rounds, the order swapped "
+            "every round, the median reported.",
+            "",
             "| producer | seconds | records/s | MB/s |",
             "|---|---|---|---|",
         ]
+        seconds: dict[str, list[float]] = {"potok": [], "confluent": []}
         with potok.Broker() as broker:
-            for label, run in [("potok.Producer", produce_potok), ("confluent_kafka.Producer", produce_confluent)]:
-                elapsed = run(broker.bootstrap_servers, f"bench-{uuid.uuid4().hex[:8]}", args.records, value)
-                rate = args.records / elapsed
-                lines.append(f"| {label} | {elapsed:.2f} | {rate:,.0f} | {rate * args.size / 1e6:.1f} |")
+            for round_ in range(args.rounds):
+                for client in ("potok", "confluent") if round_ % 2 == 0 else ("confluent", "potok"):
+                    topic = f"bench-{uuid.uuid4().hex[:8]}"
+                    seconds[client].append(produce_seconds(client, broker.bootstrap_servers, topic, args.records, value))
+        for label, client in [("potok.Producer", "potok"), ("confluent_kafka.Producer", "confluent")]:
+            elapsed = statistics.median(seconds[client])
+            rate = args.records / elapsed
+            lines.append(f"| {label} | {elapsed:.2f} | {rate:,.0f} | {rate * args.size / 1e6:.1f} |")
         lines.append("")
 
     text = "\n".join(lines)
