@@ -19,7 +19,7 @@ use kafka_protocol::messages::ResponseKind;
 
 use super::{str_bytes, topic_config, Broker, BrokerError};
 use crate::controller::{self, MetadataError, MetadataImage, MetadataRecord};
-use crate::storage::{self, Log, LogConfig, OpenOptions, StorageError, TopicPartition};
+use crate::storage::{self, Log, LogConfig, StorageError, TopicPartition};
 
 /// The Kafka error for a failure below the request handlers: storage failures are KAFKA_STORAGE_ERROR (the
 /// client may retry); a controller's refusal keeps its error; anything else is unexpected.
@@ -176,7 +176,7 @@ impl Broker {
         if self.backend.is_dir(&dir) {
             self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         }
-        let log = Log::open(self.backend.clone(), &dir, config.clone(), OpenOptions::default(), now_ms)?;
+        let log = Log::create(self.backend.clone(), &dir, config.clone(), now_ms)?;
         let path = dir.join("partition.metadata");
         let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(topic_id));
         if let Err(e) = storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes()) {

@@ -68,6 +68,11 @@ pub struct LeaderEpochCache {
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 
 impl LeaderEpochCache {
+    /// The cache of a new log: no epochs, and no file until the first is assigned.
+    pub fn empty(dir: &Path) -> Self {
+        LeaderEpochCache { path: dir.join(LEADER_EPOCH_CHECKPOINT), entries: Vec::new() }
+    }
+
     pub fn load(backend: &dyn Backend, dir: &Path) -> Result<Self, StorageError> {
         let path = dir.join(LEADER_EPOCH_CHECKPOINT);
         let mut entries = Vec::new();

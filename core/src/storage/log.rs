@@ -254,23 +254,53 @@ impl Log {
         let mut leader_epochs = LeaderEpochCache::load(backend.as_ref(), dir)?;
         leader_epochs.truncate_from_end(backend.as_ref(), log_end_offset)?;
         leader_epochs.truncate_from_start(backend.as_ref(), log_start_offset)?;
-        let mut log = Log {
+        let high_watermark = options.high_watermark.clamp(log_start_offset, log_end_offset);
+        // Recovered segments were flushed above and the rest were flushed before.
+        let mut log =
+            Log::assemble(backend, dir, config, segments, log_start_offset, leader_epochs, high_watermark, now_ms);
+        log.rebuild_producer_state()?;
+        Ok(log)
+    }
+
+    /// Creates the log of a new partition in `dir`, which must not exist (a caller that found a leftover
+    /// directory removes it first): the directory and an empty first segment at offset 0. Unlike [`Log::open`]
+    /// it looks for nothing that an existing directory could hold (segments to recover, a crashed cleaner's
+    /// swap files, leftovers, snapshots, a leader epoch checkpoint), which is half the system calls of making a
+    /// partition.
+    pub fn create(backend: Arc<dyn Backend>, dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
+        backend.create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let segment = Segment::create_in_new_dir(backend.as_ref(), dir, 0, &config, now_ms)?;
+        let leader_epochs = LeaderEpochCache::empty(dir);
+        Ok(Log::assemble(backend, dir, config, BTreeMap::from([(0, segment)]), 0, leader_epochs, 0, now_ms))
+    }
+
+    /// A log of these segments, all flushed, with no producer state yet.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        dir: &Path,
+        config: LogConfig,
+        segments: BTreeMap<i64, Segment>,
+        log_start_offset: i64,
+        leader_epochs: LeaderEpochCache,
+        high_watermark: i64,
+        now_ms: i64,
+    ) -> Log {
+        let log_end_offset = segments.values().next_back().map_or(log_start_offset, Segment::next_offset);
+        Log {
             backend,
             dir: dir.to_path_buf(),
             config,
             segments,
             log_start_offset,
-            // Recovered segments were flushed above and the rest were flushed before.
             recovery_point: log_end_offset,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
             leader_epochs,
             producers: ProducerState::default(),
             last_snapshot_offset: None,
-            high_watermark: options.high_watermark.clamp(log_start_offset, log_end_offset),
-        };
-        log.rebuild_producer_state()?;
-        Ok(log)
+            high_watermark,
+        }
     }
 
     /// Offsets of the snapshot files in the log directory, ascending.

@@ -90,6 +90,17 @@ impl Segment {
         Self::open_files(backend, dir, base_offset, "", config, false, now_ms)
     }
 
+    /// Creates an empty segment in a directory just made, where no leftover can be.
+    pub fn create_in_new_dir(
+        backend: &dyn Backend,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        Self::open_files(backend, dir, base_offset, "", config, false, now_ms)
+    }
+
     /// Creates an empty segment whose files carry the cleaner's `.cleaned` suffix, replacing leftovers.
     pub fn create_cleaned(
         backend: &dyn Backend,
