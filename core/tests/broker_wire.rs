@@ -344,6 +344,40 @@ fn requests_split_across_writes_are_read_whole() {
     broker.stop().unwrap();
 }
 
+/// Polls `done` every 10 ms for up to 10 s.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Each partition's `partition.metadata` (its topic id, in Kafka's format) is written once CreateTopics is
+/// answered, as Kafka writes it, and at the latest with the first batch; one missing at start, after a crash
+/// that came first, is written again.
+#[test]
+fn partition_metadata_is_written_after_creation_and_restored_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = start(Some(tmp.path()));
+    let mut s = connect(&broker);
+    create_topic(&mut s, "ids", 2);
+    let file = |p: i32| tmp.path().join(format!("ids-{p}/partition.metadata"));
+    assert_eq!(produce(&mut s, "ids", -1, &["one"]), Some(0));
+    let written = std::fs::read_to_string(file(0)).unwrap();
+    assert!(written.starts_with("version: 0\ntopic_id: ") && written.len() == 44, "{written:?}");
+    eventually("ids-1/partition.metadata", || file(1).exists());
+    assert_eq!(std::fs::read_to_string(file(1)).unwrap(), written, "one topic id for both partitions");
+    drop(s);
+    broker.stop().unwrap();
+
+    std::fs::remove_file(file(1)).unwrap();
+    let broker = start(Some(tmp.path()));
+    eventually("ids-1/partition.metadata written again", || file(1).exists());
+    assert_eq!(std::fs::read_to_string(file(1)).unwrap(), written);
+    broker.stop().unwrap();
+}
+
 #[test]
 fn restart_keeps_topics_offsets_and_data() {
     let tmp = tempfile::tempdir().unwrap();

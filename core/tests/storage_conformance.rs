@@ -677,6 +677,47 @@ fn a_created_log_is_an_empty_log(tb: TestBackend) {
     assert_eq!(log.leader_epochs().end_offset_for(0, leo), Some((0, leo)));
 }
 
+/// `partition.metadata` given to a log is written when asked, and otherwise before the first batch is and by
+/// a flush (so by a clean close); a log removed meanwhile does not write it into its vanishing directory.
+fn partition_metadata_is_written_before_the_first_batch(tb: TestBackend) {
+    let config = LogConfig::default();
+    let contents = b"version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ\n".to_vec();
+    let file = |name: &str| tb.dir.join(name).join(potok::storage::PARTITION_METADATA);
+    let read = |name: &str| potok::storage::backend::read_whole(tb.backend.as_ref(), &file(name)).ok();
+    let create = |name: &str| {
+        let mut log = Log::create(tb.backend.clone(), &tb.dir.join(name), config.clone(), NOW).unwrap();
+        log.set_partition_metadata(Some(contents.clone()));
+        assert_eq!(read(name), None, "{name}: not written when given");
+        log
+    };
+    let mut asked = create("asked-0");
+    asked.write_partition_metadata().unwrap();
+    assert_eq!(read("asked-0").as_ref(), Some(&contents));
+    let mut appended = create("appended-0");
+    append(&mut appended, batch(1, 10, NOW, Compression::None)).unwrap();
+    assert_eq!(read("appended-0").as_ref(), Some(&contents));
+    let mut flushed = create("flushed-0");
+    flushed.flush(NOW).unwrap();
+    assert_eq!(read("flushed-0").as_ref(), Some(&contents));
+    let closed = create("closed-0");
+    closed.close(NOW).unwrap();
+    assert_eq!(read("closed-0").as_ref(), Some(&contents));
+    let mut forgotten = create("forgotten-0");
+    forgotten.set_partition_metadata(None);
+    forgotten.flush(NOW).unwrap();
+    assert_eq!(read("forgotten-0"), None);
+
+    let mut mgr = LogManager::open(tb.backend.clone(), &tb.dir.join("managed"), |_| config.clone(), NOW).unwrap();
+    let tp = TopicPartition::new("gone", 0).unwrap();
+    let dir = tb.dir.join("managed").join(tp.dir_name());
+    let mut log = Log::create(tb.backend.clone(), &dir, config.clone(), NOW).unwrap();
+    log.set_partition_metadata(Some(contents.clone()));
+    let shared = mgr.register(tp.clone(), log).unwrap();
+    assert!(mgr.delete(&tp).unwrap());
+    potok::storage::lock(&shared).write_partition_metadata().unwrap();
+    assert!(!tb.backend.exists(&dir));
+}
+
 /// A memory backend that counts the calls that look at what a directory already holds: listings, and opening a
 /// file to read what it has. (The existence checks a segment makes of each file as it opens it are not counted.)
 #[derive(Debug, Default)]
@@ -777,4 +818,5 @@ conformance!(
     transactions_lso_txnindex_and_snapshots,
     truncate_to_keeps_everything_consistent,
     a_created_log_is_an_empty_log,
+    partition_metadata_is_written_before_the_first_batch,
 );

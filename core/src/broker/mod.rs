@@ -353,6 +353,18 @@ impl Broker {
                 state.replicas.delete(&tp)?;
             }
         }
+        // A crash soon after a partition was made can leave its `partition.metadata` unwritten; Kafka writes a
+        // missing one when it loads the log, and so does potok.
+        let mut unwritten = Vec::new();
+        for (tp, partition) in state.replicas.partitions() {
+            let Some(topic) = image.topics.get(&tp.topic) else { continue };
+            let mut log = partition.log();
+            if !self.backend.exists(&log.dir().join(storage::PARTITION_METADATA)) {
+                log.set_partition_metadata(Some(topic_creation::partition_metadata(&topic.id)));
+                unwritten.push(partition.shared_log().clone());
+            }
+        }
+        topic_creation::write_partition_metadata_later(unwritten);
         self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
         Ok(())
     }
@@ -409,16 +421,18 @@ impl Broker {
             let result = self.create_partition_files(&tp, &topic_id, &config, now_ms);
             (tp, result)
         });
+        let mut registered = Vec::new();
         for (tp, result) in made {
             match result {
                 Ok(log) => {
-                    state.replicas.register(tp, log)?;
+                    registered.push(state.replicas.register(tp, log)?.shared_log().clone());
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
                 }
             }
         }
+        topic_creation::write_partition_metadata_later(registered);
         for (tp, config, leadership) in changed {
             // None: its creation failed above (reported once the rest is applied).
             let Some(partition) = state.replicas.get(&tp) else { continue };

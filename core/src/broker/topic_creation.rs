@@ -19,7 +19,7 @@ use kafka_protocol::messages::ResponseKind;
 
 use super::{str_bytes, topic_config, Broker, BrokerError};
 use crate::controller::{self, MetadataError, MetadataImage, MetadataRecord};
-use crate::storage::{self, Log, LogConfig, StorageError, TopicPartition};
+use crate::storage::{self, Log, LogConfig, SharedLog, StorageError, TopicPartition};
 
 /// The Kafka error for a failure below the request handlers: storage failures are KAFKA_STORAGE_ERROR (the
 /// client may retry); a controller's refusal keeps its error; anything else is unexpected.
@@ -86,12 +86,15 @@ impl Broker {
                 return Err(e.into());
             }
         };
+        let mut registered = Vec::with_capacity(created.len());
         for (tp, log) in created {
             // Checked to be new under `creation`, so registration cannot find one taken.
-            if let Err(e) = state.replicas.register(tp, log) {
-                tracing::warn!(target: "potok::broker", "registering a created log failed: {e}");
+            match state.replicas.register(tp, log) {
+                Ok(partition) => registered.push(partition.shared_log().clone()),
+                Err(e) => tracing::warn!(target: "potok::broker", "registering a created log failed: {e}"),
             }
         }
+        write_partition_metadata_later(registered);
         // Publishing finds the logs registered and only gives them their leadership.
         self.publish_metadata(&mut state, records, base_offset, now_ms)
     }
@@ -161,8 +164,8 @@ impl Broker {
         Ok(created)
     }
 
-    /// Creates one partition's directory, segment files and `partition.metadata` (Kafka keeps the topic id
-    /// beside each partition's segments).
+    /// Creates one partition's directory and segment files; its `partition.metadata` is written later
+    /// ([`write_partition_metadata_later`]).
     pub(super) fn create_partition_files(
         &self,
         tp: &TopicPartition,
@@ -176,15 +179,38 @@ impl Broker {
         if self.backend.is_dir(&dir) {
             self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         }
-        let log = Log::create(self.backend.clone(), &dir, config.clone(), now_ms)?;
-        let path = dir.join("partition.metadata");
-        let text = format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(topic_id));
-        if let Err(e) = storage::backend::write_atomic(self.backend.as_ref(), &path, text.as_bytes()) {
-            let _ = log.delete();
-            return Err(StorageError::io(&path, e));
-        }
+        let mut log = Log::create(self.backend.clone(), &dir, config.clone(), now_ms)?;
+        log.set_partition_metadata(Some(partition_metadata(topic_id)));
         Ok(log)
     }
+}
+
+/// The contents of a partition's `partition.metadata`: its topic id, in Kafka's format.
+pub(super) fn partition_metadata(topic_id: &uuid::Uuid) -> Vec<u8> {
+    format!("version: 0\ntopic_id: {}\n", controller::uuid_to_base64(topic_id)).into_bytes()
+}
+
+/// Writes the `partition.metadata` files `logs` still have to write, on a thread of their own, as Kafka's
+/// scheduler does (`flush-metadata-file`), so that creating many partitions is not answered only after as many
+/// file and directory syncs. Whatever this thread has not reached yet, a log's first append or flush writes
+/// itself; if no thread can be started, they all do.
+pub(super) fn write_partition_metadata_later(logs: Vec<SharedLog>) {
+    if logs.is_empty() {
+        return;
+    }
+    let write = move || {
+        for log in logs {
+            if let Err(e) = storage::lock(&log).write_partition_metadata() {
+                tracing::warn!(target: "potok::broker", "{e} (the log's next append or flush tries again)");
+            }
+        }
+    };
+    #[cfg(feature = "native")]
+    if let Err(e) = std::thread::Builder::new().name("partition-metadata".into()).spawn(write) {
+        tracing::warn!(target: "potok::broker", "no thread to write partition.metadata files: {e}");
+    }
+    #[cfg(not(feature = "native"))]
+    write();
 }
 
 /// Removes logs a failed creation made.

@@ -27,6 +27,8 @@ use crate::record::{self, Batches, ControlType, EndTxnMarker, RecordError, Times
 
 /// The suffix of producer state snapshot files, named by the offset they describe the log up to.
 pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
+/// The file in which Kafka keeps a partition's topic id beside its segments.
+pub const PARTITION_METADATA: &str = "partition.metadata";
 /// A snapshot larger than this is not a producer snapshot potok wrote (it would hold millions of producers).
 const SNAPSHOT_MAX_BYTES: u64 = 256 << 20;
 
@@ -137,6 +139,9 @@ pub struct Log {
     /// The offset below which every record is replicated to the whole ISR (Kafka keeps it in the log too, so
     /// retention and the last stable offset can see it). The partition's replica logic moves it.
     high_watermark: i64,
+    /// The contents of [`PARTITION_METADATA`] while it is still to be written (see
+    /// [`Log::set_partition_metadata`]).
+    partition_metadata: Option<Vec<u8>>,
 }
 
 /// What [`Log::append_validated`] writes in place of a batch's stored bytes where it assigns offsets.
@@ -300,7 +305,27 @@ impl Log {
             producers: ProducerState::default(),
             last_snapshot_offset: None,
             high_watermark,
+            partition_metadata: None,
         }
+    }
+
+    /// Gives the log the contents of its [`PARTITION_METADATA`] file, to be written later, as Kafka writes it:
+    /// off the path of the request that made the partition (each write syncs a file and the directory, and a
+    /// topic of thousands of partitions would wait for thousands of them). [`Log::write_partition_metadata`]
+    /// writes it, and at the latest the first append or flush does, so no batch reaches the disk before it.
+    /// `None` forgets a file still to be written.
+    pub fn set_partition_metadata(&mut self, contents: Option<Vec<u8>>) {
+        self.partition_metadata = contents;
+    }
+
+    /// Writes (atomically, synced) the [`PARTITION_METADATA`] file still to be written, if any.
+    pub fn write_partition_metadata(&mut self) -> Result<(), StorageError> {
+        if let Some(contents) = &self.partition_metadata {
+            let path = self.dir.join(PARTITION_METADATA);
+            write_atomic(self.backend.as_ref(), &path, contents).map_err(|e| StorageError::io(&path, e))?;
+            self.partition_metadata = None;
+        }
+        Ok(())
     }
 
     /// Offsets of the snapshot files in the log directory, ascending.
@@ -727,6 +752,7 @@ impl Log {
         origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
+        self.write_partition_metadata()?;
         let spans = &validated.spans;
         let total = validated.total_bytes();
         let first_offset = self.log_end_offset();
@@ -1147,6 +1173,7 @@ impl Log {
     /// Fsyncs every segment from the recovery point on and moves the recovery point to the log end. A log with
     /// nothing written since its last flush costs nothing.
     pub fn flush(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.write_partition_metadata()?;
         if self.recovery_point >= self.log_end_offset() && self.unflushed_messages == 0 {
             self.last_flush_ms = now_ms;
             return Ok(());

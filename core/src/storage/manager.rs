@@ -247,7 +247,11 @@ impl LogManager {
             return Ok(false);
         };
         // Handlers may still hold the Arc for a moment; the files go now and the handle is left empty-handed.
-        let dir = lock(&shared).dir().to_path_buf();
+        // Under the log's lock, so that a `partition.metadata` still to be written is forgotten rather than
+        // written into the directory as it goes.
+        let mut log = lock(&shared);
+        log.set_partition_metadata(None);
+        let dir = log.dir().to_path_buf();
         self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         Ok(true)
     }

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 pub use backend::FileBackend;
 pub use backend::{Backend, BackendFile, FileSlice, LockGuard, MappedFile, MemoryBackend, SharedFile};
 pub use config::{LogConfig, LOG_CONFIG_KEYS};
-pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo, ReadRecords, Records, ValidatedBatches};
+pub use log::{
+    AppendInfo, AppendOrigin, Log, OpenOptions, ReadInfo, ReadRecords, Records, ValidatedBatches, PARTITION_METADATA,
+};
 pub use manager::{lock, LogManager, SharedLog, TopicPartition, MAX_TOPIC_NAME_LEN, REPLICATION_OFFSET_CHECKPOINT};
 
 use crate::record::RecordError;
