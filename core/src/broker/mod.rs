@@ -364,8 +364,8 @@ impl Broker {
                 unwritten.push(partition.shared_log().clone());
             }
         }
-        topic_creation::write_partition_metadata_later(unwritten);
         self.follow_image(&mut state, &MetadataImage::default(), &image, now_ms)?;
+        topic_creation::write_partition_metadata_later(unwritten);
         Ok(())
     }
 
@@ -432,7 +432,6 @@ impl Broker {
                 }
             }
         }
-        topic_creation::write_partition_metadata_later(registered);
         for (tp, config, leadership) in changed {
             // None: its creation failed above (reported once the rest is applied).
             let Some(partition) = state.replicas.get(&tp) else { continue };
@@ -443,6 +442,8 @@ impl Broker {
                 self.apply_leadership(&partition, p, now_ms);
             }
         }
+        // After the leadership changes, which take each log's lock the writer would hold.
+        topic_creation::write_partition_metadata_later(registered);
         failed.map_or(Ok(()), Err)
     }
 

@@ -94,9 +94,11 @@ impl Broker {
                 Err(e) => tracing::warn!(target: "potok::broker", "registering a created log failed: {e}"),
             }
         }
-        write_partition_metadata_later(registered);
         // Publishing finds the logs registered and only gives them their leadership.
-        self.publish_metadata(&mut state, records, base_offset, now_ms)
+        let published = self.publish_metadata(&mut state, records, base_offset, now_ms);
+        // After publishing, whose leadership changes take each log's lock the writer would hold.
+        write_partition_metadata_later(registered);
+        published
     }
 
     /// Creates the logs of the replicas `records` give this broker that it does not have yet (with their
@@ -199,11 +201,11 @@ pub(super) fn write_partition_metadata_later(logs: Vec<SharedLog>) {
         return;
     }
     let write = move || {
-        for log in logs {
+        storage::parallel_map(logs, |log| {
             if let Err(e) = storage::lock(&log).write_partition_metadata() {
                 tracing::warn!(target: "potok::broker", "{e} (the log's next append or flush tries again)");
             }
-        }
+        });
     };
     #[cfg(feature = "native")]
     if let Err(e) = std::thread::Builder::new().name("partition-metadata".into()).spawn(write) {
