@@ -41,6 +41,9 @@ impl Backend for Recording {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         self.inner.create_dir_all(dir)
     }
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir(dir)
+    }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.inner.list_dir(dir)
     }
@@ -56,6 +59,11 @@ impl Backend for Recording {
         if !existed {
             self.record(format!("created {}", path.display()));
         }
+        Ok(Box::new(RecordingFile { inner: file, path: path.to_path_buf(), backend: self.clone() }))
+    }
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn BackendFile>> {
+        let file = self.inner.create_new(path)?;
+        self.record(format!("created {}", path.display()));
         Ok(Box::new(RecordingFile { inner: file, path: path.to_path_buf(), backend: self.clone() }))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {

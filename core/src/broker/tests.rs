@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 
 use super::*;
-use crate::storage::{AppendOrigin, MemoryBackend};
+use crate::storage::{AppendOrigin, Backend, MemoryBackend};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -190,6 +190,22 @@ fn a_restarted_broker_leads_its_partitions_again() {
     assert!(p.leader_epoch > epoch);
     assert!(b.partition("t", 0).unwrap().is_leader());
     assert_eq!(b.partition("t", 1).unwrap().leader_epoch(), image.topics["t"].partitions[1].leader_epoch);
+}
+
+/// A partition directory that no log is registered for was left by a creation that failed or was cut short by
+/// a crash: creating the partition again starts afresh rather than adopt what it holds.
+#[test]
+fn creating_a_partition_replaces_a_directory_left_by_an_interrupted_creation() {
+    let backend = MemoryBackend::new();
+    let b = broker(&backend);
+    let dir = Path::new("/logs/t-0");
+    backend.create_dir_all(dir).unwrap();
+    backend.open(&dir.join("00000000000000000000.log"), true).unwrap().append(&[7; 100]).unwrap();
+    backend.open(&dir.join("leftover"), true).unwrap();
+    b.create_topic("t", 1, Default::default(), NOW).unwrap();
+    assert!(!backend.exists(&dir.join("leftover")));
+    assert_eq!(backend.open(&dir.join("00000000000000000000.log"), false).unwrap().len(), 0);
+    assert_eq!(b.partition("t", 0).unwrap().log_end_offset(), 0);
 }
 
 /// A broker on real files, for the zero-copy Fetch path.

@@ -176,12 +176,15 @@ impl Broker {
         now_ms: i64,
     ) -> Result<Log, StorageError> {
         let dir = self.log_dir.join(tp.dir_name());
-        // No log is registered for it, so the directory is left from a creation that failed or was interrupted
-        // by a crash: start afresh rather than adopt its contents.
-        if self.backend.is_dir(&dir) {
-            self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        }
-        let mut log = Log::create(self.backend.clone(), &dir, config.clone(), now_ms)?;
+        let mut log = match Log::create(self.backend.clone(), &dir, config.clone(), now_ms) {
+            // No log is registered for it, so the directory is left from a creation that failed or was
+            // interrupted by a crash: start afresh rather than adopt its contents.
+            Err(StorageError::Io { error, .. }) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.backend.remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+                Log::create(self.backend.clone(), &dir, config.clone(), now_ms)?
+            }
+            created => created?,
+        };
         log.set_partition_metadata(Some(partition_metadata(topic_id)));
         Ok(log)
     }

@@ -64,6 +64,12 @@ impl IndexFile {
         Ok(IndexFile { path, map, entry_size, entries, reserved: 0, tail_at_open })
     }
 
+    /// Creates an empty file, which must not exist; the first entry grows it (see [`IndexFile::resize`]).
+    fn create_new(backend: &dyn Backend, path: PathBuf, entry_size: usize) -> io::Result<Self> {
+        let map = backend.create_new(&path)?.map()?;
+        Ok(IndexFile { path, map, entry_size, entries: 0, reserved: 0, tail_at_open: Vec::new() })
+    }
+
     /// Entry `n` (counted from the end: 1 is the last) as the file held it at open.
     fn tail_entry_at_open(&self, from_end: usize) -> Option<&[u8]> {
         let count = self.tail_at_open.len() / self.entry_size;
@@ -162,6 +168,11 @@ pub struct OffsetIndex {
 impl OffsetIndex {
     pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
         Ok(OffsetIndex { base_offset, inner: IndexFile::open(backend, path, OFFSET_ENTRY_SIZE, max_bytes)? })
+    }
+
+    /// An empty index in a new file, which must not exist.
+    pub fn create_new(backend: &dyn Backend, path: PathBuf, base_offset: i64) -> io::Result<Self> {
+        Ok(OffsetIndex { base_offset, inner: IndexFile::create_new(backend, path, OFFSET_ENTRY_SIZE)? })
     }
 
     pub fn path(&self) -> &Path {
@@ -288,6 +299,11 @@ pub struct TimeIndex {
 impl TimeIndex {
     pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
         Ok(TimeIndex { base_offset, inner: IndexFile::open(backend, path, TIME_ENTRY_SIZE, max_bytes)? })
+    }
+
+    /// An empty index in a new file, which must not exist.
+    pub fn create_new(backend: &dyn Backend, path: PathBuf, base_offset: i64) -> io::Result<Self> {
+        Ok(TimeIndex { base_offset, inner: IndexFile::create_new(backend, path, TIME_ENTRY_SIZE)? })
     }
 
     pub fn path(&self) -> &Path {

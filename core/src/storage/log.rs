@@ -267,13 +267,14 @@ impl Log {
         Ok(log)
     }
 
-    /// Creates the log of a new partition in `dir`, which must not exist (a caller that found a leftover
-    /// directory removes it first): the directory and an empty first segment at offset 0. Unlike [`Log::open`]
-    /// it looks for nothing that an existing directory could hold (segments to recover, a crashed cleaner's
-    /// swap files, leftovers, snapshots, a leader epoch checkpoint), which is half the system calls of making a
-    /// partition.
+    /// Creates the log of a new partition in `dir`, whose parent must exist and which must not (an `Io` error of
+    /// kind `AlreadyExists` says it does; a caller that finds such a leftover removes it and tries again): the
+    /// directory and an empty first segment at offset 0. Unlike [`Log::open`] it looks for nothing that an
+    /// existing directory could hold (segments to recover, a crashed cleaner's swap files, leftovers, snapshots,
+    /// a leader epoch checkpoint), and it creates each file without first checking that it is not there, which
+    /// together were two thirds of the system calls of making a partition.
     pub fn create(backend: Arc<dyn Backend>, dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
-        backend.create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        backend.create_dir(dir).map_err(|e| StorageError::io(dir, e))?;
         let segment = Segment::create_in_new_dir(backend.as_ref(), dir, 0, &config, now_ms)?;
         let leader_epochs = LeaderEpochCache::empty(dir);
         Ok(Log::assemble(backend, dir, config, BTreeMap::from([(0, segment)]), 0, leader_epochs, 0, now_ms))

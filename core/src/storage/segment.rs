@@ -85,9 +85,7 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        // Indexes start empty and grow to `segment.index.bytes` on the first append, so a partition that is
-        // created and never written costs no index work at close.
-        Self::open_files(backend, dir, base_offset, "", config, false, now_ms)
+        Self::open_files(backend, dir, base_offset, "", config, true, now_ms)
     }
 
     /// Creates an empty segment in a directory just made, where no leftover can be.
@@ -98,7 +96,7 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
-        Self::open_files(backend, dir, base_offset, "", config, false, now_ms)
+        Self::open_files(backend, dir, base_offset, "", config, true, now_ms)
     }
 
     /// Creates an empty segment whose files carry the cleaner's `.cleaned` suffix, replacing leftovers.
@@ -115,7 +113,7 @@ impl Segment {
                 backend.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             }
         }
-        Self::open_files(backend, dir, base_offset, CLEANED_SUFFIX, config, false, now_ms)
+        Self::open_files(backend, dir, base_offset, CLEANED_SUFFIX, config, true, now_ms)
     }
 
     /// Opens a segment's files, creating what is missing, and loads its tail state. The caller runs
@@ -127,7 +125,7 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<(Self, bool), StorageError> {
-        let mut segment = Self::open_files(backend, dir, base_offset, "", config, true, now_ms)?;
+        let mut segment = Self::open_files(backend, dir, base_offset, "", config, false, now_ms)?;
         let size = segment.size();
         let mut indexes_ok =
             segment.offset_index.sanity_check(size).is_ok() && segment.time_index.sanity_check().is_ok();
@@ -139,27 +137,40 @@ impl Segment {
 
     /// Opens (creating what is missing) the files of the segment at `base_offset`, each name followed by
     /// `extra_suffix` (empty, or the cleaner's `.cleaned`).
+    /// Opens the segment's files, or with `new` creates them, none being there: then the indexes start empty
+    /// and grow to `segment.index.bytes` on the first append (a partition created and never written costs no
+    /// index work at close), and the transaction index is made only when it gets an entry, as Kafka makes it.
     fn open_files(
         backend: &dyn Backend,
         dir: &Path,
         base_offset: i64,
         extra_suffix: &str,
         config: &LogConfig,
-        preallocate_indexes: bool,
+        new: bool,
         now_ms: i64,
     ) -> Result<Self, StorageError> {
         let name = |suffix: &str| format!("{}{extra_suffix}", file_name(base_offset, suffix));
         let log_path = dir.join(name(LOG_SUFFIX));
-        let log = backend.open(&log_path, true).map_err(|e| StorageError::io(&log_path, e))?;
+        let log = if new { backend.create_new(&log_path) } else { backend.open(&log_path, true) };
+        let log = log.map_err(|e| StorageError::io(&log_path, e))?;
         let index_path = dir.join(name(INDEX_SUFFIX));
         let max_index = config.segment_index_bytes as usize;
-        let initial_index = if preallocate_indexes { max_index } else { 0 };
-        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, initial_index)
-            .map_err(|e| StorageError::io(&index_path, e))?;
+        let offset_index = if new {
+            OffsetIndex::create_new(backend, index_path.clone(), base_offset)
+        } else {
+            OffsetIndex::open(backend, index_path.clone(), base_offset, max_index)
+        };
+        let offset_index = offset_index.map_err(|e| StorageError::io(&index_path, e))?;
         let time_path = dir.join(name(TIME_INDEX_SUFFIX));
-        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, initial_index)
-            .map_err(|e| StorageError::io(&time_path, e))?;
-        let txn_index = TransactionIndex::open(backend, dir.join(name(TXN_INDEX_SUFFIX)))?;
+        let time_index = if new {
+            TimeIndex::create_new(backend, time_path.clone(), base_offset)
+        } else {
+            TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
+        };
+        let time_index = time_index.map_err(|e| StorageError::io(&time_path, e))?;
+        let txn_path = dir.join(name(TXN_INDEX_SUFFIX));
+        let txn_index =
+            if new { TransactionIndex::empty(txn_path) } else { TransactionIndex::open(backend, txn_path)? };
         Ok(Segment {
             id: NEXT_SEGMENT_ID.fetch_add(1, Ordering::Relaxed),
             base_offset,

@@ -61,11 +61,16 @@ pub struct TransactionIndex {
 }
 
 impl TransactionIndex {
+    /// An index with no entries and no file yet: the first entry makes it.
+    pub fn empty(path: PathBuf) -> Self {
+        TransactionIndex { path, entries: Vec::new(), file: None }
+    }
+
     /// Loads the index file if there is one. A torn last entry (or anything after the last readable entry) is
     /// cut off, as recovery rebuilds the entries it stood for.
     pub fn open(backend: &dyn Backend, path: PathBuf) -> Result<Self, StorageError> {
         if !backend.exists(&path) {
-            return Ok(TransactionIndex { path, entries: Vec::new(), file: None });
+            return Ok(Self::empty(path));
         }
         let mut file = backend.open(&path, false).map_err(|e| StorageError::io(&path, e))?;
         let len = file.len();

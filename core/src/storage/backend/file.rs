@@ -21,6 +21,10 @@ impl Backend for FileBackend {
         fs::create_dir_all(dir)
     }
 
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir(dir)
+    }
+
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -42,6 +46,11 @@ impl Backend for FileBackend {
         let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
         let len = file.metadata()?.len();
         Ok(Box::new(DiskFile { file: Arc::new(file), len, path: path.to_path_buf() }))
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn BackendFile>> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        Ok(Box::new(DiskFile { file: Arc::new(file), len: 0, path: path.to_path_buf() }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

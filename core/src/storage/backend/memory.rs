@@ -18,6 +18,13 @@ struct State {
     locks: BTreeSet<PathBuf>,
 }
 
+impl State {
+    /// Whether `path`'s directory is there (a relative name's empty parent always is).
+    fn has_parent_dir(&self, path: &Path) -> bool {
+        path.parent().is_none_or(|p| p.as_os_str().is_empty() || self.dirs.contains(p))
+    }
+}
+
 /// A file system held in memory. Clones share the same files.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBackend {
@@ -28,6 +35,10 @@ pub struct MemoryBackend {
 
 fn not_found(path: &Path) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+}
+
+fn already_exists(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", path.display()))
 }
 
 /// Truncates or zero-extends. Growing takes a zeroed allocation (calloc) rather than `Vec::resize`, whose
@@ -94,6 +105,18 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        if state.dirs.contains(dir) || state.files.contains_key(dir) {
+            return Err(already_exists(dir));
+        }
+        if !state.has_parent_dir(dir) {
+            return Err(not_found(dir));
+        }
+        state.dirs.insert(dir.to_path_buf());
+        Ok(())
+    }
+
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         let state = self.state();
         if !state.dirs.contains(dir) {
@@ -118,7 +141,7 @@ impl Backend for MemoryBackend {
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn BackendFile>> {
         let mut state = self.state();
-        let parent_exists = path.parent().is_none_or(|p| p.as_os_str().is_empty() || state.dirs.contains(p));
+        let parent_exists = state.has_parent_dir(path);
         let data = match state.files.get(path) {
             Some(data) => data.clone(),
             None if create && parent_exists => {
@@ -128,6 +151,19 @@ impl Backend for MemoryBackend {
             }
             None => return Err(not_found(path)),
         };
+        Ok(Box::new(MemoryFile { data, full: self.full.clone() }))
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn BackendFile>> {
+        let mut state = self.state();
+        if state.files.contains_key(path) || state.dirs.contains(path) {
+            return Err(already_exists(path));
+        }
+        if !state.has_parent_dir(path) {
+            return Err(not_found(path));
+        }
+        let data = Data::default();
+        state.files.insert(path.to_path_buf(), data.clone());
         Ok(Box::new(MemoryFile { data, full: self.full.clone() }))
     }
 

@@ -24,12 +24,18 @@ use std::sync::Arc;
 /// A store of directories and files.
 pub trait Backend: Send + Sync + Debug {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Makes one directory in an existing one; fails with `ErrorKind::AlreadyExists` if `dir` is there.
+    fn create_dir(&self, dir: &Path) -> io::Result<()>;
     /// Names of the files and directories directly inside `dir`, sorted.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn exists(&self, path: &Path) -> bool;
     /// Opens a file for reading and writing; creates it (empty) when `create` is set and it is missing.
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn BackendFile>>;
+    /// Creates an empty file that must not exist (`ErrorKind::AlreadyExists` if it does), without first
+    /// looking for it or asking its length: one call where [`Backend::open`] takes two, and [`Backend::exists`]
+    /// one more.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn BackendFile>>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Atomically replaces `to` with `from`.
