@@ -780,7 +780,7 @@ impl Backend for Looking {
 /// Making a new partition's log looks for nothing on disk (opening a missing directory lists it three times and
 /// tries to read its leader epoch checkpoint; checking that each file is not there before creating it is one
 /// more call per file): at 5,000 partitions those calls were a quarter of the broker's CPU. A directory that is
-/// there is refused, not adopted.
+/// there, even empty, is refused, not adopted.
 #[test]
 fn creating_a_log_looks_for_nothing() {
     let backend = Arc::new(Looking::default());
@@ -789,9 +789,12 @@ fn creating_a_log_looks_for_nothing() {
     let created = Log::create(backend.clone(), Path::new("/logs/created-0"), config.clone(), NOW).unwrap();
     assert_eq!(backend.looks.load(std::sync::atomic::Ordering::SeqCst), 0);
     drop(created);
-    match Log::create(backend.clone(), Path::new("/logs/created-0"), config.clone(), NOW) {
-        Err(StorageError::Io { error, .. }) => assert_eq!(error.kind(), io::ErrorKind::AlreadyExists),
-        other => panic!("creating over an existing log: {other:?}"),
+    backend.create_dir_all(Path::new("/logs/empty-0")).unwrap();
+    for existing in ["/logs/created-0", "/logs/empty-0"] {
+        match Log::create(backend.clone(), Path::new(existing), config.clone(), NOW) {
+            Err(StorageError::Io { error, .. }) => assert_eq!(error.kind(), io::ErrorKind::AlreadyExists),
+            other => panic!("creating over {existing}: {other:?}"),
+        }
     }
     assert_eq!(backend.looks.load(std::sync::atomic::Ordering::SeqCst), 0);
     Log::open(backend.clone(), Path::new("/logs/opened-0"), config, OpenOptions::default(), NOW).unwrap();
