@@ -46,11 +46,27 @@ impl fmt::Debug for IndexFile {
 /// at the default index interval).
 const RESERVE_STEP: usize = 64 * 1024;
 
+/// How a segment's index file is reached.
+#[derive(Debug, Clone, Copy)]
+pub enum IndexOpen {
+    /// A new file, which must not exist: it starts empty and its first entry grows it.
+    New,
+    /// The file that is there, or if it is missing one made `max_bytes` long.
+    Existing { max_bytes: usize },
+}
+
 impl IndexFile {
+    fn open(backend: &dyn Backend, path: PathBuf, entry_size: usize, how: IndexOpen) -> io::Result<Self> {
+        match how {
+            IndexOpen::New => Self::create_new(backend, path, entry_size),
+            IndexOpen::Existing { max_bytes } => Self::open_existing(backend, path, entry_size, max_bytes),
+        }
+    }
+
     /// Opens or creates the file. A new file is preallocated (sparsely) to `max_bytes`; an existing one keeps
     /// its length and counts every whole entry in it, as Kafka does (callers sanity-check it and resize the
     /// active segment's index).
-    fn open(backend: &dyn Backend, path: PathBuf, entry_size: usize, max_bytes: usize) -> io::Result<Self> {
+    fn open_existing(backend: &dyn Backend, path: PathBuf, entry_size: usize, max_bytes: usize) -> io::Result<Self> {
         let existed = backend.exists(&path);
         let mut file = backend.open(&path, true)?;
         let entries = (file.len() as usize) / entry_size;
@@ -166,13 +182,8 @@ pub struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
-        Ok(OffsetIndex { base_offset, inner: IndexFile::open(backend, path, OFFSET_ENTRY_SIZE, max_bytes)? })
-    }
-
-    /// An empty index in a new file, which must not exist.
-    pub fn create_new(backend: &dyn Backend, path: PathBuf, base_offset: i64) -> io::Result<Self> {
-        Ok(OffsetIndex { base_offset, inner: IndexFile::create_new(backend, path, OFFSET_ENTRY_SIZE)? })
+    pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, how: IndexOpen) -> io::Result<Self> {
+        Ok(OffsetIndex { base_offset, inner: IndexFile::open(backend, path, OFFSET_ENTRY_SIZE, how)? })
     }
 
     pub fn path(&self) -> &Path {
@@ -297,13 +308,8 @@ pub struct TimeIndex {
 }
 
 impl TimeIndex {
-    pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
-        Ok(TimeIndex { base_offset, inner: IndexFile::open(backend, path, TIME_ENTRY_SIZE, max_bytes)? })
-    }
-
-    /// An empty index in a new file, which must not exist.
-    pub fn create_new(backend: &dyn Backend, path: PathBuf, base_offset: i64) -> io::Result<Self> {
-        Ok(TimeIndex { base_offset, inner: IndexFile::create_new(backend, path, TIME_ENTRY_SIZE)? })
+    pub fn open(backend: &dyn Backend, path: PathBuf, base_offset: i64, how: IndexOpen) -> io::Result<Self> {
+        Ok(TimeIndex { base_offset, inner: IndexFile::open(backend, path, TIME_ENTRY_SIZE, how)? })
     }
 
     pub fn path(&self) -> &Path {

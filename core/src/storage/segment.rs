@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::backend::{Backend, BackendFile, FileSlice};
-use super::index::{OffsetIndex, TimeIndex};
+use super::index::{IndexOpen, OffsetIndex, TimeIndex};
 use super::log::Records;
 use super::txn_index::{AbortedTxn, TransactionIndex, TXN_INDEX_SUFFIX};
 use super::{LogConfig, StorageError};
@@ -153,21 +153,14 @@ impl Segment {
         let log_path = dir.join(name(LOG_SUFFIX));
         let log = if new { backend.create_new(&log_path) } else { backend.open(&log_path, true) };
         let log = log.map_err(|e| StorageError::io(&log_path, e))?;
-        let index_path = dir.join(name(INDEX_SUFFIX));
         let max_index = config.segment_index_bytes as usize;
-        let offset_index = if new {
-            OffsetIndex::create_new(backend, index_path.clone(), base_offset)
-        } else {
-            OffsetIndex::open(backend, index_path.clone(), base_offset, max_index)
-        };
-        let offset_index = offset_index.map_err(|e| StorageError::io(&index_path, e))?;
+        let how = if new { IndexOpen::New } else { IndexOpen::Existing { max_bytes: max_index } };
+        let index_path = dir.join(name(INDEX_SUFFIX));
+        let offset_index = OffsetIndex::open(backend, index_path.clone(), base_offset, how)
+            .map_err(|e| StorageError::io(&index_path, e))?;
         let time_path = dir.join(name(TIME_INDEX_SUFFIX));
-        let time_index = if new {
-            TimeIndex::create_new(backend, time_path.clone(), base_offset)
-        } else {
-            TimeIndex::open(backend, time_path.clone(), base_offset, max_index)
-        };
-        let time_index = time_index.map_err(|e| StorageError::io(&time_path, e))?;
+        let time_index = TimeIndex::open(backend, time_path.clone(), base_offset, how)
+            .map_err(|e| StorageError::io(&time_path, e))?;
         let txn_path = dir.join(name(TXN_INDEX_SUFFIX));
         let txn_index =
             if new { TransactionIndex::empty(txn_path) } else { TransactionIndex::open(backend, txn_path)? };
