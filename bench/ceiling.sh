@@ -11,7 +11,7 @@
 #            once; kcat -P (librdkafka) 1 KiB records from a file, 1 client and CLIENTS at once; kcat -P -K: of
 #            keyed 1 KiB records into a compacted topic (cleanup.policy=compact), 1 client
 #   consume  the 1 KiB topic (CEIL_N records): potok consumer-perf-test, 1 and CLIENTS at once (each its own
-#            group, each reading everything); kcat -C -e (librdkafka, no group), 1 and CLIENTS at once
+#            group, each reading everything); kcat -C -o 0 -c N (librdkafka, no group), 1 and CLIENTS at once
 # Each run: records/s and MB/s from the wall time of all its clients together, broker CPU (utime+stime from /proc)
 # in seconds, per GB and as a share of its one core, and the clients' CPU (GNU time). Next to dd's disk write and
 # memcpy bandwidth. bench/curves_report.py writes the table and chart.
@@ -133,11 +133,12 @@ consume_perf() { # LABEL TOPIC CLIENTS: each its own group, each reads all N rec
     finish "$label" consume "$n" "$((N * n))" "$((N * n * 1024))" "$rc"
 }
 
-consume_kcat() { # LABEL TOPIC CLIENTS: kcat -C -e from the beginning, no group
+consume_kcat() { # LABEL TOPIC CLIENTS: kcat -C from offset 0 to the N-th record (-c; -e as a backstop), no group
+    # (why -o 0 -c rather than -o beginning -e alone: see consume() in run.sh)
     local label=$1 topic=$2 n=$3 t0 c0 b0 k0 q0 wall cpu b1 k1 q1 i rc=0 pids=() got
     begin
     for ((i = 0; i < n; i++)); do
-        timed "$label" "$i" 600 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' &
+        timed "$label" "$i" 600 kcat -C -b "$BS" -t "$topic" -o 0 -c "$N" -e -q -f '%o\n' &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || rc=$?; done

@@ -14,7 +14,7 @@
 #               RSS and idle broker CPU over 10 s; then the same unmeasured warm-up as the
 #               size curve's (another topic); then kcat -P writes CURVES_PART_RECORDS
 #               1 KiB records spread at random over all P partitions (librdkafka's partitioner with stickiness
-#               off: sticky.partitioning.linger.ms=0), then kcat -C -e reads them all back.
+#               off: sticky.partitioning.linger.ms=0), then kcat -C -o 0 -c N reads them all back.
 #   conns       1, 10, 100, 1,000 connections: bench/conns.py opens them all (one ApiVersions each), the
 #               broker's RSS and CPU with them idle, then all of them produce at once (Produce v7, acks=1,
 #               16 × 1 KiB records per request, 5 in flight each) CURVES_CONN_BYTES in all. Throughput, CPU/GB.
@@ -193,7 +193,7 @@ partitions_point() { # P: a fresh broker with one topic of P partitions
         rec "$BROKER" partitions "$p" produce_failed 1 -
     fi
     c0=$(cpu_ticks) t0=$(now)
-    timed "parts-$p-consume" 0 600 kcat -C -b "$BS" -t parts -o beginning -e -q -f '%o\n'
+    timed "parts-$p-consume" 0 600 kcat -C -b "$BS" -t parts -o 0 -c "$PART_RECORDS" -e -q -f '%o\n' # as run.sh's consume()
     w=$(elapsed "$t0") c=$(cpu_since "$c0")
     got=$(wc -l <"$LOGS/$BROKER-parts-$p-consume-0.txt")
     shrink "$LOGS/$BROKER-parts-$p-consume-0.txt"

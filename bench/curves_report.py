@@ -128,8 +128,8 @@ def ceiling():
   {meta.get('ceil_n', '?')}, {meta.get('clients', '?')} clients a quarter each. `keyed-compacted`: `kcat -P -K:` of
   `KEY:VALUE` lines (100,000 distinct 7-byte keys, 1024-byte values) into a topic with `cleanup.policy=compact`,
   whose broker checks every record for a key.
-- `rust-consumer`: `potok consumer-perf-test` (group, from the beginning); `kcat-consumer`: `kcat -C -e -o beginning`
-  (no group). Both read the 1 KiB 1-client topic; with {meta.get('clients', '?')} clients each reads all of it ({meta.get('clients', '?')}× the bytes).
+- `rust-consumer`: `potok consumer-perf-test` (group, from the beginning); `kcat-consumer`: `kcat -C -o 0 -c N -e`
+  (no group; it stops at the last record, see `results.md`). Both read the 1 KiB 1-client topic; with {meta.get('clients', '?')} clients each reads all of it ({meta.get('clients', '?')}× the bytes).
 - A 200 MB unmeasured warm-up precedes the runs (JIT for Kafka). MiB = 2^20 bytes; "per GB" = per 10^9 bytes.
 """)
     L += machine_lines()
@@ -240,8 +240,8 @@ and until the broker has made every partition's log (its first segment file exis
 the topic's records are committed, and its broker makes the logs afterwards; potok makes them before it answers.
 Creation CPU is the broker's from the request until ready. Idle figures 5 s after ready (RSS; CPU over the next
 10 s). Then an unmeasured 200 MB warm-up to another topic (Kafka's JIT), then `kcat -P` writes {int(meta.get('part_records', 0)):,} records of 1 KiB spread at random over all P
-partitions (`sticky.partitioning.linger.ms=0`, `linger.ms=5`, `batch.size=65536`, acks=1), and `kcat -C -e` reads
-them all back. A topic of more than 5,000 partitions is created with 5,000 and grown with CreatePartitions (both
+partitions (`sticky.partitioning.linger.ms=0`, `linger.ms=5`, `batch.size=65536`, acks=1), and `kcat -C -o 0 -c N -e`
+reads them all back (it stops at the last record). A topic of more than 5,000 partitions is created with 5,000 and grown with CreatePartitions (both
 brokers refuse one operation that makes more than 10,000 metadata records).
 """)
     L += table("partitions", [("create_s", "create answered s", 1), ("ready_s", "create ready s", 1),

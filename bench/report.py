@@ -122,9 +122,12 @@ L.append(f"""- Each broker in turn (potok first, then Kafka; never both at once)
   whole run takes a few minutes on 2 cores; such short runs include producer and JIT warm-up.
 - **Consume**: the 1 KiB acks=1 topics with 6 and with 1 partition ({n1k} records each), each by
   `ConsumerPerformance --messages {n1k}` (subscribe with a fresh consumer group; "excl. join" leaves out the
-  group join/rebalance time it reports) and then by `kcat -C -e -q -o beginning -f '%o\\n'` (librdkafka, no group;
-  wall time from launch to exit at the end of all partitions, output counted with `wc -l`; three reads, the median
-  recorded, since one latency-bound reader swings by tens of percent between runs).
+  group join/rebalance time it reports) and then by `kcat -C -o 0 -c {n1k} -e -q -f '%o\\n'` (librdkafka, no group;
+  wall time from launch to exit at the topic's last record, output counted with `wc -l`; three reads, the median
+  recorded, since one latency-bound reader swings by tens of percent between runs). `-c` stops kcat at the last
+  record, as `--messages` stops ConsumerPerformance: `-e` alone would add the 500 ms the broker holds the final,
+  empty fetch (librdkafka's `fetch.wait.max.ms`) to every read. Offset 0 rather than `beginning`: librdkafka's
+  start-up lookup of a logical offset sometimes waits out a 500 ms retry timer, with either broker.
 - MB in throughput figures is 2^20 bytes, as the Kafka tools print it; "per GB" is 10^9 bytes.
 - **End-to-end latency**: `org.apache.kafka.tools.EndToEndLatency BROKER e2e {meta.get('e2e_n', '?')} 1 1024` — one 1 KiB
   record in flight at a time (acks=1), time from send until the consumer receives it. Its percentiles are whole

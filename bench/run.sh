@@ -220,12 +220,16 @@ consume() { # topic suffix: ConsumerPerformance (group) and kcat read the whole 
     fi
 
     # kcat's one reader is latency-bound (a fetch round trip at a time), so one run swings by tens of percent:
-    # the median of KCAT_RUNS runs is recorded, every run is in the log.
+    # the median of KCAT_RUNS runs is recorded, every run is in the log. kcat stops at the topic's last record
+    # (-c), as ConsumerPerformance stops at --messages: with -e alone its time would include the 500 ms the
+    # broker rightly holds the last, empty fetch (librdkafka's fetch.wait.max.ms) before the end is known. It
+    # starts at offset 0, not "beginning": librdkafka's offset lookup for a logical offset sometimes waits
+    # out a 500 ms retry timer at start-up (a client race, seen with both brokers).
     local i t0 t1 count el runs=()
     for ((i = 1; i <= KCAT_RUNS; i++)); do
         c0=$(cpu_ticks)
         t0=$(date +%s.%N)
-        count=$(timeout 300 kcat -C -b "$BS" -t "$topic" -o beginning -e -q -f '%o\n' 2>"$OUT/logs/$BROKER-kcat-$sfx.err" | wc -l)
+        count=$(timeout 300 kcat -C -b "$BS" -t "$topic" -o 0 -c "$N_1K" -e -q -f '%o\n' 2>"$OUT/logs/$BROKER-kcat-$sfx.err" | wc -l)
         t1=$(date +%s.%N)
         cpu=$(cpu_since "$c0")
         runs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}') $cpu $count")
@@ -237,7 +241,7 @@ consume() { # topic suffix: ConsumerPerformance (group) and kcat read the whole 
     rec "$BROKER" consume-kcat-$sfx MB_per_s "$(awk -v n="$count" -v e="$el" 'BEGIN{printf "%.1f", n*1024/e/1048576}')" MB/s
     rec "$BROKER" consume-kcat-$sfx broker_cpu "$cpu" s
     step "$BROKER kcat runs (seconds, broker CPU s, records): $(printf '%s; ' "${runs[@]}")"
-    step "$BROKER kcat -C -e -q -o beginning $topic (median of $KCAT_RUNS): $count records in $el s; broker CPU $cpu s"
+    step "$BROKER kcat -C -o 0 -c $N_1K -e -q $topic (median of $KCAT_RUNS): $count records in $el s; broker CPU $cpu s"
 
 }
 
