@@ -219,12 +219,13 @@ consume() { # topic suffix: ConsumerPerformance (group) and kcat read the whole 
         step "$BROKER ConsumerPerformance $topic FAILED (rc=$rc, see $f)"
     fi
 
-    # kcat's one reader is latency-bound (a fetch round trip at a time), so one run swings by tens of percent:
-    # the median of KCAT_RUNS runs is recorded, every run is in the log. kcat stops at the topic's last record
-    # (-c), as ConsumerPerformance stops at --messages: with -e alone its time would include the 500 ms the
-    # broker rightly holds the last, empty fetch (librdkafka's fetch.wait.max.ms) before the end is known. It
-    # starts at offset 0, not "beginning": librdkafka's offset lookup for a logical offset sometimes waits
-    # out a 500 ms retry timer at start-up (a client race, seen with both brokers).
+    # kcat's one reader is bound by its own CPU (one fetch in flight, its core nearly full with either broker),
+    # and on shared cores one run swings by tens of percent: the median of KCAT_RUNS runs is recorded, every run
+    # is in the log. kcat stops at the topic's last record (-c), as ConsumerPerformance stops at --messages:
+    # with -e alone its time would include the 500 ms the broker rightly holds the last, empty fetch
+    # (librdkafka's fetch.wait.max.ms) before the end is known. It starts at offset 0 (the topic is fresh), not
+    # "beginning": librdkafka's offset lookup for a logical offset sometimes waits out a 500 ms retry timer at
+    # start-up (a client race, seen with both brokers).
     local i t0 t1 count el runs=()
     for ((i = 1; i <= KCAT_RUNS; i++)); do
         c0=$(cpu_ticks)
