@@ -135,11 +135,11 @@ impl Segment {
         Ok((segment, indexes_ok))
     }
 
-    /// Opens (creating what is missing) the files of the segment at `base_offset`, each name followed by
-    /// `extra_suffix` (empty, or the cleaner's `.cleaned`).
-    /// Opens the segment's files, or with `new` creates them, none being there: then the indexes start empty
-    /// and grow to `segment.index.bytes` on the first append (a partition created and never written costs no
-    /// index work at close), and the transaction index is made only when it gets an entry, as Kafka makes it.
+    /// Opens the files of the segment at `base_offset` (creating what is missing), each name followed by
+    /// `extra_suffix` (empty, or the cleaner's `.cleaned`); with `new` it creates them, none being there: then
+    /// the indexes start empty and grow to `segment.index.bytes` on the first append (a partition created and
+    /// never written costs no index work at close), and the transaction index is made only when it gets an
+    /// entry, as Kafka makes it.
     fn open_files(
         backend: &dyn Backend,
         dir: &Path,
